@@ -1,0 +1,3 @@
+fn main() {
+    println!("lvs-converge skeleton");
+}
