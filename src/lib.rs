@@ -1,0 +1,9 @@
+//! lvs-converge: converge a Linux host into an LVS-TUN director or real server from a
+//! declarative spec.
+//!
+//! Data flows one way: `spec` (YAML) → validated desired [`model::HostState`]; `observe`
+//! reads the host into the same type; `plan` diffs the two into ordered typed changes;
+//! `render` prints them; `apply` carries them out and verifies.
+
+pub mod model;
+pub mod netlink;

@@ -1,0 +1,3 @@
+//! Kernel netlink protocols, shared by the read-only observers and the appliers.
+
+pub mod ipvs;
