@@ -7,3 +7,5 @@
 
 pub mod model;
 pub mod netlink;
+pub mod spec;
+pub mod plan;

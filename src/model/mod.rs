@@ -3,6 +3,7 @@
 //! Nothing here performs I/O. Readers in `observe` fill these types from the kernel; the spec
 //! layer fills them from YAML; `plan` compares two of them.
 
+pub mod duration;
 pub mod ipvs;
 pub mod keyed;
 

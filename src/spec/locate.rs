@@ -1,0 +1,141 @@
+//! Where each field of a YAML document stands, so that errors found after parsing (duplicate
+//! services, mismatched families …) can point at file, line and column like syntax errors do.
+//!
+//! serde_yaml forgets positions once it has built values; yaml-rust2's event parser keeps
+//! them. Paths use serde_yaml's notation (`ipvs.services[0].port`) so both kinds of error
+//! read the same.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+
+/// 1-based line and column of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// Field path → position of the value at that path.
+#[derive(Debug, Default)]
+pub struct PositionIndex {
+    positions: HashMap<String, Position>,
+}
+
+impl PositionIndex {
+    /// Indexes `text`. A document that doesn't parse yields an empty index: serde_yaml reports
+    /// the syntax error with its own position.
+    pub fn build(text: &str) -> Self {
+        let mut recorder = Recorder::default();
+        let mut parser = Parser::new_from_str(text);
+        let _ = parser.load(&mut recorder, false);
+        PositionIndex { positions: recorder.positions }
+    }
+
+    /// Position of `path`, or of its closest recorded ancestor (a defaulted field has no node
+    /// of its own; its parent mapping is the next best place to point at).
+    pub fn find(&self, path: &str) -> Option<Position> {
+        let mut candidate = path;
+        loop {
+            if let Some(position) = self.positions.get(candidate) {
+                return Some(*position);
+            }
+            let cut = candidate.rfind(['.', '['])?;
+            candidate = &candidate[..cut];
+        }
+    }
+}
+
+enum Frame {
+    Mapping { path: String, pending_key: Option<String> },
+    Sequence { path: String, next_index: usize },
+}
+
+#[derive(Default)]
+struct Recorder {
+    stack: Vec<Frame>,
+    positions: HashMap<String, Position>,
+}
+
+impl Recorder {
+    /// Path of the node that starts now, or `None` when it is a mapping key (which it records
+    /// as the pending key instead).
+    fn enter_node(&mut self, key_text: Option<&str>) -> Option<String> {
+        match self.stack.last_mut() {
+            None => Some(String::new()),
+            Some(Frame::Sequence { path, next_index }) => {
+                let child = format!("{path}[{next_index}]");
+                *next_index += 1;
+                Some(child)
+            }
+            Some(Frame::Mapping { path, pending_key }) => match pending_key.take() {
+                None => {
+                    *pending_key = Some(key_text.unwrap_or("?").to_string());
+                    None
+                }
+                Some(key) if path.is_empty() => Some(key),
+                Some(key) => Some(format!("{path}.{key}")),
+            },
+        }
+    }
+
+    fn record(&mut self, path: &str, mark: Marker) {
+        self.positions
+            .entry(path.to_string())
+            .or_insert(Position { line: mark.line(), column: mark.col() + 1 });
+    }
+}
+
+impl MarkedEventReceiver for Recorder {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        match event {
+            Event::Scalar(text, ..) => {
+                if let Some(path) = self.enter_node(Some(&text)) {
+                    self.record(&path, mark);
+                }
+            }
+            Event::Alias(_) => {
+                if let Some(path) = self.enter_node(None) {
+                    self.record(&path, mark);
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                // A collection used as a mapping key is exotic; index its contents under "?".
+                let path = self.enter_node(None).unwrap_or_else(|| "?".to_string());
+                self.record(&path, mark);
+                self.stack.push(match event {
+                    Event::MappingStart(..) => Frame::Mapping { path, pending_key: None },
+                    _ => Frame::Sequence { path, next_index: 0 },
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_nested_fields_and_falls_back_to_parents() {
+        let text = "apiVersion: v1\nipvs:\n  services:\n    - port: 80\n      realServers:\n        - address: 10.0.0.1\n";
+        let index = PositionIndex::build(text);
+        assert_eq!(index.find("apiVersion"), Some(Position { line: 1, column: 13 }));
+        assert_eq!(index.find("ipvs.services[0].port"), Some(Position { line: 4, column: 13 }));
+        assert_eq!(
+            index.find("ipvs.services[0].realServers[0].address"),
+            Some(Position { line: 6, column: 20 })
+        );
+        // `weight` is absent: point at the real server it belongs to.
+        assert_eq!(
+            index.find("ipvs.services[0].realServers[0].weight"),
+            index.find("ipvs.services[0].realServers[0]")
+        );
+        assert_eq!(index.find("nothing.here"), None);
+    }
+}

@@ -1,0 +1,223 @@
+# Helpers for lab scenarios. Sourced by run-scenario.sh inside the VM, under
+# `set -Eeuo pipefail`. Everything prints to the console, which the host
+# keeps as target/lab-logs/<scenario>.log.
+#
+# Output & commands
+#   step "text"              visible step header
+#   run_cmd CMD...           echo "$ CMD", run it, show its output (status kept)
+#   run_in NS CMD...         same, inside netns NS ("[NS]$ CMD")
+#   run_out VAR CMD...       like run_cmd, and keep the output in $VAR
+#   in_ns NS CMD...          ip netns exec NS CMD... (quiet)
+#   wait_for SECS CMD...     retry CMD every 0.1 s until it succeeds or SECS pass
+# Checks (all exit the scenario with LAB-FAIL on mismatch)
+#   fail MSG
+#   expect_eq ACTUAL EXPECTED WHAT
+#   expect_contains HAYSTACK NEEDLE WHAT / expect_not_contains ...
+#   expect_num A OP B WHAT   OP: -eq -ne -lt -le -gt -ge (integers)
+#   expect_ok CMD... / expect_fail CMD...   exit status of CMD
+# Network
+#   topology_single          netns "director": lo up, dummy0 192.0.2.10/24 up
+#   topology_cluster         client/router/director/rs1/rs2, see below
+#   start_web NS             busybox httpd on :80 in NS, serving /index.html
+#                            (= "NS") and /big.bin (64 KiB)
+#   http_get NS HOST [PORT] [PATH]   body of GET http://HOST:PORT/PATH from NS
+#   ns_mac NS IF             MAC of IF in NS
+#   ns_stat NS IF COUNTER    /sys/class/net/IF/statistics/COUNTER in NS
+#   ns_sysctl NS KEY=VAL...  sysctl -w inside NS
+
+LAB_STEP=0
+
+_lab_q() { # shell-quote argv for display
+    local out= a
+    for a in "$@"; do
+        if [[ $a =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then out+=" $a"; else out+=" $(printf '%q' "$a")"; fi
+    done
+    printf '%s' "${out# }"
+}
+
+lab_on_err() {
+    local rc=$1 file=$2 line=$3 cmd=$4
+    echo "LAB-FAIL: command failed (exit $rc) at ${file#/lab/}:$line: $cmd"
+}
+
+step() {
+    LAB_STEP=$((LAB_STEP + 1))
+    printf '\n=== [%d] %s\n' "$LAB_STEP" "$*"
+}
+
+fail() {
+    echo "LAB-FAIL: $*"
+    exit 1
+}
+
+run_cmd() {
+    echo "\$ $(_lab_q "$@")"
+    "$@" 2>&1
+}
+
+in_ns() {
+    local ns=$1
+    shift
+    ip netns exec "$ns" "$@"
+}
+
+run_in() {
+    local ns=$1
+    shift
+    echo "[$ns]\$ $(_lab_q "$@")"
+    ip netns exec "$ns" "$@" 2>&1
+}
+
+# run_out VAR CMD...  (use "run_out VAR in_ns NS cmd..." for a namespace)
+run_out() {
+    local __var=$1 __out __rc=0
+    shift
+    echo "\$ $(_lab_q "$@")"
+    __out=$("$@" 2>&1) || __rc=$?
+    [[ -z $__out ]] || printf '%s\n' "$__out"
+    printf -v "$__var" '%s' "$__out"
+    return "$__rc"
+}
+
+wait_for() {
+    local secs=$1 i
+    shift
+    for ((i = 0; i < secs * 10; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    "$@"
+}
+
+expect_eq() {
+    local actual=$1 expected=$2 what=${3:-value}
+    [[ $actual == "$expected" ]] || fail "$what: expected '$expected', got '$actual'"
+    echo "ok: $what = $expected"
+}
+
+expect_contains() {
+    local hay=$1 needle=$2 what=${3:-output}
+    [[ $hay == *"$needle"* ]] || fail "$what: expected to contain '$needle'; got: $hay"
+    echo "ok: $what contains '$needle'"
+}
+
+expect_not_contains() {
+    local hay=$1 needle=$2 what=${3:-output}
+    [[ $hay != *"$needle"* ]] || fail "$what: expected NOT to contain '$needle'; got: $hay"
+    echo "ok: $what does not contain '$needle'"
+}
+
+expect_num() {
+    local a=$1 op=$2 b=$3 what=${4:-number}
+    [[ $a =~ ^-?[0-9]+$ && $b =~ ^-?[0-9]+$ ]] || fail "$what: not integers: '$a' $op '$b'"
+    test "$a" "$op" "$b" || fail "$what: expected $a $op $b"
+    echo "ok: $what ($a $op $b)"
+}
+
+expect_ok() {
+    local rc=0
+    run_cmd "$@" || rc=$?
+    ((rc == 0)) || fail "expected success, got exit $rc: $(_lab_q "$@")"
+}
+
+expect_fail() {
+    local rc=0
+    run_cmd "$@" || rc=$?
+    ((rc != 0)) || fail "expected failure, got exit 0: $(_lab_q "$@")"
+    echo "ok: failed as expected (exit $rc)"
+}
+
+ns_mac() { in_ns "$1" cat "/sys/class/net/$2/address"; }
+ns_stat() { in_ns "$1" cat "/sys/class/net/$2/statistics/$3"; }
+
+ns_sysctl() {
+    local ns=$1 kv
+    shift
+    for kv in "$@"; do
+        in_ns "$ns" sh -c "echo '${kv#*=}' > /proc/sys/$(echo "${kv%%=*}" | tr . /)" ||
+            fail "[$ns] sysctl $kv"
+    done
+}
+
+_lab_ns_add() {
+    local ns
+    for ns in "$@"; do
+        ip netns add "$ns"
+        in_ns "$ns" ip link set lo up
+    done
+}
+
+topology_single() {
+    step "topology: single namespace 'director'"
+    _lab_ns_add director
+    in_ns director ip link add dummy0 type dummy
+    in_ns director ip addr add 192.0.2.10/24 dev dummy0
+    in_ns director ip link set dummy0 up
+    run_in director ip -br addr
+}
+
+# 203.0.113.0/24 on bridge lab0 (root namespace):
+#   client 203.0.113.50, director .10, rs1 .11, router .1  (eth0 each)
+# 198.51.100.0/24 point to point: router eth1 .1 <-> rs2 eth0 .22
+# Default routes via the router; the router forwards. No LVS bits.
+topology_cluster() {
+    step "topology: client, router, director, rs1 on 203.0.113.0/24; rs2 behind router on 198.51.100.0/24"
+    _lab_ns_add client router director rs1 rs2
+    ip link add lab0 type bridge forward_delay 0 stp_state 0
+    ip link set lab0 up
+    local spec ns addr
+    for spec in client:50 director:10 rs1:11 router:1; do
+        ns=${spec%%:*}
+        addr=203.0.113.${spec#*:}
+        ip link add "lab-$ns" type veth peer name eth0 netns "$ns"
+        ip link set "lab-$ns" master lab0 up
+        in_ns "$ns" ip addr add "$addr/24" dev eth0
+        in_ns "$ns" ip link set eth0 up
+    done
+    ip link add eth1 netns router type veth peer name eth0 netns rs2
+    in_ns router ip addr add 198.51.100.1/24 dev eth1
+    in_ns router ip link set eth1 up
+    in_ns rs2 ip addr add 198.51.100.22/24 dev eth0
+    in_ns rs2 ip link set eth0 up
+    for ns in client director rs1; do
+        in_ns "$ns" ip route add default via 203.0.113.1
+    done
+    in_ns rs2 ip route add default via 198.51.100.1
+    ns_sysctl router net.ipv4.ip_forward=1
+
+    # Reachability before anything else: every host reaches the router,
+    # and the client reaches rs2 through it.
+    local target
+    for ns in client director rs1; do
+        wait_for 5 in_ns "$ns" ping -c1 -W1 203.0.113.1 >/dev/null ||
+            fail "topology: $ns cannot reach the router"
+    done
+    for target in 198.51.100.22 203.0.113.10 203.0.113.11; do
+        wait_for 5 in_ns client ping -c1 -W1 "$target" >/dev/null ||
+            fail "topology: client cannot reach $target"
+    done
+    for ns in client router director rs1 rs2; do
+        echo "[$ns] $(in_ns "$ns" ip -br -4 addr show scope global | tr -s ' ' | tr '\n' ' ')"
+    done
+}
+
+start_web() {
+    local ns=$1 dir=/tmp/www-$1
+    mkdir -p "$dir"
+    echo "$ns" >"$dir/index.html"
+    head -c 65536 /dev/zero | tr '\0' 'x' >"$dir/big.bin"
+    in_ns "$ns" busybox httpd -p 80 -h "$dir"
+    # listening on *:80 (0050) in that namespace
+    wait_for 5 in_ns "$ns" grep -q ':0050 00000000:0000 0A' /proc/net/tcp ||
+        fail "start_web: httpd not listening in $ns"
+    echo "[$ns] busybox httpd serving $dir on :80"
+}
+
+# http_get NS HOST [PORT] [PATH] -> prints the body; fails on no answer
+http_get() {
+    local ns=$1 host=$2 port=${3:-80} path=${4:-/} resp
+    resp=$(printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$host" |
+        in_ns "$ns" timeout 5 busybox nc -w 3 "$host" "$port" 2>/dev/null) || true
+    [[ $resp == HTTP/* ]] || { echo "http_get: no HTTP answer from $host:$port$path in $ns" >&2; return 1; }
+    printf '%s\n' "$resp" | sed '1,/^\r\{0,1\}$/d'
+}
