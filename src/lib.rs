@@ -5,7 +5,12 @@
 //! reads the host into the same type; `plan` diffs the two into ordered typed changes;
 //! `render` prints them; `apply` carries them out and verifies.
 
+pub mod apply;
+pub mod cli;
 pub mod model;
 pub mod netlink;
-pub mod spec;
+pub mod netns;
+pub mod observe;
 pub mod plan;
+pub mod render;
+pub mod spec;

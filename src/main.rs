@@ -1,3 +1,3 @@
-fn main() {
-    println!("lvs-converge skeleton");
+fn main() -> std::process::ExitCode {
+    lvs_converge::cli::main()
 }

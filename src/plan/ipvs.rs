@@ -2,24 +2,74 @@
 //! (SET_SERVICE / SET_DEST), because deleting and re-adding a real server drops its
 //! connections and the kernel parks deleted destinations in a trash list.
 
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
 use serde::{Deserialize, Serialize};
 
 use super::{all_fields, changed_fields, Action, ChangeView, Unmanaged};
-use crate::model::ipvs::{
-    Destination, DestinationKey, IpvsState, Persistence, Service, ServiceKey, ServiceSettings, Timeouts,
-};
 use crate::model::duration::Seconds;
+use crate::model::ipvs::{
+    Destination, DestinationKey, IpvsState, Persistence, Service, ServiceKey, ServiceSettings,
+    Timeouts,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "camelCase")]
 pub enum IpvsChange {
-    SetTimeouts { before: Option<Timeouts>, after: Timeouts },
-    CreateService { service: ServiceKey, after: ServiceSettings },
-    UpdateService { service: ServiceKey, before: ServiceSettings, after: ServiceSettings },
-    DeleteService { service: ServiceKey, before: ServiceSettings },
-    CreateDestination { service: ServiceKey, after: Destination },
-    UpdateDestination { service: ServiceKey, before: Destination, after: Destination },
-    DeleteDestination { service: ServiceKey, before: Destination },
+    SetTimeouts {
+        before: Option<Timeouts>,
+        after: Timeouts,
+    },
+    CreateService {
+        service: ServiceKey,
+        after: ServiceSettings,
+    },
+    UpdateService {
+        service: ServiceKey,
+        before: ServiceSettings,
+        after: ServiceSettings,
+    },
+    DeleteService {
+        service: ServiceKey,
+        before: ServiceSettings,
+    },
+    CreateDestination {
+        service: ServiceKey,
+        after: Destination,
+    },
+    UpdateDestination {
+        service: ServiceKey,
+        before: Destination,
+        after: Destination,
+    },
+    DeleteDestination {
+        service: ServiceKey,
+        before: Destination,
+    },
+}
+
+/// Services the spec owns without declaring them: with `prune`, undeclared services inside
+/// the scope are deleted; without it they are only reported.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IpvsOwnership {
+    pub prune: bool,
+    /// Every service on the host.
+    pub all: bool,
+    /// Every service on these virtual addresses (any protocol and port).
+    pub addresses: BTreeSet<IpAddr>,
+    /// Every firewall-mark service with these marks.
+    pub fwmarks: BTreeSet<u32>,
+}
+
+impl IpvsOwnership {
+    pub fn covers(&self, key: &ServiceKey) -> bool {
+        self.all
+            || match key {
+                ServiceKey::Address { address, .. } => self.addresses.contains(address),
+                ServiceKey::FirewallMark { fwmark, .. } => self.fwmarks.contains(fwmark),
+            }
+    }
 }
 
 pub struct IpvsDiff {
@@ -29,7 +79,7 @@ pub struct IpvsDiff {
 
 /// Changes in execution order: timeouts; services created or updated; real servers added,
 /// then updated, then removed (make before break); services removed last.
-pub fn diff(desired: &IpvsState, observed: &IpvsState) -> IpvsDiff {
+pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership) -> IpvsDiff {
     let mut timeouts = Vec::new();
     let mut services = Vec::new();
     let mut added = Vec::new();
@@ -38,30 +88,69 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState) -> IpvsDiff {
 
     if let Some(after) = desired.timeouts {
         if observed.timeouts != Some(after) {
-            timeouts.push(IpvsChange::SetTimeouts { before: observed.timeouts, after });
+            timeouts.push(IpvsChange::SetTimeouts {
+                before: observed.timeouts,
+                after,
+            });
         }
     }
 
     for (key, want) in &desired.services {
         let Some(have) = observed.services.get(key) else {
-            services.push(IpvsChange::CreateService { service: *key, after: want.settings() });
-            added.extend(want.destinations.values().map(|d| IpvsChange::CreateDestination { service: *key, after: d.clone() }));
+            services.push(IpvsChange::CreateService {
+                service: *key,
+                after: want.settings(),
+            });
+            added.extend(
+                want.destinations
+                    .values()
+                    .map(|d| IpvsChange::CreateDestination {
+                        service: *key,
+                        after: d.clone(),
+                    }),
+            );
             continue;
         };
         if want.settings() != have.settings() {
-            services.push(IpvsChange::UpdateService { service: *key, before: have.settings(), after: want.settings() });
+            services.push(IpvsChange::UpdateService {
+                service: *key,
+                before: have.settings(),
+                after: want.settings(),
+            });
         }
         diff_destinations(*key, want, have, &mut added, &mut updated, &mut removed);
     }
 
-    let unmanaged = observed
+    let mut unmanaged = Vec::new();
+    let mut deleted = Vec::new();
+    for (key, have) in observed
         .services
-        .keys()
-        .filter(|key| !desired.services.contains_key(key))
-        .map(|key| Unmanaged { subsystem: "ipvs".into(), kind: "service".into(), id: key.to_string() })
-        .collect();
+        .iter()
+        .filter(|(key, _)| !desired.services.contains_key(key))
+    {
+        if ownership.prune && ownership.covers(key) {
+            deleted.push(IpvsChange::DeleteService {
+                service: *key,
+                before: have.settings(),
+            });
+        } else {
+            let id = if ownership.covers(key) {
+                format!("{key} (in scope; set prune to remove it)")
+            } else {
+                key.to_string()
+            };
+            unmanaged.push(Unmanaged {
+                subsystem: "ipvs".into(),
+                kind: "service".into(),
+                id,
+            });
+        }
+    }
 
-    let changes = [timeouts, services, added, updated, removed].into_iter().flatten().collect();
+    let changes = [timeouts, services, added, updated, removed, deleted]
+        .into_iter()
+        .flatten()
+        .collect();
     IpvsDiff { changes, unmanaged }
 }
 
@@ -75,16 +164,24 @@ fn diff_destinations(
 ) {
     for (key, dest) in &want.destinations {
         match have.destinations.get(key) {
-            None => added.push(IpvsChange::CreateDestination { service, after: dest.clone() }),
-            Some(current) if current != dest => {
-                updated.push(IpvsChange::UpdateDestination { service, before: current.clone(), after: dest.clone() })
-            }
+            None => added.push(IpvsChange::CreateDestination {
+                service,
+                after: dest.clone(),
+            }),
+            Some(current) if current != dest => updated.push(IpvsChange::UpdateDestination {
+                service,
+                before: current.clone(),
+                after: dest.clone(),
+            }),
             Some(_) => {}
         }
     }
     for (key, dest) in &have.destinations {
         if !want.destinations.contains_key(key) {
-            removed.push(IpvsChange::DeleteDestination { service, before: dest.clone() });
+            removed.push(IpvsChange::DeleteDestination {
+                service,
+                before: dest.clone(),
+            });
         }
     }
 }
@@ -92,11 +189,15 @@ fn diff_destinations(
 impl IpvsChange {
     pub fn action(&self) -> Action {
         match self {
-            IpvsChange::CreateService { .. } | IpvsChange::CreateDestination { .. } => Action::Create,
-            IpvsChange::SetTimeouts { .. } | IpvsChange::UpdateService { .. } | IpvsChange::UpdateDestination { .. } => {
-                Action::Update
+            IpvsChange::CreateService { .. } | IpvsChange::CreateDestination { .. } => {
+                Action::Create
             }
-            IpvsChange::DeleteService { .. } | IpvsChange::DeleteDestination { .. } => Action::Delete,
+            IpvsChange::SetTimeouts { .. }
+            | IpvsChange::UpdateService { .. }
+            | IpvsChange::UpdateDestination { .. } => Action::Update,
+            IpvsChange::DeleteService { .. } | IpvsChange::DeleteDestination { .. } => {
+                Action::Delete
+            }
         }
     }
 
@@ -104,25 +205,40 @@ impl IpvsChange {
         let action = self.action();
         let (kind, id, fields, before, after) = match self {
             IpvsChange::SetTimeouts { before, after } => (
-                "timeouts",
-                "connection timeouts".to_string(),
-                changed_fields(&before.map(|t| timeout_fields(&t)).unwrap_or_default(), &timeout_fields(after)),
+                "connection timeouts",
+                String::new(),
+                changed_fields(
+                    &before.map(|t| timeout_fields(&t)).unwrap_or_default(),
+                    &timeout_fields(after),
+                ),
                 before.map(|t| to_json(&t)),
                 Some(to_json(after)),
             ),
-            IpvsChange::CreateService { service, after } => {
-                ("service", service.to_string(), all_fields(service_fields(after), action), None, Some(to_json(after)))
-            }
-            IpvsChange::UpdateService { service, before, after } => (
+            IpvsChange::CreateService { service, after } => (
+                "service",
+                service.to_string(),
+                all_fields(service_fields(after), action),
+                None,
+                Some(to_json(after)),
+            ),
+            IpvsChange::UpdateService {
+                service,
+                before,
+                after,
+            } => (
                 "service",
                 service.to_string(),
                 changed_fields(&service_fields(before), &service_fields(after)),
                 Some(to_json(before)),
                 Some(to_json(after)),
             ),
-            IpvsChange::DeleteService { service, before } => {
-                ("service", service.to_string(), all_fields(service_fields(before), action), Some(to_json(before)), None)
-            }
+            IpvsChange::DeleteService { service, before } => (
+                "service",
+                service.to_string(),
+                all_fields(service_fields(before), action),
+                Some(to_json(before)),
+                None,
+            ),
             IpvsChange::CreateDestination { service, after } => (
                 "real server",
                 destination_id(service, after),
@@ -130,7 +246,11 @@ impl IpvsChange {
                 None,
                 Some(to_json(after)),
             ),
-            IpvsChange::UpdateDestination { service, before, after } => (
+            IpvsChange::UpdateDestination {
+                service,
+                before,
+                after,
+            } => (
                 "real server",
                 destination_id(service, after),
                 changed_fields(&destination_fields(before), &destination_fields(after)),
@@ -145,7 +265,15 @@ impl IpvsChange {
                 None,
             ),
         };
-        ChangeView { subsystem: "ipvs", action, kind, id, fields, before, after }
+        ChangeView {
+            subsystem: "ipvs",
+            action,
+            kind,
+            id,
+            fields,
+            before,
+            after,
+        }
     }
 }
 
@@ -154,7 +282,10 @@ fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
 }
 
 fn destination_id(service: &ServiceKey, dest: &Destination) -> String {
-    let key = DestinationKey { address: dest.address, port: dest.port };
+    let key = DestinationKey {
+        address: dest.address,
+        port: dest.port,
+    };
     format!("{key} of {service}")
 }
 
@@ -167,24 +298,55 @@ fn timeout_fields(timeouts: &Timeouts) -> Vec<(&'static str, String)> {
 }
 
 fn service_fields(settings: &ServiceSettings) -> Vec<(&'static str, String)> {
-    let mut fields = vec![("scheduler", settings.scheduler.name().to_string())];
-    if !settings.scheduler_flags.is_empty() {
-        let names: Vec<&str> = settings.scheduler_flags.iter().map(|f| f.name()).collect();
-        fields.push(("schedulerFlags", names.join(",")));
+    let flags: Vec<&str> = settings.scheduler_flags.iter().map(|f| f.name()).collect();
+    vec![
+        ("scheduler", settings.scheduler.name().to_string()),
+        (
+            "schedulerFlags",
+            if flags.is_empty() {
+                "none".to_string()
+            } else {
+                flags.join(",")
+            },
+        ),
+        (
+            "persistence",
+            settings
+                .persistence
+                .as_ref()
+                .map_or_else(|| "off".to_string(), persistence_text),
+        ),
+        ("onePacket", on_off(settings.one_packet).to_string()),
+    ]
+}
+
+fn on_off(value: bool) -> &'static str {
+    if value {
+        "on"
+    } else {
+        "off"
     }
-    fields.push(("persistence", settings.persistence.as_ref().map_or_else(|| "off".to_string(), persistence_text)));
-    if settings.one_packet {
-        fields.push(("onePacket", "on".to_string()));
-    }
-    fields
 }
 
 fn persistence_text(persistence: &Persistence) -> String {
-    let mut text = format!("{} per /{}", Seconds(persistence.timeout), persistence.prefix_length);
+    let mut text = format!(
+        "{} per /{}",
+        Seconds(persistence.timeout),
+        persistence.prefix_length
+    );
     if let Some(engine) = &persistence.engine {
         text.push_str(&format!(" (engine {engine})"));
     }
     text
+}
+
+/// 0 means "no limit" to the kernel.
+fn threshold_text(value: u32) -> String {
+    if value == 0 {
+        "none".to_string()
+    } else {
+        value.to_string()
+    }
 }
 
 fn destination_fields(dest: &Destination) -> Vec<(&'static str, String)> {
@@ -195,14 +357,12 @@ fn destination_fields(dest: &Destination) -> Vec<(&'static str, String)> {
             method.push_str(&format!(" port {}", dest.tunnel.port));
         }
     }
-    let mut fields = vec![("method", method), ("weight", dest.weight.to_string())];
-    if dest.upper_threshold != 0 {
-        fields.push(("upperThreshold", dest.upper_threshold.to_string()));
-    }
-    if dest.lower_threshold != 0 {
-        fields.push(("lowerThreshold", dest.lower_threshold.to_string()));
-    }
-    fields
+    vec![
+        ("method", method),
+        ("weight", dest.weight.to_string()),
+        ("upperThreshold", threshold_text(dest.upper_threshold)),
+        ("lowerThreshold", threshold_text(dest.lower_threshold)),
+    ]
 }
 
 #[cfg(test)]
@@ -225,7 +385,11 @@ mod tests {
 
     fn service(dests: &[Destination]) -> Service {
         Service {
-            key: ServiceKey::Address { protocol: Protocol::Tcp, address: "203.0.113.100".parse().unwrap(), port: 80 },
+            key: ServiceKey::Address {
+                protocol: Protocol::Tcp,
+                address: "203.0.113.100".parse().unwrap(),
+                port: 80,
+            },
             scheduler: Scheduler::Wlc,
             scheduler_flags: vec![],
             persistence: None,
@@ -235,13 +399,16 @@ mod tests {
     }
 
     fn state(services: &[Service]) -> IpvsState {
-        IpvsState { services: services.iter().map(|s| (s.key(), s.clone())).collect(), timeouts: None }
+        IpvsState {
+            services: services.iter().map(|s| (s.key(), s.clone())).collect(),
+            timeouts: None,
+        }
     }
 
     #[test]
     fn converged_state_plans_nothing() {
         let s = state(&[service(&[dest("203.0.113.11", 1)])]);
-        let plan = diff(&s, &s);
+        let plan = diff(&s, &s, &IpvsOwnership::default());
         assert!(plan.changes.is_empty());
         assert!(plan.unmanaged.is_empty());
     }
@@ -250,9 +417,11 @@ mod tests {
     fn weight_change_is_an_in_place_update_not_delete_and_add() {
         let desired = state(&[service(&[dest("203.0.113.11", 0)])]);
         let observed = state(&[service(&[dest("203.0.113.11", 5)])]);
-        let plan = diff(&desired, &observed);
+        let plan = diff(&desired, &observed, &IpvsOwnership::default());
         assert_eq!(plan.changes.len(), 1);
-        assert!(matches!(&plan.changes[0], IpvsChange::UpdateDestination { before, after, .. } if before.weight == 5 && after.weight == 0));
+        assert!(
+            matches!(&plan.changes[0], IpvsChange::UpdateDestination { before, after, .. } if before.weight == 5 && after.weight == 0)
+        );
         let view = plan.changes[0].view();
         assert_eq!(view.fields.len(), 1);
         assert_eq!(view.fields[0].name, "weight");
@@ -262,7 +431,7 @@ mod tests {
     fn adds_come_before_removals() {
         let desired = state(&[service(&[dest("203.0.113.12", 1)])]);
         let observed = state(&[service(&[dest("203.0.113.11", 1)])]);
-        let plan = diff(&desired, &observed);
+        let plan = diff(&desired, &observed, &IpvsOwnership::default());
         let actions: Vec<Action> = plan.changes.iter().map(IpvsChange::action).collect();
         assert_eq!(actions, vec![Action::Create, Action::Delete]);
     }
@@ -270,12 +439,54 @@ mod tests {
     #[test]
     fn undeclared_services_are_reported_not_touched() {
         let mut other = service(&[]);
-        other.key = ServiceKey::Address { protocol: Protocol::Udp, address: "192.0.2.1".parse().unwrap(), port: 53 };
+        other.key = ServiceKey::Address {
+            protocol: Protocol::Udp,
+            address: "192.0.2.1".parse().unwrap(),
+            port: 53,
+        };
         let desired = state(&[service(&[])]);
         let observed = state(&[service(&[]), other]);
-        let plan = diff(&desired, &observed);
+        let plan = diff(&desired, &observed, &IpvsOwnership::default());
         assert!(plan.changes.is_empty());
         assert_eq!(plan.unmanaged.len(), 1);
         assert_eq!(plan.unmanaged[0].id, "udp 192.0.2.1:53");
+    }
+
+    #[test]
+    fn prune_deletes_undeclared_services_only_inside_the_scope() {
+        let mut in_scope = service(&[]);
+        in_scope.key = ServiceKey::Address {
+            protocol: Protocol::Udp,
+            address: "203.0.113.100".parse().unwrap(),
+            port: 53,
+        };
+        let mut outside = service(&[]);
+        outside.key = ServiceKey::Address {
+            protocol: Protocol::Udp,
+            address: "192.0.2.1".parse().unwrap(),
+            port: 53,
+        };
+        let desired = state(&[service(&[])]);
+        let observed = state(&[service(&[]), in_scope.clone(), outside]);
+        let mut ownership = IpvsOwnership {
+            addresses: ["203.0.113.100".parse().unwrap()].into(),
+            ..Default::default()
+        };
+
+        let report_only = diff(&desired, &observed, &ownership);
+        assert!(report_only.changes.is_empty());
+        assert_eq!(report_only.unmanaged.len(), 2);
+
+        ownership.prune = true;
+        let pruned = diff(&desired, &observed, &ownership);
+        assert_eq!(
+            pruned.changes,
+            vec![IpvsChange::DeleteService {
+                service: in_scope.key,
+                before: in_scope.settings()
+            }]
+        );
+        assert_eq!(pruned.unmanaged.len(), 1);
+        assert_eq!(pruned.unmanaged[0].id, "udp 192.0.2.1:53");
     }
 }

@@ -97,30 +97,50 @@ pub struct Summary {
     pub delete: usize,
 }
 
+/// Which objects on the host the spec owns beyond those it declares. By default only
+/// declared objects are managed; everything else is reported as unmanaged.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Ownership {
+    pub ipvs: ipvs::IpvsOwnership,
+}
+
 /// Plans the changes from `observed` to `desired`.
-pub fn diff(desired: &HostState, observed: &HostState) -> Plan {
+pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) -> Plan {
     let mut plan = Plan::default();
-    let ipvs = ipvs::diff(&desired.ipvs, &observed.ipvs);
-    plan.changes.extend(ipvs.changes.into_iter().map(Change::Ipvs));
+    let ipvs = ipvs::diff(&desired.ipvs, &observed.ipvs, &ownership.ipvs);
+    plan.changes
+        .extend(ipvs.changes.into_iter().map(Change::Ipvs));
     plan.unmanaged.extend(ipvs.unmanaged);
     plan
 }
 
 /// Pairs the fields of two objects by name, keeping the ones that differ. A field missing on
 /// one side (e.g. an optional setting) shows as absent there.
-pub fn changed_fields(before: &[(&'static str, String)], after: &[(&'static str, String)]) -> Vec<FieldChange> {
+pub fn changed_fields(
+    before: &[(&'static str, String)],
+    after: &[(&'static str, String)],
+) -> Vec<FieldChange> {
     let mut names: Vec<&'static str> = before.iter().map(|(n, _)| *n).collect();
     for (name, _) in after {
         if !names.contains(name) {
             names.push(name);
         }
     }
-    let lookup = |fields: &[(&'static str, String)], name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
+    let lookup = |fields: &[(&'static str, String)], name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
     names
         .into_iter()
         .filter_map(|name| {
             let (old, new) = (lookup(before, name), lookup(after, name));
-            (old != new).then(|| FieldChange { name: name.to_string(), before: old, after: new })
+            (old != new).then(|| FieldChange {
+                name: name.to_string(),
+                before: old,
+                after: new,
+            })
         })
         .collect()
 }

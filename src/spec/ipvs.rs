@@ -9,13 +9,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::model::duration::Seconds;
 use super::Problems;
+use crate::model::duration::Seconds;
 use crate::model::ipvs::{
     Destination, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Scheduler,
     SchedulerFlag, Service, ServiceKey, Timeouts, TunnelEncapsulation, TunnelType,
 };
 use crate::model::keyed::Keyed;
+use crate::plan::ipvs::IpvsOwnership;
 
 /// ipvsadm's persistence timeout when `-p` is given without a value.
 pub const DEFAULT_PERSISTENCE_TIMEOUT: Seconds = Seconds(300);
@@ -32,6 +33,38 @@ pub struct IpvsSpec {
     pub timeouts: Option<TimeoutsSpec>,
     #[serde(default)]
     pub services: Vec<ServiceSpec>,
+    /// Undeclared services the spec owns anyway (reported, or deleted with `prune`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<ScopeSpec>,
+}
+
+/// Ownership beyond the declared services. Services outside the scope are never touched.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScopeSpec {
+    /// Own every service on the host.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+    /// Own every service on these virtual IPs, whatever the protocol and port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<IpAddr>,
+    /// Own every firewall-mark service with these marks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fwmarks: Vec<u32>,
+    /// Delete owned services that the spec does not declare. Default: only report them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune: bool,
+}
+
+impl ScopeSpec {
+    pub fn to_model(&self) -> IpvsOwnership {
+        IpvsOwnership {
+            prune: self.prune,
+            all: self.all,
+            addresses: self.addresses.iter().copied().collect(),
+            fwmarks: self.fwmarks.iter().copied().collect(),
+        }
+    }
 }
 
 /// Any timeout left out takes the kernel's default, so the spec alone decides the result.
@@ -147,7 +180,9 @@ impl Netmask {
             }
         };
         if prefix > family.max_prefix() {
-            return Err(format!("prefix /{prefix} is longer than an {family:?} address"));
+            return Err(format!(
+                "prefix /{prefix} is longer than an {family:?} address"
+            ));
         }
         Ok(prefix)
     }
@@ -184,10 +219,14 @@ impl<'de> Deserialize<'de> for Netmask {
                     .ok()
                     .filter(|p| *p <= 128)
                     .map(Netmask::Prefix)
-                    .ok_or_else(|| E::custom(format!("prefix length {value} is out of range 0-128")))
+                    .ok_or_else(|| {
+                        E::custom(format!("prefix length {value} is out of range 0-128"))
+                    })
             }
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<Netmask, E> {
-                Err(E::custom(format!("prefix length {value} is out of range 0-128")))
+                Err(E::custom(format!(
+                    "prefix length {value} is out of range 0-128"
+                )))
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Netmask, E> {
                 let text = text.trim_start_matches('/');
@@ -195,7 +234,9 @@ impl<'de> Deserialize<'de> for Netmask {
                     return self.visit_u64(prefix);
                 }
                 text.parse::<Ipv4Addr>().map(Netmask::Mask).map_err(|_| {
-                    E::custom(format!("`{text}` is neither a prefix length nor an IPv4 netmask"))
+                    E::custom(format!(
+                        "`{text}` is neither a prefix length nor an IPv4 netmask"
+                    ))
                 })
             }
         }
@@ -255,11 +296,21 @@ fn port_in_range(value: i64, path: &str, allow_zero: bool, problems: &mut Proble
     }
 }
 
-fn non_negative_int(value: i64, path: &str, what: &str, hint: &str, problems: &mut Problems) -> Option<u32> {
+fn non_negative_int(
+    value: i64,
+    path: &str,
+    what: &str,
+    hint: &str,
+    problems: &mut Problems,
+) -> Option<u32> {
     if (0..=MAX_WEIGHT).contains(&value) {
         Some(value as u32)
     } else {
-        problems.add(path, format!("{what} {value} is out of range 0-{MAX_WEIGHT}"), hint);
+        problems.add(
+            path,
+            format!("{what} {value} is out of range 0-{MAX_WEIGHT}"),
+            hint,
+        );
         None
     }
 }
@@ -317,7 +368,11 @@ impl ServiceSpec {
                     return None;
                 }
                 let Some(port_value) = self.port else {
-                    problems.add(path, "service has no `port`".into(), "add `port: 80` (0 = all ports, needs persistence)");
+                    problems.add(
+                        path,
+                        "service has no `port`".into(),
+                        "add `port: 80` (0 = all ports, needs persistence)",
+                    );
                     return None;
                 };
                 let port = port_in_range(port_value, &format!("{path}.port"), true, problems)?;
@@ -347,8 +402,16 @@ impl ServiceSpec {
             if flag.scheduler() != scheduler {
                 problems.add(
                     &format!("{path}.schedulerFlags[{index}]"),
-                    format!("flag `{}` belongs to scheduler `{}`, not `{}`", flag.name(), flag.scheduler().name(), scheduler.name()),
-                    &format!("use `scheduler: {}` or remove the flag", flag.scheduler().name()),
+                    format!(
+                        "flag `{}` belongs to scheduler `{}`, not `{}`",
+                        flag.name(),
+                        flag.scheduler().name(),
+                        scheduler.name()
+                    ),
+                    &format!(
+                        "use `scheduler: {}` or remove the flag",
+                        flag.scheduler().name()
+                    ),
                 );
             }
             flags.insert(*flag);
@@ -366,7 +429,10 @@ impl ServiceSpec {
         for (index, real_server) in self.real_servers.iter().enumerate() {
             let dest_path = format!("{path}.realServers[{index}]");
             if let Some(dest) = real_server.to_model(&dest_path, family, default_port, problems) {
-                if destinations.iter().any(|d: &Destination| d.key() == dest.key()) {
+                if destinations
+                    .iter()
+                    .any(|d: &Destination| d.key() == dest.key())
+                {
                     problems.add(
                         &dest_path,
                         format!("real server {} is listed twice in this service", dest.key()),
@@ -406,7 +472,11 @@ impl PersistenceSpec {
             None => family.max_prefix(),
             Some(Ok(prefix)) => prefix,
             Some(Err(message)) => {
-                problems.add(&format!("{path}.netmask"), message, "use a prefix length such as 24 (IPv4) or 64 (IPv6)");
+                problems.add(
+                    &format!("{path}.netmask"),
+                    message,
+                    "use a prefix length such as 24 (IPv4) or 64 (IPv6)",
+                );
                 return None;
             }
         };
@@ -418,12 +488,22 @@ impl PersistenceSpec {
             );
             return None;
         }
-        Some(Persistence { timeout: timeout.0, prefix_length, engine: self.engine.clone() })
+        Some(Persistence {
+            timeout: timeout.0,
+            prefix_length,
+            engine: self.engine.clone(),
+        })
     }
 }
 
 impl RealServerSpec {
-    fn to_model(&self, path: &str, service_family: Family, default_port: u16, problems: &mut Problems) -> Option<Destination> {
+    fn to_model(
+        &self,
+        path: &str,
+        service_family: Family,
+        default_port: u16,
+        problems: &mut Problems,
+    ) -> Option<Destination> {
         let before = problems.len();
         let method = self.method.unwrap_or_default();
         if Family::of(&self.address) != service_family && method != ForwardingMethod::Tunnel {
@@ -451,8 +531,20 @@ impl RealServerSpec {
             problems,
         );
         let threshold_hint = "0 means no limit";
-        let upper = non_negative_int(self.upper_threshold.unwrap_or(0), &format!("{path}.upperThreshold"), "upperThreshold", threshold_hint, problems);
-        let lower = non_negative_int(self.lower_threshold.unwrap_or(0), &format!("{path}.lowerThreshold"), "lowerThreshold", threshold_hint, problems);
+        let upper = non_negative_int(
+            self.upper_threshold.unwrap_or(0),
+            &format!("{path}.upperThreshold"),
+            "upperThreshold",
+            threshold_hint,
+            problems,
+        );
+        let lower = non_negative_int(
+            self.lower_threshold.unwrap_or(0),
+            &format!("{path}.lowerThreshold"),
+            "lowerThreshold",
+            threshold_hint,
+            problems,
+        );
         if let (Some(upper), Some(lower)) = (upper, lower) {
             if upper > 0 && lower > upper {
                 problems.add(
@@ -477,29 +569,57 @@ impl RealServerSpec {
         })
     }
 
-    fn tunnel_model(&self, path: &str, method: ForwardingMethod, problems: &mut Problems) -> Option<TunnelEncapsulation> {
+    fn tunnel_model(
+        &self,
+        path: &str,
+        method: ForwardingMethod,
+        problems: &mut Problems,
+    ) -> Option<TunnelEncapsulation> {
         let Some(spec) = &self.tunnel else {
             return Some(TunnelEncapsulation::default());
         };
         let tunnel_path = format!("{path}.tunnel");
         if method != ForwardingMethod::Tunnel {
-            problems.add(&tunnel_path, format!("`tunnel` applies to `method: tunnel`, not `{}`", method.name()), "remove `tunnel` or set `method: tunnel`");
+            problems.add(
+                &tunnel_path,
+                format!(
+                    "`tunnel` applies to `method: tunnel`, not `{}`",
+                    method.name()
+                ),
+                "remove `tunnel` or set `method: tunnel`",
+            );
             return None;
         }
         match (spec.kind, spec.port) {
             (TunnelType::Gue, None) => {
-                problems.add(&tunnel_path, "GUE encapsulation needs `port`".into(), "the UDP port the real server's fou/GUE receiver listens on, e.g. 6080");
+                problems.add(
+                    &tunnel_path,
+                    "GUE encapsulation needs `port`".into(),
+                    "the UDP port the real server's fou/GUE receiver listens on, e.g. 6080",
+                );
                 None
             }
             (TunnelType::Gue, Some(port)) => {
                 let port = port_in_range(port, &format!("{tunnel_path}.port"), false, problems)?;
-                Some(TunnelEncapsulation { kind: TunnelType::Gue, port, flags: 0 })
+                Some(TunnelEncapsulation {
+                    kind: TunnelType::Gue,
+                    port,
+                    flags: 0,
+                })
             }
             (kind, Some(_)) => {
-                problems.add(&format!("{tunnel_path}.port"), format!("`port` applies to GUE, not {}", kind.name()), "remove `port`");
+                problems.add(
+                    &format!("{tunnel_path}.port"),
+                    format!("`port` applies to GUE, not {}", kind.name()),
+                    "remove `port`",
+                );
                 None
             }
-            (kind, None) => Some(TunnelEncapsulation { kind, port: 0, flags: 0 }),
+            (kind, None) => Some(TunnelEncapsulation {
+                kind,
+                port: 0,
+                flags: 0,
+            }),
         }
     }
 }

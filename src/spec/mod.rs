@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::HostState;
+use crate::plan::Ownership;
 use ipvs::IpvsSpec;
 use locate::PositionIndex;
 
@@ -38,6 +39,7 @@ pub struct Spec {
     pub source: PathBuf,
     pub file: SpecFile,
     pub desired: HostState,
+    pub ownership: Ownership,
 }
 
 /// One problem in a spec, with where it is.
@@ -69,7 +71,10 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("cannot read spec {path}: {source}\n  hint: pass the spec file with --spec/-f")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Diagnostic>),
 }
@@ -91,7 +96,8 @@ pub struct Problems {
 
 impl Problems {
     pub fn add(&mut self, path: &str, message: String, hint: &str) {
-        self.entries.push((path.to_string(), message, hint.to_string()));
+        self.entries
+            .push((path.to_string(), message, hint.to_string()));
     }
 
     pub fn len(&self) -> usize {
@@ -106,7 +112,9 @@ impl Problems {
         self.entries
             .into_iter()
             .map(|(path, message, hint)| {
-                let position = index.find(&path).unwrap_or(locate::Position { line: 1, column: 1 });
+                let position = index
+                    .find(&path)
+                    .unwrap_or(locate::Position { line: 1, column: 1 });
                 Diagnostic {
                     file: file.to_string(),
                     line: position.line,
@@ -122,14 +130,18 @@ impl Problems {
 
 /// Reads and validates the spec at `path`.
 pub fn load(path: &Path) -> Result<Spec, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse(&text, path)
 }
 
 /// Validates spec `text` that came from `source` (used in messages only).
 pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
     let file_name = source.display().to_string();
-    let file: SpecFile = serde_yaml::from_str(text).map_err(|error| SpecError::Invalid(vec![yaml_diagnostic(&file_name, &error)]))?;
+    let file: SpecFile = serde_yaml::from_str(text)
+        .map_err(|error| SpecError::Invalid(vec![yaml_diagnostic(&file_name, &error)]))?;
     let index = PositionIndex::build(text);
     let mut problems = Problems::default();
     if file.api_version != API_VERSION {
@@ -140,12 +152,31 @@ pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
         );
     }
     let desired = HostState {
-        ipvs: file.ipvs.as_ref().map(|ipvs| ipvs.to_model("ipvs", &mut problems)).unwrap_or_default(),
+        ipvs: file
+            .ipvs
+            .as_ref()
+            .map(|ipvs| ipvs.to_model("ipvs", &mut problems))
+            .unwrap_or_default(),
     };
     if !problems.is_empty() {
-        return Err(SpecError::Invalid(problems.into_diagnostics(&file_name, &index)));
+        return Err(SpecError::Invalid(
+            problems.into_diagnostics(&file_name, &index),
+        ));
     }
-    Ok(Spec { source: source.to_path_buf(), file, desired })
+    let ownership = Ownership {
+        ipvs: file
+            .ipvs
+            .as_ref()
+            .and_then(|ipvs| ipvs.scope.as_ref())
+            .map(|s| s.to_model())
+            .unwrap_or_default(),
+    };
+    Ok(Spec {
+        source: source.to_path_buf(),
+        file,
+        desired,
+        ownership,
+    })
 }
 
 /// Turns serde_yaml's error ("path: message at line L column C") into a diagnostic with a
@@ -157,14 +188,27 @@ fn yaml_diagnostic(file: &str, error: &serde_yaml::Error) -> Diagnostic {
         Some(cut) => &full[..cut],
         None => full.as_str(),
     };
-    let (path, message) = split_path(without_location);
-    Diagnostic { file: file.to_string(), line, column, hint: hint_for(&message), path, message }
+    let plain = without_location
+        .replace("expected i64", "expected a whole number")
+        .replace("expected u32", "expected a whole number")
+        .replace("expected u8", "expected a whole number");
+    let (path, message) = split_path(&plain);
+    Diagnostic {
+        file: file.to_string(),
+        line,
+        column,
+        hint: hint_for(&message),
+        path,
+        message,
+    }
 }
 
 /// serde_yaml prefixes messages with the field path and a colon; the path never has spaces.
 fn split_path(text: &str) -> (String, String) {
     match text.split_once(": ") {
-        Some((path, message)) if !path.contains(' ') && !path.is_empty() => (path.to_string(), message.to_string()),
+        Some((path, message)) if !path.contains(' ') && !path.is_empty() => {
+            (path.to_string(), message.to_string())
+        }
         _ => (String::new(), text.to_string()),
     }
 }
@@ -174,8 +218,12 @@ fn hint_for(message: &str) -> Option<String> {
         Some("check the spelling; field names are camelCase (realServers, upperThreshold); see schemas/ for all fields".into())
     } else if message.starts_with("unknown variant") {
         Some("pick one of the values listed".into())
-    } else if message.starts_with("missing field `apiVersion`") || message.starts_with("missing field `kind`") {
-        Some(format!("a spec starts with `apiVersion: {API_VERSION}` and `kind: Host`"))
+    } else if message.starts_with("missing field `apiVersion`")
+        || message.starts_with("missing field `kind`")
+    {
+        Some(format!(
+            "a spec starts with `apiVersion: {API_VERSION}` and `kind: Host`"
+        ))
     } else if message.starts_with("invalid type") {
         Some("check the value's type (quote strings, no quotes around numbers)".into())
     } else {

@@ -1,0 +1,80 @@
+//! Machine-readable plans. `format_version` changes only when a consumer would have to.
+
+use serde::Serialize;
+
+use crate::plan::{Action, Plan, Summary, Unmanaged};
+
+pub const FORMAT_VERSION: &str = "1.0";
+
+#[derive(Serialize)]
+struct JsonPlan<'a> {
+    format_version: &'static str,
+    /// True when the host differs from the spec.
+    changes: bool,
+    summary: Summary,
+    resource_changes: Vec<JsonChange>,
+    unmanaged: &'a [Unmanaged],
+}
+
+#[derive(Serialize)]
+struct JsonChange {
+    order: usize,
+    subsystem: &'static str,
+    kind: &'static str,
+    id: String,
+    action: Action,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+}
+
+pub fn render_plan(plan: &Plan) -> String {
+    to_text(&plan_document(plan))
+}
+
+/// An apply's result: the plan that was carried out, and that it was verified.
+pub fn render_apply(plan: &Plan) -> String {
+    #[derive(Serialize)]
+    struct JsonApply<'a> {
+        #[serde(flatten)]
+        plan: JsonPlan<'a>,
+        applied: bool,
+        verified: bool,
+    }
+    to_text(&JsonApply {
+        plan: plan_document(plan),
+        applied: !plan.is_empty(),
+        verified: true,
+    })
+}
+
+fn to_text<T: Serialize>(document: &T) -> String {
+    let mut text = serde_json::to_string_pretty(document).expect("plan serializes");
+    text.push('\n');
+    text
+}
+
+fn plan_document(plan: &Plan) -> JsonPlan<'_> {
+    JsonPlan {
+        format_version: FORMAT_VERSION,
+        changes: !plan.is_empty(),
+        summary: plan.summary(),
+        resource_changes: plan
+            .changes
+            .iter()
+            .enumerate()
+            .map(|(index, change)| {
+                let view = change.view();
+                JsonChange {
+                    order: index + 1,
+                    subsystem: view.subsystem,
+                    kind: view.kind,
+                    id: view.id,
+                    action: view.action,
+                    before: view.before,
+                    after: view.after,
+                }
+            })
+            .collect(),
+        unmanaged: &plan.unmanaged,
+    }
+}

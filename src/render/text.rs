@@ -1,0 +1,134 @@
+//! The human plan, in the style of `terraform plan`: `+` create, `~` update with
+//! `old → new` per field, `-` delete, then a summary line.
+
+use std::fmt::Write;
+
+use crate::plan::{Action, FieldChange, Plan};
+
+/// ANSI colours, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn action(&self, action: Action, text: &str) -> String {
+        let code = match action {
+            Action::Create => "32",
+            Action::Update => "33",
+            Action::Delete => "31",
+        };
+        self.paint(code, text)
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+}
+
+fn symbol(action: Action) -> &'static str {
+    match action {
+        Action::Create => "+",
+        Action::Update => "~",
+        Action::Delete => "-",
+    }
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Create => "created",
+        Action::Update => "updated in place",
+        Action::Delete => "deleted",
+    }
+}
+
+/// The whole plan as text. Ends with a newline.
+pub fn render_plan(plan: &Plan, style: Style) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        out.push_str(&style.bold("No changes."));
+        out.push_str(" The host matches the spec.\n");
+    } else {
+        out.push_str("lvs-converge will make these changes, in this order:\n");
+        for (index, change) in plan.changes.iter().enumerate() {
+            let view = change.view();
+            let _ = writeln!(
+                out,
+                "\n  {} {}",
+                style.action(
+                    view.action,
+                    &format!("{}. {}", index + 1, symbol(view.action))
+                ),
+                style.bold(format!("{} {} {}", view.subsystem, view.kind, view.id).trim_end())
+            );
+            let _ = writeln!(out, "      # will be {}", verb(view.action));
+            let width = view.fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+            for field in &view.fields {
+                let _ = writeln!(
+                    out,
+                    "      {:width$}  {}",
+                    field.name,
+                    field_text(field, view.action, style)
+                );
+            }
+        }
+    }
+    if !plan.unmanaged.is_empty() {
+        let _ = writeln!(out, "\nNot managed by this spec (left alone):");
+        for item in &plan.unmanaged {
+            let _ = writeln!(out, "    {} {} {}", item.subsystem, item.kind, item.id);
+        }
+    }
+    let summary = plan.summary();
+    let _ = writeln!(
+        out,
+        "\n{} {} to create, {} to update, {} to delete.",
+        style.bold("Plan:"),
+        summary.create,
+        summary.update,
+        summary.delete
+    );
+    out
+}
+
+fn field_text(field: &FieldChange, action: Action, style: Style) -> String {
+    let missing = "(unset)";
+    match action {
+        Action::Create => field.after.clone().unwrap_or_default(),
+        Action::Delete => field.before.clone().unwrap_or_default(),
+        Action::Update => format!(
+            "{} → {}",
+            style.paint("31", field.before.as_deref().unwrap_or(missing)),
+            style.paint("32", field.after.as_deref().unwrap_or(missing))
+        ),
+    }
+}
+
+/// After a successful apply: what was done, and that it was verified.
+pub fn render_apply(plan: &Plan, style: Style) -> String {
+    if plan.is_empty() {
+        return format!(
+            "{} The host already matched the spec; nothing was changed.\n",
+            style.bold("No changes.")
+        );
+    }
+    let mut out = render_plan(plan, style);
+    let summary = plan.summary();
+    let _ = writeln!(
+        out,
+        "\n{} {} created, {} updated, {} deleted; host re-read and verified.",
+        style.bold("Apply complete:"),
+        summary.create,
+        summary.update,
+        summary.delete
+    );
+    out
+}
