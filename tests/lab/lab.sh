@@ -26,6 +26,7 @@
 #   LAB_EXTRA_MODULES="m1 m2"   more kernel modules (plus deps) in the initramfs
 #   LAB_EXTRA_BINS="/usr/sbin/foo ..."  more host binaries (plus their libs)
 #   LAB_EXTRA_FILES="SRC:DEST ..."      more files/dirs copied into the initramfs
+#   LAB_APPEND="..."     extra kernel command line arguments
 #   LAB_TAIL=N           log lines shown for a failed scenario (default 60)
 set -euo pipefail
 
@@ -47,7 +48,7 @@ LAB_TAIL=${LAB_TAIL:-60}
 LAB_MODULES="ipip ip_gre gre fou fou6 ip6_tunnel ip6_gre sit tunnel4 tunnel6
   veth bridge dummy macvlan ipvlan vxlan 8021q
   nf_conntrack nf_tables nft_ct nft_chain_nat nft_compat
-  ip_tables iptable_filter iptable_mangle iptable_nat xt_mark xt_MARK
+  ip_tables iptable_filter iptable_mangle iptable_nat xt_mark
   xt_conntrack xt_addrtype libcrc32c ${LAB_EXTRA_MODULES:-}"
 
 say() { printf '[lab] %s\n' "$*" >&2; }
@@ -85,7 +86,7 @@ ensure_packages() {
     done
     # Debian's dynamic busybox lacks the applets we rely on (httpd, nc):
     # we need the static one.
-    if [[ -x /bin/busybox ]] && ! /bin/busybox --list 2>/dev/null | grep -qx httpd; then
+    if [[ -x /bin/busybox ]] && [[ $'\n'$(/bin/busybox --list 2>/dev/null)$'\n' != *$'\nhttpd\n'* ]]; then
         missing+=(busybox-static)
     fi
     ((${#missing[@]})) || return 0
@@ -110,6 +111,12 @@ ensure_binary() {
         (cd "$REPO" && cargo build --release --target "$TARGET" >&2)
     fi
     [[ -x $BIN ]] || die "no binary at $BIN"
+}
+
+first_dir() {
+    local d
+    for d in "$@"; do [[ -d $d ]] && { echo "$d"; return 0; }; done
+    return 0
 }
 
 # Sets KVER and KROOT (unpacked kernel package with depmod run).
@@ -146,14 +153,15 @@ ensure_kernel() {
         dpkg -x "$dl"/*.deb "$KROOT"
         rm -rf "$dl"
         local mods
-        mods=$(ls -d "$KROOT"/lib/modules/* "$KROOT"/usr/lib/modules/* 2>/dev/null | head -1)
+        mods=$(first_dir "$KROOT"/lib/modules/* "$KROOT"/usr/lib/modules/*)
         [[ -n $mods ]] || die "no modules in $pkg"
         KVER=$(basename "$mods")
+        depmod -b "$KROOT" "$KVER"
         echo "$KVER" >"$KROOT/.kver"
         touch "$KROOT/.done"
     fi
     KVER=$(cat "$KROOT/.kver")
-    KMODS=$(ls -d "$KROOT"/lib/modules/"$KVER" "$KROOT"/usr/lib/modules/"$KVER" 2>/dev/null | head -1)
+    KMODS=$(first_dir "$KROOT"/lib/modules/"$KVER" "$KROOT"/usr/lib/modules/"$KVER")
     VMLINUZ=$(ls "$KROOT"/boot/vmlinuz-"$KVER")
     say "kernel $KVER"
 }
@@ -289,7 +297,7 @@ run_vm() {
             -nodefaults -display none -serial stdio -monitor none \
             -no-reboot \
             -kernel "$VMLINUZ" -initrd "$INITRD" \
-            -append "console=ttyS0 quiet panic=-1 lab.scenario=$name" \
+            -append "console=ttyS0 quiet panic=-1 ${LAB_APPEND:-} lab.scenario=$name" \
             </dev/null >"$log" 2>&1 || rc=$?
     verdict=$(tr -d '\r' <"$log" | awk -v n="$name" '$1 == "LAB-VERDICT" && $2 == n { v = $3 } END { print v }')
     if [[ -z $verdict ]]; then

@@ -42,7 +42,7 @@ lab_on_err() {
 
 step() {
     LAB_STEP=$((LAB_STEP + 1))
-    printf '\n=== [%d] %s\n' "$LAB_STEP" "$*"
+    printf '\n=== [%d] %s  (t=%ss)\n' "$LAB_STEP" "$*" "$(cut -d' ' -f1 /proc/uptime)"
 }
 
 fail() {
@@ -143,16 +143,18 @@ _lab_ns_add() {
     local ns
     for ns in "$@"; do
         ip netns add "$ns"
-        in_ns "$ns" ip link set lo up
+        ip -n "$ns" link set lo up
     done
 }
 
 topology_single() {
     step "topology: single namespace 'director'"
     _lab_ns_add director
-    in_ns director ip link add dummy0 type dummy
-    in_ns director ip addr add 192.0.2.10/24 dev dummy0
-    in_ns director ip link set dummy0 up
+    ip -n director -b - <<-EOF
+	link add dummy0 type dummy
+	addr add 192.0.2.10/24 dev dummy0
+	link set dummy0 up
+	EOF
     run_in director ip -br addr
 }
 
@@ -160,29 +162,50 @@ topology_single() {
 #   client 203.0.113.50, director .10, rs1 .11, router .1  (eth0 each)
 # 198.51.100.0/24 point to point: router eth1 .1 <-> rs2 eth0 .22
 # Default routes via the router; the router forwards. No LVS bits.
+# (ip -n / ip -b keep the number of exec()s down: each costs ~0.1 s in TCG.)
 topology_cluster() {
     step "topology: client, router, director, rs1 on 203.0.113.0/24; rs2 behind router on 198.51.100.0/24"
     _lab_ns_add client router director rs1 rs2
-    ip link add lab0 type bridge forward_delay 0 stp_state 0
-    ip link set lab0 up
-    local spec ns addr
-    for spec in client:50 director:10 rs1:11 router:1; do
-        ns=${spec%%:*}
-        addr=203.0.113.${spec#*:}
-        ip link add "lab-$ns" type veth peer name eth0 netns "$ns"
-        ip link set "lab-$ns" master lab0 up
-        in_ns "$ns" ip addr add "$addr/24" dev eth0
-        in_ns "$ns" ip link set eth0 up
-    done
-    ip link add eth1 netns router type veth peer name eth0 netns rs2
-    in_ns router ip addr add 198.51.100.1/24 dev eth1
-    in_ns router ip link set eth1 up
-    in_ns rs2 ip addr add 198.51.100.22/24 dev eth0
-    in_ns rs2 ip link set eth0 up
-    for ns in client director rs1; do
-        in_ns "$ns" ip route add default via 203.0.113.1
-    done
-    in_ns rs2 ip route add default via 198.51.100.1
+    local ns
+    ip -b - <<-EOF
+	link add lab0 type bridge forward_delay 0 stp_state 0
+	link set lab0 up
+	link add lab-client type veth peer name eth0 netns client
+	link add lab-director type veth peer name eth0 netns director
+	link add lab-rs1 type veth peer name eth0 netns rs1
+	link add lab-router type veth peer name eth0 netns router
+	link set lab-client master lab0 up
+	link set lab-director master lab0 up
+	link set lab-rs1 master lab0 up
+	link set lab-router master lab0 up
+	link add eth1 netns router type veth peer name eth0 netns rs2
+	EOF
+    ip -n client -b - <<-EOF
+	addr add 203.0.113.50/24 dev eth0
+	link set eth0 up
+	route add default via 203.0.113.1
+	EOF
+    ip -n director -b - <<-EOF
+	addr add 203.0.113.10/24 dev eth0
+	link set eth0 up
+	route add default via 203.0.113.1
+	EOF
+    ip -n rs1 -b - <<-EOF
+	addr add 203.0.113.11/24 dev eth0
+	link set eth0 up
+	route add default via 203.0.113.1
+	EOF
+    ip -n router -b - <<-EOF
+	addr add 203.0.113.1/24 dev eth0
+	link set eth0 up
+	addr add 198.51.100.1/24 dev eth1
+	link set eth1 up
+	EOF
+    ip -n rs2 -b - <<-EOF
+	addr add 198.51.100.22/24 dev eth0
+	link set eth0 up
+	route add default via 198.51.100.1
+	EOF
     ns_sysctl router net.ipv4.ip_forward=1
 
     # Reachability before anything else: every host reaches the router,
@@ -197,7 +220,7 @@ topology_cluster() {
             fail "topology: client cannot reach $target"
     done
     for ns in client router director rs1 rs2; do
-        echo "[$ns] $(in_ns "$ns" ip -br -4 addr show scope global | tr -s ' ' | tr '\n' ' ')"
+        echo "[$ns] $(ip -n "$ns" -br -4 addr show scope global | tr -s ' ' | tr '\n' ' ')"
     done
 }
 
@@ -207,8 +230,9 @@ start_web() {
     echo "$ns" >"$dir/index.html"
     head -c 65536 /dev/zero | tr '\0' 'x' >"$dir/big.bin"
     in_ns "$ns" busybox httpd -p 80 -h "$dir"
-    # listening on *:80 (0050) in that namespace
-    wait_for 5 in_ns "$ns" grep -q ':0050 00000000:0000 0A' /proc/net/tcp ||
+    # listening on port 80 (0050) in that namespace (httpd binds to :: when
+    # it can, so look at tcp6 too)
+    wait_for 5 in_ns "$ns" sh -c "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':0050 [0:]*:0000 0A'" ||
         fail "start_web: httpd not listening in $ns"
     echo "[$ns] busybox httpd serving $dir on :80"
 }
