@@ -16,8 +16,10 @@
 #   LAB_TIMEOUT=SECS     hard timeout per VM (default 600)
 #   LAB_KEEP_LOGS=1      keep target/lab-logs/ from earlier runs (default: wipe)
 #   LAB_LOG_DIR=DIR      where console logs go (default target/lab-logs)
-#   LAB_JOBS=N           VMs run at the same time (default 1)
-#   LAB_SMP=N            vCPUs per VM (default 2)
+#   LAB_JOBS=N           VMs run at the same time (default: nproc). Scenarios
+#                        are serial inside, so one vCPU per VM and one VM per
+#                        host core is the fastest suite (measured).
+#   LAB_SMP=N            vCPUs per VM (default 1)
 #   LAB_MEM=MiB          memory per VM (default 1024)
 #   LAB_BINARY=PATH      use this static lvs-converge instead of building it
 #   LAB_NO_BUILD=1       do not run cargo; use the existing musl binary
@@ -38,8 +40,8 @@ BIN=${LAB_BINARY:-$REPO/target/$TARGET/release/lvs-converge}
 LOG_DIR=${LAB_LOG_DIR:-$REPO/target/lab-logs}
 WORK=$REPO/target/lab-work
 LAB_TIMEOUT=${LAB_TIMEOUT:-600}
-LAB_JOBS=${LAB_JOBS:-1}
-LAB_SMP=${LAB_SMP:-2}
+LAB_JOBS=${LAB_JOBS:-$(nproc)}
+LAB_SMP=${LAB_SMP:-1}
 LAB_MEM=${LAB_MEM:-1024}
 LAB_TAIL=${LAB_TAIL:-60}
 
@@ -93,8 +95,9 @@ ensure_packages() {
     [[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root"
     apt_update_once
     say "apt-get install -y ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        $(printf '%s\n' "${missing[@]}" | sort -u) >&2
+    local pkgs
+    mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2
 }
 
 ensure_binary() {
@@ -108,7 +111,8 @@ ensure_binary() {
             rustup target add "$TARGET" >&2
         fi
         say "cargo build --release --target $TARGET"
-        (cd "$REPO" && cargo build --release --target "$TARGET" >&2)
+        (cd "$REPO" && cargo build --release --target "$TARGET" >&2) ||
+            die "cargo build failed (the lab needs a static lvs-converge)"
     fi
     [[ -x $BIN ]] || die "no binary at $BIN"
 }

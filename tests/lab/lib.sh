@@ -28,7 +28,7 @@
 LAB_STEP=0
 
 _lab_q() { # shell-quote argv for display
-    local out= a
+    local out='' a
     for a in "$@"; do
         if [[ $a =~ ^[A-Za-z0-9_./:=,+@%-]+$ ]]; then out+=" $a"; else out+=" $(printf '%q' "$a")"; fi
     done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # run_out assigns the variables
 # Smoke: the VM has what every other scenario relies on.
 step "kernel and tools"
 run_cmd uname -r

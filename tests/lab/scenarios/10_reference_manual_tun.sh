@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154  # run_out assigns the variables
 # REFERENCE: LVS-TUN done by hand with ip/ipvsadm/sysctl, the correct way.
 # This is what lvs-converge must reproduce. The director schedules to the
 # real servers' own addresses (RIPs) with -i (ipip); the real servers hold
@@ -45,9 +46,8 @@ for ((i = 1; i <= N; i++)); do
         rs2) hits_rs2=$((hits_rs2 + 1)) ;;
         *) misses=$((misses + 1)) ;;
     esac
-    printf '%s ' "$body"
+    echo "  request $i: $body"
 done
-echo
 echo "rs1=$hits_rs1 rs2=$hits_rs2 misses=$misses"
 expect_num $misses -eq 0 "requests without an answer"
 expect_num $hits_rs1 -gt 0 "answers from rs1"
