@@ -277,9 +277,14 @@ build_initramfs() {
     [[ -d $REPO/examples ]] && cp -a "$REPO/examples/." "$ROOT/lab/examples/"
 
     local spec
+    local src
     for spec in ${LAB_EXTRA_FILES:-}; do
+        src=${spec%%:*}
+        # relative sources: from the current directory, else from the repo
+        [[ $src == /* || -e $src ]] || src=$REPO/$src
+        [[ -e $src ]] || die "LAB_EXTRA_FILES: no $src"
         mkdir -p "$ROOT/$(dirname "${spec#*:}")"
-        cp -a "${spec%%:*}" "$ROOT/${spec#*:}"
+        cp -a "$src" "$ROOT/${spec#*:}"
     done
 
     install -m 0755 "$LAB_DIR/vm-init.sh" "$ROOT/init"
