@@ -9,11 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::apply::live::LiveHost;
 use crate::apply::{self, ApplyError};
 use crate::model::HostState;
-use crate::observe::{self, snapshot, ObserveError};
+use crate::observe::{self, snapshot, Interest, ObserveError};
 use crate::render::{self, text::Style, Format};
-use crate::spec::{self, SpecError};
+use crate::spec::{self, NodeSelector, Spec, SpecError};
 use crate::{netns, plan};
 
 pub const EXIT_OK: u8 = 0;
@@ -82,9 +83,13 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct SpecArg {
-    /// The spec file (YAML).
+    /// The spec file (YAML): a Host spec, or a Cluster spec shared by every host.
     #[arg(short = 'f', long = "spec", value_name = "FILE")]
     pub path: PathBuf,
+    /// Which node of a Cluster spec this host is. Default: the node whose `address` is on
+    /// this host.
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,9 +125,7 @@ fn style(choice: ColorChoice) -> Style {
     let color = match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-        }
+        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     Style { color }
 }
@@ -130,29 +133,20 @@ fn style(choice: ColorChoice) -> Style {
 pub fn run(cli: &Cli) -> Result<u8, CliError> {
     let style = style(cli.color);
     // Validation first: a bad spec must never cause a namespace switch or a netlink socket.
-    if let Command::Validate { spec } = &cli.command {
-        let spec = spec::load(&spec.path)?;
-        let services = spec.desired.ipvs.services.len();
-        let real_servers: usize = spec
-            .desired
-            .ipvs
-            .services
-            .values()
-            .map(|s| s.destinations.len())
-            .sum();
-        println!(
-            "{} is valid: {services} service(s), {real_servers} real server(s).",
-            spec.source.display()
-        );
+    if let Command::Validate { spec: arg } = &cli.command {
+        let document = spec::read(&arg.path)?;
+        // Every node of a Cluster spec must resolve, not just this host's.
+        let names: Vec<Option<String>> = match (&arg.node, document.file.kind) {
+            (None, spec::SpecKind::Cluster) => document.node_names().into_iter().map(|n| Some(n.to_string())).collect(),
+            (node, _) => vec![node.clone()],
+        };
+        for name in &names {
+            let spec = document.resolve(&NodeSelector { name: name.as_deref(), local_addresses: vec![] })?;
+            println!("{}", describe_spec(&spec));
+        }
         return Ok(EXIT_OK);
     }
-    let live = !matches!(
-        &cli.command,
-        Command::Plan {
-            observed: Some(_),
-            ..
-        }
-    );
+    let live = !matches!(&cli.command, Command::Plan { observed: Some(_), .. });
     if live {
         if let Some(name) = &cli.netns {
             netns::enter(name)?;
@@ -161,36 +155,69 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
     match &cli.command {
         Command::Validate { .. } => unreachable!("handled above"),
         Command::Show { format } => {
-            let state = observe::observe_host()?;
+            let state = observe::observe_host(&Interest::default())?;
             print!("{}", render_snapshot(state, *format));
             Ok(EXIT_OK)
         }
-        Command::Plan {
-            spec,
-            observed,
-            format,
-        } => {
-            let spec = spec::load(&spec.path)?;
-            let observed = match observed {
-                Some(path) => snapshot::read(path)?,
-                None => observe::observe_host()?,
+        Command::Plan { spec: arg, observed, format } => {
+            let document = spec::read(&arg.path)?;
+            let (spec, observed) = match observed {
+                Some(path) => {
+                    let observed = snapshot::read(path)?;
+                    (resolve(&document, arg, &observed)?, observed)
+                }
+                None => observe_for(&document, arg)?,
             };
-            let plan = plan::diff(&spec.desired, &observed, &spec.ownership);
+            let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
             print!("{}", render_plan(&plan, *format, style));
-            Ok(if plan.is_empty() {
-                EXIT_OK
-            } else {
-                EXIT_CHANGES_PENDING
-            })
+            Ok(if plan.is_empty() { EXIT_OK } else { EXIT_CHANGES_PENDING })
         }
-        Command::Apply { spec, format } => {
-            let spec = spec::load(&spec.path)?;
-            let mut host = apply::ipvs::LiveHost::default();
-            let report = apply::apply(&spec.desired, &spec.ownership, &mut host)?;
+        Command::Apply { spec: arg, format } => {
+            let document = spec::read(&arg.path)?;
+            let (spec, observed) = observe_for(&document, arg)?;
+            let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
+            let mut host = LiveHost::new(Interest::for_desired(&spec.desired));
+            let report = apply::apply(plan, &spec.desired, &spec.ownership, &mut host)?;
             print!("{}", render_apply(&report, *format, style));
             Ok(EXIT_OK)
         }
     }
+}
+
+/// Resolves the spec for this host, given its observed state (whose addresses pick the node
+/// of a Cluster spec when `--node` is not given).
+fn resolve(document: &spec::Document, arg: &SpecArg, observed: &HostState) -> Result<Spec, SpecError> {
+    let selector = NodeSelector {
+        name: arg.node.as_deref(),
+        local_addresses: observed.addresses.values().map(|a| a.address).collect(),
+    };
+    document.resolve(&selector)
+}
+
+/// Observes the live host as the spec needs it: addresses first when the node must be found
+/// by address, then everything the resolved spec cares about.
+fn observe_for(document: &spec::Document, arg: &SpecArg) -> Result<(Spec, HostState), CliError> {
+    let first = observe::observe_host(&Interest::default())?;
+    let spec = resolve(document, arg, &first)?;
+    let observed = observe::observe_host(&Interest::for_desired(&spec.desired))?;
+    Ok((spec, observed))
+}
+
+fn describe_spec(spec: &Spec) -> String {
+    let desired = &spec.desired;
+    let services = desired.ipvs.services.len();
+    let real_servers: usize = desired.ipvs.services.values().map(|s| s.destinations.len()).sum();
+    let node = spec.node.as_ref().map(|n| format!(" node {n}")).unwrap_or_default();
+    let role = spec.role.map(|r| format!(" ({})", r.name())).unwrap_or_default();
+    format!(
+        "{}{node}{role} is valid: {services} IPVS service(s), {real_servers} real server(s), {} link(s), {} address(es), {} route(s), {} sysctl(s), {} module(s).",
+        spec.source.display(),
+        desired.links.len(),
+        desired.addresses.len(),
+        desired.routes.len(),
+        desired.sysctls.len(),
+        desired.modules.len()
+    )
 }
 
 fn render_plan(plan: &plan::Plan, format: Format, style: Style) -> String {
@@ -211,8 +238,6 @@ fn render_snapshot(state: HostState, format: SnapshotFormat) -> String {
     let snapshot = snapshot::Snapshot::new(state);
     match format {
         SnapshotFormat::Yaml => serde_yaml::to_string(&snapshot).expect("state serializes"),
-        SnapshotFormat::Json => {
-            serde_json::to_string_pretty(&snapshot).expect("state serializes") + "\n"
-        }
+        SnapshotFormat::Json => serde_json::to_string_pretty(&snapshot).expect("state serializes") + "\n",
     }
 }

@@ -17,15 +17,8 @@ fn plan(case: &Path, format: &str) -> (String, i32) {
         .output()
         .expect("run lvs-converge");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.is_empty(),
-        "{}: unexpected stderr: {stderr}",
-        case.display()
-    );
-    (
-        String::from_utf8(output.stdout).expect("utf-8 output"),
-        output.status.code().expect("exit code"),
-    )
+    assert!(stderr.is_empty(), "{}: unexpected stderr: {stderr}", case.display());
+    (String::from_utf8(output.stdout).expect("utf-8 output"), output.status.code().expect("exit code"))
 }
 
 fn cases() -> Vec<PathBuf> {
@@ -43,32 +36,16 @@ fn cases() -> Vec<PathBuf> {
 fn every_case_plans_exactly_its_golden_output() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let cases = cases();
-    assert!(
-        cases.len() >= 6,
-        "expected the golden cases under tests/cases, found {}",
-        cases.len()
-    );
+    assert!(cases.len() >= 6, "expected the golden cases under tests/cases, found {}", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
         let (text, text_code) = plan(case, "text");
         let (json, json_code) = plan(case, "json");
-        assert_eq!(
-            text_code,
-            json_code,
-            "{}: exit code depends on the format",
-            case.display()
-        );
+        assert_eq!(text_code, json_code, "{}: exit code depends on the format", case.display());
         let document: serde_json::Value = serde_json::from_str(&json).expect("plan.json is JSON");
-        let expected_code = if document["changes"] == serde_json::Value::Bool(true) {
-            2
-        } else {
-            0
-        };
+        let expected_code = if document["changes"] == serde_json::Value::Bool(true) { 2 } else { 0 };
         if text_code != expected_code {
-            failures.push(format!(
-                "{}: exit {text_code}, expected {expected_code}",
-                case.display()
-            ));
+            failures.push(format!("{}: exit {text_code}, expected {expected_code}", case.display()));
         }
         for (file, actual) in [("plan.txt", &text), ("plan.json", &json)] {
             let path = case.join(file);
@@ -95,11 +72,7 @@ fn golden_cases_cover_every_change_kind() {
         let json = std::fs::read_to_string(case.join("plan.json")).expect("plan.json");
         let document: serde_json::Value = serde_json::from_str(&json).expect("JSON");
         for change in document["resource_changes"].as_array().expect("array") {
-            seen.insert(format!(
-                "{} {}",
-                change["action"].as_str().unwrap(),
-                change["kind"].as_str().unwrap()
-            ));
+            seen.insert(format!("{} {}", change["action"].as_str().unwrap(), change["kind"].as_str().unwrap()));
         }
     }
     for kind in [
@@ -111,9 +84,6 @@ fn golden_cases_cover_every_change_kind() {
         "delete real server",
         "update connection timeouts",
     ] {
-        assert!(
-            seen.contains(kind),
-            "no golden case plans a `{kind}` change (seen: {seen:?})"
-        );
+        assert!(seen.contains(kind), "no golden case plans a `{kind}` change (seen: {seen:?})");
     }
 }

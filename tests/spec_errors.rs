@@ -23,27 +23,14 @@ fn only_error(text: &str) -> Diagnostic {
 
 fn assert_error(text: &str, line: usize, path: &str, message: &str) -> Diagnostic {
     let diagnostic = only_error(text);
-    assert_eq!(
-        (diagnostic.line, diagnostic.path.as_str()),
-        (line, path),
-        "{diagnostic}"
-    );
-    assert!(
-        diagnostic.message.contains(message),
-        "`{}` does not mention `{message}`",
-        diagnostic.message
-    );
+    assert_eq!((diagnostic.line, diagnostic.path.as_str()), (line, path), "{diagnostic}");
+    assert!(diagnostic.message.contains(message), "`{}` does not mention `{message}`", diagnostic.message);
     diagnostic
 }
 
 #[test]
 fn wrong_type() {
-    let d = assert_error(
-        &service("      port: eighty\n"),
-        6,
-        "ipvs.services[0].port",
-        "invalid type",
-    );
+    let d = assert_error(&service("      port: eighty\n"), 6, "ipvs.services[0].port", "invalid type");
     assert!(d.hint.is_some());
 }
 
@@ -55,10 +42,7 @@ fn unknown_field() {
         "ipvs.services[0]",
         "unknown field `schedular`",
     );
-    assert!(
-        d.message.contains("scheduler"),
-        "lists the valid field names: {d}"
-    );
+    assert!(d.message.contains("scheduler"), "lists the valid field names: {d}");
 }
 
 #[test]
@@ -69,9 +53,7 @@ fn unknown_scheduler_lists_the_valid_ones() {
         "ipvs.services[0].scheduler",
         "unknown variant `wlcx`",
     );
-    for name in [
-        "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh",
-    ] {
+    for name in ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"] {
         assert!(d.message.contains(&format!("`{name}`")), "{d}");
     }
     assert_eq!(d.column, 18);
@@ -88,12 +70,7 @@ fn duplicate_service() {
 
 #[test]
 fn port_out_of_range() {
-    assert_error(
-        &service("      port: 70000\n"),
-        6,
-        "ipvs.services[0].port",
-        "out of range",
-    );
+    assert_error(&service("      port: 70000\n"), 6, "ipvs.services[0].port", "out of range");
 }
 
 #[test]
@@ -129,12 +106,7 @@ fn yaml_syntax_error() {
 
 #[test]
 fn wrong_api_version() {
-    let d = assert_error(
-        "apiVersion: v2\nkind: Host\n",
-        1,
-        "apiVersion",
-        "unsupported apiVersion",
-    );
+    let d = assert_error("apiVersion: v2\nkind: Host\n", 1, "apiVersion", "unsupported apiVersion");
     assert!(d.hint.unwrap().contains("lvs-converge/v1"));
 }
 
@@ -154,19 +126,12 @@ fn validate_command_prints_location_and_exits_1() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("director.yaml");
     std::fs::write(&path, service("      port: 80\n      scheduler: wlcx\n")).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_lvs-converge"))
-        .arg("validate")
-        .arg("-f")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_lvs-converge")).arg("validate").arg("-f").arg(&path).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(&format!(
-            "{}:7:18: ipvs.services[0].scheduler: unknown variant `wlcx`",
-            path.display()
-        )),
+        stderr.contains(&format!("{}:7:18: ipvs.services[0].scheduler: unknown variant `wlcx`", path.display())),
         "{stderr}"
     );
     assert!(stderr.contains("hint:"), "{stderr}");
@@ -184,7 +149,16 @@ fn every_example_is_valid() {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "yaml") {
-                spec::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                let document = spec::read(&path).unwrap_or_else(|e| panic!("{e}"));
+                let nodes: Vec<Option<&str>> = match document.file.kind {
+                    spec::SpecKind::Cluster => document.node_names().into_iter().map(Some).collect(),
+                    spec::SpecKind::Host => vec![None],
+                };
+                for name in nodes {
+                    document
+                        .resolve(&spec::NodeSelector { name, local_addresses: vec![] })
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
                 seen += 1;
             }
         }

@@ -1,12 +1,11 @@
 //! Carrying out IPVS changes: on the kernel through generic netlink, or on an in-memory
 //! table (unit tests, and simulating a plan).
 
-use super::{ChangeFailure, Host};
+use super::ChangeFailure;
 use crate::model::ipvs::{Service, ServiceKey};
 use crate::model::keyed::Keyed;
-use crate::model::{HostState, IpvsState};
-use crate::netlink::ipvs::{IpvsClient, IpvsOp, NetlinkError};
-use crate::observe::ObserveError;
+use crate::model::IpvsState;
+use crate::netlink::ipvs::{IpvsClient, IpvsOp};
 use crate::plan::IpvsChange;
 
 /// Applies one change to an in-memory table, with the kernel's refusals (EEXIST, ESRCH,
@@ -36,18 +35,12 @@ pub fn apply_to_state(state: &mut IpvsState, change: &IpvsChange) -> Result<(), 
             existing.one_packet = after.one_packet;
         }
         IpvsChange::DeleteService { service, .. } => {
-            state
-                .services
-                .remove(service)
-                .ok_or_else(|| format!("service {service} not found (ESRCH)"))?;
+            state.services.remove(service).ok_or_else(|| format!("service {service} not found (ESRCH)"))?;
         }
         IpvsChange::CreateDestination { service, after } => {
             let destinations = &mut find_service(state, service)?.destinations;
             if destinations.contains_key(&after.key()) {
-                return Err(format!(
-                    "real server {} already exists (EEXIST)",
-                    after.key()
-                ));
+                return Err(format!("real server {} already exists (EEXIST)", after.key()));
             }
             destinations.insert(after.key(), after.clone());
         }
@@ -69,50 +62,13 @@ pub fn apply_to_state(state: &mut IpvsState, change: &IpvsChange) -> Result<(), 
 }
 
 fn find_service<'a>(state: &'a mut IpvsState, key: &ServiceKey) -> Result<&'a mut Service, String> {
-    state
-        .services
-        .get_mut(key)
-        .ok_or_else(|| format!("service {key} not found (ESRCH)"))
+    state.services.get_mut(key).ok_or_else(|| format!("service {key} not found (ESRCH)"))
 }
 
-/// The live kernel of the current network namespace.
-#[derive(Default)]
-pub struct LiveHost {
-    client: Option<IpvsClient>,
-}
-
-impl LiveHost {
-    fn client(&mut self) -> Result<&mut IpvsClient, NetlinkError> {
-        if self.client.is_none() {
-            self.client = Some(IpvsClient::connect()?);
-        }
-        Ok(self.client.as_mut().expect("connected above"))
-    }
-}
-
-impl Host for LiveHost {
-    fn observe(&mut self) -> Result<HostState, ObserveError> {
-        Ok(HostState {
-            ipvs: self
-                .client()
-                .and_then(IpvsClient::dump)
-                .map_err(ObserveError::Ipvs)?,
-        })
-    }
-
-    fn apply_ipvs(&mut self, changes: &[&IpvsChange]) -> Result<(), ChangeFailure> {
-        let ops: Vec<IpvsOp> = changes.iter().map(|change| operation(change)).collect();
-        let client = self.client().map_err(|error| ChangeFailure {
-            index: 0,
-            message: error.to_string(),
-        })?;
-        client
-            .execute(&ops)
-            .map_err(|(index, error)| ChangeFailure {
-                index,
-                message: error.to_string(),
-            })
-    }
+/// Makes `changes` on the kernel in one pipelined batch; stops at the first refusal.
+pub fn apply(client: &mut IpvsClient, changes: &[&IpvsChange]) -> Result<(), ChangeFailure> {
+    let ops: Vec<IpvsOp> = changes.iter().map(|change| operation(change)).collect();
+    client.execute(&ops).map_err(|(index, error)| ChangeFailure { index, message: error.to_string() })
 }
 
 /// The netlink request that makes a change.
@@ -124,8 +80,6 @@ fn operation(change: &IpvsChange) -> IpvsOp<'_> {
         IpvsChange::DeleteService { service, .. } => IpvsOp::DelService(*service),
         IpvsChange::CreateDestination { service, after } => IpvsOp::NewDest(*service, after),
         IpvsChange::UpdateDestination { service, after, .. } => IpvsOp::SetDest(*service, after),
-        IpvsChange::DeleteDestination { service, before } => {
-            IpvsOp::DelDest(*service, before.key())
-        }
+        IpvsChange::DeleteDestination { service, before } => IpvsOp::DelDest(*service, before.key()),
     }
 }

@@ -1,7 +1,13 @@
 //! Appliers: carry out a plan's changes in order, then re-read the host and verify that
 //! nothing is left to do.
 
+pub mod addresses;
 pub mod ipvs;
+pub mod links;
+pub mod live;
+pub mod modules;
+pub mod routes;
+pub mod sysctl;
 
 use crate::model::HostState;
 use crate::observe::ObserveError;
@@ -10,7 +16,7 @@ use crate::plan::{self, Change, Ownership, Plan};
 /// A change that the host refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeFailure {
-    /// Index into the plan's changes.
+    /// Index into the batch that was passed to [`Host::apply`].
     pub index: usize,
     pub message: String,
 }
@@ -19,9 +25,8 @@ pub struct ChangeFailure {
 /// production, memory in unit tests.
 pub trait Host {
     fn observe(&mut self) -> Result<HostState, ObserveError>;
-    /// Makes `changes` (all of one subsystem, in order); stops at the first failure, whose
-    /// index is relative to `changes`.
-    fn apply_ipvs(&mut self, changes: &[&plan::IpvsChange]) -> Result<(), ChangeFailure>;
+    /// Makes `changes` (all of one subsystem, in order); stops at the first failure.
+    fn apply(&mut self, changes: &[&Change]) -> Result<(), ChangeFailure>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +34,7 @@ pub enum ApplyError {
     #[error(transparent)]
     Observe(#[from] ObserveError),
     #[error("change {number} of {total} failed: {what}\n  cause: {message}\n  {}", applied_text(*.number - 1))]
-    Change {
-        number: usize,
-        total: usize,
-        what: String,
-        message: String,
-    },
+    Change { number: usize, total: usize, what: String, message: String },
     #[error("apply finished but the host still differs from the spec in {} place(s):\n{}\n  hint: something else may be changing this host (another tool, a daemon); compare `lvs-converge plan`", .residual.changes.len(), describe(.residual))]
     Residual { residual: Plan },
 }
@@ -49,14 +49,9 @@ fn applied_text(done: usize) -> String {
 fn describe(plan: &Plan) -> String {
     plan.changes
         .iter()
-        .map(|c| {
-            let view = c.view();
-            format!(
-                "    {:?} {} {} {}",
-                view.action, view.subsystem, view.kind, view.id
-            )
-            .trim_end()
-            .to_string()
+        .map(|planned| {
+            let view = planned.change.view();
+            format!("    {:?} {}", view.action, view.object())
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -75,16 +70,15 @@ impl ApplyReport {
     }
 }
 
-/// Plans against the host's current state, applies the plan and verifies.
+/// Carries out `plan` (computed against the host's current state), then verifies.
 pub fn apply(
+    plan: Plan,
     desired: &HostState,
     ownership: &Ownership,
     host: &mut dyn Host,
 ) -> Result<ApplyReport, ApplyError> {
-    let observed = host.observe()?;
-    let plan = plan::diff(desired, &observed, ownership);
-    execute(&plan, host)?;
     if !plan.is_empty() {
+        execute(&plan, host)?;
         verify(desired, ownership, host)?;
     }
     Ok(ApplyReport { plan })
@@ -95,40 +89,29 @@ pub fn execute(plan: &Plan, host: &mut dyn Host) -> Result<(), ApplyError> {
     let total = plan.changes.len();
     let mut start = 0;
     while start < total {
-        let batch: Vec<&plan::IpvsChange> = plan.changes[start..]
+        let subsystem = plan.changes[start].change.subsystem();
+        let batch: Vec<&Change> = plan.changes[start..]
             .iter()
-            .map_while(|change| match change {
-                Change::Ipvs(c) => Some(c),
-            })
+            .map(|planned| &planned.change)
+            .take_while(|change| change.subsystem() == subsystem)
             .collect();
-        let len = batch.len();
-        if let Err(failure) = host.apply_ipvs(&batch) {
+        if let Err(failure) = host.apply(&batch) {
             let index = start + failure.index;
-            let view = plan.changes[index].view();
+            let view = plan.changes[index].change.view();
             return Err(ApplyError::Change {
                 number: index + 1,
                 total,
-                what: format!(
-                    "{:?} {} {} {}",
-                    view.action, view.subsystem, view.kind, view.id
-                )
-                .to_lowercase()
-                .trim_end()
-                .to_string(),
+                what: format!("{} {}", format!("{:?}", view.action).to_lowercase(), view.object()),
                 message: failure.message,
             });
         }
-        start += len;
+        start += batch.len();
     }
     Ok(())
 }
 
 /// Re-reads the host; anything still different is an error naming it.
-pub fn verify(
-    desired: &HostState,
-    ownership: &Ownership,
-    host: &mut dyn Host,
-) -> Result<(), ApplyError> {
+pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -> Result<(), ApplyError> {
     let residual = plan::diff(desired, &host.observe()?, ownership);
     if residual.is_empty() {
         Ok(())
@@ -157,17 +140,13 @@ mod tests {
             Ok(self.state.clone())
         }
 
-        fn apply_ipvs(&mut self, changes: &[&plan::IpvsChange]) -> Result<(), ChangeFailure> {
+        fn apply(&mut self, changes: &[&Change]) -> Result<(), ChangeFailure> {
             for (index, change) in changes.iter().enumerate() {
+                let Change::Ipvs(change) = change else { panic!("these tests plan IPVS changes only") };
                 if self.refuse_at == Some(self.made) {
-                    return Err(ChangeFailure {
-                        index,
-                        message: "injected failure".into(),
-                    });
+                    return Err(ChangeFailure { index, message: "injected failure".into() });
                 }
-                if self.ignore_updates
-                    && matches!(change, plan::IpvsChange::UpdateDestination { .. })
-                {
+                if self.ignore_updates && matches!(change, plan::IpvsChange::UpdateDestination { .. }) {
                     continue;
                 }
                 ipvs::apply_to_state(&mut self.state.ipvs, change)
@@ -178,9 +157,16 @@ mod tests {
         }
     }
 
+    fn converge(desired: &HostState, ownership: &Ownership, host: &mut MemoryHost) -> Result<ApplyReport, ApplyError> {
+        let plan = plan::diff(desired, &host.observe()?, ownership);
+        apply(plan, desired, ownership, host)
+    }
+
     fn desired(text: &str) -> (HostState, Ownership) {
         let spec = spec::parse(text, std::path::Path::new("test.yaml")).expect("valid spec");
-        (spec.desired, spec.ownership)
+        let mut desired = spec.desired;
+        desired.modules.clear();
+        (desired, spec.ownership)
     }
 
     const SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n        - address: 198.51.100.22\n          weight: 0\n";
@@ -189,58 +175,32 @@ mod tests {
     fn apply_converges_and_second_apply_changes_nothing() {
         let (state, ownership) = desired(SPEC);
         let mut host = MemoryHost::default();
-        let first = apply(&state, &ownership, &mut host).expect("apply");
+        let first = converge(&state, &ownership, &mut host).expect("apply");
         assert_eq!(first.plan.changes.len(), 3);
         assert_eq!(host.state, state);
-        let second = apply(&state, &ownership, &mut host).expect("second apply");
+        let second = converge(&state, &ownership, &mut host).expect("second apply");
         assert!(!second.changed());
     }
 
     #[test]
     fn failure_names_the_change_and_what_was_applied() {
         let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost {
-            refuse_at: Some(1),
-            ..Default::default()
-        };
-        let error = apply(&state, &ownership, &mut host).expect_err("refused");
+        let mut host = MemoryHost { refuse_at: Some(1), ..Default::default() };
+        let error = converge(&state, &ownership, &mut host).expect_err("refused");
         let text = error.to_string();
-        assert!(
-            text.starts_with("change 2 of 3 failed: create ipvs real server"),
-            "{text}"
-        );
-        assert!(
-            text.contains("injected failure")
-                && text.contains("the 1 change(s) before it were applied"),
-            "{text}"
-        );
+        assert!(text.starts_with("change 2 of 3 failed: create ipvs real server"), "{text}");
+        assert!(text.contains("injected failure") && text.contains("the 1 change(s) before it were applied"), "{text}");
     }
 
     #[test]
     fn a_change_that_does_not_take_is_reported_as_residual_drift() {
         let (state, ownership) = desired(SPEC);
         let mut host = MemoryHost::default();
-        apply(&state, &ownership, &mut host).unwrap();
-        host.state
-            .ipvs
-            .services
-            .values_mut()
-            .next()
-            .unwrap()
-            .destinations
-            .values_mut()
-            .next()
-            .unwrap()
-            .weight = 9;
+        converge(&state, &ownership, &mut host).unwrap();
+        host.state.ipvs.services.values_mut().next().unwrap().destinations.values_mut().next().unwrap().weight = 9;
         host.ignore_updates = true;
-        let error = apply(&state, &ownership, &mut host).expect_err("residual drift");
-        assert!(
-            matches!(&error, ApplyError::Residual { residual } if residual.changes.len() == 1),
-            "{error}"
-        );
-        assert!(
-            error.to_string().contains("Update ipvs real server"),
-            "{error}"
-        );
+        let error = converge(&state, &ownership, &mut host).expect_err("residual drift");
+        assert!(matches!(&error, ApplyError::Residual { residual } if residual.changes.len() == 1), "{error}");
+        assert!(error.to_string().contains("Update ipvs real server"), "{error}");
     }
 }

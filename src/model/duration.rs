@@ -25,34 +25,31 @@ impl Seconds {
                 digits.push(ch);
                 continue;
             }
-            let unit = match ch {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                'd' => 86_400,
-                _ => return Err(format!("`{text}` is not a duration: unknown unit `{ch}` (use s, m, h or d, e.g. `90s`, `15m`, `1h`)")),
-            };
-            let value: u64 = digits.parse().map_err(|_| {
-                format!("`{text}` is not a duration: a number must come before `{ch}`")
-            })?;
+            let unit =
+                match ch {
+                    's' => 1,
+                    'm' => 60,
+                    'h' => 3600,
+                    'd' => 86_400,
+                    _ => return Err(format!(
+                        "`{text}` is not a duration: unknown unit `{ch}` (use s, m, h or d, e.g. `90s`, `15m`, `1h`)"
+                    )),
+                };
+            let value: u64 =
+                digits.parse().map_err(|_| format!("`{text}` is not a duration: a number must come before `{ch}`"))?;
             total = total.saturating_add(value.saturating_mul(unit));
             digits.clear();
         }
         if !digits.is_empty() {
-            return Err(format!(
-                "`{text}` is not a duration: `{digits}` has no unit (e.g. `{digits}s`)"
-            ));
+            return Err(format!("`{text}` is not a duration: `{digits}` has no unit (e.g. `{digits}s`)"));
         }
         Self::checked(total, text)
     }
 
     fn checked(total: u64, text: &str) -> Result<Seconds, String> {
-        u32::try_from(total).map(Seconds).map_err(|_| {
-            format!(
-                "duration `{text}` is too long (at most {} seconds)",
-                u32::MAX
-            )
-        })
+        u32::try_from(total)
+            .map(Seconds)
+            .map_err(|_| format!("duration `{text}` is too long (at most {} seconds)", u32::MAX))
     }
 }
 
@@ -117,9 +114,7 @@ mod tests {
         assert!(Seconds::parse("10x").unwrap_err().contains("unknown unit"));
         assert!(Seconds::parse("10").is_ok());
         assert!(Seconds::parse("5m10").unwrap_err().contains("no unit"));
-        assert!(Seconds::parse("999999999999s")
-            .unwrap_err()
-            .contains("too long"));
+        assert!(Seconds::parse("999999999999s").unwrap_err().contains("too long"));
     }
 
     #[test]

@@ -73,15 +73,8 @@ impl Family {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ServiceKey {
-    Address {
-        protocol: Protocol,
-        address: IpAddr,
-        port: u16,
-    },
-    FirewallMark {
-        fwmark: u32,
-        family: Family,
-    },
+    Address { protocol: Protocol, address: IpAddr, port: u16 },
+    FirewallMark { fwmark: u32, family: Family },
 }
 
 impl ServiceKey {
@@ -98,11 +91,7 @@ impl fmt::Display for ServiceKey {
     /// ipvsadm users name services.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServiceKey::Address {
-                protocol,
-                address,
-                port,
-            } => {
+            ServiceKey::Address { protocol, address, port } => {
                 write!(f, "{} {}", protocol.name(), SocketText(*address, *port))
             }
             ServiceKey::FirewallMark { fwmark, family } => {
@@ -221,12 +210,8 @@ pub enum SchedulerFlag {
 }
 
 impl SchedulerFlag {
-    pub const ALL: [SchedulerFlag; 4] = [
-        SchedulerFlag::ShFallback,
-        SchedulerFlag::ShPort,
-        SchedulerFlag::MhFallback,
-        SchedulerFlag::MhPort,
-    ];
+    pub const ALL: [SchedulerFlag; 4] =
+        [SchedulerFlag::ShFallback, SchedulerFlag::ShPort, SchedulerFlag::MhFallback, SchedulerFlag::MhPort];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -326,9 +311,7 @@ fn is_false(value: &bool) -> bool {
 }
 
 /// How IPVS hands a connection to a real server.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ForwardingMethod {
     /// IP-in-IP (or GUE/GRE) encapsulation: LVS-TUN, this tool's reason to exist.
@@ -369,9 +352,7 @@ impl ForwardingMethod {
 }
 
 /// Encapsulation a tunnel-mode destination is sent with (`--tun-type`).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum TunnelType {
     #[default]
@@ -442,9 +423,7 @@ pub struct Destination {
 }
 
 /// Tunnel encapsulation of a destination (`--tun-type`, `--tun-port`, `--tun-nocsum` …).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TunnelEncapsulation {
     #[serde(rename = "type")]
@@ -464,10 +443,7 @@ fn is_default_tunnel(tunnel: &TunnelEncapsulation) -> bool {
 impl Keyed for Destination {
     type Key = DestinationKey;
     fn key(&self) -> DestinationKey {
-        DestinationKey {
-            address: self.address,
-            port: self.port,
-        }
+        DestinationKey { address: self.address, port: self.port }
     }
 }
 
@@ -506,11 +482,7 @@ pub struct Timeouts {
 
 impl Timeouts {
     /// The kernel's defaults: 15 min established TCP, 2 min FIN_WAIT, 5 min UDP.
-    pub const KERNEL_DEFAULTS: Timeouts = Timeouts {
-        tcp: 900,
-        tcp_fin: 120,
-        udp: 300,
-    };
+    pub const KERNEL_DEFAULTS: Timeouts = Timeouts { tcp: 900, tcp_fin: 120, udp: 300 };
 }
 
 /// The whole IPVS table of one network namespace.

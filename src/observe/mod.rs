@@ -1,26 +1,65 @@
 //! Observers: read-only readers of the host's live state, one per subsystem, plus
 //! snapshots of that state on disk (`show` writes them, `plan --observed` reads them).
-//! Nothing in this module changes the host.
+//! Nothing in this module changes the host; in particular the IPVS table is only read when
+//! ip_vs is already loaded, because asking netlink for the IPVS family would load it.
 
+pub mod addresses;
 pub mod ipvs;
+pub mod links;
+pub mod modules;
+pub mod routes;
 pub mod snapshot;
+pub mod sysctl;
 
-use crate::model::HostState;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::model::{HostState, IpvsState};
 use crate::netlink::ipvs::NetlinkError;
+use crate::netlink::route::{RouteClient, RouteNetlinkError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ObserveError {
     #[error("reading the IPVS table: {0}")]
     Ipvs(#[source] NetlinkError),
-    #[error(
-        "reading snapshot {path}: {message}\n  hint: snapshots are written by `lvs-converge show`"
-    )]
+    #[error("reading links, addresses and routes: {0}")]
+    Route(#[source] RouteNetlinkError),
+    #[error("reading {}: {source}", .path.display())]
+    Proc { path: PathBuf, source: std::io::Error },
+    #[error("reading snapshot {path}: {message}\n  hint: snapshots are written by `lvs-converge show`")]
     Snapshot { path: String, message: String },
 }
 
+pub(crate) fn read_proc(path: &Path) -> Result<String, ObserveError> {
+    std::fs::read_to_string(path).map_err(|source| ObserveError::Proc { path: path.to_path_buf(), source })
+}
+
+/// Which sysctls to read (all other subsystems are read whole).
+#[derive(Debug, Clone, Default)]
+pub struct Interest {
+    /// None: the LVS-relevant keys of every interface (what `show` prints).
+    pub sysctl_keys: Option<BTreeSet<String>>,
+}
+
+impl Interest {
+    /// What a plan for `desired` needs to see.
+    pub fn for_desired(desired: &HostState) -> Self {
+        Interest { sysctl_keys: Some(desired.sysctls.keys().cloned().collect()) }
+    }
+}
+
 /// Reads the live state of the current network namespace.
-pub fn observe_host() -> Result<HostState, ObserveError> {
-    Ok(HostState {
-        ipvs: ipvs::read()?,
-    })
+pub fn observe_host(interest: &Interest) -> Result<HostState, ObserveError> {
+    let modules = modules::read()?;
+    let mut route = RouteClient::connect().map_err(ObserveError::Route)?;
+    let links = links::read(&mut route).map_err(ObserveError::Route)?;
+    let addresses = addresses::read(&mut route).map_err(ObserveError::Route)?;
+    let routes = routes::read(&mut route).map_err(ObserveError::Route)?;
+    let sysctl_keys = match &interest.sysctl_keys {
+        Some(keys) => keys.clone(),
+        None => sysctl::default_keys(links.keys().cloned()),
+    };
+    let sysctls = sysctl::read(&sysctl_keys)?;
+    let ipvs = if modules.contains("ip_vs") { ipvs::read()? } else { IpvsState::default() };
+    Ok(HostState { modules, links, sysctls, addresses, routes, ipvs })
 }

@@ -21,20 +21,13 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn new(state: HostState) -> Self {
-        Snapshot {
-            api_version: API_VERSION.into(),
-            kind: KIND.into(),
-            state,
-        }
+        Snapshot { api_version: API_VERSION.into(), kind: KIND.into(), state }
     }
 }
 
 /// Reads a snapshot written as YAML or JSON (JSON is YAML).
 pub fn read(path: &Path) -> Result<HostState, ObserveError> {
-    let fail = |message: String| ObserveError::Snapshot {
-        path: path.display().to_string(),
-        message,
-    };
+    let fail = |message: String| ObserveError::Snapshot { path: path.display().to_string(), message };
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let snapshot: Snapshot = serde_yaml::from_str(&text).map_err(|e| fail(e.to_string()))?;
     if snapshot.kind != KIND || snapshot.api_version != API_VERSION {

@@ -10,43 +10,19 @@ use serde::{Deserialize, Serialize};
 use super::{all_fields, changed_fields, Action, ChangeView, Unmanaged};
 use crate::model::duration::Seconds;
 use crate::model::ipvs::{
-    Destination, DestinationKey, IpvsState, Persistence, Service, ServiceKey, ServiceSettings,
-    Timeouts,
+    Destination, DestinationKey, IpvsState, Persistence, Service, ServiceKey, ServiceSettings, Timeouts,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "camelCase")]
 pub enum IpvsChange {
-    SetTimeouts {
-        before: Option<Timeouts>,
-        after: Timeouts,
-    },
-    CreateService {
-        service: ServiceKey,
-        after: ServiceSettings,
-    },
-    UpdateService {
-        service: ServiceKey,
-        before: ServiceSettings,
-        after: ServiceSettings,
-    },
-    DeleteService {
-        service: ServiceKey,
-        before: ServiceSettings,
-    },
-    CreateDestination {
-        service: ServiceKey,
-        after: Destination,
-    },
-    UpdateDestination {
-        service: ServiceKey,
-        before: Destination,
-        after: Destination,
-    },
-    DeleteDestination {
-        service: ServiceKey,
-        before: Destination,
-    },
+    SetTimeouts { before: Option<Timeouts>, after: Timeouts },
+    CreateService { service: ServiceKey, after: ServiceSettings },
+    UpdateService { service: ServiceKey, before: ServiceSettings, after: ServiceSettings },
+    DeleteService { service: ServiceKey, before: ServiceSettings },
+    CreateDestination { service: ServiceKey, after: Destination },
+    UpdateDestination { service: ServiceKey, before: Destination, after: Destination },
+    DeleteDestination { service: ServiceKey, before: Destination },
 }
 
 /// Services the spec owns without declaring them: with `prune`, undeclared services inside
@@ -88,69 +64,40 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership
 
     if let Some(after) = desired.timeouts {
         if observed.timeouts != Some(after) {
-            timeouts.push(IpvsChange::SetTimeouts {
-                before: observed.timeouts,
-                after,
-            });
+            timeouts.push(IpvsChange::SetTimeouts { before: observed.timeouts, after });
         }
     }
 
     for (key, want) in &desired.services {
         let Some(have) = observed.services.get(key) else {
-            services.push(IpvsChange::CreateService {
-                service: *key,
-                after: want.settings(),
-            });
+            services.push(IpvsChange::CreateService { service: *key, after: want.settings() });
             added.extend(
-                want.destinations
-                    .values()
-                    .map(|d| IpvsChange::CreateDestination {
-                        service: *key,
-                        after: d.clone(),
-                    }),
+                want.destinations.values().map(|d| IpvsChange::CreateDestination { service: *key, after: d.clone() }),
             );
             continue;
         };
         if want.settings() != have.settings() {
-            services.push(IpvsChange::UpdateService {
-                service: *key,
-                before: have.settings(),
-                after: want.settings(),
-            });
+            services.push(IpvsChange::UpdateService { service: *key, before: have.settings(), after: want.settings() });
         }
         diff_destinations(*key, want, have, &mut added, &mut updated, &mut removed);
     }
 
     let mut unmanaged = Vec::new();
     let mut deleted = Vec::new();
-    for (key, have) in observed
-        .services
-        .iter()
-        .filter(|(key, _)| !desired.services.contains_key(key))
-    {
+    for (key, have) in observed.services.iter().filter(|(key, _)| !desired.services.contains_key(key)) {
         if ownership.prune && ownership.covers(key) {
-            deleted.push(IpvsChange::DeleteService {
-                service: *key,
-                before: have.settings(),
-            });
+            deleted.push(IpvsChange::DeleteService { service: *key, before: have.settings() });
         } else {
             let id = if ownership.covers(key) {
                 format!("{key} (in scope; set prune to remove it)")
             } else {
                 key.to_string()
             };
-            unmanaged.push(Unmanaged {
-                subsystem: "ipvs".into(),
-                kind: "service".into(),
-                id,
-            });
+            unmanaged.push(Unmanaged { subsystem: "ipvs".into(), kind: "service".into(), id });
         }
     }
 
-    let changes = [timeouts, services, added, updated, removed, deleted]
-        .into_iter()
-        .flatten()
-        .collect();
+    let changes = [timeouts, services, added, updated, removed, deleted].into_iter().flatten().collect();
     IpvsDiff { changes, unmanaged }
 }
 
@@ -164,24 +111,16 @@ fn diff_destinations(
 ) {
     for (key, dest) in &want.destinations {
         match have.destinations.get(key) {
-            None => added.push(IpvsChange::CreateDestination {
-                service,
-                after: dest.clone(),
-            }),
-            Some(current) if current != dest => updated.push(IpvsChange::UpdateDestination {
-                service,
-                before: current.clone(),
-                after: dest.clone(),
-            }),
+            None => added.push(IpvsChange::CreateDestination { service, after: dest.clone() }),
+            Some(current) if current != dest => {
+                updated.push(IpvsChange::UpdateDestination { service, before: current.clone(), after: dest.clone() })
+            }
             Some(_) => {}
         }
     }
     for (key, dest) in &have.destinations {
         if !want.destinations.contains_key(key) {
-            removed.push(IpvsChange::DeleteDestination {
-                service,
-                before: dest.clone(),
-            });
+            removed.push(IpvsChange::DeleteDestination { service, before: dest.clone() });
         }
     }
 }
@@ -189,15 +128,11 @@ fn diff_destinations(
 impl IpvsChange {
     pub fn action(&self) -> Action {
         match self {
-            IpvsChange::CreateService { .. } | IpvsChange::CreateDestination { .. } => {
-                Action::Create
-            }
+            IpvsChange::CreateService { .. } | IpvsChange::CreateDestination { .. } => Action::Create,
             IpvsChange::SetTimeouts { .. }
             | IpvsChange::UpdateService { .. }
             | IpvsChange::UpdateDestination { .. } => Action::Update,
-            IpvsChange::DeleteService { .. } | IpvsChange::DeleteDestination { .. } => {
-                Action::Delete
-            }
+            IpvsChange::DeleteService { .. } | IpvsChange::DeleteDestination { .. } => Action::Delete,
         }
     }
 
@@ -207,25 +142,14 @@ impl IpvsChange {
             IpvsChange::SetTimeouts { before, after } => (
                 "connection timeouts",
                 String::new(),
-                changed_fields(
-                    &before.map(|t| timeout_fields(&t)).unwrap_or_default(),
-                    &timeout_fields(after),
-                ),
+                changed_fields(&before.map(|t| timeout_fields(&t)).unwrap_or_default(), &timeout_fields(after)),
                 before.map(|t| to_json(&t)),
                 Some(to_json(after)),
             ),
-            IpvsChange::CreateService { service, after } => (
-                "service",
-                service.to_string(),
-                all_fields(service_fields(after), action),
-                None,
-                Some(to_json(after)),
-            ),
-            IpvsChange::UpdateService {
-                service,
-                before,
-                after,
-            } => (
+            IpvsChange::CreateService { service, after } => {
+                ("service", service.to_string(), all_fields(service_fields(after), action), None, Some(to_json(after)))
+            }
+            IpvsChange::UpdateService { service, before, after } => (
                 "service",
                 service.to_string(),
                 changed_fields(&service_fields(before), &service_fields(after)),
@@ -246,11 +170,7 @@ impl IpvsChange {
                 None,
                 Some(to_json(after)),
             ),
-            IpvsChange::UpdateDestination {
-                service,
-                before,
-                after,
-            } => (
+            IpvsChange::UpdateDestination { service, before, after } => (
                 "real server",
                 destination_id(service, after),
                 changed_fields(&destination_fields(before), &destination_fields(after)),
@@ -265,15 +185,7 @@ impl IpvsChange {
                 None,
             ),
         };
-        ChangeView {
-            subsystem: "ipvs",
-            action,
-            kind,
-            id,
-            fields,
-            before,
-            after,
-        }
+        ChangeView { subsystem: "ipvs", action, kind, id, fields, before, after }
     }
 }
 
@@ -282,10 +194,7 @@ fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
 }
 
 fn destination_id(service: &ServiceKey, dest: &Destination) -> String {
-    let key = DestinationKey {
-        address: dest.address,
-        port: dest.port,
-    };
+    let key = DestinationKey { address: dest.address, port: dest.port };
     format!("{key} of {service}")
 }
 
@@ -301,21 +210,8 @@ fn service_fields(settings: &ServiceSettings) -> Vec<(&'static str, String)> {
     let flags: Vec<&str> = settings.scheduler_flags.iter().map(|f| f.name()).collect();
     vec![
         ("scheduler", settings.scheduler.name().to_string()),
-        (
-            "schedulerFlags",
-            if flags.is_empty() {
-                "none".to_string()
-            } else {
-                flags.join(",")
-            },
-        ),
-        (
-            "persistence",
-            settings
-                .persistence
-                .as_ref()
-                .map_or_else(|| "off".to_string(), persistence_text),
-        ),
+        ("schedulerFlags", if flags.is_empty() { "none".to_string() } else { flags.join(",") }),
+        ("persistence", settings.persistence.as_ref().map_or_else(|| "off".to_string(), persistence_text)),
         ("onePacket", on_off(settings.one_packet).to_string()),
     ]
 }
@@ -329,11 +225,7 @@ fn on_off(value: bool) -> &'static str {
 }
 
 fn persistence_text(persistence: &Persistence) -> String {
-    let mut text = format!(
-        "{} per /{}",
-        Seconds(persistence.timeout),
-        persistence.prefix_length
-    );
+    let mut text = format!("{} per /{}", Seconds(persistence.timeout), persistence.prefix_length);
     if let Some(engine) = &persistence.engine {
         text.push_str(&format!(" (engine {engine})"));
     }
@@ -385,11 +277,7 @@ mod tests {
 
     fn service(dests: &[Destination]) -> Service {
         Service {
-            key: ServiceKey::Address {
-                protocol: Protocol::Tcp,
-                address: "203.0.113.100".parse().unwrap(),
-                port: 80,
-            },
+            key: ServiceKey::Address { protocol: Protocol::Tcp, address: "203.0.113.100".parse().unwrap(), port: 80 },
             scheduler: Scheduler::Wlc,
             scheduler_flags: vec![],
             persistence: None,
@@ -399,10 +287,7 @@ mod tests {
     }
 
     fn state(services: &[Service]) -> IpvsState {
-        IpvsState {
-            services: services.iter().map(|s| (s.key(), s.clone())).collect(),
-            timeouts: None,
-        }
+        IpvsState { services: services.iter().map(|s| (s.key(), s.clone())).collect(), timeouts: None }
     }
 
     #[test]
@@ -439,11 +324,7 @@ mod tests {
     #[test]
     fn undeclared_services_are_reported_not_touched() {
         let mut other = service(&[]);
-        other.key = ServiceKey::Address {
-            protocol: Protocol::Udp,
-            address: "192.0.2.1".parse().unwrap(),
-            port: 53,
-        };
+        other.key = ServiceKey::Address { protocol: Protocol::Udp, address: "192.0.2.1".parse().unwrap(), port: 53 };
         let desired = state(&[service(&[])]);
         let observed = state(&[service(&[]), other]);
         let plan = diff(&desired, &observed, &IpvsOwnership::default());
@@ -455,23 +336,14 @@ mod tests {
     #[test]
     fn prune_deletes_undeclared_services_only_inside_the_scope() {
         let mut in_scope = service(&[]);
-        in_scope.key = ServiceKey::Address {
-            protocol: Protocol::Udp,
-            address: "203.0.113.100".parse().unwrap(),
-            port: 53,
-        };
+        in_scope.key =
+            ServiceKey::Address { protocol: Protocol::Udp, address: "203.0.113.100".parse().unwrap(), port: 53 };
         let mut outside = service(&[]);
-        outside.key = ServiceKey::Address {
-            protocol: Protocol::Udp,
-            address: "192.0.2.1".parse().unwrap(),
-            port: 53,
-        };
+        outside.key = ServiceKey::Address { protocol: Protocol::Udp, address: "192.0.2.1".parse().unwrap(), port: 53 };
         let desired = state(&[service(&[])]);
         let observed = state(&[service(&[]), in_scope.clone(), outside]);
-        let mut ownership = IpvsOwnership {
-            addresses: ["203.0.113.100".parse().unwrap()].into(),
-            ..Default::default()
-        };
+        let mut ownership =
+            IpvsOwnership { addresses: ["203.0.113.100".parse().unwrap()].into(), ..Default::default() };
 
         let report_only = diff(&desired, &observed, &ownership);
         assert!(report_only.changes.is_empty());
@@ -481,10 +353,7 @@ mod tests {
         let pruned = diff(&desired, &observed, &ownership);
         assert_eq!(
             pruned.changes,
-            vec![IpvsChange::DeleteService {
-                service: in_scope.key,
-                before: in_scope.settings()
-            }]
+            vec![IpvsChange::DeleteService { service: in_scope.key, before: in_scope.settings() }]
         );
         assert_eq!(pruned.unmanaged.len(), 1);
         assert_eq!(pruned.unmanaged[0].id, "udp 192.0.2.1:53");

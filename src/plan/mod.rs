@@ -1,12 +1,27 @@
 //! Diff: a pure function from (desired, observed) to an ordered list of typed changes.
 //! The planner never touches the host; `apply` carries the changes out.
 
+pub mod addresses;
 pub mod ipvs;
+pub mod links;
+pub mod modules;
+pub mod routes;
+pub mod sysctl;
+mod views;
+
+pub use views::route_id;
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::HostState;
+pub use addresses::AddressChange;
 pub use ipvs::IpvsChange;
+pub use links::LinkChange;
+pub use modules::ModuleChange;
+pub use routes::RouteChange;
+pub use sysctl::SysctlChange;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -16,11 +31,25 @@ pub enum Action {
     Delete,
 }
 
-/// One change to the host, in the order it must be made.
+/// One change to the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "subsystem", rename_all = "lowercase")]
 pub enum Change {
+    Module(ModuleChange),
+    Link(LinkChange),
+    Sysctl(SysctlChange),
+    Address(AddressChange),
+    Route(RouteChange),
     Ipvs(IpvsChange),
+}
+
+/// A change with the reason it is in the plan: the spec itself, or a role's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Planned {
+    #[serde(flatten)]
+    pub change: Change,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// An object on the host that the spec does not own: reported, never touched.
@@ -46,7 +75,7 @@ pub struct FieldChange {
 pub struct ChangeView {
     pub subsystem: &'static str,
     pub action: Action,
-    /// `service`, `real server`, `timeouts` …
+    /// `service`, `real server`, `sysctl` …
     pub kind: &'static str,
     /// Human identity, e.g. `tcp 203.0.113.100:80`.
     pub id: String,
@@ -56,10 +85,39 @@ pub struct ChangeView {
     pub after: Option<serde_json::Value>,
 }
 
+impl ChangeView {
+    /// `subsystem kind id`: how origins and messages name the object.
+    pub fn object(&self) -> String {
+        format!("{} {} {}", self.subsystem, self.kind, self.id).trim_end().to_string()
+    }
+
+    /// `subsystem id`: how the spec layer records where a derived object came from.
+    pub fn origin_key(&self) -> String {
+        format!("{} {}", self.subsystem, self.id)
+    }
+}
+
 impl Change {
     pub fn view(&self) -> ChangeView {
         match self {
+            Change::Module(change) => views::module(change),
+            Change::Link(change) => views::link(change),
+            Change::Sysctl(change) => views::sysctl(change),
+            Change::Address(change) => views::address(change),
+            Change::Route(change) => views::route(change),
             Change::Ipvs(change) => change.view(),
+        }
+    }
+
+    /// Changes of one subsystem are applied together (IPVS in bulk).
+    pub fn subsystem(&self) -> &'static str {
+        match self {
+            Change::Module(_) => "modules",
+            Change::Link(_) => "links",
+            Change::Sysctl(_) => "sysctl",
+            Change::Address(_) => "addresses",
+            Change::Route(_) => "routes",
+            Change::Ipvs(_) => "ipvs",
         }
     }
 }
@@ -67,7 +125,7 @@ impl Change {
 /// The ordered changes that take the host from observed to desired.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Plan {
-    pub changes: Vec<Change>,
+    pub changes: Vec<Planned>,
     pub unmanaged: Vec<Unmanaged>,
 }
 
@@ -79,14 +137,23 @@ impl Plan {
     /// Counts of (create, update, delete).
     pub fn summary(&self) -> Summary {
         let mut summary = Summary::default();
-        for change in &self.changes {
-            match change.view().action {
+        for planned in &self.changes {
+            match planned.change.view().action {
                 Action::Create => summary.create += 1,
                 Action::Update => summary.update += 1,
                 Action::Delete => summary.delete += 1,
             }
         }
         summary
+    }
+
+    /// Marks each change with where its object came from (`origins` is keyed by
+    /// [`ChangeView::origin_key`]).
+    pub fn annotate(mut self, origins: &BTreeMap<String, String>) -> Self {
+        for planned in &mut self.changes {
+            planned.origin = origins.get(&planned.change.view().origin_key()).cloned();
+        }
+        self
     }
 }
 
@@ -104,43 +171,52 @@ pub struct Ownership {
     pub ipvs: ipvs::IpvsOwnership,
 }
 
-/// Plans the changes from `observed` to `desired`.
+/// Plans the changes from `observed` to `desired`, in the order they must be made:
+/// prerequisites first (modules, links, sysctls, addresses, routes), then IPVS (which adds
+/// before it removes), then the removals in reverse order of creation.
 pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) -> Plan {
     let mut plan = Plan::default();
+    let (link_changes, unmanaged_links) = links::diff(&desired.links, &observed.links);
+    let (address_creates, address_deletes) = addresses::diff(&desired.addresses, &observed.addresses);
     let ipvs = ipvs::diff(&desired.ipvs, &observed.ipvs, &ownership.ipvs);
-    plan.changes
-        .extend(ipvs.changes.into_iter().map(Change::Ipvs));
+    let route_changes = routes::diff(&desired.routes, &observed.routes);
+
+    let ordered = modules::diff(&desired.modules, &observed.modules)
+        .into_iter()
+        .map(Change::Module)
+        .chain(link_changes.into_iter().map(Change::Link))
+        .chain(sysctl::diff(&desired.sysctls, &observed.sysctls).into_iter().map(Change::Sysctl))
+        .chain(address_deletes.into_iter().map(Change::Address))
+        .chain(address_creates.into_iter().map(Change::Address))
+        .chain(route_changes.into_iter().map(Change::Route))
+        .chain(ipvs.changes.into_iter().map(Change::Ipvs));
+    plan.changes = ordered.map(|change| Planned { change, origin: None }).collect();
+
+    plan.unmanaged.extend(unmanaged_links.into_iter().map(|id| Unmanaged {
+        subsystem: "links".into(),
+        kind: "tunnel".into(),
+        id,
+    }));
     plan.unmanaged.extend(ipvs.unmanaged);
     plan
 }
 
 /// Pairs the fields of two objects by name, keeping the ones that differ. A field missing on
 /// one side (e.g. an optional setting) shows as absent there.
-pub fn changed_fields(
-    before: &[(&'static str, String)],
-    after: &[(&'static str, String)],
-) -> Vec<FieldChange> {
+pub fn changed_fields(before: &[(&'static str, String)], after: &[(&'static str, String)]) -> Vec<FieldChange> {
     let mut names: Vec<&'static str> = before.iter().map(|(n, _)| *n).collect();
     for (name, _) in after {
         if !names.contains(name) {
             names.push(name);
         }
     }
-    let lookup = |fields: &[(&'static str, String)], name: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-    };
+    let lookup =
+        |fields: &[(&'static str, String)], name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
     names
         .into_iter()
         .filter_map(|name| {
             let (old, new) = (lookup(before, name), lookup(after, name));
-            (old != new).then(|| FieldChange {
-                name: name.to_string(),
-                before: old,
-                after: new,
-            })
+            (old != new).then(|| FieldChange { name: name.to_string(), before: old, after: new })
         })
         .collect()
 }

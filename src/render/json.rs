@@ -25,6 +25,9 @@ struct JsonChange {
     action: Action,
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
+    /// Set when a role or another declaration implied this object (absent: the spec names it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<String>,
 }
 
 pub fn render_plan(plan: &Plan) -> String {
@@ -40,11 +43,7 @@ pub fn render_apply(plan: &Plan) -> String {
         applied: bool,
         verified: bool,
     }
-    to_text(&JsonApply {
-        plan: plan_document(plan),
-        applied: !plan.is_empty(),
-        verified: true,
-    })
+    to_text(&JsonApply { plan: plan_document(plan), applied: !plan.is_empty(), verified: true })
 }
 
 fn to_text<T: Serialize>(document: &T) -> String {
@@ -62,8 +61,8 @@ fn plan_document(plan: &Plan) -> JsonPlan<'_> {
             .changes
             .iter()
             .enumerate()
-            .map(|(index, change)| {
-                let view = change.view();
+            .map(|(index, planned)| {
+                let view = planned.change.view();
                 JsonChange {
                     order: index + 1,
                     subsystem: view.subsystem,
@@ -72,6 +71,7 @@ fn plan_document(plan: &Plan) -> JsonPlan<'_> {
                     action: view.action,
                     before: view.before,
                     after: view.after,
+                    origin: planned.origin.clone(),
                 }
             })
             .collect(),

@@ -42,8 +42,9 @@ fn symbol(action: Action) -> &'static str {
     }
 }
 
-fn verb(action: Action) -> &'static str {
+fn verb(action: Action, kind: &str) -> &'static str {
     match action {
+        Action::Create if kind == "kernel module" => "loaded",
         Action::Create => "created",
         Action::Update => "updated in place",
         Action::Delete => "deleted",
@@ -58,26 +59,25 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
         out.push_str(" The host matches the spec.\n");
     } else {
         out.push_str("lvs-converge will make these changes, in this order:\n");
-        for (index, change) in plan.changes.iter().enumerate() {
-            let view = change.view();
+        for (index, planned) in plan.changes.iter().enumerate() {
+            let view = planned.change.view();
             let _ = writeln!(
                 out,
                 "\n  {} {}",
-                style.action(
-                    view.action,
-                    &format!("{}. {}", index + 1, symbol(view.action))
-                ),
+                style.action(view.action, &format!("{}. {}", index + 1, symbol(view.action))),
                 style.bold(format!("{} {} {}", view.subsystem, view.kind, view.id).trim_end())
             );
-            let _ = writeln!(out, "      # will be {}", verb(view.action));
+            match &planned.origin {
+                Some(origin) => {
+                    let _ = writeln!(out, "      # will be {} (from {origin})", verb(view.action, view.kind));
+                }
+                None => {
+                    let _ = writeln!(out, "      # will be {}", verb(view.action, view.kind));
+                }
+            }
             let width = view.fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
             for field in &view.fields {
-                let _ = writeln!(
-                    out,
-                    "      {:width$}  {}",
-                    field.name,
-                    field_text(field, view.action, style)
-                );
+                let _ = writeln!(out, "      {:width$}  {}", field.name, field_text(field, view.action, style));
             }
         }
     }
@@ -115,10 +115,7 @@ fn field_text(field: &FieldChange, action: Action, style: Style) -> String {
 /// After a successful apply: what was done, and that it was verified.
 pub fn render_apply(plan: &Plan, style: Style) -> String {
     if plan.is_empty() {
-        return format!(
-            "{} The host already matched the spec; nothing was changed.\n",
-            style.bold("No changes.")
-        );
+        return format!("{} The host already matched the spec; nothing was changed.\n", style.bold("No changes."));
     }
     let mut out = render_plan(plan, style);
     let summary = plan.summary();

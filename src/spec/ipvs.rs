@@ -2,7 +2,7 @@
 //! them, and their translation into the model with every rule the kernel would otherwise
 //! enforce later (and less helpfully).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -12,8 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::Problems;
 use crate::model::duration::Seconds;
 use crate::model::ipvs::{
-    Destination, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Scheduler,
-    SchedulerFlag, Service, ServiceKey, Timeouts, TunnelEncapsulation, TunnelType,
+    Destination, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Scheduler, SchedulerFlag, Service,
+    ServiceKey, Timeouts, TunnelEncapsulation, TunnelType,
 };
 use crate::model::keyed::Keyed;
 use crate::plan::ipvs::IpvsOwnership;
@@ -127,7 +127,11 @@ pub struct PersistenceSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RealServerSpec {
     /// The real server's own routable address (never a tunnel-interior address).
-    pub address: IpAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<IpAddr>,
+    /// In a Cluster spec: the node whose `address` this real server is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Default: the service's port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
@@ -180,9 +184,7 @@ impl Netmask {
             }
         };
         if prefix > family.max_prefix() {
-            return Err(format!(
-                "prefix /{prefix} is longer than an {family:?} address"
-            ));
+            return Err(format!("prefix /{prefix} is longer than an {family:?} address"));
         }
         Ok(prefix)
     }
@@ -219,25 +221,19 @@ impl<'de> Deserialize<'de> for Netmask {
                     .ok()
                     .filter(|p| *p <= 128)
                     .map(Netmask::Prefix)
-                    .ok_or_else(|| {
-                        E::custom(format!("prefix length {value} is out of range 0-128"))
-                    })
+                    .ok_or_else(|| E::custom(format!("prefix length {value} is out of range 0-128")))
             }
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<Netmask, E> {
-                Err(E::custom(format!(
-                    "prefix length {value} is out of range 0-128"
-                )))
+                Err(E::custom(format!("prefix length {value} is out of range 0-128")))
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Netmask, E> {
                 let text = text.trim_start_matches('/');
                 if let Ok(prefix) = text.parse::<u64>() {
                     return self.visit_u64(prefix);
                 }
-                text.parse::<Ipv4Addr>().map(Netmask::Mask).map_err(|_| {
-                    E::custom(format!(
-                        "`{text}` is neither a prefix length nor an IPv4 netmask"
-                    ))
-                })
+                text.parse::<Ipv4Addr>()
+                    .map(Netmask::Mask)
+                    .map_err(|_| E::custom(format!("`{text}` is neither a prefix length nor an IPv4 netmask")))
             }
         }
         deserializer.deserialize_any(NetmaskVisitor)
@@ -246,14 +242,13 @@ impl<'de> Deserialize<'de> for Netmask {
 
 impl IpvsSpec {
     /// The desired IPVS table, or the problems found (with their field paths below `path`).
-    pub fn to_model(&self, path: &str, problems: &mut Problems) -> IpvsState {
-        let mut state = IpvsState {
-            timeouts: self.timeouts.as_ref().map(TimeoutsSpec::to_model),
-            ..IpvsState::default()
-        };
+    /// `nodes` maps a Cluster spec's node names to their addresses (empty for a Host spec).
+    pub fn to_model(&self, path: &str, nodes: &BTreeMap<String, IpAddr>, problems: &mut Problems) -> IpvsState {
+        let mut state =
+            IpvsState { timeouts: self.timeouts.as_ref().map(TimeoutsSpec::to_model), ..IpvsState::default() };
         for (index, service_spec) in self.services.iter().enumerate() {
             let service_path = format!("{path}.services[{index}]");
-            let Some(service) = service_spec.to_model(&service_path, problems) else {
+            let Some(service) = service_spec.to_model(&service_path, nodes, problems) else {
                 continue;
             };
             if state.services.contains_key(&service.key) {
@@ -286,31 +281,17 @@ fn port_in_range(value: i64, path: &str, allow_zero: bool, problems: &mut Proble
     match u16::try_from(value) {
         Ok(port) if i64::from(port) >= low => Some(port),
         _ => {
-            problems.add(
-                path,
-                format!("port {value} is out of range {low}-65535"),
-                "use a TCP/UDP port number",
-            );
+            problems.add(path, format!("port {value} is out of range {low}-65535"), "use a TCP/UDP port number");
             None
         }
     }
 }
 
-fn non_negative_int(
-    value: i64,
-    path: &str,
-    what: &str,
-    hint: &str,
-    problems: &mut Problems,
-) -> Option<u32> {
+fn non_negative_int(value: i64, path: &str, what: &str, hint: &str, problems: &mut Problems) -> Option<u32> {
     if (0..=MAX_WEIGHT).contains(&value) {
         Some(value as u32)
     } else {
-        problems.add(
-            path,
-            format!("{what} {value} is out of range 0-{MAX_WEIGHT}"),
-            hint,
-        );
+        problems.add(path, format!("{what} {value} is out of range 0-{MAX_WEIGHT}"), hint);
         None
     }
 }
@@ -344,10 +325,9 @@ impl ServiceSpec {
                     return None;
                 }
                 match u32::try_from(mark) {
-                    Ok(fwmark) if fwmark > 0 => Some(ServiceKey::FirewallMark {
-                        fwmark,
-                        family: self.family.unwrap_or(Family::Ipv4),
-                    }),
+                    Ok(fwmark) if fwmark > 0 => {
+                        Some(ServiceKey::FirewallMark { fwmark, family: self.family.unwrap_or(Family::Ipv4) })
+                    }
                     _ => {
                         problems.add(
                             &format!("{path}.fwmark"),
@@ -384,16 +364,12 @@ impl ServiceSpec {
                     );
                     return None;
                 }
-                Some(ServiceKey::Address {
-                    protocol: self.protocol.unwrap_or(Protocol::Tcp),
-                    address,
-                    port,
-                })
+                Some(ServiceKey::Address { protocol: self.protocol.unwrap_or(Protocol::Tcp), address, port })
             }
         }
     }
 
-    fn to_model(&self, path: &str, problems: &mut Problems) -> Option<Service> {
+    fn to_model(&self, path: &str, nodes: &BTreeMap<String, IpAddr>, problems: &mut Problems) -> Option<Service> {
         let before = problems.len();
         let key = self.key(path, problems);
         let scheduler = self.scheduler.unwrap_or_default();
@@ -408,19 +384,14 @@ impl ServiceSpec {
                         flag.scheduler().name(),
                         scheduler.name()
                     ),
-                    &format!(
-                        "use `scheduler: {}` or remove the flag",
-                        flag.scheduler().name()
-                    ),
+                    &format!("use `scheduler: {}` or remove the flag", flag.scheduler().name()),
                 );
             }
             flags.insert(*flag);
         }
         let family = key.map(|k| k.family()).unwrap_or(Family::Ipv4);
-        let persistence = self
-            .persistence
-            .as_ref()
-            .and_then(|p| p.to_model(&format!("{path}.persistence"), family, problems));
+        let persistence =
+            self.persistence.as_ref().and_then(|p| p.to_model(&format!("{path}.persistence"), family, problems));
         let default_port = match key {
             Some(ServiceKey::Address { port, .. }) => port,
             _ => 0,
@@ -428,11 +399,8 @@ impl ServiceSpec {
         let mut destinations = Vec::new();
         for (index, real_server) in self.real_servers.iter().enumerate() {
             let dest_path = format!("{path}.realServers[{index}]");
-            if let Some(dest) = real_server.to_model(&dest_path, family, default_port, problems) {
-                if destinations
-                    .iter()
-                    .any(|d: &Destination| d.key() == dest.key())
-                {
+            if let Some(dest) = real_server.to_model(&dest_path, family, default_port, nodes, problems) {
+                if destinations.iter().any(|d: &Destination| d.key() == dest.key()) {
                     problems.add(
                         &dest_path,
                         format!("real server {} is listed twice in this service", dest.key()),
@@ -472,11 +440,7 @@ impl PersistenceSpec {
             None => family.max_prefix(),
             Some(Ok(prefix)) => prefix,
             Some(Err(message)) => {
-                problems.add(
-                    &format!("{path}.netmask"),
-                    message,
-                    "use a prefix length such as 24 (IPv4) or 64 (IPv6)",
-                );
+                problems.add(&format!("{path}.netmask"), message, "use a prefix length such as 24 (IPv4) or 64 (IPv6)");
                 return None;
             }
         };
@@ -488,31 +452,61 @@ impl PersistenceSpec {
             );
             return None;
         }
-        Some(Persistence {
-            timeout: timeout.0,
-            prefix_length,
-            engine: self.engine.clone(),
-        })
+        Some(Persistence { timeout: timeout.0, prefix_length, engine: self.engine.clone() })
     }
 }
 
 impl RealServerSpec {
+    /// The address this real server is reached at: its own, or its node's.
+    fn resolve_address(&self, path: &str, nodes: &BTreeMap<String, IpAddr>, problems: &mut Problems) -> Option<IpAddr> {
+        match (self.address, &self.node) {
+            (Some(address), None) => Some(address),
+            (None, Some(node)) => {
+                let found = nodes.get(node).copied();
+                if found.is_none() {
+                    let known: Vec<&str> = nodes.keys().map(String::as_str).collect();
+                    let hint = if known.is_empty() {
+                        "`node` refers to a node of a Cluster spec; in a Host spec give `address`".to_string()
+                    } else {
+                        format!("known nodes: {}", known.join(", "))
+                    };
+                    problems.add(&format!("{path}.node"), format!("no node named `{node}`"), &hint);
+                }
+                found
+            }
+            (Some(_), Some(_)) => {
+                problems.add(path, "a real server has `address` or `node`, not both".into(), "keep one of them");
+                None
+            }
+            (None, None) => {
+                problems.add(
+                    path,
+                    "real server has no `address`".into(),
+                    "add the real server's own routable address (not a tunnel-interior one)",
+                );
+                None
+            }
+        }
+    }
+
     fn to_model(
         &self,
         path: &str,
         service_family: Family,
         default_port: u16,
+        nodes: &BTreeMap<String, IpAddr>,
         problems: &mut Problems,
     ) -> Option<Destination> {
         let before = problems.len();
         let method = self.method.unwrap_or_default();
-        if Family::of(&self.address) != service_family && method != ForwardingMethod::Tunnel {
+        let address = self.resolve_address(path, nodes, problems)?;
+        if Family::of(&address) != service_family && method != ForwardingMethod::Tunnel {
             problems.add(
                 &format!("{path}.address"),
                 format!(
                     "{} real server {} on an {:?} service needs `method: tunnel`, not `{}`",
                     if service_family == Family::Ipv4 { "IPv6" } else { "IPv4" },
-                    self.address,
+                    address,
                     service_family,
                     method.name()
                 ),
@@ -559,7 +553,7 @@ impl RealServerSpec {
             return None;
         }
         Some(Destination {
-            address: self.address,
+            address,
             port: port?,
             method,
             weight: weight?,
@@ -582,10 +576,7 @@ impl RealServerSpec {
         if method != ForwardingMethod::Tunnel {
             problems.add(
                 &tunnel_path,
-                format!(
-                    "`tunnel` applies to `method: tunnel`, not `{}`",
-                    method.name()
-                ),
+                format!("`tunnel` applies to `method: tunnel`, not `{}`", method.name()),
                 "remove `tunnel` or set `method: tunnel`",
             );
             return None;
@@ -601,11 +592,7 @@ impl RealServerSpec {
             }
             (TunnelType::Gue, Some(port)) => {
                 let port = port_in_range(port, &format!("{tunnel_path}.port"), false, problems)?;
-                Some(TunnelEncapsulation {
-                    kind: TunnelType::Gue,
-                    port,
-                    flags: 0,
-                })
+                Some(TunnelEncapsulation { kind: TunnelType::Gue, port, flags: 0 })
             }
             (kind, Some(_)) => {
                 problems.add(
@@ -615,11 +602,7 @@ impl RealServerSpec {
                 );
                 None
             }
-            (kind, None) => Some(TunnelEncapsulation {
-                kind,
-                port: 0,
-                flags: 0,
-            }),
+            (kind, None) => Some(TunnelEncapsulation { kind, port: 0, flags: 0 }),
         }
     }
 }

@@ -30,9 +30,7 @@ impl PositionIndex {
         let mut recorder = Recorder::default();
         let mut parser = Parser::new_from_str(text);
         let _ = parser.load(&mut recorder, false);
-        PositionIndex {
-            positions: recorder.positions,
-        }
+        PositionIndex { positions: recorder.positions }
     }
 
     /// Position of `path`, or of its closest recorded ancestor (a defaulted field has no node
@@ -50,14 +48,8 @@ impl PositionIndex {
 }
 
 enum Frame {
-    Mapping {
-        path: String,
-        pending_key: Option<String>,
-    },
-    Sequence {
-        path: String,
-        next_index: usize,
-    },
+    Mapping { path: String, pending_key: Option<String> },
+    Sequence { path: String, next_index: usize },
 }
 
 #[derive(Default)]
@@ -89,10 +81,7 @@ impl Recorder {
     }
 
     fn record(&mut self, path: &str, mark: Marker) {
-        self.positions.entry(path.to_string()).or_insert(Position {
-            line: mark.line(),
-            column: mark.col() + 1,
-        });
+        self.positions.entry(path.to_string()).or_insert(Position { line: mark.line(), column: mark.col() + 1 });
     }
 }
 
@@ -114,14 +103,8 @@ impl MarkedEventReceiver for Recorder {
                 let path = self.enter_node(None).unwrap_or_else(|| "?".to_string());
                 self.record(&path, mark);
                 self.stack.push(match event {
-                    Event::MappingStart(..) => Frame::Mapping {
-                        path,
-                        pending_key: None,
-                    },
-                    _ => Frame::Sequence {
-                        path,
-                        next_index: 0,
-                    },
+                    Event::MappingStart(..) => Frame::Mapping { path, pending_key: None },
+                    _ => Frame::Sequence { path, next_index: 0 },
                 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
@@ -138,34 +121,14 @@ mod tests {
 
     #[test]
     fn finds_nested_fields_and_falls_back_to_parents() {
-        let text = "apiVersion: v1\nipvs:\n  services:\n    - port: 80\n      realServers:\n        - address: 10.0.0.1\n";
+        let text =
+            "apiVersion: v1\nipvs:\n  services:\n    - port: 80\n      realServers:\n        - address: 10.0.0.1\n";
         let index = PositionIndex::build(text);
-        assert_eq!(
-            index.find("apiVersion"),
-            Some(Position {
-                line: 1,
-                column: 13
-            })
-        );
-        assert_eq!(
-            index.find("ipvs.services[0].port"),
-            Some(Position {
-                line: 4,
-                column: 13
-            })
-        );
-        assert_eq!(
-            index.find("ipvs.services[0].realServers[0].address"),
-            Some(Position {
-                line: 6,
-                column: 20
-            })
-        );
+        assert_eq!(index.find("apiVersion"), Some(Position { line: 1, column: 13 }));
+        assert_eq!(index.find("ipvs.services[0].port"), Some(Position { line: 4, column: 13 }));
+        assert_eq!(index.find("ipvs.services[0].realServers[0].address"), Some(Position { line: 6, column: 20 }));
         // `weight` is absent: point at the real server it belongs to.
-        assert_eq!(
-            index.find("ipvs.services[0].realServers[0].weight"),
-            index.find("ipvs.services[0].realServers[0]")
-        );
+        assert_eq!(index.find("ipvs.services[0].realServers[0].weight"), index.find("ipvs.services[0].realServers[0]"));
         assert_eq!(index.find("nothing.here"), None);
     }
 }

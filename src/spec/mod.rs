@@ -1,45 +1,119 @@
 //! The spec: what the user writes (YAML), checked and turned into the desired
 //! [`HostState`]. Every error names file, line, column and field path, with a hint.
 
+pub mod host;
 pub mod ipvs;
 pub mod locate;
+pub mod roles;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::keyed::{Keyed, KeyedMap};
 use crate::model::HostState;
 use crate::plan::Ownership;
+use host::{AddressSpec, Declared, HostSections, LinkSpec, RouteSpec, SysctlValue};
 use ipvs::IpvsSpec;
 use locate::PositionIndex;
+use roles::Role;
 
 /// The only spec version this build understands.
 pub const API_VERSION: &str = "lvs-converge/v1";
 
-/// The top level of a spec file, as written.
+/// The top level of a spec file, as written. A `Host` spec describes one host; a `Cluster`
+/// spec describes every node, and each host picks its part (`--node NAME`, or the node
+/// whose address the host has).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SpecFile {
     pub api_version: String,
     pub kind: SpecKind,
+    /// Host: what this host is in the LVS-TUN cluster; its defaults show in the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Director: the interface that holds the VIPs (`eth0`, or `eth0:0` for a labelled alias).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vip_interface: Option<String>,
+    /// Real server: the VIPs it answers for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vips: Vec<IpAddr>,
+    /// Kernel modules to load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<AddressSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteSpec>,
+    /// `net.*` sysctls by dotted name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, SysctlValue>,
+    /// Host: this director's IPVS table. Cluster: the cluster's services, applied on its
+    /// director(s); real servers may be given by `node`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipvs: Option<IpvsSpec>,
+    /// Cluster: the hosts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SpecKind {
     /// One host's desired state.
     Host,
+    /// A whole cluster; each host selects its node.
+    Cluster,
 }
 
-/// A validated spec.
+/// A host of a Cluster spec.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeSpec {
+    pub name: String,
+    /// The node's own address: how real servers are reached, and how a host recognises
+    /// itself when no `--node` is given.
+    pub address: IpAddr,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vip_interface: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<AddressSpec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteSpec>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, SysctlValue>,
+}
+
+/// A validated spec, resolved for one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spec {
     pub source: PathBuf,
-    pub file: SpecFile,
+    /// The Cluster node this is, if any.
+    pub node: Option<String>,
+    pub role: Option<Role>,
     pub desired: HostState,
     pub ownership: Ownership,
+    /// Where derived objects come from (`role real-server`, `ipvs services`), keyed by
+    /// [`crate::plan::ChangeView::origin_key`]; objects the spec declares itself are absent.
+    pub origins: BTreeMap<String, String>,
+}
+
+/// Which node of a Cluster spec this host is.
+#[derive(Debug, Clone, Default)]
+pub struct NodeSelector<'a> {
+    /// `--node NAME`.
+    pub name: Option<&'a str>,
+    /// The host's own addresses, to find the node by `address` when no name is given.
+    pub local_addresses: Vec<IpAddr>,
 }
 
 /// One problem in a spec, with where it is.
@@ -71,10 +145,7 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("cannot read spec {path}: {source}\n  hint: pass the spec file with --spec/-f")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<Diagnostic>),
 }
@@ -96,8 +167,7 @@ pub struct Problems {
 
 impl Problems {
     pub fn add(&mut self, path: &str, message: String, hint: &str) {
-        self.entries
-            .push((path.to_string(), message, hint.to_string()));
+        self.entries.push((path.to_string(), message, hint.to_string()));
     }
 
     pub fn len(&self) -> usize {
@@ -112,9 +182,7 @@ impl Problems {
         self.entries
             .into_iter()
             .map(|(path, message, hint)| {
-                let position = index
-                    .find(&path)
-                    .unwrap_or(locate::Position { line: 1, column: 1 });
+                let position = index.find(&path).unwrap_or(locate::Position { line: 1, column: 1 });
                 Diagnostic {
                     file: file.to_string(),
                     line: position.line,
@@ -128,55 +196,316 @@ impl Problems {
     }
 }
 
-/// Reads and validates the spec at `path`.
-pub fn load(path: &Path) -> Result<Spec, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(&text, path)
+/// A parsed spec file whose every part is valid, before a node is chosen.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub source: PathBuf,
+    pub file: SpecFile,
+    index_text: String,
 }
 
-/// Validates spec `text` that came from `source` (used in messages only).
-pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
+/// Reads and validates the spec at `path`, resolved for the host `selector` picks.
+pub fn load(path: &Path, selector: &NodeSelector) -> Result<Spec, SpecError> {
+    read(path)?.resolve(selector)
+}
+
+/// Reads and parses the spec at `path` (validation happens in [`Document::resolve`]).
+pub fn read(path: &Path) -> Result<Document, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { path: path.to_path_buf(), source })?;
+    parse_document(&text, path)
+}
+
+/// Parses spec `text` that came from `source` (used in messages only).
+pub fn parse_document(text: &str, source: &Path) -> Result<Document, SpecError> {
     let file_name = source.display().to_string();
-    let file: SpecFile = serde_yaml::from_str(text)
-        .map_err(|error| SpecError::Invalid(vec![yaml_diagnostic(&file_name, &error)]))?;
-    let index = PositionIndex::build(text);
-    let mut problems = Problems::default();
-    if file.api_version != API_VERSION {
-        problems.add(
-            "apiVersion",
-            format!("unsupported apiVersion `{}`", file.api_version),
-            &format!("this lvs-converge reads `apiVersion: {API_VERSION}`"),
-        );
+    let file: SpecFile =
+        serde_yaml::from_str(text).map_err(|error| SpecError::Invalid(vec![yaml_diagnostic(&file_name, &error)]))?;
+    Ok(Document { source: source.to_path_buf(), file, index_text: text.to_string() })
+}
+
+/// Parses and validates a Host spec, or a Cluster spec for the first node (tests, tools).
+pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
+    parse_document(text, source)?.resolve(&NodeSelector::default())
+}
+
+impl Document {
+    /// Node names of a Cluster spec.
+    pub fn node_names(&self) -> Vec<&str> {
+        self.file.nodes.iter().map(|n| n.name.as_str()).collect()
     }
-    let desired = HostState {
-        ipvs: file
-            .ipvs
-            .as_ref()
-            .map(|ipvs| ipvs.to_model("ipvs", &mut problems))
-            .unwrap_or_default(),
-    };
-    if !problems.is_empty() {
-        return Err(SpecError::Invalid(
-            problems.into_diagnostics(&file_name, &index),
-        ));
+
+    /// Validates the whole document and resolves the desired state of one host.
+    pub fn resolve(&self, selector: &NodeSelector) -> Result<Spec, SpecError> {
+        let mut problems = Problems::default();
+        let file = &self.file;
+        if file.api_version != API_VERSION {
+            problems.add(
+                "apiVersion",
+                format!("unsupported apiVersion `{}`", file.api_version),
+                &format!("this lvs-converge reads `apiVersion: {API_VERSION}`"),
+            );
+        }
+        let spec = match file.kind {
+            SpecKind::Host => self.resolve_host(&mut problems),
+            SpecKind::Cluster => self.resolve_cluster(selector, &mut problems),
+        };
+        if !problems.is_empty() {
+            let index = PositionIndex::build(&self.index_text);
+            return Err(SpecError::Invalid(problems.into_diagnostics(&self.source.display().to_string(), &index)));
+        }
+        Ok(spec)
     }
-    let ownership = Ownership {
-        ipvs: file
-            .ipvs
-            .as_ref()
-            .and_then(|ipvs| ipvs.scope.as_ref())
-            .map(|s| s.to_model())
-            .unwrap_or_default(),
+
+    fn resolve_host(&self, problems: &mut Problems) -> Spec {
+        let file = &self.file;
+        for (present, field) in [(!file.nodes.is_empty(), "nodes")] {
+            if present {
+                problems.add(
+                    field,
+                    format!("`{field}` belongs to a Cluster spec"),
+                    "use `kind: Cluster`, or remove it",
+                );
+            }
+        }
+        let sections = HostSections {
+            path: "",
+            modules: &file.modules,
+            links: &file.links,
+            addresses: &file.addresses,
+            routes: &file.routes,
+            sysctls: &file.sysctls,
+        };
+        let ipvs = file.ipvs.as_ref().map(|ipvs| ipvs.to_model("ipvs", &BTreeMap::new(), problems)).unwrap_or_default();
+        if file.role == Some(Role::RealServer) && file.vips.is_empty() {
+            problems.add("role", "a real server needs the VIPs it answers for".into(), "add `vips: [203.0.113.100]`");
+        }
+        let ownership = self.ownership();
+        self.build(None, file.role, file.vip_interface.as_deref(), &file.vips, &sections, ipvs, ownership, problems)
+    }
+
+    fn resolve_cluster(&self, selector: &NodeSelector, problems: &mut Problems) -> Spec {
+        let file = &self.file;
+        let host_only: [(bool, &str); 8] = [
+            (file.role.is_some(), "role"),
+            (file.vip_interface.is_some(), "vipInterface"),
+            (!file.vips.is_empty(), "vips"),
+            (!file.modules.is_empty(), "modules"),
+            (!file.links.is_empty(), "links"),
+            (!file.addresses.is_empty(), "addresses"),
+            (!file.routes.is_empty(), "routes"),
+            (!file.sysctls.is_empty(), "sysctls"),
+        ];
+        for (present, field) in host_only {
+            if present {
+                problems.add(
+                    field,
+                    format!("in a Cluster spec, `{field}` belongs to a node"),
+                    "move it under the node it applies to in `nodes`",
+                );
+            }
+        }
+        let mut addresses = BTreeMap::new();
+        for (index, node) in file.nodes.iter().enumerate() {
+            if addresses.insert(node.name.clone(), node.address).is_some() {
+                problems.add(
+                    &format!("nodes[{index}].name"),
+                    format!("node `{}` is declared twice", node.name),
+                    "node names are unique",
+                );
+            }
+        }
+        let ipvs = file.ipvs.as_ref().map(|ipvs| ipvs.to_model("ipvs", &addresses, problems)).unwrap_or_default();
+        let Some((index, node)) = self.select(selector, problems) else {
+            return Spec {
+                source: self.source.clone(),
+                node: None,
+                role: None,
+                desired: HostState::default(),
+                ownership: Ownership::default(),
+                origins: BTreeMap::new(),
+            };
+        };
+        let path = format!("nodes[{index}]");
+        let sections = HostSections {
+            path: &path,
+            modules: &node.modules,
+            links: &node.links,
+            addresses: &node.addresses,
+            routes: &node.routes,
+            sysctls: &node.sysctls,
+        };
+        match node.role {
+            Role::Director => {
+                let ownership = self.ownership();
+                self.build(
+                    Some(node.name.clone()),
+                    Some(Role::Director),
+                    node.vip_interface.as_deref(),
+                    &[],
+                    &sections,
+                    ipvs,
+                    ownership,
+                    problems,
+                )
+            }
+            Role::RealServer => {
+                let vips: BTreeSet<IpAddr> = ipvs
+                    .services
+                    .values()
+                    .filter(|service| service.destinations.values().any(|d| d.address == node.address))
+                    .filter_map(|service| match service.key {
+                        crate::model::ipvs::ServiceKey::Address { address, .. } => Some(address),
+                        crate::model::ipvs::ServiceKey::FirewallMark { .. } => None,
+                    })
+                    .collect();
+                let vips: Vec<IpAddr> = vips.into_iter().collect();
+                self.build(
+                    Some(node.name.clone()),
+                    Some(Role::RealServer),
+                    None,
+                    &vips,
+                    &sections,
+                    Default::default(),
+                    Ownership::default(),
+                    problems,
+                )
+            }
+        }
+    }
+
+    /// The node `selector` names, or the one whose address the host has.
+    fn select(&self, selector: &NodeSelector, problems: &mut Problems) -> Option<(usize, &NodeSpec)> {
+        let nodes = &self.file.nodes;
+        let names = self.node_names().join(", ");
+        if nodes.is_empty() {
+            problems.add(
+                "nodes",
+                "a Cluster spec lists its hosts under `nodes`".into(),
+                "add nodes with name, address and role",
+            );
+            return None;
+        }
+        if let Some(name) = selector.name {
+            let found = nodes.iter().enumerate().find(|(_, n)| n.name == name);
+            if found.is_none() {
+                problems.add("nodes", format!("no node named `{name}`"), &format!("--node takes one of: {names}"));
+            }
+            return found;
+        }
+        if selector.local_addresses.is_empty() {
+            // Offline use (tests, validate): the first node.
+            return nodes.first().map(|n| (0, n));
+        }
+        let mut matching = nodes.iter().enumerate().filter(|(_, n)| selector.local_addresses.contains(&n.address));
+        match (matching.next(), matching.next()) {
+            (Some(found), None) => Some(found),
+            (None, _) => {
+                problems.add(
+                    "nodes",
+                    "none of the nodes' addresses is on this host".into(),
+                    &format!("pick the node with --node NAME ({names})"),
+                );
+                None
+            }
+            (Some(_), Some(_)) => {
+                problems.add(
+                    "nodes",
+                    "several nodes' addresses are on this host".into(),
+                    &format!("pick the node with --node NAME ({names})"),
+                );
+                None
+            }
+        }
+    }
+
+    fn ownership(&self) -> Ownership {
+        Ownership {
+            ipvs: self
+                .file
+                .ipvs
+                .as_ref()
+                .and_then(|ipvs| ipvs.scope.as_ref())
+                .map(|s| s.to_model())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Merges role defaults, IPVS prerequisites and the declared sections (which win).
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &self,
+        node: Option<String>,
+        role: Option<Role>,
+        vip_interface: Option<&str>,
+        vips: &[IpAddr],
+        sections: &HostSections,
+        ipvs: crate::model::IpvsState,
+        ownership: Ownership,
+        problems: &mut Problems,
+    ) -> Spec {
+        let role_path = if sections.path.is_empty() { "role".to_string() } else { format!("{}.role", sections.path) };
+        let mut desired = HostState::default();
+        let mut origins = BTreeMap::new();
+        let derived = match role {
+            Some(Role::Director) => roles::director(&ipvs, vip_interface, &role_path, problems),
+            Some(Role::RealServer) => roles::real_server(vips, &role_path, problems),
+            None => Declared::default(),
+        };
+        if let Some(role) = role {
+            merge(&mut desired, &mut origins, derived, Some(&format!("role {}", role.name())));
+        }
+        merge(&mut desired, &mut origins, ipvs_prerequisites(&ipvs), Some("ipvs services"));
+        merge(&mut desired, &mut origins, sections.to_model(problems), None);
+        desired.ipvs = ipvs;
+        Spec { source: self.source.clone(), node, role, desired, ownership, origins }
+    }
+}
+
+/// The kernel modules an IPVS table needs: ip_vs and each scheduler in use.
+fn ipvs_prerequisites(ipvs: &crate::model::IpvsState) -> Declared {
+    let mut modules: BTreeSet<String> = ipvs.services.values().map(|s| s.scheduler.module()).collect();
+    let engines = ipvs.services.values().filter_map(|s| s.persistence.as_ref()?.engine.as_ref());
+    modules.extend(engines.map(|engine| format!("ip_vs_pe_{engine}")));
+    if !ipvs.services.is_empty() || ipvs.timeouts.is_some() {
+        modules.insert("ip_vs".into());
+    }
+    Declared { modules: modules.into_iter().collect(), ..Declared::default() }
+}
+
+/// Adds `declared` to `desired`, replacing objects with the same identity, and records
+/// `origin` for each (or clears it: the spec's own declaration has no origin note).
+fn merge(desired: &mut HostState, origins: &mut BTreeMap<String, String>, declared: Declared, origin: Option<&str>) {
+    let mut note = |key: String| match origin {
+        Some(origin) => {
+            origins.insert(key, origin.to_string());
+        }
+        None => {
+            origins.remove(&key);
+        }
     };
-    Ok(Spec {
-        source: source.to_path_buf(),
-        file,
-        desired,
-        ownership,
-    })
+    for module in declared.modules {
+        note(format!("modules {module}"));
+        desired.modules.insert(module);
+    }
+    for (key, value) in declared.sysctls {
+        note(format!("sysctl {key}"));
+        desired.sysctls.insert(key, value);
+    }
+    insert_all(&mut desired.links, declared.links, |link| format!("links {}", link.name), &mut note);
+    insert_all(&mut desired.addresses, declared.addresses, |a| format!("addresses {}", a.key()), &mut note);
+    insert_all(&mut desired.routes, declared.routes, |r| format!("routes {}", crate::plan::route_id(r)), &mut note);
+}
+
+fn insert_all<T: Keyed>(
+    map: &mut KeyedMap<T>,
+    items: Vec<T>,
+    origin_key: impl Fn(&T) -> String,
+    note: &mut impl FnMut(String),
+) {
+    for item in items {
+        note(origin_key(&item));
+        map.insert(item.key(), item);
+    }
 }
 
 /// Turns serde_yaml's error ("path: message at line L column C") into a diagnostic with a
@@ -193,37 +522,27 @@ fn yaml_diagnostic(file: &str, error: &serde_yaml::Error) -> Diagnostic {
         .replace("expected u32", "expected a whole number")
         .replace("expected u8", "expected a whole number");
     let (path, message) = split_path(&plain);
-    Diagnostic {
-        file: file.to_string(),
-        line,
-        column,
-        hint: hint_for(&message),
-        path,
-        message,
-    }
+    Diagnostic { file: file.to_string(), line, column, hint: hint_for(&message), path, message }
 }
 
 /// serde_yaml prefixes messages with the field path and a colon; the path never has spaces.
 fn split_path(text: &str) -> (String, String) {
     match text.split_once(": ") {
-        Some((path, message)) if !path.contains(' ') && !path.is_empty() => {
-            (path.to_string(), message.to_string())
-        }
+        Some((path, message)) if !path.contains(' ') && !path.is_empty() => (path.to_string(), message.to_string()),
         _ => (String::new(), text.to_string()),
     }
 }
 
 fn hint_for(message: &str) -> Option<String> {
     if message.starts_with("unknown field") {
-        Some("check the spelling; field names are camelCase (realServers, upperThreshold); see schemas/ for all fields".into())
+        Some(
+            "check the spelling; field names are camelCase (realServers, upperThreshold); see schemas/ for all fields"
+                .into(),
+        )
     } else if message.starts_with("unknown variant") {
         Some("pick one of the values listed".into())
-    } else if message.starts_with("missing field `apiVersion`")
-        || message.starts_with("missing field `kind`")
-    {
-        Some(format!(
-            "a spec starts with `apiVersion: {API_VERSION}` and `kind: Host`"
-        ))
+    } else if message.starts_with("missing field `apiVersion`") || message.starts_with("missing field `kind`") {
+        Some(format!("a spec starts with `apiVersion: {API_VERSION}` and `kind: Host`"))
     } else if message.starts_with("invalid type") {
         Some("check the value's type (quote strings, no quotes around numbers)".into())
     } else {

@@ -1,0 +1,68 @@
+//! The live kernel of the current network namespace, as a [`Host`].
+
+use super::{ChangeFailure, Host};
+use crate::model::HostState;
+use crate::netlink::ipvs::IpvsClient;
+use crate::netlink::route::RouteClient;
+use crate::observe::{self, Interest, ObserveError};
+use crate::plan::Change;
+
+pub struct LiveHost {
+    interest: Interest,
+    ipvs: Option<IpvsClient>,
+    route: Option<RouteClient>,
+}
+
+impl LiveHost {
+    /// A host observed with `interest` (the sysctls the spec cares about).
+    pub fn new(interest: Interest) -> Self {
+        LiveHost { interest, ipvs: None, route: None }
+    }
+}
+
+impl LiveHost {
+    fn route(&mut self) -> Result<&mut RouteClient, String> {
+        if self.route.is_none() {
+            self.route = Some(RouteClient::connect().map_err(|e| e.to_string())?);
+        }
+        Ok(self.route.as_mut().expect("connected above"))
+    }
+
+    fn ipvs(&mut self) -> Result<&mut IpvsClient, String> {
+        if self.ipvs.is_none() {
+            self.ipvs = Some(IpvsClient::connect().map_err(|e| e.to_string())?);
+        }
+        Ok(self.ipvs.as_mut().expect("connected above"))
+    }
+
+    fn apply_one(&mut self, change: &Change) -> Result<(), String> {
+        match change {
+            Change::Module(c) => super::modules::apply(c),
+            Change::Sysctl(c) => super::sysctl::apply(c),
+            Change::Link(c) => super::links::apply(self.route()?, c),
+            Change::Address(c) => super::addresses::apply(self.route()?, c),
+            Change::Route(c) => super::routes::apply(self.route()?, c),
+            Change::Ipvs(c) => super::ipvs::apply(self.ipvs()?, &[c]).map_err(|failure| failure.message),
+        }
+    }
+}
+
+impl Host for LiveHost {
+    fn observe(&mut self) -> Result<HostState, ObserveError> {
+        observe::observe_host(&self.interest)
+    }
+
+    /// IPVS changes go to the kernel as one pipelined batch; the rest one by one.
+    fn apply(&mut self, changes: &[&Change]) -> Result<(), ChangeFailure> {
+        let ipvs: Vec<_> =
+            changes.iter().filter_map(|c| if let Change::Ipvs(i) = c { Some(i) } else { None }).collect();
+        if ipvs.len() == changes.len() && !ipvs.is_empty() {
+            let client = self.ipvs().map_err(|message| ChangeFailure { index: 0, message })?;
+            return super::ipvs::apply(client, &ipvs);
+        }
+        for (index, change) in changes.iter().enumerate() {
+            self.apply_one(change).map_err(|message| ChangeFailure { index, message })?;
+        }
+        Ok(())
+    }
+}

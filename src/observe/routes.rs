@@ -1,0 +1,8 @@
+// TEMPORARY STUB written by the core engineer so the crate compiles while the rtnetlink
+// layer is being written. The links/addresses/routes engineer replaces this whole file.
+use crate::model::keyed::KeyedMap;
+use crate::model::Route;
+use crate::netlink::route::{RouteClient, RouteNetlinkError};
+pub fn read(client: &mut RouteClient) -> Result<KeyedMap<Route>, RouteNetlinkError> {
+    Ok(client.routes()?.into_iter().map(|item| (crate::model::keyed::Keyed::key(&item), item)).collect())
+}

@@ -1,0 +1,32 @@
+//! Diffing interface addresses. The kernel cannot relabel an address, so a new label is a
+//! delete followed by a create.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::addresses::Address;
+use crate::model::keyed::KeyedMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "camelCase")]
+pub enum AddressChange {
+    Create { after: Address },
+    Delete { before: Address },
+}
+
+/// Declared addresses against the host's. Only declared addresses change; a declared address
+/// with another label is replaced (delete, then create).
+pub fn diff(desired: &KeyedMap<Address>, observed: &KeyedMap<Address>) -> (Vec<AddressChange>, Vec<AddressChange>) {
+    let mut creates = Vec::new();
+    let mut deletes = Vec::new();
+    for (key, want) in desired {
+        match observed.get(key) {
+            None => creates.push(AddressChange::Create { after: want.clone() }),
+            Some(have) if have.effective_label() != want.effective_label() => {
+                deletes.push(AddressChange::Delete { before: have.clone() });
+                creates.push(AddressChange::Create { after: want.clone() });
+            }
+            Some(_) => {}
+        }
+    }
+    (creates, deletes)
+}
