@@ -1,7 +1,14 @@
-// TEMPORARY STUB written by the core engineer so the crate compiles while the rtnetlink
-// layer is being written. The links/addresses/routes engineer replaces this whole file.
+//! Carrying out address changes on the kernel (`ip addr add|del`).
+
 use crate::netlink::route::RouteClient;
 use crate::plan::AddressChange;
-pub fn apply(_client: &mut RouteClient, _change: &AddressChange) -> Result<(), String> {
-    Err("not implemented yet".into())
+
+/// Makes one change; on failure, a message that names the address, the interface and the
+/// cause.
+pub fn apply(client: &mut RouteClient, change: &AddressChange) -> Result<(), String> {
+    match change {
+        AddressChange::Create { after } => client.add_address(after),
+        AddressChange::Delete { before } => client.delete_address(before),
+    }
+    .map_err(|e| e.to_string())
 }

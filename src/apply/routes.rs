@@ -1,7 +1,14 @@
-// TEMPORARY STUB written by the core engineer so the crate compiles while the rtnetlink
-// layer is being written. The links/addresses/routes engineer replaces this whole file.
+//! Carrying out route changes on the kernel (`ip route add|replace|del`, `proto static`).
+
 use crate::netlink::route::RouteClient;
 use crate::plan::RouteChange;
-pub fn apply(_client: &mut RouteClient, _change: &RouteChange) -> Result<(), String> {
-    Err("not implemented yet".into())
+
+/// Makes one change; on failure, a message that names the route and the cause.
+pub fn apply(client: &mut RouteClient, change: &RouteChange) -> Result<(), String> {
+    match change {
+        RouteChange::Create { after } => client.add_route(after),
+        RouteChange::Update { after, .. } => client.replace_route(after),
+        RouteChange::Delete { before } => client.delete_route(before),
+    }
+    .map_err(|e| e.to_string())
 }

@@ -1,8 +1,11 @@
-// TEMPORARY STUB written by the core engineer so the crate compiles while the rtnetlink
-// layer is being written. The links/addresses/routes engineer replaces this whole file.
-use crate::model::keyed::KeyedMap;
+//! Reads the interfaces of the current network namespace: every link, with ipip tunnels'
+//! endpoints decoded, admin state and MTU. Read-only.
+
+use crate::model::keyed::{Keyed, KeyedMap};
 use crate::model::Link;
 use crate::netlink::route::{RouteClient, RouteNetlinkError};
+
+/// Every interface by name (names are unique in a namespace).
 pub fn read(client: &mut RouteClient) -> Result<KeyedMap<Link>, RouteNetlinkError> {
-    Ok(client.links()?.into_iter().map(|item| (crate::model::keyed::Keyed::key(&item), item)).collect())
+    Ok(client.links()?.into_iter().map(|link| (link.key(), link)).collect())
 }
