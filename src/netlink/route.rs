@@ -1116,4 +1116,6 @@ fn describe_address_action(verb: &str, address: &Address) -> String {
 }
 
 #[cfg(test)]
+mod live_tests;
+#[cfg(test)]
 mod tests;
