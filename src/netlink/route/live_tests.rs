@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Parts that need kernel modules (ipip, dummy) are skipped, with a note, where they are
-//! missing; the lab (tests/lab/scenarios/21_rtnetlink_live.sh) has them all.
+//! missing; the lab has them all (tests/lab/scenarios/20_links_addresses_routes_read.sh runs these
+//! tests when given the test binary).
 
 use std::process::Command;
 
