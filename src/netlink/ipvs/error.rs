@@ -1,0 +1,105 @@
+//! Errors of the IPVS client: each says what was being done, what went wrong and, where
+//! there is one, what to do about it.
+
+use std::io;
+
+/// Linux errno values this module interprets (asm-generic/errno-base.h, errno.h).
+pub mod errno {
+    pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
+    pub const ESRCH: i32 = 3;
+    pub const EEXIST: i32 = 17;
+    pub const EINVAL: i32 = 22;
+    pub const ERANGE: i32 = 34;
+    pub const EOPNOTSUPP: i32 = 95;
+    pub const EAFNOSUPPORT: i32 = 97;
+    pub const ENOBUFS: i32 = 105;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    /// socket(2)/bind(2) of the generic netlink socket failed.
+    #[error("cannot open a generic netlink socket: {source} (is netlink allowed for this process?)")]
+    Socket {
+        #[source]
+        source: io::Error,
+    },
+
+    /// The generic netlink controller does not know the "IPVS" family, even after the
+    /// kernel's module autoload attempt.
+    #[error("IPVS is not available in this kernel: load ip_vs (modprobe ip_vs)")]
+    IpvsUnavailable,
+
+    /// The kernel answered EPERM: IPVS commands, reads included, need CAP_NET_ADMIN.
+    #[error("{action}: permission denied: IPVS needs CAP_NET_ADMIN in this network namespace (run as root)")]
+    PermissionDenied { action: String },
+
+    /// The kernel refused one request. `errno` is the positive error number; `reason`
+    /// explains it for this kind of request; `note` tells what else happened in the same
+    /// batch (empty when nothing did).
+    #[error("{action}: {reason}{note}")]
+    Rejected { action: String, errno: i32, reason: String, note: String },
+
+    /// A request the kernel cannot be given, caught before anything was sent.
+    #[error("{action}: {detail}")]
+    InvalidRequest { action: String, detail: String },
+
+    /// The socket failed while talking to the kernel.
+    #[error("{action}: netlink I/O error: {source}{note}")]
+    Io {
+        action: String,
+        #[source]
+        source: io::Error,
+        note: String,
+    },
+
+    /// The kernel's answer does not follow the IPVS protocol as this client knows it.
+    #[error("{action}: unexpected reply from the kernel: {detail}")]
+    Protocol { action: String, detail: String },
+
+    /// The kernel holds IPVS state that the model cannot express; acting on a partial
+    /// reading could destroy it, so the whole read fails.
+    #[error("{action}: {detail}; lvs-converge cannot represent this, change or remove it with ipvsadm first")]
+    Unrepresentable { action: String, detail: String },
+}
+
+impl NetlinkError {
+    /// The kernel's errno, for errors that carry one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            NetlinkError::Rejected { errno, .. } => Some(*errno),
+            NetlinkError::PermissionDenied { .. } => Some(errno::EPERM),
+            NetlinkError::Socket { source } | NetlinkError::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+/// `strerror` text and the symbolic name, e.g. "File exists (EEXIST)".
+pub fn describe_errno(errno: i32) -> String {
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    // std appends " (os error N)"; keep the words only.
+    let words = text.split(" (os error").next().unwrap_or(&text).to_string();
+    match errno_name(errno) {
+        Some(name) => format!("{words} ({name})"),
+        None => format!("{words} (errno {errno})"),
+    }
+}
+
+fn errno_name(errno: i32) -> Option<&'static str> {
+    use errno::*;
+    Some(match errno {
+        EPERM => "EPERM",
+        ENOENT => "ENOENT",
+        ESRCH => "ESRCH",
+        EEXIST => "EEXIST",
+        EINVAL => "EINVAL",
+        ERANGE => "ERANGE",
+        EOPNOTSUPP => "EOPNOTSUPP",
+        EAFNOSUPPORT => "EAFNOSUPPORT",
+        ENOBUFS => "ENOBUFS",
+        12 => "ENOMEM",
+        16 => "EBUSY",
+        _ => return None,
+    })
+}

@@ -1,0 +1,434 @@
+//! IPVS over generic netlink: read the whole table of the current network namespace and
+//! change it in bulk.
+//!
+//! ```text
+//! let mut ipvs = IpvsClient::connect()?;      // socket + "IPVS" family id, this netns
+//! let table = ipvs.dump()?;                   // services, their real servers, timeouts
+//! ipvs.execute(&[IpvsOp::NewService(key, &settings), IpvsOp::NewDest(key, &dest)])?;
+//! ```
+//!
+//! Bulk changes are pipelined: up to [`IpvsClient::set_window`] requests (default
+//! [`DEFAULT_WINDOW`]) go to the kernel in one `send(2)`, each with NLM_F_ACK, and their
+//! acknowledgements are read afterwards and matched by sequence number. The kernel
+//! handles the requests of one send in order and does not stop at a failure, so when
+//! operation *i* fails, the operations after it in the same window have been attempted
+//! too; the error's note says how many of those succeeded and failed. No window after a
+//! failing one is sent. Use a window of 1 for strict one-by-one behaviour.
+
+mod codec;
+mod consts;
+mod error;
+mod transport;
+
+#[cfg(test)]
+mod live_tests;
+#[cfg(test)]
+mod tests;
+
+use crate::model::ipvs::{Destination, DestinationKey, IpvsState, Service, ServiceKey, ServiceSettings, Timeouts};
+use crate::model::keyed::Keyed;
+use codec::{DecodeError, Writer};
+pub use error::NetlinkError;
+use error::{describe_errno, errno};
+use transport::{Attrs, Reply, Transport};
+
+/// Requests sent per `send(2)` by [`IpvsClient::execute`]: their acknowledgements (about
+/// 1 KiB of socket memory each) must fit the default 208 KiB receive buffer, or the
+/// kernel drops them and the outcome of the batch becomes unknown.
+pub const DEFAULT_WINDOW: usize = 128;
+/// Upper bound for [`IpvsClient::set_window`].
+pub const MAX_WINDOW: usize = 160;
+/// Bytes of requests per `send(2)`, well below the default 208 KiB socket send buffer.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// One change to the IPVS table.
+#[derive(Debug, Clone, Copy)]
+pub enum IpvsOp<'a> {
+    /// IPVS_CMD_NEW_SERVICE: create a service without real servers (EEXIST if present).
+    NewService(ServiceKey, &'a ServiceSettings),
+    /// IPVS_CMD_SET_SERVICE: replace all settings of an existing service.
+    SetService(ServiceKey, &'a ServiceSettings),
+    /// IPVS_CMD_DEL_SERVICE: delete a service and its real servers.
+    DelService(ServiceKey),
+    /// IPVS_CMD_NEW_DEST: add a real server to an existing service.
+    NewDest(ServiceKey, &'a Destination),
+    /// IPVS_CMD_SET_DEST: replace all settings of an existing real server.
+    SetDest(ServiceKey, &'a Destination),
+    /// IPVS_CMD_DEL_DEST: remove a real server.
+    DelDest(ServiceKey, DestinationKey),
+    /// IPVS_CMD_SET_CONFIG: set the three connection timeouts (each must be ≥ 1 s).
+    SetTimeouts(Timeouts),
+}
+
+impl IpvsOp<'_> {
+    /// What this operation does, in words: the start of its error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            IpvsOp::NewService(key, _) => format!("adding service {key}"),
+            IpvsOp::SetService(key, _) => format!("updating service {key}"),
+            IpvsOp::DelService(key) => format!("deleting service {key}"),
+            IpvsOp::NewDest(key, dest) => {
+                format!("adding real server {} to service {key}", dest.key())
+            }
+            IpvsOp::SetDest(key, dest) => {
+                format!("updating real server {} of service {key}", dest.key())
+            }
+            IpvsOp::DelDest(key, dest) => format!("removing real server {dest} from service {key}"),
+            IpvsOp::SetTimeouts(t) => {
+                format!("setting IPVS timeouts (tcp {}s, tcpfin {}s, udp {}s)", t.tcp, t.tcp_fin, t.udp)
+            }
+        }
+    }
+
+    /// Why the kernel said `errno` to this operation, and what to do.
+    fn rejection(&self, errno: i32) -> String {
+        use errno::*;
+        let service_missing = |key: &ServiceKey| format!("service {key} does not exist (ESRCH)");
+        let modules = |settings: &ServiceSettings| {
+            let sched = settings.scheduler;
+            match settings.persistence.as_ref().and_then(|p| p.engine.as_deref()) {
+                None => format!(
+                    "scheduler '{}' is not available: load {} (modprobe {})",
+                    sched.name(),
+                    sched.module(),
+                    sched.module()
+                ),
+                Some(pe) => format!(
+                    "scheduler '{}' or persistence engine '{pe}' is not available: \
+                     load {} and ip_vs_pe_{pe} (modprobe {} ip_vs_pe_{pe})",
+                    sched.name(),
+                    sched.module(),
+                    sched.module()
+                ),
+            }
+        };
+        match (self, errno) {
+            (IpvsOp::NewService(key, _), EEXIST) => {
+                format!("service {key} already exists (EEXIST)")
+            }
+            (IpvsOp::NewService(_, settings) | IpvsOp::SetService(_, settings), ENOENT) => {
+                format!("{} (ENOENT)", modules(settings))
+            }
+            (IpvsOp::SetService(key, _) | IpvsOp::DelService(key), ESRCH) => service_missing(key),
+            (IpvsOp::NewService(..) | IpvsOp::SetService(..), EAFNOSUPPORT)
+            | (IpvsOp::NewDest(..) | IpvsOp::SetDest(..), EAFNOSUPPORT) => {
+                "this kernel's IPVS has no IPv6 support (CONFIG_IP_VS_IPV6) (EAFNOSUPPORT)".to_string()
+            }
+            (IpvsOp::NewService(..) | IpvsOp::SetService(..), EINVAL) => {
+                "the kernel rejected the service settings as invalid (EINVAL): check the \
+                 persistence prefix length and timeout"
+                    .to_string()
+            }
+            (IpvsOp::NewDest(key, _) | IpvsOp::SetDest(key, _) | IpvsOp::DelDest(key, _), ESRCH) => {
+                service_missing(key)
+            }
+            (IpvsOp::NewDest(_, dest), EEXIST) => {
+                format!("real server {} already exists in this service (EEXIST)", dest.key())
+            }
+            (IpvsOp::SetDest(_, dest), ENOENT) => {
+                format!("real server {} does not exist in this service (ENOENT)", dest.key())
+            }
+            (IpvsOp::DelDest(_, dest), ENOENT) => {
+                format!("real server {dest} does not exist in this service (ENOENT)")
+            }
+            (IpvsOp::NewDest(_, dest) | IpvsOp::SetDest(_, dest), ERANGE) => format!(
+                "weight {} or thresholds (upper {}, lower {}) out of range (ERANGE): the \
+                 weight must be at most 2147483647 and the lower threshold must not exceed \
+                 the upper one",
+                dest.weight, dest.upper_threshold, dest.lower_threshold
+            ),
+            (IpvsOp::NewDest(key, dest) | IpvsOp::SetDest(key, dest), EINVAL) => format!(
+                "the kernel rejected real server {} (EINVAL): its address must be a unicast \
+                 address routable in this network namespace (is the loopback interface \
+                 up?); a GUE tunnel needs a non-zero port; a real server of another address \
+                 family than the service ({}) must use tunnel forwarding; the upper \
+                 threshold must be at most 2147483647",
+                dest.key(),
+                match key.family() {
+                    crate::model::ipvs::Family::Ipv4 => "IPv4",
+                    crate::model::ipvs::Family::Ipv6 => "IPv6",
+                }
+            ),
+            (IpvsOp::SetTimeouts(_), EINVAL) => "the kernel rejected the timeouts (EINVAL)".to_string(),
+            (_, errno) => format!("the kernel refused: {}", describe_errno(errno)),
+        }
+    }
+}
+
+/// A connection to the IPVS generic netlink family of one network namespace.
+pub struct IpvsClient {
+    transport: Transport,
+    family: u16,
+    seq: u32,
+    window: usize,
+    /// Outgoing requests, reused between calls.
+    out: Writer,
+}
+
+/// Low-level failure of one exchange, before it is put in words.
+enum Fault {
+    Errno { errno: i32, message: Option<String> },
+    Io(std::io::Error),
+    Protocol(String),
+    Decode(DecodeError),
+}
+
+impl Fault {
+    fn into_error(self, action: String) -> NetlinkError {
+        match self {
+            Fault::Errno { errno, .. } if errno == errno::EPERM => NetlinkError::PermissionDenied { action },
+            Fault::Errno { errno, message } => NetlinkError::Rejected {
+                action,
+                errno,
+                reason: format!("the kernel refused: {}", describe_errno(errno)),
+                note: kernel_says(&message),
+            },
+            Fault::Io(source) => NetlinkError::Io { action, source, note: String::new() },
+            Fault::Protocol(detail) => NetlinkError::Protocol { action, detail },
+            Fault::Decode(DecodeError::Malformed(detail)) => NetlinkError::Protocol { action, detail },
+            Fault::Decode(DecodeError::Unrepresentable(detail)) => NetlinkError::Unrepresentable { action, detail },
+        }
+    }
+}
+
+fn kernel_says(message: &Option<String>) -> String {
+    match message {
+        Some(m) => format!(" (kernel: {m})"),
+        None => String::new(),
+    }
+}
+
+impl IpvsClient {
+    /// Opens a generic netlink socket in the *current* network namespace (the one the
+    /// calling thread is in now; the socket stays bound to it) and resolves the "IPVS"
+    /// family. Looking the family up makes the kernel autoload ip_vs when it can.
+    pub fn connect() -> Result<Self, NetlinkError> {
+        let transport = Transport::open().map_err(|source| NetlinkError::Socket { source })?;
+        let mut client = IpvsClient { transport, family: 0, seq: 0, window: DEFAULT_WINDOW, out: Writer::new() };
+        let seq = client.next_seq();
+        client.out.clear();
+        codec::family_lookup(&mut client.out, seq);
+        let mut family = None;
+        let result = client.exchange(seq, false, consts::ctrl::CMD_NEWFAMILY, |attrs| {
+            family = Some(codec::decode_family_id(attrs)?);
+            Ok(())
+        });
+        match result {
+            Ok(()) => {}
+            Err(Fault::Errno { errno, .. }) if errno == errno::ENOENT => return Err(NetlinkError::IpvsUnavailable),
+            Err(fault) => return Err(fault.into_error("looking up the IPVS generic netlink family".into())),
+        }
+        client.family = family.ok_or_else(|| NetlinkError::Protocol {
+            action: "looking up the IPVS generic netlink family".into(),
+            detail: "the controller acknowledged without giving a family id".into(),
+        })?;
+        Ok(client)
+    }
+
+    /// How many requests [`execute`](Self::execute) sends before reading their acks
+    /// (clamped to 1..=[`MAX_WINDOW`]). 1 means: stop right at the first failure.
+    pub fn set_window(&mut self, window: usize) {
+        self.window = window.clamp(1, MAX_WINDOW);
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Reads the whole table: one GET_SERVICE dump, one GET_DEST dump per service, and
+    /// GET_CONFIG for the timeouts (always `Some`).
+    pub fn dump(&mut self) -> Result<IpvsState, NetlinkError> {
+        let seq = self.next_seq();
+        self.out.clear();
+        codec::get_services(&mut self.out, self.family, seq);
+        let mut services: Vec<Service> = Vec::new();
+        self.exchange(seq, true, consts::cmd::NEW_SERVICE, |attrs| {
+            services.push(codec::decode_service(attrs)?);
+            Ok(())
+        })
+        .map_err(|f| f.into_error("reading the IPVS services".into()))?;
+
+        let mut state = IpvsState::default();
+        for mut service in services {
+            let key = service.key;
+            let seq = self.next_seq();
+            self.out.clear();
+            codec::get_dests(&mut self.out, self.family, seq, &key);
+            let destinations = &mut service.destinations;
+            self.exchange(seq, true, consts::cmd::NEW_DEST, |attrs| {
+                let dest = codec::decode_dest(attrs, &key)?;
+                destinations.insert(dest.key(), dest);
+                Ok(())
+            })
+            .map_err(|f| f.into_error(format!("reading the real servers of service {key}")))?;
+            state.services.insert(key, service);
+        }
+
+        let seq = self.next_seq();
+        self.out.clear();
+        codec::get_config(&mut self.out, self.family, seq);
+        let mut timeouts = None;
+        self.exchange(seq, false, consts::cmd::SET_CONFIG, |attrs| {
+            timeouts = Some(codec::decode_timeouts(attrs)?);
+            Ok(())
+        })
+        .map_err(|f| f.into_error("reading the IPVS timeouts".into()))?;
+        state.timeouts = Some(timeouts.ok_or_else(|| NetlinkError::Protocol {
+            action: "reading the IPVS timeouts".into(),
+            detail: "GET_CONFIG was acknowledged without a reply".into(),
+        })?);
+        Ok(state)
+    }
+
+    /// Sends the request in `self.out` (sequence number `seq`) and reads until it is finished: NLMSG_DONE for a dump, the ack
+    /// for anything else. Every data message of the request (which must carry generic
+    /// netlink command `reply_command`) goes to `each`. Replies to
+    /// other sequence numbers (left over from an aborted batch) are skipped.
+    fn exchange(
+        &mut self,
+        seq: u32,
+        dump: bool,
+        reply_command: u8,
+        mut each: impl FnMut(Attrs<'_>) -> Result<(), DecodeError>,
+    ) -> Result<(), Fault> {
+        self.transport.send(self.out.bytes()).map_err(Fault::Io)?;
+        loop {
+            for reply in self.transport.recv().map_err(Fault::Io)? {
+                if reply.seq() != Some(seq) {
+                    continue;
+                }
+                match reply {
+                    Reply::Payload { command, attrs, .. } if command == reply_command => {
+                        each(attrs).map_err(Fault::Decode)?
+                    }
+                    Reply::Payload { command, .. } => {
+                        return Err(Fault::Protocol(format!(
+                            "reply with generic netlink command {command}, expected {reply_command}"
+                        )))
+                    }
+                    Reply::Error { errno, message, .. } => return Err(Fault::Errno { errno, message }),
+                    Reply::Done { errno: 0, .. } | Reply::Ack { .. } if !dump => return Ok(()),
+                    Reply::Done { errno: 0, .. } => return Ok(()),
+                    Reply::Done { errno, message, .. } => return Err(Fault::Errno { errno, message }),
+                    Reply::Ack { .. } => {
+                        return Err(Fault::Protocol("a dump was acknowledged instead of ended".into()))
+                    }
+                    Reply::Other => {}
+                }
+            }
+        }
+    }
+
+    /// Applies `ops` in order, pipelined (see the module documentation). On failure returns
+    /// the index of the first operation that failed and why; operations before it were
+    /// applied, operations after its window were not sent.
+    pub fn execute(&mut self, ops: &[IpvsOp<'_>]) -> Result<(), (usize, NetlinkError)> {
+        let mut start = 0;
+        while start < ops.len() {
+            // Encode one window. An operation that cannot be encoded ends it: the ones
+            // before it are still sent, then it is reported.
+            self.out.clear();
+            let first_seq = self.seq.wrapping_add(1);
+            let mut end = start;
+            let mut invalid = None;
+            while end < ops.len() && end - start < self.window && self.out.len() < MAX_BATCH_BYTES {
+                let seq = self.seq.wrapping_add(1);
+                match codec::encode_op(&mut self.out, self.family, seq, &ops[end]) {
+                    Ok(()) => {
+                        self.seq = seq;
+                        end += 1;
+                    }
+                    Err(detail) => {
+                        invalid = Some(NetlinkError::InvalidRequest { action: ops[end].describe(), detail });
+                        break;
+                    }
+                }
+            }
+            let count = end - start;
+            let mut outcomes: Vec<Option<Result<(), (i32, Option<String>)>>> = vec![None; count];
+            if count > 0 {
+                self.transport.send(self.out.bytes()).map_err(|source| {
+                    (
+                        start,
+                        NetlinkError::Io {
+                            action: ops[start].describe(),
+                            source,
+                            note: format!(" (sending a batch of {count} operations; none of them was applied)"),
+                        },
+                    )
+                })?;
+                let mut pending = count;
+                while pending > 0 {
+                    let replies = self.transport.recv().map_err(|source| {
+                        let lost = start + outcomes.iter().position(Option::is_none).unwrap_or(0);
+                        (
+                            lost,
+                            NetlinkError::Io {
+                                action: ops[lost].describe(),
+                                source,
+                                note: format!(
+                                    " while reading acknowledgements: whether operations #{}..#{} \
+                                     were applied is unknown; read the table again",
+                                    lost,
+                                    end - 1
+                                ),
+                            },
+                        )
+                    })?;
+                    for reply in replies {
+                        let (seq, outcome) = match reply {
+                            Reply::Ack { seq } => (seq, Ok(())),
+                            Reply::Error { seq, errno, message } => (seq, Err((errno, message))),
+                            _ => continue,
+                        };
+                        let slot = seq.wrapping_sub(first_seq) as usize;
+                        if slot < count && outcomes[slot].is_none() {
+                            outcomes[slot] = Some(outcome);
+                            pending -= 1;
+                        }
+                    }
+                }
+            }
+            let failed: Vec<usize> =
+                outcomes.iter().enumerate().filter(|(_, o)| matches!(o, Some(Err(_)))).map(|(i, _)| i).collect();
+            if let Some(&first) = failed.first() {
+                let index = start + first;
+                let Some(Err((errno, message))) = outcomes[first].take() else { unreachable!("selected as failed") };
+                let op = &ops[index];
+                let action = op.describe();
+                let error = if errno == errno::EPERM {
+                    NetlinkError::PermissionDenied { action }
+                } else {
+                    let later = count - first - 1;
+                    let later_failed = failed.len() - 1;
+                    let mut note = kernel_says(&message);
+                    if later > 0 {
+                        note.push_str(&format!(
+                            "; the {later} operation(s) sent after it in the same batch were \
+                             attempted too: {} applied, {later_failed} failed",
+                            later - later_failed
+                        ));
+                        if let Some(&next) = failed.get(1) {
+                            if let Some(Err((e, _))) = &outcomes[next] {
+                                note.push_str(&format!(
+                                    " (first: #{} {}: {})",
+                                    start + next,
+                                    ops[start + next].describe(),
+                                    ops[start + next].rejection(*e)
+                                ));
+                            }
+                        }
+                    }
+                    NetlinkError::Rejected { action, errno, reason: op.rejection(errno), note }
+                };
+                return Err((index, error));
+            }
+            if let Some(error) = invalid {
+                return Err((end, error));
+            }
+            start = end;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,210 @@
+//! The generic netlink socket and the framing of what comes back on it.
+//!
+//! This drives neli's low-level [`NlSocket`] (the socket that `NlSocketHandle` wraps)
+//! because bulk changes want several requests in one `send(2)`, which
+//! `NlSocketHandle::send` (one message per call) cannot do. Messages themselves are still
+//! neli's `Nlmsghdr`/`Genlmsghdr` types.
+
+use std::io::{self, Cursor};
+
+use neli::consts::socket::{Msg, NlFamily};
+use neli::err::Nlmsgerr;
+use neli::nl::{NlPayload, Nlmsghdr};
+use neli::socket::NlSocket;
+use neli::types::Buffer;
+use neli::utils::Groups;
+use neli::FromBytes;
+
+/// Receive buffer: bigger than the 32 KiB the kernel ever puts in one dump datagram.
+const RECV_BUFFER: usize = 64 * 1024;
+
+pub struct Transport {
+    socket: NlSocket,
+    buffer: Vec<u8>,
+}
+
+impl Transport {
+    /// A generic netlink socket in the caller's current network namespace.
+    pub fn open() -> io::Result<Self> {
+        let socket = NlSocket::connect(NlFamily::Generic, None, Groups::empty())?;
+        socket.block()?;
+        // Extended acks add the kernel's own explanation to errors where it has one
+        // (attribute validation). Old kernels refuse the option: that only loses detail.
+        let _ = socket.enable_ext_ack(true);
+        Ok(Transport { socket, buffer: vec![0; RECV_BUFFER] })
+    }
+
+    /// Sends one datagram holding one or more complete netlink messages. The kernel
+    /// processes every message in it, in order, before `send` returns.
+    pub fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        let sent = self.socket.send(bytes, Msg::empty())?;
+        if sent != bytes.len() {
+            return Err(io::Error::other(format!("short netlink send: {sent} of {} bytes", bytes.len())));
+        }
+        Ok(())
+    }
+
+    /// Receives one datagram and splits it into replies.
+    pub fn recv(&mut self) -> io::Result<Vec<Reply<'_>>> {
+        let (len, _) = loop {
+            match self.socket.recv(&mut self.buffer[..], Msg::TRUNC) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        if len > self.buffer.len() {
+            return Err(io::Error::other(format!(
+                "netlink datagram of {len} bytes did not fit the {} byte receive buffer",
+                self.buffer.len()
+            )));
+        }
+        parse_datagram(&self.buffer[..len]).map_err(io::Error::other)
+    }
+}
+
+/// What one netlink message in a reply datagram says. Data messages borrow the receive
+/// buffer: a 10,000-service dump is 30,000 of them, and copying each into neli's
+/// per-attribute buffers took about as long as the kernel needed to produce them.
+#[derive(Debug)]
+pub enum Reply<'a> {
+    /// Data (a dump entry or a GET reply): the generic netlink command and the raw
+    /// attributes after the genl header.
+    Payload { seq: u32, command: u8, attrs: Attrs<'a> },
+    /// NLMSG_ERROR with error 0: the request succeeded.
+    Ack { seq: u32 },
+    /// NLMSG_ERROR with a negative errno (stored positive here), plus the extended ack
+    /// message if the kernel gave one.
+    Error { seq: u32, errno: i32, message: Option<String> },
+    /// NLMSG_DONE: the end of a dump; `errno` is non-zero if the dump failed midway.
+    Done { seq: u32, errno: i32, message: Option<String> },
+    /// Anything else (NLMSG_NOOP, …): ignored.
+    Other,
+}
+
+impl Reply<'_> {
+    pub fn seq(&self) -> Option<u32> {
+        match self {
+            Reply::Payload { seq, .. } | Reply::Ack { seq } | Reply::Error { seq, .. } | Reply::Done { seq, .. } => {
+                Some(*seq)
+            }
+            Reply::Other => None,
+        }
+    }
+}
+
+fn ext_ack_message<M>(err: &Nlmsgerr<M>) -> Option<String> {
+    err.ext_ack()
+        .as_ref()
+        .iter()
+        .find(|a| u16::from(*a.nla_type().nla_type()) == 1) // NLMSGERR_ATTR_MSG
+        .map(|a| {
+            let bytes: &[u8] = a.nla_payload().as_ref();
+            let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+            String::from_utf8_lossy(&bytes[..end]).into_owned()
+        })
+        .filter(|m| !m.is_empty())
+}
+
+const NLMSG_HDRLEN: usize = 16;
+const GENL_HDRLEN: usize = 4;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLMSG_MIN_TYPE: u16 = 0x10;
+
+/// Splits a datagram into messages using each header's length. Data messages are read in
+/// place; NLMSG_ERROR and NLMSG_DONE go through neli's parser.
+pub fn parse_datagram(bytes: &[u8]) -> Result<Vec<Reply<'_>>, String> {
+    let mut replies = Vec::new();
+    let mut offset = 0;
+    while offset + NLMSG_HDRLEN <= bytes.len() {
+        let header = &bytes[offset..offset + NLMSG_HDRLEN];
+        let len = u32::from_ne_bytes(header[0..4].try_into().expect("4 bytes")) as usize;
+        if len < NLMSG_HDRLEN || offset + len > bytes.len() {
+            return Err(format!(
+                "netlink message at offset {offset} claims {len} bytes, {} are left",
+                bytes.len() - offset
+            ));
+        }
+        let kind = u16::from_ne_bytes([header[4], header[5]]);
+        let seq = u32::from_ne_bytes(header[8..12].try_into().expect("4 bytes"));
+        let message = &bytes[offset..offset + len];
+        replies.push(match kind {
+            // The common case, a plain ack (error 0), needs no further parsing.
+            NLMSG_ERROR if message.get(NLMSG_HDRLEN..NLMSG_HDRLEN + 4) == Some(&[0; 4]) => Reply::Ack { seq },
+            NLMSG_ERROR | NLMSG_DONE => parse_control(message)?,
+            k if k < NLMSG_MIN_TYPE => Reply::Other, // NLMSG_NOOP, NLMSG_OVERRUN
+            _ => {
+                let body = &message[NLMSG_HDRLEN..];
+                if body.len() < GENL_HDRLEN {
+                    return Err(format!("generic netlink message of {len} bytes has no genl header"));
+                }
+                Reply::Payload { seq, command: body[0], attrs: Attrs::new(&body[GENL_HDRLEN..]) }
+            }
+        });
+        offset += (len + 3) & !3;
+    }
+    Ok(replies)
+}
+
+fn parse_control(message: &[u8]) -> Result<Reply<'static>, String> {
+    // neli reads trailing alignment padding, which the last message may lack.
+    let mut padded = message.to_vec();
+    padded.resize((message.len() + 3) & !3, 0);
+    let header = Nlmsghdr::<u16, Buffer>::from_bytes(&mut Cursor::new(&padded))
+        .map_err(|e| format!("cannot parse netlink message: {e}"))?;
+    let seq = *header.nl_seq();
+    let is_done = *header.nl_type() == NLMSG_DONE;
+    Ok(match header.nl_payload() {
+        NlPayload::Ack(_) => Reply::Ack { seq },
+        NlPayload::Err(err) => Reply::Error { seq, errno: -*err.error(), message: ext_ack_message(err) },
+        NlPayload::DumpExtAck(err) => Reply::Done { seq, errno: -*err.error(), message: ext_ack_message(err) },
+        NlPayload::Payload(body) if is_done => {
+            // NLMSG_DONE without NLM_F_MULTI: neli hands over the raw int.
+            let raw: &[u8] = body.as_ref();
+            let code = raw.get(..4).map(|b| i32::from_ne_bytes(b.try_into().expect("4 bytes")));
+            Reply::Done { seq, errno: -code.unwrap_or(0), message: None }
+        }
+        NlPayload::Empty if is_done => Reply::Done { seq, errno: 0, message: None },
+        _ => Reply::Other,
+    })
+}
+
+/// A run of netlink attributes, read in place.
+#[derive(Clone, Copy)]
+pub struct Attrs<'a>(&'a [u8]);
+
+impl std::fmt::Debug for Attrs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter().map(|(kind, payload)| (kind, payload.len()))).finish()
+    }
+}
+
+impl<'a> Attrs<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Attrs(bytes)
+    }
+
+    /// (type without the NLA_F_NESTED/NLA_F_NET_BYTEORDER bits, payload) pairs. Stops
+    /// at a truncated attribute.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, &'a [u8])> + 'a {
+        let mut rest = self.0;
+        std::iter::from_fn(move || {
+            if rest.len() < 4 {
+                return None;
+            }
+            let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+            let kind = u16::from_ne_bytes([rest[2], rest[3]]) & 0x3fff;
+            if len < 4 || len > rest.len() {
+                rest = &[];
+                return None;
+            }
+            let payload = &rest[4..len];
+            rest = &rest[((len + 3) & !3).min(rest.len())..];
+            Some((kind, payload))
+        })
+    }
+
+    pub fn get(&self, kind: u16) -> Option<&'a [u8]> {
+        self.iter().find(|(k, _)| *k == kind).map(|(_, payload)| payload)
+    }
+}
