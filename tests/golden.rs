@@ -76,13 +76,13 @@ fn golden_cases_cover_every_change_kind() {
         }
     }
     for kind in [
-        "create service",
-        "update service",
-        "delete service",
-        "create real server",
-        "update real server",
-        "delete real server",
-        "update connection timeouts",
+        "create ipvs service",
+        "update ipvs service",
+        "delete ipvs service",
+        "create ipvs real server",
+        "update ipvs real server",
+        "delete ipvs real server",
+        "update ipvs connection timeouts",
     ] {
         assert!(seen.contains(kind), "no golden case plans a `{kind}` change (seen: {seen:?})");
     }

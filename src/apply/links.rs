@@ -1,13 +1,27 @@
 //! Carrying out interface changes on the kernel: ipip tunnels are created, changed and
 //! deleted; any interface's MTU and admin state are set.
 
-use crate::model::links::LinkKind;
+use crate::model::links::{Link, LinkKind};
 use crate::netlink::route::RouteClient;
 use crate::plan::LinkChange;
 
 /// Makes one change; on failure, a message that names the interface and the cause.
 pub fn apply(client: &mut RouteClient, change: &LinkChange) -> Result<(), String> {
     match change {
+        // tunl0 comes with the ipip module, which an earlier change of this plan loads:
+        // by now it exists and only needs configuring.
+        LinkChange::Create { after } if after.is_fallback_tunnel() => {
+            let current = client.links().map_err(|e| e.to_string())?.into_iter().find(|l| l.name == after.name);
+            match current {
+                Some(current) => client.update_link(&current, &Link { kind: current.kind.clone(), ..after.clone() }),
+                None => {
+                    return Err(format!(
+                        "{} does not exist: it appears when the ipip module is loaded; add `modules: [ipip]` (the real-server role does)",
+                        after.name
+                    ))
+                }
+            }
+        }
         LinkChange::Create { after } => match &after.kind {
             LinkKind::Ipip { .. } => client.create_ipip(after),
             LinkKind::Other { kind } => {

@@ -25,16 +25,17 @@ impl Seconds {
                 digits.push(ch);
                 continue;
             }
-            let unit =
-                match ch {
-                    's' => 1,
-                    'm' => 60,
-                    'h' => 3600,
-                    'd' => 86_400,
-                    _ => return Err(format!(
+            let unit = match ch {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                _ => {
+                    return Err(format!(
                         "`{text}` is not a duration: unknown unit `{ch}` (use s, m, h or d, e.g. `90s`, `15m`, `1h`)"
-                    )),
-                };
+                    ))
+                }
+            };
             let value: u64 =
                 digits.parse().map_err(|_| format!("`{text}` is not a duration: a number must come before `{ch}`"))?;
             total = total.saturating_add(value.saturating_mul(unit));

@@ -93,7 +93,7 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership
             } else {
                 key.to_string()
             };
-            unmanaged.push(Unmanaged { subsystem: "ipvs".into(), kind: "service".into(), id });
+            unmanaged.push(Unmanaged { subsystem: "ipvs".into(), kind: "ipvs service".into(), id });
         }
     }
 
@@ -140,45 +140,49 @@ impl IpvsChange {
         let action = self.action();
         let (kind, id, fields, before, after) = match self {
             IpvsChange::SetTimeouts { before, after } => (
-                "connection timeouts",
+                "ipvs connection timeouts",
                 String::new(),
                 changed_fields(&before.map(|t| timeout_fields(&t)).unwrap_or_default(), &timeout_fields(after)),
                 before.map(|t| to_json(&t)),
                 Some(to_json(after)),
             ),
-            IpvsChange::CreateService { service, after } => {
-                ("service", service.to_string(), all_fields(service_fields(after), action), None, Some(to_json(after)))
-            }
+            IpvsChange::CreateService { service, after } => (
+                "ipvs service",
+                service.to_string(),
+                all_fields(service_fields(after), action),
+                None,
+                Some(to_json(after)),
+            ),
             IpvsChange::UpdateService { service, before, after } => (
-                "service",
+                "ipvs service",
                 service.to_string(),
                 changed_fields(&service_fields(before), &service_fields(after)),
                 Some(to_json(before)),
                 Some(to_json(after)),
             ),
             IpvsChange::DeleteService { service, before } => (
-                "service",
+                "ipvs service",
                 service.to_string(),
                 all_fields(service_fields(before), action),
                 Some(to_json(before)),
                 None,
             ),
             IpvsChange::CreateDestination { service, after } => (
-                "real server",
+                "ipvs real server",
                 destination_id(service, after),
                 all_fields(destination_fields(after), action),
                 None,
                 Some(to_json(after)),
             ),
             IpvsChange::UpdateDestination { service, before, after } => (
-                "real server",
+                "ipvs real server",
                 destination_id(service, after),
                 changed_fields(&destination_fields(before), &destination_fields(after)),
                 Some(to_json(before)),
                 Some(to_json(after)),
             ),
             IpvsChange::DeleteDestination { service, before } => (
-                "real server",
+                "ipvs real server",
                 destination_id(service, before),
                 all_fields(destination_fields(before), action),
                 Some(to_json(before)),

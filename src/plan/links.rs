@@ -32,7 +32,12 @@ pub fn diff(desired: &KeyedMap<Link>, observed: &KeyedMap<Link>) -> (Vec<LinkCha
         match observed.get(name) {
             None => changes.push(LinkChange::Create { after: want.clone() }),
             Some(have) if !satisfies(have, want) => {
-                changes.push(LinkChange::Update { before: have.clone(), after: want.clone() })
+                let mut after = want.clone();
+                if want.is_fallback_tunnel() {
+                    // tunl0's tunnel parameters are the kernel's, not ours.
+                    after.kind = have.kind.clone();
+                }
+                changes.push(LinkChange::Update { before: have.clone(), after })
             }
             Some(_) => {}
         }
@@ -50,6 +55,7 @@ pub fn diff(desired: &KeyedMap<Link>, observed: &KeyedMap<Link>) -> (Vec<LinkCha
 pub fn satisfies(have: &Link, want: &Link) -> bool {
     let kind_ok = match &want.kind {
         LinkKind::Other { .. } => true,
+        LinkKind::Ipip { .. } if want.is_fallback_tunnel() => matches!(have.kind, LinkKind::Ipip { .. }),
         tunnel => *tunnel == have.kind,
     };
     kind_ok && want.up.is_none_or(|up| have.up == Some(up)) && want.mtu.is_none_or(|mtu| have.mtu == Some(mtu))

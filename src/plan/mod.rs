@@ -75,7 +75,7 @@ pub struct FieldChange {
 pub struct ChangeView {
     pub subsystem: &'static str,
     pub action: Action,
-    /// `service`, `real server`, `sysctl` …
+    /// What the object is, for people: `ipvs service`, `ipvs real server`, `sysctl` …
     pub kind: &'static str,
     /// Human identity, e.g. `tcp 203.0.113.100:80`.
     pub id: String,
@@ -88,7 +88,7 @@ pub struct ChangeView {
 impl ChangeView {
     /// `subsystem kind id`: how origins and messages name the object.
     pub fn object(&self) -> String {
-        format!("{} {} {}", self.subsystem, self.kind, self.id).trim_end().to_string()
+        format!("{} {}", self.kind, self.id).trim_end().to_string()
     }
 
     /// `subsystem id`: how the spec layer records where a derived object came from.
@@ -194,7 +194,7 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
 
     plan.unmanaged.extend(unmanaged_links.into_iter().map(|id| Unmanaged {
         subsystem: "links".into(),
-        kind: "tunnel".into(),
+        kind: "ipip tunnel".into(),
         id,
     }));
     plan.unmanaged.extend(ipvs.unmanaged);

@@ -29,7 +29,8 @@ pub fn module(change: &ModuleChange) -> ChangeView {
 
 fn link_fields(link: &Link) -> Vec<(&'static str, String)> {
     let mut fields = Vec::new();
-    if let LinkKind::Ipip { local, remote, ttl, pmtudisc } = &link.kind {
+    // tunl0's tunnel parameters are fixed by the kernel; only state and MTU are ours.
+    if let (LinkKind::Ipip { local, remote, ttl, pmtudisc }, false) = (&link.kind, link.is_fallback_tunnel()) {
         let any = |a: &Option<std::net::Ipv4Addr>| a.map_or_else(|| "any".to_string(), |a| a.to_string());
         fields.push(("local", any(local)));
         fields.push(("remote", any(remote)));

@@ -65,7 +65,7 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
                 out,
                 "\n  {} {}",
                 style.action(view.action, &format!("{}. {}", index + 1, symbol(view.action))),
-                style.bold(format!("{} {} {}", view.subsystem, view.kind, view.id).trim_end())
+                style.bold(&view.object())
             );
             match &planned.origin {
                 Some(origin) => {
@@ -84,7 +84,7 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
     if !plan.unmanaged.is_empty() {
         let _ = writeln!(out, "\nNot managed by this spec (left alone):");
         for item in &plan.unmanaged {
-            let _ = writeln!(out, "    {} {} {}", item.subsystem, item.kind, item.id);
+            let _ = writeln!(out, "    {} {}", item.kind, item.id);
         }
     }
     let summary = plan.summary();

@@ -245,3 +245,92 @@ http_get() {
     [[ $resp == HTTP/* ]] || { echo "http_get: no HTTP answer from $host:$port$path in $ns" >&2; return 1; }
     printf '%s\n' "$resp" | sed '1,/^\r\{0,1\}$/d'
 }
+
+# --- LVS-TUN traffic checks, shared by the hand-made reference and the converged cluster.
+# They assume topology_cluster with web servers on rs1 and rs2 and the VIP 203.0.113.100.
+
+# expect_both_real_servers_answer N: the client fetches http://VIP/ N times; every request
+# is answered, by rs1 and rs2 both.
+expect_both_real_servers_answer() {
+    local n=$1 vip=${2:-203.0.113.100} i body
+    local hits_rs1=0 hits_rs2=0 misses=0
+    step "client fetches http://$vip/ $n times"
+    for ((i = 1; i <= n; i++)); do
+        body=$(http_get client "$vip") || body="(no answer)"
+        case $body in
+            rs1) hits_rs1=$((hits_rs1 + 1)) ;;
+            rs2) hits_rs2=$((hits_rs2 + 1)) ;;
+            *) misses=$((misses + 1)) ;;
+        esac
+        echo "  request $i: $body"
+    done
+    echo "rs1=$hits_rs1 rs2=$hits_rs2 misses=$misses"
+    expect_num $misses -eq 0 "requests without an answer"
+    expect_num $hits_rs1 -gt 0 "answers from rs1"
+    expect_num $hits_rs2 -gt 0 "answers from rs2"
+    expect_num $((hits_rs1 + hits_rs2)) -eq "$n" "answers in total"
+}
+
+# expect_rs2_replies_bypass_director: with rs1 drained (weight 0, set by the caller), a batch
+# of 64 KiB answers from rs2 reaches the client through the router while the director's
+# eth0 carries only the requests.
+expect_rs2_replies_bypass_director() {
+    local vip=${1:-203.0.113.100} batch=5 size=65536 i len
+    step "rs2 replies bypass the director: byte counters around a batch served by rs2 only"
+    local b_d_rx b_d_tx b_r_in b_r_out b_c_rx b_t_rx
+    b_d_rx=$(ns_stat director eth0 rx_bytes) b_d_tx=$(ns_stat director eth0 tx_bytes)
+    b_r_in=$(ns_stat router eth1 rx_bytes) b_r_out=$(ns_stat router eth0 tx_bytes)
+    b_c_rx=$(ns_stat client eth0 rx_bytes) b_t_rx=$(ns_stat rs2 tunl0 rx_packets)
+    for ((i = 1; i <= batch; i++)); do
+        expect_eq "$(http_get client "$vip" 80 /)" rs2 "request $i answered by rs2"
+        len=$(http_get client "$vip" 80 /big.bin | wc -c)
+        expect_num "$len" -ge $size "bytes of /big.bin, fetch $i"
+    done
+    local payload=$((batch * size))
+    local d_rx=$(($(ns_stat director eth0 rx_bytes) - b_d_rx)) d_tx=$(($(ns_stat director eth0 tx_bytes) - b_d_tx))
+    local r_in=$(($(ns_stat router eth1 rx_bytes) - b_r_in)) r_out=$(($(ns_stat router eth0 tx_bytes) - b_r_out))
+    local c_rx=$(($(ns_stat client eth0 rx_bytes) - b_c_rx)) t_rx=$(($(ns_stat rs2 tunl0 rx_packets) - b_t_rx))
+    echo "payload served by rs2: $payload bytes"
+    echo "director eth0: rx +$d_rx tx +$d_tx bytes; router eth1 rx +$r_in, eth0 tx +$r_out; client rx +$c_rx; rs2 tunl0 rx +$t_rx packets"
+    expect_num $c_rx -ge $payload "client received the payload"
+    expect_num $r_in -ge $payload "router got the payload from rs2 (eth1 rx)"
+    expect_num $r_out -ge $payload "router forwarded the payload to the segment (eth0 tx)"
+    expect_num $d_rx -lt $((payload / 10)) "director eth0 rx stays far below the payload"
+    expect_num $d_tx -lt $((payload / 10)) "director eth0 tx stays far below the payload"
+    expect_num $t_rx -gt 0 "rs2 got requests through the tunnel"
+}
+
+# expect_vip_arp_is_director: on the shared segment the client resolved the VIP to the
+# director's MAC, never to rs1's (which holds the VIP on lo but must not answer ARP).
+expect_vip_arp_is_director() {
+    local vip=${1:-203.0.113.100} mac_vip mac_dir mac_rs1
+    step "ARP: the client resolved the VIP to the director, not to rs1"
+    run_in client ip neigh show "$vip"
+    mac_vip=$(in_ns client ip neigh show "$vip" | awk '{ for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1) }')
+    mac_dir=$(ns_mac director eth0)
+    mac_rs1=$(ns_mac rs1 eth0)
+    echo "director eth0 $mac_dir, rs1 eth0 $mac_rs1"
+    expect_eq "$mac_vip" "$mac_dir" "client's neighbour entry for $vip"
+    [[ $mac_vip != "$mac_rs1" ]] || fail "client resolved $vip to rs1"
+}
+
+# expect_direct_return_stats VIP:PORT DEST...: IPVS scheduled packets to every DEST
+# (InPkts > 0) and saw no replies from them (OutPkts = 0): they answered the client
+# directly. Also every real server decapsulated ipip on tunl0.
+expect_direct_return_stats() {
+    local service=$1 stats d
+    shift
+    step "IPVS saw the requests (InPkts) but no replies (OutPkts = 0: direct return)"
+    run_out stats in_ns director ipvsadm -Ln --stats --exact -t "$service"
+    for d in "$@"; do
+        local fields
+        fields=$(awk -v d="$d" '$1 == "->" && $2 == d { print $3, $4, $5 }' <<<"$stats")
+        read -r conns inpkts outpkts <<<"$fields"
+        expect_num "${conns:-x}" -gt 0 "IPVS connections to $d"
+        expect_num "${inpkts:-x}" -gt 0 "IPVS InPkts to $d"
+        expect_num "${outpkts:-x}" -eq 0 "IPVS OutPkts from $d"
+    done
+    for rs in rs1 rs2; do
+        expect_num "$(ns_stat $rs tunl0 rx_packets)" -gt 0 "$rs tunl0 rx_packets (ipip decapsulated)"
+    done
+}
