@@ -165,3 +165,47 @@ fn every_example_is_valid() {
     }
     assert!(seen >= 2, "examples/ has specs");
 }
+
+/// Every prefix of every example, and a few thousand byte-level mutations of them, give a
+/// spec or an error, never a panic. (A quick guard; the real fuzzing belongs to issue 6.)
+#[test]
+fn no_panic_on_truncated_or_mutated_specs() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut texts = Vec::new();
+    let mut stack = vec![examples];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                texts.push(std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let alphabet = b" :-[]{}#\n'\"0123456789abcxyz.,*&!|>";
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut inputs = 0;
+    for text in &texts {
+        for cut in 0..text.len() {
+            let _ = spec::parse(&String::from_utf8_lossy(&text[..cut]), Path::new("cut.yaml"));
+            inputs += 1;
+        }
+        for _ in 0..500 {
+            let mut mutated = text.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() as usize) % mutated.len();
+                mutated[at] = alphabet[(next() as usize) % alphabet.len()];
+            }
+            let _ = spec::parse(&String::from_utf8_lossy(&mutated), Path::new("mutated.yaml"));
+            inputs += 1;
+        }
+    }
+    assert!(inputs > 5000, "ran {inputs} inputs");
+}

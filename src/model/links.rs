@@ -48,8 +48,9 @@ impl LinkKind {
 }
 
 /// An interface. In a desired state, `None` fields are not managed.
+// No deny_unknown_fields: serde cannot combine it with the flattened kind.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Link {
     pub name: String,
     #[serde(flatten)]

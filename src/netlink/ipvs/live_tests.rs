@@ -388,6 +388,25 @@ fn live_errors_are_specific() {
     assert!(state.services[&x].destinations.contains_key(&d.key()));
     assert!(state.services.contains_key(&y));
 
+    println!("a whole window of failures still fits the receive buffer (no lost acks)");
+    c.set_window(MAX_WINDOW);
+    let doomed: Vec<Destination> = (0..400u32)
+        .map(|i| dest(&format!("198.51.{}.{}", 100 + i / 250, 1 + i % 250), 80, ForwardingMethod::Tunnel, 1))
+        .collect();
+    let ops: Vec<IpvsOp<'_>> = doomed.iter().map(|d| IpvsOp::NewDest(sctp(), d)).collect();
+    let (i, errno, text) = rejected(c.execute(&ops));
+    assert_eq!((i, errno), (0, 3));
+    assert!(
+        text.contains(&format!(
+            "the {} operation(s) sent after it in the same batch were attempted too: 0 applied, {} failed",
+            MAX_WINDOW - 1,
+            MAX_WINDOW - 1
+        )),
+        "{text}"
+    );
+    c.dump().expect("the socket is still in step");
+    c.set_window(DEFAULT_WINDOW);
+
     println!("the same with a window of 1 stops right there");
     let p = addr(Protocol::Tcp, "192.0.2.30", 80);
     let q = addr(Protocol::Tcp, "192.0.2.31", 80);

@@ -71,3 +71,30 @@ expected_with_unmanaged=$( (expected_table; echo "-A -t 192.0.2.10:443 -s rr"; e
 expect_eq "$repaired" "$expected_with_unmanaged" "ipvsadm -Sn after repair (unmanaged service untouched)"
 expect_eq "$(in_ns director ipvsadm -Ln -t 192.0.2.10:443)" "$before_unmanaged" "unmanaged service"
 expect_ok lvs-converge --netns director plan -f $SPEC
+
+step "offline review: snapshot the host with show, plan against the snapshot without netlink"
+lvs-converge --netns director show --format json >/tmp/observed.json
+run_cmd head -c 300 /tmp/observed.json
+echo
+expect_ok lvs-converge plan -f $SPEC --observed /tmp/observed.json
+sed 's/weight: 3 }/weight: 4 }/' $SPEC >/tmp/reweighted.yaml
+rc=0
+run_out offline lvs-converge plan -f /tmp/reweighted.yaml --observed /tmp/observed.json || rc=$?
+expect_eq "$rc" 2 "offline plan exit code for a spec change"
+expect_contains "$offline" "weight  3 → 4" "offline plan"
+
+step "the seed's director spec (wlc, persistence 3600s) on a host with eth0"
+ip netns add seed
+ip -n seed -b - <<-EOF2
+	link set lo up
+	link add eth0 type dummy
+	addr add 203.0.113.10/24 dev eth0
+	link set eth0 up
+	EOF2
+expect_ok lvs-converge --netns seed apply -f /lab/examples/seed/director.yaml
+expect_eq "$(in_ns seed ipvsadm -Sn | sort)" "$(printf '%s\n' \
+    '-A -t 203.0.113.100:80 -s wlc -p 3600' \
+    '-a -t 203.0.113.100:80 -r 198.51.100.22:80 -i -w 1 --tun-type ipip' \
+    '-a -t 203.0.113.100:80 -r 203.0.113.11:80 -i -w 1 --tun-type ipip' | sort)" "seed director ipvsadm -Sn"
+expect_contains "$(in_ns seed ip addr show dev eth0)" "inet 203.0.113.100/32 scope global eth0:0" "VIP as eth0:0"
+expect_ok lvs-converge --netns seed plan -f /lab/examples/seed/director.yaml
