@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: unit, golden and CLI tests with cargo, then every
-# real-kernel scenario in the qemu lab. Installs what it needs from Debian's packages.
+# real-kernel scenario in the qemu lab (which installs what it needs from Debian's
+# packages). Run as root. Ends with the lab's "N passed, N failed" line.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 started=$(date +%s)
 echo "== cargo test"
 cargo test --locked 2>&1
+
+echo "== live netlink tests, built for the lab VM"
+rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+live_tests=$(cargo test --locked --release --target x86_64-unknown-linux-musl --lib --no-run --message-format=json 2>/dev/null |
+    grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | head -n1)
+[[ -x $live_tests ]] || { echo "could not build the live test binary" >&2; exit 1; }
+export LAB_EXTRA_FILES="${LAB_EXTRA_FILES:-} $live_tests:/usr/bin/lvs-converge-tests"
+
 echo "== real-kernel lab"
-tests/lab/lab.sh "$@"
-echo "== whole suite took $(( $(date +%s) - started ))s"
+status=0
+tests/lab/lab.sh "$@" | tee target/lab-summary.log || status=$?
+if grep -q "SKIPPED" target/lab-logs/*.log 2>/dev/null; then
+    echo "a lab scenario skipped its checks: $(grep -l SKIPPED target/lab-logs/*.log)" >&2
+    status=1
+fi
+echo "== cargo tests and lab took $(($(date +%s) - started))s"
+tail -n1 target/lab-summary.log
+exit $status

@@ -44,8 +44,10 @@ pub fn diff(desired: &KeyedMap<Link>, observed: &KeyedMap<Link>) -> (Vec<LinkCha
     }
     let unmanaged = observed
         .values()
-        .filter(|link| !desired.contains_key(&link.name) && matches!(link.kind, LinkKind::Ipip { .. }))
-        .map(|link| link.to_string())
+        // tunl0 exists wherever ipip is loaded (in every namespace): not worth reporting.
+        .filter(|link| !desired.contains_key(&link.name) && !link.is_fallback_tunnel())
+        .filter(|link| matches!(link.kind, LinkKind::Ipip { .. }))
+        .map(|link| link.name.clone())
         .collect();
     (changes, unmanaged)
 }
