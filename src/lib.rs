@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod fault;
 pub mod model;
 pub mod netlink;
 pub mod netns;

@@ -110,8 +110,8 @@ ensure_binary() {
             say "rustup target add $TARGET"
             rustup target add "$TARGET" >&2
         fi
-        say "cargo build --release --target $TARGET"
-        (cd "$REPO" && cargo build --release --target "$TARGET" >&2) ||
+        say "cargo build --release --target $TARGET --features fault-injection"
+        (cd "$REPO" && cargo build --release --target "$TARGET" --features fault-injection >&2) ||
             die "cargo build failed (the lab needs a static lvs-converge)"
     fi
     [[ -x $BIN ]] || die "no binary at $BIN"

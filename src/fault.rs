@@ -1,0 +1,63 @@
+//! Fault injection for tests: make the process fail or die at a chosen point, to prove that
+//! apply leaves the host recoverable. Compiled only with the `fault-injection` feature (the
+//! lab enables it); release builds without it have no hook at all.
+//!
+//! `LVS_CONVERGE_FAULT` holds comma-separated rules:
+//! - `kill-at-change:K` — abort (like kill -9: no cleanup, no unwinding) just before change K
+//!   (1-based, in plan order) is made;
+//! - `fail-at-change:K` — change K fails as if the kernel refused it;
+//! - `abort-at:NAME` — abort when the code passes the named point (e.g. `file-before-rename`).
+
+/// What to do before change `number` (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeFault {
+    Kill,
+    Fail,
+}
+
+#[cfg(feature = "fault-injection")]
+fn rules() -> Vec<(String, String)> {
+    std::env::var("LVS_CONVERGE_FAULT")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|rule| rule.split_once(':'))
+        .map(|(kind, arg)| (kind.trim().to_string(), arg.trim().to_string()))
+        .collect()
+}
+
+/// The fault planned for change `number`, if any.
+#[cfg(feature = "fault-injection")]
+pub fn at_change(number: usize) -> Option<ChangeFault> {
+    rules().into_iter().find_map(|(kind, arg)| {
+        (arg.parse() == Ok(number)).then_some(()).and(match kind.as_str() {
+            "kill-at-change" => Some(ChangeFault::Kill),
+            "fail-at-change" => Some(ChangeFault::Fail),
+            _ => None,
+        })
+    })
+}
+
+#[cfg(not(feature = "fault-injection"))]
+pub fn at_change(_number: usize) -> Option<ChangeFault> {
+    None
+}
+
+/// Aborts the process if a rule names this point.
+#[cfg(feature = "fault-injection")]
+pub fn point(name: &str) {
+    if rules().iter().any(|(kind, arg)| kind == "abort-at" && arg == name) {
+        eprintln!("fault injection: aborting at {name}");
+        std::process::abort();
+    }
+}
+
+#[cfg(not(feature = "fault-injection"))]
+pub fn point(_name: &str) {}
+
+/// Dies like kill -9 would: no destructors, no buffered output, no cleanup.
+pub fn die() -> ! {
+    eprintln!("fault injection: killed");
+    // SIGKILL to ourselves: exactly what an operator's kill -9 or the OOM killer does.
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    std::process::abort()
+}
