@@ -10,16 +10,20 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::apply::live::LiveHost;
-use crate::apply::{self, ApplyError};
+use crate::apply::{self, ApplyError, ApplyOptions, Outcome};
 use crate::model::HostState;
 use crate::observe::{self, snapshot, Interest, ObserveError};
 use crate::render::{self, text::Style, Format};
 use crate::spec::{self, NodeSelector, Spec, SpecError};
-use crate::{netns, plan};
+use crate::{lock, netns, plan};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_CHANGES_PENDING: u8 = 2;
+/// apply: a change failed and everything before it was undone.
+pub const EXIT_ROLLED_BACK: u8 = 3;
+/// apply: a change failed and earlier changes stay (--no-rollback, or the rollback failed).
+pub const EXIT_PARTIAL: u8 = 4;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,7 +33,8 @@ pub const EXIT_CHANGES_PENDING: u8 = 2;
     long_about = "Converge a Linux host into an LVS-TUN director or real server from a declarative spec.\n\n\
         `plan` shows what would change, `apply` makes exactly those changes and verifies them, \
         `show` prints the host's current state, `validate` checks a spec offline.\n\n\
-        Exit codes: 0 success (plan: nothing to change), 1 error, 2 plan: changes pending.",
+        Exit codes: 0 success (plan: nothing to change), 1 error (nothing changed), 2 plan: changes pending, \
+        3 apply failed and was rolled back, 4 apply failed and is partially applied.",
     after_help = "Examples:\n  lvs-converge validate -f director.yaml\n  lvs-converge plan -f director.yaml\n  lvs-converge apply -f director.yaml\n  lvs-converge show --format json > observed.json\n  lvs-converge plan -f director.yaml --observed observed.json   # offline, no root needed"
 )]
 pub struct Cli {
@@ -62,10 +67,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Make the host match the spec, then re-read it and verify. Exit 0 on success.
+    /// Make the host match the spec, then re-read it and verify. Exit 0 on success; on a
+    /// failed change, 3 when what was done is rolled back, 4 when it stays.
     Apply {
         #[command(flatten)]
         spec: SpecArg,
+        /// Keep the changes made before a failing one instead of undoing them.
+        #[arg(long)]
+        no_rollback: bool,
+        /// Seconds to wait for another apply on this host (network namespace) to finish.
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        lock_timeout: u64,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -108,6 +120,19 @@ pub enum CliError {
     Apply(#[from] ApplyError),
     #[error(transparent)]
     Netns(#[from] netns::NetnsError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+}
+
+impl CliError {
+    /// The exit code that tells scripts how the host was left.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Apply(ApplyError::Change { outcome: Outcome::RolledBack { .. }, .. }) => EXIT_ROLLED_BACK,
+            CliError::Apply(ApplyError::Change { outcome: Outcome::Partial { .. }, .. }) => EXIT_PARTIAL,
+            _ => EXIT_ERROR,
+        }
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -116,7 +141,7 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(error.exit_code())
         }
     }
 }
@@ -172,12 +197,14 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             print!("{}", render_plan(&plan, *format, style));
             Ok(if plan.is_empty() { EXIT_OK } else { EXIT_CHANGES_PENDING })
         }
-        Command::Apply { spec: arg, format } => {
+        Command::Apply { spec: arg, format, no_rollback, lock_timeout } => {
             let document = spec::read(&arg.path)?;
+            let _lock = lock::acquire(std::time::Duration::from_secs(*lock_timeout))?;
             let (spec, observed) = observe_for(&document, arg)?;
             let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
             let mut host = LiveHost::new(Interest::for_desired(&spec.desired));
-            let report = apply::apply(plan, &spec.desired, &spec.ownership, &mut host)?;
+            let options = ApplyOptions { rollback: !no_rollback };
+            let report = apply::apply(plan, &spec.desired, &spec.ownership, options, &mut host)?;
             print!("{}", render_apply(&report, *format, style));
             Ok(EXIT_OK)
         }

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod cli;
 pub mod fault;
+pub mod lock;
 pub mod model;
 pub mod netlink;
 pub mod netns;

@@ -9,6 +9,9 @@ pub mod modules;
 pub mod routes;
 pub mod sysctl;
 
+use std::fmt;
+
+use crate::fault;
 use crate::model::HostState;
 use crate::observe::ObserveError;
 use crate::plan::{self, Change, Ownership, Plan};
@@ -29,21 +32,49 @@ pub trait Host {
     fn apply(&mut self, changes: &[&Change]) -> Result<(), ChangeFailure>;
 }
 
+/// How a failed apply left the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing had been changed yet.
+    Untouched,
+    /// Every change made before the failure was undone: the host is as it was.
+    /// `kept` lists what cannot be undone (loaded modules …) and stays.
+    RolledBack { kept: Vec<String> },
+    /// Changes made before the failure stay (rollback off, or it failed too).
+    Partial { applied: Vec<String>, rollback_error: Option<String> },
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Untouched => f.write_str("nothing was changed; fix the cause and run apply again"),
+            Outcome::RolledBack { kept } if kept.is_empty() => {
+                f.write_str("the changes made before it were rolled back: the host is as it was")
+            }
+            Outcome::RolledBack { kept } => write!(
+                f,
+                "the changes made before it were rolled back; these cannot be undone and stay: {}",
+                kept.join(", ")
+            ),
+            Outcome::Partial { applied, rollback_error } => {
+                write!(f, "these {} change(s) were applied and stay: {}", applied.len(), applied.join(", "))?;
+                if let Some(error) = rollback_error {
+                    write!(f, "\n  rollback failed: {error}")?;
+                }
+                f.write_str("\n  fix the cause and run apply again to finish")
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error(transparent)]
     Observe(#[from] ObserveError),
-    #[error("change {number} of {total} failed: {what}\n  cause: {message}\n  {}", applied_text(*.number - 1))]
-    Change { number: usize, total: usize, what: String, message: String },
+    #[error("change {number} of {total} failed: {what}\n  cause: {message}\n  {outcome}")]
+    Change { number: usize, total: usize, what: String, message: String, outcome: Outcome },
     #[error("apply finished but the host still differs from the spec in {} place(s):\n{}\n  hint: something else may be changing this host (another tool, a daemon); compare `lvs-converge plan`", .residual.changes.len(), describe(.residual))]
     Residual { residual: Plan },
-}
-
-fn applied_text(done: usize) -> String {
-    match done {
-        0 => "nothing was changed; fix the cause and run apply again".into(),
-        n => format!("the {n} change(s) before it were applied and stay in place; fix the cause and run apply again"),
-    }
 }
 
 fn describe(plan: &Plan) -> String {
@@ -70,49 +101,135 @@ impl ApplyReport {
     }
 }
 
+/// Choices the user makes on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// Undo the changes already made when a later one fails (`--no-rollback` turns it off).
+    pub rollback: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions { rollback: true }
+    }
+}
+
 /// Carries out `plan` (computed against the host's current state), then verifies.
 pub fn apply(
     plan: Plan,
     desired: &HostState,
     ownership: &Ownership,
+    options: ApplyOptions,
     host: &mut dyn Host,
 ) -> Result<ApplyReport, ApplyError> {
     if !plan.is_empty() {
-        execute(&plan, host)?;
+        execute(&plan, options, host)?;
         verify(desired, ownership, host)?;
     }
     Ok(ApplyReport { plan })
 }
 
-/// Carries out the plan's changes in order, batching consecutive changes of one subsystem.
-pub fn execute(plan: &Plan, host: &mut dyn Host) -> Result<(), ApplyError> {
-    let total = plan.changes.len();
+/// The undo log of one apply: for every change made, the changes that undo it.
+#[derive(Default)]
+struct Journal {
+    undo: Vec<(String, Option<Vec<Change>>)>,
+}
+
+impl Journal {
+    fn record(&mut self, change: &Change) {
+        self.undo.push((change.view().object(), change.inverse()));
+    }
+
+    fn applied(&self) -> Vec<String> {
+        self.undo.iter().map(|(what, _)| what.clone()).collect()
+    }
+
+    /// Undoes everything recorded, newest first. Returns what could not be undone.
+    fn roll_back(self, host: &mut dyn Host) -> Result<Vec<String>, String> {
+        let mut kept = Vec::new();
+        for (what, inverse) in self.undo.into_iter().rev() {
+            let Some(inverse) = inverse else {
+                kept.push(what);
+                continue;
+            };
+            for change in &inverse {
+                host.apply(&[change]).map_err(|failure| format!("undoing {what}: {}", failure.message))?;
+            }
+        }
+        Ok(kept)
+    }
+}
+
+/// Carries out the plan's changes in order, batching consecutive changes of one subsystem;
+/// on failure, rolls back what was done (unless told not to).
+pub fn execute(plan: &Plan, options: ApplyOptions, host: &mut dyn Host) -> Result<(), ApplyError> {
+    let changes: Vec<&Change> = plan.changes.iter().map(|planned| &planned.change).collect();
+    let total = changes.len();
+    let mut journal = Journal::default();
     let mut start = 0;
     while start < total {
-        let subsystem = plan.changes[start].change.subsystem();
-        let batch: Vec<&Change> = plan.changes[start..]
-            .iter()
-            .map(|planned| &planned.change)
-            .take_while(|change| change.subsystem() == subsystem)
-            .collect();
-        if let Err(failure) = host.apply(&batch) {
-            let index = start + failure.index;
-            let view = plan.changes[index].change.view();
+        let subsystem = changes[start].subsystem();
+        let mut end = start + changes[start..].iter().take_while(|c| c.subsystem() == subsystem).count();
+        // An injected fault splits the batch so that it strikes exactly at its change.
+        let fault = (start..end).find_map(|index| fault::at_change(index + 1).map(|f| (index, f)));
+        if let Some((index, _)) = fault {
+            end = index;
+        }
+        let result = host.apply(&changes[start..end]);
+        let done = match &result {
+            Ok(()) => end - start,
+            Err(failure) => failure.index,
+        };
+        for change in &changes[start..start + done] {
+            journal.record(change);
+        }
+        let failure = match (result, fault) {
+            (Err(failure), _) => Some((start + failure.index, failure.message)),
+            (Ok(()), Some((_, fault::ChangeFault::Kill))) => fault::die(),
+            (Ok(()), Some((index, fault::ChangeFault::Fail))) => {
+                Some((index, "injected failure (LVS_CONVERGE_FAULT)".to_string()))
+            }
+            (Ok(()), None) => None,
+        };
+        if let Some((index, message)) = failure {
+            let outcome = if journal.undo.is_empty() {
+                Outcome::Untouched
+            } else if options.rollback {
+                let applied = journal.applied();
+                match journal.roll_back(host) {
+                    Ok(kept) => Outcome::RolledBack { kept },
+                    Err(error) => Outcome::Partial { applied, rollback_error: Some(error) },
+                }
+            } else {
+                Outcome::Partial { applied: journal.applied(), rollback_error: None }
+            };
+            let view = changes[index].view();
             return Err(ApplyError::Change {
                 number: index + 1,
                 total,
                 what: format!("{} {}", format!("{:?}", view.action).to_lowercase(), view.object()),
-                message: failure.message,
+                message,
+                outcome,
             });
         }
-        start += batch.len();
+        start = end;
     }
     Ok(())
 }
 
-/// Re-reads the host; anything still different is an error naming it.
+/// Re-reads the host; anything still different is an error naming it. A just-applied
+/// change can take a moment to show (e.g. an address still in DAD), so a few short
+/// re-reads are allowed before giving up.
 pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -> Result<(), ApplyError> {
-    let residual = plan::diff(desired, &host.observe()?, ownership);
+    const ATTEMPTS: u32 = 3;
+    let mut residual = plan::diff(desired, &host.observe()?, ownership);
+    for attempt in 1..ATTEMPTS {
+        if residual.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
+        residual = plan::diff(desired, &host.observe()?, ownership);
+    }
     if residual.is_empty() {
         Ok(())
     } else {
@@ -144,6 +261,7 @@ mod tests {
             for (index, change) in changes.iter().enumerate() {
                 let Change::Ipvs(change) = change else { panic!("these tests plan IPVS changes only") };
                 if self.refuse_at == Some(self.made) {
+                    self.refuse_at = None;
                     return Err(ChangeFailure { index, message: "injected failure".into() });
                 }
                 if self.ignore_updates && matches!(change, plan::IpvsChange::UpdateDestination { .. }) {
@@ -159,7 +277,7 @@ mod tests {
 
     fn converge(desired: &HostState, ownership: &Ownership, host: &mut MemoryHost) -> Result<ApplyReport, ApplyError> {
         let plan = plan::diff(desired, &host.observe()?, ownership);
-        apply(plan, desired, ownership, host)
+        apply(plan, desired, ownership, ApplyOptions::default(), host)
     }
 
     fn desired(text: &str) -> (HostState, Ownership) {
@@ -183,13 +301,42 @@ mod tests {
     }
 
     #[test]
-    fn failure_names_the_change_and_what_was_applied() {
+    fn failure_rolls_back_to_the_exact_starting_state() {
+        let (state, ownership) = desired(SPEC);
+        let mut host = MemoryHost::default();
+        converge(&state, &ownership, &mut host).unwrap();
+        // Start from a converged host, then ask for a re-weight, a new and a removed server.
+        let start = host.state.clone();
+        let (changed, _) = desired(&SPEC.replace("203.0.113.11", "203.0.113.12").replace("weight: 0", "weight: 5"));
+        host.refuse_at = Some(host.made + 2);
+        let error = converge(&changed, &ownership, &mut host).expect_err("refused");
+        let text = error.to_string();
+        assert!(text.starts_with("change 3 of 3 failed: delete ipvs real server 203.0.113.11:80"), "{text}");
+        assert!(
+            matches!(&error, ApplyError::Change { outcome: Outcome::RolledBack { kept }, .. } if kept.is_empty()),
+            "{text}"
+        );
+        assert!(text.contains("rolled back: the host is as it was"), "{text}");
+        assert_eq!(host.state, start);
+    }
+
+    #[test]
+    fn without_rollback_the_earlier_changes_stay_and_are_listed() {
         let (state, ownership) = desired(SPEC);
         let mut host = MemoryHost { refuse_at: Some(1), ..Default::default() };
-        let error = converge(&state, &ownership, &mut host).expect_err("refused");
+        let plan = plan::diff(&state, &host.state, &ownership);
+        let error = apply(plan, &state, &ownership, ApplyOptions { rollback: false }, &mut host).expect_err("refused");
         let text = error.to_string();
         assert!(text.starts_with("change 2 of 3 failed: create ipvs real server"), "{text}");
-        assert!(text.contains("injected failure") && text.contains("the 1 change(s) before it were applied"), "{text}");
+        assert!(
+            matches!(&error, ApplyError::Change { outcome: Outcome::Partial { applied, rollback_error: None }, .. } if applied.len() == 1),
+            "{text}"
+        );
+        assert!(
+            text.contains("injected failure") && text.contains("these 1 change(s) were applied and stay: ipvs service"),
+            "{text}"
+        );
+        assert_eq!(host.state.ipvs.services.len(), 1);
     }
 
     #[test]

@@ -16,13 +16,40 @@ use crate::model::ipvs::{
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "camelCase")]
 pub enum IpvsChange {
-    SetTimeouts { before: Option<Timeouts>, after: Timeouts },
-    CreateService { service: ServiceKey, after: ServiceSettings },
-    UpdateService { service: ServiceKey, before: ServiceSettings, after: ServiceSettings },
-    DeleteService { service: ServiceKey, before: ServiceSettings },
-    CreateDestination { service: ServiceKey, after: Destination },
-    UpdateDestination { service: ServiceKey, before: Destination, after: Destination },
-    DeleteDestination { service: ServiceKey, before: Destination },
+    SetTimeouts {
+        before: Option<Timeouts>,
+        after: Timeouts,
+    },
+    CreateService {
+        service: ServiceKey,
+        after: ServiceSettings,
+    },
+    UpdateService {
+        service: ServiceKey,
+        before: ServiceSettings,
+        after: ServiceSettings,
+    },
+    /// Deleting a service deletes its real servers too; they are kept here so the change
+    /// can be undone exactly.
+    DeleteService {
+        service: ServiceKey,
+        before: ServiceSettings,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        destinations: Vec<Destination>,
+    },
+    CreateDestination {
+        service: ServiceKey,
+        after: Destination,
+    },
+    UpdateDestination {
+        service: ServiceKey,
+        before: Destination,
+        after: Destination,
+    },
+    DeleteDestination {
+        service: ServiceKey,
+        before: Destination,
+    },
 }
 
 /// Services the spec owns without declaring them: with `prune`, undeclared services inside
@@ -86,7 +113,11 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership
     let mut deleted = Vec::new();
     for (key, have) in observed.services.iter().filter(|(key, _)| !desired.services.contains_key(key)) {
         if ownership.prune && ownership.covers(key) {
-            deleted.push(IpvsChange::DeleteService { service: *key, before: have.settings() });
+            deleted.push(IpvsChange::DeleteService {
+                service: *key,
+                before: have.settings(),
+                destinations: have.destinations.values().cloned().collect(),
+            });
         } else {
             let id = if ownership.covers(key) {
                 format!("{key} (in scope; set prune to remove it)")
@@ -126,6 +157,39 @@ fn diff_destinations(
 }
 
 impl IpvsChange {
+    /// The changes that undo this one, in order.
+    pub fn inverse(&self) -> Vec<IpvsChange> {
+        match self.clone() {
+            IpvsChange::SetTimeouts { before: Some(before), after } => {
+                vec![IpvsChange::SetTimeouts { before: Some(after), after: before }]
+            }
+            // ip_vs was not loaded before: its timeouts were the kernel's defaults.
+            IpvsChange::SetTimeouts { before: None, after } => {
+                vec![IpvsChange::SetTimeouts { before: Some(after), after: Timeouts::KERNEL_DEFAULTS }]
+            }
+            IpvsChange::CreateService { service, after } => {
+                vec![IpvsChange::DeleteService { service, before: after, destinations: vec![] }]
+            }
+            IpvsChange::UpdateService { service, before, after } => {
+                vec![IpvsChange::UpdateService { service, before: after, after: before }]
+            }
+            IpvsChange::DeleteService { service, before, destinations } => {
+                let mut undo = vec![IpvsChange::CreateService { service, after: before }];
+                undo.extend(destinations.into_iter().map(|after| IpvsChange::CreateDestination { service, after }));
+                undo
+            }
+            IpvsChange::CreateDestination { service, after } => {
+                vec![IpvsChange::DeleteDestination { service, before: after }]
+            }
+            IpvsChange::UpdateDestination { service, before, after } => {
+                vec![IpvsChange::UpdateDestination { service, before: after, after: before }]
+            }
+            IpvsChange::DeleteDestination { service, before } => {
+                vec![IpvsChange::CreateDestination { service, after: before }]
+            }
+        }
+    }
+
     pub fn action(&self) -> Action {
         match self {
             IpvsChange::CreateService { .. } | IpvsChange::CreateDestination { .. } => Action::Create,
@@ -160,7 +224,7 @@ impl IpvsChange {
                 Some(to_json(before)),
                 Some(to_json(after)),
             ),
-            IpvsChange::DeleteService { service, before } => (
+            IpvsChange::DeleteService { service, before, .. } => (
                 "ipvs service",
                 service.to_string(),
                 all_fields(service_fields(before), action),
@@ -357,7 +421,11 @@ mod tests {
         let pruned = diff(&desired, &observed, &ownership);
         assert_eq!(
             pruned.changes,
-            vec![IpvsChange::DeleteService { service: in_scope.key, before: in_scope.settings() }]
+            vec![IpvsChange::DeleteService {
+                service: in_scope.key,
+                before: in_scope.settings(),
+                destinations: vec![]
+            }]
         );
         assert_eq!(pruned.unmanaged.len(), 1);
         assert_eq!(pruned.unmanaged[0].id, "udp 192.0.2.1:53");

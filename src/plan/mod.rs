@@ -109,6 +109,37 @@ impl Change {
         }
     }
 
+    /// The changes that undo this one, in order; `None` when it cannot be undone (a module
+    /// is never unloaded, a sysctl that did not exist cannot be made absent again, tunl0
+    /// that appeared with its module cannot be removed).
+    pub fn inverse(&self) -> Option<Vec<Change>> {
+        Some(match self.clone() {
+            Change::Module(_) => return None,
+            Change::Link(LinkChange::Create { after }) if after.is_fallback_tunnel() => return None,
+            Change::Link(LinkChange::Create { after }) => vec![Change::Link(LinkChange::Delete { before: after })],
+            Change::Link(LinkChange::Update { before, after }) => {
+                vec![Change::Link(LinkChange::Update { before: after, after: before })]
+            }
+            Change::Link(LinkChange::Delete { before }) => vec![Change::Link(LinkChange::Create { after: before })],
+            Change::Sysctl(SysctlChange::Set { key, before: Some(before), after }) => {
+                vec![Change::Sysctl(SysctlChange::Set { key, before: Some(after), after: before })]
+            }
+            Change::Sysctl(SysctlChange::Set { before: None, .. }) => return None,
+            Change::Address(AddressChange::Create { after }) => {
+                vec![Change::Address(AddressChange::Delete { before: after })]
+            }
+            Change::Address(AddressChange::Delete { before }) => {
+                vec![Change::Address(AddressChange::Create { after: before })]
+            }
+            Change::Route(RouteChange::Create { after }) => vec![Change::Route(RouteChange::Delete { before: after })],
+            Change::Route(RouteChange::Update { before, after }) => {
+                vec![Change::Route(RouteChange::Update { before: after, after: before })]
+            }
+            Change::Route(RouteChange::Delete { before }) => vec![Change::Route(RouteChange::Create { after: before })],
+            Change::Ipvs(change) => change.inverse().into_iter().map(Change::Ipvs).collect(),
+        })
+    }
+
     /// Changes of one subsystem are applied together (IPVS in bulk).
     pub fn subsystem(&self) -> &'static str {
         match self {
