@@ -44,6 +44,10 @@ pub struct Cli {
     /// Colour the text output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Read and write persistence files under this directory instead of `/` (tests, image
+    /// building, one /etc per network namespace).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -75,6 +79,10 @@ pub enum Command {
         /// Keep the changes made before a failing one instead of undoing them.
         #[arg(long)]
         no_rollback: bool,
+        /// Overwrite persistence files that lvs-converge did not write (no header); each old
+        /// file is kept as <path>.lvs-converge.bak.
+        #[arg(long)]
+        take_over: bool,
         /// Seconds to wait for another apply on this host (network namespace) to finish.
         #[arg(long, value_name = "SECONDS", default_value_t = 30)]
         lock_timeout: u64,
@@ -122,6 +130,9 @@ pub enum CliError {
     Netns(#[from] netns::NetnsError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
+    /// apply would overwrite a file lvs-converge did not write.
+    #[error("{0}")]
+    TakeOver(String),
 }
 
 impl CliError {
@@ -191,18 +202,20 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
                     let observed = snapshot::read(path)?;
                     (resolve(&document, arg, &observed)?, observed)
                 }
-                None => observe_for(&document, arg)?,
+                None => observe_for(&document, arg, cli.root.as_deref())?,
             };
             let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
             print!("{}", render_plan(&plan, *format, style));
             Ok(if plan.is_empty() { EXIT_OK } else { EXIT_CHANGES_PENDING })
         }
-        Command::Apply { spec: arg, format, no_rollback, lock_timeout } => {
+        Command::Apply { spec: arg, format, no_rollback, lock_timeout, take_over } => {
             let document = spec::read(&arg.path)?;
             let _lock = lock::acquire(std::time::Duration::from_secs(*lock_timeout))?;
-            let (spec, observed) = observe_for(&document, arg)?;
+            let (spec, observed) = observe_for(&document, arg, cli.root.as_deref())?;
             let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
-            let mut host = LiveHost::new(Interest::for_desired(&spec.desired));
+            apply::files::check_take_over(&plan, *take_over).map_err(CliError::TakeOver)?;
+            let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, cli.root.as_deref());
+            let mut host = LiveHost::new(interest).take_over(*take_over);
             let options = ApplyOptions { rollback: !no_rollback };
             let report = apply::apply(plan, &spec.desired, &spec.ownership, options, &mut host)?;
             print!("{}", render_apply(&report, *format, style));
@@ -223,10 +236,15 @@ fn resolve(document: &spec::Document, arg: &SpecArg, observed: &HostState) -> Re
 
 /// Observes the live host as the spec needs it: addresses first when the node must be found
 /// by address, then everything the resolved spec cares about.
-fn observe_for(document: &spec::Document, arg: &SpecArg) -> Result<(Spec, HostState), CliError> {
+fn observe_for(
+    document: &spec::Document,
+    arg: &SpecArg,
+    root: Option<&std::path::Path>,
+) -> Result<(Spec, HostState), CliError> {
     let first = observe::observe_host(&Interest::default())?;
     let spec = resolve(document, arg, &first)?;
-    let observed = observe::observe_host(&Interest::for_desired(&spec.desired))?;
+    let observed =
+        observe::observe_host(&Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, root))?;
     Ok((spec, observed))
 }
 

@@ -1,6 +1,7 @@
 //! Fault injection for tests: make the process fail or die at a chosen point, to prove that
 //! apply leaves the host recoverable. Compiled only with the `fault-injection` feature (the
-//! lab enables it); release builds without it have no hook at all.
+//! lab enables it) and in the crate's own unit tests; release builds without it have no
+//! hook at all.
 //!
 //! `LVS_CONVERGE_FAULT` holds comma-separated rules:
 //! - `kill-at-change:K` — abort (like kill -9: no cleanup, no unwinding) just before change K
@@ -15,7 +16,7 @@ pub enum ChangeFault {
     Fail,
 }
 
-#[cfg(feature = "fault-injection")]
+#[cfg(any(feature = "fault-injection", test))]
 fn rules() -> Vec<(String, String)> {
     std::env::var("LVS_CONVERGE_FAULT")
         .unwrap_or_default()
@@ -26,7 +27,7 @@ fn rules() -> Vec<(String, String)> {
 }
 
 /// The fault planned for change `number`, if any.
-#[cfg(feature = "fault-injection")]
+#[cfg(any(feature = "fault-injection", test))]
 pub fn at_change(number: usize) -> Option<ChangeFault> {
     rules().into_iter().find_map(|(kind, arg)| {
         (arg.parse() == Ok(number)).then_some(()).and(match kind.as_str() {
@@ -37,13 +38,13 @@ pub fn at_change(number: usize) -> Option<ChangeFault> {
     })
 }
 
-#[cfg(not(feature = "fault-injection"))]
+#[cfg(not(any(feature = "fault-injection", test)))]
 pub fn at_change(_number: usize) -> Option<ChangeFault> {
     None
 }
 
 /// Aborts the process if a rule names this point.
-#[cfg(feature = "fault-injection")]
+#[cfg(any(feature = "fault-injection", test))]
 pub fn point(name: &str) {
     if rules().iter().any(|(kind, arg)| kind == "abort-at" && arg == name) {
         eprintln!("fault injection: aborting at {name}");
@@ -51,7 +52,7 @@ pub fn point(name: &str) {
     }
 }
 
-#[cfg(not(feature = "fault-injection"))]
+#[cfg(not(any(feature = "fault-injection", test)))]
 pub fn point(_name: &str) {}
 
 /// Dies like kill -9 would: no destructors, no buffered output, no cleanup.

@@ -13,6 +13,7 @@ pub mod model;
 pub mod netlink;
 pub mod netns;
 pub mod observe;
+pub mod persist;
 pub mod plan;
 pub mod render;
 pub mod spec;

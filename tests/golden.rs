@@ -4,21 +4,35 @@
 //!
 //! After an intended output change, regenerate with `UPDATE_GOLDEN=1 cargo test --test golden`
 //! and review the diff.
+//!
+//! Persistence files name the spec by its absolute path, which depends on where the repo is
+//! checked out: `@CASE@` in `observed.yaml` stands for the case's directory, and the outputs
+//! are compared with that directory written as `@CASE@` too.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn plan(case: &Path, format: &str) -> (String, i32) {
+    let placeholder = case.display().to_string();
+    let observed = std::fs::read_to_string(case.join("observed.yaml")).expect("observed.yaml");
+    let snapshot = std::env::temp_dir().join(format!(
+        "lvs-converge-golden-{}-{}-{format}.yaml",
+        std::process::id(),
+        case.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&snapshot, observed.replace("@CASE@", &placeholder)).expect("write snapshot");
     let output = Command::new(env!("CARGO_BIN_EXE_lvs-converge"))
         .args(["plan", "--color", "never", "--format", format, "-f"])
         .arg(case.join("spec.yaml"))
         .arg("--observed")
-        .arg(case.join("observed.yaml"))
+        .arg(&snapshot)
         .output()
         .expect("run lvs-converge");
+    let _ = std::fs::remove_file(&snapshot);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.is_empty(), "{}: unexpected stderr: {stderr}", case.display());
-    (String::from_utf8(output.stdout).expect("utf-8 output"), output.status.code().expect("exit code"))
+    let stdout = String::from_utf8(output.stdout).expect("utf-8 output").replace(&placeholder, "@CASE@");
+    (stdout, output.status.code().expect("exit code"))
 }
 
 fn cases() -> Vec<PathBuf> {
@@ -83,6 +97,9 @@ fn golden_cases_cover_every_change_kind() {
         "update ipvs real server",
         "delete ipvs real server",
         "update ipvs connection timeouts",
+        "create file",
+        "update file",
+        "delete file",
     ] {
         assert!(seen.contains(kind), "no golden case plans a `{kind}` change (seen: {seen:?})");
     }

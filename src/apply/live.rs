@@ -11,12 +11,20 @@ pub struct LiveHost {
     interest: Interest,
     ipvs: Option<IpvsClient>,
     route: Option<RouteClient>,
+    /// `apply --take-over`: overwrite persistence files lvs-converge did not write.
+    take_over: bool,
 }
 
 impl LiveHost {
+    /// Allows overwriting persistence files without lvs-converge's header.
+    pub fn take_over(mut self, take_over: bool) -> Self {
+        self.take_over = take_over;
+        self
+    }
+
     /// A host observed with `interest` (the sysctls the spec cares about).
     pub fn new(interest: Interest) -> Self {
-        LiveHost { interest, ipvs: None, route: None }
+        LiveHost { interest, ipvs: None, route: None, take_over: false }
     }
 }
 
@@ -43,6 +51,7 @@ impl LiveHost {
             Change::Address(c) => super::addresses::apply(self.route()?, c),
             Change::Route(c) => super::routes::apply(self.route()?, c),
             Change::Ipvs(c) => super::ipvs::apply(self.ipvs()?, &[c]).map_err(|failure| failure.message),
+            Change::File(c) => super::files::apply(c, self.interest.files.root.as_deref(), self.take_over),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! nothing is left to do.
 
 pub mod addresses;
+pub mod files;
 pub mod ipvs;
 pub mod links;
 pub mod live;

@@ -5,16 +5,19 @@
 
 pub mod addresses;
 pub mod duration;
+pub mod files;
 pub mod ipvs;
 pub mod keyed;
 pub mod links;
 pub mod routes;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 pub use addresses::Address;
+pub use files::FileState;
 pub use ipvs::IpvsState;
 use keyed::KeyedMap;
 pub use links::Link;
@@ -42,4 +45,8 @@ pub struct HostState {
     pub routes: KeyedMap<Route>,
     #[serde(default)]
     pub ipvs: IpvsState,
+    /// Persistence files by absolute path (as on the target system, without `--root`). In a
+    /// desired state: what the spec renders; observed: those paths that exist.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<PathBuf, FileState>,
 }

@@ -4,6 +4,7 @@
 //! ip_vs is already loaded, because asking netlink for the IPVS family would load it.
 
 pub mod addresses;
+pub mod files;
 pub mod ipvs;
 pub mod links;
 pub mod modules;
@@ -39,12 +40,25 @@ pub(crate) fn read_proc(path: &Path) -> Result<String, ObserveError> {
 pub struct Interest {
     /// None: the LVS-relevant keys of every interface (what `show` prints).
     pub sysctl_keys: Option<BTreeSet<String>>,
+    /// Persistence files (none unless the spec has `persist:`).
+    pub files: files::FileInterest,
 }
 
 impl Interest {
     /// What a plan for `desired` needs to see.
     pub fn for_desired(desired: &HostState) -> Self {
-        Interest { sysctl_keys: Some(desired.sysctls.keys().cloned().collect()) }
+        Interest {
+            sysctl_keys: Some(desired.sysctls.keys().cloned().collect()),
+            files: files::FileInterest { paths: desired.files.keys().cloned().collect(), ..Default::default() },
+        }
+    }
+
+    /// Also the files the spec owns without rendering them, all read under `root`.
+    pub fn with_files(mut self, ownership: &crate::plan::files::FileOwnership, root: Option<&Path>) -> Self {
+        self.files.paths.extend(ownership.paths.iter().cloned());
+        self.files.directories.extend(ownership.directories.clone());
+        self.files.root = root.map(Path::to_path_buf);
+        self
     }
 }
 
@@ -61,5 +75,6 @@ pub fn observe_host(interest: &Interest) -> Result<HostState, ObserveError> {
     };
     let sysctls = sysctl::read(&sysctl_keys)?;
     let ipvs = if modules.contains("ip_vs") { ipvs::read()? } else { IpvsState::default() };
-    Ok(HostState { modules, links, sysctls, addresses, routes, ipvs })
+    let files = files::read(&interest.files)?;
+    Ok(HostState { modules, links, sysctls, addresses, routes, ipvs, files })
 }

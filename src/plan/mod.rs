@@ -2,6 +2,7 @@
 //! The planner never touches the host; `apply` carries the changes out.
 
 pub mod addresses;
+pub mod files;
 pub mod ipvs;
 pub mod links;
 pub mod modules;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::HostState;
 pub use addresses::AddressChange;
+pub use files::FileChange;
 pub use ipvs::IpvsChange;
 pub use links::LinkChange;
 pub use modules::ModuleChange;
@@ -41,6 +43,7 @@ pub enum Change {
     Address(AddressChange),
     Route(RouteChange),
     Ipvs(IpvsChange),
+    File(FileChange),
 }
 
 /// A change with the reason it is in the plan: the spec itself, or a role's defaults.
@@ -106,6 +109,15 @@ impl Change {
             Change::Address(change) => views::address(change),
             Change::Route(change) => views::route(change),
             Change::Ipvs(change) => change.view(),
+            Change::File(change) => change.view(),
+        }
+    }
+
+    /// Multi-line detail for people (a file's unified diff), shown under the fields.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Change::File(change) => Some(change.detail()),
+            _ => None,
         }
     }
 
@@ -137,6 +149,7 @@ impl Change {
             }
             Change::Route(RouteChange::Delete { before }) => vec![Change::Route(RouteChange::Create { after: before })],
             Change::Ipvs(change) => change.inverse().into_iter().map(Change::Ipvs).collect(),
+            Change::File(change) => change.inverse().into_iter().map(Change::File).collect(),
         })
     }
 
@@ -149,6 +162,7 @@ impl Change {
             Change::Address(_) => "addresses",
             Change::Route(_) => "routes",
             Change::Ipvs(_) => "ipvs",
+            Change::File(_) => "files",
         }
     }
 }
@@ -200,17 +214,22 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Ownership {
     pub ipvs: ipvs::IpvsOwnership,
+    #[serde(default)]
+    pub files: files::FileOwnership,
 }
 
 /// Plans the changes from `observed` to `desired`, in the order they must be made:
 /// prerequisites first (modules, links, sysctls, addresses, routes), then IPVS (which adds
-/// before it removes), then the removals in reverse order of creation.
+/// before it removes), then the removals in reverse order of creation. Persistence files
+/// come last: they describe the result, and a failed live change must not persist a
+/// configuration that never worked.
 pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) -> Plan {
     let mut plan = Plan::default();
     let (link_changes, unmanaged_links) = links::diff(&desired.links, &observed.links);
     let (address_creates, address_deletes) = addresses::diff(&desired.addresses, &observed.addresses);
     let ipvs = ipvs::diff(&desired.ipvs, &observed.ipvs, &ownership.ipvs);
     let route_changes = routes::diff(&desired.routes, &observed.routes);
+    let (file_changes, foreign_files) = files::diff(&desired.files, &observed.files, &ownership.files);
 
     let ordered = modules::diff(&desired.modules, &observed.modules)
         .into_iter()
@@ -220,7 +239,8 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
         .chain(address_deletes.into_iter().map(Change::Address))
         .chain(address_creates.into_iter().map(Change::Address))
         .chain(route_changes.into_iter().map(Change::Route))
-        .chain(ipvs.changes.into_iter().map(Change::Ipvs));
+        .chain(ipvs.changes.into_iter().map(Change::Ipvs))
+        .chain(file_changes.into_iter().map(Change::File));
     plan.changes = ordered.map(|change| Planned { change, origin: None }).collect();
 
     plan.unmanaged.extend(unmanaged_links.into_iter().map(|id| Unmanaged {
@@ -229,6 +249,11 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
         id,
     }));
     plan.unmanaged.extend(ipvs.unmanaged);
+    plan.unmanaged.extend(foreign_files.into_iter().map(|id| Unmanaged {
+        subsystem: "files".into(),
+        kind: "file".into(),
+        id,
+    }));
     plan
 }
 

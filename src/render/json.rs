@@ -28,6 +28,9 @@ struct JsonChange {
     /// Set when a role or another declaration implied this object (absent: the spec names it).
     #[serde(skip_serializing_if = "Option::is_none")]
     origin: Option<String>,
+    /// Files: the unified diff from the host's file to the rendered one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<String>,
 }
 
 pub fn render_plan(plan: &Plan) -> String {
@@ -72,6 +75,7 @@ fn plan_document(plan: &Plan) -> JsonPlan<'_> {
                     before: view.before,
                     after: view.after,
                     origin: planned.origin.clone(),
+                    diff: planned.change.detail(),
                 }
             })
             .collect(),

@@ -79,6 +79,11 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
             for field in &view.fields {
                 let _ = writeln!(out, "      {:width$}  {}", field.name, field_text(field, view.action, style));
             }
+            if let Some(detail) = planned.change.detail() {
+                for line in detail.lines() {
+                    let _ = writeln!(out, "      {}", detail_line(line, style));
+                }
+            }
         }
     }
     if !plan.unmanaged.is_empty() {
@@ -97,6 +102,22 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
         summary.delete
     );
     out
+}
+
+/// A line of a unified diff, coloured like `git diff`.
+fn detail_line(line: &str, style: Style) -> String {
+    let code = if line.starts_with("+++") || line.starts_with("---") {
+        "1"
+    } else if line.starts_with('+') {
+        "32"
+    } else if line.starts_with('-') {
+        "31"
+    } else if line.starts_with("@@") {
+        "36"
+    } else {
+        return line.to_string();
+    };
+    style.paint(code, line)
 }
 
 fn field_text(field: &FieldChange, action: Action, style: Style) -> String {

@@ -4,6 +4,7 @@
 pub mod host;
 pub mod ipvs;
 pub mod locate;
+pub mod persist;
 pub mod roles;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,6 +20,7 @@ use crate::plan::Ownership;
 use host::{AddressSpec, Declared, HostSections, LinkSpec, RouteSpec, SysctlValue};
 use ipvs::IpvsSpec;
 use locate::PositionIndex;
+use persist::PersistSpec;
 use roles::Role;
 
 /// The only spec version this build understands.
@@ -60,6 +62,10 @@ pub struct SpecFile {
     /// Cluster: the hosts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeSpec>,
+    /// Files that make the converged state survive a reboot. In a Cluster spec, the
+    /// default for every node (a node's own `persist` replaces it). Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist: Option<PersistSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +97,8 @@ pub struct NodeSpec {
     pub routes: Vec<RouteSpec>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sysctls: BTreeMap<String, SysctlValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist: Option<PersistSpec>,
 }
 
 /// A validated spec, resolved for one host.
@@ -280,7 +288,18 @@ impl Document {
             problems.add("role", "a real server needs the VIPs it answers for".into(), "add `vips: [203.0.113.100]`");
         }
         let ownership = self.ownership();
-        self.build(None, file.role, file.vip_interface.as_deref(), &file.vips, &sections, ipvs, ownership, problems)
+        let persist = file.persist.as_ref().map(|p| ("persist", p));
+        self.build(
+            None,
+            file.role,
+            file.vip_interface.as_deref(),
+            &file.vips,
+            &sections,
+            ipvs,
+            ownership,
+            persist,
+            problems,
+        )
     }
 
     fn resolve_cluster(&self, selector: &NodeSelector, problems: &mut Problems) -> Spec {
@@ -326,6 +345,12 @@ impl Document {
             };
         };
         let path = format!("nodes[{index}]");
+        let persist_path = format!("{path}.persist");
+        let persist = match (&node.persist, &file.persist) {
+            (Some(own), _) => Some((persist_path.as_str(), own)),
+            (None, Some(shared)) => Some(("persist", shared)),
+            (None, None) => None,
+        };
         let sections = HostSections {
             path: &path,
             modules: &node.modules,
@@ -345,6 +370,7 @@ impl Document {
                     &sections,
                     ipvs,
                     ownership,
+                    persist,
                     problems,
                 )
             }
@@ -367,6 +393,7 @@ impl Document {
                     &sections,
                     Default::default(),
                     Ownership::default(),
+                    persist,
                     problems,
                 )
             }
@@ -427,6 +454,7 @@ impl Document {
                 .and_then(|ipvs| ipvs.scope.as_ref())
                 .map(|s| s.to_model())
                 .unwrap_or_default(),
+            files: Default::default(),
         }
     }
 
@@ -440,7 +468,8 @@ impl Document {
         vips: &[IpAddr],
         sections: &HostSections,
         ipvs: crate::model::IpvsState,
-        ownership: Ownership,
+        mut ownership: Ownership,
+        persist: Option<(&str, &PersistSpec)>,
         problems: &mut Problems,
     ) -> Spec {
         let role_path = if sections.path.is_empty() { "role".to_string() } else { format!("{}.role", sections.path) };
@@ -457,6 +486,14 @@ impl Document {
         merge(&mut desired, &mut origins, ipvs_prerequisites(&ipvs), Some("ipvs services"));
         merge(&mut desired, &mut origins, sections.to_model(problems), None);
         desired.ipvs = ipvs;
+        if let Some((path, persist)) = persist {
+            // Headers and the boot unit name the spec by its absolute path, whatever
+            // directory lvs-converge runs from.
+            let spec = std::path::absolute(&self.source).unwrap_or_else(|_| self.source.clone());
+            let origin = persist::Origin { spec: &spec, node: node.as_deref() };
+            let settings = persist.to_model(path, &origin, problems);
+            (desired.files, ownership.files) = crate::persist::render(&desired, &settings);
+        }
         Spec { source: self.source.clone(), node, role, desired, ownership, origins }
     }
 }

@@ -1,0 +1,203 @@
+//! The `persist:` section: which files make the converged state survive a reboot, and
+//! where. Each kind is `false` (off: a file lvs-converge wrote earlier is removed), `true`
+//! or omitted (on, default path), or an object with its settings. No `persist:` section at
+//! all: no files are managed.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::Problems;
+use crate::persist::{self, BootUnit, PersistSettings};
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PersistSpec {
+    /// sysctl.d drop-in (default /etc/sysctl.d/90-lvs-converge.conf).
+    #[serde(default)]
+    pub sysctl: Toggle<PathSetting>,
+    /// modules-load.d list (default /etc/modules-load.d/lvs-converge.conf).
+    #[serde(default)]
+    pub modules: Toggle<PathSetting>,
+    /// IPVS rules for ipvsadm-restore (default /etc/ipvsadm.rules, Debian's; RHEL's
+    /// ipvsadm.service reads /etc/sysconfig/ipvsadm).
+    #[serde(default)]
+    pub ipvs: Toggle<PathSetting>,
+    /// Tunnels, VIPs and routes as systemd-networkd files (default /etc/systemd/network).
+    #[serde(default)]
+    pub network: Toggle<NetworkSetting>,
+    /// The unit that runs `lvs-converge apply` at boot (default
+    /// /etc/systemd/system/lvs-converge.service).
+    #[serde(default)]
+    pub boot_unit: Toggle<BootUnitSetting>,
+}
+
+/// `false`, `true`, or the kind's settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Toggle<T> {
+    Switch(bool),
+    Settings(T),
+}
+
+impl<T> Default for Toggle<T> {
+    fn default() -> Self {
+        Toggle::Switch(true)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Toggle<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ToggleVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ToggleVisitor<T> {
+            type Value = Toggle<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`false`, `true` or an object with the settings")
+            }
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<Toggle<T>, E> {
+                Ok(Toggle::Switch(value))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Toggle<T>, E> {
+                Ok(Toggle::Switch(true))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Toggle<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Toggle::Settings)
+            }
+        }
+        deserializer.deserialize_any(ToggleVisitor(PhantomData))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PathSetting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkFormat {
+    /// systemd-networkd `.netdev` / `.network` files.
+    #[default]
+    Networkd,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkSetting {
+    #[serde(default)]
+    pub format: NetworkFormat,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BootUnitSetting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Where the unit reads the spec at boot (default: this spec's absolute path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_path: Option<PathBuf>,
+    /// The lvs-converge executable (default /usr/bin/lvs-converge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<PathBuf>,
+}
+
+/// Where the spec is: its absolute path, and the node of a Cluster spec.
+pub struct Origin<'a> {
+    pub spec: &'a Path,
+    pub node: Option<&'a str>,
+}
+
+fn absolute(field: String, value: PathBuf, problems: &mut Problems) -> Option<PathBuf> {
+    if value.is_absolute() {
+        return Some(value);
+    }
+    problems.add(
+        &field,
+        format!("`{}` is not an absolute path", value.display()),
+        "persistence paths are absolute paths on the host, such as /etc/sysctl.d/90-lvs-converge.conf",
+    );
+    None
+}
+
+impl PersistSpec {
+    pub fn to_model(&self, path: &str, origin: &Origin, problems: &mut Problems) -> PersistSettings {
+        let at = |field: &str| if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+        let mut settings = PersistSettings {
+            source: match origin.node {
+                Some(node) => format!("{} (node {node})", origin.spec.display()),
+                None => origin.spec.display().to_string(),
+            },
+            sysctl: None,
+            modules: None,
+            ipvs: None,
+            network: None,
+            boot_unit: None,
+            off: Vec::new(),
+            network_off: Vec::new(),
+        };
+        let single = |toggle: &Toggle<PathSetting>,
+                      field: &str,
+                      default: &str,
+                      off: &mut Vec<PathBuf>,
+                      problems: &mut Problems| {
+            match toggle {
+                Toggle::Switch(false) => {
+                    off.push(PathBuf::from(default));
+                    None
+                }
+                Toggle::Switch(true) => Some(PathBuf::from(default)),
+                Toggle::Settings(setting) => match &setting.path {
+                    Some(value) => absolute(at(&format!("{field}.path")), value.clone(), problems),
+                    None => Some(PathBuf::from(default)),
+                },
+            }
+        };
+        settings.sysctl = single(&self.sysctl, "sysctl", persist::DEFAULT_SYSCTL_PATH, &mut settings.off, problems);
+        settings.modules = single(&self.modules, "modules", persist::DEFAULT_MODULES_PATH, &mut settings.off, problems);
+        settings.ipvs = single(&self.ipvs, "ipvs", persist::DEFAULT_IPVS_PATH, &mut settings.off, problems);
+        settings.network = match &self.network {
+            Toggle::Switch(false) => {
+                settings.network_off.push(PathBuf::from(persist::DEFAULT_NETWORK_DIRECTORY));
+                None
+            }
+            Toggle::Switch(true) => Some(PathBuf::from(persist::DEFAULT_NETWORK_DIRECTORY)),
+            Toggle::Settings(NetworkSetting { format: NetworkFormat::Networkd, directory }) => match directory {
+                Some(directory) => absolute(at("network.directory"), directory.clone(), problems),
+                None => Some(PathBuf::from(persist::DEFAULT_NETWORK_DIRECTORY)),
+            },
+        };
+        let unit = match &self.boot_unit {
+            Toggle::Switch(false) => {
+                settings.off.push(PathBuf::from(persist::DEFAULT_UNIT_PATH));
+                None
+            }
+            Toggle::Switch(true) => Some(BootUnitSetting::default()),
+            Toggle::Settings(setting) => Some(setting.clone()),
+        };
+        if let Some(unit) = unit {
+            let path = match unit.path {
+                Some(p) => absolute(at("bootUnit.path"), p, problems),
+                None => Some(PathBuf::from(persist::DEFAULT_UNIT_PATH)),
+            };
+            let spec_path = match unit.spec_path {
+                Some(p) => absolute(at("bootUnit.specPath"), p, problems),
+                None => Some(origin.spec.to_path_buf()),
+            };
+            let binary = match unit.binary {
+                Some(p) => absolute(at("bootUnit.binary"), p, problems),
+                None => Some(PathBuf::from(persist::DEFAULT_BINARY)),
+            };
+            if let (Some(path), Some(spec_path), Some(binary)) = (path, spec_path, binary) {
+                settings.boot_unit = Some(BootUnit { path, spec_path, binary, node: origin.node.map(str::to_string) });
+            }
+        }
+        settings
+    }
+}
