@@ -83,6 +83,10 @@ pub enum Command {
         /// file is kept as <path>.lvs-converge.bak.
         #[arg(long)]
         take_over: bool,
+        /// Wait for removed real servers to drain (their connections to end, at most their
+        /// drain timeout) and delete them now, instead of leaving that to the next run.
+        #[arg(long)]
+        wait: bool,
         /// Seconds to wait for another apply on this host (network namespace) to finish.
         #[arg(long, value_name = "SECONDS", default_value_t = 30)]
         lock_timeout: u64,
@@ -206,9 +210,9 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             };
             let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
             print!("{}", render_plan(&plan, *format, style));
-            Ok(if plan.is_empty() { EXIT_OK } else { EXIT_CHANGES_PENDING })
+            Ok(if plan.converged() { EXIT_OK } else { EXIT_CHANGES_PENDING })
         }
-        Command::Apply { spec: arg, format, no_rollback, lock_timeout, take_over } => {
+        Command::Apply { spec: arg, format, no_rollback, wait, lock_timeout, take_over } => {
             let document = spec::read(&arg.path)?;
             let _lock = lock::acquire(std::time::Duration::from_secs(*lock_timeout))?;
             let (spec, observed) = observe_for(&document, arg, cli.root.as_deref())?;
@@ -216,7 +220,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             apply::files::check_take_over(&plan, *take_over).map_err(CliError::TakeOver)?;
             let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, cli.root.as_deref());
             let mut host = LiveHost::new(interest).take_over(*take_over);
-            let options = ApplyOptions { rollback: !no_rollback };
+            let options = ApplyOptions { rollback: !no_rollback, wait: *wait };
             let report = apply::apply(plan, &spec.desired, &spec.ownership, options, &mut host)?;
             print!("{}", render_apply(&report, *format, style));
             Ok(EXIT_OK)

@@ -16,4 +16,5 @@ pub mod observe;
 pub mod persist;
 pub mod plan;
 pub mod render;
+pub mod rundir;
 pub mod spec;

@@ -3,14 +3,13 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
-const LOCK_DIR: &str = "/run/lvs-converge";
+use crate::rundir;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -25,18 +24,12 @@ pub struct ApplyLock {
     _lock: Flock<File>,
 }
 
-/// The lock file of the current network namespace (namespaces are told apart by inode).
-fn lock_path() -> Result<PathBuf, LockError> {
-    let namespace = std::fs::metadata("/proc/self/ns/net")
-        .map_err(|source| LockError::Io { path: "/proc/self/ns/net".into(), source })?;
-    Ok(PathBuf::from(LOCK_DIR).join(format!("apply-netns-{}.lock", namespace.ino())))
-}
-
 /// Takes the lock, waiting up to `timeout` for another apply to finish.
 pub fn acquire(timeout: Duration) -> Result<ApplyLock, LockError> {
-    let path = lock_path()?;
+    let path = rundir::per_netns("apply", "lock")
+        .map_err(|source| LockError::Io { path: "/proc/self/ns/net".into(), source })?;
     let io = |source| LockError::Io { path: path.clone(), source };
-    std::fs::create_dir_all(LOCK_DIR).map_err(io)?;
+    std::fs::create_dir_all(rundir::RUN_DIR).map_err(io)?;
     let started = Instant::now();
     let mut announced = false;
     loop {

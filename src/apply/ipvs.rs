@@ -6,6 +6,7 @@ use crate::model::ipvs::{Service, ServiceKey};
 use crate::model::keyed::Keyed;
 use crate::model::IpvsState;
 use crate::netlink::ipvs::{IpvsClient, IpvsOp};
+use crate::plan::ipvs::drained;
 use crate::plan::IpvsChange;
 
 /// Applies one change to an in-memory table, with the kernel's refusals (EEXIST, ESRCH,
@@ -51,6 +52,13 @@ pub fn apply_to_state(state: &mut IpvsState, change: &IpvsChange) -> Result<(), 
                 .ok_or_else(|| format!("real server {} not found (ENOENT)", after.key()))?;
             *destination = after.clone();
         }
+        IpvsChange::DrainDestination { service, before, .. } => {
+            let destination = find_service(state, service)?
+                .destinations
+                .get_mut(&before.key())
+                .ok_or_else(|| format!("real server {} not found (ENOENT)", before.key()))?;
+            destination.weight = 0;
+        }
         IpvsChange::DeleteDestination { service, before } => {
             find_service(state, service)?
                 .destinations
@@ -67,7 +75,17 @@ fn find_service<'a>(state: &'a mut IpvsState, key: &ServiceKey) -> Result<&'a mu
 
 /// Makes `changes` on the kernel in one pipelined batch; stops at the first refusal.
 pub fn apply(client: &mut IpvsClient, changes: &[&IpvsChange]) -> Result<(), ChangeFailure> {
-    let ops: Vec<IpvsOp> = changes.iter().map(|change| operation(change)).collect();
+    // Draining is an in-place update to weight 0.
+    let changes: Vec<IpvsChange> = changes
+        .iter()
+        .map(|change| match change {
+            IpvsChange::DrainDestination { service, before, .. } => {
+                IpvsChange::UpdateDestination { service: *service, before: before.clone(), after: drained(before) }
+            }
+            other => (*other).clone(),
+        })
+        .collect();
+    let ops: Vec<IpvsOp> = changes.iter().map(operation).collect();
     client.execute(&ops).map_err(|(index, error)| ChangeFailure { index, message: error.to_string() })
 }
 
@@ -81,5 +99,6 @@ fn operation(change: &IpvsChange) -> IpvsOp<'_> {
         IpvsChange::CreateDestination { service, after } => IpvsOp::NewDest(*service, after),
         IpvsChange::UpdateDestination { service, after, .. } => IpvsOp::SetDest(*service, after),
         IpvsChange::DeleteDestination { service, before } => IpvsOp::DelDest(*service, before.key()),
+        IpvsChange::DrainDestination { .. } => unreachable!("turned into an update by apply()"),
     }
 }

@@ -1,6 +1,7 @@
 //! The live kernel of the current network namespace, as a [`Host`].
 
 use super::{ChangeFailure, Host};
+use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::HostState;
 use crate::netlink::ipvs::IpvsClient;
 use crate::netlink::route::RouteClient;
@@ -57,6 +58,10 @@ impl LiveHost {
 }
 
 impl Host for LiveHost {
+    fn remember_drains(&mut self, draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String> {
+        super::drains::remember(draining)
+    }
+
     fn observe(&mut self) -> Result<HostState, ObserveError> {
         observe::observe_host(&self.interest)
     }

@@ -2,6 +2,7 @@
 //! nothing is left to do.
 
 pub mod addresses;
+pub mod drains;
 pub mod files;
 pub mod ipvs;
 pub mod links;
@@ -13,6 +14,8 @@ pub mod sysctl;
 use std::fmt;
 
 use crate::fault;
+use crate::model::ipvs::{DestinationKey, ServiceKey};
+use crate::model::keyed::Keyed;
 use crate::model::HostState;
 use crate::observe::ObserveError;
 use crate::plan::{self, Change, Ownership, Plan};
@@ -31,6 +34,11 @@ pub trait Host {
     fn observe(&mut self) -> Result<HostState, ObserveError>;
     /// Makes `changes` (all of one subsystem, in order); stops at the first failure.
     fn apply(&mut self, changes: &[&Change]) -> Result<(), ChangeFailure>;
+    /// Remembers which removed real servers are draining (keeping the start time of those
+    /// already known), so a drain's deadline survives between runs.
+    fn remember_drains(&mut self, _draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// How a failed apply left the host.
@@ -92,7 +100,8 @@ fn describe(plan: &Plan) -> String {
 /// What an apply did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApplyReport {
-    /// The plan that was carried out (empty: nothing to do).
+    /// The changes that were carried out (empty: nothing to do), and the real servers still
+    /// draining at the end.
     pub plan: Plan,
 }
 
@@ -107,15 +116,20 @@ impl ApplyReport {
 pub struct ApplyOptions {
     /// Undo the changes already made when a later one fails (`--no-rollback` turns it off).
     pub rollback: bool,
+    /// Wait for draining real servers to finish (up to their drain timeout) and delete them,
+    /// instead of leaving that to the next run.
+    pub wait: bool,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { rollback: true }
+        ApplyOptions { rollback: true, wait: false }
     }
 }
 
-/// Carries out `plan` (computed against the host's current state), then verifies.
+/// Carries out `plan` (computed against the host's current state), then re-reads the host:
+/// real servers whose drain has finished are deleted in a follow-up pass (with `wait`, until
+/// none is left draining); anything else still different is an error.
 pub fn apply(
     plan: Plan,
     desired: &HostState,
@@ -123,11 +137,56 @@ pub fn apply(
     options: ApplyOptions,
     host: &mut dyn Host,
 ) -> Result<ApplyReport, ApplyError> {
-    if !plan.is_empty() {
-        execute(&plan, options, host)?;
-        verify(desired, ownership, host)?;
+    if plan.converged() {
+        return Ok(ApplyReport { plan });
     }
-    Ok(ApplyReport { plan })
+    const FOLLOW_UP_PASSES: usize = 5;
+    let mut report = plan.clone();
+    let mut current = plan;
+    let mut follow_ups = 0;
+    loop {
+        execute(&current, options, host)?;
+        let mut next = plan::diff(desired, &host.observe()?, ownership);
+        if !next.changes.iter().all(|planned| is_drain_follow_up(&planned.change)) || follow_ups == FOLLOW_UP_PASSES {
+            verify(desired, ownership, host)?;
+            next = plan::diff(desired, &host.observe()?, ownership);
+        }
+        host.remember_drains(&draining_now(&current, &next)).map_err(|message| ApplyError::Change {
+            number: 0,
+            total: 0,
+            what: "recording which real servers drain".into(),
+            message,
+            outcome: Outcome::Untouched,
+        })?;
+        report.draining = next.draining.clone();
+        report.observed_at = next.observed_at;
+        if !next.changes.is_empty() {
+            follow_ups += 1;
+            report.changes.extend(next.changes.iter().cloned());
+            current = next;
+            continue;
+        }
+        if next.draining.is_empty() || !options.wait {
+            return Ok(ApplyReport { plan: report });
+        }
+        // Waiting for connections to end: re-read every second until the drain deadlines.
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        current = Plan::default();
+    }
+}
+
+/// Deleting a drained real server, the only change a re-read may legitimately still find.
+fn is_drain_follow_up(change: &Change) -> bool {
+    matches!(change, Change::Ipvs(plan::IpvsChange::DeleteDestination { .. }))
+}
+
+/// Real servers draining after this pass: just drained, or still waiting.
+fn draining_now(executed: &Plan, next: &Plan) -> Vec<(ServiceKey, DestinationKey)> {
+    let drained = executed.changes.iter().filter_map(|planned| match &planned.change {
+        Change::Ipvs(plan::IpvsChange::DrainDestination { service, before, .. }) => Some((*service, before.key())),
+        _ => None,
+    });
+    drained.chain(next.draining.iter().map(|d| (d.service, d.destination))).collect()
 }
 
 /// The undo log of one apply: for every change made, the changes that undo it.
@@ -312,7 +371,7 @@ mod tests {
         host.refuse_at = Some(host.made + 2);
         let error = converge(&changed, &ownership, &mut host).expect_err("refused");
         let text = error.to_string();
-        assert!(text.starts_with("change 3 of 3 failed: delete ipvs real server 203.0.113.11:80"), "{text}");
+        assert!(text.starts_with("change 3 of 3 failed: update ipvs real server 203.0.113.11:80"), "{text}");
         assert!(
             matches!(&error, ApplyError::Change { outcome: Outcome::RolledBack { kept }, .. } if kept.is_empty()),
             "{text}"
@@ -326,7 +385,8 @@ mod tests {
         let (state, ownership) = desired(SPEC);
         let mut host = MemoryHost { refuse_at: Some(1), ..Default::default() };
         let plan = plan::diff(&state, &host.state, &ownership);
-        let error = apply(plan, &state, &ownership, ApplyOptions { rollback: false }, &mut host).expect_err("refused");
+        let error = apply(plan, &state, &ownership, ApplyOptions { rollback: false, wait: false }, &mut host)
+            .expect_err("refused");
         let text = error.to_string();
         assert!(text.starts_with("change 2 of 3 failed: create ipvs real server"), "{text}");
         assert!(

@@ -494,4 +494,45 @@ pub struct IpvsState {
     /// `None` in a desired state means "leave the timeouts alone".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<Timeouts>,
+    /// Observed only: real servers with connections, and since when removed ones drain.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activity: Vec<DestinationActivity>,
+    /// Observed only: when the table was read (Unix seconds); drain deadlines count from it,
+    /// so that planning stays a pure function of what was observed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub observed_at: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+/// Live connections of a real server (`ipvsadm -Ln`'s ActiveConn / InActConn).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DestinationActivity {
+    pub service: ServiceKey,
+    pub destination: DestinationKey,
+    pub active: u32,
+    pub inactive: u32,
+    /// When lvs-converge set its weight to 0 to remove it (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draining_since: Option<u64>,
+}
+
+impl IpvsState {
+    /// Connections that keep a removed real server alive: established ones for TCP and
+    /// SCTP; for UDP every entry, which lives until the kernel's UDP timeout expires it.
+    pub fn connections_holding(&self, service: &ServiceKey, destination: &DestinationKey) -> u32 {
+        let udp = matches!(service, ServiceKey::Address { protocol: Protocol::Udp, .. });
+        self.activity
+            .iter()
+            .filter(|a| a.service == *service && a.destination == *destination)
+            .map(|a| if udp { a.active + a.inactive } else { a.active })
+            .sum()
+    }
+
+    pub fn draining_since(&self, service: &ServiceKey, destination: &DestinationKey) -> Option<u64> {
+        self.activity.iter().find(|a| a.service == *service && a.destination == *destination)?.draining_since
+    }
 }

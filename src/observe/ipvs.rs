@@ -1,10 +1,37 @@
-//! Reads the live IPVS table of the current network namespace over generic netlink.
+//! Reads the live IPVS table of the current network namespace over generic netlink, with
+//! the connection counts and drain records that removing real servers gracefully needs.
 
-use super::ObserveError;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{drains, ObserveError};
+use crate::model::ipvs::DestinationActivity;
 use crate::model::IpvsState;
 use crate::netlink::ipvs::IpvsClient;
 
 pub fn read() -> Result<IpvsState, ObserveError> {
     let mut client = IpvsClient::connect().map_err(ObserveError::Ipvs)?;
-    client.dump().map_err(ObserveError::Ipvs)
+    let mut state = client.dump().map_err(ObserveError::Ipvs)?;
+    state.observed_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    attach_drain_records(&mut state, &drains::read());
+    Ok(state)
+}
+
+/// Marks real servers that are being drained, keeping records only for those that exist.
+fn attach_drain_records(state: &mut IpvsState, records: &drains::DrainRecords) {
+    for (key, service) in &state.services {
+        for destination in service.destinations.keys() {
+            let Some(since) = records.since.get(&drains::record_key(key, destination)) else { continue };
+            match state.activity.iter_mut().find(|a| a.service == *key && a.destination == *destination) {
+                Some(activity) => activity.draining_since = Some(*since),
+                None => state.activity.push(DestinationActivity {
+                    service: *key,
+                    destination: *destination,
+                    active: 0,
+                    inactive: 0,
+                    draining_since: Some(*since),
+                }),
+            }
+        }
+    }
+    state.activity.sort();
 }

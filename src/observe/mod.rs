@@ -4,6 +4,7 @@
 //! ip_vs is already loaded, because asking netlink for the IPVS family would load it.
 
 pub mod addresses;
+pub mod drains;
 pub mod files;
 pub mod ipvs;
 pub mod links;

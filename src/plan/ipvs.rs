@@ -12,6 +12,7 @@ use crate::model::duration::Seconds;
 use crate::model::ipvs::{
     Destination, DestinationKey, IpvsState, Persistence, Service, ServiceKey, ServiceSettings, Timeouts,
 };
+use crate::model::keyed::Keyed;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "camelCase")]
@@ -50,6 +51,37 @@ pub enum IpvsChange {
         service: ServiceKey,
         before: Destination,
     },
+    /// First step of removing a real server gracefully: weight 0, so it gets no new
+    /// connections while its current ones finish; it is deleted once they have.
+    DrainDestination {
+        service: ServiceKey,
+        before: Destination,
+        /// Seconds after which it is deleted even with connections left.
+        timeout: u32,
+    },
+}
+
+/// A removed real server that is still draining: nothing to do until its connections end
+/// or its drain deadline passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draining {
+    pub service: ServiceKey,
+    pub destination: DestinationKey,
+    pub connections: u32,
+    /// Unix seconds after which it is deleted regardless.
+    pub deadline: u64,
+}
+
+impl Draining {
+    pub fn describe(&self, now: u64) -> String {
+        format!(
+            "real server {} of {}: draining, {} connection(s) left; deleted when they end, at the latest in {}",
+            self.destination,
+            self.service,
+            self.connections,
+            Seconds(u32::try_from(self.deadline.saturating_sub(now)).unwrap_or(u32::MAX))
+        )
+    }
 }
 
 /// Services the spec owns without declaring them: with `prune`, undeclared services inside
@@ -63,6 +95,10 @@ pub struct IpvsOwnership {
     pub addresses: BTreeSet<IpAddr>,
     /// Every firewall-mark service with these marks.
     pub fwmarks: BTreeSet<u32>,
+    /// Remove real servers gracefully: weight 0 first, delete once their connections end
+    /// or after this many seconds. None: delete at once.
+    #[serde(default)]
+    pub drain_timeout: Option<u32>,
 }
 
 impl IpvsOwnership {
@@ -78,6 +114,7 @@ impl IpvsOwnership {
 pub struct IpvsDiff {
     pub changes: Vec<IpvsChange>,
     pub unmanaged: Vec<Unmanaged>,
+    pub draining: Vec<Draining>,
 }
 
 /// Changes in execution order: timeouts; services created or updated; real servers added,
@@ -88,6 +125,7 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership
     let mut added = Vec::new();
     let mut updated = Vec::new();
     let mut removed = Vec::new();
+    let mut draining = Vec::new();
 
     if let Some(after) = desired.timeouts {
         if observed.timeouts != Some(after) {
@@ -106,7 +144,14 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership
         if want.settings() != have.settings() {
             services.push(IpvsChange::UpdateService { service: *key, before: have.settings(), after: want.settings() });
         }
-        diff_destinations(*key, want, have, &mut added, &mut updated, &mut removed);
+        diff_destinations(*key, want, have, &mut added, &mut updated);
+        for dest in have.destinations.values().filter(|d| !want.destinations.contains_key(&d.key())) {
+            match removal(*key, dest, observed, ownership.drain_timeout) {
+                Removal::Now(change) => removed.push(change),
+                Removal::DrainFirst(change) => updated.push(change),
+                Removal::Wait(wait) => draining.push(wait),
+            }
+        }
     }
 
     let mut unmanaged = Vec::new();
@@ -129,7 +174,32 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership
     }
 
     let changes = [timeouts, services, added, updated, removed, deleted].into_iter().flatten().collect();
-    IpvsDiff { changes, unmanaged }
+    IpvsDiff { changes, unmanaged, draining }
+}
+
+enum Removal {
+    Now(IpvsChange),
+    DrainFirst(IpvsChange),
+    Wait(Draining),
+}
+
+/// How a real server that the spec no longer lists goes away: drained first (weight 0),
+/// then deleted once nothing holds it or its drain deadline has passed.
+fn removal(service: ServiceKey, dest: &Destination, observed: &IpvsState, drain_timeout: Option<u32>) -> Removal {
+    let delete = IpvsChange::DeleteDestination { service, before: dest.clone() };
+    let Some(timeout) = drain_timeout else { return Removal::Now(delete) };
+    if dest.weight > 0 {
+        return Removal::DrainFirst(IpvsChange::DrainDestination { service, before: dest.clone(), timeout });
+    }
+    let key = dest.key();
+    let connections = observed.connections_holding(&service, &key);
+    let since = observed.draining_since(&service, &key).unwrap_or(observed.observed_at);
+    let deadline = since + u64::from(timeout);
+    if connections == 0 || observed.observed_at >= deadline {
+        Removal::Now(delete)
+    } else {
+        Removal::Wait(Draining { service, destination: key, connections, deadline })
+    }
 }
 
 fn diff_destinations(
@@ -138,7 +208,6 @@ fn diff_destinations(
     have: &Service,
     added: &mut Vec<IpvsChange>,
     updated: &mut Vec<IpvsChange>,
-    removed: &mut Vec<IpvsChange>,
 ) {
     for (key, dest) in &want.destinations {
         match have.destinations.get(key) {
@@ -147,11 +216,6 @@ fn diff_destinations(
                 updated.push(IpvsChange::UpdateDestination { service, before: current.clone(), after: dest.clone() })
             }
             Some(_) => {}
-        }
-    }
-    for (key, dest) in &have.destinations {
-        if !want.destinations.contains_key(key) {
-            removed.push(IpvsChange::DeleteDestination { service, before: dest.clone() });
         }
     }
 }
@@ -187,6 +251,9 @@ impl IpvsChange {
             IpvsChange::DeleteDestination { service, before } => {
                 vec![IpvsChange::CreateDestination { service, after: before }]
             }
+            IpvsChange::DrainDestination { service, before, .. } => {
+                vec![IpvsChange::UpdateDestination { service, before: drained(&before), after: before }]
+            }
         }
     }
 
@@ -195,7 +262,8 @@ impl IpvsChange {
             IpvsChange::CreateService { .. } | IpvsChange::CreateDestination { .. } => Action::Create,
             IpvsChange::SetTimeouts { .. }
             | IpvsChange::UpdateService { .. }
-            | IpvsChange::UpdateDestination { .. } => Action::Update,
+            | IpvsChange::UpdateDestination { .. }
+            | IpvsChange::DrainDestination { .. } => Action::Update,
             IpvsChange::DeleteService { .. } | IpvsChange::DeleteDestination { .. } => Action::Delete,
         }
     }
@@ -252,9 +320,33 @@ impl IpvsChange {
                 Some(to_json(before)),
                 None,
             ),
+            IpvsChange::DrainDestination { service, before, timeout } => {
+                let after = drained(before);
+                let mut fields = changed_fields(&destination_fields(before), &destination_fields(&after));
+                fields.push(super::FieldChange {
+                    name: "then".into(),
+                    before: None,
+                    after: Some(format!(
+                        "deleted once its connections end (at the latest after {})",
+                        Seconds(*timeout)
+                    )),
+                });
+                (
+                    "ipvs real server",
+                    destination_id(service, before),
+                    fields,
+                    Some(to_json(before)),
+                    Some(to_json(&after)),
+                )
+            }
         };
         ChangeView { subsystem: "ipvs", action, kind, id, fields, before, after }
     }
+}
+
+/// A real server as it is while draining: weight 0, nothing else changed.
+pub fn drained(dest: &Destination) -> Destination {
+    Destination { weight: 0, ..dest.clone() }
 }
 
 fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
@@ -355,7 +447,7 @@ mod tests {
     }
 
     fn state(services: &[Service]) -> IpvsState {
-        IpvsState { services: services.iter().map(|s| (s.key(), s.clone())).collect(), timeouts: None }
+        IpvsState { services: services.iter().map(|s| (s.key(), s.clone())).collect(), ..IpvsState::default() }
     }
 
     #[test]
@@ -399,6 +491,95 @@ mod tests {
         assert!(plan.changes.is_empty());
         assert_eq!(plan.unmanaged.len(), 1);
         assert_eq!(plan.unmanaged[0].id, "udp 192.0.2.1:53");
+    }
+
+    fn with_connections(mut state: IpvsState, dest: &str, active: u32, since: Option<u64>) -> IpvsState {
+        let service = *state.services.keys().next().unwrap();
+        state.activity.push(crate::model::ipvs::DestinationActivity {
+            service,
+            destination: DestinationKey { address: dest.parse().unwrap(), port: 80 },
+            active,
+            inactive: 3,
+            draining_since: since,
+        });
+        state.observed_at = 1_000;
+        state
+    }
+
+    #[test]
+    fn a_removed_real_server_is_drained_then_deleted_when_idle_or_late() {
+        let draining = IpvsOwnership { drain_timeout: Some(300), ..Default::default() };
+        let desired = state(&[service(&[dest("203.0.113.11", 1)])]);
+        // Still taking traffic: weight 0 first.
+        let live = state(&[service(&[dest("203.0.113.11", 1), dest("198.51.100.22", 4)])]);
+        let plan = diff(&desired, &live, &draining);
+        assert!(
+            matches!(plan.changes.as_slice(), [IpvsChange::DrainDestination { before, timeout: 300, .. }] if before.weight == 4)
+        );
+        assert_eq!(plan.changes[0].view().fields[0].after.as_deref(), Some("0"));
+        // Weight 0 with an established connection, 100 s into a 300 s drain: wait.
+        let busy = with_connections(
+            state(&[service(&[dest("203.0.113.11", 1), dest("198.51.100.22", 0)])]),
+            "198.51.100.22",
+            1,
+            Some(900),
+        );
+        let plan = diff(&desired, &busy, &draining);
+        assert!(plan.changes.is_empty());
+        assert_eq!(plan.draining.len(), 1);
+        assert_eq!(plan.draining[0].deadline, 1_200);
+        assert!(
+            plan.draining[0].describe(1_000).contains("1 connection(s) left"),
+            "{}",
+            plan.draining[0].describe(1_000)
+        );
+        // Only TIME_WAIT entries left (inactive): TCP is done, delete.
+        let idle = with_connections(
+            state(&[service(&[dest("203.0.113.11", 1), dest("198.51.100.22", 0)])]),
+            "198.51.100.22",
+            0,
+            Some(900),
+        );
+        assert!(matches!(diff(&desired, &idle, &draining).changes.as_slice(), [IpvsChange::DeleteDestination { .. }]));
+        // Past the deadline: delete even with connections.
+        let late = with_connections(
+            state(&[service(&[dest("203.0.113.11", 1), dest("198.51.100.22", 0)])]),
+            "198.51.100.22",
+            5,
+            Some(600),
+        );
+        assert!(matches!(diff(&desired, &late, &draining).changes.as_slice(), [IpvsChange::DeleteDestination { .. }]));
+        // Drain off: delete at once.
+        assert!(matches!(
+            diff(&desired, &live, &IpvsOwnership::default()).changes.as_slice(),
+            [IpvsChange::DeleteDestination { .. }]
+        ));
+    }
+
+    #[test]
+    fn every_change_is_undone_by_its_inverse() {
+        use crate::apply::ipvs::apply_to_state;
+        let start = state(&[service(&[dest("203.0.113.11", 1), dest("198.51.100.22", 4)])]);
+        let mut other = service(&[dest("192.0.2.7", 2)]);
+        other.key =
+            ServiceKey::Address { protocol: Protocol::Udp, address: "203.0.113.100".parse().unwrap(), port: 53 };
+        let mut target = state(&[service(&[dest("203.0.113.11", 3), dest("203.0.113.12", 1)])]);
+        target.services.values_mut().next().unwrap().scheduler = Scheduler::Rr;
+        let mut start_with_other = start.clone();
+        start_with_other.services.insert(other.key, other);
+        let ownership = IpvsOwnership { all: true, prune: true, drain_timeout: Some(60), ..Default::default() };
+        let changes = diff(&target, &start_with_other, &ownership).changes;
+        assert!(changes.len() >= 4, "{changes:?}");
+        let mut state = start_with_other.clone();
+        for change in &changes {
+            apply_to_state(&mut state, change).unwrap();
+        }
+        for change in changes.iter().rev() {
+            for undo in change.inverse() {
+                apply_to_state(&mut state, &undo).unwrap();
+            }
+        }
+        assert_eq!(state, start_with_other);
     }
 
     #[test]

@@ -172,11 +172,28 @@ impl Change {
 pub struct Plan {
     pub changes: Vec<Planned>,
     pub unmanaged: Vec<Unmanaged>,
+    /// Removed real servers waiting for their connections to end: nothing to do now, but
+    /// the host is not yet what the spec says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub draining: Vec<ipvs::Draining>,
+    /// When the plan's host state was read (Unix seconds; 0 for snapshots without it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub observed_at: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl Plan {
+    /// No change to make now (real servers may still be draining: see [`Plan::converged`]).
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// The host is exactly what the spec says.
+    pub fn converged(&self) -> bool {
+        self.changes.is_empty() && self.draining.is_empty()
     }
 
     /// Counts of (create, update, delete).
@@ -249,6 +266,8 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
         id,
     }));
     plan.unmanaged.extend(ipvs.unmanaged);
+    plan.draining = ipvs.draining;
+    plan.observed_at = observed.ipvs.observed_at;
     plan.unmanaged.extend(foreign_files.into_iter().map(|id| Unmanaged {
         subsystem: "files".into(),
         kind: "file".into(),

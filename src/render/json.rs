@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::plan::ipvs::Draining;
 use crate::plan::{Action, Plan, Summary, Unmanaged};
 
 pub const FORMAT_VERSION: &str = "1.0";
@@ -9,11 +10,13 @@ pub const FORMAT_VERSION: &str = "1.0";
 #[derive(Serialize)]
 struct JsonPlan<'a> {
     format_version: &'static str,
-    /// True when the host differs from the spec.
+    /// True when the host differs from the spec (changes to make, or real servers draining).
     changes: bool,
     summary: Summary,
     resource_changes: Vec<JsonChange>,
     unmanaged: &'a [Unmanaged],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    draining: &'a [Draining],
 }
 
 #[derive(Serialize)]
@@ -58,7 +61,7 @@ fn to_text<T: Serialize>(document: &T) -> String {
 fn plan_document(plan: &Plan) -> JsonPlan<'_> {
     JsonPlan {
         format_version: FORMAT_VERSION,
-        changes: !plan.is_empty(),
+        changes: !plan.converged(),
         summary: plan.summary(),
         resource_changes: plan
             .changes
@@ -80,5 +83,6 @@ fn plan_document(plan: &Plan) -> JsonPlan<'_> {
             })
             .collect(),
         unmanaged: &plan.unmanaged,
+        draining: &plan.draining,
     }
 }

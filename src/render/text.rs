@@ -54,9 +54,12 @@ fn verb(action: Action, kind: &str) -> &'static str {
 /// The whole plan as text. Ends with a newline.
 pub fn render_plan(plan: &Plan, style: Style) -> String {
     let mut out = String::new();
-    if plan.is_empty() {
+    if plan.converged() {
         out.push_str(&style.bold("No changes."));
         out.push_str(" The host matches the spec.\n");
+    } else if plan.is_empty() {
+        out.push_str(&style.bold("No changes to make now."));
+        out.push('\n');
     } else {
         out.push_str("lvs-converge will make these changes, in this order:\n");
         for (index, planned) in plan.changes.iter().enumerate() {
@@ -84,6 +87,12 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
                     let _ = writeln!(out, "      {}", detail_line(line, style));
                 }
             }
+        }
+    }
+    if !plan.draining.is_empty() {
+        let _ = writeln!(out, "\nDraining (no new connections; deleted by a later apply, or now with apply --wait):");
+        for draining in &plan.draining {
+            let _ = writeln!(out, "    {}", draining.describe(plan.observed_at));
         }
     }
     if !plan.unmanaged.is_empty() {
@@ -125,6 +134,8 @@ fn field_text(field: &FieldChange, action: Action, style: Style) -> String {
     match action {
         Action::Create => field.after.clone().unwrap_or_default(),
         Action::Delete => field.before.clone().unwrap_or_default(),
+        // A note that only exists after the change (e.g. what happens next to a drained server).
+        Action::Update if field.before.is_none() => field.after.clone().unwrap_or_default(),
         Action::Update => format!(
             "{} → {}",
             style.paint("31", field.before.as_deref().unwrap_or(missing)),
@@ -135,7 +146,7 @@ fn field_text(field: &FieldChange, action: Action, style: Style) -> String {
 
 /// After a successful apply: what was done, and that it was verified.
 pub fn render_apply(plan: &Plan, style: Style) -> String {
-    if plan.is_empty() {
+    if plan.converged() {
         return format!("{} The host already matched the spec; nothing was changed.\n", style.bold("No changes."));
     }
     let mut out = render_plan(plan, style);

@@ -36,6 +36,37 @@ pub struct IpvsSpec {
     /// Undeclared services the spec owns anyway (reported, or deleted with `prune`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<ScopeSpec>,
+    /// Removing a real server drains it first (weight 0) and deletes it once its connections
+    /// end, or after `timeout` (default 5m). `drain: false` deletes at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain: Option<DrainSpec>,
+}
+
+/// ipvsadm has no drain; keepalived and kube-proxy users learn to set weight 0 by hand.
+pub const DEFAULT_DRAIN_TIMEOUT: Seconds = Seconds(300);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum DrainSpec {
+    Enabled(bool),
+    Settings(DrainSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DrainSettings {
+    pub timeout: Seconds,
+}
+
+impl IpvsSpec {
+    /// Seconds a removed real server may drain, or None to delete at once.
+    pub fn drain_timeout(&self) -> Option<u32> {
+        match &self.drain {
+            None | Some(DrainSpec::Enabled(true)) => Some(DEFAULT_DRAIN_TIMEOUT.0),
+            Some(DrainSpec::Enabled(false)) => None,
+            Some(DrainSpec::Settings(settings)) => Some(settings.timeout.0),
+        }
+    }
 }
 
 /// Ownership beyond the declared services. Services outside the scope are never touched.
@@ -59,6 +90,7 @@ pub struct ScopeSpec {
 impl ScopeSpec {
     pub fn to_model(&self) -> IpvsOwnership {
         IpvsOwnership {
+            drain_timeout: None,
             prune: self.prune,
             all: self.all,
             addresses: self.addresses.iter().copied().collect(),

@@ -446,16 +446,10 @@ impl Document {
     }
 
     fn ownership(&self) -> Ownership {
-        Ownership {
-            ipvs: self
-                .file
-                .ipvs
-                .as_ref()
-                .and_then(|ipvs| ipvs.scope.as_ref())
-                .map(|s| s.to_model())
-                .unwrap_or_default(),
-            files: Default::default(),
-        }
+        let ipvs = self.file.ipvs.as_ref();
+        let scope = ipvs.and_then(|ipvs| ipvs.scope.as_ref()).map(|s| s.to_model()).unwrap_or_default();
+        let drain_timeout = ipvs.map_or(Some(ipvs::DEFAULT_DRAIN_TIMEOUT.0), |ipvs| ipvs.drain_timeout());
+        Ownership { ipvs: crate::plan::ipvs::IpvsOwnership { drain_timeout, ..scope }, files: Default::default() }
     }
 
     /// Merges role defaults, IPVS prerequisites and the declared sections (which win).

@@ -225,7 +225,9 @@ build_initramfs() {
     done < <(/bin/busybox --list-full)
 
     local b
-    for b in bash ip ipvsadm kmod ${LAB_EXTRA_BINS:-}; do
+    # ipvsadm-restore: a shell script around ipvsadm -R (restores rendered rules files)
+    # flock (util-linux): holds the apply lock from outside in the safety scenario
+    for b in bash ip ipvsadm ipvsadm-restore kmod flock ${LAB_EXTRA_BINS:-}; do
         if [[ $b != /* ]]; then b=$(command -v "$b") || die "no $b on host"; fi
         copy_bin "$(readlink -f "$b")"
         # keep the usual name too (ip is /usr/sbin/ip, /usr/bin/ip on others)

@@ -489,6 +489,14 @@ pub fn decode_service(attrs: Attrs<'_>) -> Result<Service, DecodeError> {
     })
 }
 
+/// Live connection counts of one GET_DEST dump entry: (active, inactive).
+pub fn decode_dest_connections(attrs: Attrs<'_>) -> Result<(u32, u32), DecodeError> {
+    let a = Typed(attrs).nested(cmd_attr::DEST, "IPVS_CMD_ATTR_DEST")?;
+    let active = a.u32(dest_attr::ACTIVE_CONNS, "IPVS_DEST_ATTR_ACTIVE_CONNS")?.unwrap_or(0);
+    let inactive = a.u32(dest_attr::INACT_CONNS, "IPVS_DEST_ATTR_INACT_CONNS")?.unwrap_or(0);
+    Ok((active, inactive))
+}
+
 /// One GET_DEST dump entry (a NEW_DEST message with IPVS_CMD_ATTR_DEST). Kernels before
 /// 3.18 do not say the destination's family: it is then the service's.
 pub fn decode_dest(attrs: Attrs<'_>, service: &ServiceKey) -> Result<Destination, DecodeError> {

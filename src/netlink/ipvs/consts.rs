@@ -50,6 +50,8 @@ pub mod dest_attr {
     pub const WEIGHT: u16 = 4;
     pub const U_THRESH: u16 = 5;
     pub const L_THRESH: u16 = 6;
+    pub const ACTIVE_CONNS: u16 = 7;
+    pub const INACT_CONNS: u16 = 8;
     pub const ADDR_FAMILY: u16 = 11;
     pub const TUN_TYPE: u16 = 13;
     pub const TUN_PORT: u16 = 14;

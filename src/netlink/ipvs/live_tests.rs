@@ -181,6 +181,7 @@ fn table_1() -> IpvsState {
         .map(|s| (s.key, s))
         .collect(),
         timeouts: Some(Timeouts { tcp: 1000, tcp_fin: 100, udp: 200 }),
+        ..IpvsState::default()
     }
 }
 
@@ -407,6 +408,21 @@ fn live_errors_are_specific() {
     c.dump().expect("the socket is still in step");
     c.set_window(DEFAULT_WINDOW);
 
+    println!("lost acknowledgements are an error, never a hang, and the client recovers");
+    let missing: Vec<ServiceKey> =
+        (0..1000u32).map(|i| ServiceKey::FirewallMark { fwmark: 10_000 + i, family: Family::Ipv4 }).collect();
+    let ops: Vec<IpvsOp<'_>> = missing.iter().map(|k| IpvsOp::DelService(*k)).collect();
+    c.set_window_unchecked(1000);
+    for attempt in 0..2 {
+        // The second attempt meets a socket the kernel marked congested, which drops
+        // replies without reporting ENOBUFS again: only draining first makes it report.
+        let (i, errno, text) = rejected(c.execute(&ops));
+        assert!(text.contains("is unknown; read the table again"), "attempt {attempt}: {text}");
+        assert!(i > 0 && errno == 0 || errno == 105 || errno == 11, "attempt {attempt}: #{i} errno {errno}");
+    }
+    c.set_window(DEFAULT_WINDOW);
+    c.dump().expect("the socket is usable again");
+
     println!("the same with a window of 1 stops right there");
     let p = addr(Protocol::Tcp, "192.0.2.30", 80);
     let q = addr(Protocol::Tcp, "192.0.2.31", 80);
@@ -463,7 +479,8 @@ fn live_bulk_10k_services() {
         |i: u32, j: u32| IpAddr::V4(Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 19, 0, 0)) + 2 * (i % 30000) + j));
     let settings =
         ServiceSettings { scheduler: Scheduler::Rr, scheduler_flags: vec![], persistence: None, one_packet: false };
-    let mut state = IpvsState { services: BTreeMap::new(), timeouts: Some(Timeouts::KERNEL_DEFAULTS) };
+    let mut state =
+        IpvsState { services: BTreeMap::new(), timeouts: Some(Timeouts::KERNEL_DEFAULTS), ..IpvsState::default() };
     for i in 0..count {
         let key = ServiceKey::Address { protocol: Protocol::Tcp, address: vip(i), port: 80 };
         let mut s = service(key, Scheduler::Rr, vec![]);

@@ -25,18 +25,23 @@ mod live_tests;
 #[cfg(test)]
 mod tests;
 
-use crate::model::ipvs::{Destination, DestinationKey, IpvsState, Service, ServiceKey, ServiceSettings, Timeouts};
+use crate::model::ipvs::{
+    Destination, DestinationActivity, DestinationKey, IpvsState, Service, ServiceKey, ServiceSettings, Timeouts,
+};
 use crate::model::keyed::Keyed;
 use codec::{DecodeError, Writer};
 pub use error::NetlinkError;
 use error::{describe_errno, errno};
 use transport::{Attrs, Reply, Transport};
 
-/// Requests sent per `send(2)` by [`IpvsClient::execute`]: their acknowledgements (about
-/// 1 KiB of socket memory each) must fit the default 208 KiB receive buffer, or the
-/// kernel drops them and the outcome of the batch becomes unknown.
+/// Requests sent per `send(2)` by [`IpvsClient::execute`]. Their acknowledgements wait in
+/// the socket's receive buffer until read, and the kernel silently drops what does not
+/// fit: measured on Linux 6.1, 240 fit the default 208 KiB buffer and 280 did not. The
+/// client enlarges the buffer to twice `net.core.rmem_max` (416 KiB by default), so 128
+/// leaves a wide margin; past it, 32 and 128 measured the same.
 pub const DEFAULT_WINDOW: usize = 128;
-/// Upper bound for [`IpvsClient::set_window`].
+/// Upper bound for [`IpvsClient::set_window`]: safe even where the buffer could not be
+/// enlarged.
 pub const MAX_WINDOW: usize = 160;
 /// Bytes of requests per `send(2)`, well below the default 208 KiB socket send buffer.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
@@ -163,6 +168,8 @@ pub struct IpvsClient {
     window: usize,
     /// Outgoing requests, reused between calls.
     out: Writer,
+    /// A request was abandoned before all its replies were read: drain before the next.
+    dirty: bool,
 }
 
 /// Low-level failure of one exchange, before it is put in words.
@@ -204,7 +211,8 @@ impl IpvsClient {
     /// family. Looking the family up makes the kernel autoload ip_vs when it can.
     pub fn connect() -> Result<Self, NetlinkError> {
         let transport = Transport::open().map_err(|source| NetlinkError::Socket { source })?;
-        let mut client = IpvsClient { transport, family: 0, seq: 0, window: DEFAULT_WINDOW, out: Writer::new() };
+        let mut client =
+            IpvsClient { transport, family: 0, seq: 0, window: DEFAULT_WINDOW, out: Writer::new(), dirty: false };
         let seq = client.next_seq();
         client.out.clear();
         codec::family_lookup(&mut client.out, seq);
@@ -229,6 +237,12 @@ impl IpvsClient {
     /// (clamped to 1..=[`MAX_WINDOW`]). 1 means: stop right at the first failure.
     pub fn set_window(&mut self, window: usize) {
         self.window = window.clamp(1, MAX_WINDOW);
+    }
+
+    /// Any window, for tests that overflow the receive buffer on purpose.
+    #[cfg(test)]
+    fn set_window_unchecked(&mut self, window: usize) {
+        self.window = window.max(1);
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -256,8 +270,19 @@ impl IpvsClient {
             self.out.clear();
             codec::get_dests(&mut self.out, self.family, seq, &key);
             let destinations = &mut service.destinations;
+            let activity = &mut state.activity;
             self.exchange(seq, true, consts::cmd::NEW_DEST, |attrs| {
                 let dest = codec::decode_dest(attrs, &key)?;
+                let (active, inactive) = codec::decode_dest_connections(attrs)?;
+                if active + inactive > 0 {
+                    activity.push(DestinationActivity {
+                        service: key,
+                        destination: dest.key(),
+                        active,
+                        inactive,
+                        draining_since: None,
+                    });
+                }
                 destinations.insert(dest.key(), dest);
                 Ok(())
             })
@@ -281,10 +306,11 @@ impl IpvsClient {
         Ok(state)
     }
 
-    /// Sends the request in `self.out` (sequence number `seq`) and reads until it is finished: NLMSG_DONE for a dump, the ack
-    /// for anything else. Every data message of the request (which must carry generic
-    /// netlink command `reply_command`) goes to `each`. Replies to
-    /// other sequence numbers (left over from an aborted batch) are skipped.
+    /// Sends the request in `self.out` (sequence number `seq`) and reads until it is
+    /// finished: NLMSG_DONE for a dump, the ack for anything else. Every data message of
+    /// the request (which must carry generic netlink command `reply_command`) goes to
+    /// `each`. Replies to other sequence numbers (left over from an aborted batch) are
+    /// skipped.
     fn exchange(
         &mut self,
         seq: u32,
@@ -292,7 +318,23 @@ impl IpvsClient {
         reply_command: u8,
         mut each: impl FnMut(Attrs<'_>) -> Result<(), DecodeError>,
     ) -> Result<(), Fault> {
+        if self.dirty {
+            self.transport.drain();
+        }
         self.transport.send(self.out.bytes()).map_err(Fault::Io)?;
+        let result = self.exchange_inner(seq, dump, reply_command, &mut each);
+        // Finished cleanly, or refused by the kernel (which ends the request too).
+        self.dirty = !matches!(result, Ok(()) | Err(Fault::Errno { .. }));
+        result
+    }
+
+    fn exchange_inner(
+        &mut self,
+        seq: u32,
+        dump: bool,
+        reply_command: u8,
+        each: &mut impl FnMut(Attrs<'_>) -> Result<(), DecodeError>,
+    ) -> Result<(), Fault> {
         loop {
             for reply in self.transport.recv().map_err(Fault::Io)? {
                 if reply.seq() != Some(seq) {
@@ -348,6 +390,10 @@ impl IpvsClient {
             let count = end - start;
             let mut outcomes: Vec<Option<Result<(), (i32, Option<String>)>>> = vec![None; count];
             if count > 0 {
+                if self.dirty {
+                    self.transport.drain();
+                }
+                self.dirty = true;
                 self.transport.send(self.out.bytes()).map_err(|source| {
                     (
                         start,
@@ -390,6 +436,7 @@ impl IpvsClient {
                     }
                 }
             }
+            self.dirty = false;
             let failed: Vec<usize> =
                 outcomes.iter().enumerate().filter(|(_, o)| matches!(o, Some(Err(_)))).map(|(i, _)| i).collect();
             if let Some(&first) = failed.first() {
