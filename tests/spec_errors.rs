@@ -138,51 +138,45 @@ fn validate_command_prints_location_and_exits_1() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-#[test]
-fn every_example_is_valid() {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut seen = 0;
-    let mut stack = vec![examples];
+/// Every YAML file under examples/.
+fn example_specs() -> Vec<std::path::PathBuf> {
+    let mut specs = Vec::new();
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "yaml") {
-                let document = spec::read(&path).unwrap_or_else(|e| panic!("{e}"));
-                let nodes: Vec<Option<&str>> = match document.file.kind {
-                    spec::SpecKind::Cluster => document.node_names().into_iter().map(Some).collect(),
-                    spec::SpecKind::Host => vec![None],
-                };
-                for name in nodes {
-                    document
-                        .resolve(&spec::NodeSelector { name, local_addresses: vec![] })
-                        .unwrap_or_else(|e| panic!("{e}"));
-                }
-                seen += 1;
+                specs.push(path);
             }
         }
     }
-    assert!(seen >= 2, "examples/ has specs");
+    specs.sort();
+    specs
+}
+
+#[test]
+fn every_example_is_valid() {
+    let specs = example_specs();
+    assert!(specs.len() >= 5, "examples/ has specs");
+    for path in specs {
+        let document = spec::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        let nodes: Vec<Option<&str>> = match document.file.kind {
+            spec::SpecKind::Cluster => document.node_names().into_iter().map(Some).collect(),
+            spec::SpecKind::Host => vec![None],
+        };
+        for name in nodes {
+            document.resolve(&spec::NodeSelector { name, local_addresses: vec![] }).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
 }
 
 /// Every prefix of every example, and a few thousand byte-level mutations of them, give a
 /// spec or an error, never a panic. (A quick guard; the real fuzzing belongs to issue 6.)
 #[test]
 fn no_panic_on_truncated_or_mutated_specs() {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut texts = Vec::new();
-    let mut stack = vec![examples];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml") {
-                texts.push(std::fs::read(&path).unwrap());
-            }
-        }
-    }
+    let texts: Vec<Vec<u8>> = example_specs().iter().map(|path| std::fs::read(path).unwrap()).collect();
     let alphabet = b" :-[]{}#\n'\"0123456789abcxyz.,*&!|>";
     let mut seed: u64 = 0x9e3779b97f4a7c15;
     let mut next = move || {
