@@ -107,3 +107,128 @@ pub fn under_root(root: Option<&Path>, path: &Path) -> PathBuf {
         None => path.to_path_buf(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec;
+
+    const HEADER: &str = "# Managed by lvs-converge from /etc/lvs/rs.yaml: changes here are overwritten.\n";
+
+    fn desired(text: &str) -> HostState {
+        spec::parse(text, Path::new("t.yaml")).expect("valid spec").desired
+    }
+
+    fn settings() -> PersistSettings {
+        PersistSettings {
+            source: "/etc/lvs/rs.yaml".into(),
+            sysctl: Some(DEFAULT_SYSCTL_PATH.into()),
+            modules: Some(DEFAULT_MODULES_PATH.into()),
+            ipvs: Some(DEFAULT_IPVS_PATH.into()),
+            network: Some(DEFAULT_NETWORK_DIRECTORY.into()),
+            boot_unit: Some(BootUnit {
+                path: DEFAULT_UNIT_PATH.into(),
+                spec_path: "/etc/lvs/rs.yaml".into(),
+                binary: DEFAULT_BINARY.into(),
+                node: Some("rs2".into()),
+            }),
+            off: vec![],
+            network_off: vec![],
+        }
+    }
+
+    const REAL_SERVER: &str = "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\nlinks:\n  - { name: tun-dir, local: 198.51.100.22, remote: 203.0.113.10, ttl: 64, mtu: 1480 }\naddresses:\n  - { address: 10.0.0.2/24, interface: tun-dir }\nroutes:\n  - { destination: 192.0.2.0/24, device: tun-dir, metric: 10 }\n";
+
+    #[test]
+    fn every_file_starts_with_the_header_and_nothing_to_write_means_no_file() {
+        let (files, ownership) = render(&desired(REAL_SERVER), &settings());
+        for (path, file) in &files {
+            assert!(file.content.starts_with(HEADER), "{}", path.display());
+            assert!(file.is_owned());
+        }
+        // A real server has no IPVS table: no rules file, but an old one of ours goes.
+        assert!(!files.contains_key(Path::new(DEFAULT_IPVS_PATH)));
+        assert!(ownership.paths.contains(Path::new(DEFAULT_IPVS_PATH)));
+        assert_eq!(ownership.directories[Path::new(DEFAULT_NETWORK_DIRECTORY)], NETWORK_FILE_PREFIX);
+    }
+
+    #[test]
+    fn sysctl_modules_and_unit_render_exactly() {
+        let (files, _) = render(&desired(REAL_SERVER), &settings());
+        let text = |path: &str| files[Path::new(path)].content.strip_prefix(HEADER).unwrap().to_string();
+        assert_eq!(
+            text(DEFAULT_SYSCTL_PATH),
+            "net.ipv4.conf.all.arp_announce = 2\nnet.ipv4.conf.all.arp_ignore = 1\nnet.ipv4.conf.all.rp_filter = 0\n\
+             net.ipv4.conf.lo.arp_announce = 2\nnet.ipv4.conf.lo.arp_ignore = 1\nnet.ipv4.conf.tunl0.rp_filter = 0\n"
+        );
+        assert_eq!(text(DEFAULT_MODULES_PATH), "ipip\n");
+        assert_eq!(
+            text(DEFAULT_UNIT_PATH),
+            "[Unit]\nDescription=Converge this host to its LVS spec (lvs-converge apply)\nWants=network-online.target\n\
+             After=network-online.target systemd-modules-load.service systemd-sysctl.service\n\
+             ConditionPathExists=/etc/lvs/rs.yaml\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+             ExecStart=/usr/bin/lvs-converge apply -f /etc/lvs/rs.yaml --node rs2\n\n[Install]\nWantedBy=multi-user.target\n"
+        );
+    }
+
+    #[test]
+    fn networkd_files_render_exactly() {
+        let (files, _) = render(&desired(REAL_SERVER), &settings());
+        let text = |name: &str| {
+            let path = Path::new(DEFAULT_NETWORK_DIRECTORY).join(format!("{NETWORK_FILE_PREFIX}{name}"));
+            files[&path].content.strip_prefix(HEADER).unwrap().to_string()
+        };
+        assert_eq!(
+            text("tun-dir.netdev"),
+            "[NetDev]\nName=tun-dir\nKind=ipip\nMTUBytes=1480\n\n[Tunnel]\nLocal=198.51.100.22\nRemote=203.0.113.10\n\
+             TTL=64\nDiscoverPathMTU=yes\nIndependent=yes\n"
+        );
+        assert_eq!(
+            text("tun-dir.network"),
+            "[Match]\nName=tun-dir\n\n[Link]\nMTUBytes=1480\nActivationPolicy=up\n\n\
+             [Network]\nLinkLocalAddressing=no\nConfigureWithoutCarrier=yes\n\n\
+             [Address]\nAddress=10.0.0.2/24\n\n\
+             [Route]\nDestination=192.0.2.0/24\nType=unicast\nTable=main\nScope=link\nMetric=10\n"
+        );
+        assert_eq!(text("lo.network"), "[Match]\nName=lo\n\n[Address]\nAddress=203.0.113.100/32\n");
+        assert_eq!(
+            text("tunl0.network"),
+            "[Match]\nName=tunl0\n\n[Link]\nActivationPolicy=up\n\n[Network]\nLinkLocalAddressing=no\nConfigureWithoutCarrier=yes\n"
+        );
+        let director = desired(
+            "apiVersion: lvs-converge/v1\nkind: Host\nrole: director\nvipInterface: eth0:0\nipvs:\n  services:\n    - { address: 203.0.113.100, port: 80, realServers: [{ address: 203.0.113.11 }] }\n",
+        );
+        let (files, _) = render(&director, &settings());
+        let path = Path::new(DEFAULT_NETWORK_DIRECTORY).join("90-lvs-converge-eth0.network");
+        assert_eq!(
+            files[&path].content.strip_prefix(HEADER).unwrap(),
+            "[Match]\nName=eth0\n\n[Address]\nAddress=203.0.113.100/32\nLabel=eth0:0\n"
+        );
+    }
+
+    #[test]
+    fn switched_off_kinds_render_nothing_but_own_their_default_path() {
+        let spec = "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\npersist:\n  sysctl: false\n  network: false\n  modules: { path: /etc/modules-load.d/lvs.conf }\n  bootUnit: false\n";
+        let spec = spec::parse(spec, Path::new("/etc/lvs/rs.yaml")).expect("valid");
+        let paths: Vec<_> = spec.desired.files.keys().map(|p| p.display().to_string()).collect();
+        assert_eq!(paths, ["/etc/modules-load.d/lvs.conf"]);
+        let owned: Vec<_> = spec.ownership.files.paths.iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(owned, [DEFAULT_IPVS_PATH, DEFAULT_SYSCTL_PATH, DEFAULT_UNIT_PATH]);
+        assert!(spec.ownership.files.directories.contains_key(Path::new(DEFAULT_NETWORK_DIRECTORY)));
+    }
+
+    #[test]
+    fn relative_paths_are_located_errors() {
+        let spec = "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\npersist:\n  sysctl: { path: sysctl.conf }\n";
+        let error = spec::parse(spec, Path::new("rs.yaml")).unwrap_err().to_string();
+        assert!(error.starts_with("rs.yaml:6:"), "{error}");
+        assert!(error.contains("persist.sysctl.path: `sysctl.conf` is not an absolute path"), "{error}");
+    }
+
+    #[test]
+    fn no_persist_section_manages_no_file() {
+        let spec = spec::parse(REAL_SERVER, Path::new("t.yaml")).unwrap();
+        assert!(spec.desired.files.is_empty());
+        assert_eq!(spec.ownership.files, FileOwnership::default());
+    }
+}
