@@ -235,8 +235,12 @@ pub fn dest_full(w: &mut Writer, dest: &Destination) {
     w.u16(dest_attr::TUN_FLAGS, dest.tunnel.flags);
 }
 
-fn ok(_: ()) -> Result<(), String> {
-    Ok(())
+/// Adapts an attribute writer that cannot fail to the fallible `message`/`nest` API.
+fn just(write: impl FnOnce(&mut Writer)) -> impl FnOnce(&mut Writer) -> Result<(), String> {
+    move |w| {
+        write(w);
+        Ok(())
+    }
 }
 
 fn no_attributes(_: &mut Writer) -> Result<(), String> {
@@ -255,18 +259,18 @@ pub fn encode_op(w: &mut Writer, family: u16, seq: u32, op: &IpvsOp<'_>) -> Resu
             })
         }
         IpvsOp::DelService(key) => w.message(family, NLM_F_ACK, seq, (cmd::DEL_SERVICE, version), |w| {
-            w.nest(cmd_attr::SERVICE, |w| ok(service_identity(w, key)))
+            w.nest(cmd_attr::SERVICE, just(|w| service_identity(w, key)))
         }),
         IpvsOp::NewDest(key, dest) | IpvsOp::SetDest(key, dest) => {
             let command = if matches!(op, IpvsOp::NewDest(..)) { cmd::NEW_DEST } else { cmd::SET_DEST };
             w.message(family, NLM_F_ACK, seq, (command, version), |w| {
-                w.nest(cmd_attr::SERVICE, |w| ok(service_identity(w, key)))?;
-                w.nest(cmd_attr::DEST, |w| ok(dest_full(w, dest)))
+                w.nest(cmd_attr::SERVICE, just(|w| service_identity(w, key)))?;
+                w.nest(cmd_attr::DEST, just(|w| dest_full(w, dest)))
             })
         }
         IpvsOp::DelDest(key, dest) => w.message(family, NLM_F_ACK, seq, (cmd::DEL_DEST, version), |w| {
-            w.nest(cmd_attr::SERVICE, |w| ok(service_identity(w, key)))?;
-            w.nest(cmd_attr::DEST, |w| ok(dest_identity(w, dest)))
+            w.nest(cmd_attr::SERVICE, just(|w| service_identity(w, key)))?;
+            w.nest(cmd_attr::DEST, just(|w| dest_identity(w, dest)))
         }),
         IpvsOp::SetTimeouts(t) => {
             if t.tcp == 0 || t.tcp_fin == 0 || t.udp == 0 {
@@ -294,7 +298,7 @@ pub fn get_services(w: &mut Writer, family: u16, seq: u32) {
 /// GET_DEST dump: the real servers of one service.
 pub fn get_dests(w: &mut Writer, family: u16, seq: u32, key: &ServiceKey) {
     let _ = w.message(family, NLM_F_DUMP, seq, (cmd::GET_DEST, consts::FAMILY_VERSION), |w| {
-        w.nest(cmd_attr::SERVICE, |w| ok(service_identity(w, key)))
+        w.nest(cmd_attr::SERVICE, just(|w| service_identity(w, key)))
     });
 }
 
@@ -305,9 +309,13 @@ pub fn get_config(w: &mut Writer, family: u16, seq: u32) {
 
 /// CTRL_CMD_GETFAMILY for the IPVS family.
 pub fn family_lookup(w: &mut Writer, seq: u32) {
-    let _ = w.message(consts::ctrl::ID, NLM_F_ACK, seq, (consts::ctrl::CMD_GETFAMILY, consts::ctrl::VERSION), |w| {
-        ok(w.string(consts::ctrl::ATTR_FAMILY_NAME, consts::FAMILY_NAME))
-    });
+    let _ = w.message(
+        consts::ctrl::ID,
+        NLM_F_ACK,
+        seq,
+        (consts::ctrl::CMD_GETFAMILY, consts::ctrl::VERSION),
+        just(|w| w.string(consts::ctrl::ATTR_FAMILY_NAME, consts::FAMILY_NAME)),
+    );
 }
 
 // ------------------------------------------------------------------ replies

@@ -417,8 +417,9 @@ fn live_errors_are_specific() {
         // The second attempt meets a socket the kernel marked congested, which drops
         // replies without reporting ENOBUFS again: only draining first makes it report.
         let (i, errno, text) = rejected(c.execute(&ops));
-        assert!(text.contains("is unknown; read the table again"), "attempt {attempt}: {text}");
-        assert!(i > 0 && errno == 0 || errno == 105 || errno == 11, "attempt {attempt}: #{i} errno {errno}");
+        assert!(text.contains("read the table again"), "attempt {attempt}: {text}");
+        // The acks the kernel did queue are still read: the first refusal is known.
+        assert_eq!((i, errno), (0, 3), "attempt {attempt}: {text}");
     }
     c.set_window(DEFAULT_WINDOW);
     c.dump().expect("the socket is usable again");

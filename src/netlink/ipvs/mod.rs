@@ -14,6 +14,11 @@
 //! operation *i* fails, the operations after it in the same window have been attempted
 //! too; the error's note says how many of those succeeded and failed. No window after a
 //! failing one is sent. Use a window of 1 for strict one-by-one behaviour.
+//!
+//! Acknowledgements the kernel could not queue (receive buffer full) make the outcome of
+//! the operations concerned unknown; that is reported as such (read the table again),
+//! never waited on: the client reads without blocking, since the kernel answers inside
+//! the `send(2)` itself.
 
 mod codec;
 mod consts;
@@ -362,6 +367,37 @@ impl IpvsClient {
         }
     }
 
+    /// Reads the acknowledgements of a batch whose first request had `first_seq`. Returns
+    /// the socket error if some never arrived (their slots stay `None`). After ENOBUFS it
+    /// still reads what the kernel did queue, to narrow down what is unknown.
+    fn collect_acks(&mut self, first_seq: u32, outcomes: &mut [Outcome]) -> Option<std::io::Error> {
+        let mut pending = outcomes.len();
+        let mut overflow = None;
+        while pending > 0 {
+            let replies = match self.transport.recv() {
+                Ok(replies) => replies,
+                Err(e) if e.raw_os_error() == Some(errno::ENOBUFS) => {
+                    overflow = Some(e);
+                    continue;
+                }
+                Err(e) => return Some(overflow.unwrap_or(e)),
+            };
+            for reply in replies {
+                let (seq, outcome) = match reply {
+                    Reply::Ack { seq } => (seq, Ok(())),
+                    Reply::Error { seq, errno, message } => (seq, Err((errno, message))),
+                    _ => continue,
+                };
+                let slot = seq.wrapping_sub(first_seq) as usize;
+                if slot < outcomes.len() && outcomes[slot].is_none() {
+                    outcomes[slot] = Some(outcome);
+                    pending -= 1;
+                }
+            }
+        }
+        None
+    }
+
     /// Applies `ops` in order, pipelined (see the module documentation). On failure returns
     /// the index of the first operation that failed and why; operations before it were
     /// applied, operations after its window were not sent.
@@ -388,7 +424,8 @@ impl IpvsClient {
                 }
             }
             let count = end - start;
-            let mut outcomes: Vec<Option<Result<(), (i32, Option<String>)>>> = vec![None; count];
+            let mut outcomes: Vec<Outcome> = vec![None; count];
+            let mut lost = None;
             if count > 0 {
                 if self.dirty {
                     self.transport.drain();
@@ -404,72 +441,11 @@ impl IpvsClient {
                         },
                     )
                 })?;
-                let mut pending = count;
-                while pending > 0 {
-                    let replies = self.transport.recv().map_err(|source| {
-                        let lost = start + outcomes.iter().position(Option::is_none).unwrap_or(0);
-                        (
-                            lost,
-                            NetlinkError::Io {
-                                action: ops[lost].describe(),
-                                source,
-                                note: format!(
-                                    " while reading acknowledgements: whether operations #{}..#{} \
-                                     were applied is unknown; read the table again",
-                                    lost,
-                                    end - 1
-                                ),
-                            },
-                        )
-                    })?;
-                    for reply in replies {
-                        let (seq, outcome) = match reply {
-                            Reply::Ack { seq } => (seq, Ok(())),
-                            Reply::Error { seq, errno, message } => (seq, Err((errno, message))),
-                            _ => continue,
-                        };
-                        let slot = seq.wrapping_sub(first_seq) as usize;
-                        if slot < count && outcomes[slot].is_none() {
-                            outcomes[slot] = Some(outcome);
-                            pending -= 1;
-                        }
-                    }
-                }
+                lost = self.collect_acks(first_seq, &mut outcomes);
+                self.dirty = lost.is_some();
             }
-            self.dirty = false;
-            let failed: Vec<usize> =
-                outcomes.iter().enumerate().filter(|(_, o)| matches!(o, Some(Err(_)))).map(|(i, _)| i).collect();
-            if let Some(&first) = failed.first() {
-                let index = start + first;
-                let Some(Err((errno, message))) = outcomes[first].take() else { unreachable!("selected as failed") };
-                let op = &ops[index];
-                let action = op.describe();
-                let error = if errno == errno::EPERM {
-                    NetlinkError::PermissionDenied { action }
-                } else {
-                    let later = count - first - 1;
-                    let later_failed = failed.len() - 1;
-                    let mut note = kernel_says(&message);
-                    if later > 0 {
-                        note.push_str(&format!(
-                            "; the {later} operation(s) sent after it in the same batch were \
-                             attempted too: {} applied, {later_failed} failed",
-                            later - later_failed
-                        ));
-                        if let Some(&next) = failed.get(1) {
-                            if let Some(Err((e, _))) = &outcomes[next] {
-                                note.push_str(&format!(
-                                    " (first: #{} {}: {})",
-                                    start + next,
-                                    ops[start + next].describe(),
-                                    ops[start + next].rejection(*e)
-                                ));
-                            }
-                        }
-                    }
-                    NetlinkError::Rejected { action, errno, reason: op.rejection(errno), note }
-                };
-                return Err((index, error));
+            if let Some(failure) = batch_failure(&ops[start..end], start, &mut outcomes, lost) {
+                return Err(failure);
             }
             if let Some(error) = invalid {
                 return Err((end, error));
@@ -477,5 +453,77 @@ impl IpvsClient {
             start = end;
         }
         Ok(())
+    }
+}
+
+/// What became of one sent operation: `None` if its acknowledgement never arrived,
+/// otherwise success or the kernel's errno with its extended-ack message.
+type Outcome = Option<Result<(), (i32, Option<String>)>>;
+
+/// The error to report for one sent batch (`ops`, the first of which is operation
+/// `start` of the whole call), if anything went wrong: the first refused operation, or,
+/// if acknowledgements were lost before any refusal, the first operation whose outcome is
+/// unknown. The note says what happened to the rest of the batch.
+fn batch_failure(
+    ops: &[IpvsOp<'_>],
+    start: usize,
+    outcomes: &mut [Outcome],
+    lost: Option<std::io::Error>,
+) -> Option<(usize, NetlinkError)> {
+    let first_failed = outcomes.iter().position(|o| matches!(o, Some(Err(_))));
+    let first_unknown = outcomes.iter().position(Option::is_none);
+    let unknown = outcomes.iter().filter(|o| o.is_none()).count();
+    match (first_failed, first_unknown) {
+        (Some(first), unknown_at) if unknown_at.is_none_or(|u| first < u) => {
+            let Some(Err((errno, message))) = outcomes[first].take() else { unreachable!("selected as failed") };
+            let op = &ops[first];
+            let action = op.describe();
+            if errno == errno::EPERM {
+                return Some((start + first, NetlinkError::PermissionDenied { action }));
+            }
+            let later = &outcomes[first + 1..];
+            let failed = later.iter().filter(|o| matches!(o, Some(Err(_)))).count();
+            let applied = later.iter().filter(|o| matches!(o, Some(Ok(())))).count();
+            let mut note = kernel_says(&message);
+            if !later.is_empty() {
+                note.push_str(&format!(
+                    "; the {} operation(s) sent after it in the same batch were attempted too: {applied} applied, \
+                     {failed} failed",
+                    later.len()
+                ));
+                if unknown > 0 {
+                    note.push_str(&format!(", {unknown} unknown (acknowledgements lost: read the table again)"));
+                }
+                if let Some(next) = later.iter().position(|o| matches!(o, Some(Err(_)))) {
+                    if let Some(Err((e, _))) = &later[next] {
+                        let index = first + 1 + next;
+                        note.push_str(&format!(
+                            " (first: #{} {}: {})",
+                            start + index,
+                            ops[index].describe(),
+                            ops[index].rejection(*e)
+                        ));
+                    }
+                }
+            }
+            Some((start + first, NetlinkError::Rejected { action, errno, reason: op.rejection(errno), note }))
+        }
+        (_, Some(u)) => {
+            let source = lost.unwrap_or_else(|| std::io::Error::other("acknowledgements missing"));
+            Some((
+                start + u,
+                NetlinkError::Io {
+                    action: ops[u].describe(),
+                    source,
+                    note: format!(
+                        " while reading acknowledgements: whether {unknown} operation(s) from #{} to #{} were \
+                         applied is unknown; read the table again",
+                        start + u,
+                        start + ops.len() - 1
+                    ),
+                },
+            ))
+        }
+        _ => None,
     }
 }

@@ -601,3 +601,66 @@ fn unavailable_ipvs_message_is_the_documented_one() {
         "IPVS is not available in this kernel: load ip_vs (modprobe ip_vs)"
     );
 }
+
+// ------------------------------------------------------------------ batch outcomes
+
+fn refused(errno: i32) -> Outcome {
+    Some(Err((errno, None)))
+}
+
+#[test]
+fn batch_failure_reports_the_first_refusal_and_what_followed() {
+    let settings = plain_settings();
+    let ops = [
+        IpvsOp::NewService(tcp80(), &settings),
+        IpvsOp::NewService(tcp80(), &settings),
+        IpvsOp::DelService(fwmark7()),
+        IpvsOp::DelService(udp53_v6()),
+    ];
+    let mut outcomes = vec![Some(Ok(())), refused(17), Some(Ok(())), refused(3)];
+    let (index, error) = batch_failure(&ops, 10, &mut outcomes, None).unwrap();
+    assert_eq!(index, 11);
+    assert_eq!(error.errno(), Some(17));
+    let text = error.to_string();
+    assert!(
+        text.starts_with("adding service tcp 192.0.2.10:80: service tcp 192.0.2.10:80 already exists (EEXIST)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the 2 operation(s) sent after it in the same batch were attempted too: 1 applied, 1 failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "(first: #13 deleting service udp [2001:db8::53]:53: service udp [2001:db8::53]:53 does not exist (ESRCH))"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn batch_failure_with_lost_acknowledgements() {
+    let ops = [IpvsOp::DelService(tcp80()), IpvsOp::DelService(fwmark7()), IpvsOp::DelService(udp53_v6())];
+    let overflow = || Some(std::io::Error::from_raw_os_error(105));
+    // Lost before any refusal: the first unknown one is reported.
+    let mut outcomes = vec![Some(Ok(())), None, None];
+    let (index, error) = batch_failure(&ops, 0, &mut outcomes, overflow()).unwrap();
+    assert_eq!((index, error.errno()), (1, Some(105)));
+    assert!(error.to_string().contains("whether 2 operation(s) from #1 to #2 were applied is unknown"), "{error}");
+    // A refusal before the loss is reported, with the loss in its note.
+    let mut outcomes = vec![refused(3), Some(Ok(())), None];
+    let (index, error) = batch_failure(&ops, 0, &mut outcomes, overflow()).unwrap();
+    assert_eq!((index, error.errno()), (0, Some(3)));
+    assert!(error.to_string().contains("1 applied, 0 failed, 1 unknown (acknowledgements lost"), "{error}");
+    // Everything acknowledged and accepted: no failure.
+    let mut outcomes = vec![Some(Ok(())); 3];
+    assert!(batch_failure(&ops, 0, &mut outcomes, None).is_none());
+}
+
+#[test]
+fn permission_denied_names_the_capability() {
+    let ops = [IpvsOp::DelService(tcp80())];
+    let (_, error) = batch_failure(&ops, 0, &mut [refused(1)], None).unwrap();
+    assert!(matches!(error, NetlinkError::PermissionDenied { .. }));
+    assert!(error.to_string().contains("CAP_NET_ADMIN"), "{error}");
+}

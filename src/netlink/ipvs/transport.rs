@@ -2,8 +2,10 @@
 //!
 //! This drives neli's low-level [`NlSocket`] (the socket that `NlSocketHandle` wraps)
 //! because bulk changes want several requests in one `send(2)`, which
-//! `NlSocketHandle::send` (one message per call) cannot do. Messages themselves are still
-//! neli's `Nlmsghdr`/`Genlmsghdr` types.
+//! `NlSocketHandle::send` (one message per call) cannot do, and because its `recv` goes
+//! through a mutex-guarded buffer pool per call. Requests are written by `codec::Writer`;
+//! replies are split here, data messages read in place, acks and errors through neli's
+//! `Nlmsghdr` parser (which also decodes extended-ack messages).
 
 use std::io::{self, Cursor};
 
@@ -31,6 +33,11 @@ impl Transport {
         // Extended acks add the kernel's own explanation to errors where it has one
         // (attribute validation). Old kernels refuse the option: that only loses detail.
         let _ = socket.enable_ext_ack(true);
+        // Every pipelined request's ack waits in the receive buffer until read (about
+        // 800 bytes of socket memory each). Ask for the most the kernel allows: it caps
+        // the request at net.core.rmem_max and doubles it (416 KiB with the defaults,
+        // twice the 208 KiB a socket starts with).
+        let _ = socket.set_recv_buffer_size(1 << 20);
         Ok(Transport { socket, buffer: vec![0; RECV_BUFFER] })
     }
 
@@ -45,9 +52,27 @@ impl Transport {
     }
 
     /// Receives one datagram and splits it into replies.
+    ///
+    /// Never blocks. The kernel answers generic netlink requests inside the `send(2)`
+    /// that carries them, and produces the next part of a dump inside the `recv(2)` that
+    /// takes the previous one, so everything still owed is already queued. An empty queue
+    /// therefore means replies were lost (the kernel drops what does not fit the receive
+    /// buffer and reports ENOBUFS only once until the queue is drained): waiting would
+    /// hang forever, so that is returned as [`io::ErrorKind::WouldBlock`].
     pub fn recv(&mut self) -> io::Result<Vec<Reply<'_>>> {
+        let len = self.recv_raw().map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "replies the kernel owed were lost (the socket receive buffer overflowed)",
+            ),
+            _ => e,
+        })?;
+        parse_datagram(&self.buffer[..len]).map_err(io::Error::other)
+    }
+
+    fn recv_raw(&mut self) -> io::Result<usize> {
         let (len, _) = loop {
-            match self.socket.recv(&mut self.buffer[..], Msg::TRUNC) {
+            match self.socket.recv(&mut self.buffer[..], Msg::TRUNC | Msg::DONTWAIT) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other?,
             }
@@ -58,7 +83,22 @@ impl Transport {
                 self.buffer.len()
             )));
         }
-        parse_datagram(&self.buffer[..len]).map_err(io::Error::other)
+        Ok(len)
+    }
+
+    /// Throws away everything queued (replies to an aborted batch, the rest of an
+    /// abandoned dump, a pending ENOBUFS), so that the next request starts clean: an
+    /// unfinished dump would make the next one fail with EBUSY, and a congested socket
+    /// drops replies without reporting it again.
+    pub fn drain(&mut self) {
+        loop {
+            match self.recv_raw() {
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.raw_os_error() == Some(super::error::errno::ENOBUFS) => continue,
+                Err(_) => break,
+            }
+        }
     }
 }
 
