@@ -1,4 +1,5 @@
 //! Kernel netlink protocols, shared by the read-only observers and the appliers.
 
+pub mod errno;
 pub mod ipvs;
 pub mod route;

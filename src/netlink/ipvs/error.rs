@@ -3,18 +3,7 @@
 
 use std::io;
 
-/// Linux errno values this module interprets (asm-generic/errno-base.h, errno.h).
-pub mod errno {
-    pub const EPERM: i32 = 1;
-    pub const ENOENT: i32 = 2;
-    pub const ESRCH: i32 = 3;
-    pub const EEXIST: i32 = 17;
-    pub const EINVAL: i32 = 22;
-    pub const ERANGE: i32 = 34;
-    pub const EOPNOTSUPP: i32 = 95;
-    pub const EAFNOSUPPORT: i32 = 97;
-    pub const ENOBUFS: i32 = 105;
-}
+pub use crate::netlink::errno::{self, describe_errno};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkError {
@@ -73,33 +62,4 @@ impl NetlinkError {
             _ => None,
         }
     }
-}
-
-/// `strerror` text and the symbolic name, e.g. "File exists (EEXIST)".
-pub fn describe_errno(errno: i32) -> String {
-    let text = io::Error::from_raw_os_error(errno).to_string();
-    // std appends " (os error N)"; keep the words only.
-    let words = text.split(" (os error").next().unwrap_or(&text).to_string();
-    match errno_name(errno) {
-        Some(name) => format!("{words} ({name})"),
-        None => format!("{words} (errno {errno})"),
-    }
-}
-
-fn errno_name(errno: i32) -> Option<&'static str> {
-    use errno::*;
-    Some(match errno {
-        EPERM => "EPERM",
-        ENOENT => "ENOENT",
-        ESRCH => "ESRCH",
-        EEXIST => "EEXIST",
-        EINVAL => "EINVAL",
-        ERANGE => "ERANGE",
-        EOPNOTSUPP => "EOPNOTSUPP",
-        EAFNOSUPPORT => "EAFNOSUPPORT",
-        ENOBUFS => "ENOBUFS",
-        12 => "ENOMEM",
-        16 => "EBUSY",
-        _ => return None,
-    })
 }
