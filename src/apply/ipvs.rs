@@ -18,22 +18,11 @@ pub fn apply_to_state(state: &mut IpvsState, change: &IpvsChange) -> Result<(), 
             if state.services.contains_key(service) {
                 return Err(format!("service {service} already exists (EEXIST)"));
             }
-            let created = Service {
-                key: *service,
-                scheduler: after.scheduler,
-                scheduler_flags: after.scheduler_flags.clone(),
-                persistence: after.persistence.clone(),
-                one_packet: after.one_packet,
-                destinations: Default::default(),
-            };
+            let created = Service { key: *service, settings: after.clone(), destinations: Default::default() };
             state.services.insert(*service, created);
         }
         IpvsChange::UpdateService { service, after, .. } => {
-            let existing = find_service(state, service)?;
-            existing.scheduler = after.scheduler;
-            existing.scheduler_flags = after.scheduler_flags.clone();
-            existing.persistence = after.persistence.clone();
-            existing.one_packet = after.one_packet;
+            find_service(state, service)?.settings = after.clone();
         }
         IpvsChange::DeleteService { service, .. } => {
             state.services.remove(service).ok_or_else(|| format!("service {service} not found (ESRCH)"))?;

@@ -262,14 +262,8 @@ pub struct Persistence {
 pub struct Service {
     #[serde(flatten)]
     pub key: ServiceKey,
-    pub scheduler: Scheduler,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scheduler_flags: Vec<SchedulerFlag>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub persistence: Option<Persistence>,
-    /// One-packet scheduling (`-o`): every UDP datagram is scheduled on its own.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub one_packet: bool,
+    #[serde(flatten)]
+    pub settings: ServiceSettings,
     #[serde(default, with = "super::keyed::as_list")]
     pub destinations: KeyedMap<Destination>,
 }
@@ -278,18 +272,6 @@ impl Keyed for Service {
     type Key = ServiceKey;
     fn key(&self) -> ServiceKey {
         self.key
-    }
-}
-
-impl Service {
-    /// The service's own settings without its real servers: what SET_SERVICE changes.
-    pub fn settings(&self) -> ServiceSettings {
-        ServiceSettings {
-            scheduler: self.scheduler,
-            scheduler_flags: self.scheduler_flags.clone(),
-            persistence: self.persistence.clone(),
-            one_packet: self.one_packet,
-        }
     }
 }
 
@@ -445,30 +427,6 @@ impl Keyed for Destination {
     fn key(&self) -> DestinationKey {
         DestinationKey { address: self.address, port: self.port }
     }
-}
-
-impl Destination {
-    /// The fields SET_DEST can change in place.
-    pub fn settings(&self) -> DestinationSettings {
-        DestinationSettings {
-            method: self.method,
-            weight: self.weight,
-            upper_threshold: self.upper_threshold,
-            lower_threshold: self.lower_threshold,
-            tunnel: self.tunnel,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DestinationSettings {
-    pub method: ForwardingMethod,
-    pub weight: u32,
-    pub upper_threshold: u32,
-    pub lower_threshold: u32,
-    #[serde(default, skip_serializing_if = "is_default_tunnel")]
-    pub tunnel: TunnelEncapsulation,
 }
 
 /// Idle timeouts of IPVS connection entries, in seconds (`ipvsadm --set TCP TCPFIN UDP`).

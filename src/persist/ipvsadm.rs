@@ -50,15 +50,15 @@ fn service_id(key: &ServiceKey) -> String {
 }
 
 fn service_line(service: &Service) -> String {
-    let mut line = format!("-A {} -s {}", service_id(&service.key), service.scheduler.name());
-    if service.one_packet {
+    let mut line = format!("-A {} -s {}", service_id(&service.key), service.settings.scheduler.name());
+    if service.settings.one_packet {
         line.push_str(" -o");
     }
-    if !service.scheduler_flags.is_empty() {
-        let flags: Vec<&str> = service.scheduler_flags.iter().map(|f| f.name()).collect();
+    if !service.settings.scheduler_flags.is_empty() {
+        let flags: Vec<&str> = service.settings.scheduler_flags.iter().map(|f| f.name()).collect();
         let _ = write!(line, " -b {}", flags.join(","));
     }
-    if let Some(persistence) = &service.persistence {
+    if let Some(persistence) = &service.settings.persistence {
         let _ = write!(line, " -p {}", persistence.timeout);
         let family = service.key.family();
         if persistence.prefix_length != family.max_prefix() {

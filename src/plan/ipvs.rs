@@ -135,14 +135,18 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership
 
     for (key, want) in &desired.services {
         let Some(have) = observed.services.get(key) else {
-            services.push(IpvsChange::CreateService { service: *key, after: want.settings() });
+            services.push(IpvsChange::CreateService { service: *key, after: want.settings.clone() });
             added.extend(
                 want.destinations.values().map(|d| IpvsChange::CreateDestination { service: *key, after: d.clone() }),
             );
             continue;
         };
-        if want.settings() != have.settings() {
-            services.push(IpvsChange::UpdateService { service: *key, before: have.settings(), after: want.settings() });
+        if want.settings != have.settings {
+            services.push(IpvsChange::UpdateService {
+                service: *key,
+                before: have.settings.clone(),
+                after: want.settings.clone(),
+            });
         }
         diff_destinations(*key, want, have, &mut added, &mut updated);
         for dest in have.destinations.values().filter(|d| !want.destinations.contains_key(&d.key())) {
@@ -160,7 +164,7 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership
         if ownership.prune && ownership.covers(key) {
             deleted.push(IpvsChange::DeleteService {
                 service: *key,
-                before: have.settings(),
+                before: have.settings.clone(),
                 destinations: have.destinations.values().cloned().collect(),
             });
         } else {
@@ -438,10 +442,12 @@ mod tests {
     fn service(dests: &[Destination]) -> Service {
         Service {
             key: ServiceKey::Address { protocol: Protocol::Tcp, address: "203.0.113.100".parse().unwrap(), port: 80 },
-            scheduler: Scheduler::Wlc,
-            scheduler_flags: vec![],
-            persistence: None,
-            one_packet: false,
+            settings: ServiceSettings {
+                scheduler: Scheduler::Wlc,
+                scheduler_flags: vec![],
+                persistence: None,
+                one_packet: false,
+            },
             destinations: dests.iter().map(|d| (d.key(), d.clone())).collect(),
         }
     }
@@ -564,7 +570,7 @@ mod tests {
         other.key =
             ServiceKey::Address { protocol: Protocol::Udp, address: "203.0.113.100".parse().unwrap(), port: 53 };
         let mut target = state(&[service(&[dest("203.0.113.11", 3), dest("203.0.113.12", 1)])]);
-        target.services.values_mut().next().unwrap().scheduler = Scheduler::Rr;
+        target.services.values_mut().next().unwrap().settings.scheduler = Scheduler::Rr;
         let mut start_with_other = start.clone();
         start_with_other.services.insert(other.key, other);
         let ownership = IpvsOwnership { all: true, prune: true, drain_timeout: Some(60), ..Default::default() };
@@ -604,7 +610,7 @@ mod tests {
             pruned.changes,
             vec![IpvsChange::DeleteService {
                 service: in_scope.key,
-                before: in_scope.settings(),
+                before: in_scope.settings.clone(),
                 destinations: vec![]
             }]
         );

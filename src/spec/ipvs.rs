@@ -13,7 +13,7 @@ use super::Problems;
 use crate::model::duration::Seconds;
 use crate::model::ipvs::{
     Destination, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Scheduler, SchedulerFlag, Service,
-    ServiceKey, Timeouts, TunnelEncapsulation, TunnelType,
+    ServiceKey, ServiceSettings, Timeouts, TunnelEncapsulation, TunnelType,
 };
 use crate::model::keyed::Keyed;
 use crate::plan::ipvs::IpvsOwnership;
@@ -448,10 +448,12 @@ impl ServiceSpec {
         }
         Some(Service {
             key: key?,
-            scheduler,
-            scheduler_flags: flags.into_iter().collect(),
-            persistence,
-            one_packet: self.one_packet,
+            settings: ServiceSettings {
+                scheduler,
+                scheduler_flags: flags.into_iter().collect(),
+                persistence,
+                one_packet: self.one_packet,
+            },
             destinations: destinations.into_iter().map(|d| (d.key(), d)).collect(),
         })
     }

@@ -494,8 +494,8 @@ impl Document {
 
 /// The kernel modules an IPVS table needs: ip_vs and each scheduler in use.
 fn ipvs_prerequisites(ipvs: &crate::model::IpvsState) -> Declared {
-    let mut modules: BTreeSet<String> = ipvs.services.values().map(|s| s.scheduler.module()).collect();
-    let engines = ipvs.services.values().filter_map(|s| s.persistence.as_ref()?.engine.as_ref());
+    let mut modules: BTreeSet<String> = ipvs.services.values().map(|s| s.settings.scheduler.module()).collect();
+    let engines = ipvs.services.values().filter_map(|s| s.settings.persistence.as_ref()?.engine.as_ref());
     modules.extend(engines.map(|engine| format!("ip_vs_pe_{engine}")));
     if !ipvs.services.is_empty() || ipvs.timeouts.is_some() {
         modules.insert("ip_vs".into());

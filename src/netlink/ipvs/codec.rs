@@ -489,10 +489,12 @@ pub fn decode_service(attrs: Attrs<'_>) -> Result<Service, DecodeError> {
 
     Ok(Service {
         key,
-        scheduler,
-        scheduler_flags,
-        persistence,
-        one_packet: flags & svc_flag::ONEPACKET != 0,
+        settings: ServiceSettings {
+            scheduler,
+            scheduler_flags,
+            persistence,
+            one_packet: flags & svc_flag::ONEPACKET != 0,
+        },
         destinations: Default::default(),
     })
 }

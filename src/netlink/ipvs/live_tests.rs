@@ -84,10 +84,7 @@ fn dest(address: &str, port: u16, method: ForwardingMethod, weight: u32) -> Dest
 fn service(key: ServiceKey, scheduler: Scheduler, dests: Vec<Destination>) -> Service {
     Service {
         key,
-        scheduler,
-        scheduler_flags: vec![],
-        persistence: None,
-        one_packet: false,
+        settings: ServiceSettings { scheduler, scheduler_flags: vec![], persistence: None, one_packet: false },
         destinations: dests.into_iter().map(|d| (d.key(), d)).collect(),
     }
 }
@@ -160,14 +157,14 @@ fn table_1() -> IpvsState {
             dest("203.0.113.5", 53, ForwardingMethod::Tunnel, 1),
         ],
     );
-    dns.scheduler_flags = vec![SchedulerFlag::ShFallback, SchedulerFlag::ShPort];
-    dns.persistence = Some(Persistence { timeout: 300, prefix_length: 64, engine: None });
-    dns.one_packet = true;
+    dns.settings.scheduler_flags = vec![SchedulerFlag::ShFallback, SchedulerFlag::ShPort];
+    dns.settings.persistence = Some(Persistence { timeout: 300, prefix_length: 64, engine: None });
+    dns.settings.one_packet = true;
     let mut mark = service(mark7(), Scheduler::Mh, vec![dest("198.51.100.20", 0, ForwardingMethod::Tunnel, 2)]);
-    mark.scheduler_flags = vec![SchedulerFlag::MhPort];
-    mark.persistence = Some(Persistence { timeout: 600, prefix_length: 24, engine: None });
+    mark.settings.scheduler_flags = vec![SchedulerFlag::MhPort];
+    mark.settings.persistence = Some(Persistence { timeout: 600, prefix_length: 24, engine: None });
     let mut sip = service(sip(), Scheduler::Rr, vec![]);
-    sip.persistence = Some(Persistence { timeout: 60, prefix_length: 32, engine: Some("sip".into()) });
+    sip.settings.persistence = Some(Persistence { timeout: 60, prefix_length: 32, engine: Some("sip".into()) });
     IpvsState {
         services: [
             web,
@@ -188,7 +185,8 @@ fn table_1() -> IpvsState {
 /// Every operation that builds `state` from an empty table.
 fn build_ops(state: &IpvsState) -> Vec<IpvsOp<'_>> {
     let mut ops = Vec::new();
-    let settings: Vec<(ServiceKey, ServiceSettings)> = state.services.values().map(|s| (s.key, s.settings())).collect();
+    let settings: Vec<(ServiceKey, ServiceSettings)> =
+        state.services.values().map(|s| (s.key, s.settings.clone())).collect();
     let settings: &'static [(ServiceKey, ServiceSettings)] = Box::leak(settings.into_boxed_slice());
     for (key, s) in settings {
         ops.push(IpvsOp::NewService(*key, s));
@@ -221,8 +219,8 @@ const RULES_2: &str = "\
 fn table_2() -> IpvsState {
     let mut t = table_1();
     let web = t.services.get_mut(&web()).unwrap();
-    web.scheduler = Scheduler::Rr;
-    web.persistence = Some(Persistence { timeout: 120, prefix_length: 16, engine: None });
+    web.settings.scheduler = Scheduler::Rr;
+    web.settings.persistence = Some(Persistence { timeout: 120, prefix_length: 16, engine: None });
     let first = web.destinations.values_mut().next().unwrap();
     first.weight = 5;
     first.upper_threshold = 0;
@@ -233,11 +231,11 @@ fn table_2() -> IpvsState {
     second.weight = 2;
     web.destinations.remove(&DestinationKey { address: ip("198.51.100.9"), port: 80 });
     let dns = t.services.get_mut(&dns6()).unwrap();
-    dns.scheduler_flags.clear();
-    dns.persistence = None;
-    dns.one_packet = false;
+    dns.settings.scheduler_flags.clear();
+    dns.settings.persistence = None;
+    dns.settings.one_packet = false;
     dns.destinations.remove(&DestinationKey { address: ip("203.0.113.5"), port: 53 });
-    t.services.get_mut(&sip()).unwrap().persistence = None;
+    t.services.get_mut(&sip()).unwrap().settings.persistence = None;
     t.services.remove(&sctp());
     let d = dest("2001:db8::99", 0, ForwardingMethod::Tunnel, 1);
     t.services.get_mut(&mark8v6()).unwrap().destinations.insert(d.key(), d);
@@ -279,9 +277,9 @@ fn live_roundtrip_matches_ipvsadm() {
 
     // Phase 2: every kind of change.
     let target = table_2();
-    let web_settings = target.services[&web()].settings();
-    let dns_settings = target.services[&dns6()].settings();
-    let sip_settings = target.services[&sip()].settings();
+    let web_settings = target.services[&web()].settings.clone();
+    let dns_settings = target.services[&dns6()].settings.clone();
+    let sip_settings = target.services[&sip()].settings.clone();
     let web_dests: Vec<&Destination> = target.services[&web()].destinations.values().collect();
     let new_dest = target.services[&mark8v6()].destinations.values().next().unwrap();
     let ops = vec![

@@ -385,10 +385,13 @@ fn decodes_a_kernel_service_entry() {
     let bytes = kernel_service(tcp80_identity(), b"mh\0", 0x1 | 0x8 | 0x10, 1800, &[255, 255, 0, 0], Some(b"sip\0"));
     let service = decode_one_service(&bytes).unwrap();
     assert_eq!(service.key, tcp80());
-    assert_eq!(service.scheduler, Scheduler::Mh);
-    assert_eq!(service.scheduler_flags, vec![SchedulerFlag::MhFallback, SchedulerFlag::MhPort]);
-    assert_eq!(service.persistence, Some(Persistence { timeout: 1800, prefix_length: 16, engine: Some("sip".into()) }));
-    assert!(!service.one_packet);
+    assert_eq!(service.settings.scheduler, Scheduler::Mh);
+    assert_eq!(service.settings.scheduler_flags, vec![SchedulerFlag::MhFallback, SchedulerFlag::MhPort]);
+    assert_eq!(
+        service.settings.persistence,
+        Some(Persistence { timeout: 1800, prefix_length: 16, engine: Some("sip".into()) })
+    );
+    assert!(!service.settings.one_packet);
     assert!(service.destinations.is_empty());
 }
 
@@ -397,15 +400,18 @@ fn non_persistent_service_ignores_timeout_and_netmask() {
     let bytes = kernel_service(vec![nla(1, &u16b(2)), nla(5, &u32b(7))], b"rr\0", 0x4, 0, &[255; 4], None);
     let service = decode_one_service(&bytes).unwrap();
     assert_eq!(service.key, fwmark7());
-    assert_eq!(service.persistence, None);
-    assert!(service.one_packet);
-    assert_eq!(service.settings(), ServiceSettings { scheduler: Scheduler::Rr, one_packet: true, ..plain_settings() });
+    assert_eq!(service.settings.persistence, None);
+    assert!(service.settings.one_packet);
+    assert_eq!(
+        service.settings.clone(),
+        ServiceSettings { scheduler: Scheduler::Rr, one_packet: true, ..plain_settings() }
+    );
 }
 
 #[test]
 fn scheduler_bits_under_other_schedulers_read_as_sh_flags() {
     let bytes = kernel_service(tcp80_identity(), b"rr\0", 0x10, 0, &[255; 4], None);
-    assert_eq!(decode_one_service(&bytes).unwrap().scheduler_flags, vec![SchedulerFlag::ShPort]);
+    assert_eq!(decode_one_service(&bytes).unwrap().settings.scheduler_flags, vec![SchedulerFlag::ShPort]);
 }
 
 #[test]
@@ -414,7 +420,7 @@ fn ipv6_service_prefix_length_round_trips() {
     let bytes = kernel_service(identity, b"wlc\0", 0x1, 300, &u32b(64), None);
     let service = decode_one_service(&bytes).unwrap();
     assert_eq!(service.key, udp53_v6());
-    assert_eq!(service.persistence.unwrap().prefix_length, 64);
+    assert_eq!(service.settings.persistence.unwrap().prefix_length, 64);
 }
 
 #[test]
