@@ -245,8 +245,12 @@ fn observe_for(
     arg: &SpecArg,
     root: Option<&std::path::Path>,
 ) -> Result<(Spec, HostState), CliError> {
-    let first = observe::observe_host(&Interest::default())?;
-    let spec = resolve(document, arg, &first)?;
+    // Only a Cluster spec without --node needs the host's addresses to pick its node first.
+    let spec = if document.file.kind == spec::SpecKind::Cluster && arg.node.is_none() {
+        resolve(document, arg, &observe::observe_host(&Interest::default())?)?
+    } else {
+        resolve(document, arg, &HostState::default())?
+    };
     let observed =
         observe::observe_host(&Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, root))?;
     Ok((spec, observed))
