@@ -84,6 +84,8 @@ pub enum ApplyError {
     Change { number: usize, total: usize, what: String, message: String, outcome: Outcome },
     #[error("apply finished but the host still differs from the spec in {} place(s):\n{}\n  hint: something else may be changing this host (another tool, a daemon); compare `lvs-converge plan`", .residual.changes.len(), describe(.residual))]
     Residual { residual: Plan },
+    #[error("the changes were applied, but recording which real servers drain failed: {0}\n  hint: a later apply restarts their drain clock; check that /run is writable")]
+    DrainRecords(String),
 }
 
 fn describe(plan: &Plan) -> String {
@@ -148,16 +150,9 @@ pub fn apply(
         execute(&current, options, host)?;
         let mut next = plan::diff(desired, &host.observe()?, ownership);
         if !next.changes.iter().all(|planned| is_drain_follow_up(&planned.change)) || follow_ups == FOLLOW_UP_PASSES {
-            verify(desired, ownership, host)?;
-            next = plan::diff(desired, &host.observe()?, ownership);
+            next = verify(desired, ownership, host)?;
         }
-        host.remember_drains(&draining_now(&current, &next)).map_err(|message| ApplyError::Change {
-            number: 0,
-            total: 0,
-            what: "recording which real servers drain".into(),
-            message,
-            outcome: Outcome::Untouched,
-        })?;
+        host.remember_drains(&draining_now(&current, &next)).map_err(ApplyError::DrainRecords)?;
         report.draining = next.draining.clone();
         report.observed_at = next.observed_at;
         if !next.changes.is_empty() {
@@ -279,8 +274,9 @@ pub fn execute(plan: &Plan, options: ApplyOptions, host: &mut dyn Host) -> Resul
 
 /// Re-reads the host; anything still different is an error naming it. A just-applied
 /// change can take a moment to show (e.g. an address still in DAD), so a few short
-/// re-reads are allowed before giving up.
-pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -> Result<(), ApplyError> {
+/// re-reads are allowed before giving up. Returns the last plan read (no changes; real
+/// servers may still be draining), so the caller need not read the host again.
+pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -> Result<Plan, ApplyError> {
     const ATTEMPTS: u32 = 3;
     let mut residual = plan::diff(desired, &host.observe()?, ownership);
     for attempt in 1..ATTEMPTS {
@@ -291,7 +287,7 @@ pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -
         residual = plan::diff(desired, &host.observe()?, ownership);
     }
     if residual.is_empty() {
-        Ok(())
+        Ok(residual)
     } else {
         Err(ApplyError::Residual { residual })
     }
