@@ -15,7 +15,7 @@ use crate::model::HostState;
 use crate::observe::{self, snapshot, Interest, ObserveError};
 use crate::render::{self, text::Style, Format};
 use crate::spec::{self, NodeSelector, Spec, SpecError};
-use crate::{lock, netns, plan};
+use crate::{lint, lock, netns, plan};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
@@ -97,6 +97,26 @@ pub enum Command {
     Show {
         #[arg(long, value_enum, default_value_t = SnapshotFormat::Yaml)]
         format: SnapshotFormat,
+    },
+    /// Find LVS-TUN mistakes that a valid spec can still hold (a real server reached through
+    /// the director's own tunnel, strict rp_filter or ARP answers on a real server …), each with
+    /// why it breaks and how to fix it. Offline unless --host or --observed. Exit 0: no errors,
+    /// 2: errors found (with --strict, warnings too), 1: the spec could not be checked.
+    Check {
+        #[command(flatten)]
+        spec: SpecArg,
+        /// Also judge the live host (this netns, or --netns): what the spec leaves out is taken
+        /// as the host has it. Read-only.
+        #[arg(long, conflicts_with = "observed")]
+        host: bool,
+        /// Judge the host of a snapshot written by `show` instead of the live one.
+        #[arg(long, value_name = "FILE")]
+        observed: Option<PathBuf>,
+        /// Exit 2 on warnings as well as errors.
+        #[arg(long)]
+        strict: bool,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Check a spec without touching the host.
     Validate {
@@ -186,7 +206,13 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         }
         return Ok(EXIT_OK);
     }
-    let live = !matches!(&cli.command, Command::Plan { observed: Some(_), .. });
+    if let Command::Check { spec: arg, host: false, observed: None, strict, format } = &cli.command {
+        let document = spec::read(&arg.path)?;
+        let findings = lint::check_document(&document, arg.node.as_deref())?;
+        return Ok(report_findings(&findings, *strict, *format, style));
+    }
+    let live =
+        !matches!(&cli.command, Command::Plan { observed: Some(_), .. } | Command::Check { observed: Some(_), .. });
     if live {
         if let Some(name) = &cli.netns {
             netns::enter(name)?;
@@ -194,6 +220,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
     }
     match &cli.command {
         Command::Validate { .. } => unreachable!("handled above"),
+        Command::Check { host: false, observed: None, .. } => unreachable!("handled above"),
         Command::Show { format } => {
             let state = observe::observe_host(&Interest::default())?;
             print!("{}", render_snapshot(state, *format));
@@ -209,8 +236,21 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
                 None => observe_for(&document, arg, cli.root.as_deref())?,
             };
             let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
-            print!("{}", render_plan(&plan, *format, style));
+            // Notes are for `check`; a plan shows what breaks or will.
+            let mut findings = lint::check_observed(&document, &spec, &observed);
+            findings.retain(|f| f.severity != lint::Severity::Note);
+            print!("{}", render_plan(&plan, &findings, *format, style));
             Ok(if plan.converged() { EXIT_OK } else { EXIT_CHANGES_PENDING })
+        }
+        Command::Check { spec: arg, observed, strict, format, .. } => {
+            let document = spec::read(&arg.path)?;
+            let observed = match observed {
+                Some(path) => snapshot::read(path)?,
+                None => observe::observe_host(&Interest::default())?,
+            };
+            let spec = resolve(&document, arg, &observed)?;
+            let findings = lint::check_observed(&document, &spec, &observed);
+            Ok(report_findings(&findings, *strict, *format, style))
         }
         Command::Apply { spec: arg, format, no_rollback, wait, lock_timeout, take_over } => {
             let document = spec::read(&arg.path)?;
@@ -273,10 +313,30 @@ fn describe_spec(spec: &Spec) -> String {
     )
 }
 
-fn render_plan(plan: &plan::Plan, format: Format, style: Style) -> String {
+fn render_plan(plan: &plan::Plan, findings: &[lint::Finding], format: Format, style: Style) -> String {
     match format {
-        Format::Text => render::text::render_plan(plan, style),
-        Format::Json => render::json::render_plan(plan),
+        Format::Text if findings.is_empty() => render::text::render_plan(plan, style),
+        Format::Text => format!(
+            "{}\nChecks ({}; `lvs-converge check` also shows notes):\n{}",
+            render::text::render_plan(plan, style),
+            render::findings::tally(findings),
+            render::findings::text(findings, style)
+        ),
+        Format::Json => render::json::render_plan(plan, findings),
+    }
+}
+
+/// Prints `check`'s findings; the exit code says whether any is bad enough to act on.
+fn report_findings(findings: &[lint::Finding], strict: bool, format: Format, style: Style) -> u8 {
+    match format {
+        Format::Text => print!("{}", render::findings::check_text(findings, style)),
+        Format::Json => print!("{}", render::findings::check_json(findings)),
+    }
+    let counts = lint::counts(findings);
+    if counts.errors > 0 || (strict && counts.warnings > 0) {
+        EXIT_CHANGES_PENDING
+    } else {
+        EXIT_OK
     }
 }
 

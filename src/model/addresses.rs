@@ -54,3 +54,47 @@ impl Address {
         self.label.as_deref().unwrap_or(&self.interface)
     }
 }
+
+/// True when `address` lies in `network`/`prefix_length` (same family only).
+pub fn prefix_contains(network: IpAddr, prefix_length: u8, address: IpAddr) -> bool {
+    fn masked(bits: u128, width: u32, prefix: u8) -> u128 {
+        let prefix = u32::from(prefix).min(width);
+        if prefix == 0 {
+            0
+        } else {
+            bits >> (width - prefix)
+        }
+    }
+    match (network, address) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            masked(u32::from(n).into(), 32, prefix_length) == masked(u32::from(a).into(), 32, prefix_length)
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            masked(u128::from(n), 128, prefix_length) == masked(u128::from(a), 128, prefix_length)
+        }
+        _ => false,
+    }
+}
+
+impl Address {
+    /// True when `other` is on this address's subnet (the prefix the kernel routes on-link).
+    pub fn subnet_contains(&self, other: IpAddr) -> bool {
+        prefix_contains(self.address, self.prefix_length, other)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_contain_their_members_only() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(prefix_contains(ip("10.0.0.1"), 24, ip("10.0.0.2")));
+        assert!(!prefix_contains(ip("10.0.0.1"), 24, ip("10.0.1.2")));
+        assert!(prefix_contains(ip("0.0.0.0"), 0, ip("198.51.100.22")));
+        assert!(!prefix_contains(ip("203.0.113.100"), 32, ip("203.0.113.101")));
+        assert!(prefix_contains(ip("2001:db8::1"), 64, ip("2001:db8::ffff")));
+        assert!(!prefix_contains(ip("2001:db8::1"), 64, ip("10.0.0.1")));
+    }
+}

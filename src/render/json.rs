@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::lint::Finding;
 use crate::plan::ipvs::Draining;
 use crate::plan::{Action, Plan, Summary, Unmanaged};
 
@@ -17,6 +18,9 @@ struct JsonPlan<'a> {
     unmanaged: &'a [Unmanaged],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     draining: &'a [Draining],
+    /// Errors and warnings of `lvs-converge check` for this host (absent: none).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    findings: &'a [Finding],
 }
 
 #[derive(Serialize)]
@@ -36,8 +40,8 @@ struct JsonChange {
     diff: Option<String>,
 }
 
-pub fn render_plan(plan: &Plan) -> String {
-    to_text(&plan_document(plan))
+pub fn render_plan(plan: &Plan, findings: &[Finding]) -> String {
+    to_text(&plan_document(plan, findings))
 }
 
 /// An apply's result: the plan that was carried out, and that it was verified.
@@ -49,7 +53,7 @@ pub fn render_apply(plan: &Plan) -> String {
         applied: bool,
         verified: bool,
     }
-    to_text(&JsonApply { plan: plan_document(plan), applied: !plan.is_empty(), verified: true })
+    to_text(&JsonApply { plan: plan_document(plan, &[]), applied: !plan.is_empty(), verified: true })
 }
 
 fn to_text<T: Serialize>(document: &T) -> String {
@@ -58,7 +62,7 @@ fn to_text<T: Serialize>(document: &T) -> String {
     text
 }
 
-fn plan_document(plan: &Plan) -> JsonPlan<'_> {
+fn plan_document<'a>(plan: &'a Plan, findings: &'a [Finding]) -> JsonPlan<'a> {
     JsonPlan {
         format_version: FORMAT_VERSION,
         changes: !plan.converged(),
@@ -84,5 +88,6 @@ fn plan_document(plan: &Plan) -> JsonPlan<'_> {
             .collect(),
         unmanaged: &plan.unmanaged,
         draining: &plan.draining,
+        findings,
     }
 }

@@ -1,6 +1,7 @@
 //! Renderers: a plan (or apply report) as text for people or JSON for machines. Renderers
 //! only format; they never decide what changes.
 
+pub mod findings;
 pub mod json;
 pub mod text;
 

@@ -242,6 +242,11 @@ impl Document {
         self.file.nodes.iter().map(|n| n.name.as_str()).collect()
     }
 
+    /// Where `path` (or its nearest written ancestor) stands in the file.
+    pub fn position(&self, path: &str) -> locate::Position {
+        PositionIndex::build(&self.index_text).find(path).unwrap_or(locate::Position { line: 1, column: 1 })
+    }
+
     /// Validates the whole document and resolves the desired state of one host.
     pub fn resolve(&self, selector: &NodeSelector) -> Result<Spec, SpecError> {
         let mut problems = Problems::default();

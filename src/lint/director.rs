@@ -1,0 +1,174 @@
+//! Rules for a director: where its IPVS table sends tunnelled packets.
+
+use std::net::IpAddr;
+
+use super::facts::Facts;
+use super::Finding;
+use crate::model::ipvs::{Destination, Family, ForwardingMethod, Protocol, Scheduler, Service, ServiceKey};
+use crate::spec::{Document, Spec};
+
+pub(super) fn check(document: &Document, spec: &Spec, facts: &Facts) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for service in spec.desired.ipvs.services.values() {
+        let service_path = service_path(document, &service.key);
+        findings.extend(persistence_scheduler(service).map(|f| f.at(service_path.clone().unwrap_or_default())));
+        for dest in service.destinations.values() {
+            let path = service_path
+                .as_ref()
+                .and_then(|s| destination_path(document, s, service, dest))
+                .unwrap_or_else(|| service_path.clone().unwrap_or_default());
+            let rules = [
+                via_tunnel(service, dest, facts),
+                to_local_address(service, dest, facts),
+                port_rewrite(service, dest),
+                family_crossing(service, dest),
+            ];
+            findings.extend(rules.into_iter().flatten().map(|f| f.at(path.clone())));
+        }
+    }
+    findings
+}
+
+fn tunnels(dest: &Destination) -> bool {
+    dest.method == ForwardingMethod::Tunnel
+}
+
+/// The seed manual's `ipvsadm -a -r 10.0.0.2:80 -i` with 10.0.0.1/24 on the director's tunl0.
+fn via_tunnel(service: &Service, dest: &Destination, facts: &Facts) -> Option<Finding> {
+    if !tunnels(dest) && dest.method != ForwardingMethod::Dr {
+        return None;
+    }
+    let egress = facts.egress(dest.address)?;
+    if !facts.is_tunnel_device(&egress.device) {
+        return None;
+    }
+    Some(Finding::error(
+        "real-server-via-tunnel",
+        format!(
+            "real server {} of {} is reached through tunnel device {} (route {})",
+            dest.address, service.key, egress.device, egress.route
+        ),
+        "IPVS tunnel mode encapsulates each packet itself, to the real server's own address, and sends it by the \
+         normal route. An address inside a tunnel's subnet routes the packet into that tunnel device, which has no \
+         remote end to send it to: the request is dropped and clients time out.",
+        format!(
+            "give the real server's own routable address (the one its tunnel receives on, e.g. its eth0 address) \
+             instead of {}; a director needs no tunnel device or tunnel address for LVS-TUN, so remove the address \
+             on {} too",
+            dest.address, egress.device
+        ),
+    ))
+}
+
+fn to_local_address(service: &Service, dest: &Destination, facts: &Facts) -> Option<Finding> {
+    if !tunnels(dest) || !facts.is_local(dest.address) {
+        return None;
+    }
+    Some(Finding::error(
+        "real-server-is-local",
+        format!("real server {} of {} is an address of this host", dest.address, service.key),
+        "IPVS hands connections for a local real server to the director's own sockets instead of tunnelling them, \
+         so the tunnel is never used and the director serves the traffic itself (or nothing listens).",
+        format!("use the address the real server has on its own host, not {} which this director holds", dest.address),
+    ))
+}
+
+/// TUN and DR deliver the client's packet unchanged: the real server sees the VIP's port.
+fn port_rewrite(service: &Service, dest: &Destination) -> Option<Finding> {
+    let ServiceKey::Address { port, .. } = service.key else { return None };
+    if dest.method == ForwardingMethod::Masq || port == 0 || dest.port == port {
+        return None;
+    }
+    Some(Finding::error(
+        "tunnel-port-mismatch",
+        format!(
+            "real server {}:{} of {} uses port {} but {} cannot change ports",
+            dest.address,
+            dest.port,
+            service.key,
+            dest.port,
+            dest.method.name()
+        ),
+        "Tunnel and direct-routing modes forward the client's packet as it is; only NAT (masq) rewrites the \
+         destination port. The real server receives the connection on the VIP's port.",
+        format!("remove `port` from the real server (it defaults to the service's port {port}), or make it listen on {port}"),
+    ))
+}
+
+/// An IPv6 service tunnelled to an IPv4 address is 6in4 (protocol 41), which ipip (tunl0) does
+/// not decapsulate.
+fn family_crossing(service: &Service, dest: &Destination) -> Option<Finding> {
+    if !tunnels(dest) || Family::of(&dest.address) == service.key.family() {
+        return None;
+    }
+    let (inner, decapsulator) = match service.key.family() {
+        Family::Ipv6 => ("IPv6-in-IPv4 (protocol 41)", "sit0 (module sit)"),
+        Family::Ipv4 => ("IPv4-in-IPv6", "ip6tnl0 (module ip6_tunnel)"),
+    };
+    Some(Finding::warning(
+        "tunnel-family-crossing",
+        format!("real server {} of {} receives {inner} packets", dest.address, service.key),
+        "A real server set up for ipip (tunl0) drops these packets: only a tunnel device of the matching kind \
+         decapsulates them.",
+        format!("make sure the real server has {decapsulator} up with the VIP on lo, or give it an address of the service's family"),
+    ))
+}
+
+fn persistence_scheduler(service: &Service) -> Option<Finding> {
+    service.settings.persistence.as_ref()?;
+    match service.settings.scheduler {
+        Scheduler::Sh | Scheduler::Dh | Scheduler::Mh => Some(Finding::warning(
+            "persistence-with-hashing",
+            format!("{} combines persistence with the {} scheduler", service.key, service.settings.scheduler.name()),
+            "Hashing schedulers already send a client to the same real server every time; persistence adds a \
+             connection template per client on top, which keeps a client on a server after its weight changes and \
+             costs memory, and the hash stops deciding anything once the template exists.",
+            "drop `persistence`, or use a non-hashing scheduler such as wlc with persistence".into(),
+        )),
+        Scheduler::Rr | Scheduler::Wrr => Some(Finding::note(
+            "persistence-round-robin",
+            format!("{} is persistent with the {} scheduler", service.key, service.settings.scheduler.name()),
+            "With persistence the scheduler picks a real server per client, not per connection: round robin \
+             balances clients, so a few busy clients (NAT gateways, proxies) load one server while the others idle.",
+            "use lc or wlc, which count the connections each server holds, or shorten the persistence timeout".into(),
+        )),
+        _ => None,
+    }
+}
+
+/// `ipvs.services[N]` of the service with `key`, when the spec file declares it.
+pub(super) fn service_path(document: &Document, key: &ServiceKey) -> Option<String> {
+    let services = &document.file.ipvs.as_ref()?.services;
+    let index = services.iter().position(|s| match key {
+        ServiceKey::Address { protocol, address, port } => {
+            s.address == Some(*address)
+                && s.port == Some(i64::from(*port))
+                && s.protocol.unwrap_or(Protocol::Tcp) == *protocol
+        }
+        ServiceKey::FirewallMark { fwmark, .. } => s.fwmark == Some(i64::from(*fwmark)),
+    })?;
+    Some(format!("ipvs.services[{index}]"))
+}
+
+pub(super) fn destination_path(
+    document: &Document,
+    service_path: &str,
+    service: &Service,
+    dest: &Destination,
+) -> Option<String> {
+    let services = &document.file.ipvs.as_ref()?.services;
+    let index: usize = service_path.trim_start_matches("ipvs.services[").trim_end_matches(']').parse().ok()?;
+    let node_address =
+        |name: &str| -> Option<IpAddr> { document.file.nodes.iter().find(|n| n.name == name).map(|n| n.address) };
+    let default_port = match service.key {
+        ServiceKey::Address { port, .. } => port,
+        ServiceKey::FirewallMark { .. } => 0,
+    };
+    let position = services[index].real_servers.iter().position(|rs| {
+        let address = rs.address.or_else(|| rs.node.as_deref().and_then(node_address));
+        let port = rs.port.unwrap_or(i64::from(default_port));
+        address == Some(dest.address) && port == i64::from(dest.port)
+    })?;
+    let field = if services[index].real_servers[position].node.is_some() { "node" } else { "address" };
+    Some(format!("{service_path}.realServers[{position}].{field}"))
+}

@@ -1,0 +1,118 @@
+//! What lint rules know about one host: the spec's desired state, completed by what was
+//! observed on the host where the spec is silent. The spec wins where both speak, because
+//! the rules judge the host as it will be after `apply`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::model::addresses::prefix_contains;
+use crate::model::links::{LinkKind, FALLBACK_TUNNEL};
+use crate::model::routes::{RouteType, TABLE_MAIN};
+use crate::model::{Address, HostState, Link};
+
+pub struct Facts<'a> {
+    pub desired: &'a HostState,
+    pub observed: Option<&'a HostState>,
+}
+
+/// Where a sysctl value comes from, so that a finding can point at the spec or the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Spec,
+    Host,
+}
+
+/// The interface a packet to some address leaves by, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Egress {
+    pub device: String,
+    /// `10.0.0.0/24` (on-link) or `10.0.0.0/24 via 192.0.2.1`.
+    pub route: String,
+}
+
+impl<'a> Facts<'a> {
+    pub fn new(desired: &'a HostState, observed: Option<&'a HostState>) -> Self {
+        Facts { desired, observed }
+    }
+
+    fn states(&self) -> impl Iterator<Item = &'a HostState> {
+        std::iter::once(self.desired).chain(self.observed)
+    }
+
+    /// Every address the host will have: declared ones and those already there.
+    pub fn addresses(&self) -> Vec<&'a Address> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.states().flat_map(|s| s.addresses.values()).filter(|a| seen.insert((&a.interface, a.address))).collect()
+    }
+
+    pub fn is_local(&self, address: IpAddr) -> bool {
+        self.addresses().iter().any(|a| a.address == address)
+    }
+
+    /// Interfaces by name, the spec's declaration first.
+    pub fn links(&self) -> BTreeMap<&'a str, &'a Link> {
+        let mut links = BTreeMap::new();
+        for state in self.states() {
+            for link in state.links.values() {
+                links.entry(link.name.as_str()).or_insert(link);
+            }
+        }
+        links
+    }
+
+    /// ipip devices (which decapsulate, or on a director would wrongly carry IPVS traffic).
+    pub fn tunnel_devices(&self) -> Vec<&'a str> {
+        let mut names: Vec<&str> =
+            self.links().into_iter().filter(|(_, l)| matches!(l.kind, LinkKind::Ipip { .. })).map(|(n, _)| n).collect();
+        if self.desired.modules.contains("ipip") && !names.contains(&FALLBACK_TUNNEL) {
+            names.push(FALLBACK_TUNNEL);
+        }
+        names
+    }
+
+    pub fn is_tunnel_device(&self, name: &str) -> bool {
+        self.tunnel_devices().contains(&name)
+    }
+
+    /// A sysctl's value as the host will have it, if the spec or the reading says.
+    pub fn sysctl(&self, key: &str) -> Option<(i64, Source)> {
+        let parse = |value: &String| value.trim().parse::<i64>().ok();
+        if let Some(value) = self.desired.sysctls.get(key).and_then(parse) {
+            return Some((value, Source::Spec));
+        }
+        self.observed.and_then(|o| o.sysctls.get(key)).and_then(parse).map(|v| (v, Source::Host))
+    }
+
+    /// The interface the main table sends `destination` out of: the longest matching prefix
+    /// among declared and observed routes and the on-link subnets of the host's addresses.
+    pub fn egress(&self, destination: IpAddr) -> Option<Egress> {
+        let mut best: Option<(u8, u32, Egress)> = None;
+        let mut consider = |prefix: u8, metric: u32, egress: Egress| {
+            let better = match &best {
+                None => true,
+                Some((p, m, _)) => prefix > *p || (prefix == *p && metric < *m),
+            };
+            if better {
+                best = Some((prefix, metric, egress));
+            }
+        };
+        for route in self.states().flat_map(|s| s.routes.values()) {
+            let usable = route.table == TABLE_MAIN && route.kind == RouteType::Unicast;
+            if let (true, Some(device)) = (usable, &route.device) {
+                if prefix_contains(route.destination, route.prefix_length, destination) {
+                    let via = route.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+                    let text = format!("{}/{}{via} dev {device}", route.destination, route.prefix_length);
+                    consider(route.prefix_length, route.metric, Egress { device: device.clone(), route: text });
+                }
+            }
+        }
+        for address in self.addresses() {
+            let host_prefix = if address.address.is_ipv4() { 32 } else { 128 };
+            if address.prefix_length < host_prefix && address.subnet_contains(destination) {
+                let text = format!("{}/{} on {}", address.address, address.prefix_length, address.interface);
+                consider(address.prefix_length, 0, Egress { device: address.interface.clone(), route: text });
+            }
+        }
+        best.map(|(_, _, egress)| egress)
+    }
+}

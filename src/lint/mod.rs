@@ -1,0 +1,208 @@
+//! `check`: the mistakes LVS-TUN operators make that a valid spec can still contain — a real
+//! server addressed through the director's own tunnel, strict reverse-path filtering on a
+//! real server, a real server answering ARP for the VIP — each with why it breaks and how to
+//! fix it. Rules read the resolved spec and, when there is one, the observed host; they never
+//! touch the host. `plan` runs them too and shows errors and warnings.
+
+mod cluster;
+mod director;
+mod facts;
+mod real_server;
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::model::HostState;
+use crate::spec::roles::Role;
+use crate::spec::{Document, NodeSelector, Spec, SpecError, SpecKind};
+use facts::Facts;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// LVS-TUN will not carry traffic as configured.
+    Error,
+    /// It works in the lab and breaks in production (some clients, some day).
+    Warning,
+    /// Worth knowing; nothing is wrong.
+    Note,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        }
+    }
+}
+
+/// Where in the spec a finding points.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// Field path such as `ipvs.services[0].realServers[1].address`.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Stable identifier, e.g. `real-server-via-tunnel`.
+    pub code: &'static str,
+    /// The Cluster node the finding is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    pub message: String,
+    /// Why it breaks LVS-TUN.
+    pub why: String,
+    /// What to change.
+    pub fix: String,
+    pub location: Option<Location>,
+    /// The spec field the finding is about, before it is located in the file.
+    #[serde(skip)]
+    path: String,
+}
+
+impl Finding {
+    fn new(severity: Severity, code: &'static str, message: String, why: &str, fix: String) -> Self {
+        Finding { severity, code, node: None, message, why: why.to_string(), fix, location: None, path: String::new() }
+    }
+
+    fn error(code: &'static str, message: String, why: &str, fix: String) -> Self {
+        Finding::new(Severity::Error, code, message, why, fix)
+    }
+
+    fn warning(code: &'static str, message: String, why: &str, fix: String) -> Self {
+        Finding::new(Severity::Warning, code, message, why, fix)
+    }
+
+    fn note(code: &'static str, message: String, why: &str, fix: String) -> Self {
+        Finding::new(Severity::Note, code, message, why, fix)
+    }
+
+    /// Points the finding at a spec field (a path inside the host's own sections).
+    fn at(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+}
+
+/// Counts by severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub errors: usize,
+    pub warnings: usize,
+    pub notes: usize,
+}
+
+pub fn counts(findings: &[Finding]) -> Counts {
+    let mut counts = Counts::default();
+    for finding in findings {
+        match finding.severity {
+            Severity::Error => counts.errors += 1,
+            Severity::Warning => counts.warnings += 1,
+            Severity::Note => counts.notes += 1,
+        }
+    }
+    counts
+}
+
+/// What a host is in LVS-TUN terms: its role, or what its sections make it look like (an
+/// imported spec has no role).
+fn acts_as(spec: &Spec, facts: &Facts) -> Option<Role> {
+    if let Some(role) = spec.role {
+        return Some(role);
+    }
+    if !spec.desired.ipvs.services.is_empty() {
+        Some(Role::Director)
+    } else if !facts.tunnel_devices().is_empty() {
+        Some(Role::RealServer)
+    } else {
+        None
+    }
+}
+
+/// The prefix of this host's own fields in the spec file (`nodes[1].` in a Cluster spec).
+fn node_prefix(document: &Document, spec: &Spec) -> String {
+    let index = spec.node.as_ref().and_then(|name| document.file.nodes.iter().position(|n| &n.name == name));
+    index.map(|i| format!("nodes[{i}].")).unwrap_or_default()
+}
+
+/// Findings for one host: the resolved `spec`, and `observed` when the host was read.
+pub fn check_host(document: &Document, spec: &Spec, observed: Option<&HostState>) -> Vec<Finding> {
+    let facts = Facts::new(&spec.desired, observed);
+    let prefix = node_prefix(document, spec);
+    let mut findings = Vec::new();
+    match acts_as(spec, &facts) {
+        Some(Role::Director) => findings.extend(director::check(document, spec, &facts)),
+        Some(Role::RealServer) => findings.extend(real_server::check(spec, &facts, &prefix)),
+        None => {}
+    }
+    for finding in &mut findings {
+        finding.node = spec.node.clone();
+    }
+    finish(document, findings)
+}
+
+/// Findings for a whole spec without reading any host: every node of a Cluster spec (or the
+/// one `node` names) and the rules that span hosts.
+pub fn check_document(document: &Document, node: Option<&str>) -> Result<Vec<Finding>, SpecError> {
+    if document.file.kind == SpecKind::Host {
+        let spec = document.resolve(&NodeSelector::default())?;
+        return Ok(check_host(document, &spec, None));
+    }
+    let mut specs = Vec::new();
+    for name in document.node_names() {
+        specs.push(document.resolve(&NodeSelector { name: Some(name), local_addresses: vec![] })?);
+    }
+    let mut findings = Vec::new();
+    for spec in specs.iter().filter(|s| node.is_none() || s.node.as_deref() == node) {
+        findings.extend(check_host(document, spec, None));
+    }
+    findings
+        .extend(cluster::check(document, &specs).into_iter().filter(|f| node.is_none() || f.node.as_deref() == node));
+    Ok(finish(document, findings))
+}
+
+/// Findings for the host `spec` was resolved for, as `observed` on it: its own and, in a
+/// Cluster spec, the cross-host ones about its node.
+pub fn check_observed(document: &Document, spec: &Spec, observed: &HostState) -> Vec<Finding> {
+    let mut findings = check_host(document, spec, Some(observed));
+    if document.file.kind == SpecKind::Cluster {
+        if let Ok(cluster) = check_document(document, spec.node.as_deref()) {
+            findings.extend(cluster.into_iter().filter(|f| f.code.starts_with("cluster-")));
+        }
+    }
+    finish(document, findings)
+}
+
+/// Locates every finding in the spec file, sorts errors first and drops repeats.
+fn finish(document: &Document, mut findings: Vec<Finding>) -> Vec<Finding> {
+    for finding in &mut findings {
+        if finding.location.is_none() && !finding.path.is_empty() {
+            let position = document.position(&finding.path);
+            finding.location = Some(Location {
+                file: document.source.display().to_string(),
+                line: position.line,
+                column: position.column,
+                path: finding.path.clone(),
+            });
+        }
+    }
+    findings.sort();
+    findings.dedup();
+    findings
+}
+
+fn host_prefix_length(address: &IpAddr) -> u8 {
+    if address.is_ipv4() {
+        32
+    } else {
+        128
+    }
+}

@@ -1,0 +1,192 @@
+//! Rules for a real server: can it take a tunnelled packet for the VIP, answer it, and stay
+//! quiet about the VIP on its own segment.
+
+use std::net::IpAddr;
+
+use super::facts::{Facts, Source};
+use super::{host_prefix_length, Finding};
+use crate::model::links::LinkKind;
+use crate::spec::roles::Role;
+use crate::spec::Spec;
+
+/// The IP-in-IP header a tunnelled packet carries on top of the client's.
+const IPIP_OVERHEAD: u32 = 20;
+const ETHERNET_MTU: u32 = 1500;
+
+pub(super) fn check(spec: &Spec, facts: &Facts, prefix: &str) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let vips = held_vips(facts);
+    if vips.is_empty() {
+        findings.push(vip_missing(spec, prefix));
+    }
+    findings.extend(strict_rp_filter(facts, prefix));
+    for vip in &vips {
+        findings.extend(arp_for_vip(*vip, facts, prefix));
+    }
+    findings.extend(ipip_overhead(facts, prefix));
+    findings
+}
+
+/// Host addresses on lo or a tunnel device: where LVS-TUN real servers hold VIPs.
+pub(super) fn held_vips(facts: &Facts) -> Vec<IpAddr> {
+    let mut vips: Vec<IpAddr> = facts
+        .addresses()
+        .into_iter()
+        .filter(|a| a.interface == "lo" || facts.is_tunnel_device(&a.interface))
+        .filter(|a| a.prefix_length == host_prefix_length(&a.address) && !a.address.is_loopback())
+        .map(|a| a.address)
+        .collect();
+    vips.sort();
+    vips.dedup();
+    vips
+}
+
+fn vip_missing(spec: &Spec, prefix: &str) -> Finding {
+    let path = if spec.role == Some(Role::RealServer) { "vips" } else { "addresses" };
+    Finding::error(
+        "vip-missing",
+        "this real server decapsulates ipip but holds no VIP on lo or a tunnel device".into(),
+        "After tunl0 unwraps a packet its destination is the VIP; the kernel accepts it only if the VIP is a local \
+         address. Without it the packet is dropped (or forwarded), and the client never gets an answer.",
+        "add each VIP as a /32 (IPv6: /128) on lo, e.g. `addresses: [{ address: 203.0.113.100/32, interface: lo }]`, \
+         or use `role: real-server` with `vips: [...]`"
+            .into(),
+    )
+    .at(format!("{prefix}{path}"))
+}
+
+/// The spec field of a sysctl, or none when the value was read from the host.
+fn sysctl_path(prefix: &str, key: &str, source: Source) -> String {
+    match source {
+        Source::Spec => format!("{prefix}sysctls.{key}"),
+        Source::Host => String::new(),
+    }
+}
+
+fn where_set(source: Source) -> &'static str {
+    match source {
+        Source::Spec => "the spec sets",
+        Source::Host => "the host has",
+    }
+}
+
+/// The kernel filters with max(conf/all, conf/DEVICE), so either one at 1 drops the packets.
+fn strict_rp_filter(facts: &Facts, prefix: &str) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for device in facts.tunnel_devices() {
+        for scope in ["all", device] {
+            let key = format!("net.ipv4.conf.{scope}.rp_filter");
+            let Some((1, source)) = facts.sysctl(&key) else { continue };
+            findings.push(
+                Finding::error(
+                    "rp-filter-strict",
+                    format!("{} {key} = 1: strict reverse-path filtering on tunnel device {device}", where_set(source)),
+                    "A decapsulated packet comes from the client's address, and the route back to the client is not \
+                     via the tunnel device; strict reverse-path filtering (1) drops every such packet. The effective \
+                     value is the larger of conf/all and conf/DEVICE.",
+                    format!(
+                        "set net.ipv4.conf.all.rp_filter and net.ipv4.conf.{device}.rp_filter to 0 (or 2, loose) \
+                         under `sysctls`; `role: real-server` does this"
+                    ),
+                )
+                .at(sysctl_path(prefix, &key, source)),
+            );
+        }
+    }
+    findings
+}
+
+/// A real server on the VIP's own segment must neither answer ARP for the VIP nor announce it,
+/// or clients and routers send VIP traffic straight to it and bypass the director.
+fn arp_for_vip(vip: IpAddr, facts: &Facts, prefix: &str) -> Vec<Finding> {
+    if !vip.is_ipv4() {
+        return Vec::new();
+    }
+    let mut findings = Vec::new();
+    let segments = facts.addresses().into_iter().filter(|a| {
+        a.interface != "lo"
+            && !facts.is_tunnel_device(&a.interface)
+            && a.address != vip
+            && a.prefix_length < 32
+            && a.subnet_contains(vip)
+    });
+    for segment in segments {
+        let interface = &segment.interface;
+        for (name, required) in [("arp_ignore", 1), ("arp_announce", 2)] {
+            let all = facts.sysctl(&format!("net.ipv4.conf.all.{name}"));
+            let own = facts.sysctl(&format!("net.ipv4.conf.{interface}.{name}"));
+            let effective = [all, own].into_iter().flatten().max_by_key(|(value, _)| *value);
+            let sufficient = match (name, effective) {
+                // arp_ignore 1..=3 answer only for addresses on the asking interface; 8 never.
+                ("arp_ignore", Some((value, _))) => (1..=3).contains(&value) || value == 8,
+                (_, Some((value, _))) => value >= required,
+                (_, None) => false,
+            };
+            if sufficient {
+                continue;
+            }
+            let state = match effective {
+                Some((value, source)) => {
+                    format!("{} net.ipv4.conf.all/{interface}.{name} at {value}", where_set(source))
+                }
+                None => format!("nothing sets net.ipv4.conf.all.{name} (kernel default 0)"),
+            };
+            // Point at the spec's sysctls unless the value only exists on the host.
+            let path = match effective {
+                Some((_, Source::Host)) => String::new(),
+                _ => format!("{prefix}sysctls"),
+            };
+            findings.push(
+                Finding::error(
+                    "arp-not-suppressed",
+                    format!(
+                        "VIP {vip} is on this real server and {interface} ({}/{}) shares its segment, but {state}",
+                        segment.address, segment.prefix_length
+                    ),
+                    "On the VIP's segment every host that answers ARP for the VIP competes with the director: \
+                     clients and the router learn the real server's MAC and bypass IPVS. arp_ignore=1 answers only \
+                     for addresses on the asking interface; arp_announce=2 never uses the VIP as ARP source.",
+                    format!(
+                        "set net.ipv4.conf.all.{name} (and net.ipv4.conf.{interface}.{name}) to {required} under \
+                         `sysctls`; `role: real-server` does this"
+                    ),
+                )
+                .at(path),
+            );
+        }
+    }
+    findings
+}
+
+/// Full-size client packets grow by 20 bytes inside the tunnel; without a smaller MSS the
+/// director needs working path-MTU discovery towards every client.
+fn ipip_overhead(facts: &Facts, prefix: &str) -> Option<Finding> {
+    let lowered = facts.links().values().any(|link| {
+        !matches!(link.kind, LinkKind::Ipip { .. })
+            && link.name != "lo"
+            && link.mtu.is_some_and(|mtu| mtu <= ETHERNET_MTU - IPIP_OVERHEAD)
+    });
+    if lowered {
+        return None;
+    }
+    Some(
+        Finding::note(
+            "ipip-mtu",
+            format!(
+                "no interface of this real server has an MTU of {} or less: clients may send segments that do not \
+                 fit the tunnel",
+                ETHERNET_MTU - IPIP_OVERHEAD
+            ),
+            "IP-in-IP adds 20 bytes. A 1500-byte client packet cannot be tunnelled on a 1500-byte path, so the \
+             director answers with ICMP 'fragmentation needed'; clients behind firewalls that drop ICMP stall on \
+             large requests. The MSS the real server advertises in its SYN-ACK decides how large client segments are.",
+            format!(
+                "lower the MTU of the real server's client-facing interface to {} (e.g. `links: [{{ name: eth0, mtu: \
+                 {} }}]`), or clamp the MSS to 1440 with iptables/nftables TCPMSS",
+                ETHERNET_MTU - IPIP_OVERHEAD,
+                ETHERNET_MTU - IPIP_OVERHEAD
+            ),
+        )
+        .at(format!("{prefix}links")),
+    )
+}

@@ -1,0 +1,147 @@
+//! `lvs-converge check`: each LVS-TUN mistake in tests/check/ is reported with its rule, the
+//! spec line it comes from, and an exit code a CI job can act on; clean specs pass.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// Runs `check --format json` and returns (exit code, findings as (severity, code, line)).
+fn check(args: &[&str]) -> (i32, Vec<(String, String, Option<u64>)>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(env!("CARGO_BIN_EXE_lvs-converge"))
+        .current_dir(root)
+        .args(["check", "--format", "json"])
+        .args(args)
+        .output()
+        .expect("run lvs-converge");
+    let code = output.status.code().expect("exit code");
+    let document: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&output.stderr)));
+    let findings = document["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .map(|f| {
+            (
+                f["severity"].as_str().unwrap().to_string(),
+                f["code"].as_str().unwrap().to_string(),
+                f["location"]["line"].as_u64(),
+            )
+        })
+        .collect();
+    (code, findings)
+}
+
+fn finding(severity: &str, code: &str, line: Option<u64>) -> (String, String, Option<u64>) {
+    (severity.to_string(), code.to_string(), line)
+}
+
+#[test]
+fn seed_manual_director_points_ipvs_into_its_own_tunnel() {
+    let (code, findings) = check(&["-f", "tests/check/seed_manual_director.yaml"]);
+    assert_eq!(code, 2, "errors exit 2");
+    assert_eq!(
+        findings,
+        vec![
+            finding("error", "real-server-via-tunnel", Some(21)),
+            finding("error", "real-server-via-tunnel", Some(22)),
+        ]
+    );
+}
+
+#[test]
+fn the_host_routes_show_what_the_spec_alone_cannot() {
+    let spec = "tests/check/ipvs_only_director.yaml";
+    assert_eq!(check(&["-f", spec]), (0, vec![]), "offline, the spec looks clean");
+    let (code, findings) = check(&["-f", spec, "--observed", "tests/check/seed_manual_host.observed.yaml"]);
+    assert_eq!(code, 2);
+    assert_eq!(findings, vec![finding("error", "real-server-via-tunnel", Some(13))]);
+}
+
+#[test]
+fn director_oddities_each_have_their_rule() {
+    let (code, findings) = check(&["-f", "tests/check/director_oddities.yaml"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        findings,
+        vec![
+            finding("error", "real-server-is-local", Some(16)),
+            finding("error", "tunnel-port-mismatch", Some(17)),
+            finding("warning", "persistence-with-hashing", Some(11)),
+            finding("note", "persistence-round-robin", Some(18)),
+        ]
+    );
+}
+
+#[test]
+fn real_server_mistakes_are_reported_where_the_spec_sets_them() {
+    let (code, findings) = check(&["-f", "tests/check/real_server_mistakes.yaml"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        findings,
+        vec![
+            // arp_ignore is missing altogether: pointed at the sysctls section (its first entry).
+            finding("error", "arp-not-suppressed", Some(13)),
+            finding("error", "rp-filter-strict", Some(13)),
+            finding("note", "ipip-mtu", Some(7)),
+        ]
+    );
+}
+
+#[test]
+fn a_decapsulating_host_without_a_vip_is_an_error() {
+    let (code, findings) = check(&["-f", "tests/check/real_server_without_vip.yaml"]);
+    assert_eq!(code, 2);
+    assert_eq!(findings, vec![finding("error", "vip-missing", Some(1))]);
+}
+
+#[test]
+fn cluster_checks_span_hosts() {
+    let (code, findings) = check(&["-f", "tests/check/cluster_mismatch.yaml"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        findings,
+        vec![
+            finding("error", "cluster-tunnel-type", Some(10)),
+            finding("note", "cluster-real-server-outside", Some(13)),
+            finding("note", "ipip-mtu", Some(16)),
+        ]
+    );
+    let (_, rs2_only) = check(&["-f", "tests/check/cluster_mismatch.yaml", "--node", "rs2"]);
+    assert_eq!(rs2_only, vec![], "--node keeps the findings about that node");
+}
+
+#[test]
+fn warnings_fail_only_with_strict() {
+    let spec = "examples/director-full.yaml";
+    let (code, findings) = check(&["-f", spec]);
+    assert_eq!(findings, vec![finding("warning", "tunnel-family-crossing", Some(50))]);
+    assert_eq!(code, 0);
+    assert_eq!(check(&["-f", spec, "--strict"]).0, 2);
+}
+
+#[test]
+fn the_seed_examples_have_no_errors_or_warnings() {
+    for spec in ["examples/seed/cluster.yaml", "examples/seed/director.yaml", "examples/seed/rs1.yaml"] {
+        let (code, findings) = check(&["-f", spec, "--strict"]);
+        assert_eq!(code, 0, "{spec}: {findings:?}");
+        assert!(findings.iter().all(|(severity, ..)| severity == "note"), "{spec}: {findings:?}");
+    }
+}
+
+#[test]
+fn plan_shows_errors_and_warnings_but_not_notes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(env!("CARGO_BIN_EXE_lvs-converge"))
+        .current_dir(root)
+        .args(["plan", "--color", "never", "-f", "tests/check/ipvs_only_director.yaml"])
+        .args(["--observed", "tests/check/seed_manual_host.observed.yaml"])
+        .output()
+        .expect("run lvs-converge");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(2), "the plan's exit code is about changes, not findings");
+    assert!(text.contains("error[real-server-via-tunnel]: real server 10.0.0.2"), "{text}");
+    assert!(text.contains("fix: give the real server's own routable address"), "{text}");
+    assert!(!text.contains("note["), "{text}");
+}
