@@ -103,6 +103,8 @@ pub enum Command {
         #[command(flatten)]
         spec: SpecArg,
     },
+    /// Print the spec's JSON Schema, for editors and CI linters.
+    Schema,
 }
 
 #[derive(Debug, clap::Args)]
@@ -186,6 +188,10 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         }
         return Ok(EXIT_OK);
     }
+    if let Command::Schema = &cli.command {
+        print!("{}", spec::schema::render());
+        return Ok(EXIT_OK);
+    }
     let live = !matches!(&cli.command, Command::Plan { observed: Some(_), .. });
     if live {
         if let Some(name) = &cli.netns {
@@ -193,7 +199,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         }
     }
     match &cli.command {
-        Command::Validate { .. } => unreachable!("handled above"),
+        Command::Validate { .. } | Command::Schema => unreachable!("handled above"),
         Command::Show { format } => {
             let state = observe::observe_host(&Interest::default())?;
             print!("{}", render_snapshot(state, *format));
