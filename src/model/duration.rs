@@ -112,16 +112,15 @@ impl JsonSchema for Seconds {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // One schema for both types (`minimum` binds numbers only, `pattern` strings only):
+        // editors then report the broken rule instead of "no alternative matched".
         json_schema!({
             "description": "A duration: seconds (`300`), or numbers with units s, m, h, d (`90s`, `15m`, `1h30m`, `2d`).",
-            "anyOf": [
-                {"type": "integer", "minimum": 0, "maximum": u32::MAX},
-                {
-                    "type": "string",
-                    "pattern": DURATION_PATTERN,
-                    "patternErrorMessage": "a duration such as `300s`, `15m`, `1h` or a number of seconds"
-                }
-            ],
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "maximum": u32::MAX,
+            "pattern": DURATION_PATTERN,
+            "patternErrorMessage": "a duration such as `300s`, `15m`, `1h` or a number of seconds",
             "examples": ["300s", "15m", "1h"]
         })
     }

@@ -84,13 +84,13 @@ impl JsonSchema for Cidr {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        let ipv4 = format!("^{}(/{})?$", schema::IPV4_PATTERN, schema::PREFIX_V4_PATTERN);
-        let ipv6 = format!("^{}(/{})?$", schema::IPV6_PATTERN, schema::PREFIX_V6_PATTERN);
+        let ipv4 = format!("{}(/{})?", schema::IPV4_PATTERN, schema::PREFIX_V4_PATTERN);
+        let ipv6 = format!("{}(/{})?", schema::IPV6_PATTERN, schema::PREFIX_V6_PATTERN);
         json_schema!({
             "description": "An address with an optional prefix length: `203.0.113.100/32`, `2001:db8::1/128`; without one, a host address.",
             "type": "string",
-            "anyOf": [{"pattern": ipv4}, {"pattern": ipv6}],
-            "errorMessage": "an IPv4 or IPv6 address with an optional prefix length, such as 203.0.113.100/32",
+            "pattern": format!("^({ipv4}|{ipv6})$"),
+            "patternErrorMessage": "an IPv4 or IPv6 address with an optional prefix length, such as 203.0.113.100/32",
             "examples": ["203.0.113.100/32"]
         })
     }

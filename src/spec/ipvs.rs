@@ -293,16 +293,21 @@ impl JsonSchema for Netmask {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        // Only contiguous masks resolve (`prefix_for`), so those are the ones to offer.
-        let masks: Vec<String> =
-            (0..=32).map(|prefix| Ipv4Addr::from(u32::MAX.checked_shl(32 - prefix).unwrap_or(0)).to_string()).collect();
+        // Only contiguous masks resolve (`prefix_for`), so only those match. One schema for
+        // both types, as for durations, so that editors name the broken rule.
+        let masks: Vec<String> = (0..=32)
+            .map(|prefix| {
+                Ipv4Addr::from(u32::MAX.checked_shl(32 - prefix).unwrap_or(0)).to_string().replace('.', r"\.")
+            })
+            .collect();
         json_schema!({
             "description": "A prefix length (`24`, at most 32 for IPv4 and 128 for IPv6) or an IPv4 netmask (`255.255.255.0`).",
-            "anyOf": [
-                {"type": "integer", "minimum": 0, "maximum": 128},
-                {"type": "string", "pattern": format!("^/*{}$", schema::PREFIX_V6_PATTERN)},
-                {"type": "string", "enum": masks}
-            ]
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "maximum": 128,
+            "pattern": format!("^/*({}|{})$", schema::PREFIX_V6_PATTERN, masks.join("|")),
+            "patternErrorMessage": "a prefix length such as 24 or a contiguous IPv4 netmask such as 255.255.255.0",
+            "examples": [24, "255.255.255.0"]
         })
     }
 }

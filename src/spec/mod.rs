@@ -59,7 +59,7 @@ pub struct SpecFile {
     pub routes: Vec<RouteSpec>,
     /// `net.*` sysctls by dotted name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("propertyNames" = {"pattern": schema::SYSCTL_NAME}))]
+    #[schemars(extend("propertyNames" = schema::sysctl_names()))]
     pub sysctls: BTreeMap<String, SysctlValue>,
     /// Host: this director's IPVS table. Cluster: the cluster's services, applied on its
     /// director(s); real servers may be given by `node`.
@@ -103,7 +103,7 @@ pub struct NodeSpec {
     pub routes: Vec<RouteSpec>,
     /// `net.*` sysctls by dotted name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("propertyNames" = {"pattern": schema::SYSCTL_NAME}))]
+    #[schemars(extend("propertyNames" = schema::sysctl_names()))]
     pub sysctls: BTreeMap<String, SysctlValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persist: Option<PersistSpec>,

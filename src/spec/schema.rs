@@ -32,7 +32,9 @@ pub const PREFIX_V4_PATTERN: &str = r"0*(3[0-2]|[12]?[0-9])";
 pub const PREFIX_V6_PATTERN: &str = r"0*(12[0-8]|1[01][0-9]|[1-9]?[0-9])";
 
 /// Sysctl keys the spec manages (`HostSections::to_model`): network ones only.
-pub const SYSCTL_NAME: &str = r"^net\.";
+pub fn sysctl_names() -> Value {
+    json!({"pattern": r"^net\.", "patternErrorMessage": "lvs-converge manages net.* sysctls only"})
+}
 
 /// The schema of a spec file, as a JSON value.
 pub fn json_schema() -> Value {
@@ -52,24 +54,23 @@ fn add_all_of(schema: &mut Schema, rules: Vec<Value>) {
     all_of.as_array_mut().expect("allOf is an array").extend(rules);
 }
 
+/// A field that must be left out (or null, which serde reads as left out), and why.
+fn absent(message: &str) -> Value {
+    json!({"type": "null", "errorMessage": message})
+}
+
 /// What `Document::resolve` checks across fields of the top level: a Host spec has no `nodes`;
 /// a Cluster spec has nodes and leaves host fields to them; a real server lists its VIPs.
 pub fn spec_file_rules(schema: &mut Schema) {
-    let node_only = |field: &str| json!({"errorMessage": format!("in a Cluster spec, `{field}` belongs to a node")});
+    let node_only = |field: &str| format!("in a Cluster spec, `{field}` belongs to a node");
     let mut cluster_properties = serde_json::Map::new();
     for field in ["role", "vipInterface"] {
-        let mut rule = node_only(field);
-        rule["type"] = "null".into();
-        cluster_properties.insert(field.into(), rule);
+        cluster_properties.insert(field.into(), absent(&node_only(field)));
     }
     for field in ["vips", "modules", "links", "addresses", "routes"] {
-        let mut rule = node_only(field);
-        rule["maxItems"] = 0.into();
-        cluster_properties.insert(field.into(), rule);
+        cluster_properties.insert(field.into(), json!({"maxItems": 0, "errorMessage": node_only(field)}));
     }
-    let mut sysctls = node_only("sysctls");
-    sysctls["maxProperties"] = 0.into();
-    cluster_properties.insert("sysctls".into(), sysctls);
+    cluster_properties.insert("sysctls".into(), json!({"maxProperties": 0, "errorMessage": node_only("sysctls")}));
     cluster_properties
         .insert("nodes".into(), json!({"minItems": 1, "errorMessage": "a Cluster spec lists its hosts under `nodes`"}));
     add_all_of(
@@ -98,20 +99,19 @@ pub fn spec_file_rules(schema: &mut Schema) {
 /// (with an optional `family`), as `ServiceSpec::key` decides. (`family` next to an address
 /// is allowed when it agrees with the address, which a schema cannot compare.)
 pub fn service_rules(schema: &mut Schema) {
-    schema.insert(
-        "oneOf".into(),
-        json!([
-            {
-                "title": "address service",
-                "required": ["address", "port"],
-                "not": {"required": ["fwmark"]}
-            },
-            {
-                "title": "firewall-mark service",
-                "required": ["fwmark"],
-                "not": {"anyOf": [{"required": ["address"]}, {"required": ["port"]}, {"required": ["protocol"]}]}
-            }
-        ]),
+    let not_with_fwmark =
+        "a firewall-mark service has no `address`, `port` or `protocol`: its mark selects the traffic";
+    add_all_of(
+        schema,
+        vec![json!({
+            "if": {"required": ["fwmark"]},
+            "then": {"properties": {
+                "address": absent(not_with_fwmark),
+                "port": absent(not_with_fwmark),
+                "protocol": absent(not_with_fwmark)
+            }},
+            "else": {"required": ["address", "port"]}
+        })],
     );
 }
 
@@ -150,12 +150,13 @@ pub fn route_rules(schema: &mut Schema) {
 
 /// A real server is given by `address` or, in a Cluster spec, by `node`: one of the two.
 pub fn real_server_rules(schema: &mut Schema) {
-    schema.insert(
-        "oneOf".into(),
-        json!([
-            {"required": ["address"], "not": {"required": ["node"]}},
-            {"required": ["node"], "not": {"required": ["address"]}}
-        ]),
+    add_all_of(
+        schema,
+        vec![json!({
+            "if": {"required": ["node"]},
+            "then": {"properties": {"address": absent("a real server has `address` or `node`, not both")}},
+            "else": {"required": ["address"]}
+        })],
     );
 }
 
@@ -166,7 +167,7 @@ pub fn tunnel_rules(schema: &mut Schema) {
         vec![json!({
             "if": {"properties": {"type": {"const": "gue"}}, "required": ["type"]},
             "then": {"required": ["port"]},
-            "else": {"not": {"required": ["port"]}}
+            "else": {"properties": {"port": absent("`port` applies to GUE only")}}
         })],
     );
 }
