@@ -123,6 +123,8 @@ pub enum Command {
         #[command(flatten)]
         spec: SpecArg,
     },
+    /// Print the spec's JSON Schema, for editors and CI linters.
+    Schema,
 }
 
 #[derive(Debug, clap::Args)]
@@ -206,6 +208,10 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         }
         return Ok(EXIT_OK);
     }
+    if let Command::Schema = &cli.command {
+        print!("{}", spec::schema::render());
+        return Ok(EXIT_OK);
+    }
     if let Command::Check { spec: arg, host: false, observed: None, strict, format } = &cli.command {
         let document = spec::read(&arg.path)?;
         let findings = lint::check_document(&document, arg.node.as_deref())?;
@@ -219,7 +225,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         }
     }
     match &cli.command {
-        Command::Validate { .. } => unreachable!("handled above"),
+        Command::Validate { .. } | Command::Schema => unreachable!("handled above"),
         Command::Check { host: false, observed: None, .. } => unreachable!("handled above"),
         Command::Show { format } => {
             let state = observe::observe_host(&Interest::default())?;

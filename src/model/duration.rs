@@ -1,7 +1,9 @@
 //! Human durations in specs: `3600s`, `90m`, `1h30m`, `2d`, or a bare number of seconds.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -98,6 +100,29 @@ impl<'de> Deserialize<'de> for Seconds {
             }
         }
         deserializer.deserialize_any(SecondsVisitor)
+    }
+}
+
+/// What [`Seconds::parse`] reads: a plain number, or numbers each followed by a unit.
+const DURATION_PATTERN: &str = r"^\s*([0-9]+|([0-9]+[smhd])+)\s*$";
+
+impl JsonSchema for Seconds {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // One schema for both types (`minimum` binds numbers only, `pattern` strings only):
+        // editors then report the broken rule instead of "no alternative matched".
+        json_schema!({
+            "description": "A duration: seconds (`300`), or numbers with units s, m, h, d (`90s`, `15m`, `1h30m`, `2d`).",
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "maximum": u32::MAX,
+            "pattern": DURATION_PATTERN,
+            "patternErrorMessage": "a duration such as `300s`, `15m`, `1h` or a number of seconds",
+            "examples": ["300s", "15m", "1h"]
+        })
     }
 }
 

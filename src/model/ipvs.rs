@@ -5,12 +5,13 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::keyed::{Keyed, KeyedMap};
 
 /// Transport protocol of an address:port virtual service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Tcp,
@@ -45,7 +46,7 @@ impl Protocol {
 
 /// Address family. Firewall-mark services carry one explicitly; address services take it
 /// from their address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     Ipv4,
@@ -121,7 +122,7 @@ impl fmt::Display for SocketText {
 }
 
 /// IPVS scheduling algorithms known to the Linux kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheduler {
     Rr,
@@ -197,7 +198,7 @@ impl Default for Scheduler {
 
 /// Scheduler-specific flags (`-b` in ipvsadm). The kernel stores them as generic
 /// SCHED1/SCHED2 bits whose meaning depends on the scheduler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum SchedulerFlag {
     #[serde(rename = "sh-fallback")]
     ShFallback,
@@ -293,7 +294,7 @@ fn is_false(value: &bool) -> bool {
 }
 
 /// How IPVS hands a connection to a real server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ForwardingMethod {
     /// IP-in-IP (or GUE/GRE) encapsulation: LVS-TUN, this tool's reason to exist.
@@ -334,7 +335,7 @@ impl ForwardingMethod {
 }
 
 /// Encapsulation a tunnel-mode destination is sent with (`--tun-type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum TunnelType {
     #[default]

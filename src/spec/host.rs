@@ -1,13 +1,15 @@
 //! The host-level sections of a spec: kernel modules, links, addresses, routes and sysctls.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::Problems;
+use super::{schema, Problems};
 use crate::model::addresses::Address;
 use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
 use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
@@ -76,8 +78,26 @@ impl<'de> Deserialize<'de> for Cidr {
     }
 }
 
+impl JsonSchema for Cidr {
+    fn schema_name() -> Cow<'static, str> {
+        "Cidr".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let ipv4 = format!("{}(/{})?", schema::IPV4_PATTERN, schema::PREFIX_V4_PATTERN);
+        let ipv6 = format!("{}(/{})?", schema::IPV6_PATTERN, schema::PREFIX_V6_PATTERN);
+        json_schema!({
+            "description": "An address with an optional prefix length: `203.0.113.100/32`, `2001:db8::1/128`; without one, a host address.",
+            "type": "string",
+            "pattern": format!("^({ipv4}|{ipv6})$"),
+            "patternErrorMessage": "an IPv4 or IPv6 address with an optional prefix length, such as 203.0.113.100/32",
+            "examples": ["203.0.113.100/32"]
+        })
+    }
+}
+
 /// A sysctl value: people write `1` or `"1024 65000"`; the kernel reads text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum SysctlValue {
     Number(i64),
@@ -93,7 +113,7 @@ impl fmt::Display for SysctlValue {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkType {
     /// An ipip tunnel (tunl0 or a named one).
@@ -102,9 +122,11 @@ pub enum LinkType {
     Existing,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LinkSpec {
+    /// An interface name: at most 15 characters, no '/', ':' or spaces.
+    #[schemars(regex(pattern = r"^[^/ :]{1,15}$"))]
     pub name: String,
     /// Default: `ipip` for `tunl0` or when `local`/`remote` are given, else `existing`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -126,7 +148,7 @@ pub struct LinkSpec {
     pub mtu: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddressSpec {
     /// `203.0.113.100/32`; without a prefix, a host address.
@@ -137,22 +159,23 @@ pub struct AddressSpec {
     pub label: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum TableSpec {
     Named(TableName),
     Number(u32),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TableName {
     Main,
     Local,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::route_rules)]
 pub struct RouteSpec {
     pub destination: Cidr,
     #[serde(default, skip_serializing_if = "Option::is_none")]

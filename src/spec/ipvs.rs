@@ -2,14 +2,16 @@
 //! them, and their translation into the model with every rule the kernel would otherwise
 //! enforce later (and less helpfully).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::Problems;
+use super::{schema, Problems};
 use crate::model::duration::Seconds;
 use crate::model::ipvs::{
     Destination, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Scheduler, SchedulerFlag, Service,
@@ -25,7 +27,7 @@ pub const DEFAULT_WEIGHT: i64 = 1;
 /// The kernel stores weights and thresholds as signed ints.
 const MAX_WEIGHT: i64 = i32::MAX as i64;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IpvsSpec {
     /// Connection idle timeouts (`ipvsadm --set`). Omitted: left as they are on the host.
@@ -45,14 +47,14 @@ pub struct IpvsSpec {
 /// ipvsadm has no drain; keepalived and kube-proxy users learn to set weight 0 by hand.
 pub const DEFAULT_DRAIN_TIMEOUT: Seconds = Seconds(300);
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum DrainSpec {
     Enabled(bool),
     Settings(DrainSettings),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DrainSettings {
     pub timeout: Seconds,
@@ -70,7 +72,7 @@ impl IpvsSpec {
 }
 
 /// Ownership beyond the declared services. Services outside the scope are never touched.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScopeSpec {
     /// Own every service on the host.
@@ -100,7 +102,7 @@ impl ScopeSpec {
 }
 
 /// Any timeout left out takes the kernel's default, so the spec alone decides the result.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TimeoutsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,8 +113,9 @@ pub struct TimeoutsSpec {
     pub udp: Option<Seconds>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::service_rules, transform = schema::scheduler_flag_rules)]
 pub struct ServiceSpec {
     /// `tcp` (default), `udp` or `sctp`; not used with `fwmark`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,10 +123,13 @@ pub struct ServiceSpec {
     /// The virtual IP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<IpAddr>,
+    /// 1-65535, or 0 for all ports (needs `persistence`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 65535))]
     pub port: Option<i64>,
     /// Firewall-mark service (`ipvsadm -f`) instead of address:port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 4294967295_i64))]
     pub fwmark: Option<i64>,
     /// Address family of a firewall-mark service (default ipv4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,7 +146,7 @@ pub struct ServiceSpec {
     pub real_servers: Vec<RealServerSpec>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistenceSpec {
     /// Default 300s, as `ipvsadm -p`.
@@ -155,8 +161,9 @@ pub struct PersistenceSpec {
     pub engine: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::real_server_rules)]
 pub struct RealServerSpec {
     /// The real server's own routable address (never a tunnel-interior address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,29 +173,37 @@ pub struct RealServerSpec {
     pub node: Option<String>,
     /// Default: the service's port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 65535))]
     pub port: Option<i64>,
     /// `tunnel` (default), `dr` or `masq`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<ForwardingMethod>,
     /// Default 1; 0 keeps existing connections but sends no new ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = MAX_WEIGHT))]
     pub weight: Option<i64>,
+    /// Stop sending new connections above this many (0, the default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = MAX_WEIGHT))]
     pub upper_threshold: Option<i64>,
+    /// Resume below this many (0, the default: no limit); at most `upperThreshold`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = MAX_WEIGHT))]
     pub lower_threshold: Option<i64>,
     /// Encapsulation for `method: tunnel` (default ipip).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<TunnelSpec>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::tunnel_rules)]
 pub struct TunnelSpec {
     #[serde(rename = "type", default)]
     pub kind: TunnelType,
     /// UDP port of the real server's GUE receiver (gue only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i64>,
 }
 
@@ -269,6 +284,31 @@ impl<'de> Deserialize<'de> for Netmask {
             }
         }
         deserializer.deserialize_any(NetmaskVisitor)
+    }
+}
+
+impl JsonSchema for Netmask {
+    fn schema_name() -> Cow<'static, str> {
+        "Netmask".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // Only contiguous masks resolve (`prefix_for`), so only those match. One schema for
+        // both types, as for durations, so that editors name the broken rule.
+        let masks: Vec<String> = (0..=32)
+            .map(|prefix| {
+                Ipv4Addr::from(u32::MAX.checked_shl(32 - prefix).unwrap_or(0)).to_string().replace('.', r"\.")
+            })
+            .collect();
+        json_schema!({
+            "description": "A prefix length (`24`, at most 32 for IPv4 and 128 for IPv6) or an IPv4 netmask (`255.255.255.0`).",
+            "type": ["integer", "string"],
+            "minimum": 0,
+            "maximum": 128,
+            "pattern": format!("^/*({}|{})$", schema::PREFIX_V6_PATTERN, masks.join("|")),
+            "patternErrorMessage": "a prefix length such as 24 or a contiguous IPv4 netmask such as 255.255.255.0",
+            "examples": [24, "255.255.255.0"]
+        })
     }
 }
 

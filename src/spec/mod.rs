@@ -6,12 +6,14 @@ pub mod ipvs;
 pub mod locate;
 pub mod persist;
 pub mod roles;
+pub mod schema;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::keyed::{Keyed, KeyedMap};
@@ -29,9 +31,12 @@ pub const API_VERSION: &str = "lvs-converge/v1";
 /// The top level of a spec file, as written. A `Host` spec describes one host; a `Cluster`
 /// spec describes every node, and each host picks its part (`--node NAME`, or the node
 /// whose address the host has).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::spec_file_rules)]
 pub struct SpecFile {
+    /// Always `lvs-converge/v1`.
+    #[schemars(extend("const" = API_VERSION))]
     pub api_version: String,
     pub kind: SpecKind,
     /// Host: what this host is in the LVS-TUN cluster; its defaults show in the plan.
@@ -54,6 +59,7 @@ pub struct SpecFile {
     pub routes: Vec<RouteSpec>,
     /// `net.*` sysctls by dotted name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = schema::sysctl_names()))]
     pub sysctls: BTreeMap<String, SysctlValue>,
     /// Host: this director's IPVS table. Cluster: the cluster's services, applied on its
     /// director(s); real servers may be given by `node`.
@@ -68,7 +74,7 @@ pub struct SpecFile {
     pub persist: Option<PersistSpec>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum SpecKind {
     /// One host's desired state.
     Host,
@@ -77,7 +83,7 @@ pub enum SpecKind {
 }
 
 /// A host of a Cluster spec.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodeSpec {
     pub name: String,
@@ -95,7 +101,9 @@ pub struct NodeSpec {
     pub addresses: Vec<AddressSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteSpec>,
+    /// `net.*` sysctls by dotted name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = schema::sysctl_names()))]
     pub sysctls: BTreeMap<String, SysctlValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persist: Option<PersistSpec>,

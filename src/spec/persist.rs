@@ -3,17 +3,19 @@
 //! or omitted (on, default path), or an object with its settings. No `persist:` section at
 //! all: no files are managed.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Problems;
 use crate::persist::{self, BootUnit, PersistSettings};
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistSpec {
     /// sysctl.d drop-in (default /etc/sysctl.d/90-lvs-converge.conf).
@@ -71,14 +73,27 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Toggle<T> {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+impl<T: JsonSchema> JsonSchema for Toggle<T> {
+    fn schema_name() -> Cow<'static, str> {
+        format!("Toggle_{}", T::schema_name()).into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "`false` (off: a file lvs-converge wrote earlier is removed), `true` or empty (on, default path), or the settings.",
+            "anyOf": [{"type": ["boolean", "null"]}, generator.subschema_for::<T>()]
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PathSetting {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkFormat {
     /// systemd-networkd `.netdev` / `.network` files.
@@ -86,7 +101,7 @@ pub enum NetworkFormat {
     Networkd,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkSetting {
     #[serde(default)]
@@ -95,7 +110,7 @@ pub struct NetworkSetting {
     pub directory: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BootUnitSetting {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::host::Declared;
@@ -12,7 +13,7 @@ use crate::model::addresses::Address;
 use crate::model::ipvs::{ForwardingMethod, IpvsState, ServiceKey};
 use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     Director,
