@@ -199,7 +199,10 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         let document = spec::read(&arg.path)?;
         // Every node of a Cluster spec must resolve, not just this host's.
         let names: Vec<Option<String>> = match (&arg.node, document.file.kind) {
-            (None, spec::SpecKind::Cluster) => document.node_names().into_iter().map(|n| Some(n.to_string())).collect(),
+            // Without nodes, resolving once reports that the spec has none.
+            (None, spec::SpecKind::Cluster) if !document.file.nodes.is_empty() => {
+                document.node_names().into_iter().map(|n| Some(n.to_string())).collect()
+            }
             (node, _) => vec![node.clone()],
         };
         for name in &names {
