@@ -2,11 +2,13 @@
 //! The planner never touches the host; `apply` carries the changes out.
 
 pub mod addresses;
+pub mod compare;
 pub mod files;
 pub mod ipvs;
 pub mod links;
 pub mod modules;
 pub mod routes;
+pub mod saved;
 pub mod sysctl;
 mod views;
 
