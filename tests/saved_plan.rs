@@ -131,12 +131,13 @@ fn apply_refuses_what_it_cannot_apply_naming_the_file() {
         assert_eq!(output.status.code(), Some(1), "{path}: {stderr}");
         assert!(stderr.contains(&path) && stderr.contains(message), "{path}: expected `{message}` in: {stderr}");
     }
-    // The plan was made for the default namespace: another one is refused before entering it.
-    let good = text(&scratch.path("good.plan.json"));
-    let output = lvs_converge(&["--netns", "elsewhere", "apply", &good]);
+    // A plan names its namespace: another one is refused before entering it.
+    let mut in_lb = saved.clone();
+    in_lb["netns"] = "lb".into();
+    let output = lvs_converge(&["--netns", "elsewhere", "apply", &write("lb.json", &in_lb.to_string())]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("was made with no --netns, but this apply has --netns elsewhere"), "{stderr}");
+    assert!(stderr.contains("was made with --netns lb, but this apply has --netns elsewhere"), "{stderr}");
 }
 
 #[test]

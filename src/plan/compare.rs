@@ -23,13 +23,14 @@ pub fn changes_between(before: &HostState, after: &HostState) -> Vec<ChangeView>
         Some(()) => vec![bare("modules", Action::Delete, "kernel module", name.clone())],
     }));
     views.extend(compare(&before.links, &after.links, |_, old, new| {
-        vec![Change::Link(match (old, new) {
-            (None, Some(after)) => LinkChange::Create { after: after.clone() },
-            (Some(before), Some(after)) => LinkChange::Update { before: before.clone(), after: after.clone() },
-            (Some(before), None) => LinkChange::Delete { before: before.clone() },
-            (None, None) => unreachable!("compare passes keys present on one side at least"),
-        })
-        .view()]
+        let change = transition(
+            old,
+            new,
+            |after| LinkChange::Create { after },
+            |before, after| LinkChange::Update { before, after },
+            |before| LinkChange::Delete { before },
+        );
+        vec![Change::Link(change).view()]
     }));
     views.extend(compare(&before.sysctls, &after.sysctls, |key, old, new| match new {
         Some(after) => {
@@ -50,28 +51,31 @@ pub fn changes_between(before: &HostState, after: &HostState) -> Vec<ChangeView>
         (None, None) => vec![],
     }));
     views.extend(compare(&before.routes, &after.routes, |_, old, new| {
-        vec![Change::Route(match (old, new) {
-            (None, Some(after)) => RouteChange::Create { after: after.clone() },
-            (Some(before), Some(after)) => RouteChange::Update { before: before.clone(), after: after.clone() },
-            (Some(before), None) => RouteChange::Delete { before: before.clone() },
-            (None, None) => unreachable!("compare passes keys present on one side at least"),
-        })
-        .view()]
+        let change = transition(
+            old,
+            new,
+            |after| RouteChange::Create { after },
+            |before, after| RouteChange::Update { before, after },
+            |before| RouteChange::Delete { before },
+        );
+        vec![Change::Route(change).view()]
     }));
     views.extend(ipvs(before, after));
     views.extend(compare(&before.files, &after.files, |path, old, new| {
-        vec![Change::File(match (old, new) {
-            (None, Some(after)) => FileChange::Create { path: path.clone(), after: after.content.clone() },
-            (Some(before), Some(after)) => FileChange::Update {
+        let path = path.clone();
+        let change = transition(
+            old,
+            new,
+            |after| FileChange::Create { path: path.clone(), after: after.content },
+            |before, after| FileChange::Update {
                 path: path.clone(),
-                before: before.content.clone(),
-                after: after.content.clone(),
                 owned: before.is_owned(),
+                before: before.content,
+                after: after.content,
             },
-            (Some(before), None) => FileChange::Delete { path: path.clone(), before: before.content.clone() },
-            (None, None) => unreachable!("compare passes keys present on one side at least"),
-        })
-        .view()]
+            |before| FileChange::Delete { path: path.clone(), before: before.content },
+        );
+        vec![Change::File(change).view()]
     }));
     views
 }
@@ -121,6 +125,22 @@ fn compare<K: Ord, V: PartialEq>(
         .collect()
 }
 
+/// The change from `old` to `new` (at least one present), made by the matching constructor.
+fn transition<V: Clone, C>(
+    old: Option<&V>,
+    new: Option<&V>,
+    create: impl FnOnce(V) -> C,
+    update: impl FnOnce(V, V) -> C,
+    delete: impl FnOnce(V) -> C,
+) -> C {
+    match (old.cloned(), new.cloned()) {
+        (None, Some(after)) => create(after),
+        (Some(before), Some(after)) => update(before, after),
+        (Some(before), None) => delete(before),
+        (None, None) => unreachable!("compare passes keys present on one side at least"),
+    }
+}
+
 /// A view without fields or JSON, for objects the planner never changes this way.
 fn bare(subsystem: &'static str, action: Action, kind: &'static str, id: String) -> ChangeView {
     ChangeView { subsystem, action, kind, id, fields: vec![], before: None, after: None }
@@ -130,6 +150,10 @@ fn bare(subsystem: &'static str, action: Action, kind: &'static str, id: String)
 mod tests {
     use super::*;
     use crate::model::ipvs::DestinationActivity;
+    use crate::model::keyed::Keyed;
+    use crate::model::links::{Link, LinkKind};
+    use crate::model::routes::{Route, RouteScope, RouteType, TABLE_MAIN};
+    use crate::model::FileState;
     use crate::observe::snapshot;
 
     fn state(yaml: &str) -> HostState {
@@ -154,6 +178,22 @@ mod tests {
         after.modules.remove("ipip");
         after.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
         after.addresses.clear();
+        let tunnel = LinkKind::Ipip { local: None, remote: None, ttl: 0, pmtudisc: true };
+        let link = Link { name: "tun1".into(), kind: tunnel, up: Some(true), mtu: None };
+        after.links.insert(link.key(), link);
+        let route = Route {
+            table: TABLE_MAIN,
+            kind: RouteType::Unicast,
+            destination: "198.51.100.0".parse().unwrap(),
+            prefix_length: 24,
+            metric: 0,
+            device: Some("tun1".into()),
+            gateway: None,
+            scope: RouteScope::Link,
+            source: None,
+        };
+        after.routes.insert(route.key(), route);
+        after.files.insert("/etc/modules-load.d/lvs.conf".into(), FileState { content: "ip_vs\n".into() });
         let service = after.ipvs.services.values_mut().next().unwrap();
         service.destinations.values_mut().next().unwrap().weight = 5;
         let key = service.key;
@@ -168,10 +208,13 @@ mod tests {
             lines(&changes_between(&before, &after)),
             [
                 "Delete kernel module ipip",
+                "Create ipip tunnel tun1",
                 "Update sysctl net.ipv4.ip_forward",
                 "Delete address 203.0.113.10/24 on eth0",
+                "Create route unicast 198.51.100.0/24 table main",
                 "Update ipvs real server 203.0.113.11:80 of tcp 203.0.113.100:80",
                 "Create ipvs drain of real server 203.0.113.11:80 of tcp 203.0.113.100:80",
+                "Create file /etc/modules-load.d/lvs.conf",
             ]
         );
         // And back: what went away appears.

@@ -213,14 +213,17 @@ impl SavedPlan {
         Ok(saved)
     }
 
-    /// Refuses (naming the file) when `--netns` or `--root` given to apply differ from the
-    /// plan's; otherwise returns the plan's, which apply then uses.
+    /// The network namespace and root apply acts in: the plan's. Refuses (naming the file)
+    /// when `--netns` or `--root` given to apply contradict it. A plan made from a snapshot
+    /// without them read no live host, so it takes the ones apply is given (its digest
+    /// still has to match that host).
     pub fn context(
         &self,
         path: &Path,
         netns: Option<&str>,
         root: Option<&Path>,
     ) -> Result<(Option<String>, Option<PathBuf>), SavedPlanError> {
+        let offline = matches!(self.made.observed_from, ObservedFrom::Snapshot { .. });
         let root_text = |root: Option<&Path>| root.map(|r| r.display().to_string());
         let checks = [
             ("--netns", self.made.netns.clone(), netns.map(str::to_string)),
@@ -228,11 +231,15 @@ impl SavedPlan {
         ];
         for (option, planned, given) in checks {
             // Only an option the user actually passed can contradict the plan.
-            if given.is_some() && given != planned {
+            let free = offline && planned.is_none();
+            if given.is_some() && given != planned && !free {
                 return Err(SavedPlanError::OtherContext { path: path.to_path_buf(), option, planned, given });
             }
         }
-        Ok((self.made.netns.clone(), self.made.root.clone()))
+        Ok((
+            self.made.netns.clone().or_else(|| netns.map(str::to_string)),
+            self.made.root.clone().or_else(|| root.map(Path::to_path_buf)),
+        ))
     }
 
     /// Ok when `now` (read with the plan's interest) has the digest the plan was made with;
@@ -408,5 +415,12 @@ mod tests {
             "{error}"
         );
         assert!(plan.context(path, None, Some(Path::new("/img"))).is_err());
+
+        let mut offline = plan.clone();
+        offline.made.observed_from = ObservedFrom::Snapshot { path: "show.json".into() };
+        assert!(offline.context(path, Some("other"), None).is_err(), "the plan names its namespace");
+        offline.made.netns = None;
+        let given = offline.context(path, Some("other"), Some(Path::new("/img"))).expect("free to choose");
+        assert_eq!(given, (Some("other".into()), Some("/img".into())));
     }
 }
