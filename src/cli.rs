@@ -4,7 +4,7 @@
 //! 2 `plan` found changes to make.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -13,6 +13,7 @@ use crate::apply::live::LiveHost;
 use crate::apply::{self, ApplyError, ApplyOptions, Outcome};
 use crate::model::HostState;
 use crate::observe::{self, snapshot, Interest, ObserveError};
+use crate::plan::saved::{sha256_hex, ObservedFrom, Provenance, SavedPlan, SavedPlanError, SpecFingerprint};
 use crate::render::{self, text::Style, Format};
 use crate::spec::{self, NodeSelector, Spec, SpecError};
 use crate::{lint, lock, netns, plan};
@@ -35,7 +36,7 @@ pub const EXIT_PARTIAL: u8 = 4;
         `show` prints the host's current state, `validate` checks a spec offline.\n\n\
         Exit codes: 0 success (plan: nothing to change), 1 error (nothing changed), 2 plan: changes pending, \
         3 apply failed and was rolled back, 4 apply failed and is partially applied.",
-    after_help = "Examples:\n  lvs-converge validate -f director.yaml\n  lvs-converge plan -f director.yaml\n  lvs-converge apply -f director.yaml\n  lvs-converge show --format json > observed.json\n  lvs-converge plan -f director.yaml --observed observed.json   # offline, no root needed"
+    after_help = "Examples:\n  lvs-converge validate -f director.yaml\n  lvs-converge plan -f director.yaml\n  lvs-converge apply -f director.yaml\n  lvs-converge plan -f director.yaml --out plan.json && lvs-converge apply plan.json\n  lvs-converge show --format json > observed.json\n  lvs-converge plan -f director.yaml --observed observed.json   # offline, no root needed"
 )]
 pub struct Cli {
     /// Act inside this network namespace (a name from `ip netns list`, or a path).
@@ -68,14 +69,23 @@ pub enum Command {
         /// Plan against a snapshot written by `show` instead of the live host (no root needed).
         #[arg(long, value_name = "FILE")]
         observed: Option<PathBuf>,
+        /// Also save the plan to FILE, for `apply FILE` to make exactly these changes later.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Make the host match the spec, then re-read it and verify. Exit 0 on success; on a
-    /// failed change, 3 when what was done is rolled back, 4 when it stays.
+    /// Make the host match the spec (or carry out a saved plan), then re-read it and verify.
+    /// Exit 0 on success; 1 on error or a stale saved plan (nothing changed); on a failed
+    /// change, 3 when what was done is rolled back, 4 when it stays.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["path", "plan_file"])))]
     Apply {
         #[command(flatten)]
-        spec: SpecArg,
+        spec: Option<SpecArg>,
+        /// A plan saved by `plan --out`: make exactly its changes, or nothing if the host
+        /// changed since it was made (instead of -f SPEC).
+        #[arg(value_name = "PLANFILE")]
+        plan_file: Option<PathBuf>,
         /// Keep the changes made before a failing one instead of undoing them.
         #[arg(long)]
         no_rollback: bool,
@@ -156,6 +166,8 @@ pub enum CliError {
     Netns(#[from] netns::NetnsError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
+    #[error(transparent)]
+    SavedPlan(#[from] SavedPlanError),
     /// apply would overwrite a file lvs-converge did not write.
     #[error("{0}")]
     TakeOver(String),
@@ -220,10 +232,19 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         let findings = lint::check_document(&document, arg.node.as_deref())?;
         return Ok(report_findings(&findings, *strict, *format, style));
     }
+    // A saved plan names its namespace and root; it is read before entering either.
+    let saved = match &cli.command {
+        Command::Apply { plan_file: Some(path), .. } => Some(read_saved_plan(path)?),
+        _ => None,
+    };
+    let (netns, root) = match &saved {
+        Some((path, saved)) => saved.context(path, cli.netns.as_deref(), cli.root.as_deref())?,
+        None => (cli.netns.clone(), cli.root.clone()),
+    };
     let live =
         !matches!(&cli.command, Command::Plan { observed: Some(_), .. } | Command::Check { observed: Some(_), .. });
     if live {
-        if let Some(name) = &cli.netns {
+        if let Some(name) = &netns {
             netns::enter(name)?;
         }
     }
@@ -235,9 +256,9 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             print!("{}", render_snapshot(state, *format));
             Ok(EXIT_OK)
         }
-        Command::Plan { spec: arg, observed, format } => {
+        Command::Plan { spec: arg, observed: snapshot_path, out, format } => {
             let document = spec::read(&arg.path)?;
-            let (spec, observed) = match observed {
+            let (spec, observed) = match snapshot_path {
                 Some(path) => {
                     let observed = snapshot::read(path)?;
                     (resolve(&document, arg, &observed)?, observed)
@@ -249,6 +270,13 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             let mut findings = lint::check_observed(&document, &spec, &observed);
             findings.retain(|f| f.severity != lint::Severity::Note);
             print!("{}", render_plan(&plan, &findings, *format, style));
+            if let Some(out) = out {
+                let observed_from = match snapshot_path {
+                    Some(path) => ObservedFrom::Snapshot { path: path.clone() },
+                    None => ObservedFrom::Live,
+                };
+                write_saved_plan(out, spec, &plan, observed, observed_from, cli)?;
+            }
             Ok(if plan.converged() { EXIT_OK } else { EXIT_CHANGES_PENDING })
         }
         Command::Check { spec: arg, observed, strict, format, .. } => {
@@ -261,7 +289,19 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             let findings = lint::check_observed(&document, &spec, &observed);
             Ok(report_findings(&findings, *strict, *format, style))
         }
-        Command::Apply { spec: arg, format, no_rollback, wait, lock_timeout, take_over } => {
+        Command::Apply { format, no_rollback, wait, lock_timeout, take_over, .. } if saved.is_some() => {
+            let (path, saved) = saved.expect("matched");
+            apply::files::check_take_over(&saved.plan, *take_over).map_err(CliError::TakeOver)?;
+            let _lock = lock::acquire(std::time::Duration::from_secs(*lock_timeout))?;
+            let interest = Interest::for_desired(&saved.desired).with_files(&saved.ownership.files, root.as_deref());
+            let mut host = LiveHost::new(interest).take_over(*take_over);
+            let options = ApplyOptions { rollback: !no_rollback, wait: *wait };
+            let report = apply::apply_saved(saved, &path, unix_now(), options, &mut host)?;
+            print!("{}", render_apply(&report, *format, style));
+            Ok(EXIT_OK)
+        }
+        Command::Apply { spec: arg, format, no_rollback, wait, lock_timeout, take_over, .. } => {
+            let arg = arg.as_ref().expect("clap requires -f without PLANFILE");
             let document = spec::read(&arg.path)?;
             let _lock = lock::acquire(std::time::Duration::from_secs(*lock_timeout))?;
             let (spec, observed) = observe_for(&document, arg, cli.root.as_deref())?;
@@ -275,6 +315,44 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             Ok(EXIT_OK)
         }
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn read_saved_plan(path: &Path) -> Result<(PathBuf, SavedPlan), SavedPlanError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SavedPlanError::Io {
+        path: path.to_path_buf(),
+        action: "reading",
+        source,
+    })?;
+    Ok((path.to_path_buf(), SavedPlan::from_json(&text, path)?))
+}
+
+/// `plan --out`: the plan with what it was made from, for `apply PLANFILE`.
+fn write_saved_plan(
+    out: &Path,
+    spec: Spec,
+    plan: &plan::Plan,
+    observed: HostState,
+    observed_from: ObservedFrom,
+    cli: &Cli,
+) -> Result<(), SavedPlanError> {
+    let io = |action, source| SavedPlanError::Io { path: out.to_path_buf(), action, source };
+    let spec_bytes = std::fs::read(&spec.source).map_err(|source| io("reading the spec for", source))?;
+    let made = Provenance {
+        created_at: unix_now(),
+        spec: SpecFingerprint { path: spec.source, sha256: sha256_hex(&spec_bytes) },
+        node: spec.node,
+        netns: cli.netns.clone(),
+        root: cli.root.clone(),
+        observed_from,
+    };
+    let saved = SavedPlan::new(made, spec.desired, spec.ownership, spec.origins, plan.clone(), observed);
+    std::fs::write(out, saved.to_json()).map_err(|source| io("writing", source))?;
+    eprintln!("Saved the plan to {0}. To make exactly these changes: lvs-converge apply {0}", out.display());
+    Ok(())
 }
 
 /// Resolves the spec for this host, given its observed state (whose addresses pick the node

@@ -18,6 +18,7 @@ use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::keyed::Keyed;
 use crate::model::HostState;
 use crate::observe::ObserveError;
+use crate::plan::saved::{SavedPlan, Stale};
 use crate::plan::{self, Change, Ownership, Plan};
 
 /// A change that the host refused.
@@ -84,6 +85,9 @@ pub enum ApplyError {
     Change { number: usize, total: usize, what: String, message: String, outcome: Outcome },
     #[error("apply finished but the host still differs from the spec in {} place(s):\n{}\n  hint: something else may be changing this host (another tool, a daemon); compare `lvs-converge plan`", .residual.changes.len(), describe(.residual))]
     Residual { residual: Plan },
+    /// A saved plan no longer fits the host: nothing was changed.
+    #[error(transparent)]
+    Stale(Box<Stale>),
     #[error("the changes were applied, but recording which real servers drain failed: {0}\n  hint: a later apply restarts their drain clock; check that /run is writable")]
     DrainRecords(String),
 }
@@ -168,6 +172,20 @@ pub fn apply(
         std::thread::sleep(std::time::Duration::from_secs(1));
         current = Plan::default();
     }
+}
+
+/// Carries out a saved plan exactly as it was reviewed, if the host (read as the plan read
+/// it) is still what the plan was computed from; otherwise changes nothing and says what
+/// changed since. Verification and drain follow-ups are [`apply`]'s.
+pub fn apply_saved(
+    saved: SavedPlan,
+    plan_file: &std::path::Path,
+    now_seconds: u64,
+    options: ApplyOptions,
+    host: &mut dyn Host,
+) -> Result<ApplyReport, ApplyError> {
+    saved.check_fresh(&host.observe()?, plan_file, now_seconds).map_err(ApplyError::Stale)?;
+    apply(saved.plan, &saved.desired, &saved.ownership, options, host)
 }
 
 /// Deleting a drained real server, the only change a re-read may legitimately still find.
@@ -406,5 +424,70 @@ mod tests {
         let error = converge(&state, &ownership, &mut host).expect_err("residual drift");
         assert!(matches!(&error, ApplyError::Residual { residual } if residual.changes.len() == 1), "{error}");
         assert!(error.to_string().contains("Update ipvs real server"), "{error}");
+    }
+
+    fn save(desired: &HostState, ownership: &Ownership, host: &MemoryHost) -> SavedPlan {
+        use crate::plan::saved::{ObservedFrom, Provenance, SpecFingerprint};
+        let made = Provenance {
+            created_at: 0,
+            spec: SpecFingerprint { path: "director.yaml".into(), sha256: String::new() },
+            node: None,
+            netns: None,
+            root: None,
+            observed_from: ObservedFrom::Live,
+        };
+        let plan = plan::diff(desired, &host.state, ownership);
+        SavedPlan::new(made, desired.clone(), ownership.clone(), Default::default(), plan, host.state.clone())
+    }
+
+    fn apply_file(saved: &SavedPlan, host: &mut MemoryHost) -> Result<ApplyReport, ApplyError> {
+        apply_saved(saved.clone(), std::path::Path::new("plan.json"), 0, ApplyOptions::default(), host)
+    }
+
+    #[test]
+    fn a_saved_plan_applies_once_then_is_stale() {
+        let (state, ownership) = desired(SPEC);
+        let mut host = MemoryHost::default();
+        let saved = save(&state, &ownership, &host);
+        let report = apply_file(&saved, &mut host).expect("fresh plan applies");
+        assert_eq!(report.plan.changes, saved.plan.changes);
+        assert_eq!(host.state, state);
+        let error = apply_file(&saved, &mut host).expect_err("the host changed under the plan: its own apply");
+        assert!(matches!(error, ApplyError::Stale(_)), "{error}");
+        assert!(error.to_string().contains("appeared ipvs service tcp 203.0.113.100:80"), "{error}");
+        assert_eq!(host.state, state);
+    }
+
+    #[test]
+    fn a_stale_saved_plan_changes_nothing_and_names_the_drift() {
+        let (state, ownership) = desired(SPEC);
+        let mut host = MemoryHost::default();
+        converge(&state, &ownership, &mut host).unwrap();
+        let (changed, _) = desired(&SPEC.replace("weight: 0", "weight: 5"));
+        let saved = save(&changed, &ownership, &host);
+        assert_eq!(saved.plan.changes.len(), 1);
+        host.state.ipvs.services.values_mut().next().unwrap().destinations.values_mut().next().unwrap().weight = 9;
+        let before = host.state.clone();
+        let made = host.made;
+        let error = apply_file(&saved, &mut host).expect_err("stale");
+        assert!(
+            error
+                .to_string()
+                .contains("changed  ipvs real server 198.51.100.22:80 of tcp 203.0.113.100:80: weight 0 → 9"),
+            "{error}"
+        );
+        assert_eq!((host.state.clone(), host.made), (before, made));
+    }
+
+    #[test]
+    fn an_empty_saved_plan_is_a_no_op_as_often_as_it_is_applied() {
+        let (state, ownership) = desired(SPEC);
+        let mut host = MemoryHost::default();
+        converge(&state, &ownership, &mut host).unwrap();
+        let saved = save(&state, &ownership, &host);
+        assert!(saved.plan.is_empty());
+        for _ in 0..2 {
+            assert!(!apply_file(&saved, &mut host).expect("no-op").changed());
+        }
     }
 }

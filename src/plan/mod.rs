@@ -2,11 +2,13 @@
 //! The planner never touches the host; `apply` carries the changes out.
 
 pub mod addresses;
+pub mod compare;
 pub mod files;
 pub mod ipvs;
 pub mod links;
 pub mod modules;
 pub mod routes;
+pub mod saved;
 pub mod sysctl;
 mod views;
 
@@ -153,7 +155,7 @@ impl Change {
         })
     }
 
-    /// Changes of one subsystem are applied together (IPVS in bulk).
+    /// Changes of one subsystem are applied together (IPVS in bulk). One of [`SUBSYSTEMS`].
     pub fn subsystem(&self) -> &'static str {
         match self {
             Change::Module(_) => "modules",
@@ -166,6 +168,9 @@ impl Change {
         }
     }
 }
+
+/// Every subsystem name [`Change::subsystem`] and [`Unmanaged::subsystem`] use, in plan order.
+pub const SUBSYSTEMS: [&str; 7] = ["modules", "links", "sysctl", "addresses", "routes", "ipvs", "files"];
 
 /// The ordered changes that take the host from observed to desired.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -209,6 +214,30 @@ impl Plan {
         summary
     }
 
+    /// Per-subsystem counts for monitoring: every subsystem of [`SUBSYSTEMS`] is present,
+    /// with zeros when nothing differs, so a consumer never meets a missing key.
+    pub fn drift(&self) -> Drift {
+        let mut subsystems: BTreeMap<String, SubsystemDrift> =
+            SUBSYSTEMS.iter().map(|name| (name.to_string(), SubsystemDrift::default())).collect();
+        fn count<'a>(subsystems: &'a mut BTreeMap<String, SubsystemDrift>, name: &str) -> &'a mut SubsystemDrift {
+            subsystems.entry(name.to_string()).or_default()
+        }
+        for planned in &self.changes {
+            let view = planned.change.view();
+            let counts = count(&mut subsystems, view.subsystem);
+            match view.action {
+                Action::Create => counts.create += 1,
+                Action::Update => counts.update += 1,
+                Action::Delete => counts.delete += 1,
+            }
+        }
+        for unmanaged in &self.unmanaged {
+            count(&mut subsystems, &unmanaged.subsystem).unmanaged += 1;
+        }
+        count(&mut subsystems, "ipvs").draining += self.draining.len();
+        Drift { drifted: !self.converged(), subsystems }
+    }
+
     /// Marks each change with where its object came from (`origins` is keyed by
     /// [`ChangeView::origin_key`]).
     pub fn annotate(mut self, origins: &BTreeMap<String, String>) -> Self {
@@ -224,6 +253,25 @@ pub struct Summary {
     pub create: usize,
     pub update: usize,
     pub delete: usize,
+}
+
+/// Whether the host differs from the spec, and how, per subsystem (see [`Plan::drift`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Drift {
+    /// Changes to make or real servers still draining (unmanaged objects are not drift).
+    pub drifted: bool,
+    pub subsystems: BTreeMap<String, SubsystemDrift>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SubsystemDrift {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    /// Objects on the host the spec does not own (listed, never touched).
+    pub unmanaged: usize,
+    /// Removed real servers waiting for their connections to end (IPVS only).
+    pub draining: usize,
 }
 
 /// Which objects on the host the spec owns beyond those it declares. By default only
@@ -306,4 +354,37 @@ pub fn all_fields(fields: Vec<(&'static str, String)>, side: Action) -> Vec<Fiel
             after: (side != Action::Delete).then_some(value),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn drift_counts_per_subsystem_and_always_lists_every_subsystem() {
+        let planned = |change| Planned { change, origin: None };
+        let set = |key: &str| Change::Sysctl(SysctlChange::Set { key: key.into(), before: None, after: "1".into() });
+        let plan = Plan {
+            changes: vec![
+                planned(Change::Module(ModuleChange::Load { name: "ip_vs".into() })),
+                planned(set("net.ipv4.ip_forward")),
+                planned(set("net.ipv4.conf.all.arp_ignore")),
+            ],
+            unmanaged: vec![Unmanaged { subsystem: "links".into(), kind: "ipip tunnel".into(), id: "tun9".into() }],
+            ..Default::default()
+        };
+        let drift = plan.drift();
+        assert!(drift.drifted);
+        assert_eq!(drift.subsystems.keys().map(String::as_str).collect::<BTreeSet<_>>(), BTreeSet::from(SUBSYSTEMS));
+        assert_eq!(drift.subsystems["sysctl"], SubsystemDrift { update: 2, ..Default::default() });
+        assert_eq!(drift.subsystems["modules"], SubsystemDrift { create: 1, ..Default::default() });
+        assert_eq!(drift.subsystems["links"], SubsystemDrift { unmanaged: 1, ..Default::default() });
+        assert_eq!(drift.subsystems["ipvs"], SubsystemDrift::default());
+
+        let converged = Plan { changes: vec![], ..plan }.drift();
+        assert!(!converged.drifted);
+        assert_eq!(converged.subsystems.len(), SUBSYSTEMS.len());
+    }
 }

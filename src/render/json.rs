@@ -1,12 +1,15 @@
-//! Machine-readable plans. `format_version` changes only when a consumer would have to.
+//! Machine-readable plans. `format_version` is MAJOR.MINOR: the major number changes only
+//! when a consumer would have to (a field removed or its meaning changed), the minor one
+//! when fields are added (1.1: `drift`), so consumers check the major number and may read
+//! newer minors.
 
 use serde::Serialize;
 
 use crate::lint::Finding;
 use crate::plan::ipvs::Draining;
-use crate::plan::{Action, Plan, Summary, Unmanaged};
+use crate::plan::{Action, Drift, Plan, Summary, Unmanaged};
 
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -14,6 +17,9 @@ struct JsonPlan<'a> {
     /// True when the host differs from the spec (changes to make, or real servers draining).
     changes: bool,
     summary: Summary,
+    /// Counts per subsystem, every subsystem always present: for alerting without parsing
+    /// the changes.
+    drift: Drift,
     resource_changes: Vec<JsonChange>,
     unmanaged: &'a [Unmanaged],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -67,6 +73,7 @@ fn plan_document<'a>(plan: &'a Plan, findings: &'a [Finding]) -> JsonPlan<'a> {
         format_version: FORMAT_VERSION,
         changes: !plan.converged(),
         summary: plan.summary(),
+        drift: plan.drift(),
         resource_changes: plan
             .changes
             .iter()

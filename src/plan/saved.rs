@@ -1,0 +1,426 @@
+//! Saved plans (`plan --out FILE`, then `apply FILE`), like Terraform's plan files: the
+//! reviewed changes are applied exactly, or not at all if the host changed in between.
+//!
+//! A saved plan holds everything apply needs without the spec (the desired state, ownership,
+//! origins and the plan itself), where it came from (spec path and sha256, node, netns,
+//! root, live host or snapshot), and the observed state the plan was computed from with a
+//! sha256 digest of its canonical form (see [`observed_digest`]). Plain data: reading and
+//! writing the file is the CLI's job.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{compare, Action, ChangeView, Ownership, Plan};
+use crate::model::duration::Seconds;
+use crate::model::HostState;
+
+/// The `format` tag of every saved plan.
+pub const FORMAT: &str = "lvs-converge/saved-plan";
+/// Raised whenever a reader of an older version could misread a newer file.
+pub const FORMAT_VERSION: u32 = 1;
+/// Saved plans are applied only by the build that wrote them: the digest is computed over
+/// this build's serialisation of the state, which another version may spell differently.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A plan with everything needed to apply it later, exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub format: String,
+    pub format_version: u32,
+    pub tool_version: String,
+    #[serde(flatten)]
+    pub made: Provenance,
+    pub desired: HostState,
+    pub ownership: Ownership,
+    pub origins: BTreeMap<String, String>,
+    pub plan: Plan,
+    /// The host state the plan was computed from, as read.
+    pub observed: HostState,
+    /// `sha256:HEX` of [`canonical`] `observed`.
+    pub observed_digest: String,
+}
+
+/// Where and when a plan was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Unix seconds.
+    pub created_at: u64,
+    pub spec: SpecFingerprint,
+    /// The Cluster node the spec was resolved for.
+    pub node: Option<String>,
+    /// `--netns` of the plan: apply acts in the same namespace.
+    pub netns: Option<String>,
+    /// `--root` of the plan: persistence files are read and written below it.
+    pub root: Option<PathBuf>,
+    pub observed_from: ObservedFrom,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecFingerprint {
+    pub path: PathBuf,
+    /// sha256 of the spec file's bytes, hex.
+    pub sha256: String,
+}
+
+/// What the plan was computed against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ObservedFrom {
+    Live,
+    /// `plan --observed FILE`: applying it needs a live host whose digest matches.
+    Snapshot {
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    #[error("{action} saved plan {}: {source}", .path.display())]
+    Io { path: PathBuf, action: &'static str, source: std::io::Error },
+    #[error("{} is not an lvs-converge saved plan: {reason}\n  hint: saved plans are written by `lvs-converge plan -f SPEC --out FILE`", .path.display())]
+    Foreign { path: PathBuf, reason: String },
+    #[error("saved plan {} has format version {found}, newer than this lvs-converge ({TOOL_VERSION}) reads ({FORMAT_VERSION})\n  hint: apply it with the lvs-converge that wrote it, or plan again with this one", .path.display())]
+    NewerFormat { path: PathBuf, found: u64 },
+    #[error("saved plan {} was made by lvs-converge {found}; this is {TOOL_VERSION}\n  hint: apply it with lvs-converge {found}, or plan again with this one", .path.display())]
+    OtherToolVersion { path: PathBuf, found: String },
+    #[error("saved plan {} is corrupt: {message}\n  hint: plan again to write a new one", .path.display())]
+    Corrupt { path: PathBuf, message: String },
+    #[error("saved plan {} was made with {}, but this apply has {}\n  hint: apply with the plan's {option} (or none: it is taken from the plan), or plan again", .path.display(), show(.option, .planned), show(.option, .given))]
+    OtherContext { path: PathBuf, option: &'static str, planned: Option<String>, given: Option<String> },
+}
+
+/// `--netns lb`, or `no --netns`.
+fn show(option: &str, value: &Option<String>) -> String {
+    value.as_deref().map_or_else(|| format!("no {option}"), |v| format!("{option} {v}"))
+}
+
+/// The host changed since the plan was made: applying it would act on a host nobody
+/// reviewed the plan for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stale {
+    pub plan_file: PathBuf,
+    pub made: Provenance,
+    /// Seconds since the plan was made.
+    pub age: u64,
+    pub changed: Vec<ChangeView>,
+}
+
+impl std::error::Error for Stale {}
+
+impl fmt::Display for Stale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.plan_file.display();
+        let age = Seconds(u32::try_from(self.age).unwrap_or(u32::MAX));
+        match &self.made.observed_from {
+            ObservedFrom::Live => {
+                write!(f, "saved plan {file} is stale: the host changed since the plan was made {age} ago:")?
+            }
+            ObservedFrom::Snapshot { path } => write!(
+                f,
+                "saved plan {file} is stale: this host differs from snapshot {} that the plan was made from {age} ago:",
+                path.display()
+            )?,
+        }
+        for view in &self.changed {
+            let what = match view.action {
+                Action::Create => "appeared",
+                Action::Update => "changed ",
+                Action::Delete => "gone    ",
+            };
+            write!(f, "\n    {what} {}", view.object())?;
+            let fields: Vec<String> = view
+                .fields
+                .iter()
+                .filter(|_| view.action == Action::Update)
+                .map(|field| {
+                    let side = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
+                    format!("{} {} → {}", field.name, side(&field.before), side(&field.after))
+                })
+                .collect();
+            if !fields.is_empty() {
+                write!(f, ": {}", fields.join(", "))?;
+            }
+        }
+        if self.changed.is_empty() {
+            f.write_str("\n    (its state differs, but no object does: connection timeouts or drain records)")?;
+        }
+        let node = self.made.node.as_ref().map(|n| format!(" --node {n}")).unwrap_or_default();
+        write!(
+            f,
+            "\n  nothing was changed.\n  hint: run `lvs-converge plan -f {}{node} --out {file}` again, review it, and apply the new plan",
+            self.made.spec.path.display()
+        )
+    }
+}
+
+impl SavedPlan {
+    pub fn new(
+        made: Provenance,
+        desired: HostState,
+        ownership: Ownership,
+        origins: BTreeMap<String, String>,
+        plan: Plan,
+        observed: HostState,
+    ) -> Self {
+        let observed_digest = observed_digest(&observed, &desired);
+        SavedPlan {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            tool_version: TOOL_VERSION.into(),
+            made,
+            desired,
+            ownership,
+            origins,
+            plan,
+            observed,
+            observed_digest,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a saved plan serializes") + "\n"
+    }
+
+    /// Reads a saved plan; `path` names the file in errors. Checks the format tag, version,
+    /// writer and that the observed state still matches its digest (a hand-edited file).
+    pub fn from_json(text: &str, path: &Path) -> Result<SavedPlan, SavedPlanError> {
+        let foreign = |reason: String| SavedPlanError::Foreign { path: path.to_path_buf(), reason };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| foreign(format!("not JSON ({e})")))?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(foreign(format!("its \"format\" is not \"{FORMAT}\"")));
+        }
+        let version = value.get("format_version").and_then(|v| v.as_u64());
+        match version {
+            Some(found) if found > u64::from(FORMAT_VERSION) => {
+                return Err(SavedPlanError::NewerFormat { path: path.to_path_buf(), found })
+            }
+            Some(_) => {}
+            None => return Err(foreign("it has no numeric \"format_version\"".into())),
+        }
+        let writer = value.get("tool_version").and_then(|v| v.as_str()).unwrap_or("(unknown)");
+        if writer != TOOL_VERSION {
+            return Err(SavedPlanError::OtherToolVersion { path: path.to_path_buf(), found: writer.to_string() });
+        }
+        let corrupt = |message: String| SavedPlanError::Corrupt { path: path.to_path_buf(), message };
+        let saved: SavedPlan = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+        if observed_digest(&saved.observed, &saved.desired) != saved.observed_digest {
+            return Err(corrupt("its observed state does not match its digest (was it edited?)".into()));
+        }
+        Ok(saved)
+    }
+
+    /// The network namespace and root apply acts in: the plan's. Refuses (naming the file)
+    /// when `--netns` or `--root` given to apply contradict it. A plan made from a snapshot
+    /// without them read no live host, so it takes the ones apply is given (its digest
+    /// still has to match that host).
+    pub fn context(
+        &self,
+        path: &Path,
+        netns: Option<&str>,
+        root: Option<&Path>,
+    ) -> Result<(Option<String>, Option<PathBuf>), SavedPlanError> {
+        let offline = matches!(self.made.observed_from, ObservedFrom::Snapshot { .. });
+        let root_text = |root: Option<&Path>| root.map(|r| r.display().to_string());
+        let checks = [
+            ("--netns", self.made.netns.clone(), netns.map(str::to_string)),
+            ("--root", root_text(self.made.root.as_deref()), root_text(root)),
+        ];
+        for (option, planned, given) in checks {
+            // Only an option the user actually passed can contradict the plan.
+            let free = offline && planned.is_none();
+            if given.is_some() && given != planned && !free {
+                return Err(SavedPlanError::OtherContext { path: path.to_path_buf(), option, planned, given });
+            }
+        }
+        Ok((
+            self.made.netns.clone().or_else(|| netns.map(str::to_string)),
+            self.made.root.clone().or_else(|| root.map(Path::to_path_buf)),
+        ))
+    }
+
+    /// Ok when `now` (read with the plan's interest) has the digest the plan was made with;
+    /// otherwise what changed since.
+    pub fn check_fresh(&self, now: &HostState, plan_file: &Path, now_seconds: u64) -> Result<(), Box<Stale>> {
+        if observed_digest(now, &self.desired) == self.observed_digest {
+            return Ok(());
+        }
+        let changed =
+            compare::changes_between(&canonical(&self.observed, &self.desired), &canonical(now, &self.desired));
+        Err(Box::new(Stale {
+            plan_file: plan_file.to_path_buf(),
+            made: self.made.clone(),
+            age: now_seconds.saturating_sub(self.made.created_at),
+            changed,
+        }))
+    }
+}
+
+/// `sha256:HEX` of the observed state in canonical form.
+pub fn observed_digest(observed: &HostState, desired: &HostState) -> String {
+    let bytes = serde_json::to_vec(&canonical(observed, desired)).expect("host state serializes");
+    format!("sha256:{}", sha256_hex(&bytes))
+}
+
+/// The part of an observed state a plan depends on, without what a busy host changes by
+/// itself while nobody changes its configuration:
+/// - IPVS connection counts and the read time (`observed_at`) are left out: they move with
+///   every connection and every second. Drain records (since when a removed real server
+///   drains) stay: only an apply writes them. Consequence: a saved plan that deletes a
+///   drained real server still deletes it if clients reconnected to it meanwhile, as a
+///   passed drain deadline would.
+/// - Kernel modules count only when the spec wants them: the planner never looks at
+///   others, and merely running `ss` or `tcpdump` autoloads some.
+/// - Sysctls count only when the spec sets them (what a live plan reads anyway; a snapshot
+///   from `show` holds more).
+///
+/// Everything else counts whole: links, addresses, routes, the IPVS table (services, real
+/// servers, timeouts) and the persistence files the spec manages. All collections are
+/// ordered maps, so the JSON serialisation is canonical.
+pub fn canonical(observed: &HostState, desired: &HostState) -> HostState {
+    let mut state = observed.clone();
+    state.ipvs.observed_at = 0;
+    state.ipvs.activity.retain(|activity| activity.draining_since.is_some());
+    for activity in &mut state.ipvs.activity {
+        (activity.active, activity.inactive) = (0, 0);
+    }
+    state.ipvs.activity.sort();
+    state.modules.retain(|module| desired.modules.contains(module));
+    state.sysctls.retain(|key, _| desired.sysctls.contains_key(key));
+    state
+}
+
+/// Lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ipvs::DestinationActivity;
+    use crate::spec;
+
+    const SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nsysctls:\n  net.ipv4.vs.expire_nodest_conn: 1\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n";
+
+    /// A host where the spec is converged, with some connections and unrelated modules.
+    fn fixture() -> (spec::Spec, HostState) {
+        let spec = spec::parse(SPEC, Path::new("director.yaml")).expect("valid spec");
+        let mut observed = spec.desired.clone();
+        observed.modules.insert("inet_diag".into());
+        let service = *observed.ipvs.services.keys().next().unwrap();
+        let destination = *observed.ipvs.services[&service].destinations.keys().next().unwrap();
+        observed.ipvs.activity.push(DestinationActivity {
+            service,
+            destination,
+            active: 4,
+            inactive: 9,
+            draining_since: None,
+        });
+        observed.ipvs.observed_at = 1_700_000_000;
+        (spec, observed)
+    }
+
+    fn saved(spec: &spec::Spec, observed: &HostState) -> SavedPlan {
+        let made = Provenance {
+            created_at: 1_700_000_000,
+            spec: SpecFingerprint { path: "director.yaml".into(), sha256: sha256_hex(SPEC.as_bytes()) },
+            node: None,
+            netns: Some("lb".into()),
+            root: None,
+            observed_from: ObservedFrom::Live,
+        };
+        let plan = super::super::diff(&spec.desired, observed, &spec.ownership);
+        SavedPlan::new(made, spec.desired.clone(), spec.ownership.clone(), spec.origins.clone(), plan, observed.clone())
+    }
+
+    #[test]
+    fn sha256_matches_the_known_answer() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn volatile_data_does_not_change_the_digest() {
+        let (spec, observed) = fixture();
+        let mut busier = observed.clone();
+        busier.ipvs.activity[0].active = 400;
+        busier.ipvs.observed_at += 3600;
+        busier.modules.insert("tcp_diag".into());
+        busier.sysctls.insert("net.ipv4.conf.eth0.rp_filter".into(), "1".into());
+        assert_eq!(observed_digest(&busier, &spec.desired), observed_digest(&observed, &spec.desired));
+        assert!(saved(&spec, &observed).check_fresh(&busier, Path::new("p.json"), 0).is_ok());
+    }
+
+    #[test]
+    fn configuration_changes_the_digest_and_are_named() {
+        let (spec, observed) = fixture();
+        let plan = saved(&spec, &observed);
+        let mut reweighted = observed.clone();
+        let service = reweighted.ipvs.services.values_mut().next().unwrap();
+        service.destinations.values_mut().next().unwrap().weight = 5;
+        assert_ne!(observed_digest(&reweighted, &spec.desired), plan.observed_digest);
+        let stale = plan.check_fresh(&reweighted, Path::new("p.json"), 1_700_000_090).expect_err("stale");
+        let text = stale.to_string();
+        assert!(
+            text.starts_with("saved plan p.json is stale: the host changed since the plan was made 1m30s ago:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("changed  ipvs real server 203.0.113.11:80 of tcp 203.0.113.100:80: weight 1 → 5"),
+            "{text}"
+        );
+        assert!(text.contains("run `lvs-converge plan -f director.yaml --out p.json` again"), "{text}");
+
+        let mut unloaded = observed.clone();
+        unloaded.modules.remove("ip_vs_wlc");
+        let stale = plan.check_fresh(&unloaded, Path::new("p.json"), 0).expect_err("a wanted module went away");
+        assert!(stale.to_string().contains("gone     kernel module ip_vs_wlc"), "{stale}");
+    }
+
+    #[test]
+    fn round_trips_and_refuses_foreign_newer_other_and_edited_files() {
+        let (spec, observed) = fixture();
+        let text = saved(&spec, &observed).to_json();
+        let path = Path::new("/tmp/p.json");
+        assert_eq!(SavedPlan::from_json(&text, path).expect("reads back"), saved(&spec, &observed));
+        let error = |text: &str| SavedPlan::from_json(text, path).expect_err("refused").to_string();
+        assert!(error("not json").starts_with("/tmp/p.json is not an lvs-converge saved plan: not JSON"));
+        assert!(error("{\"format\": \"terraform\"}").contains("is not an lvs-converge saved plan"));
+        let newer = text.replace("\"format_version\": 1,", "\"format_version\": 2,");
+        assert!(
+            error(&newer).starts_with("saved plan /tmp/p.json has format version 2, newer than"),
+            "{}",
+            error(&newer)
+        );
+        let other = text.replace(&format!("\"tool_version\": \"{TOOL_VERSION}\""), "\"tool_version\": \"0.0.1\"");
+        assert!(error(&other).starts_with("saved plan /tmp/p.json was made by lvs-converge 0.0.1"));
+        let edited = text.replace("\"weight\": 1", "\"weight\": 7");
+        assert_ne!(edited, text);
+        assert!(error(&edited).contains("does not match its digest"), "{}", error(&edited));
+    }
+
+    #[test]
+    fn apply_options_must_not_contradict_the_plan() {
+        let (spec, observed) = fixture();
+        let plan = saved(&spec, &observed);
+        let path = Path::new("p.json");
+        assert_eq!(plan.context(path, None, None).unwrap(), (Some("lb".into()), None));
+        assert_eq!(plan.context(path, Some("lb"), None).unwrap(), (Some("lb".into()), None));
+        let error = plan.context(path, Some("other"), None).expect_err("other namespace").to_string();
+        assert!(
+            error.starts_with("saved plan p.json was made with --netns lb, but this apply has --netns other"),
+            "{error}"
+        );
+        assert!(plan.context(path, None, Some(Path::new("/img"))).is_err());
+
+        let mut offline = plan.clone();
+        offline.made.observed_from = ObservedFrom::Snapshot { path: "show.json".into() };
+        assert!(offline.context(path, Some("other"), None).is_err(), "the plan names its namespace");
+        offline.made.netns = None;
+        let given = offline.context(path, Some("other"), Some(Path::new("/img"))).expect("free to choose");
+        assert_eq!(given, (Some("other".into()), Some("/img".into())));
+    }
+}

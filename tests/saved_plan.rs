@@ -1,0 +1,150 @@
+//! Saved plans through the command line, against snapshots: `plan --observed SNAPSHOT --out
+//! FILE` writes a plan whose observed digest follows configuration, not traffic; `apply FILE`
+//! refuses files that are not, or no longer, plans it can apply, before touching anything.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const CASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/drift_repair");
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("lvs-converge-saved-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn lvs_converge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lvs-converge")).args(args).output().expect("run lvs-converge")
+}
+
+fn text(path: &Path) -> String {
+    path.to_str().expect("utf-8 path").to_string()
+}
+
+/// Plans the drift_repair case against `observed` (a snapshot's YAML) and returns the saved
+/// plan as JSON.
+fn saved_plan(scratch: &Scratch, name: &str, observed: &str) -> Value {
+    let snapshot = scratch.path(&format!("{name}.yaml"));
+    std::fs::write(&snapshot, observed).expect("write snapshot");
+    let out = scratch.path(&format!("{name}.plan.json"));
+    let output = lvs_converge(&[
+        "plan",
+        "--color",
+        "never",
+        "-f",
+        &format!("{CASE}/spec.yaml"),
+        "--observed",
+        &text(&snapshot),
+        "--out",
+        &text(&out),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("lvs-converge apply {}", out.display())), "{stderr}");
+    serde_json::from_str(&std::fs::read_to_string(&out).expect("plan --out wrote the file")).expect("JSON")
+}
+
+fn observed() -> String {
+    std::fs::read_to_string(format!("{CASE}/observed.yaml")).expect("observed.yaml")
+}
+
+#[test]
+fn a_saved_plan_holds_the_plan_and_where_it_came_from() {
+    let scratch = Scratch::new("holds");
+    let saved = saved_plan(&scratch, "a", &observed());
+    assert_eq!(saved["format"], "lvs-converge/saved-plan");
+    assert_eq!(saved["format_version"], 1);
+    assert_eq!(saved["tool_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(saved["observed_from"]["kind"], "snapshot");
+    assert_eq!(saved["spec"]["path"], format!("{CASE}/spec.yaml"));
+    // sha256 of the spec file's bytes, checked against the system's sha256sum when present.
+    let sha = saved["spec"]["sha256"].as_str().expect("spec sha256");
+    assert_eq!(sha.len(), 64);
+    if let Ok(output) = Command::new("sha256sum").arg(format!("{CASE}/spec.yaml")).output() {
+        assert!(String::from_utf8_lossy(&output.stdout).starts_with(sha));
+    }
+    // The same changes `plan --format json` lists, and the state they were planned from.
+    assert_eq!(saved["plan"]["changes"].as_array().map(Vec::len), Some(4));
+    assert_eq!(saved["observed"]["ipvs"]["observedAt"], 1764100060);
+    assert!(saved["observed_digest"].as_str().is_some_and(|d| d.starts_with("sha256:")));
+}
+
+#[test]
+fn the_digest_follows_configuration_not_traffic() {
+    let scratch = Scratch::new("digest");
+    let digest = |name: &str, observed: &str| saved_plan(&scratch, name, observed)["observed_digest"].clone();
+    let original = digest("original", &observed());
+    assert_eq!(digest("same", &observed()), original, "an unchanged host");
+    let busier =
+        observed().replace("active: 2, inactive: 5", "active: 90, inactive: 4000").replace("1764100060", "1764103660");
+    assert_ne!(busier, observed());
+    assert_eq!(digest("busier", &busier), original, "only connection counts and the read time changed");
+    let reweighted = observed().replace("method: tunnel, weight: 7", "method: tunnel, weight: 5");
+    assert_ne!(reweighted, observed());
+    assert_ne!(digest("reweighted", &reweighted), original, "a real server's weight changed");
+    let new_service = observed().replace(
+        "destinations: []",
+        "destinations: []\n      - {protocol: tcp, address: 192.0.2.80, port: 80, scheduler: rr}",
+    );
+    assert_ne!(digest("new-service", &new_service), original, "a service appeared");
+}
+
+#[test]
+fn apply_refuses_what_it_cannot_apply_naming_the_file() {
+    let scratch = Scratch::new("refuses");
+    let saved = saved_plan(&scratch, "good", &observed());
+    let write = |name: &str, content: &str| {
+        let path = scratch.path(name);
+        std::fs::write(&path, content).expect("write");
+        text(&path)
+    };
+    let mut newer = saved.clone();
+    newer["format_version"] = 2.into();
+    let mut edited = saved.clone();
+    edited["observed"]["ipvs"]["services"][0]["destinations"][0]["weight"] = 1.into();
+    let cases = [
+        (write("empty.json", ""), "is not an lvs-converge saved plan: not JSON"),
+        (write("spec.json", "{\"apiVersion\": \"lvs-converge/v1\"}"), "is not an lvs-converge saved plan"),
+        (write("newer.json", &newer.to_string()), "has format version 2, newer than"),
+        (write("edited.json", &edited.to_string()), "is corrupt: its observed state does not match its digest"),
+        (text(&scratch.path("missing.json")), "reading saved plan"),
+    ];
+    for (path, message) in cases {
+        let output = lvs_converge(&["apply", &path]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{path}: {stderr}");
+        assert!(stderr.contains(&path) && stderr.contains(message), "{path}: expected `{message}` in: {stderr}");
+    }
+    // A plan names its namespace: another one is refused before entering it.
+    let mut in_lb = saved.clone();
+    in_lb["netns"] = "lb".into();
+    let output = lvs_converge(&["--netns", "elsewhere", "apply", &write("lb.json", &in_lb.to_string())]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("was made with --netns lb, but this apply has --netns elsewhere"), "{stderr}");
+}
+
+#[test]
+fn apply_takes_either_a_spec_or_a_plan_file() {
+    let both = lvs_converge(&["apply", "-f", &format!("{CASE}/spec.yaml"), "plan.json"]);
+    assert_ne!(both.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
+    let neither = lvs_converge(&["apply"]);
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("<--spec <FILE>|PLANFILE>"));
+}
