@@ -98,6 +98,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = SnapshotFormat::Yaml)]
         format: SnapshotFormat,
     },
+    /// Capture what the host (or an ipvsadm-save / keepalived.conf file) has as a Host spec,
+    /// without changing anything: `plan` of the result against the same host shows no change.
+    Import(crate::import::ImportArgs),
     /// Check a spec without touching the host.
     Validate {
         #[command(flatten)]
@@ -134,6 +137,8 @@ pub enum CliError {
     Netns(#[from] netns::NetnsError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
     /// apply would overwrite a file lvs-converge did not write.
     #[error("{0}")]
     TakeOver(String),
@@ -186,6 +191,10 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         }
         return Ok(EXIT_OK);
     }
+    if let Command::Import(args) = &cli.command {
+        crate::import::run(args, cli.netns.as_deref())?;
+        return Ok(EXIT_OK);
+    }
     let live = !matches!(&cli.command, Command::Plan { observed: Some(_), .. });
     if live {
         if let Some(name) = &cli.netns {
@@ -193,7 +202,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         }
     }
     match &cli.command {
-        Command::Validate { .. } => unreachable!("handled above"),
+        Command::Validate { .. } | Command::Import(_) => unreachable!("handled above"),
         Command::Show { format } => {
             let state = observe::observe_host(&Interest::default())?;
             print!("{}", render_snapshot(state, *format));
