@@ -274,9 +274,13 @@ fn tunnel(words: &[String], fail: &dyn Fn(String) -> ImportError) -> Result<Tunn
 /// Keywords that shape keepalived's run-time behaviour, not the table it configures.
 fn runtime_note(keyword: &str) -> Option<&'static str> {
     Some(match keyword {
-        "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "SMTP_CHECK" | "DNS_CHECK" | "BFD_CHECK" | "UDP_CHECK"
-        | "PING_CHECK" | "FILE_CHECK" => "health checker: keepalived removes (or, with inhibit_on_failure, zero-weights) the real server while it fails; the spec keeps it at its configured weight",
-        "sorry_server" | "sorry_server_inhibit" | "sorry_server_lvs_method" => "sorry server: only in the table while the quorum is lost",
+        "HTTP_GET" | "SSL_GET" | "TCP_CHECK" | "MISC_CHECK" | "SMTP_CHECK" | "DNS_CHECK" | "BFD_CHECK"
+        | "UDP_CHECK" | "PING_CHECK" | "FILE_CHECK" => {
+            "health checker (the spec keeps the real server at its configured weight)"
+        }
+        "sorry_server" | "sorry_server_inhibit" | "sorry_server_lvs_method" => {
+            "sorry server: only in the table while the quorum is lost"
+        }
         "quorum" | "hysteresis" | "quorum_up" | "quorum_down" => "quorum handling is keepalived's run-time behaviour",
         "inhibit_on_failure" | "alpha" | "omega" | "ha_suspend" => "keepalived's failure handling",
         "delay_loop" | "connect_timeout" | "retry" | "delay_before_retry" | "warmup" | "notify_up" | "notify_down"

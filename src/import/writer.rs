@@ -9,8 +9,8 @@ use std::net::Ipv6Addr;
 
 use serde_yaml::Value;
 
-/// Longest line a flow collection may make before it is written in block style.
-const FLOW_WIDTH: usize = 96;
+/// Longest indentation plus flow text before a collection is written in block style.
+const FLOW_WIDTH: usize = 92;
 
 /// Comments to write before items, keyed by the item's path: `ipvs.services[0]`,
 /// `ipvs.services[0].realServers[1]`, `sysctls.net.ipv4.ip_forward`.
@@ -32,6 +32,9 @@ pub fn write(header: &[String], document: &Value, comments: &Comments) -> String
 }
 
 fn push_comment(out: &mut String, indent: usize, text: &str) {
+    if text.is_empty() {
+        let _ = writeln!(out, "{:indent$}#", "");
+    }
     for line in text.lines() {
         let _ = writeln!(out, "{:indent$}#{}{line}", "", if line.is_empty() { "" } else { " " });
     }
@@ -133,7 +136,7 @@ fn fits_flow(value: &Value, indent: usize) -> bool {
         Value::Sequence(items) => items.iter().all(is_scalar),
         _ => true,
     };
-    nested_ok && indent + flow(value).len() + 24 <= FLOW_WIDTH
+    nested_ok && indent + flow(value).len() <= FLOW_WIDTH
 }
 
 fn is_scalar(value: &Value) -> bool {
