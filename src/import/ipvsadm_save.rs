@@ -188,6 +188,18 @@ fn socket(value: &str, fail: Fail) -> Result<(IpAddr, Option<u16>), ImportError>
     Ok((address, port))
 }
 
+/// The service a rule names with `(option, value)`, or `missing` as the error.
+fn required_service(
+    target: Option<(String, String)>,
+    ipv6: bool,
+    missing: &str,
+    fail: Fail,
+) -> Result<ServiceKey, ImportError> {
+    let (option, value) = target
+        .ok_or_else(|| fail(missing.into(), Some("name the service with -t/-u/--sctp-service ADDR:PORT or -f MARK")))?;
+    service_key(&option, &value, ipv6, fail)
+}
+
 fn is_service_option(word: &str) -> bool {
     matches!(word, "-t" | "--tcp-service" | "-u" | "--udp-service" | "--sctp-service" | "-f" | "--fwmark-service")
 }
@@ -227,13 +239,7 @@ fn service_line(options: &mut Options, fail: Fail) -> Result<Service, ImportErro
             other => return Err(unknown_option(other, "service", fail)),
         }
     }
-    let (option, value) = target.ok_or_else(|| {
-        fail(
-            "-A without a service".into(),
-            Some("name it with -t ADDR:PORT, -u ADDR:PORT, --sctp-service ADDR:PORT or -f MARK"),
-        )
-    })?;
-    let key = service_key(&option, &value, ipv6, fail)?;
+    let key = required_service(target, ipv6, "-A without a service", fail)?;
     let family = key.family();
     let persistence = match persistence_timeout {
         None if netmask.is_some() || engine.is_some() => {
@@ -348,13 +354,7 @@ fn destination_line(
             other => return Err(unknown_option(other, "real-server", fail)),
         }
     }
-    let (option, value) = target.ok_or_else(|| {
-        fail(
-            "-a without the service it belongs to".into(),
-            Some("name it with -t/-u/--sctp-service ADDR:PORT or -f MARK"),
-        )
-    })?;
-    let key = service_key(&option, &value, ipv6, fail)?;
+    let key = required_service(target, ipv6, "-a without the service it belongs to", fail)?;
     if !ipvs.services.contains_key(&key) {
         return Err(fail(
             format!("real server for {key}, which no earlier -A line adds"),
