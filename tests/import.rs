@@ -118,6 +118,7 @@ fn keepalived_things_not_converted_are_reported_with_their_lines() {
         ("quorum 1", "quorum"),
         ("inhibit_on_failure", "inhibit_on_failure"),
         ("delay_loop 6", "delay_loop"),
+        ("lb_kind DR", "lb_kind"),
     ] {
         let reference = format!("line {}: `{what}`", line_of(needle));
         assert!(notes.contains(&reference), "{what}: no note `{reference}`:\n{notes}");

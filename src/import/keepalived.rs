@@ -2,8 +2,8 @@
 //! blocks when every real server is healthy, with keepalived's own defaults and
 //! corrections (keepalived 2.x, `check_parser.c` / `validate_check_config`):
 //!
-//! - scheduler `wlc`; forwarding method: the real server's `lvs_method`/`lb_kind`, else the
-//!   virtual server's, else NAT; `TUN` may add `type ipip|gue port N|gre` and a checksum
+//! - scheduler `wlc`; forwarding method: the real server's `lvs_method` (keepalived ignores
+//!   `lb_kind` there), else the virtual server's `lvs_method`/`lb_kind`, else NAT; `TUN` may add `type ipip|gue port N|gre` and a checksum
 //!   option (the same words are accepted after `tunnel_type`);
 //! - weight 1; `persistence_timeout` without a value, or `persistence_granularity` without
 //!   a timeout, or port 0 without persistence: 360 s (IPVS_SVC_PERSISTENT_TIMEOUT);
@@ -590,7 +590,13 @@ fn real_server(node: &Node, file: &str) -> Result<RealServer, ImportError> {
             "weight" => real.weight = parse_number(child, 0, file)?,
             "uthreshold" => real.upper = parse_number(child, 0, file)?,
             "lthreshold" => real.lower = parse_number(child, 0, file)?,
-            "lvs_method" | "lb_kind" => real.method = Some(method(words, child, file)?),
+            "lvs_method" => real.method = Some(method(words, child, file)?),
+            // keepalived 2.x knows only lvs_method here: it logs "Unknown keyword" and
+            // the real server keeps the virtual server's method. So does the import.
+            "lb_kind" => real.notes.push(format!(
+                "line {}: `lb_kind` ignored: keepalived does not know it inside real_server (use lvs_method); the virtual server's method applies",
+                child.line
+            )),
             "tunnel_type" => {
                 let fail =
                     |message: String| ImportError::Parse { file: file.into(), line: child.line, message, hint: None };
