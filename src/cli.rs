@@ -128,6 +128,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Capture what the host (or an ipvsadm-save / keepalived.conf file) has as a Host spec,
+    /// without changing anything: `plan` of the result against the same host shows no change.
+    Import(crate::import::ImportArgs),
     /// Check a spec without touching the host.
     Validate {
         #[command(flatten)]
@@ -168,6 +171,8 @@ pub enum CliError {
     Lock(#[from] lock::LockError),
     #[error(transparent)]
     SavedPlan(#[from] SavedPlanError),
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
     /// apply would overwrite a file lvs-converge did not write.
     #[error("{0}")]
     TakeOver(String),
@@ -232,6 +237,10 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         let findings = lint::check_document(&document, arg.node.as_deref())?;
         return Ok(report_findings(&findings, *strict, *format, style));
     }
+    if let Command::Import(args) = &cli.command {
+        crate::import::run(args, cli.netns.as_deref())?;
+        return Ok(EXIT_OK);
+    }
     // A saved plan names its namespace and root; it is read before entering either.
     let saved = match &cli.command {
         Command::Apply { plan_file: Some(path), .. } => Some(read_saved_plan(path)?),
@@ -249,7 +258,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         }
     }
     match &cli.command {
-        Command::Validate { .. } | Command::Schema => unreachable!("handled above"),
+        Command::Validate { .. } | Command::Schema | Command::Import(_) => unreachable!("handled above"),
         Command::Check { host: false, observed: None, .. } => unreachable!("handled above"),
         Command::Show { format } => {
             let state = observe::observe_host(&Interest::default())?;

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod cli;
 pub mod fault;
+pub mod import;
 pub mod lint;
 pub mod lock;
 pub mod model;

@@ -3,8 +3,8 @@
 #
 # Boots a Debian cloud kernel under qemu (TCG) once per scenario, with an
 # initramfs that holds busybox, iproute2's ip, ipvsadm, kmod, bash, the
-# static lvs-converge binary, this directory at /lab and examples/ at
-# /lab/examples. Each VM runs one scenario and prints
+# static lvs-converge binary, keepalived, this directory at /lab, examples/ at
+# /lab/examples and tests/import/ at /lab/import. Each VM runs one scenario and prints
 #   LAB-VERDICT <name> PASS|FAIL
 # on its console, then powers off.
 #
@@ -73,6 +73,7 @@ ensure_packages() {
         [qemu-system-x86_64]=qemu-system-x86
         [/bin/busybox]=busybox-static
         [ipvsadm]=ipvsadm
+        [/usr/sbin/keepalived]=keepalived
         [ip]=iproute2
         [cpio]=cpio
         [kmod]=kmod
@@ -227,7 +228,8 @@ build_initramfs() {
     local b
     # ipvsadm-restore: a shell script around ipvsadm -R (restores rendered rules files)
     # flock (util-linux): holds the apply lock from outside in the safety scenario
-    for b in bash ip ipvsadm ipvsadm-restore kmod flock ${LAB_EXTRA_BINS:-}; do
+    # keepalived: builds an IPVS table the import scenario reads back from keepalived.conf
+    for b in bash ip ipvsadm ipvsadm-restore kmod flock /usr/sbin/keepalived ${LAB_EXTRA_BINS:-}; do
         if [[ $b != /* ]]; then b=$(command -v "$b") || die "no $b on host"; fi
         copy_bin "$(readlink -f "$b")"
         # keep the usual name too (ip is /usr/sbin/ip, /usr/bin/ip on others)
@@ -277,6 +279,9 @@ build_initramfs() {
     tar -C "$LAB_DIR" --exclude=./.cache -cf - . | tar -C "$ROOT/lab" -xf -
     mkdir -p "$ROOT/lab/examples"
     [[ -d $REPO/examples ]] && cp -a "$REPO/examples/." "$ROOT/lab/examples/"
+    # import samples (ipvsadm-save rules, keepalived.conf)
+    mkdir -p "$ROOT/lab/import"
+    [[ -d $REPO/tests/import ]] && cp -a "$REPO/tests/import/." "$ROOT/lab/import/"
 
     local spec
     local src

@@ -1,0 +1,177 @@
+//! Model → spec types in the spec's canonical form: every value that equals the spec's
+//! default is left out (protocol tcp, weight 1, method tunnel, a real server's port equal to
+//! the service's, persistence timeout 300s and a whole-address netmask), so the written spec
+//! says only what is particular to the host. The inverse of `spec::ipvs`'s `to_model` for
+//! everything the spec can express.
+
+use std::collections::BTreeMap;
+
+use crate::model::addresses::Address;
+use crate::model::duration::Seconds;
+use crate::model::ipvs::{
+    Destination, DestinationKey, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Service, ServiceKey,
+    Timeouts, TunnelEncapsulation, TunnelType,
+};
+use crate::model::links::{Link, LinkKind};
+use crate::spec::host::{AddressSpec, Cidr, LinkSpec, LinkType, SysctlValue};
+use crate::spec::ipvs::{
+    IpvsSpec, Netmask, PersistenceSpec, RealServerSpec, ServiceSpec, TimeoutsSpec, TunnelSpec,
+    DEFAULT_PERSISTENCE_TIMEOUT, DEFAULT_WEIGHT,
+};
+
+/// Notes to attach to services and real servers, found while reading the source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpvsNotes {
+    pub services: BTreeMap<ServiceKey, Vec<String>>,
+    pub destinations: BTreeMap<(ServiceKey, DestinationKey), Vec<String>>,
+}
+
+impl IpvsNotes {
+    pub fn service(&mut self, key: ServiceKey, text: String) {
+        self.services.entry(key).or_default().push(text);
+    }
+
+    pub fn destination(&mut self, service: ServiceKey, destination: DestinationKey, text: String) {
+        self.destinations.entry((service, destination)).or_default().push(text);
+    }
+}
+
+/// The `ipvs:` section for `ipvs`, and the comments for its items keyed by writer path
+/// (below `path`, e.g. `ipvs`). Things the spec cannot express are returned as warnings.
+pub fn ipvs_spec(ipvs: &IpvsState, notes: &IpvsNotes, path: &str) -> (IpvsSpec, super::writer::Comments, Vec<String>) {
+    let mut comments = super::writer::Comments::new();
+    let mut warnings = Vec::new();
+    let mut services = Vec::new();
+    for (index, service) in ipvs.services.values().enumerate() {
+        let service_path = format!("{path}.services[{index}]");
+        if let Some(texts) = notes.services.get(&service.key) {
+            comments.entry(service_path.clone()).or_default().extend(texts.iter().cloned());
+        }
+        for (rs_index, destination) in service.destinations.values().enumerate() {
+            if let Some(texts) = notes.destinations.get(&(service.key, destination_key(destination))) {
+                let rs_path = format!("{service_path}.realServers[{rs_index}]");
+                comments.entry(rs_path).or_default().extend(texts.iter().cloned());
+            }
+            if destination.tunnel.flags != 0 && destination.method == ForwardingMethod::Tunnel {
+                warnings.push(format!(
+                    "real server {} of {}: tunnel checksum option (flags {:#x}) is not expressible in the spec; it would be reset to no checksum",
+                    destination_key(destination),
+                    service.key,
+                    destination.tunnel.flags
+                ));
+            }
+        }
+        services.push(service_spec(service));
+    }
+    let spec = IpvsSpec {
+        timeouts: ipvs.timeouts.filter(|t| *t != Timeouts::KERNEL_DEFAULTS).map(timeouts_spec),
+        services,
+        scope: None,
+        drain: None,
+    };
+    (spec, comments, warnings)
+}
+
+fn destination_key(destination: &Destination) -> DestinationKey {
+    DestinationKey { address: destination.address, port: destination.port }
+}
+
+fn timeouts_spec(timeouts: Timeouts) -> TimeoutsSpec {
+    let defaults = Timeouts::KERNEL_DEFAULTS;
+    let keep = |value: u32, default: u32| (value != default).then_some(Seconds(value));
+    TimeoutsSpec {
+        tcp: keep(timeouts.tcp, defaults.tcp),
+        tcp_fin: keep(timeouts.tcp_fin, defaults.tcp_fin),
+        udp: keep(timeouts.udp, defaults.udp),
+    }
+}
+
+fn service_spec(service: &Service) -> ServiceSpec {
+    let settings = &service.settings;
+    let (protocol, address, port, fwmark, family, service_port) = match service.key {
+        ServiceKey::Address { protocol, address, port } => {
+            ((protocol != Protocol::Tcp).then_some(protocol), Some(address), Some(i64::from(port)), None, None, port)
+        }
+        ServiceKey::FirewallMark { fwmark, family } => {
+            (None, None, None, Some(i64::from(fwmark)), (family != Family::Ipv4).then_some(family), 0)
+        }
+    };
+    ServiceSpec {
+        protocol,
+        address,
+        port,
+        fwmark,
+        family,
+        scheduler: Some(settings.scheduler),
+        scheduler_flags: settings.scheduler_flags.clone(),
+        persistence: settings.persistence.as_ref().map(|p| persistence_spec(p, service.key.family())),
+        one_packet: settings.one_packet,
+        real_servers: service.destinations.values().map(|d| real_server_spec(d, service_port)).collect(),
+    }
+}
+
+fn persistence_spec(persistence: &Persistence, family: Family) -> PersistenceSpec {
+    PersistenceSpec {
+        timeout: (persistence.timeout != DEFAULT_PERSISTENCE_TIMEOUT.0).then_some(Seconds(persistence.timeout)),
+        netmask: (persistence.prefix_length != family.max_prefix())
+            .then_some(Netmask::Prefix(persistence.prefix_length)),
+        engine: persistence.engine.clone(),
+    }
+}
+
+fn real_server_spec(destination: &Destination, service_port: u16) -> RealServerSpec {
+    let tunnel = (destination.method == ForwardingMethod::Tunnel
+        && destination.tunnel.kind != TunnelEncapsulation::default().kind)
+        .then(|| TunnelSpec {
+            kind: destination.tunnel.kind,
+            port: (destination.tunnel.kind == TunnelType::Gue).then_some(i64::from(destination.tunnel.port)),
+        });
+    let nonzero = |value: u32| (value != 0).then_some(i64::from(value));
+    RealServerSpec {
+        address: Some(destination.address),
+        node: None,
+        port: (destination.port != service_port).then_some(i64::from(destination.port)),
+        method: (destination.method != ForwardingMethod::default()).then_some(destination.method),
+        weight: (i64::from(destination.weight) != DEFAULT_WEIGHT).then_some(i64::from(destination.weight)),
+        upper_threshold: nonzero(destination.upper_threshold),
+        lower_threshold: nonzero(destination.lower_threshold),
+        tunnel,
+    }
+}
+
+/// An ipip tunnel as a `links:` entry: tunnels default to up, path MTU discovery on, TTL 0.
+/// `mtu` is written unless it is ipip's usual 1480.
+pub fn link_spec(link: &Link) -> Option<LinkSpec> {
+    let LinkKind::Ipip { local, remote, ttl, pmtudisc } = &link.kind else {
+        return None;
+    };
+    let fallback = link.is_fallback_tunnel();
+    Some(LinkSpec {
+        name: link.name.clone(),
+        // tunl0 and tunnels with endpoints are ipip by default; an any/any named tunnel is not.
+        kind: (!fallback && local.is_none() && remote.is_none()).then_some(LinkType::Ipip),
+        local: *local,
+        remote: *remote,
+        ttl: (!fallback && *ttl != 0).then_some(*ttl),
+        // tunl0's own parameters are the kernel's and never compared.
+        pmtudisc: (!fallback && !*pmtudisc).then_some(false),
+        up: (link.up != Some(true)).then_some(link.up.unwrap_or(false)),
+        mtu: link.mtu.filter(|mtu| *mtu != 1480),
+    })
+}
+
+pub fn address_spec(address: &Address) -> AddressSpec {
+    AddressSpec {
+        // The prefix is always written: `203.0.113.100/32` on lo reads unambiguously.
+        address: Cidr { address: address.address, prefix_length: Some(address.prefix_length) },
+        interface: address.interface.clone(),
+        label: address.label.clone().filter(|label| *label != address.interface),
+    }
+}
+
+pub fn sysctl_value(value: &str) -> SysctlValue {
+    match value.parse::<i64>() {
+        Ok(number) if number.to_string() == value => SysctlValue::Number(number),
+        _ => SysctlValue::Text(value.to_string()),
+    }
+}

@@ -1,0 +1,234 @@
+//! `lvs-converge import`: capture what a host already has as a Host spec, before any tool
+//! touches it. Three sources, one reader each, all read-only:
+//!
+//! - [`live`]: the observed state of the host (`observe::observe_host`), LVS-relevant parts
+//!   only, in the short `role:` form when the role's defaults describe the host exactly;
+//! - [`ipvsadm_save`]: an `ipvsadm-save -n` / `ipvsadm -Sn` rules file (the IPVS table only);
+//! - [`keepalived`]: the `virtual_server` blocks of a keepalived.conf, with keepalived's own
+//!   defaults, as the IPVS table keepalived builds when every real server is healthy.
+//!
+//! Each reader yields model state plus notes; [`canonical`] turns the model into the spec
+//! types in canonical form (defaults left out) and [`writer`] writes them as commented YAML.
+//! An import mirrors the host faithfully, mistakes included: planning the imported spec
+//! against the host it came from shows no change. Whatever a source holds that the spec
+//! cannot say (health checkers, VRRP, sorry servers …) is reported, never silently dropped.
+
+pub mod canonical;
+pub mod ipvsadm_save;
+pub mod keepalived;
+pub mod live;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+
+use crate::model::IpvsState;
+use crate::spec::{SpecFile, SpecKind, API_VERSION};
+use canonical::IpvsNotes;
+use writer::Comments;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {}: {source}", .path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    /// A line of a source file that cannot be understood.
+    #[error("{file}:{line}: {message}{}", .hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+    Parse { file: String, line: usize, message: String, hint: Option<String> },
+    #[error(transparent)]
+    Observe(#[from] crate::observe::ObserveError),
+    #[error(transparent)]
+    Netns(#[from] crate::netns::NetnsError),
+    /// `--role` names a role whose short form does not describe the host.
+    #[error("{0}")]
+    Role(String),
+    #[error("{} already exists\n  hint: pass --force to overwrite it, or choose another -o FILE", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot write {}: {source}", .path.display())]
+    Write { path: PathBuf, source: std::io::Error },
+}
+
+/// An imported spec, ready to write.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// Where it came from, for the header: `ipvsadm-save file rules.txt`, `the live host`.
+    pub source: String,
+    pub spec: SpecFile,
+    /// Comments before items, by writer path.
+    pub comments: Comments,
+    /// What the reader noticed: things not converted, defaults it applied, role defaults
+    /// the host does not meet. Printed to stderr and written into the header.
+    pub notes: Vec<String>,
+}
+
+impl Imported {
+    /// The spec as YAML, with a header naming the source and `imported_at` (UTC).
+    pub fn to_yaml(&self, imported_at: &str) -> String {
+        let mut header = vec![
+            format!("Imported by `lvs-converge import` from {} at {imported_at}.", self.source),
+            "It mirrors what was there, mistakes included: review it, `lvs-converge check` it, then `plan`.".into(),
+        ];
+        if !self.notes.is_empty() {
+            header.push(String::new());
+            header.push("Notes:".into());
+            header.extend(self.notes.iter().map(|note| format!("- {note}")));
+        }
+        let document = serde_yaml::to_value(&self.spec).expect("spec types serialize");
+        writer::write(&header, &document, &self.comments)
+    }
+}
+
+/// A Host spec with nothing but an IPVS table, for the file-based sources.
+fn ipvs_only(source: String, ipvs: &IpvsState, ipvs_notes: &IpvsNotes, mut notes: Vec<String>) -> Imported {
+    let (ipvs_spec, comments, warnings) = canonical::ipvs_spec(ipvs, ipvs_notes, "ipvs");
+    notes.extend(warnings);
+    let mut spec = empty_host_spec();
+    spec.ipvs = Some(ipvs_spec);
+    Imported { source, spec, comments, notes }
+}
+
+fn empty_host_spec() -> SpecFile {
+    SpecFile {
+        api_version: API_VERSION.into(),
+        kind: SpecKind::Host,
+        role: None,
+        vip_interface: None,
+        vips: Vec::new(),
+        modules: Vec::new(),
+        links: Vec::new(),
+        addresses: Vec::new(),
+        routes: Vec::new(),
+        sysctls: Default::default(),
+        ipvs: None,
+        nodes: Vec::new(),
+        persist: None,
+    }
+}
+
+fn read_source(path: &Path) -> Result<String, ImportError> {
+    std::fs::read_to_string(path).map_err(|source| ImportError::Read { path: path.to_path_buf(), source })
+}
+
+/// Imports an `ipvsadm-save -n` rules file.
+pub fn from_ipvsadm_save_file(path: &Path) -> Result<Imported, ImportError> {
+    let text = read_source(path)?;
+    let table = ipvsadm_save::parse(&text, &path.display().to_string())?;
+    Ok(ipvs_only(format!("ipvsadm-save rules {}", path.display()), &table.ipvs, &table.notes, table.messages))
+}
+
+/// Imports the `virtual_server` blocks of a keepalived.conf.
+pub fn from_keepalived_file(path: &Path) -> Result<Imported, ImportError> {
+    let text = read_source(path)?;
+    let config = keepalived::parse(&text, &path.display().to_string())?;
+    Ok(ipvs_only(format!("keepalived config {}", path.display()), &config.ipvs, &config.notes, config.messages))
+}
+
+/// `lvs-converge import`'s options.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Import an `ipvsadm-save -n` (`ipvsadm -Sn`) rules file instead of the live host.
+    #[arg(long, value_name = "FILE", conflicts_with = "keepalived")]
+    pub ipvsadm_save: Option<PathBuf>,
+    /// Import the virtual_server blocks of a keepalived.conf instead of the live host.
+    #[arg(long, value_name = "FILE")]
+    pub keepalived: Option<PathBuf>,
+    /// Write the spec to FILE (default: standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite FILE if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// Live host: write the short `role:` form of this role (auto: of the role the host
+    /// looks like) when it describes the host exactly. With director/real-server, fail if it
+    /// does not.
+    #[arg(long, value_enum, default_value_t = RoleArg::Auto, conflicts_with_all = ["ipvsadm_save", "keepalived"])]
+    pub role: RoleArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    Auto,
+    Director,
+    RealServer,
+}
+
+/// Runs `import`: reads the source (entering `netns` first for the live host), writes the
+/// spec, prints the notes to stderr.
+pub fn run(args: &ImportArgs, netns: Option<&str>) -> Result<(), ImportError> {
+    let imported = if let Some(path) = &args.ipvsadm_save {
+        from_ipvsadm_save_file(path)?
+    } else if let Some(path) = &args.keepalived {
+        from_keepalived_file(path)?
+    } else {
+        if let Some(name) = netns {
+            crate::netns::enter(name)?;
+        }
+        let host = crate::observe::observe_host(&crate::observe::Interest::default())?;
+        let role = match args.role {
+            RoleArg::Auto => live::RoleChoice::Auto,
+            RoleArg::Director => live::RoleChoice::Director,
+            RoleArg::RealServer => live::RoleChoice::RealServer,
+        };
+        let source = match netns {
+            Some(name) => format!("the live host (network namespace {name})"),
+            None => "the live host".to_string(),
+        };
+        live::import(&host, role, &source)?
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let text = imported.to_yaml(&utc_timestamp(now));
+    for note in &imported.notes {
+        eprintln!("note: {note}");
+    }
+    match &args.output {
+        Some(path) => write_output(path, &text, args.force),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+/// Writes `text` to `path`, refusing to replace an existing file unless `force`.
+pub fn write_output(path: &Path, text: &str, force: bool) -> Result<(), ImportError> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = options.open(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AlreadyExists => ImportError::Exists(path.to_path_buf()),
+        _ => ImportError::Write { path: path.to_path_buf(), source },
+    })?;
+    file.write_all(text.as_bytes()).map_err(|source| ImportError::Write { path: path.to_path_buf(), source })
+}
+
+/// `2024-05-01 12:34:56 UTC` for Unix time `seconds`.
+pub fn utc_timestamp(seconds: u64) -> String {
+    let days = (seconds / 86_400) as i64;
+    let rest = seconds % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_timestamp(1_714_566_896), "2024-05-01 12:34:56 UTC");
+    }
+}
