@@ -64,7 +64,8 @@ fn rich_ipvsadm_save_comes_back_as_the_same_rules() {
     assert!(yaml.contains("persistence: { timeout: 1h, netmask: 24 }"), "{yaml}");
     assert!(yaml.contains("- { address: 203.0.113.11, weight: 3 }"), "{yaml}");
     assert!(yaml.contains("- { address: 10.1.0.5, port: 5061, method: masq, weight: 4 }"), "{yaml}");
-    assert!(yaml.contains("tunnel: { type: gue, port: 6080 }"), "{yaml}");
+    assert!(yaml.contains("tunnel: { type: gue, port: 6080, checksum: remcsum }"), "{yaml}");
+    assert!(yaml.contains("tunnel: { type: gre, checksum: csum }"), "{yaml}");
     assert!(yaml.contains("timeouts: { tcp: 1h }"), "{yaml}");
     assert!(!yaml.contains("protocol: tcp"), "{yaml}");
 }

@@ -203,3 +203,29 @@ fn no_panic_on_truncated_or_mutated_specs() {
     }
     assert!(inputs > 5000, "ran {inputs} inputs");
 }
+
+#[test]
+fn tunnel_checksum_fits_its_encapsulation() {
+    let real_server = |tunnel: &str| {
+        service(&format!(
+            "      port: 80\n      realServers:\n        - address: 198.51.100.24\n          tunnel: {tunnel}\n"
+        ))
+    };
+    assert_error(
+        &real_server("{ type: gre, checksum: remcsum }"),
+        9,
+        "ipvs.services[0].realServers[0].tunnel.checksum",
+        "does not apply to gre",
+    );
+    assert_error(
+        &real_server("{ checksum: csum }"),
+        9,
+        "ipvs.services[0].realServers[0].tunnel.checksum",
+        "does not apply to ipip",
+    );
+    let spec = spec::parse(&real_server("{ type: gue, port: 6080, checksum: remcsum }"), Path::new("ok.yaml"))
+        .expect("GUE takes remote checksum offload");
+    let service = spec.desired.ipvs.services.values().next().unwrap();
+    let tunnel = service.destinations.values().next().unwrap().tunnel;
+    assert_eq!((tunnel.port, tunnel.flags), (6080, 2), "IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM");
+}

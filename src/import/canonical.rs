@@ -10,7 +10,7 @@ use crate::model::addresses::Address;
 use crate::model::duration::Seconds;
 use crate::model::ipvs::{
     Destination, DestinationKey, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Service, ServiceKey,
-    Timeouts, TunnelEncapsulation, TunnelType,
+    Timeouts, TunnelChecksum, TunnelEncapsulation, TunnelType,
 };
 use crate::model::links::{Link, LinkKind};
 use crate::spec::host::{AddressSpec, Cidr, LinkSpec, LinkType, SysctlValue};
@@ -37,10 +37,9 @@ impl IpvsNotes {
 }
 
 /// The `ipvs:` section for `ipvs`, and the comments for its items keyed by writer path
-/// (below `path`, e.g. `ipvs`). Things the spec cannot express are returned as warnings.
-pub fn ipvs_spec(ipvs: &IpvsState, notes: &IpvsNotes, path: &str) -> (IpvsSpec, super::writer::Comments, Vec<String>) {
+/// (below `path`, e.g. `ipvs`).
+pub fn ipvs_spec(ipvs: &IpvsState, notes: &IpvsNotes, path: &str) -> (IpvsSpec, super::writer::Comments) {
     let mut comments = super::writer::Comments::new();
-    let mut warnings = Vec::new();
     let mut services = Vec::new();
     for (index, service) in ipvs.services.values().enumerate() {
         let service_path = format!("{path}.services[{index}]");
@@ -52,14 +51,6 @@ pub fn ipvs_spec(ipvs: &IpvsState, notes: &IpvsNotes, path: &str) -> (IpvsSpec, 
                 let rs_path = format!("{service_path}.realServers[{rs_index}]");
                 comments.entry(rs_path).or_default().extend(texts.iter().cloned());
             }
-            if destination.tunnel.flags != 0 && destination.method == ForwardingMethod::Tunnel {
-                warnings.push(format!(
-                    "real server {} of {}: tunnel checksum option (flags {:#x}) is not expressible in the spec; it would be reset to no checksum",
-                    destination_key(destination),
-                    service.key,
-                    destination.tunnel.flags
-                ));
-            }
         }
         services.push(service_spec(service));
     }
@@ -69,7 +60,7 @@ pub fn ipvs_spec(ipvs: &IpvsState, notes: &IpvsNotes, path: &str) -> (IpvsSpec, 
         scope: None,
         drain: None,
     };
-    (spec, comments, warnings)
+    (spec, comments)
 }
 
 fn destination_key(destination: &Destination) -> DestinationKey {
@@ -125,6 +116,7 @@ fn real_server_spec(destination: &Destination, service_port: u16) -> RealServerS
         .then(|| TunnelSpec {
             kind: destination.tunnel.kind,
             port: (destination.tunnel.kind == TunnelType::Gue).then_some(i64::from(destination.tunnel.port)),
+            checksum: Some(TunnelChecksum::from_flags(destination.tunnel.flags)).filter(|c| *c != TunnelChecksum::None),
         });
     let nonzero = |value: u32| (value != 0).then_some(i64::from(value));
     RealServerSpec {

@@ -11,7 +11,7 @@ use super::canonical::IpvsNotes;
 use super::ImportError;
 use crate::model::ipvs::{
     Destination, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Scheduler, SchedulerFlag, Service,
-    ServiceKey, ServiceSettings, Timeouts, TunnelEncapsulation, TunnelType,
+    ServiceKey, ServiceSettings, Timeouts, TunnelChecksum, TunnelEncapsulation, TunnelType,
 };
 use crate::model::keyed::Keyed;
 use crate::spec::ipvs::DEFAULT_PERSISTENCE_TIMEOUT;
@@ -25,9 +25,6 @@ pub struct SavedTable {
     pub messages: Vec<String>,
 }
 
-/// IP_VS_TUNNEL_ENCAP_FLAG_CSUM / _REMCSUM.
-const TUNNEL_CSUM: u16 = 1;
-const TUNNEL_REMCSUM: u16 = 2;
 /// IP_VS_SVC_F_SCHED3: no scheduler gives it a meaning the spec knows.
 const SCHED_FLAG_3: &str = "flag-3";
 
@@ -348,9 +345,9 @@ fn destination_line(
                 });
             }
             "--tun-port" => tunnel_port = number(&options.value(&word, fail)?, "tunnel port", fail)?,
-            "--tun-nocsum" => tunnel_flags = 0,
-            "--tun-csum" => tunnel_flags = TUNNEL_CSUM,
-            "--tun-remcsum" => tunnel_flags = TUNNEL_REMCSUM,
+            "--tun-nocsum" => tunnel_flags = TunnelChecksum::None.flags(),
+            "--tun-csum" => tunnel_flags = TunnelChecksum::Csum.flags(),
+            "--tun-remcsum" => tunnel_flags = TunnelChecksum::Remcsum.flags(),
             other => return Err(unknown_option(other, "real-server", fail)),
         }
     }

@@ -22,7 +22,7 @@ use super::canonical::IpvsNotes;
 use super::ImportError;
 use crate::model::ipvs::{
     Destination, DestinationKey, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Scheduler, SchedulerFlag,
-    Service, ServiceKey, ServiceSettings, Timeouts, TunnelEncapsulation, TunnelType,
+    Service, ServiceKey, ServiceSettings, Timeouts, TunnelChecksum, TunnelEncapsulation, TunnelType,
 };
 use crate::model::keyed::Keyed;
 
@@ -256,9 +256,9 @@ fn tunnel(words: &[String], fail: &dyn Fn(String) -> ImportError) -> Result<Tunn
                 let value = words.next().ok_or_else(|| fail("`port` needs a number".into()))?;
                 tunnel.port = value.parse().map_err(|_| fail(format!("`{value}` is not a port")))?;
             }
-            "nocsum" => tunnel.flags = 0,
-            "csum" => tunnel.flags = 1,
-            "remcsum" => tunnel.flags = 2,
+            "nocsum" => tunnel.flags = TunnelChecksum::None.flags(),
+            "csum" => tunnel.flags = TunnelChecksum::Csum.flags(),
+            "remcsum" => tunnel.flags = TunnelChecksum::Remcsum.flags(),
             other => return Err(fail(format!("unknown tunnel setting `{other}`"))),
         }
     }

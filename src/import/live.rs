@@ -49,13 +49,13 @@ struct Explicit {
 /// interest, or a snapshot). `source` names the host for the header.
 pub fn import(host: &HostState, role: RoleChoice, source: &str) -> Result<Imported, ImportError> {
     let explicit = explicit(host);
-    let (ipvs_spec, mut ipvs_comments, warnings) = canonical::ipvs_spec(&host.ipvs, &IpvsNotes::default(), "ipvs");
+    let (ipvs_spec, mut ipvs_comments) = canonical::ipvs_spec(&host.ipvs, &IpvsNotes::default(), "ipvs");
     ipvs_comments
         .entry("apiVersion".into())
         .or_default()
         .push("Routes are not imported: the kernel makes the routes of the imported addresses itself.".into());
     let ipvs = (!ipvs_spec.services.is_empty() || ipvs_spec.timeouts.is_some()).then_some(ipvs_spec);
-    let mut notes = warnings;
+    let mut notes = Vec::new();
 
     let candidates: Vec<Role> = match role {
         RoleChoice::Auto if !host.ipvs.services.is_empty() => vec![Role::Director],

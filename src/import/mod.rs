@@ -77,9 +77,8 @@ impl Imported {
 }
 
 /// A Host spec with nothing but an IPVS table, for the file-based sources.
-fn ipvs_only(source: String, ipvs: &IpvsState, ipvs_notes: &IpvsNotes, mut notes: Vec<String>) -> Imported {
-    let (ipvs_spec, comments, warnings) = canonical::ipvs_spec(ipvs, ipvs_notes, "ipvs");
-    notes.extend(warnings);
+fn ipvs_only(source: String, ipvs: &IpvsState, ipvs_notes: &IpvsNotes, notes: Vec<String>) -> Imported {
+    let (ipvs_spec, comments) = canonical::ipvs_spec(ipvs, ipvs_notes, "ipvs");
     let mut spec = empty_host_spec();
     spec.ipvs = Some(ipvs_spec);
     Imported { source, spec, comments, notes }

@@ -419,6 +419,57 @@ pub struct TunnelEncapsulation {
     pub flags: u16,
 }
 
+/// Outer checksum of GUE and GRE packets (`--tun-nocsum`, `--tun-csum`, `--tun-remcsum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TunnelChecksum {
+    /// No checksum (the kernel's default).
+    #[default]
+    None,
+    /// A checksum over the outer UDP (GUE) or GRE header.
+    Csum,
+    /// Remote checksum offload: the real server completes the inner checksum (GUE only).
+    Remcsum,
+}
+
+impl TunnelChecksum {
+    /// IP_VS_TUNNEL_ENCAP_FLAG_CSUM and _REMCSUM.
+    pub fn flags(self) -> u16 {
+        match self {
+            TunnelChecksum::None => 0,
+            TunnelChecksum::Csum => 1,
+            TunnelChecksum::Remcsum => 2,
+        }
+    }
+
+    /// The option the flags select; ipvsadm lets the last one win, CSUM before REMCSUM.
+    pub fn from_flags(flags: u16) -> Self {
+        if flags & 1 != 0 {
+            TunnelChecksum::Csum
+        } else if flags & 2 != 0 {
+            TunnelChecksum::Remcsum
+        } else {
+            TunnelChecksum::None
+        }
+    }
+
+    /// ipvsadm's option without `--tun-`: `nocsum`, `csum`, `remcsum`.
+    pub fn option_name(self) -> &'static str {
+        match self {
+            TunnelChecksum::None => "nocsum",
+            other => other.name(),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelChecksum::None => "none",
+            TunnelChecksum::Csum => "csum",
+            TunnelChecksum::Remcsum => "remcsum",
+        }
+    }
+}
+
 fn is_default_tunnel(tunnel: &TunnelEncapsulation) -> bool {
     *tunnel == TunnelEncapsulation::default()
 }

@@ -12,7 +12,8 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use crate::model::ipvs::{
-    Destination, Family, ForwardingMethod, IpvsState, Protocol, Service, ServiceKey, SocketText, TunnelType,
+    Destination, Family, ForwardingMethod, IpvsState, Protocol, Service, ServiceKey, SocketText, TunnelChecksum,
+    TunnelType,
 };
 
 /// None when there is nothing to restore (a real server, or no IPVS in the spec).
@@ -106,13 +107,7 @@ fn destination_line(service: &ServiceKey, destination: &Destination) -> String {
             let _ = write!(line, " --tun-port {}", tunnel.port);
         }
         if tunnel.kind != TunnelType::Ipip {
-            // IP_VS_TUNNEL_ENCAP_FLAG_CSUM (1) and _REMCSUM (2).
-            let csum = match tunnel.flags {
-                f if f & 1 != 0 => "--tun-csum",
-                f if f & 2 != 0 => "--tun-remcsum",
-                _ => "--tun-nocsum",
-            };
-            let _ = write!(line, " {csum}");
+            let _ = write!(line, " --tun-{}", TunnelChecksum::from_flags(tunnel.flags).option_name());
         }
     }
     line.push('\n');

@@ -412,6 +412,10 @@ fn destination_fields(dest: &Destination) -> Vec<(&'static str, String)> {
         if dest.tunnel.port != 0 {
             method.push_str(&format!(" port {}", dest.tunnel.port));
         }
+        let checksum = crate::model::ipvs::TunnelChecksum::from_flags(dest.tunnel.flags);
+        if checksum != crate::model::ipvs::TunnelChecksum::None {
+            method.push_str(&format!(" checksum {}", checksum.name()));
+        }
     }
     vec![
         ("method", method),

@@ -15,7 +15,7 @@ use super::{schema, Problems};
 use crate::model::duration::Seconds;
 use crate::model::ipvs::{
     Destination, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Scheduler, SchedulerFlag, Service,
-    ServiceKey, ServiceSettings, Timeouts, TunnelEncapsulation, TunnelType,
+    ServiceKey, ServiceSettings, Timeouts, TunnelChecksum, TunnelEncapsulation, TunnelType,
 };
 use crate::model::keyed::Keyed;
 use crate::plan::ipvs::IpvsOwnership;
@@ -205,6 +205,9 @@ pub struct TunnelSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<i64>,
+    /// Outer checksum for GUE and GRE: `none` (default), `csum`, or `remcsum` (GUE only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<TunnelChecksum>,
 }
 
 /// A persistence netmask as a prefix length or an IPv4 dotted mask.
@@ -655,6 +658,21 @@ impl RealServerSpec {
             );
             return None;
         }
+        let checksum = spec.checksum.unwrap_or_default();
+        let checksum_allowed = match spec.kind {
+            TunnelType::Ipip => checksum == TunnelChecksum::None,
+            TunnelType::Gre => checksum != TunnelChecksum::Remcsum,
+            TunnelType::Gue => true,
+        };
+        if !checksum_allowed {
+            problems.add(
+                &format!("{tunnel_path}.checksum"),
+                format!("checksum `{}` does not apply to {}", checksum.name(), spec.kind.name()),
+                "ipip has no checksum option; GRE takes `csum`; `remcsum` is GUE only",
+            );
+            return None;
+        }
+        let flags = checksum.flags();
         match (spec.kind, spec.port) {
             (TunnelType::Gue, None) => {
                 problems.add(
@@ -666,7 +684,7 @@ impl RealServerSpec {
             }
             (TunnelType::Gue, Some(port)) => {
                 let port = port_in_range(port, &format!("{tunnel_path}.port"), false, problems)?;
-                Some(TunnelEncapsulation { kind: TunnelType::Gue, port, flags: 0 })
+                Some(TunnelEncapsulation { kind: TunnelType::Gue, port, flags })
             }
             (kind, Some(_)) => {
                 problems.add(
@@ -676,7 +694,7 @@ impl RealServerSpec {
                 );
                 None
             }
-            (kind, None) => Some(TunnelEncapsulation { kind, port: 0, flags: 0 }),
+            (kind, None) => Some(TunnelEncapsulation { kind, port: 0, flags }),
         }
     }
 }

@@ -164,10 +164,20 @@ pub fn real_server_rules(schema: &mut Schema) {
 pub fn tunnel_rules(schema: &mut Schema) {
     add_all_of(
         schema,
-        vec![json!({
-            "if": {"properties": {"type": {"const": "gue"}}, "required": ["type"]},
-            "then": {"required": ["port"]},
-            "else": {"properties": {"port": absent("`port` applies to GUE only")}}
-        })],
+        vec![
+            json!({
+                "if": {"properties": {"type": {"const": "gue"}}, "required": ["type"]},
+                "then": {"required": ["port"]},
+                "else": {"properties": {"port": absent("`port` applies to GUE only")}}
+            }),
+            json!({
+                "if": {"properties": {"type": {"enum": ["ipip"]}}},
+                "then": {"properties": {"checksum": absent("ipip has no checksum option")}}
+            }),
+            json!({
+                "if": {"properties": {"type": {"const": "gre"}}, "required": ["type"]},
+                "then": {"properties": {"checksum": {"enum": ["none", "csum"], "errorMessage": "`remcsum` is GUE only"}}}
+            }),
+        ],
     );
 }

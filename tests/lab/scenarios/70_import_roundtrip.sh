@@ -91,8 +91,8 @@ expect_ok lvs-converge --netns rs2 plan -f /tmp/rs2-off.yaml
 step "(b) a rich table: director-full applied, hand additions, saved with ipvsadm-save -n"
 _lab_ns_add full fresh
 expect_ok lvs-converge --netns full apply -f /lab/examples/director-full.yaml
-run_in full ipvsadm -a -t $VIP:80 -r 198.51.100.24:80 -i -w 2 --tun-type gue --tun-port 6080
-run_in full ipvsadm -a -t $VIP:80 -r 198.51.100.25:80 -i --tun-type gre
+run_in full ipvsadm -a -t $VIP:80 -r 198.51.100.24:80 -i -w 2 --tun-type gue --tun-port 6080 --tun-remcsum
+run_in full ipvsadm -a -t $VIP:80 -r 198.51.100.25:80 -i --tun-type gre --tun-csum
 run_in full ipvsadm -A -t $VIP:5060 -s rr -p 600
 run_in full ipvsadm -a -t $VIP:5060 -r 10.1.0.5:5061 -m -w 4
 run_in full ipvsadm -A -f 9 -6 -s wrr -p 300 -M 64
