@@ -270,7 +270,12 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             let (spec, observed) = match snapshot_path {
                 Some(path) => {
                     let observed = snapshot::read(path)?;
-                    (resolve(&document, arg, &observed)?, observed)
+                    let spec = resolve(&document, arg, &observed)?;
+                    if out.is_some() {
+                        snapshot::covers(&observed, &spec.desired)
+                            .map_err(|what| SavedPlanError::SnapshotTooNarrow { snapshot: path.clone(), what })?;
+                    }
+                    (spec, observed)
                 }
                 None => observe_for(&document, arg, cli.root.as_deref())?,
             };
@@ -284,7 +289,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
                     Some(path) => ObservedFrom::Snapshot { path: path.clone() },
                     None => ObservedFrom::Live,
                 };
-                write_saved_plan(out, spec, &plan, observed, observed_from, cli)?;
+                write_saved_plan(out, spec, document.text(), &plan, observed, observed_from, cli)?;
             }
             Ok(if plan.converged() { EXIT_OK } else { EXIT_CHANGES_PENDING })
         }
@@ -343,19 +348,21 @@ fn read_saved_plan(path: &Path) -> Result<(PathBuf, SavedPlan), SavedPlanError> 
 fn write_saved_plan(
     out: &Path,
     spec: Spec,
+    spec_text: &str,
     plan: &plan::Plan,
     observed: HostState,
     observed_from: ObservedFrom,
     cli: &Cli,
 ) -> Result<(), SavedPlanError> {
     let io = |action, source| SavedPlanError::Io { path: out.to_path_buf(), action, source };
-    let spec_bytes = std::fs::read(&spec.source).map_err(|source| io("reading the spec for", source))?;
     let made = Provenance {
         created_at: unix_now(),
-        spec: SpecFingerprint { path: spec.source, sha256: sha256_hex(&spec_bytes) },
+        // The text that was planned, not the file as it may be by now.
+        spec: SpecFingerprint { path: spec.source, sha256: sha256_hex(spec_text.as_bytes()) },
         node: spec.node,
         netns: cli.netns.clone(),
-        root: cli.root.clone(),
+        // Absolute, so that applying from another directory acts on the same tree.
+        root: cli.root.as_ref().map(|root| std::path::absolute(root).unwrap_or_else(|_| root.clone())),
         observed_from,
     };
     let saved = SavedPlan::new(made, spec.desired, spec.ownership, spec.origins, plan.clone(), observed);
@@ -387,8 +394,8 @@ fn observe_for(
     } else {
         resolve(document, arg, &HostState::default())?
     };
-    let observed =
-        observe::observe_host(&Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, root))?;
+    let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, root).with_lvs_sysctls();
+    let observed = observe::observe_host(&interest)?;
     Ok((spec, observed))
 }
 

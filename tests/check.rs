@@ -145,3 +145,32 @@ fn plan_shows_errors_and_warnings_but_not_notes() {
     assert!(text.contains("fix: give the real server's own routable address"), "{text}");
     assert!(!text.contains("note["), "{text}");
 }
+
+#[test]
+fn kernel_semantics_decide_not_the_look_of_a_value() {
+    // arp_ignore 3 still answers for the (global-scope) VIP; rp_filter all=2 makes tunl0's 1 loose.
+    let (code, findings) = check(&["-f", "tests/check/real_server_kernel_semantics.yaml"]);
+    assert_eq!(code, 2);
+    assert_eq!(findings, vec![finding("error", "arp-not-suppressed", Some(14))]);
+    // A tunnel device's unset rp_filter is conf/default's.
+    let (code, findings) = check(&["-f", "tests/check/real_server_default_rp_filter.yaml"]);
+    assert_eq!(code, 2);
+    assert_eq!(findings, vec![finding("error", "rp-filter-strict", Some(12))]);
+}
+
+#[test]
+fn a_point_to_point_tunnel_may_carry_real_servers() {
+    assert_eq!(check(&["-f", "tests/check/director_point_to_point.yaml"]), (0, vec![]));
+}
+
+#[test]
+fn an_unknown_node_is_an_error_not_a_clean_report() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(env!("CARGO_BIN_EXE_lvs-converge"))
+        .current_dir(root)
+        .args(["check", "-f", "tests/check/cluster_mismatch.yaml", "--node", "rs9"])
+        .output()
+        .expect("run lvs-converge");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no node named `rs9`"));
+}

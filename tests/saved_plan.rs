@@ -148,3 +148,28 @@ fn apply_takes_either_a_spec_or_a_plan_file() {
     let neither = lvs_converge(&["apply"]);
     assert!(String::from_utf8_lossy(&neither.stderr).contains("<--spec <FILE>|PLANFILE>"));
 }
+
+#[test]
+fn a_snapshot_that_cannot_see_the_persistence_files_cannot_make_a_saved_plan() {
+    // `show` reads no persistence files; a plan saved from its snapshot would be stale on
+    // every host that has them, so it is refused up front.
+    let scratch = Scratch::new("narrow");
+    let case = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/persist_create");
+    let observed = std::fs::read_to_string(format!("{case}/observed.yaml")).unwrap().replace("@CASE@", case);
+    let snapshot = scratch.path("observed.yaml");
+    std::fs::write(&snapshot, observed).unwrap();
+    let out = scratch.path("plan.json");
+    let output = lvs_converge(&[
+        "plan",
+        "-f",
+        &format!("{case}/spec.yaml"),
+        "--observed",
+        &text(&snapshot),
+        "--out",
+        &text(&out),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not hold persistence files"), "{stderr}");
+    assert!(!out.exists(), "nothing written");
+}

@@ -139,6 +139,7 @@ fn explicit(host: &HostState) -> Explicit {
         .collect();
     let mut interfaces: BTreeSet<String> = ["all", "default", "lo"].into_iter().map(String::from).collect();
     interfaces.extend(tunnels.iter().map(|t| t.to_string()));
+    // Sysctl keys write an interface's dots as slashes (`eth0/100`).
     interfaces.extend(addresses.iter().map(|a| a.interface.replace('.', "/")));
     let sysctls = host
         .sysctls

@@ -39,7 +39,7 @@ fn via_tunnel(service: &Service, dest: &Destination, facts: &Facts) -> Option<Fi
         return None;
     }
     let egress = facts.egress(dest.address)?;
-    if !facts.is_tunnel_device(&egress.device) {
+    if !facts.is_remoteless_tunnel(&egress.device) {
         return None;
     }
     Some(Finding::error(

@@ -74,6 +74,15 @@ impl<'a> Facts<'a> {
         self.tunnel_devices().contains(&name)
     }
 
+    /// An ipip device without a fixed far end (tunl0, `remote any`): what it is handed has
+    /// nowhere to go. A point-to-point tunnel re-encapsulates to its `remote` instead.
+    pub fn is_remoteless_tunnel(&self, name: &str) -> bool {
+        match self.links().get(name).map(|link| &link.kind) {
+            Some(LinkKind::Ipip { remote, .. }) => remote.is_none(),
+            _ => self.is_tunnel_device(name),
+        }
+    }
+
     /// A sysctl's value as the host will have it, if the spec or the reading says.
     pub fn sysctl(&self, key: &str) -> Option<(i64, Source)> {
         let parse = |value: &String| value.trim().parse::<i64>().ok();
@@ -98,21 +107,40 @@ impl<'a> Facts<'a> {
         };
         for route in self.states().flat_map(|s| s.routes.values()) {
             let usable = route.table == TABLE_MAIN && route.kind == RouteType::Unicast;
-            if let (true, Some(device)) = (usable, &route.device) {
-                if prefix_contains(route.destination, route.prefix_length, destination) {
-                    let via = route.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
-                    let text = format!("{}/{}{via} dev {device}", route.destination, route.prefix_length);
-                    consider(route.prefix_length, route.metric, Egress { device: device.clone(), route: text });
-                }
+            if !usable || !prefix_contains(route.destination, route.prefix_length, destination) {
+                continue;
+            }
+            // A route by gateway alone leaves by the interface whose subnet holds the gateway.
+            let device = route.device.clone().or_else(|| route.gateway.and_then(|g| self.on_link(g)));
+            if let Some(device) = device {
+                let via = route.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+                let text = format!("{}/{}{via} dev {device}", route.destination, route.prefix_length);
+                consider(route.prefix_length, route.metric, Egress { device, route: text });
             }
         }
-        for address in self.addresses() {
-            let host_prefix = if address.address.is_ipv4() { 32 } else { 128 };
-            if address.prefix_length < host_prefix && address.subnet_contains(destination) {
+        for address in self.addresses().into_iter().filter(|a| self.is_up(&a.interface)) {
+            if address.prefix_length < super::host_prefix_length(&address.address)
+                && address.subnet_contains(destination)
+            {
                 let text = format!("{}/{} on {}", address.address, address.prefix_length, address.interface);
                 consider(address.prefix_length, 0, Egress { device: address.interface.clone(), route: text });
             }
         }
         best.map(|(_, _, egress)| egress)
+    }
+
+    /// The interface whose on-link subnet holds `address`, if any.
+    fn on_link(&self, address: IpAddr) -> Option<String> {
+        self.addresses()
+            .into_iter()
+            .filter(|a| self.is_up(&a.interface) && a.prefix_length < super::host_prefix_length(&a.address))
+            .filter(|a| a.subnet_contains(address))
+            .max_by_key(|a| a.prefix_length)
+            .map(|a| a.interface.clone())
+    }
+
+    /// An interface that is (or will be) down routes nothing.
+    fn is_up(&self, interface: &str) -> bool {
+        self.links().get(interface).is_none_or(|link| link.up != Some(false))
     }
 }

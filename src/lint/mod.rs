@@ -156,6 +156,10 @@ pub fn check_document(document: &Document, node: Option<&str>) -> Result<Vec<Fin
         let spec = document.resolve(&NodeSelector::default())?;
         return Ok(check_host(document, &spec, None));
     }
+    if node.is_some() {
+        // An unknown --node is an error here too, not an empty (clean) report.
+        document.resolve(&NodeSelector { name: node, local_addresses: vec![] })?;
+    }
     let mut specs = Vec::new();
     for name in document.node_names() {
         specs.push(document.resolve(&NodeSelector { name: Some(name), local_addresses: vec![] })?);
@@ -200,9 +204,5 @@ fn finish(document: &Document, mut findings: Vec<Finding>) -> Vec<Finding> {
 }
 
 fn host_prefix_length(address: &IpAddr) -> u8 {
-    if address.is_ipv4() {
-        32
-    } else {
-        128
-    }
+    crate::model::ipvs::Family::of(address).max_prefix()
 }

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use super::facts::{Facts, Source};
 use super::{host_prefix_length, Finding};
+use crate::model::interface_sysctl;
 use crate::model::links::LinkKind;
 use crate::spec::roles::Role;
 use crate::spec::Spec;
@@ -70,28 +71,35 @@ fn where_set(source: Source) -> &'static str {
     }
 }
 
-/// The kernel filters with max(conf/all, conf/DEVICE), so either one at 1 drops the packets.
+/// The kernel filters with max(conf/all, conf/DEVICE); a device that does not exist yet
+/// gets conf/default when it is created.
 fn strict_rp_filter(facts: &Facts, prefix: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
     for device in facts.tunnel_devices() {
-        for scope in ["all", device] {
-            let key = format!("net.ipv4.conf.{scope}.rp_filter");
-            let Some((1, source)) = facts.sysctl(&key) else { continue };
-            findings.push(
-                Finding::error(
-                    "rp-filter-strict",
-                    format!("{} {key} = 1: strict reverse-path filtering on tunnel device {device}", where_set(source)),
-                    "A decapsulated packet comes from the client's address, and the route back to the client is not \
-                     via the tunnel device; strict reverse-path filtering (1) drops every such packet. The effective \
-                     value is the larger of conf/all and conf/DEVICE.",
-                    format!(
-                        "set net.ipv4.conf.all.rp_filter and net.ipv4.conf.{device}.rp_filter to 0 (or 2, loose) \
-                         under `sysctls`; `role: real-server` does this"
-                    ),
-                )
-                .at(sysctl_path(prefix, &key, source)),
-            );
-        }
+        let all_key = interface_sysctl("all", "rp_filter");
+        let device_key = interface_sysctl(device, "rp_filter");
+        let default_key = interface_sysctl("default", "rp_filter");
+        let all = facts.sysctl(&all_key).map(|(value, source)| (value, source, all_key.clone()));
+        let own = facts
+            .sysctl(&device_key)
+            .map(|(value, source)| (value, source, device_key.clone()))
+            .or_else(|| facts.sysctl(&default_key).map(|(value, source)| (value, source, default_key.clone())));
+        let effective = [all, own].into_iter().flatten().max_by_key(|(value, ..)| *value);
+        let Some((1, source, key)) = effective else { continue };
+        findings.push(
+            Finding::error(
+                "rp-filter-strict",
+                format!("{} {key} = 1: strict reverse-path filtering on tunnel device {device}", where_set(source)),
+                "A decapsulated packet comes from the client's address, and the route back to the client is not \
+                 via the tunnel device; strict reverse-path filtering (1) drops every such packet. The effective \
+                 value is the larger of conf/all and conf/DEVICE (conf/default for a device not created yet).",
+                format!(
+                    "set net.ipv4.conf.all.rp_filter and {device_key} to 0 (or 2, loose) under `sysctls`; \
+                     `role: real-server` does this"
+                ),
+            )
+            .at(sysctl_path(prefix, &key, source)),
+        );
     }
     findings
 }
@@ -113,12 +121,13 @@ fn arp_for_vip(vip: IpAddr, facts: &Facts, prefix: &str) -> Vec<Finding> {
     for segment in segments {
         let interface = &segment.interface;
         for (name, required) in [("arp_ignore", 1), ("arp_announce", 2)] {
-            let all = facts.sysctl(&format!("net.ipv4.conf.all.{name}"));
-            let own = facts.sysctl(&format!("net.ipv4.conf.{interface}.{name}"));
+            let all = facts.sysctl(&interface_sysctl("all", name));
+            let own = facts.sysctl(&interface_sysctl(interface, name));
             let effective = [all, own].into_iter().flatten().max_by_key(|(value, _)| *value);
             let sufficient = match (name, effective) {
-                // arp_ignore 1..=3 answer only for addresses on the asking interface; 8 never.
-                ("arp_ignore", Some((value, _))) => (1..=3).contains(&value) || value == 8,
+                // 1 and 2 answer only for addresses on the asking interface, 8 never. 3 only
+                // hides host-scope addresses, and a VIP on lo has global scope.
+                ("arp_ignore", Some((value, _))) => matches!(value, 1 | 2 | 8),
                 (_, Some((value, _))) => value >= required,
                 (_, None) => false,
             };

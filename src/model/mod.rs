@@ -23,6 +23,12 @@ use keyed::KeyedMap;
 pub use links::Link;
 pub use routes::Route;
 
+/// The dotted sysctl name of a per-interface IPv4 setting: `net.ipv4.conf.eth0/100.rp_filter`
+/// for VLAN `eth0.100`, whose dot the kernel's sysctl tree writes as a slash.
+pub fn interface_sysctl(interface: &str, setting: &str) -> String {
+    format!("net.ipv4.conf.{}.{setting}", interface.replace('.', "/"))
+}
+
 /// Everything lvs-converge manages on one host (one network namespace).
 ///
 /// In a desired state each collection holds what the spec declares; in an observed state,

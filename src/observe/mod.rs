@@ -43,6 +43,9 @@ pub struct Interest {
     pub sysctl_keys: Option<BTreeSet<String>>,
     /// Persistence files (none unless the spec has `persist:`).
     pub files: files::FileInterest,
+    /// Also the LVS-relevant keys of every interface, for the checks a plan runs (they judge
+    /// what the spec leaves out as the host has it).
+    pub lvs_sysctls: bool,
 }
 
 impl Interest {
@@ -51,7 +54,14 @@ impl Interest {
         Interest {
             sysctl_keys: Some(desired.sysctls.keys().cloned().collect()),
             files: files::FileInterest { paths: desired.files.keys().cloned().collect(), ..Default::default() },
+            lvs_sysctls: false,
         }
+    }
+
+    /// Also the sysctls `check` judges, whether the spec sets them or not.
+    pub fn with_lvs_sysctls(mut self) -> Self {
+        self.lvs_sysctls = true;
+        self
     }
 
     /// Also the files the spec owns without rendering them, all read under `root`.
@@ -71,6 +81,9 @@ pub fn observe_host(interest: &Interest) -> Result<HostState, ObserveError> {
     let addresses = addresses::read(&mut route).map_err(ObserveError::Route)?;
     let routes = routes::read(&mut route).map_err(ObserveError::Route)?;
     let sysctl_keys = match &interest.sysctl_keys {
+        Some(keys) if interest.lvs_sysctls => {
+            keys.iter().cloned().chain(sysctl::default_keys(links.keys().cloned())).collect()
+        }
         Some(keys) => keys.clone(),
         None => sysctl::default_keys(links.keys().cloned()),
     };

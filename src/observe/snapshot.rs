@@ -38,3 +38,17 @@ pub fn read(path: &Path) -> Result<HostState, ObserveError> {
     }
     Ok(snapshot.state)
 }
+
+/// Whether a snapshot from `show` read everything a live apply of `desired` reads: `show`
+/// reads no persistence files and only the LVS sysctls, so a plan saved from a snapshot of
+/// anything more would be stale on every host.
+pub fn covers(snapshot: &HostState, desired: &HostState) -> Result<(), String> {
+    if let Some(path) = desired.files.keys().next() {
+        return Err(format!("persistence files (such as {})", path.display()));
+    }
+    let read = super::sysctl::default_keys(snapshot.links.keys().cloned());
+    match desired.sysctls.keys().find(|key| !read.contains(*key) && !snapshot.sysctls.contains_key(*key)) {
+        Some(key) => Err(format!("sysctl {key}")),
+        None => Ok(()),
+    }
+}

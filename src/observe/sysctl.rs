@@ -36,9 +36,8 @@ pub fn read(keys: &BTreeSet<String>) -> Result<BTreeMap<String, String>, Observe
 pub fn default_keys(interfaces: impl Iterator<Item = String>) -> BTreeSet<String> {
     let mut keys = BTreeSet::from(["net.ipv4.ip_forward".to_string(), "net.ipv4.vs.conntrack".to_string()]);
     for interface in ["all".to_string(), "default".to_string()].into_iter().chain(interfaces) {
-        let segment = interface.replace('.', "/");
         for name in ["arp_ignore", "arp_announce", "rp_filter"] {
-            keys.insert(format!("net.ipv4.conf.{segment}.{name}"));
+            keys.insert(crate::model::interface_sysctl(&interface, name));
         }
     }
     keys

@@ -89,6 +89,8 @@ pub enum SavedPlanError {
     OtherToolVersion { path: PathBuf, found: String },
     #[error("saved plan {} is corrupt: {message}\n  hint: plan again to write a new one", .path.display())]
     Corrupt { path: PathBuf, message: String },
+    #[error("cannot save a plan made from snapshot {}: the snapshot does not hold {what}, which `apply` would read on the host, so the plan could never apply\n  hint: plan on the host itself (`lvs-converge plan -f SPEC --out FILE`), or drop --out to review the snapshot plan only", .snapshot.display())]
+    SnapshotTooNarrow { snapshot: PathBuf, what: String },
     #[error("saved plan {} was made with {}, but this apply has {}\n  hint: apply with the plan's {option} (or none: it is taken from the plan), or plan again", .path.display(), show(.option, .planned), show(.option, .given))]
     OtherContext { path: PathBuf, option: &'static str, planned: Option<String>, given: Option<String> },
 }
@@ -224,7 +226,10 @@ impl SavedPlan {
         root: Option<&Path>,
     ) -> Result<(Option<String>, Option<PathBuf>), SavedPlanError> {
         let offline = matches!(self.made.observed_from, ObservedFrom::Snapshot { .. });
-        let root_text = |root: Option<&Path>| root.map(|r| r.display().to_string());
+        // Plans store their root absolute; a relative one given here means the same tree.
+        let root_text = |root: Option<&Path>| {
+            root.map(|r| std::path::absolute(r).unwrap_or_else(|_| r.to_path_buf()).display().to_string())
+        };
         let checks = [
             ("--netns", self.made.netns.clone(), netns.map(str::to_string)),
             ("--root", root_text(self.made.root.as_deref()), root_text(root)),

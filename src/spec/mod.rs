@@ -250,6 +250,11 @@ impl Document {
         self.file.nodes.iter().map(|n| n.name.as_str()).collect()
     }
 
+    /// The text the document was parsed from.
+    pub fn text(&self) -> &str {
+        &self.index_text
+    }
+
     /// Where `path` (or its nearest written ancestor) stands in the file.
     pub fn position(&self, path: &str) -> locate::Position {
         PositionIndex::build(&self.index_text).find(path).unwrap_or(locate::Position { line: 1, column: 1 })
