@@ -310,7 +310,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             let interest = Interest::for_desired(&saved.desired).with_files(&saved.ownership.files, root.as_deref());
             let mut host = LiveHost::new(interest).take_over(*take_over);
             let options = ApplyOptions { rollback: !no_rollback, wait: *wait };
-            let report = apply::apply_saved(saved, &path, unix_now(), options, &mut host)?;
+            let report = apply::apply_saved(saved, &path, crate::rundir::unix_now(), options, &mut host)?;
             print!("{}", render_apply(&report, *format, style));
             Ok(EXIT_OK)
         }
@@ -329,10 +329,6 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             Ok(EXIT_OK)
         }
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn read_saved_plan(path: &Path) -> Result<(PathBuf, SavedPlan), SavedPlanError> {
@@ -356,7 +352,7 @@ fn write_saved_plan(
 ) -> Result<(), SavedPlanError> {
     let io = |action, source| SavedPlanError::Io { path: out.to_path_buf(), action, source };
     let made = Provenance {
-        created_at: unix_now(),
+        created_at: crate::rundir::unix_now(),
         // The text that was planned, not the file as it may be by now.
         spec: SpecFingerprint { path: spec.source, sha256: sha256_hex(spec_text.as_bytes()) },
         node: spec.node,

@@ -1,8 +1,6 @@
 //! Writing the drain records that `observe::drains` reads: one file per network namespace
 //! under /run, replaced atomically.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::observe::drains::{self, record_key, DrainRecords};
 use crate::rundir;
@@ -11,7 +9,7 @@ use crate::rundir;
 /// time, new ones start now.
 pub fn remember(draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String> {
     let old = drains::read();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::rundir::unix_now();
     let records = DrainRecords {
         since: draining
             .iter()

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use super::canonical::{self, IpvsNotes};
 use super::{empty_host_spec, ImportError, Imported};
-use crate::model::addresses::Address;
+use crate::model::addresses::{host_prefix_length, Address};
 use crate::model::ipvs::ServiceKey;
 use crate::model::links::{Link, LinkKind};
 use crate::model::HostState;
@@ -96,14 +96,7 @@ pub fn import(host: &HostState, role: RoleChoice, source: &str) -> Result<Import
 
 /// Service VIPs: the addresses of address services.
 fn service_vips(host: &HostState) -> BTreeSet<IpAddr> {
-    host.ipvs
-        .services
-        .keys()
-        .filter_map(|key| match key {
-            ServiceKey::Address { address, .. } => Some(*address),
-            ServiceKey::FirewallMark { .. } => None,
-        })
-        .collect()
+    host.ipvs.services.keys().filter_map(ServiceKey::address).collect()
 }
 
 fn is_loopback_default(address: &Address) -> bool {
@@ -249,7 +242,7 @@ fn vip_interface(host: &HostState) -> Result<String, Vec<String>> {
     let mut labels = BTreeSet::new();
     let mut interfaces = BTreeSet::new();
     for vip in service_vips(host) {
-        let host_prefix = if vip.is_ipv4() { 32 } else { 128 };
+        let host_prefix = host_prefix_length(&vip);
         let on: Vec<&Address> = host
             .addresses
             .values()

@@ -172,7 +172,7 @@ pub fn run(args: &ImportArgs, netns: Option<&str>) -> Result<(), ImportError> {
         };
         live::import(&host, role, &source)?
     };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = crate::rundir::unix_now();
     let text = imported.to_yaml(&utc_timestamp(now));
     for note in &imported.notes {
         eprintln!("note: {note}");

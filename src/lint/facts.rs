@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::model::addresses::prefix_contains;
+use crate::model::addresses::{host_prefix_length, prefix_contains};
 use crate::model::links::{LinkKind, FALLBACK_TUNNEL};
 use crate::model::routes::{RouteType, TABLE_MAIN};
 use crate::model::{Address, HostState, Link};
@@ -119,9 +119,7 @@ impl<'a> Facts<'a> {
             }
         }
         for address in self.addresses().into_iter().filter(|a| self.is_up(&a.interface)) {
-            if address.prefix_length < super::host_prefix_length(&address.address)
-                && address.subnet_contains(destination)
-            {
+            if address.prefix_length < host_prefix_length(&address.address) && address.subnet_contains(destination) {
                 let text = format!("{}/{} on {}", address.address, address.prefix_length, address.interface);
                 consider(address.prefix_length, 0, Egress { device: address.interface.clone(), route: text });
             }
@@ -133,7 +131,7 @@ impl<'a> Facts<'a> {
     fn on_link(&self, address: IpAddr) -> Option<String> {
         self.addresses()
             .into_iter()
-            .filter(|a| self.is_up(&a.interface) && a.prefix_length < super::host_prefix_length(&a.address))
+            .filter(|a| self.is_up(&a.interface) && a.prefix_length < host_prefix_length(&a.address))
             .filter(|a| a.subnet_contains(address))
             .max_by_key(|a| a.prefix_length)
             .map(|a| a.interface.clone())

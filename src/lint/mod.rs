@@ -9,8 +9,6 @@ mod director;
 mod facts;
 mod real_server;
 
-use std::net::IpAddr;
-
 use serde::Serialize;
 
 use crate::model::HostState;
@@ -201,8 +199,4 @@ fn finish(document: &Document, mut findings: Vec<Finding>) -> Vec<Finding> {
     findings.sort();
     findings.dedup();
     findings
-}
-
-fn host_prefix_length(address: &IpAddr) -> u8 {
-    crate::model::ipvs::Family::of(address).max_prefix()
 }

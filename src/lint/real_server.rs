@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 use super::facts::{Facts, Source};
-use super::{host_prefix_length, Finding};
+use super::Finding;
+use crate::model::addresses::host_prefix_length;
 use crate::model::interface_sysctl;
 use crate::model::links::LinkKind;
 use crate::spec::roles::Role;

@@ -55,6 +55,15 @@ impl Address {
     }
 }
 
+/// The prefix length of a single address: 32 for IPv4, 128 for IPv6.
+pub fn host_prefix_length(address: &IpAddr) -> u8 {
+    if address.is_ipv4() {
+        32
+    } else {
+        128
+    }
+}
+
 /// True when `address` lies in `network`/`prefix_length` (same family only).
 pub fn prefix_contains(network: IpAddr, prefix_length: u8, address: IpAddr) -> bool {
     fn masked(bits: u128, width: u32, prefix: u8) -> u128 {

@@ -79,6 +79,14 @@ pub enum ServiceKey {
 }
 
 impl ServiceKey {
+    /// The VIP of an address service (firewall-mark services have none).
+    pub fn address(&self) -> Option<IpAddr> {
+        match self {
+            ServiceKey::Address { address, .. } => Some(*address),
+            ServiceKey::FirewallMark { .. } => None,
+        }
+    }
+
     pub fn family(&self) -> Family {
         match self {
             ServiceKey::Address { address, .. } => Family::of(address),

@@ -933,7 +933,7 @@ pub(crate) fn route_message(route: &Route, device_index: Option<u32>) -> Result<
         IpAddr::V4(_) => AddressFamily::Inet,
         IpAddr::V6(_) => AddressFamily::Inet6,
     };
-    let max_prefix = if route.destination.is_ipv4() { 32 } else { 128 };
+    let max_prefix = crate::model::addresses::host_prefix_length(&route.destination);
     if route.prefix_length > max_prefix {
         return Err(format!("prefix length {} is longer than {max_prefix}", route.prefix_length));
     }

@@ -1,8 +1,6 @@
 //! Reads the live IPVS table of the current network namespace over generic netlink, with
 //! the connection counts and drain records that removing real servers gracefully needs.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::{drains, ObserveError};
 use crate::model::ipvs::DestinationActivity;
 use crate::model::IpvsState;
@@ -11,7 +9,7 @@ use crate::netlink::ipvs::IpvsClient;
 pub fn read() -> Result<IpvsState, ObserveError> {
     let mut client = IpvsClient::connect().map_err(ObserveError::Ipvs)?;
     let mut state = client.dump().map_err(ObserveError::Ipvs)?;
-    state.observed_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    state.observed_at = crate::rundir::unix_now();
     attach_drain_records(&mut state, &drains::read());
     Ok(state)
 }

@@ -10,7 +10,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{schema, Problems};
-use crate::model::addresses::Address;
+use crate::model::addresses::{host_prefix_length, Address};
 use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
 use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 
@@ -24,7 +24,7 @@ pub struct Cidr {
 
 impl Cidr {
     pub fn prefix_or_host(&self) -> u8 {
-        self.prefix_length.unwrap_or(if self.address.is_ipv4() { 32 } else { 128 })
+        self.prefix_length.unwrap_or(host_prefix_length(&self.address))
     }
 
     fn parse(text: &str) -> Result<Cidr, String> {
@@ -33,7 +33,7 @@ impl Cidr {
             None => (text, None),
         };
         let address: IpAddr = address.trim().parse().map_err(|_| format!("`{text}` is not an IP address"))?;
-        let max = if address.is_ipv4() { 32 } else { 128 };
+        let max = host_prefix_length(&address);
         let prefix_length = match prefix {
             None => None,
             Some(p) => Some(

@@ -397,10 +397,7 @@ impl Document {
                     .services
                     .values()
                     .filter(|service| service.destinations.values().any(|d| d.address == node.address))
-                    .filter_map(|service| match service.key {
-                        crate::model::ipvs::ServiceKey::Address { address, .. } => Some(address),
-                        crate::model::ipvs::ServiceKey::FirewallMark { .. } => None,
-                    })
+                    .filter_map(|service| service.key.address())
                     .collect();
                 let vips: Vec<IpAddr> = vips.into_iter().collect();
                 self.build(

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::host::Declared;
 use super::Problems;
-use crate::model::addresses::Address;
+use crate::model::addresses::{host_prefix_length, Address};
 use crate::model::ipvs::{ForwardingMethod, IpvsState, ServiceKey};
 use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
 
@@ -37,26 +37,11 @@ fn interface_and_label(vip_interface: &str) -> (String, Option<String>) {
     }
 }
 
-fn host_prefix(address: &IpAddr) -> u8 {
-    if address.is_ipv4() {
-        32
-    } else {
-        128
-    }
-}
-
 /// The director: the VIPs of its IPVS services on the client-facing interface, and IP
 /// forwarding when a real server is reached by NAT (tunnel and DR modes don't forward).
 pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>, path: &str, problems: &mut Problems) -> Declared {
     let mut declared = Declared::default();
-    let vips: std::collections::BTreeSet<IpAddr> = ipvs
-        .services
-        .keys()
-        .filter_map(|key| match key {
-            ServiceKey::Address { address, .. } => Some(*address),
-            ServiceKey::FirewallMark { .. } => None,
-        })
-        .collect();
+    let vips: std::collections::BTreeSet<IpAddr> = ipvs.services.keys().filter_map(ServiceKey::address).collect();
     match vip_interface {
         Some(vip_interface) => {
             let (interface, label) = interface_and_label(vip_interface);
@@ -64,7 +49,7 @@ pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>, path: &str, probl
                 declared.addresses.push(Address {
                     interface: interface.clone(),
                     address: *vip,
-                    prefix_length: host_prefix(vip),
+                    prefix_length: host_prefix_length(vip),
                     label: label.clone().filter(|_| vip.is_ipv4()),
                 });
             }
