@@ -28,7 +28,7 @@ use writer::Comments;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {}: {source}", .path.display())]
+    #[error("cannot read {}: {source}\n  hint: --ipvsadm-save takes a file written by `ipvsadm-save -n`, --keepalived a keepalived.conf", .path.display())]
     Read { path: PathBuf, source: std::io::Error },
     /// A line of a source file that cannot be understood.
     #[error("{file}:{line}: {message}{}", .hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
@@ -42,7 +42,7 @@ pub enum ImportError {
     Role(String),
     #[error("{} already exists\n  hint: pass --force to overwrite it, or choose another -o FILE", .0.display())]
     Exists(PathBuf),
-    #[error("cannot write {}: {source}", .path.display())]
+    #[error("cannot write {}: {source}\n  hint: check that its directory exists and is writable, or leave out -o to print the spec", .path.display())]
     Write { path: PathBuf, source: std::io::Error },
 }
 
