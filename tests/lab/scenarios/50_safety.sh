@@ -60,13 +60,19 @@ step "live traffic while the director moves to v2 (apply --wait drains rs2 befor
 loop=$!
 ( for i in $(seq 1 150); do in_ns director ipvsadm -Ln -t $VIP:80 | awk '$1 == "->" && $2 ~ /198.51.100.22/ { print "rs2 weight", $4 }' | head -1 | grep . || echo "rs2 gone"; sleep 0.1; done ) >/tmp/watch.log &
 watch=$!
-# Two slow clients that keep a connection open for 4 s: round robin puts one on each real
-# server, so rs2 has an established connection to drain.
-for i in 1 2; do
-    ( (printf 'GET / HTTP/1.0\r\n'; sleep 4) | in_ns client timeout 10 busybox nc 203.0.113.100 80 >/dev/null 2>&1 ) &
+# Slow clients that keep a connection open for 5 s, until one of them is on rs2, so that
+# rs2 has an established connection to drain. (Round robin alone does not guarantee it:
+# the request loop above takes turns too.)
+rs2_active() {
+    in_ns director ipvsadm -Ln -t $VIP:80 | awk '$1 == "->" && $2 ~ /198.51.100.22/ { print $5 }'
+}
+for i in 1 2 3 4 5 6; do
+    ( (printf 'GET / HTTP/1.0\r\n'; sleep 5) | in_ns client timeout 10 busybox nc 203.0.113.100 80 >/dev/null 2>&1 ) &
+    sleep 0.3
+    [[ $(rs2_active) -gt 0 ]] && break
 done
-sleep 0.5
 run_in director ipvsadm -Ln -t $VIP:80
+expect_num "$(rs2_active)" -gt 0 "established connections on rs2 before the change"
 run_out moved lvs-converge --netns director apply -f /tmp/v2.yaml --node director --wait
 wait $loop
 sleep 1
