@@ -33,10 +33,12 @@ pub const EXIT_PARTIAL: u8 = 4;
     about = "Converge a Linux host into an LVS-TUN director or real server from a declarative spec.",
     long_about = "Converge a Linux host into an LVS-TUN director or real server from a declarative spec.\n\n\
         `plan` shows what would change, `apply` makes exactly those changes and verifies them, \
-        `show` prints the host's current state, `validate` checks a spec offline.\n\n\
-        Exit codes: 0 success (plan: nothing to change), 1 error (nothing changed), 2 plan: changes pending, \
-        3 apply failed and was rolled back, 4 apply failed and is partially applied.",
-    after_help = "Examples:\n  lvs-converge validate -f director.yaml\n  lvs-converge plan -f director.yaml\n  lvs-converge apply -f director.yaml\n  lvs-converge plan -f director.yaml --out plan.json && lvs-converge apply plan.json\n  lvs-converge show --format json > observed.json\n  lvs-converge plan -f director.yaml --observed observed.json   # offline, no root needed"
+        `show` prints the host's current state, `validate` checks a spec offline, `check` finds LVS-TUN \
+        mistakes (why and fix), `import` captures an existing host, ipvsadm-save file or keepalived.conf as a \
+        spec, `schema` prints the spec's JSON Schema.\n\n\
+        Exit codes: 0 success (plan: nothing to change), 1 error (nothing changed), 2 plan: changes pending \
+        (check: errors found), 3 apply failed and was rolled back, 4 apply failed and is partially applied.",
+    after_help = "Examples:\n  lvs-converge validate -f director.yaml\n  lvs-converge plan -f director.yaml\n  lvs-converge apply -f director.yaml\n  lvs-converge plan -f director.yaml --out plan.json && lvs-converge apply plan.json\n  lvs-converge show --format json > observed.json\n  lvs-converge plan -f director.yaml --observed observed.json   # offline, no root needed\n  lvs-converge import -o host.yaml && lvs-converge check -f host.yaml --host"
 )]
 pub struct Cli {
     /// Act inside this network namespace (a name from `ip netns list`, or a path).
