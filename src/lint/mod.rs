@@ -12,6 +12,7 @@ mod real_server;
 use serde::Serialize;
 
 use crate::model::HostState;
+use crate::spec::locate::Position;
 use crate::spec::roles::Role;
 use crate::spec::{Document, NodeSelector, Spec, SpecError, SpecKind};
 use facts::Facts;
@@ -158,17 +159,27 @@ pub fn check_document(document: &Document, node: Option<&str>) -> Result<Vec<Fin
         // An unknown --node is an error here too, not an empty (clean) report.
         document.resolve(&NodeSelector { name: node, local_addresses: vec![] })?;
     }
-    let mut specs = Vec::new();
-    for name in document.node_names() {
-        specs.push(document.resolve(&NodeSelector { name: Some(name), local_addresses: vec![] })?);
-    }
+    let specs = every_node(document)?;
     let mut findings = Vec::new();
     for spec in specs.iter().filter(|s| node.is_none() || s.node.as_deref() == node) {
         findings.extend(check_host(document, spec, None));
     }
-    findings
-        .extend(cluster::check(document, &specs).into_iter().filter(|f| node.is_none() || f.node.as_deref() == node));
+    findings.extend(cross_host(document, &specs, node));
     Ok(finish(document, findings))
+}
+
+/// Every node of a Cluster spec, resolved.
+fn every_node(document: &Document) -> Result<Vec<Spec>, SpecError> {
+    document
+        .node_names()
+        .into_iter()
+        .map(|name| document.resolve(&NodeSelector { name: Some(name), local_addresses: vec![] }))
+        .collect()
+}
+
+/// The cross-host findings of a Cluster spec, about `node` only when one is given.
+fn cross_host(document: &Document, specs: &[Spec], node: Option<&str>) -> Vec<Finding> {
+    cluster::check(document, specs).into_iter().filter(|f| node.is_none() || f.node.as_deref() == node).collect()
 }
 
 /// Findings for the host `spec` was resolved for, as `observed` on it: its own and, in a
@@ -176,8 +187,9 @@ pub fn check_document(document: &Document, node: Option<&str>) -> Result<Vec<Fin
 pub fn check_observed(document: &Document, spec: &Spec, observed: &HostState) -> Vec<Finding> {
     let mut findings = check_host(document, spec, Some(observed));
     if document.file.kind == SpecKind::Cluster {
-        if let Ok(cluster) = check_document(document, spec.node.as_deref()) {
-            findings.extend(cluster.into_iter().filter(|f| f.code.starts_with("cluster-")));
+        // The other nodes are judged from the spec alone; their own host checks are theirs.
+        if let Ok(specs) = every_node(document) {
+            findings.extend(cross_host(document, &specs, spec.node.as_deref()));
         }
     }
     finish(document, findings)
@@ -185,9 +197,10 @@ pub fn check_observed(document: &Document, spec: &Spec, observed: &HostState) ->
 
 /// Locates every finding in the spec file, sorts errors first and drops repeats.
 fn finish(document: &Document, mut findings: Vec<Finding>) -> Vec<Finding> {
+    let positions = document.positions();
     for finding in &mut findings {
         if finding.location.is_none() && !finding.path.is_empty() {
-            let position = document.position(&finding.path);
+            let position = positions.find(&finding.path).unwrap_or(Position { line: 1, column: 1 });
             finding.location = Some(Location {
                 file: document.source.display().to_string(),
                 line: position.line,

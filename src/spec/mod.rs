@@ -255,9 +255,10 @@ impl Document {
         &self.index_text
     }
 
-    /// Where `path` (or its nearest written ancestor) stands in the file.
-    pub fn position(&self, path: &str) -> locate::Position {
-        PositionIndex::build(&self.index_text).find(path).unwrap_or(locate::Position { line: 1, column: 1 })
+    /// Where each field path stands in the file (built on demand: only errors and findings
+    /// need it).
+    pub fn positions(&self) -> PositionIndex {
+        PositionIndex::build(&self.index_text)
     }
 
     /// Validates the whole document and resolves the desired state of one host.
