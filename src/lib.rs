@@ -9,6 +9,7 @@ pub mod apply;
 pub mod cli;
 pub mod fault;
 pub mod import;
+pub mod interrupt;
 pub mod lint;
 pub mod lock;
 pub mod model;
