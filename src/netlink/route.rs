@@ -19,11 +19,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
-use futures_util::stream::TryStreamExt;
-use rtnetlink::packet_core::ErrorMessage;
+use futures_util::stream::{StreamExt, TryStreamExt};
+use rtnetlink::packet_core::{
+    ErrorMessage, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+};
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
@@ -34,7 +38,7 @@ use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope as RtScope,
     RouteType as RtType, RouteVia,
 };
-use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{Handle, LinkIpIp, LinkMessageBuilder, LinkUnspec};
 
@@ -80,6 +84,44 @@ pub enum RouteNetlinkError {
     /// The kernel's answer is not what rtnetlink expects.
     #[error("{action}: unexpected reply from the kernel: {detail}")]
     Protocol { action: String, detail: String },
+
+    /// No answer in time. For a change, whether the kernel made it is unknown.
+    #[error("{action}: no answer from the kernel within {seconds} s; whether it took effect is unknown — run `lvs-converge plan` to see the host as it is now")]
+    NoAnswer { action: String, seconds: u64 },
+
+    /// Every read of a table was interrupted by changes to it (NLM_F_DUMP_INTR).
+    #[error("{action}: the kernel's table kept changing while it was read ({attempts} attempts, each marked inconsistent) — something is changing it right now; try again when it has settled")]
+    Inconsistent { action: String, attempts: usize },
+}
+
+/// How long one request may wait for the kernel. Route requests are answered within
+/// milliseconds; waiting forever on a lost answer would hold the apply lock forever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads of a table restarted when the kernel marks them inconsistent, before giving up.
+const DUMP_ATTEMPTS: usize = 3;
+
+/// Drives `request` on `runtime` for at most `limit`; `None` if it did not finish.
+fn within<T>(runtime: &tokio::runtime::Runtime, limit: Duration, request: impl Future<Output = T>) -> Option<T> {
+    // The timer is made inside block_on: it needs the runtime's context.
+    runtime.block_on(async { tokio::time::timeout(limit, request).await }).ok()
+}
+
+/// Repeats `read` while the kernel reports that the table changed during it
+/// (`Ok((_, true))`): an interrupted dump may miss or repeat entries, and a plan made from
+/// it would add or delete the wrong things.
+fn consistent_read<T>(
+    attempts: usize,
+    action: &str,
+    mut read: impl FnMut() -> Result<(T, bool), RouteNetlinkError>,
+) -> Result<T, RouteNetlinkError> {
+    for _ in 0..attempts {
+        let (value, interrupted) = read()?;
+        if !interrupted {
+            return Ok(value);
+        }
+    }
+    Err(RouteNetlinkError::Inconsistent { action: action.to_string(), attempts })
 }
 
 impl RouteNetlinkError {
@@ -263,6 +305,7 @@ impl RouteClient {
     pub fn connect() -> Result<Self, RouteNetlinkError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
+            .enable_time()
             .build()
             .map_err(|source| RouteNetlinkError::Runtime { source })?;
         let (mut connection, handle, _unsolicited) = {
@@ -274,6 +317,8 @@ impl RouteClient {
         // length"); ask for that, and for short error replies. Old kernels lack both.
         let extended = socket.set_ext_ack(true).is_ok();
         let capped_acks = extended && socket.set_cap_ack(true).is_ok();
+        // A dump's NLMSG_DONE can be the only message that carries NLM_F_DUMP_INTR.
+        connection.set_forward_done(true);
         // Driven whenever block_on runs, i.e. during each request.
         runtime.spawn(connection);
         Ok(RouteClient { runtime, handle, capped_acks })
@@ -303,13 +348,53 @@ impl RouteClient {
         }
     }
 
+    /// Runs one request to its end, at most [`REQUEST_TIMEOUT`].
+    fn wait<T>(
+        &self,
+        action: impl Into<String>,
+        op: Op<'_>,
+        request: impl Future<Output = Result<T, rtnetlink::Error>>,
+    ) -> Result<T, RouteNetlinkError> {
+        match within(&self.runtime, REQUEST_TIMEOUT, request) {
+            Some(result) => result.map_err(|e| self.fail(action, op, e)),
+            None => Err(RouteNetlinkError::NoAnswer { action: action.into(), seconds: REQUEST_TIMEOUT.as_secs() }),
+        }
+    }
+
+    /// A whole dump, restarted while the kernel marks it inconsistent.
+    fn dump(
+        &mut self,
+        request: RouteNetlinkMessage,
+        action: &str,
+    ) -> Result<Vec<RouteNetlinkMessage>, RouteNetlinkError> {
+        consistent_read(DUMP_ATTEMPTS, action, || {
+            let mut message = NetlinkMessage::from(request.clone());
+            message.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+            let replies = self.handle.request(message).map_err(|e| self.fail(action, Op::Read, e))?;
+            let replies = self.wait(action, Op::Read, async { Ok(replies.collect::<Vec<_>>().await) })?;
+            let interrupted = replies.iter().any(|reply| reply.header.flags & NLM_F_DUMP_INTR != 0);
+            let mut messages = Vec::with_capacity(replies.len());
+            for reply in replies {
+                match reply.payload {
+                    NetlinkPayload::InnerMessage(message) => messages.push(message),
+                    NetlinkPayload::Error(error) => {
+                        return Err(self.fail(action, Op::Read, rtnetlink::Error::NetlinkError(error)))
+                    }
+                    _ => {} // NLMSG_DONE, NOOP
+                }
+            }
+            Ok((messages, interrupted))
+        })
+    }
+
     // ------------------------------------------------------------------ reading
 
     fn link_messages(&mut self) -> Result<Vec<LinkMessage>, RouteNetlinkError> {
-        let request = self.handle.link().get().execute();
-        self.runtime
-            .block_on(request.try_collect::<Vec<_>>())
-            .map_err(|e| self.fail("reading the interfaces", Op::Read, e))
+        let messages = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), "reading the interfaces")?;
+        Ok(messages
+            .into_iter()
+            .filter_map(|m| if let RouteNetlinkMessage::NewLink(link) = m { Some(link) } else { None })
+            .collect())
     }
 
     /// Interface index → name.
@@ -332,12 +417,14 @@ impl RouteClient {
     /// kernel manages by itself.
     pub fn addresses(&mut self) -> Result<Vec<Address>, RouteNetlinkError> {
         let names = self.interface_names()?;
-        let request = self.handle.address().get().execute();
-        let messages = self
-            .runtime
-            .block_on(request.try_collect::<Vec<_>>())
-            .map_err(|e| self.fail("reading the addresses", Op::Read, e))?;
-        let mut addresses: Vec<Address> = messages.iter().filter_map(|m| address_from_message(m, &names)).collect();
+        let messages =
+            self.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()), "reading the addresses")?;
+        let mut addresses: Vec<Address> = messages
+            .iter()
+            .filter_map(
+                |m| if let RouteNetlinkMessage::NewAddress(a) = m { address_from_message(a, &names) } else { None },
+            )
+            .collect();
         addresses.sort();
         Ok(addresses)
     }
@@ -352,11 +439,8 @@ impl RouteClient {
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut message = RouteMessage::default();
             message.header.address_family = family;
-            let request = self.handle.route().get(message).execute();
-            let messages = self.runtime.block_on(request.try_collect::<Vec<_>>()).map_err(|e| {
-                let what = if family == AddressFamily::Inet { "IPv4" } else { "IPv6" };
-                self.fail(format!("reading the {what} routes"), Op::Read, e)
-            });
+            let what = if family == AddressFamily::Inet { "IPv4" } else { "IPv6" };
+            let messages = self.dump(RouteNetlinkMessage::GetRoute(message), &format!("reading the {what} routes"));
             let messages = match messages {
                 Ok(messages) => messages,
                 // A kernel without IPv6 has no IPv6 routes.
@@ -366,6 +450,7 @@ impl RouteClient {
             routes.extend(
                 messages
                     .iter()
+                    .filter_map(|m| if let RouteNetlinkMessage::NewRoute(route) = m { Some(route) } else { None })
                     // Without a handler for a family the kernel answers with all of them.
                     .filter(|m| m.header.address_family == family)
                     .filter_map(|m| route_from_message(m, &names)),
@@ -379,7 +464,13 @@ impl RouteClient {
 
     fn link_message_by_name(&mut self, name: &str, action: &str) -> Result<LinkMessage, RouteNetlinkError> {
         let request = self.handle.link().get().match_name(name).execute();
-        match self.runtime.block_on(request.try_collect::<Vec<_>>()) {
+        let answer = self
+            .runtime
+            .block_on(async { tokio::time::timeout(REQUEST_TIMEOUT, request.try_collect::<Vec<_>>()).await });
+        let Ok(answer) = answer else {
+            return Err(RouteNetlinkError::NoAnswer { action: action.into(), seconds: REQUEST_TIMEOUT.as_secs() });
+        };
+        match answer {
             Ok(messages) => messages
                 .into_iter()
                 .next()
@@ -401,7 +492,7 @@ impl RouteClient {
         let message = ipip_create_message(link)
             .map_err(|detail| RouteNetlinkError::InvalidRequest { action: action.clone(), detail })?;
         let request = self.handle.link().add(message).execute();
-        self.runtime.block_on(request).map_err(|e| self.fail(action, Op::CreateIpip(link), e))
+        self.wait(action, Op::CreateIpip(link), request)
     }
 
     /// Brings `before` (as observed) to `after`: tunnel endpoints, TTL and PMTU discovery
@@ -457,7 +548,7 @@ impl RouteClient {
         let message = ipip_change_message(&current, after)
             .map_err(|detail| RouteNetlinkError::InvalidRequest { action: action.clone(), detail })?;
         let request = self.handle.link().change(message).execute();
-        self.runtime.block_on(request).map_err(|e| self.fail(action, Op::ChangeTunnel(name), e))
+        self.wait(action, Op::ChangeTunnel(name), request)
     }
 
     fn recreate_ipip(&mut self, before: &Link, after: &Link) -> Result<(), RouteNetlinkError> {
@@ -502,7 +593,7 @@ impl RouteClient {
         let index = self.index_of(name, &action)?;
         let message = LinkUnspec::new_with_index(index).mtu(mtu).build();
         let request = self.handle.link().change(message).execute();
-        self.runtime.block_on(request).map_err(|e| self.fail(action, Op::SetMtu(name), e))
+        self.wait(action, Op::SetMtu(name), request)
     }
 
     /// `ip link set NAME up|down`.
@@ -512,7 +603,7 @@ impl RouteClient {
         let builder = LinkUnspec::new_with_index(index);
         let message = if up { builder.up() } else { builder.down() }.build();
         let request = self.handle.link().change(message).execute();
-        self.runtime.block_on(request).map_err(|e| self.fail(action, Op::SetUp(name), e))
+        self.wait(action, Op::SetUp(name), request)
     }
 
     /// `ip link del NAME`. Refuses the fallback tunl0, which the kernel would silently keep.
@@ -528,7 +619,7 @@ impl RouteClient {
         }
         let index = self.index_of(name, &action)?;
         let request = self.handle.link().del(index).execute();
-        self.runtime.block_on(request).map_err(|e| self.fail(action, Op::DeleteLink(name), e))
+        self.wait(action, Op::DeleteLink(name), request)
     }
 
     // ------------------------------------------------------------------ writing: addresses
@@ -542,7 +633,7 @@ impl RouteClient {
             .map_err(|detail| RouteNetlinkError::InvalidRequest { action: action.clone(), detail })?;
         let mut request = self.handle.address().add(index, address.address, address.prefix_length);
         *request.message_mut() = message;
-        self.runtime.block_on(request.execute()).map_err(|e| self.fail(action, Op::AddAddress(address), e))
+        self.wait(action, Op::AddAddress(address), request.execute())
     }
 
     /// `ip addr del ADDRESS/PREFIX dev IFACE [label LABEL]`.
@@ -552,7 +643,7 @@ impl RouteClient {
         let message = address_message(address, index, false)
             .map_err(|detail| RouteNetlinkError::InvalidRequest { action: action.clone(), detail })?;
         let request = self.handle.address().del(message).execute();
-        self.runtime.block_on(request).map_err(|e| self.fail(action, Op::DeleteAddress(address), e))
+        self.wait(action, Op::DeleteAddress(address), request)
     }
 
     // ------------------------------------------------------------------ writing: routes
@@ -572,7 +663,7 @@ impl RouteClient {
         let action = format!("adding route {}", describe_route(route));
         let message = self.route_request_message(route, &action)?;
         let request = self.handle.route().add(message).execute();
-        self.runtime.block_on(request).map_err(|e| self.fail(action, Op::AddRoute(route), e))
+        self.wait(action, Op::AddRoute(route), request)
     }
 
     /// `ip route replace …`: the route with the same table, type, destination and metric
@@ -581,7 +672,7 @@ impl RouteClient {
         let action = format!("replacing route {}", describe_route(route));
         let message = self.route_request_message(route, &action)?;
         let request = self.handle.route().add(message).replace().execute();
-        self.runtime.block_on(request).map_err(|e| self.fail(action, Op::ReplaceRoute(route), e))
+        self.wait(action, Op::ReplaceRoute(route), request)
     }
 
     /// `ip route del …`, matching the device, gateway, scope and source as given so that
@@ -592,7 +683,7 @@ impl RouteClient {
         // Match routes of any origin (kernel, boot, static …).
         message.header.protocol = RouteProtocol::Unspec;
         let request = self.handle.route().del(message).execute();
-        self.runtime.block_on(request).map_err(|e| self.fail(action, Op::DeleteRoute, e))
+        self.wait(action, Op::DeleteRoute, request)
     }
 }
 

@@ -472,3 +472,31 @@ fn links_are_described_in_ip_link_words() {
     let link = Link { name: "tun1".into(), kind: ipip(Some("192.0.2.10"), None, 0, false), up: None, mtu: None };
     assert_eq!(describe_link(&link), "tun1 (local 192.0.2.10, remote any, ttl inherit, nopmtudisc)");
 }
+
+#[test]
+fn a_request_without_an_answer_ends_at_the_time_limit() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let never = std::future::pending::<()>();
+    assert_eq!(within(&runtime, Duration::from_millis(20), never), None);
+    assert_eq!(within(&runtime, Duration::from_millis(20), async { 7 }), Some(7));
+}
+
+#[test]
+fn an_interrupted_dump_is_read_again_and_never_used() {
+    let mut reads = 0;
+    let table = consistent_read(3, "reading the routes", || {
+        reads += 1;
+        Ok((reads, reads < 3))
+    });
+    assert_eq!((table.unwrap(), reads), (3, 3), "the third, consistent read is the one used");
+
+    let mut reads = 0;
+    let error = consistent_read(3, "reading the routes", || {
+        reads += 1;
+        Ok(((), true))
+    })
+    .unwrap_err();
+    assert_eq!(reads, 3);
+    assert!(matches!(error, RouteNetlinkError::Inconsistent { attempts: 3, .. }), "{error}");
+    assert!(error.to_string().starts_with("reading the routes: the kernel's table kept changing"), "{error}");
+}
