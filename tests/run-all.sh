@@ -11,9 +11,10 @@ cargo test --locked 2>&1
 
 echo "== live netlink tests, built for the lab VM"
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
-live_tests=$(cargo test --locked --release --target x86_64-unknown-linux-musl --lib --no-run --message-format=json 2>/dev/null |
+mkdir -p target
+live_tests=$(cargo test --locked --release --target x86_64-unknown-linux-musl --lib --no-run --message-format=json 2>target/live-tests-build.log |
     grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | head -n1)
-[[ -x $live_tests ]] || { echo "could not build the live test binary" >&2; exit 1; }
+[[ -x $live_tests ]] || { tail -n 40 target/live-tests-build.log >&2; echo "could not build the live test binary" >&2; exit 1; }
 export LAB_EXTRA_FILES="${LAB_EXTRA_FILES:-} $live_tests:/usr/bin/lvs-converge-tests"
 
 echo "== real-kernel lab"
