@@ -7,7 +7,10 @@
 //! - `kill-at-change:K` — abort (like kill -9: no cleanup, no unwinding) just before change K
 //!   (1-based, in plan order) is made;
 //! - `fail-at-change:K` — change K fails as if the kernel refused it;
-//! - `abort-at:NAME` — abort when the code passes the named point (e.g. `file-before-rename`).
+//! - `abort-at:NAME` — abort when the code passes the named point (e.g. `file-before-rename`);
+//! - `fail-at:NAME` — the first pass through the named point fails as if the kernel refused
+//!   it (e.g. `ipip-create`, `link-set-mtu`: the later requests of a change made of several);
+//!   `fail-always-at:NAME` — every pass fails (so that putting things back fails too).
 
 /// What to do before change `number` (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,29 @@ pub fn point(name: &str) {
 
 #[cfg(not(any(feature = "fault-injection", test)))]
 pub fn point(_name: &str) {}
+
+/// An injected refusal if a rule names this point.
+#[cfg(any(feature = "fault-injection", test))]
+pub fn fail_at(name: &str) -> Result<(), String> {
+    static FIRED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let rules = rules();
+    let always = rules.iter().any(|(kind, arg)| kind == "fail-always-at" && arg == name);
+    let once = rules.iter().any(|(kind, arg)| kind == "fail-at" && arg == name) && {
+        let mut fired = FIRED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let first = !fired.iter().any(|f| f == name);
+        fired.push(name.to_string());
+        first
+    };
+    match always || once {
+        true => Err(format!("injected failure at {name} (LVS_CONVERGE_FAULT)")),
+        false => Ok(()),
+    }
+}
+
+#[cfg(not(any(feature = "fault-injection", test)))]
+pub fn fail_at(_name: &str) -> Result<(), String> {
+    Ok(())
+}
 
 /// Dies like kill -9 would: no destructors, no buffered output, no cleanup.
 pub fn die() -> ! {

@@ -89,6 +89,11 @@ pub enum RouteNetlinkError {
     #[error("{action}: no answer from the kernel within {seconds} s; whether it took effect is unknown — run `lvs-converge plan` to see the host as it is now")]
     NoAnswer { action: String, seconds: u64 },
 
+    /// A change of several requests failed after some took effect, and putting the
+    /// interface back as it was failed too: the interface is left changed.
+    #[error("{cause}\n  putting {interface} back as it was failed too: {restore}\n  {interface} is left changed; run `lvs-converge plan` to see it as it is now")]
+    NotRestored { interface: String, cause: Box<RouteNetlinkError>, restore: Box<RouteNetlinkError> },
+
     /// Every read of a table was interrupted by changes to it (NLM_F_DUMP_INTR).
     #[error("{action}: the kernel's table kept changing while it was read ({attempts} attempts, each marked inconsistent) — something is changing it right now; try again when it has settled")]
     Inconsistent { action: String, attempts: usize },
@@ -125,12 +130,27 @@ fn consistent_read<T>(
 }
 
 impl RouteNetlinkError {
+    fn not_restored(interface: &str, cause: RouteNetlinkError, restore: RouteNetlinkError) -> Self {
+        RouteNetlinkError::NotRestored {
+            interface: interface.to_string(),
+            cause: Box::new(cause),
+            restore: Box::new(restore),
+        }
+    }
+
+    /// True when the request may have changed the host although it failed: it was not
+    /// answered, or it was several requests of which some took effect and stay.
+    pub fn may_have_changed_the_host(&self) -> bool {
+        matches!(self, RouteNetlinkError::NotRestored { .. } | RouteNetlinkError::NoAnswer { .. })
+    }
+
     /// The kernel's errno, for errors that carry one.
     pub fn errno(&self) -> Option<i32> {
         match self {
             RouteNetlinkError::Rejected { errno, .. } => Some(*errno),
             RouteNetlinkError::NoSuchInterface { .. } => Some(errno::ENODEV),
             RouteNetlinkError::Socket { source } | RouteNetlinkError::Runtime { source } => source.raw_os_error(),
+            RouteNetlinkError::NotRestored { cause, .. } => cause.errno(),
             _ => None,
         }
     }
@@ -506,9 +526,9 @@ impl RouteClient {
     pub fn update_link(&mut self, before: &Link, after: &Link) -> Result<(), RouteNetlinkError> {
         let name = after.name.as_str();
         // The kind of other interfaces is not managed: only their MTU and admin state.
-        match (&before.kind, &after.kind) {
-            (_, LinkKind::Other { .. }) => {}
-            (LinkKind::Ipip { .. }, LinkKind::Ipip { .. }) if before.kind == after.kind => {}
+        let recreate = match (&before.kind, &after.kind) {
+            (_, LinkKind::Other { .. }) => false,
+            (LinkKind::Ipip { .. }, LinkKind::Ipip { .. }) if before.kind == after.kind => false,
             (LinkKind::Ipip { .. }, LinkKind::Ipip { .. }) => {
                 if before.is_fallback_tunnel() {
                     return Err(RouteNetlinkError::InvalidRequest {
@@ -518,10 +538,7 @@ impl RouteClient {
                         ),
                     });
                 }
-                if needs_recreate(&before.kind, &after.kind) {
-                    return self.recreate_ipip(before, after);
-                }
-                self.change_tunnel(after)?;
+                needs_recreate(&before.kind, &after.kind)
             }
             (LinkKind::Other { kind }, LinkKind::Ipip { .. }) => {
                 return Err(RouteNetlinkError::InvalidRequest {
@@ -531,12 +548,44 @@ impl RouteClient {
                     ),
                 });
             }
+        };
+        if recreate {
+            return self.recreate_ipip(before, after);
         }
-        if let Some(mtu) = after.mtu.filter(|mtu| before.mtu != Some(*mtu)) {
+        // Up to three requests: if a later one fails, the earlier ones are taken back, so
+        // that a failed change leaves the interface as it was (or says that it could not).
+        let mut made = false;
+        let Err(cause) = self.set_in_place(before, after, &mut made) else {
+            return Ok(());
+        };
+        if !made {
+            return Err(cause);
+        }
+        match self.set_in_place(after, before, &mut false) {
+            Ok(()) => Err(cause),
+            Err(restore) => Err(RouteNetlinkError::not_restored(name, cause, restore)),
+        }
+    }
+
+    /// Sets what differs between `from` and `to`: tunnel parameters, MTU, admin state.
+    /// `made` turns true once the kernel took one of the requests.
+    fn set_in_place(&mut self, from: &Link, to: &Link, made: &mut bool) -> Result<(), RouteNetlinkError> {
+        let name = to.name.as_str();
+        if matches!(to.kind, LinkKind::Ipip { .. }) && from.kind != to.kind {
+            self.change_tunnel(to)?;
+            *made = true;
+        }
+        if let Some(mtu) = to.mtu.filter(|mtu| from.mtu != Some(*mtu)) {
+            crate::fault::fail_at("link-set-mtu").map_err(|detail| RouteNetlinkError::InvalidRequest {
+                action: format!("setting the MTU of {name}"),
+                detail,
+            })?;
             self.set_mtu(name, mtu)?;
+            *made = true;
         }
-        if let Some(up) = after.up.filter(|up| before.up != Some(*up)) {
+        if let Some(up) = to.up.filter(|up| from.up != Some(*up)) {
             self.set_up(name, up)?;
+            *made = true;
         }
         Ok(())
     }
@@ -551,6 +600,9 @@ impl RouteClient {
         self.wait(action, Op::ChangeTunnel(name), request)
     }
 
+    /// Deletes the tunnel and creates it again with `after`'s parameters, putting back the
+    /// addresses and routes it had. If that fails once the old device is gone, the old one
+    /// is built again as it was, so that a refused change does not lose the tunnel.
     fn recreate_ipip(&mut self, before: &Link, after: &Link) -> Result<(), RouteNetlinkError> {
         let name = after.name.as_str();
         // What lives on the device and goes with it.
@@ -575,14 +627,33 @@ impl RouteClient {
             }
         };
         self.delete_link(name).map_err(context)?;
-        self.create_ipip(&replacement).map_err(context)?;
-        for address in &addresses {
-            self.add_address(address).map_err(context)?;
+        let Err(cause) = self.build_ipip(&replacement, &addresses, &routes).map_err(context) else {
+            return Ok(());
+        };
+        let restored = match self.delete_link(name) {
+            Ok(()) | Err(RouteNetlinkError::NoSuchInterface { .. }) => self.build_ipip(before, &addresses, &routes),
+            Err(e) => Err(e),
+        };
+        match restored {
+            Ok(()) => Err(cause),
+            Err(restore) => Err(RouteNetlinkError::not_restored(name, cause, restore)),
+        }
+    }
+
+    /// Creates an ipip tunnel with these addresses and routes on it.
+    fn build_ipip(&mut self, link: &Link, addresses: &[Address], routes: &[Route]) -> Result<(), RouteNetlinkError> {
+        crate::fault::fail_at("ipip-create").map_err(|detail| RouteNetlinkError::InvalidRequest {
+            action: format!("creating ipip tunnel {}", describe_link(link)),
+            detail,
+        })?;
+        self.create_ipip(link)?;
+        for address in addresses {
+            self.add_address(address)?;
         }
         // Routes the kernel derives from the addresses are back by now; add the others.
         let present = self.routes()?;
         for route in routes.iter().filter(|r| !present.contains(r)) {
-            self.add_route(route).map_err(context)?;
+            self.add_route(route)?;
         }
         Ok(())
     }

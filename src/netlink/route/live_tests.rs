@@ -469,3 +469,57 @@ fn live_reads_match_ip_in_this_namespace() {
     let mut client = RouteClient::connect().unwrap();
     assert_reads_match_ip(&mut client);
 }
+
+/// A link change made of several requests that fails halfway puts the interface back as it
+/// was; if that fails too, the error says the interface is left changed. Faults are injected
+/// at the later request (LVS_CONVERGE_FAULT), the kernel does the rest.
+#[test]
+#[ignore = "needs a real kernel; see the module doc"]
+fn live_failed_link_changes_put_the_interface_back() {
+    if !fresh_namespace() || !has_ipip() {
+        return;
+    }
+    let mut client = RouteClient::connect().unwrap();
+    let fixed = Link {
+        up: Some(true),
+        mtu: Some(1400),
+        ..tunnel("tun1", Some("203.0.113.100"), Some("198.51.100.22"), 0, true)
+    };
+    client.create_ipip(&fixed).unwrap();
+    client.add_address(&vip("tun1", "10.9.0.1", 30, None)).unwrap();
+    let on_tunnel =
+        Route { scope: RouteScope::Link, ..route(TABLE_MAIN, RouteType::Unicast, "198.51.100.128", 25, Some("tun1")) };
+    client.add_route(&on_tunnel).unwrap();
+    let fixed = find_link(&mut client, "tun1").unwrap();
+    let as_it_was = || (ip("-d -o link show tun1").replace(char::is_numeric, ""), ip("-o addr show dev tun1"));
+    let start = as_it_was();
+
+    // fixed remote -> any remote is a delete and a create: the create is refused
+    let any_remote = Link { up: None, mtu: None, ..tunnel("tun1", Some("203.0.113.100"), None, 0, true) };
+    std::env::set_var("LVS_CONVERGE_FAULT", "fail-at:ipip-create");
+    let refused = client.update_link(&fixed, &any_remote).unwrap_err();
+    eprintln!("refused as expected: {refused}");
+    assert!(!refused.may_have_changed_the_host(), "{refused}");
+    assert_eq!(find_link(&mut client, "tun1").as_ref(), Some(&fixed), "the old tunnel is back");
+    assert_eq!(as_it_was().1, start.1, "with its address");
+    assert!(client.routes().unwrap().contains(&on_tunnel), "and its route");
+
+    // and putting it back is refused as well: the error says the tunnel is left changed
+    std::env::set_var("LVS_CONVERGE_FAULT", "fail-always-at:ipip-create");
+    let lost = client.update_link(&fixed, &any_remote).unwrap_err();
+    eprintln!("refused as expected: {lost}");
+    assert!(lost.may_have_changed_the_host(), "{lost}");
+    assert!(lost.to_string().contains("tun1 is left changed"), "{lost}");
+    assert!(find_link(&mut client, "tun1").is_none(), "the report matches the kernel: tun1 is gone");
+
+    // in place: the new endpoint is taken, the MTU refused: the endpoint is set back
+    client.create_ipip(&fixed).unwrap();
+    let fixed = find_link(&mut client, "tun1").unwrap();
+    let moved = Link { mtu: Some(1300), ..tunnel("tun1", Some("203.0.113.100"), Some("198.51.100.33"), 0, true) };
+    std::env::set_var("LVS_CONVERGE_FAULT", "fail-at:link-set-mtu");
+    let refused = client.update_link(&fixed, &moved).unwrap_err();
+    eprintln!("refused as expected: {refused}");
+    assert!(!refused.may_have_changed_the_host(), "{refused}");
+    assert_eq!(find_link(&mut client, "tun1").as_ref(), Some(&fixed), "endpoint set back");
+    std::env::remove_var("LVS_CONVERGE_FAULT");
+}

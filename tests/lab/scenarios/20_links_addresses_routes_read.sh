@@ -130,6 +130,7 @@ if command -v lvs-converge-tests >/dev/null; then
     step "the rtnetlink client's live tests (each in a namespace of its own)"
     run_cmd lvs-converge-tests --ignored --exact --nocapture --test-threads=1 netlink::route::live_tests::live_reads_match_ip
     run_cmd lvs-converge-tests --ignored --exact --nocapture --test-threads=1 netlink::route::live_tests::live_writes_take_effect
+    run_cmd lvs-converge-tests --ignored --exact --nocapture --test-threads=1 netlink::route::live_tests::live_failed_link_changes_put_the_interface_back
     run_in director lvs-converge-tests --ignored --exact --nocapture --test-threads=1 \
         netlink::route::live_tests::live_reads_match_ip_in_this_namespace
 else
