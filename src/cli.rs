@@ -528,3 +528,38 @@ fn render_snapshot(state: HostState, format: SnapshotFormat) -> String {
         SnapshotFormat::Json => serde_json::to_string_pretty(&snapshot).expect("state serializes") + "\n",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stdout that refuses every write with `kind`.
+    struct Refusing(std::io::ErrorKind);
+
+    impl Write for Refusing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(self.0.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(self.0.into())
+        }
+    }
+
+    #[test]
+    fn an_apply_whose_report_cannot_be_written_still_exits_with_what_the_host_holds() {
+        // `apply > /dev/full` applied and verified, then panicked with exit 101.
+        let mut stderr = Vec::new();
+        let code = report_applied(&mut Refusing(std::io::ErrorKind::StorageFull), &mut stderr, "Apply complete\n");
+        assert_eq!(code, EXIT_OK);
+        let said = String::from_utf8(stderr).unwrap();
+        assert!(said.starts_with("error: the changes were applied and verified, but the report could not be written to standard output: "), "{said}");
+
+        let mut stderr = Vec::new();
+        let code = report_applied(&mut Refusing(std::io::ErrorKind::BrokenPipe), &mut stderr, "Apply complete\n");
+        assert_eq!((code, stderr.len()), (EXIT_OK, 0), "a closed pipe is quiet");
+
+        let mut stdout = Vec::new();
+        assert_eq!(report_applied(&mut stdout, &mut Refusing(std::io::ErrorKind::StorageFull), "done\n"), EXIT_OK);
+        assert_eq!(stdout, b"done\n");
+    }
+}
