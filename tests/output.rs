@@ -48,7 +48,12 @@ fn a_report_on_a_full_disk_is_an_error_not_a_panic() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.starts_with("error: cannot write the plan to standard output: No space left on device"), "{stderr}");
-    for args in [vec!["schema".to_string()], vec!["validate".into(), "-f".into(), format!("{CASE}/spec.yaml")]] {
+    let import = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/import/rich.ipvsadm-save");
+    for args in [
+        vec!["schema".to_string()],
+        vec!["validate".into(), "-f".into(), format!("{CASE}/spec.yaml")],
+        vec!["import".into(), "--ipvsadm-save".into(), import.into()],
+    ] {
         let output = run(&args, dev_full(), Stdio::piped());
         assert_no_panic(&output);
         assert_eq!(output.status.code(), Some(1), "{args:?}");

@@ -279,3 +279,25 @@ fn plan_files_are_written_for_their_owner_only() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_cluster_plan_whose_node_was_found_by_address_reads_back_as_consistent() {
+    // The spec text is resolved again for the node the plan names, which must give what
+    // resolving by the host's address gave.
+    let scratch = Scratch::new("cluster");
+    let out = scratch.path("rs1.plan.json");
+    let output = lvs_converge(&[
+        "plan",
+        "-f",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/seed/cluster.yaml"),
+        "--observed",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/real_server_role/observed.yaml"),
+        "--out",
+        &text(&out),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    let saved = std::fs::read_to_string(&out).expect("plan --out wrote the file");
+    let saved = lvs_converge::plan::saved::SavedPlan::from_json(&saved, &out).expect("consistent");
+    assert_eq!(saved.made.node.as_deref(), Some("rs1"));
+    assert!(!saved.plan.changes.is_empty());
+}
