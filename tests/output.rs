@@ -28,9 +28,9 @@ fn dev_full() -> Stdio {
 
 /// A pipe whose reading end is already closed: every write gets EPIPE (or SIGPIPE).
 fn closed_pipe() -> Stdio {
-    let (reader, writer) = std::io::pipe().expect("pipe");
+    let (reader, writer) = nix::unistd::pipe().expect("pipe");
     drop(reader);
-    writer.into()
+    std::fs::File::from(writer).into()
 }
 
 fn assert_no_panic(output: &Output) {
