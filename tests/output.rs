@@ -13,13 +13,18 @@ fn plan_args() -> Vec<String> {
         .to_vec()
 }
 
+/// Runs lvs-converge as a shell would: with SIGPIPE at its default (death), which the
+/// test harness itself ignores. lvs-converge must ignore it again to see EPIPE instead.
 fn run(args: &[String], stdout: Stdio, stderr: Stdio) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lvs-converge"))
-        .args(args)
-        .stdout(stdout)
-        .stderr(stderr)
-        .output()
-        .expect("run lvs-converge")
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lvs-converge"));
+    command.args(args).stdout(stdout).stderr(stderr);
+    // SAFETY: between fork and exec only async-signal-safe signal(2) is called.
+    unsafe {
+        command.pre_exec(|| signal(Signal::SIGPIPE, SigHandler::SigDfl).map(drop).map_err(std::io::Error::from));
+    }
+    command.output().expect("run lvs-converge")
 }
 
 fn dev_full() -> Stdio {
