@@ -3,7 +3,7 @@
 //! Exit codes follow Terraform's `-detailed-exitcode`: 0 success/converged, 1 error,
 //! 2 `plan` found changes to make.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -178,6 +178,10 @@ pub enum CliError {
     /// apply would overwrite a file lvs-converge did not write.
     #[error("{0}")]
     TakeOver(String),
+    /// stdout refused the report (a full disk, a dead terminal); a reader that closed the
+    /// pipe is not an error.
+    #[error("cannot write {what} to standard output: {source}\n  hint: check where standard output goes (a full disk, a closed terminal){}", .saved_to.as_ref().map(|p| format!("; the plan was saved to {} all the same", p.display())).unwrap_or_default())]
+    Output { what: &'static str, saved_to: Option<PathBuf>, source: std::io::Error },
 }
 
 impl CliError {
@@ -196,7 +200,7 @@ pub fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error}");
+            say(&format!("error: {error}"));
             ExitCode::from(error.exit_code())
         }
     }
@@ -224,20 +228,23 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             }
             (node, _) => vec![node.clone()],
         };
+        let mut described = String::new();
         for name in &names {
             let spec = document.resolve(&NodeSelector { name: name.as_deref(), local_addresses: vec![] })?;
-            println!("{}", describe_spec(&spec));
+            described.push_str(&describe_spec(&spec));
+            described.push('\n');
         }
+        print_report(&described, "the result")?;
         return Ok(EXIT_OK);
     }
     if let Command::Schema = &cli.command {
-        print!("{}", spec::schema::render());
+        print_report(&spec::schema::render(), "the schema")?;
         return Ok(EXIT_OK);
     }
     if let Command::Check { spec: arg, host: false, observed: None, strict, format } = &cli.command {
         let document = spec::read(&arg.path)?;
         let findings = lint::check_document(&document, arg.node.as_deref())?;
-        return Ok(report_findings(&findings, *strict, *format, style));
+        return report_findings(&findings, *strict, *format, style);
     }
     if let Command::Import(args) = &cli.command {
         crate::import::run(args, cli.netns.as_deref())?;
@@ -264,7 +271,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Check { host: false, observed: None, .. } => unreachable!("handled above"),
         Command::Show { format } => {
             let state = observe::observe_host(&Interest::default())?;
-            print!("{}", render_snapshot(state, *format));
+            print_report(&render_snapshot(state, *format), "the snapshot")?;
             Ok(EXIT_OK)
         }
         Command::Plan { spec: arg, observed: snapshot_path, out, format } => {
@@ -285,13 +292,25 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             // Notes are for `check`; a plan shows what breaks or will.
             let mut findings = lint::check_observed(&document, &spec, &observed);
             findings.retain(|f| f.severity != lint::Severity::Note);
-            print!("{}", render_plan(&plan, &findings, *format, style));
+            let text = render_plan(&plan, &findings, *format, style);
+            // The file first: a report that cannot be printed must not lose the saved plan.
             if let Some(out) = out {
                 let observed_from = match snapshot_path {
                     Some(path) => ObservedFrom::Snapshot { path: path.clone() },
                     None => ObservedFrom::Live,
                 };
                 write_saved_plan(out, spec, document.text(), &plan, observed, observed_from, cli)?;
+            }
+            render::print(&text).map_err(|source| CliError::Output {
+                what: "the plan",
+                saved_to: out.clone(),
+                source,
+            })?;
+            if let Some(out) = out {
+                say(&format!(
+                    "Saved the plan to {0}. To make exactly these changes: lvs-converge apply {0}",
+                    out.display()
+                ));
             }
             Ok(if plan.converged() { EXIT_OK } else { EXIT_CHANGES_PENDING })
         }
@@ -303,7 +322,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             };
             let spec = resolve(&document, arg, &observed)?;
             let findings = lint::check_observed(&document, &spec, &observed);
-            Ok(report_findings(&findings, *strict, *format, style))
+            report_findings(&findings, *strict, *format, style)
         }
         Command::Apply { format, no_rollback, wait, lock_timeout, take_over, .. } if saved.is_some() => {
             let (path, saved) = saved.expect("matched");
@@ -313,8 +332,11 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             let mut host = LiveHost::new(interest).take_over(*take_over);
             let options = ApplyOptions { rollback: !no_rollback, wait: *wait };
             let report = apply::apply_saved(saved, &path, crate::rundir::unix_now(), options, &mut host)?;
-            print!("{}", render_apply(&report, *format, style));
-            Ok(EXIT_OK)
+            Ok(report_applied(
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr(),
+                &render_apply(&report, *format, style),
+            ))
         }
         Command::Apply { spec: arg, format, no_rollback, wait, lock_timeout, take_over, .. } => {
             let arg = arg.as_ref().expect("clap requires -f without PLANFILE");
@@ -327,8 +349,11 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             let mut host = LiveHost::new(interest).take_over(*take_over);
             let options = ApplyOptions { rollback: !no_rollback, wait: *wait };
             let report = apply::apply(plan, &spec.desired, &spec.ownership, options, &mut host)?;
-            print!("{}", render_apply(&report, *format, style));
-            Ok(EXIT_OK)
+            Ok(report_applied(
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr(),
+                &render_apply(&report, *format, style),
+            ))
         }
     }
 }
@@ -363,10 +388,61 @@ fn write_saved_plan(
         root: cli.root.as_ref().map(|root| std::path::absolute(root).unwrap_or_else(|_| root.clone())),
         observed_from,
     };
-    let saved = SavedPlan::new(made, spec.desired, spec.ownership, spec.origins, plan.clone(), observed);
-    std::fs::write(out, saved.to_json()).map_err(|source| io("writing", source))?;
-    eprintln!("Saved the plan to {0}. To make exactly these changes: lvs-converge apply {0}", out.display());
-    Ok(())
+    let saved = SavedPlan::new(made, spec.desired, spec.ownership, spec.origins, plan.clone(), observed)
+        .with_spec_text(spec_text);
+    write_private(out, saved.to_json().as_bytes()).map_err(|source| io("writing", source))
+}
+
+/// Writes `bytes` to `path` as a new file only its owner can read (0600: a plan shows the
+/// host's whole configuration): a fresh temporary file beside it, created exclusively and
+/// without following symlinks, then renamed over `path`, so a reader never sees half a
+/// plan and an old file's mode is not inherited.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.file_name().ok_or_else(|| std::io::Error::other("the path names no file"))?;
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(format!(".{}.tmp", std::process::id()));
+    let temporary = path.with_file_name(temporary_name);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// Prints a command's report; see [`render::print`].
+fn print_report(text: &str, what: &'static str) -> Result<(), CliError> {
+    render::print(text).map_err(|source| CliError::Output { what, saved_to: None, source })
+}
+
+/// A line for people on stderr. A failure to write it must not turn into a panic (or
+/// another exit code): the exit code already says what happened.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Prints the report of an apply that succeeded. The host WAS changed, so the exit code
+/// stays 0 whatever happens to the report; a report that could not be written is said on
+/// stderr (quietly dropped when the reader closed the pipe).
+fn report_applied(out: &mut dyn Write, err: &mut dyn Write, text: &str) -> u8 {
+    if let Err(error) = render::write_report(out, text) {
+        let _ = writeln!(
+            err,
+            "error: the changes were applied and verified, but the report could not be written to standard output: {error}\n  hint: `lvs-converge plan` shows that the host matches the spec"
+        );
+    }
+    EXIT_OK
 }
 
 /// Resolves the spec for this host, given its observed state (whose addresses pick the node
@@ -428,17 +504,14 @@ fn render_plan(plan: &plan::Plan, findings: &[lint::Finding], format: Format, st
 }
 
 /// Prints `check`'s findings; the exit code says whether any is bad enough to act on.
-fn report_findings(findings: &[lint::Finding], strict: bool, format: Format, style: Style) -> u8 {
-    match format {
-        Format::Text => print!("{}", render::findings::check_text(findings, style)),
-        Format::Json => print!("{}", render::findings::check_json(findings)),
-    }
+fn report_findings(findings: &[lint::Finding], strict: bool, format: Format, style: Style) -> Result<u8, CliError> {
+    let text = match format {
+        Format::Text => render::findings::check_text(findings, style),
+        Format::Json => render::findings::check_json(findings),
+    };
+    print_report(&text, "the findings")?;
     let counts = lint::counts(findings);
-    if counts.errors > 0 || (strict && counts.warnings > 0) {
-        EXIT_CHANGES_PENDING
-    } else {
-        EXIT_OK
-    }
+    Ok(if counts.errors > 0 || (strict && counts.warnings > 0) { EXIT_CHANGES_PENDING } else { EXIT_OK })
 }
 
 fn render_apply(report: &apply::ApplyReport, format: Format, style: Style) -> String {
@@ -453,5 +526,40 @@ fn render_snapshot(state: HostState, format: SnapshotFormat) -> String {
     match format {
         SnapshotFormat::Yaml => serde_yaml::to_string(&snapshot).expect("state serializes"),
         SnapshotFormat::Json => serde_json::to_string_pretty(&snapshot).expect("state serializes") + "\n",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stdout that refuses every write with `kind`.
+    struct Refusing(std::io::ErrorKind);
+
+    impl Write for Refusing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(self.0.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(self.0.into())
+        }
+    }
+
+    #[test]
+    fn an_apply_whose_report_cannot_be_written_still_exits_with_what_the_host_holds() {
+        // `apply > /dev/full` applied and verified, then panicked with exit 101.
+        let mut stderr = Vec::new();
+        let code = report_applied(&mut Refusing(std::io::ErrorKind::StorageFull), &mut stderr, "Apply complete\n");
+        assert_eq!(code, EXIT_OK);
+        let said = String::from_utf8(stderr).unwrap();
+        assert!(said.starts_with("error: the changes were applied and verified, but the report could not be written to standard output: "), "{said}");
+
+        let mut stderr = Vec::new();
+        let code = report_applied(&mut Refusing(std::io::ErrorKind::BrokenPipe), &mut stderr, "Apply complete\n");
+        assert_eq!((code, stderr.len()), (EXIT_OK, 0), "a closed pipe is quiet");
+
+        let mut stdout = Vec::new();
+        assert_eq!(report_applied(&mut stdout, &mut Refusing(std::io::ErrorKind::StorageFull), "done\n"), EXIT_OK);
+        assert_eq!(stdout, b"done\n");
     }
 }

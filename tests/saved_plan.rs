@@ -173,3 +173,131 @@ fn a_snapshot_that_cannot_see_the_persistence_files_cannot_make_a_saved_plan() {
     assert!(stderr.contains("does not hold persistence files"), "{stderr}");
     assert!(!out.exists(), "nothing written");
 }
+
+/// Writes `saved` to `name` in the scratch directory, applies it, and returns the exit code
+/// and stderr.
+fn apply_edited(scratch: &Scratch, name: &str, saved: &Value) -> (Option<i32>, String) {
+    let path = scratch.path(name);
+    std::fs::write(&path, saved.to_string()).expect("write the edited plan");
+    let output = lvs_converge(&["apply", &text(&path)]);
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn changes_appended_to_a_saved_plan_are_refused_before_anything_changes() {
+    // Finding 5 of issue 11: two changes appended to a saved plan were applied, exit 0.
+    let scratch = Scratch::new("appended");
+    let saved = saved_plan(&scratch, "good", &observed());
+    let escaped = scratch.path("escaped");
+    let outside = format!("/../../..{}", escaped.display());
+    let appended = [
+        ("file.json", serde_json::json!({"subsystem": "file", "change": "create", "path": outside, "after": "x\n"})),
+        (
+            "sysctl.json",
+            serde_json::json!({"subsystem": "sysctl", "change": "set", "key": "net.//.//.//.//tmp.x", "before": null, "after": "1"}),
+        ),
+    ];
+    for (name, change) in appended {
+        let mut edited = saved.clone();
+        edited["plan"]["changes"].as_array_mut().expect("changes").push(change);
+        let (code, stderr) = apply_edited(&scratch, name, &edited);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert!(stderr.contains("is not what `lvs-converge plan` makes: change 5 ("), "{name}: {stderr}");
+        assert!(stderr.contains("is not one its desired state gives"), "{name}: {stderr}");
+        assert!(stderr.contains("nothing was changed"), "{name}: {stderr}");
+        assert!(!escaped.exists(), "{name}: the appended file create was carried out");
+    }
+    // Replacing a change instead of appending one is named as well.
+    let mut replaced = saved.clone();
+    replaced["plan"]["changes"][1]["after"]["weight"] = 9.into();
+    let (code, stderr) = apply_edited(&scratch, "replaced.json", &replaced);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("change 2 (update ipvs real server 198.51.100.22:80"), "{stderr}");
+    assert!(stderr.contains("holds other values than its desired state gives"), "{stderr}");
+}
+
+#[test]
+fn a_saved_plan_whose_desired_state_or_spec_was_edited_is_refused() {
+    let scratch = Scratch::new("desired");
+    let saved = saved_plan(&scratch, "good", &observed());
+    // The desired state and the plan edited together, consistently: the spec text still
+    // says weight 2, and it is what counts.
+    let mut desired = saved.clone();
+    let real_server = &mut desired["desired"]["ipvs"]["services"][0]["destinations"][0];
+    assert_eq!(real_server["address"], "198.51.100.22");
+    real_server["weight"] = 9.into();
+    desired["plan"]["changes"][1]["after"]["weight"] = 9.into();
+    let (code, stderr) = apply_edited(&scratch, "desired.json", &desired);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("its desired state is not what its spec gives (first: ipvs real server 198.51.100.22:80"),
+        "{stderr}"
+    );
+
+    // The spec text edited without its sha256.
+    let spec_text = saved["spec_text"].as_str().expect("the spec's text is saved").to_string();
+    assert_eq!(spec_text, std::fs::read_to_string(format!("{CASE}/spec.yaml")).unwrap());
+    let mut unhashed = saved.clone();
+    unhashed["spec_text"] = spec_text.replace("weight: 2", "weight: 9").into();
+    let (code, stderr) = apply_edited(&scratch, "unhashed.json", &unhashed);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("its spec text does not have the spec's sha256"), "{stderr}");
+
+    // A spec text the parser refuses, with a matching sha256: validated as a spec file is.
+    let mut invalid = saved.clone();
+    let bad = spec_text.replace("port: 80", "port: 70000");
+    invalid["spec_text"] = bad.clone().into();
+    invalid["spec"]["sha256"] = lvs_converge::plan::saved::sha256_hex(bad.as_bytes()).into();
+    let (code, stderr) = apply_edited(&scratch, "invalid.json", &invalid);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("the spec saved in plan"), "{stderr}");
+    assert!(stderr.contains("spec.yaml:6:") && stderr.contains("ipvs.services[0].port"), "{stderr}");
+
+    // A relative root would make the plan act on whatever directory apply runs in.
+    let mut relative = saved.clone();
+    relative["root"] = "img".into();
+    let (code, stderr) = apply_edited(&scratch, "relative.json", &relative);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("its root img is not an absolute path"), "{stderr}");
+}
+
+#[test]
+fn plan_files_are_written_for_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new("mode");
+    // An existing, world-readable file is replaced, not rewritten in place with its mode.
+    let out = scratch.path("a.plan.json");
+    std::fs::write(&out, "old").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+    saved_plan(&scratch, "a", &observed());
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "plan file mode {mode:o}");
+    let leftovers: Vec<_> = std::fs::read_dir(&scratch.0)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_cluster_plan_whose_node_was_found_by_address_reads_back_as_consistent() {
+    // The spec text is resolved again for the node the plan names, which must give what
+    // resolving by the host's address gave.
+    let scratch = Scratch::new("cluster");
+    let out = scratch.path("rs1.plan.json");
+    let output = lvs_converge(&[
+        "plan",
+        "-f",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/seed/cluster.yaml"),
+        "--observed",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/real_server_role/observed.yaml"),
+        "--out",
+        &text(&out),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    let saved = std::fs::read_to_string(&out).expect("plan --out wrote the file");
+    let saved = lvs_converge::plan::saved::SavedPlan::from_json(&saved, &out).expect("consistent");
+    assert_eq!(saved.made.node.as_deref(), Some("rs1"));
+    assert!(!saved.plan.changes.is_empty());
+}

@@ -44,6 +44,9 @@ pub enum ImportError {
     Exists(PathBuf),
     #[error("cannot write {}: {source}\n  hint: check that its directory exists and is writable, or leave out -o to print the spec", .path.display())]
     Write { path: PathBuf, source: std::io::Error },
+    /// stdout refused the spec (a closed pipe is not an error: see [`crate::render::print`]).
+    #[error("cannot write the spec to standard output: {0}\n  hint: write it to a file with -o FILE")]
+    Print(std::io::Error),
 }
 
 /// An imported spec, ready to write.
@@ -179,10 +182,7 @@ pub fn run(args: &ImportArgs, netns: Option<&str>) -> Result<(), ImportError> {
     }
     match &args.output {
         Some(path) => write_output(path, &text, args.force),
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        None => crate::render::print(&text).map_err(ImportError::Print),
     }
 }
 

@@ -1,11 +1,18 @@
 //! Saved plans (`plan --out FILE`, then `apply FILE`), like Terraform's plan files: the
 //! reviewed changes are applied exactly, or not at all if the host changed in between.
 //!
-//! A saved plan holds everything apply needs without the spec (the desired state, ownership,
-//! origins and the plan itself), where it came from (spec path and sha256, node, netns,
-//! root, live host or snapshot), and the observed state the plan was computed from with a
-//! sha256 digest of its canonical form (see [`observed_digest`]). Plain data: reading and
-//! writing the file is the CLI's job.
+//! A saved plan holds everything apply needs without the spec file (the spec's text, the
+//! desired state, ownership, origins and the plan itself), where it came from (spec path and
+//! sha256, node, netns, root, live host or snapshot), and the observed state the plan was
+//! computed from with a sha256 digest of its canonical form (see [`observed_digest`]).
+//!
+//! Nothing in the file is trusted because it is there: reading it re-validates the spec text
+//! with the spec parser and requires the desired state, ownership and origins it gives, and
+//! the plan `diff` computes from them and the saved observed state, to be the ones saved
+//! ([`SavedPlan::from_json`]); applying it requires today's host to have the saved digest and
+//! to give the same plan ([`SavedPlan::check_fresh`]). The digest detects a stale plan, not a
+//! forged one: whoever can write the plan file can write a spec, and the file can hold no
+//! more than a spec could. Plain data: reading and writing the file is the CLI's job.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,9 +21,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{compare, Action, ChangeView, Ownership, Plan};
+use super::{compare, Action, ChangeView, Ownership, Plan, Planned};
 use crate::model::duration::Seconds;
 use crate::model::HostState;
+use crate::spec::{self, NodeSelector, SpecError};
 
 /// The `format` tag of every saved plan.
 pub const FORMAT: &str = "lvs-converge/saved-plan";
@@ -34,6 +42,8 @@ pub struct SavedPlan {
     pub tool_version: String,
     #[serde(flatten)]
     pub made: Provenance,
+    /// The spec as it was planned: desired, ownership and origins must be what it gives.
+    pub spec_text: String,
     pub desired: HostState,
     pub ownership: Ownership,
     pub origins: BTreeMap<String, String>,
@@ -93,6 +103,10 @@ pub enum SavedPlanError {
     SnapshotTooNarrow { snapshot: PathBuf, what: String },
     #[error("saved plan {} was made with {}, but this apply has {}\n  hint: apply with the plan's {option} (or none: it is taken from the plan), or plan again", .path.display(), show(.option, .planned), show(.option, .given))]
     OtherContext { path: PathBuf, option: &'static str, planned: Option<String>, given: Option<String> },
+    #[error("the spec saved in plan {} is not valid (it is checked as `validate` checks a spec file):\n{source}\n  nothing was changed.\n  hint: fix the spec, then plan again: `lvs-converge plan -f SPEC --out FILE`", .path.display())]
+    InvalidSpec { path: PathBuf, source: SpecError },
+    #[error("saved plan {} is not what `lvs-converge plan` makes: {difference}\n  nothing was changed.\n  hint: a saved plan is applied only as `plan --out` wrote it; plan again and apply the new file", .path.display())]
+    Inconsistent { path: PathBuf, difference: String },
 }
 
 /// `--netns lb`, or `no --netns`.
@@ -108,7 +122,16 @@ pub struct Stale {
     pub made: Provenance,
     /// Seconds since the plan was made.
     pub age: u64,
-    pub changed: Vec<ChangeView>,
+    pub why: Staleness,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Staleness {
+    /// The host's digest differs: these objects appeared, changed or went away.
+    HostChanged(Vec<ChangeView>),
+    /// The digest matches, but the saved desired state gives other changes on this host
+    /// (the first difference named).
+    PlanDiffers(String),
 }
 
 impl std::error::Error for Stale {}
@@ -117,38 +140,21 @@ impl fmt::Display for Stale {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = self.plan_file.display();
         let age = Seconds(u32::try_from(self.age).unwrap_or(u32::MAX));
-        match &self.made.observed_from {
-            ObservedFrom::Live => {
+        match (&self.why, &self.made.observed_from) {
+            (Staleness::PlanDiffers(difference), _) => {
+                write!(f, "saved plan {file} does not fit this host: {difference}")?
+            }
+            (Staleness::HostChanged(_), ObservedFrom::Live) => {
                 write!(f, "saved plan {file} is stale: the host changed since the plan was made {age} ago:")?
             }
-            ObservedFrom::Snapshot { path } => write!(
+            (Staleness::HostChanged(_), ObservedFrom::Snapshot { path }) => write!(
                 f,
                 "saved plan {file} is stale: this host differs from snapshot {} that the plan was made from {age} ago:",
                 path.display()
             )?,
         }
-        for view in &self.changed {
-            let what = match view.action {
-                Action::Create => "appeared",
-                Action::Update => "changed ",
-                Action::Delete => "gone    ",
-            };
-            write!(f, "\n    {what} {}", view.object())?;
-            let fields: Vec<String> = view
-                .fields
-                .iter()
-                .filter(|_| view.action == Action::Update)
-                .map(|field| {
-                    let side = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
-                    format!("{} {} → {}", field.name, side(&field.before), side(&field.after))
-                })
-                .collect();
-            if !fields.is_empty() {
-                write!(f, ": {}", fields.join(", "))?;
-            }
-        }
-        if self.changed.is_empty() {
-            f.write_str("\n    (its state differs, but no object does: connection timeouts or drain records)")?;
+        if let Staleness::HostChanged(changed) = &self.why {
+            write_changed(f, changed)?;
         }
         let node = self.made.node.as_ref().map(|n| format!(" --node {n}")).unwrap_or_default();
         write!(
@@ -159,7 +165,37 @@ impl fmt::Display for Stale {
     }
 }
 
+/// What appeared, changed or went away, one object a line.
+fn write_changed(f: &mut fmt::Formatter<'_>, changed: &[ChangeView]) -> fmt::Result {
+    for view in changed {
+        let what = match view.action {
+            Action::Create => "appeared",
+            Action::Update => "changed ",
+            Action::Delete => "gone    ",
+        };
+        write!(f, "\n    {what} {}", view.object())?;
+        let fields: Vec<String> = view
+            .fields
+            .iter()
+            .filter(|_| view.action == Action::Update)
+            .map(|field| {
+                let side = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
+                format!("{} {} → {}", field.name, side(&field.before), side(&field.after))
+            })
+            .collect();
+        if !fields.is_empty() {
+            write!(f, ": {}", fields.join(", "))?;
+        }
+    }
+    if changed.is_empty() {
+        f.write_str("\n    (its state differs, but no object does: connection timeouts or drain records)")?;
+    }
+    Ok(())
+}
+
 impl SavedPlan {
+    /// A plan without its spec's text (see [`SavedPlan::with_spec_text`]): enough to apply
+    /// in memory, but [`SavedPlan::from_json`] refuses such a file.
     pub fn new(
         made: Provenance,
         desired: HostState,
@@ -174,6 +210,7 @@ impl SavedPlan {
             format_version: FORMAT_VERSION,
             tool_version: TOOL_VERSION.into(),
             made,
+            spec_text: String::new(),
             desired,
             ownership,
             origins,
@@ -183,12 +220,20 @@ impl SavedPlan {
         }
     }
 
+    /// The spec text the desired state was resolved from (what `made.spec.sha256` hashes).
+    pub fn with_spec_text(mut self, text: &str) -> Self {
+        self.spec_text = text.to_string();
+        self
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a saved plan serializes") + "\n"
     }
 
     /// Reads a saved plan; `path` names the file in errors. Checks the format tag, version,
-    /// writer and that the observed state still matches its digest (a hand-edited file).
+    /// writer, that the observed state still matches its digest (a hand-edited file), and
+    /// that every part follows from the spec text and observed state (see
+    /// [`SavedPlan::check_consistent`]).
     pub fn from_json(text: &str, path: &Path) -> Result<SavedPlan, SavedPlanError> {
         let foreign = |reason: String| SavedPlanError::Foreign { path: path.to_path_buf(), reason };
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| foreign(format!("not JSON ({e})")))?;
@@ -212,7 +257,62 @@ impl SavedPlan {
         if observed_digest(&saved.observed, &saved.desired) != saved.observed_digest {
             return Err(corrupt("its observed state does not match its digest (was it edited?)".into()));
         }
+        saved.check_consistent(path)?;
         Ok(saved)
+    }
+
+    /// Refuses a plan whose parts do not follow from one another as `plan --out` makes them:
+    /// the spec text must hash to the saved sha256 and pass the spec parser's validation
+    /// (resolved for the saved node), giving exactly the saved desired state, ownership and
+    /// origins; the plan must be exactly what `diff` gives from them and the saved observed
+    /// state; the root must be absolute. So the file can ask for no more than a valid spec.
+    pub fn check_consistent(&self, path: &Path) -> Result<(), SavedPlanError> {
+        let inconsistent = |difference: String| SavedPlanError::Inconsistent { path: path.to_path_buf(), difference };
+        if sha256_hex(self.spec_text.as_bytes()) != self.made.spec.sha256 {
+            return Err(inconsistent("its spec text does not have the spec's sha256".into()));
+        }
+        let document = spec::parse_document(&self.spec_text, &self.made.spec.path)
+            .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
+        let resolved = document
+            .resolve(&NodeSelector { name: self.made.node.as_deref(), local_addresses: vec![] })
+            .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
+        if resolved.node != self.made.node {
+            return Err(inconsistent(format!(
+                "its spec resolves for node {}, but the plan names node {}",
+                resolved.node.as_deref().unwrap_or("(none)"),
+                self.made.node.as_deref().unwrap_or("(none)")
+            )));
+        }
+        if resolved.desired != self.desired {
+            let first = compare::changes_between(&resolved.desired, &self.desired)
+                .first()
+                .map(|view| format!(" (first: {})", view.object()))
+                .unwrap_or_default();
+            return Err(inconsistent(format!("its desired state is not what its spec gives{first}")));
+        }
+        if resolved.ownership != self.ownership {
+            return Err(inconsistent("its ownership (prune, managed files) is not what its spec gives".into()));
+        }
+        if resolved.origins != self.origins {
+            return Err(inconsistent("its origins are not what its spec gives".into()));
+        }
+        if let Some(root) = self.made.root.as_ref().filter(|root| !root.is_absolute()) {
+            return Err(inconsistent(format!("its root {} is not an absolute path", root.display())));
+        }
+        match first_difference(&self.replan(&self.observed), &self.plan) {
+            Some(difference) => Err(inconsistent(difference)),
+            None => Ok(()),
+        }
+    }
+
+    /// The plan the saved desired state gives on `host`, judged with the connection counts
+    /// and read time the plan was reviewed with: traffic alone does not make a plan stale
+    /// (see [`canonical`]), so it must not change which drained real servers are deleted.
+    fn replan(&self, host: &HostState) -> Plan {
+        let mut basis = host.clone();
+        basis.ipvs.activity.clone_from(&self.observed.ipvs.activity);
+        basis.ipvs.observed_at = self.observed.ipvs.observed_at;
+        super::diff(&self.desired, &basis, &self.ownership).annotate(&self.origins)
     }
 
     /// The network namespace and root apply acts in: the plan's. Refuses (naming the file)
@@ -247,21 +347,76 @@ impl SavedPlan {
         ))
     }
 
-    /// Ok when `now` (read with the plan's interest) has the digest the plan was made with;
-    /// otherwise what changed since.
+    /// Ok when `now` (read with the plan's interest) has the digest the plan was made with
+    /// and the saved desired state gives exactly the saved plan on it; otherwise what changed
+    /// since, or the first change that differs.
     pub fn check_fresh(&self, now: &HostState, plan_file: &Path, now_seconds: u64) -> Result<(), Box<Stale>> {
-        if observed_digest(now, &self.desired) == self.observed_digest {
-            return Ok(());
-        }
-        let changed =
-            compare::changes_between(&canonical(&self.observed, &self.desired), &canonical(now, &self.desired));
+        let why = if observed_digest(now, &self.desired) != self.observed_digest {
+            Staleness::HostChanged(compare::changes_between(
+                &canonical(&self.observed, &self.desired),
+                &canonical(now, &self.desired),
+            ))
+        } else {
+            match first_difference(&self.replan(now), &self.plan) {
+                None => return Ok(()),
+                Some(difference) => Staleness::PlanDiffers(difference),
+            }
+        };
         Err(Box::new(Stale {
             plan_file: plan_file.to_path_buf(),
             made: self.made.clone(),
             age: now_seconds.saturating_sub(self.made.created_at),
-            changed,
+            why,
         }))
     }
+}
+
+/// Where `saved` departs from `expected`, the plan recomputed from the saved desired state:
+/// the first change that differs, is missing or is extra, then the rest of the plan.
+fn first_difference(expected: &Plan, saved: &Plan) -> Option<String> {
+    let describe = |planned: &Planned| {
+        let view = planned.change.view();
+        let action = match view.action {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        };
+        format!("{action} {}", view.object())
+    };
+    let count = expected.changes.len().max(saved.changes.len());
+    for index in 0..count {
+        let number = index + 1;
+        match (expected.changes.get(index), saved.changes.get(index)) {
+            (Some(want), Some(have)) if want == have => continue,
+            (Some(want), Some(have)) if describe(want) == describe(have) => {
+                return Some(format!(
+                    "change {number} ({}) holds other values than its desired state gives",
+                    describe(have)
+                ))
+            }
+            (Some(want), Some(have)) => {
+                return Some(format!(
+                    "change {number} is `{}`, but its desired state gives `{}` there",
+                    describe(have),
+                    describe(want)
+                ))
+            }
+            (None, Some(have)) => {
+                return Some(format!("change {number} (`{}`) is not one its desired state gives", describe(have)))
+            }
+            (Some(want), None) => {
+                return Some(format!("change {number} (`{}`) that its desired state gives is missing", describe(want)))
+            }
+            (None, None) => unreachable!("index below the longer length"),
+        }
+    }
+    if expected.unmanaged != saved.unmanaged {
+        return Some("its list of unmanaged objects is not what its desired state gives".into());
+    }
+    if expected.draining != saved.draining || expected.observed_at != saved.observed_at {
+        return Some("its draining real servers are not what its desired state gives".into());
+    }
+    None
 }
 
 /// `sha256:HEX` of the observed state in canonical form.
@@ -307,6 +462,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::model::ipvs::DestinationActivity;
+    use crate::model::keyed::Keyed;
     use crate::spec;
 
     const SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nsysctls:\n  net.ipv4.vs.expire_nodest_conn: 1\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n";
@@ -338,8 +494,9 @@ mod tests {
             root: None,
             observed_from: ObservedFrom::Live,
         };
-        let plan = super::super::diff(&spec.desired, observed, &spec.ownership);
+        let plan = super::super::diff(&spec.desired, observed, &spec.ownership).annotate(&spec.origins);
         SavedPlan::new(made, spec.desired.clone(), spec.ownership.clone(), spec.origins.clone(), plan, observed.clone())
+            .with_spec_text(SPEC)
     }
 
     #[test]
@@ -427,5 +584,61 @@ mod tests {
         offline.made.netns = None;
         let given = offline.context(path, Some("other"), Some(Path::new("/img"))).expect("free to choose");
         assert_eq!(given, (Some("other".into()), Some("/img".into())));
+    }
+
+    #[test]
+    fn a_change_added_to_the_plan_is_refused_on_the_host_it_was_made_for() {
+        // Finding 5: the digest matched, so whatever the plan listed was carried out.
+        let (spec, observed) = fixture();
+        let mut forged = saved(&spec, &observed);
+        let sysctl = super::super::SysctlChange::Set {
+            key: "net.//.//.//tmp.x".into(),
+            before: Some("0".into()),
+            after: "1".into(),
+        };
+        forged.plan.changes.push(Planned { change: super::super::Change::Sysctl(sysctl), origin: None });
+        let stale = forged.check_fresh(&observed, Path::new("p.json"), 0).expect_err("a change nobody planned");
+        assert_eq!(
+            stale.why,
+            Staleness::PlanDiffers(
+                "change 1 (`update sysctl net.//.//.//tmp.x`) is not one its desired state gives".into()
+            )
+        );
+        let text = stale.to_string();
+        assert!(text.starts_with("saved plan p.json does not fit this host: change 1"), "{text}");
+        assert!(text.contains("\n  nothing was changed."), "{text}");
+        let error = SavedPlan::from_json(&forged.to_json(), Path::new("p.json")).expect_err("refused on reading");
+        assert!(matches!(error, SavedPlanError::Inconsistent { .. }), "{error}");
+    }
+
+    #[test]
+    fn traffic_does_not_make_the_recomputed_plan_differ() {
+        // A removed real server still holds connections when the plan is made: it waits.
+        // When they have ended, a fresh diff would delete it; the saved plan (which waits)
+        // still fits, as traffic alone never makes a plan stale.
+        let spec = spec::parse(SPEC, Path::new("director.yaml")).expect("valid spec");
+        let mut observed = spec.desired.clone();
+        let service = *observed.ipvs.services.keys().next().unwrap();
+        let mut removed = observed.ipvs.services[&service].destinations.values().next().unwrap().clone();
+        removed.address = "203.0.113.12".parse().unwrap();
+        removed.weight = 0;
+        let key = removed.key();
+        observed.ipvs.services.get_mut(&service).unwrap().destinations.insert(key, removed);
+        observed.ipvs.activity.push(DestinationActivity {
+            service,
+            destination: key,
+            active: 3,
+            inactive: 0,
+            draining_since: Some(1_700_000_000),
+        });
+        observed.ipvs.observed_at = 1_700_000_010;
+        let plan = saved(&spec, &observed);
+        assert!(plan.plan.changes.is_empty() && plan.plan.draining.len() == 1, "{:?}", plan.plan);
+        let mut quiet = observed.clone();
+        quiet.ipvs.activity[0].active = 0;
+        quiet.ipvs.observed_at += 60;
+        assert_eq!(super::super::diff(&spec.desired, &quiet, &spec.ownership).changes.len(), 1, "deleted now");
+        assert_eq!(plan.check_fresh(&quiet, Path::new("p.json"), 0), Ok(()));
+        SavedPlan::from_json(&plan.to_json(), Path::new("p.json")).expect("consistent");
     }
 }
