@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::ObserveError;
 use crate::model::files::FileState;
+use crate::persist::confined::TargetRoot;
 use crate::persist::under_root;
 
 /// Which files to read.
@@ -23,17 +24,25 @@ pub fn is_scratch(name: &str) -> bool {
     name.ends_with(".lvs-converge.bak") || name.ends_with(".lvs-converge.tmp")
 }
 
+/// Reads every file of interest beneath the root, never through a symbolic link (see
+/// [`crate::persist::confined`]): a link there is an error, not a file.
 pub fn read(interest: &FileInterest) -> Result<BTreeMap<PathBuf, FileState>, ObserveError> {
     let root = interest.root.as_deref();
+    let failed = |path: &Path| {
+        let shown = under_root(root, path);
+        move |source| ObserveError::Proc { path: shown, source }
+    };
+    let Some(target) = TargetRoot::open(root, false).map_err(failed(Path::new("/")))? else {
+        return Ok(BTreeMap::new());
+    };
     let mut paths = interest.paths.clone();
     for (directory, prefix) in &interest.directories {
-        let entries = match std::fs::read_dir(under_root(root, directory)) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(ObserveError::Proc { path: under_root(root, directory), source }),
+        let Some(opened) = target.directory(directory, false).map_err(failed(directory))? else {
+            continue;
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for name in opened.names().map_err(failed(directory))? {
+            // Names lvs-converge renders are UTF-8; no other name can be one of them.
+            let Some(name) = name.to_str() else { continue };
             let config = name.ends_with(".network") || name.ends_with(".netdev");
             if name.starts_with(prefix.as_str()) && config && !is_scratch(&name) {
                 paths.insert(directory.join(name));
@@ -42,17 +51,9 @@ pub fn read(interest: &FileInterest) -> Result<BTreeMap<PathBuf, FileState>, Obs
     }
     let mut files = BTreeMap::new();
     for path in paths {
-        if let Some(content) = read_one(&under_root(root, &path))? {
-            files.insert(path, FileState { content });
+        if let Some(bytes) = target.read(&path).map_err(failed(&path))? {
+            files.insert(path, FileState { content: bytes.into() });
         }
     }
     Ok(files)
-}
-
-fn read_one(path: &Path) -> Result<Option<String>, ObserveError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(ObserveError::Proc { path: path.to_path_buf(), source }),
-    }
 }

@@ -8,6 +8,7 @@
 //! - `networkd`: systemd-networkd `.netdev`/`.network` files for tunnels, VIPs and routes;
 //! - `unit`: the systemd unit that runs `lvs-converge apply` at boot (the preferred path).
 
+pub mod confined;
 pub mod ipvsadm;
 pub mod modules;
 pub mod networkd;
@@ -75,7 +76,7 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
         if let Some(path) = path {
             match body {
                 Some(body) => {
-                    files.insert(path.clone(), FileState { content: format!("{header}{body}") });
+                    files.insert(path.clone(), FileState { content: format!("{header}{body}").into() });
                 }
                 None => {
                     ownership.paths.insert(path.clone());
@@ -95,7 +96,7 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
         for (name, body) in networkd::render(desired) {
             files.insert(
                 directory.join(format!("{NETWORK_FILE_PREFIX}{name}")),
-                FileState { content: format!("{header}{body}") },
+                FileState { content: format!("{header}{body}").into() },
             );
         }
     }
@@ -145,7 +146,7 @@ mod tests {
     fn every_file_starts_with_the_header_and_nothing_to_write_means_no_file() {
         let (files, ownership) = render(&desired(REAL_SERVER), &settings());
         for (path, file) in &files {
-            assert!(file.content.starts_with(HEADER), "{}", path.display());
+            assert!(file.content.as_text().unwrap().starts_with(HEADER), "{}", path.display());
             assert!(file.is_owned());
         }
         // A real server has no IPVS table: no rules file, but an old one of ours goes.
@@ -157,7 +158,8 @@ mod tests {
     #[test]
     fn sysctl_modules_and_unit_render_exactly() {
         let (files, _) = render(&desired(REAL_SERVER), &settings());
-        let text = |path: &str| files[Path::new(path)].content.strip_prefix(HEADER).unwrap().to_string();
+        let text =
+            |path: &str| files[Path::new(path)].content.as_text().unwrap().strip_prefix(HEADER).unwrap().to_string();
         assert_eq!(
             text(DEFAULT_SYSCTL_PATH),
             "net.ipv4.conf.all.arp_announce = 2\nnet.ipv4.conf.all.arp_ignore = 1\nnet.ipv4.conf.all.rp_filter = 0\n\
@@ -178,7 +180,7 @@ mod tests {
         let (files, _) = render(&desired(REAL_SERVER), &settings());
         let text = |name: &str| {
             let path = Path::new(DEFAULT_NETWORK_DIRECTORY).join(format!("{NETWORK_FILE_PREFIX}{name}"));
-            files[&path].content.strip_prefix(HEADER).unwrap().to_string()
+            files[&path].content.as_text().unwrap().strip_prefix(HEADER).unwrap().to_string()
         };
         assert_eq!(
             text("tun-dir.netdev"),
@@ -203,7 +205,7 @@ mod tests {
         let (files, _) = render(&director, &settings());
         let path = Path::new(DEFAULT_NETWORK_DIRECTORY).join("90-lvs-converge-eth0.network");
         assert_eq!(
-            files[&path].content.strip_prefix(HEADER).unwrap(),
+            files[&path].content.as_text().unwrap().strip_prefix(HEADER).unwrap(),
             "[Match]\nName=eth0\n\n[Address]\nAddress=203.0.113.100/32\nLabel=eth0:0\n"
         );
     }
