@@ -57,3 +57,61 @@ pub fn read(interest: &FileInterest) -> Result<BTreeMap<PathBuf, FileState>, Obs
     }
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lvs-converge-observe-files-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn interest(root: &Path, paths: &[&str], directory: Option<&str>) -> FileInterest {
+        FileInterest {
+            paths: paths.iter().map(PathBuf::from).collect(),
+            directories: directory.map(|d| (PathBuf::from(d), "90-lvs-converge-".to_string())).into_iter().collect(),
+            root: Some(root.to_path_buf()),
+        }
+    }
+
+    /// Finding 6: the reader turned a Latin-1 file into lossy UTF-8 (U+FFFD).
+    #[test]
+    fn files_are_read_byte_for_byte() {
+        let root = scratch("bytes");
+        std::fs::create_dir_all(root.join("etc/net")).unwrap();
+        std::fs::write(root.join("etc/ipvsadm.rules"), b"# caf\xe9\n").unwrap();
+        std::fs::write(root.join("etc/net/90-lvs-converge-tun1.netdev"), "x\n").unwrap();
+        std::fs::write(root.join("etc/net/90-lvs-converge-tun1.netdev.lvs-converge.bak"), "x\n").unwrap();
+        let files = read(&interest(&root, &["/etc/ipvsadm.rules", "/etc/absent"], Some("/etc/net"))).unwrap();
+        let contents: Vec<_> =
+            files.iter().map(|(path, file)| (path.display().to_string(), file.content.as_bytes())).collect();
+        assert_eq!(
+            contents,
+            [
+                ("/etc/ipvsadm.rules".to_string(), &b"# caf\xe9\n"[..]),
+                ("/etc/net/90-lvs-converge-tun1.netdev".to_string(), &b"x\n"[..])
+            ]
+        );
+        assert!(read(&interest(&root.join("absent"), &["/etc/ipvsadm.rules"], None)).unwrap().is_empty());
+    }
+
+    /// Finding 4: `plan` read (and showed) files outside the root through a link in it.
+    #[test]
+    fn links_in_the_root_are_errors_not_files() {
+        let base = scratch("links");
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("90-lvs-converge-x.network"), "secret\n").unwrap();
+        symlink(&outside, root.join("etc/network")).unwrap();
+        symlink(outside.join("90-lvs-converge-x.network"), root.join("etc/sysctl.conf")).unwrap();
+        for interest in [interest(&root, &["/etc/sysctl.conf"], None), interest(&root, &[], Some("/etc/network"))] {
+            let error = read(&interest).unwrap_err().to_string();
+            assert!(error.contains("symbolic link"), "{error}");
+        }
+    }
+}

@@ -325,16 +325,19 @@ mod tests {
     #[test]
     fn missing_directories_are_made_0755_whatever_the_umask() {
         let root = scratch("mkdir");
-        let old = stat::umask(Mode::empty());
-        let made = both_resolvers(&root)
-            .iter()
-            .map(|target| target.directory(Path::new(&format!("/etc/{:?}/network", target.resolver)), true))
-            .collect::<Vec<_>>();
-        stat::umask(old);
-        for directory in made {
-            let directory = directory.unwrap().unwrap();
-            for path in [directory.shown(), directory.shown().parent().unwrap()] {
-                assert_eq!(std::fs::metadata(path).unwrap().mode() & 0o7777, 0o755, "{}", path.display());
+        // umask 000 made them 0777 (std's create_dir_all asks for 0777); 077 would make 0700.
+        for umask in [0o000, 0o077] {
+            let old = stat::umask(Mode::from_bits_truncate(umask));
+            let made = both_resolvers(&root)
+                .iter()
+                .map(|target| target.directory(Path::new(&format!("/{umask:o}/{:?}/network", target.resolver)), true))
+                .collect::<Vec<_>>();
+            stat::umask(old);
+            for directory in made {
+                let directory = directory.unwrap().unwrap();
+                for path in [directory.shown(), directory.shown().parent().unwrap()] {
+                    assert_eq!(std::fs::metadata(path).unwrap().mode() & 0o7777, 0o755, "{}", path.display());
+                }
             }
         }
         assert!(TargetRoot::open(Some(&root.join("absent")), false).unwrap().is_none());
