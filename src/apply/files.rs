@@ -460,6 +460,57 @@ mod tests {
         assert_eq!(identity(&path), original);
     }
 
+    /// Finding 6 end to end, through apply's journal and the live host: a taken-over
+    /// Latin-1 file, a deleted and a created file, then a later change fails. Rollback
+    /// leaves every file as it was (bytes, mode, owner, inode) and no backup behind.
+    #[test]
+    fn a_failed_apply_rolls_the_files_back_exactly() {
+        use crate::apply::{execute, live::LiveHost, ApplyError, ApplyOptions, Outcome};
+        use crate::observe::{files::FileInterest, Interest};
+        use crate::plan::Planned;
+
+        let base = scratch("rollback");
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        let etc = root.join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let latin1 = b"# r\xe8gles\n-A -t 192.0.2.1:80 -s rr\n".to_vec();
+        std::fs::write(etc.join("ipvsadm.rules"), &latin1).unwrap();
+        std::fs::set_permissions(etc.join("ipvsadm.rules"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::write(etc.join("old.conf"), format!("{OURS}x\n")).unwrap();
+        std::fs::set_permissions(etc.join("old.conf"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        if running_as_root() {
+            std::os::unix::fs::chown(etc.join("ipvsadm.rules"), Some(1234), Some(5678)).unwrap();
+            std::os::unix::fs::chown(etc.join("old.conf"), Some(4321), Some(8765)).unwrap();
+        }
+        symlink(&outside, etc.join("network")).unwrap();
+        let before: Vec<_> = ["ipvsadm.rules", "old.conf"].iter().map(|name| identity(&etc.join(name))).collect();
+        let changes = [
+            update("/etc/ipvsadm.rules", latin1.clone(), &format!("{OURS}-A -t 192.0.2.1:80 -s wlc\n"), false),
+            FileChange::Delete { path: "/etc/old.conf".into(), before: format!("{OURS}x\n").into() },
+            create("/etc/sysctl.d/90.conf", OURS),
+            create("/etc/network/90-lvs-converge-tun1.netdev", OURS),
+        ];
+        let plan = Plan {
+            changes: changes.into_iter().map(|change| Planned { change: Change::File(change), origin: None }).collect(),
+            ..Plan::default()
+        };
+        let interest =
+            Interest { files: FileInterest { root: Some(root.clone()), ..Default::default() }, ..Default::default() };
+        let mut host = LiveHost::new(interest).take_over(true);
+        let error = execute(&plan, ApplyOptions::default(), &mut host).unwrap_err();
+        assert!(
+            matches!(&error, ApplyError::Change { number: 4, outcome: Outcome::RolledBack { kept }, .. } if kept.is_empty()),
+            "{error}"
+        );
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        let after: Vec<_> = ["ipvsadm.rules", "old.conf"].iter().map(|name| identity(&etc.join(name))).collect();
+        assert_eq!(after, before);
+        assert_eq!(names(&etc), ["ipvsadm.rules", "network", "old.conf", "sysctl.d"]);
+        assert!(names(&etc.join("sysctl.d")).is_empty());
+        assert!(names(&outside).is_empty());
+    }
+
     /// Finding 4: a link inside the root that points outside it.
     #[test]
     fn a_symlink_in_the_root_is_refused_and_the_outside_is_untouched() {

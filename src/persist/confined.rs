@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
@@ -79,7 +80,7 @@ impl TargetRoot {
     pub fn open(root: Option<&Path>, create: bool) -> io::Result<Option<TargetRoot>> {
         let top = root.unwrap_or(Path::new("/"));
         if create {
-            std::fs::DirBuilder::new().recursive(true).create(top)?;
+            std::fs::DirBuilder::new().recursive(true).mode(NEW_DIRECTORY_MODE).create(top)?;
         }
         let fd = match fcntl::open(top, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) {
             Ok(fd) => fd,
