@@ -44,7 +44,7 @@ pub fn read(interest: &FileInterest) -> Result<BTreeMap<PathBuf, FileState>, Obs
             // Names lvs-converge renders are UTF-8; no other name can be one of them.
             let Some(name) = name.to_str() else { continue };
             let config = name.ends_with(".network") || name.ends_with(".netdev");
-            if name.starts_with(prefix.as_str()) && config && !is_scratch(&name) {
+            if name.starts_with(prefix.as_str()) && config && !is_scratch(name) {
                 paths.insert(directory.join(name));
             }
         }

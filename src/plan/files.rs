@@ -296,7 +296,7 @@ mod tests {
             [FileChange::RestoreBackup { path: "/etc/a".into(), replaces: None, backup: OURS.into() }]
         );
         for change in [create, update, delete] {
-            assert_eq!(change.inverse()[0].inverse(), [change.clone()], "undoing the undo is the change");
+            assert_eq!(change.inverse()[0].inverse(), std::slice::from_ref(&change), "undoing the undo is the change");
             // A plan file can only carry what a plan makes.
             let undo = serde_json::to_string(&change.inverse()[0]).unwrap();
             assert!(serde_json::from_str::<FileChange>(&undo).is_err(), "{undo}");
