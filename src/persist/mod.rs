@@ -15,6 +15,7 @@ pub mod networkd;
 pub mod sysctl;
 pub mod unit;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -61,9 +62,18 @@ pub struct BootUnit {
 
 /// The header line every owned file starts with (ends with a newline).
 pub fn header(source: &str) -> String {
-    // A control character in the spec's path must not end the comment line.
-    let source: String = source.chars().flat_map(|c| c.escape_debug()).collect();
-    format!("{HEADER_PREFIX} from {source}: changes here are overwritten.\n")
+    format!("{HEADER_PREFIX} from {}: changes here are overwritten.\n", one_line(source))
+}
+
+/// A spec value as it goes into one line of a rendered file. Validation should refuse
+/// control characters; should one get through, it is written escaped (`\n`), so that no
+/// value can ever start a line of its own (a second sysctl, module or unit setting).
+pub fn one_line(value: &str) -> Cow<'_, str> {
+    if value.chars().any(char::is_control) {
+        Cow::Owned(value.chars().flat_map(|c| c.escape_debug()).collect())
+    } else {
+        Cow::Borrowed(value)
+    }
 }
 
 /// Every file `settings` asks for, rendered from `desired`, and which other files the spec
@@ -265,6 +275,28 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_control_character_in_a_value_never_starts_a_line_of_its_own() {
+        let mut state = desired(REAL_SERVER);
+        state.sysctls.insert("net.ipv4.ip_forward".into(), "1\nkernel.core_pattern = |/tmp/x".into());
+        state.modules.insert("ipip\nevil".into());
+        let (files, _) = render(&state, &settings());
+        for (path, file) in &files {
+            let text = file.content.as_text().unwrap();
+            assert!(
+                !text.lines().any(|line| line.starts_with("kernel.") || line == "evil"),
+                "{}:\n{text}",
+                path.display()
+            );
+        }
+        assert!(files[Path::new(DEFAULT_SYSCTL_PATH)]
+            .content
+            .as_text()
+            .unwrap()
+            .contains("net.ipv4.ip_forward = 1\\nkernel.core_pattern = |/tmp/x\n"));
+        assert_eq!(one_line("eth0"), "eth0");
     }
 
     #[test]
