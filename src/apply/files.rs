@@ -173,7 +173,7 @@ fn changed_since_plan(shown: &Path, how: &str) -> String {
 
 fn changed_since_apply(shown: &Path) -> String {
     format!(
-        "{} changed since apply wrote it: left as it is\n  hint: something else writes this file; compare it with its .lvs-converge.bak",
+        "{} changed since apply wrote it: left as it is\n  hint: something else writes this file; check it by hand",
         shown.display()
     )
 }
