@@ -1,36 +1,50 @@
 //! Writing persistence files safely: a temp file in the same directory, fsync, rename over
 //! the old file, fsync the directory. A crash at any point leaves either the old or the new
-//! file, never a torn one. The existing file's mode and owner are kept, its previous content
-//! stays in `<path>.lvs-converge.bak` (one backup), and nothing is written when the content
-//! is already right. A file without lvs-converge's header is not overwritten or removed
-//! unless the user passed `--take-over`.
+//! file, never a torn one. The existing file's mode and owner are kept, the file it
+//! replaces stays as `<path>.lvs-converge.bak` (the same inode: one backup), and nothing is
+//! written when the content is already right. A file without lvs-converge's header is not
+//! overwritten or removed unless the user passed `--take-over`.
+//!
+//! Every path is reached beneath the root without following links
+//! ([`crate::persist::confined`]). A change is made only if the file is still as the plan
+//! saw it, so that its undo is exact: undoing a write or a removal renames the backup back
+//! (its bytes, mode and owner; no new space needed, a full disk does not block it), undoing
+//! a create removes the file and leaves no backup behind.
 
-use std::fs::{File, OpenOptions};
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::sys::stat::FileStat;
+
 use crate::fault;
-use crate::model::files::FileState;
-use crate::persist::under_root;
+use crate::model::files::{FileContent, HEADER_PREFIX};
+use crate::persist::confined::{Directory, TargetRoot};
 use crate::plan::{Change, FileChange, Plan};
 
 /// Mode of files lvs-converge creates.
 const NEW_FILE_MODE: u32 = 0o644;
 
+const BACKUP_SUFFIX: &str = ".lvs-converge.bak";
+
 pub fn backup_path(path: &Path) -> PathBuf {
-    suffixed(path, ".lvs-converge.bak")
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.lvs-converge.tmp"))
-}
-
-fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     let mut text = path.as_os_str().to_owned();
-    text.push(suffix);
+    text.push(BACKUP_SUFFIX);
     PathBuf::from(text)
+}
+
+fn backup_name(name: &OsStr) -> OsString {
+    let mut backup = name.to_owned();
+    backup.push(BACKUP_SUFFIX);
+    backup
+}
+
+fn temp_name(name: &OsStr) -> OsString {
+    let mut temp = OsString::from(".");
+    temp.push(name);
+    temp.push(".lvs-converge.tmp");
+    temp
 }
 
 fn take_over_hint(path: &Path) -> String {
@@ -65,104 +79,184 @@ pub fn check_take_over(plan: &Plan, take_over: bool) -> Result<(), String> {
     }
 }
 
-/// Carries out one file change; `root` prefixes the path (`--root`).
+/// One file's directory, its name there, and how the user sees it.
+struct Slot {
+    directory: Directory,
+    name: OsString,
+    shown: PathBuf,
+}
+
+impl Slot {
+    fn failed(&self, what: &str, error: std::io::Error) -> String {
+        format!("{what} {}: {error}", self.shown.display())
+    }
+
+    fn read(&self, name: &OsStr) -> Result<Option<FileContent>, String> {
+        let shown = self.directory.shown_entry(name);
+        self.directory
+            .read(name)
+            .map(|bytes| bytes.map(FileContent::from))
+            .map_err(|e| format!("reading {}: {e}", shown.display()))
+    }
+}
+
+/// Carries out one file change beneath `root` (`--root`, or `/`).
 pub fn apply(change: &FileChange, root: Option<&Path>, take_over: bool) -> Result<(), String> {
-    let target = under_root(root, change.path());
-    let current = read(&target)?;
-    if let Some(current) = &current {
-        if !current.is_owned() && !take_over {
-            return Err(take_over_hint(change.path()));
-        }
+    let target = TargetRoot::open(root, true)
+        .map_err(|e| format!("opening the root {}: {e}", root.unwrap_or(Path::new("/")).display()))?
+        .ok_or_else(|| "the root directory vanished".to_string())?;
+    let path = change.path();
+    let shown = target.shown(path);
+    let create = matches!(change, FileChange::Create { .. });
+    let parent =
+        target.parent(path, create).map_err(|e| format!("opening the directory of {}: {e}", shown.display()))?;
+    let Some((directory, name)) = parent else {
+        return match change {
+            FileChange::RemoveCreated { .. } => Ok(()),
+            _ => Err(changed_since_plan(&shown, "its directory is gone")),
+        };
+    };
+    let slot = Slot { directory, name, shown };
+    let current = slot.read(&slot.name)?;
+    let forward = matches!(change, FileChange::Create { .. } | FileChange::Update { .. } | FileChange::Delete { .. });
+    if forward && !take_over && current.as_ref().is_some_and(|c| !c.as_bytes().starts_with(HEADER_PREFIX.as_bytes())) {
+        return Err(take_over_hint(path));
     }
     match change {
-        FileChange::Create { after, .. } | FileChange::Update { after, .. } => {
-            write_if_changed(&target, after).map(|_| ())
+        FileChange::Create { after, .. } => {
+            expect_as_planned(&slot, current.as_ref(), None)?;
+            write(&slot, after, None)
         }
-        FileChange::Delete { .. } => match current {
+        FileChange::Update { before, after, .. } => {
+            expect_as_planned(&slot, current.as_ref(), Some(before))?;
+            let status = slot.directory.regular_file(&slot.name).map_err(|e| slot.failed("reading", e))?;
+            write(&slot, after, status)
+        }
+        FileChange::Delete { before, .. } => {
+            expect_as_planned(&slot, current.as_ref(), Some(before))?;
+            let backup = backup_name(&slot.name);
+            slot.directory.rename(&slot.name, &backup).map_err(|e| slot.failed("removing", e))?;
+            slot.directory.sync().map_err(|e| slot.failed("syncing the directory of", e))
+        }
+        FileChange::RemoveCreated { content, .. } => match current {
             None => Ok(()),
-            Some(_) => remove_keeping_backup(&target),
+            Some(current) if current == *content => {
+                slot.directory.remove(&slot.name).map_err(|e| slot.failed("removing", e))?;
+                slot.directory.sync().map_err(|e| slot.failed("syncing the directory of", e))
+            }
+            Some(_) => Err(changed_since_apply(&slot.shown)),
         },
+        FileChange::RestoreBackup { replaces, backup, .. } => {
+            let backup_name = backup_name(&slot.name);
+            if slot.read(&backup_name)?.as_ref() != Some(backup) {
+                return Err(format!(
+                    "{} no longer holds {} as it was: nothing was restored\n  hint: compare the two files and restore the right content by hand",
+                    slot.directory.shown_entry(&backup_name).display(),
+                    slot.shown.display()
+                ));
+            }
+            if current.as_ref() != replaces.as_ref() {
+                return Err(changed_since_apply(&slot.shown));
+            }
+            slot.directory.rename(&backup_name, &slot.name).map_err(|e| slot.failed("restoring", e))?;
+            slot.directory.sync().map_err(|e| slot.failed("syncing the directory of", e))
+        }
     }
 }
 
-fn read(path: &Path) -> Result<Option<FileState>, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(FileState { content: String::from_utf8_lossy(&bytes).into_owned() })),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(format!("reading {}: {error}", path.display())),
+fn changed_since_plan(shown: &Path, how: &str) -> String {
+    format!(
+        "{} changed since the plan was made ({how}): nothing was written\n  hint: run plan again to see the file as it is now",
+        shown.display()
+    )
+}
+
+fn changed_since_apply(shown: &Path) -> String {
+    format!(
+        "{} changed since apply wrote it: left as it is\n  hint: something else writes this file; check it by hand",
+        shown.display()
+    )
+}
+
+/// The file must be as the plan saw it: otherwise the change (and its undo) would act on
+/// something nobody reviewed.
+fn expect_as_planned(slot: &Slot, current: Option<&FileContent>, planned: Option<&FileContent>) -> Result<(), String> {
+    match (current, planned) {
+        (Some(current), Some(planned)) if current == planned => Ok(()),
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(changed_since_plan(&slot.shown, "it was created")),
+        (None, Some(_)) => Err(changed_since_plan(&slot.shown, "it was removed")),
+        (Some(_), Some(_)) => Err(changed_since_plan(&slot.shown, "its content differs")),
     }
 }
 
-/// Writes `content` to `path` atomically unless it is already there. Returns whether it
-/// wrote.
-pub fn write_if_changed(path: &Path, content: &str) -> Result<bool, String> {
-    let io = |what: &str, p: &Path, error: std::io::Error| format!("{what} {}: {error}", p.display());
-    let existing = match std::fs::metadata(path) {
-        Ok(metadata) => Some(metadata),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(io("reading", path, error)),
-    };
-    if existing.is_some() && std::fs::read(path).map_err(|e| io("reading", path, e))? == content.as_bytes() {
-        return Ok(false);
+/// Writes `content` atomically over the file (`existing`: its status, `None` if there is
+/// none) unless it is already there, keeping the replaced file as the backup.
+fn write(slot: &Slot, content: &FileContent, existing: Option<FileStat>) -> Result<(), String> {
+    let directory = &slot.directory;
+    if existing.is_some() && slot.read(&slot.name)?.as_ref() == Some(content) {
+        return Ok(());
     }
-    let directory = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(directory).map_err(|e| io("creating directory", directory, e))?;
-    let temp = temp_path(path);
-    let mode = existing.as_ref().map_or(NEW_FILE_MODE, |m| m.permissions().mode() & 0o7777);
-    let _ = std::fs::remove_file(&temp); // a leftover of an interrupted run
-    let mut file =
-        OpenOptions::new().write(true).create_new(true).mode(mode).open(&temp).map_err(|e| io("creating", &temp, e))?;
+    let temp = temp_name(&slot.name);
+    let temp_shown = directory.shown_entry(&temp);
+    let failed = |what: &str, error: std::io::Error| format!("{what} {}: {error}", temp_shown.display());
+    directory.remove(&temp).map_err(|e| failed("removing the leftover", e))?;
+    let mode = existing.map_or(NEW_FILE_MODE, |status| status.st_mode & 0o7777);
+    let mut file = directory.create_new(&temp, mode).map_err(|e| failed("creating", e))?;
     let written = (|| -> std::io::Result<()> {
         file.write_all(content.as_bytes())?;
         // The umask may have narrowed the mode; owner as before (root's files stay root's).
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        if let Some(metadata) = &existing {
-            std::os::unix::fs::fchown(&file, Some(metadata.uid()), Some(metadata.gid()))?;
+        if let Some(status) = &existing {
+            std::os::unix::fs::fchown(&file, Some(status.st_uid), Some(status.st_gid))?;
         }
         file.sync_all()
     })();
-    if let Err(error) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(io("writing", &temp, error));
-    }
     drop(file);
-    if existing.is_some() {
-        keep_backup(path)?;
+    let renamed = written.map_err(|e| failed("writing", e)).and_then(|()| {
+        if let Some(status) = &existing {
+            keep_backup(slot, status)?;
+        }
+        fault::point("file-before-rename");
+        directory.rename(&temp, &slot.name).map_err(|e| slot.failed("renaming the new file over", e))
+    });
+    if let Err(error) = renamed {
+        let _ = directory.remove(&temp);
+        return Err(error);
     }
-    fault::point("file-before-rename");
-    std::fs::rename(&temp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        io("renaming the new file over", path, e)
-    })?;
-    sync_directory(directory)?;
-    Ok(true)
+    directory.sync().map_err(|e| slot.failed("syncing the directory of", e))
 }
 
-/// `<path>.lvs-converge.bak` becomes the current file (a hard link to the old inode, so the
-/// old content survives the rename; a copy where links don't work).
-fn keep_backup(path: &Path) -> Result<(), String> {
-    let backup = backup_path(path);
-    let _ = std::fs::remove_file(&backup);
-    if std::fs::hard_link(path, &backup).is_err() {
-        std::fs::copy(path, &backup).map_err(|e| format!("keeping a backup of {}: {e}", path.display()))?;
+/// `<path>.lvs-converge.bak` becomes the current file: a hard link to its inode, so the
+/// rename over it keeps its bytes, mode and owner; a copy with the same mode and owner where
+/// links don't work.
+fn keep_backup(slot: &Slot, status: &FileStat) -> Result<(), String> {
+    let directory = &slot.directory;
+    let backup = backup_name(&slot.name);
+    let failed = |error: std::io::Error| format!("keeping a backup of {}: {error}", slot.shown.display());
+    directory.remove(&backup).map_err(failed)?;
+    if directory.hard_link(&slot.name, &backup).is_ok() {
+        return Ok(());
     }
-    Ok(())
-}
-
-/// A removed file stays as its backup.
-fn remove_keeping_backup(path: &Path) -> Result<(), String> {
-    std::fs::rename(path, backup_path(path)).map_err(|e| format!("removing {}: {e}", path.display()))?;
-    sync_directory(path.parent().unwrap_or(Path::new(".")))
-}
-
-fn sync_directory(directory: &Path) -> Result<(), String> {
-    File::open(directory).and_then(|d| d.sync_all()).map_err(|e| format!("syncing {}: {e}", directory.display()))
+    let content = slot.read(&slot.name)?.unwrap_or_default();
+    let mode = status.st_mode & 0o7777;
+    let mut copy = directory.create_new(&backup, mode).map_err(failed)?;
+    let copied = (|| -> std::io::Result<()> {
+        copy.write_all(content.as_bytes())?;
+        copy.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        std::os::unix::fs::fchown(&copy, Some(status.st_uid), Some(status.st_gid))?;
+        copy.sync_all()
+    })();
+    copied.map_err(|error| {
+        let _ = directory.remove(&backup);
+        failed(error)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{symlink, MetadataExt};
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("lvs-converge-files-{}-{name}", std::process::id()));
@@ -173,34 +267,73 @@ mod tests {
 
     const OURS: &str = "# Managed by lvs-converge from /s.yaml: changes here are overwritten.\n";
 
+    fn create(path: &str, after: &str) -> FileChange {
+        FileChange::Create { path: path.into(), after: after.into() }
+    }
+
+    fn update(path: &str, before: impl Into<FileContent>, after: &str, owned: bool) -> FileChange {
+        FileChange::Update { path: path.into(), before: before.into(), after: after.into(), owned }
+    }
+
+    fn undo(change: &FileChange, root: &Path) -> Result<(), String> {
+        change.inverse().iter().try_for_each(|inverse| apply(inverse, Some(root), false))
+    }
+
+    /// Everything that makes a file the same file: bytes, mode, owner, inode.
+    fn identity(path: &Path) -> (Vec<u8>, u32, u32, u32, u64) {
+        let metadata = std::fs::symlink_metadata(path).unwrap();
+        (std::fs::read(path).unwrap(), metadata.mode(), metadata.uid(), metadata.gid(), metadata.ino())
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    fn running_as_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
     #[test]
-    fn creates_parents_with_0644_and_no_backup() {
-        let dir = scratch("create");
-        let path = dir.join("etc/sysctl.d/90.conf");
-        assert!(write_if_changed(&path, "a = 1\n").unwrap());
+    fn creates_parents_and_a_0644_file_without_backup() {
+        let root = scratch("create");
+        apply(&create("/etc/sysctl.d/90.conf", "a = 1\n"), Some(&root), false).unwrap();
+        let path = root.join("etc/sysctl.d/90.conf");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a = 1\n");
-        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
-        assert!(!backup_path(&path).exists());
-        assert!(!temp_path(&path).exists());
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o644);
+        assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o7777, 0o755);
+        assert_eq!(names(path.parent().unwrap()), ["90.conf"]);
     }
 
     #[test]
     fn keeps_mode_and_one_backup_and_does_not_touch_equal_content() {
-        let dir = scratch("update");
-        let path = dir.join("rules");
-        std::fs::write(&path, "old\n").unwrap();
+        let root = scratch("update");
+        let path = root.join("rules");
+        std::fs::write(&path, format!("{OURS}old\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(write_if_changed(&path, "new\n").unwrap());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+        apply(&update("/rules", format!("{OURS}old\n"), &format!("{OURS}new\n"), true), Some(&root), false).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{OURS}new\n"));
         assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), "old\n");
-        assert!(write_if_changed(&path, "newer\n").unwrap());
-        assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), "new\n");
+        assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), format!("{OURS}old\n"));
+        apply(&update("/rules", format!("{OURS}new\n"), &format!("{OURS}newer\n"), true), Some(&root), false).unwrap();
+        assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), format!("{OURS}new\n"));
 
         // Same content: not written at all (inode and mtime unchanged).
         let before = std::fs::metadata(&path).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(!write_if_changed(&path, "newer\n").unwrap());
+        let slot = Slot {
+            directory: TargetRoot::open(Some(&root), false)
+                .unwrap()
+                .unwrap()
+                .directory(Path::new("/"), false)
+                .unwrap()
+                .unwrap(),
+            name: "rules".into(),
+            shown: path.clone(),
+        };
+        write(&slot, &format!("{OURS}newer\n").into(), slot.directory.regular_file(&slot.name).unwrap()).unwrap();
         let after = std::fs::metadata(&path).unwrap();
         assert_eq!(
             (before.ino(), before.mtime(), before.mtime_nsec()),
@@ -210,51 +343,234 @@ mod tests {
 
     #[test]
     fn refuses_foreign_files_unless_taking_over() {
-        let dir = scratch("foreign");
-        let path = dir.join("etc/ipvsadm.rules");
+        let root = scratch("foreign");
+        let path = root.join("etc/ipvsadm.rules");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, "-A -t 192.0.2.1:80 -s rr\n").unwrap();
-        let change = FileChange::Update {
-            path: "/etc/ipvsadm.rules".into(),
-            before: "-A -t 192.0.2.1:80 -s rr\n".into(),
-            after: format!("{OURS}-A -t 192.0.2.1:80 -s wlc\n"),
-            owned: false,
-        };
-        let error = apply(&change, Some(&dir), false).unwrap_err();
+        let change = update(
+            "/etc/ipvsadm.rules",
+            "-A -t 192.0.2.1:80 -s rr\n",
+            &format!("{OURS}-A -t 192.0.2.1:80 -s wlc\n"),
+            false,
+        );
+        let error = apply(&change, Some(&root), false).unwrap_err();
         assert!(error.starts_with("refusing to overwrite /etc/ipvsadm.rules"), "{error}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "-A -t 192.0.2.1:80 -s rr\n");
-        apply(&change, Some(&dir), true).unwrap();
+        apply(&change, Some(&root), true).unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().starts_with(OURS));
         assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), "-A -t 192.0.2.1:80 -s rr\n");
         // Now it is ours: removing it keeps the last content as the backup.
-        let delete = FileChange::Delete { path: "/etc/ipvsadm.rules".into(), before: String::new() };
-        apply(&delete, Some(&dir), false).unwrap();
+        let content = std::fs::read_to_string(&path).unwrap();
+        let delete = FileChange::Delete { path: "/etc/ipvsadm.rules".into(), before: content.clone().into() };
+        apply(&delete, Some(&root), false).unwrap();
         assert!(!path.exists());
-        assert!(std::fs::read_to_string(backup_path(&path)).unwrap().starts_with(OURS));
+        assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), content);
+    }
+
+    /// Finding 6: a Latin-1 file taken over, then rolled back, came back as lossy UTF-8
+    /// (U+FFFD) with its original bytes gone.
+    #[test]
+    fn a_latin1_file_taken_over_and_undone_is_the_same_file_again() {
+        let root = scratch("latin1");
+        let path = root.join("etc/ipvsadm.rules");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let latin1 = b"# caf\xe9 r\xe8gles\n-A -t 192.0.2.1:80 -s rr\n".to_vec();
+        std::fs::write(&path, &latin1).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        if running_as_root() {
+            std::os::unix::fs::chown(&path, Some(1234), Some(5678)).unwrap();
+        }
+        let original = identity(&path);
+        let change = update("/etc/ipvsadm.rules", latin1, &format!("{OURS}-A -t 192.0.2.1:80 -s wlc\n"), false);
+        apply(&change, Some(&root), true).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().starts_with(OURS));
+        undo(&change, &root).unwrap();
+        assert_eq!(identity(&path), original, "bytes, mode, owner and inode are back");
+        assert_eq!(names(path.parent().unwrap()), ["ipvsadm.rules"], "no backup or temp file left");
+    }
+
+    /// Finding 6: undoing a create left a stray backup; undoing a delete recreated the file
+    /// 0644 root:root.
+    #[test]
+    fn undoing_a_create_or_a_delete_leaves_the_directory_as_it_was() {
+        let root = scratch("undo");
+        let dir = root.join("etc");
+        let created = create("/etc/modules-load.d.conf", &format!("{OURS}ip_vs\n"));
+        std::fs::create_dir_all(&dir).unwrap();
+        apply(&created, Some(&root), false).unwrap();
+        undo(&created, &root).unwrap();
+        assert!(names(&dir).is_empty(), "{:?}", names(&dir));
+
+        let path = dir.join("sysctl.conf");
+        std::fs::write(&path, format!("{OURS}a = 1\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if running_as_root() {
+            std::os::unix::fs::chown(&path, Some(4321), Some(8765)).unwrap();
+        }
+        let original = identity(&path);
+        let deleted = FileChange::Delete { path: "/etc/sysctl.conf".into(), before: format!("{OURS}a = 1\n").into() };
+        apply(&deleted, Some(&root), false).unwrap();
+        assert!(!path.exists());
+        undo(&deleted, &root).unwrap();
+        assert_eq!(identity(&path), original);
+        assert_eq!(names(&dir), ["sysctl.conf"]);
+    }
+
+    /// Finding 6: on a full disk, undoing needed new space and failed. A rename needs none.
+    /// A 64 KiB tmpfs where the system lets us mount one (root); skipped elsewhere.
+    #[test]
+    fn undo_succeeds_on_a_full_disk() {
+        struct Mounted(PathBuf);
+        impl Drop for Mounted {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount").arg(&self.0).status();
+                let _ = std::fs::remove_dir(&self.0);
+            }
+        }
+        let root = std::env::temp_dir().join(format!("lvs-converge-files-{}-full", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=0755", "lvs-converge-test"])
+            .arg(&root)
+            .status()
+            .is_ok_and(|status| status.success());
+        if !mounted {
+            let _ = std::fs::remove_dir(&root);
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return;
+        }
+        let _mounted = Mounted(root.clone());
+        let path = root.join("ipvsadm.rules");
+        let before = format!("{OURS}{}", "-A -t 192.0.2.1:80 -s rr\n".repeat(400));
+        std::fs::write(&path, &before).unwrap();
+        let original = identity(&path);
+        let change = update("/ipvsadm.rules", before.as_str(), &format!("{OURS}-A -t 192.0.2.1:80 -s wlc\n"), true);
+        apply(&change, Some(&root), false).unwrap();
+        // Fill the disk to the last byte.
+        let mut filler = std::fs::File::create(root.join("filler")).unwrap();
+        while filler.write_all(&[0; 4096]).is_ok() {}
+        while filler.write_all(&[0; 1]).is_ok() {}
+        assert_eq!(
+            std::fs::write(root.join("probe"), before.as_bytes()).unwrap_err().raw_os_error(),
+            Some(nix::libc::ENOSPC),
+            "the disk is full"
+        );
+        let _ = std::fs::remove_file(root.join("probe"));
+        undo(&change, &root).unwrap();
+        assert_eq!(identity(&path), original);
+    }
+
+    /// Finding 6 end to end, through apply's journal and the live host: a taken-over
+    /// Latin-1 file, a deleted and a created file, then a later change fails. Rollback
+    /// leaves every file as it was (bytes, mode, owner, inode) and no backup behind.
+    #[test]
+    fn a_failed_apply_rolls_the_files_back_exactly() {
+        use crate::apply::{execute, live::LiveHost, ApplyError, ApplyOptions, Outcome};
+        use crate::observe::{files::FileInterest, Interest};
+        use crate::plan::Planned;
+
+        let base = scratch("rollback");
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        let etc = root.join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let latin1 = b"# r\xe8gles\n-A -t 192.0.2.1:80 -s rr\n".to_vec();
+        std::fs::write(etc.join("ipvsadm.rules"), &latin1).unwrap();
+        std::fs::set_permissions(etc.join("ipvsadm.rules"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::write(etc.join("old.conf"), format!("{OURS}x\n")).unwrap();
+        std::fs::set_permissions(etc.join("old.conf"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        if running_as_root() {
+            std::os::unix::fs::chown(etc.join("ipvsadm.rules"), Some(1234), Some(5678)).unwrap();
+            std::os::unix::fs::chown(etc.join("old.conf"), Some(4321), Some(8765)).unwrap();
+        }
+        symlink(&outside, etc.join("network")).unwrap();
+        let before: Vec<_> = ["ipvsadm.rules", "old.conf"].iter().map(|name| identity(&etc.join(name))).collect();
+        let changes = [
+            update("/etc/ipvsadm.rules", latin1.clone(), &format!("{OURS}-A -t 192.0.2.1:80 -s wlc\n"), false),
+            FileChange::Delete { path: "/etc/old.conf".into(), before: format!("{OURS}x\n").into() },
+            create("/etc/sysctl.d/90.conf", OURS),
+            create("/etc/network/90-lvs-converge-tun1.netdev", OURS),
+        ];
+        let plan = Plan {
+            changes: changes.into_iter().map(|change| Planned { change: Change::File(change), origin: None }).collect(),
+            ..Plan::default()
+        };
+        let interest =
+            Interest { files: FileInterest { root: Some(root.clone()), ..Default::default() }, ..Default::default() };
+        let mut host = LiveHost::new(interest).take_over(true);
+        let error = execute(&plan, ApplyOptions::default(), &mut host).unwrap_err();
+        assert!(
+            matches!(&error, ApplyError::Change { number: 4, outcome: Outcome::RolledBack { kept }, .. } if kept.is_empty()),
+            "{error}"
+        );
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        let after: Vec<_> = ["ipvsadm.rules", "old.conf"].iter().map(|name| identity(&etc.join(name))).collect();
+        assert_eq!(after, before);
+        assert_eq!(names(&etc), ["ipvsadm.rules", "network", "old.conf", "sysctl.d"]);
+        assert!(names(&etc.join("sysctl.d")).is_empty());
+        assert!(names(&outside).is_empty());
+    }
+
+    /// Finding 4: a link inside the root that points outside it.
+    #[test]
+    fn a_symlink_in_the_root_is_refused_and_the_outside_is_untouched() {
+        let base = scratch("escape");
+        let (root, outside) = (base.join("root"), base.join("host-etc"));
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("ipvsadm.rules"), "host\n").unwrap();
+        symlink(&outside, root.join("etc/sysctl.d")).unwrap();
+        symlink(outside.join("ipvsadm.rules"), root.join("etc/ipvsadm.rules")).unwrap();
+        let error = apply(&create("/etc/sysctl.d/90.conf", OURS), Some(&root), false).unwrap_err();
+        assert!(error.contains("symbolic link"), "{error}");
+        let error = apply(&update("/etc/ipvsadm.rules", "host\n", OURS, false), Some(&root), true).unwrap_err();
+        assert!(error.contains("symbolic link"), "{error}");
+        let error = apply(&create("/etc/../../host-etc/x", OURS), Some(&root), false).unwrap_err();
+        assert!(error.contains("`.` or `..`"), "{error}");
+        assert_eq!(names(&outside), ["ipvsadm.rules"]);
+        assert_eq!(std::fs::read_to_string(outside.join("ipvsadm.rules")).unwrap(), "host\n");
+        assert_eq!(names(&base), ["host-etc", "root"]);
+    }
+
+    #[test]
+    fn a_file_changed_since_the_plan_is_not_written() {
+        let root = scratch("changed");
+        let path = root.join("a.conf");
+        std::fs::write(&path, format!("{OURS}edited\n")).unwrap();
+        let error = apply(&update("/a.conf", format!("{OURS}planned\n"), OURS, true), Some(&root), false).unwrap_err();
+        assert!(error.contains("changed since the plan was made (its content differs)"), "{error}");
+        let error = apply(&create("/a.conf", OURS), Some(&root), false).unwrap_err();
+        assert!(error.contains("(it was created)"), "{error}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{OURS}edited\n"));
+        assert_eq!(names(&root), ["a.conf"]);
     }
 
     /// The crash test: a child process (this test binary again) aborts between writing the
     /// temp file and renaming it. The old file must be intact, and the next write succeeds.
     #[test]
     fn crash_before_rename_leaves_the_old_file() {
-        if let Some(path) = std::env::var_os("LVS_CONVERGE_TEST_CRASH_PATH") {
-            let _ = write_if_changed(Path::new(&path), "new content\n");
+        let old = format!("{OURS}old content\n");
+        let new = format!("{OURS}new content\n");
+        let change = update("/sysctl.conf", old.as_str(), &new, true);
+        if let Some(root) = std::env::var_os("LVS_CONVERGE_TEST_CRASH_ROOT") {
+            let _ = apply(&change, Some(Path::new(&root)), false);
             unreachable!("the fault point aborts the process");
         }
-        let dir = scratch("crash");
-        let path = dir.join("sysctl.conf");
-        std::fs::write(&path, "old content\n").unwrap();
+        let root = scratch("crash");
+        let path = root.join("sysctl.conf");
+        std::fs::write(&path, &old).unwrap();
         let status = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "apply::files::tests::crash_before_rename_leaves_the_old_file", "--nocapture"])
-            .env("LVS_CONVERGE_TEST_CRASH_PATH", &path)
+            .env("LVS_CONVERGE_TEST_CRASH_ROOT", &root)
             .env("LVS_CONVERGE_FAULT", "abort-at:file-before-rename")
             .status()
             .unwrap();
         assert!(!status.success(), "the child should have aborted");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old content\n");
-        assert!(temp_path(&path).exists(), "the fault struck after the temp file was written");
-        assert!(write_if_changed(&path, "new content\n").unwrap());
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new content\n");
-        assert!(!temp_path(&path).exists());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), old);
+        let temp = root.join(".sysctl.conf.lvs-converge.tmp");
+        assert!(temp.exists(), "the fault struck after the temp file was written");
+        apply(&change, Some(&root), false).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), new);
+        assert!(!temp.exists());
     }
 }

@@ -3,7 +3,10 @@
 //! configuration and the boot unit. They are host state like any other: desired from the
 //! spec, observed from the disk, diffed and applied.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The first line of every file lvs-converge owns starts with this. A file without it was
 /// written by someone else and is never overwritten unless the user says `--take-over`.
@@ -13,12 +16,126 @@ pub const HEADER_PREFIX: &str = "# Managed by lvs-converge";
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FileState {
-    pub content: String,
+    pub content: FileContent,
 }
 
 impl FileState {
     /// True when lvs-converge wrote this file (its first line is the header).
     pub fn is_owned(&self) -> bool {
-        self.content.starts_with(HEADER_PREFIX)
+        self.content.as_bytes().starts_with(HEADER_PREFIX.as_bytes())
+    }
+}
+
+/// A file's exact bytes: a foreign file taken over and later restored must come back byte
+/// for byte, whatever its encoding. In JSON a string when the bytes are UTF-8 (every file
+/// lvs-converge renders, so plans stay readable), otherwise `{"hex": "…"}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileContent(Vec<u8>);
+
+impl FileContent {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The content as text, when it is UTF-8.
+    pub fn as_text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Vec<u8>> for FileContent {
+    fn from(bytes: Vec<u8>) -> Self {
+        FileContent(bytes)
+    }
+}
+
+impl From<String> for FileContent {
+    fn from(text: String) -> Self {
+        FileContent(text.into_bytes())
+    }
+}
+
+impl From<&str> for FileContent {
+    fn from(text: &str) -> Self {
+        FileContent(text.as_bytes().to_vec())
+    }
+}
+
+impl Serialize for FileContent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.as_text() {
+            Some(text) => serializer.serialize_str(text),
+            None => {
+                use serde::ser::SerializeMap;
+                let hex: String = self.0.iter().map(|byte| format!("{byte:02x}")).collect();
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("hex", &hex)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FileContent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ContentVisitor;
+        impl<'de> Visitor<'de> for ContentVisitor {
+            type Value = FileContent;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the file's text, or {\"hex\": \"…\"} for content that is not UTF-8")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<FileContent, E> {
+                Ok(FileContent::from(text))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileContent, A::Error> {
+                let Some((key, hex)) = map.next_entry::<String, String>()? else {
+                    return Err(de::Error::missing_field("hex"));
+                };
+                if key != "hex" {
+                    return Err(de::Error::unknown_field(&key, &["hex"]));
+                }
+                if map.next_key::<String>()?.is_some() {
+                    return Err(de::Error::custom("file content: only `hex` is allowed"));
+                }
+                decode_hex(&hex)
+                    .map(FileContent)
+                    .ok_or_else(|| de::Error::custom("file content: `hex` is not hex digits"))
+            }
+        }
+        deserializer.deserialize_any(ContentVisitor)
+    }
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_a_json_string_and_other_bytes_round_trip_exactly() {
+        let text = FileContent::from("a = 1\n");
+        assert_eq!(serde_json::to_string(&text).unwrap(), r#""a = 1\n""#);
+        let latin1 = FileContent::from(b"caf\xe9 = 1\n".to_vec());
+        let json = serde_json::to_string(&latin1).unwrap();
+        assert_eq!(json, r#"{"hex":"636166e9203d20310a"}"#);
+        assert_eq!(serde_json::from_str::<FileContent>(&json).unwrap(), latin1);
+        assert_eq!(serde_json::from_str::<FileContent>(r#""a = 1\n""#).unwrap(), text);
+        for bad in [r#"{"hex":"6"}"#, r#"{"hex":"zz"}"#, r#"{"base64":"AA=="}"#, r#"{"hex":"61","x":"1"}"#] {
+            assert!(serde_json::from_str::<FileContent>(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -8,12 +8,14 @@
 //! - `networkd`: systemd-networkd `.netdev`/`.network` files for tunnels, VIPs and routes;
 //! - `unit`: the systemd unit that runs `lvs-converge apply` at boot (the preferred path).
 
+pub mod confined;
 pub mod ipvsadm;
 pub mod modules;
 pub mod networkd;
 pub mod sysctl;
 pub mod unit;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -60,7 +62,18 @@ pub struct BootUnit {
 
 /// The header line every owned file starts with (ends with a newline).
 pub fn header(source: &str) -> String {
-    format!("{HEADER_PREFIX} from {source}: changes here are overwritten.\n")
+    format!("{HEADER_PREFIX} from {}: changes here are overwritten.\n", one_line(source))
+}
+
+/// A spec value as it goes into one line of a rendered file. Validation should refuse
+/// control characters; should one get through, it is written escaped (`\n`), so that no
+/// value can ever start a line of its own (a second sysctl, module or unit setting).
+pub fn one_line(value: &str) -> Cow<'_, str> {
+    if value.chars().any(char::is_control) {
+        Cow::Owned(value.chars().flat_map(|c| c.escape_debug()).collect())
+    } else {
+        Cow::Borrowed(value)
+    }
 }
 
 /// Every file `settings` asks for, rendered from `desired`, and which other files the spec
@@ -73,7 +86,7 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
         if let Some(path) = path {
             match body {
                 Some(body) => {
-                    files.insert(path.clone(), FileState { content: format!("{header}{body}") });
+                    files.insert(path.clone(), FileState { content: format!("{header}{body}").into() });
                 }
                 None => {
                     ownership.paths.insert(path.clone());
@@ -93,7 +106,7 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
         for (name, body) in networkd::render(desired) {
             files.insert(
                 directory.join(format!("{NETWORK_FILE_PREFIX}{name}")),
-                FileState { content: format!("{header}{body}") },
+                FileState { content: format!("{header}{body}").into() },
             );
         }
     }
@@ -143,7 +156,7 @@ mod tests {
     fn every_file_starts_with_the_header_and_nothing_to_write_means_no_file() {
         let (files, ownership) = render(&desired(REAL_SERVER), &settings());
         for (path, file) in &files {
-            assert!(file.content.starts_with(HEADER), "{}", path.display());
+            assert!(file.content.as_text().unwrap().starts_with(HEADER), "{}", path.display());
             assert!(file.is_owned());
         }
         // A real server has no IPVS table: no rules file, but an old one of ours goes.
@@ -155,7 +168,8 @@ mod tests {
     #[test]
     fn sysctl_modules_and_unit_render_exactly() {
         let (files, _) = render(&desired(REAL_SERVER), &settings());
-        let text = |path: &str| files[Path::new(path)].content.strip_prefix(HEADER).unwrap().to_string();
+        let text =
+            |path: &str| files[Path::new(path)].content.as_text().unwrap().strip_prefix(HEADER).unwrap().to_string();
         assert_eq!(
             text(DEFAULT_SYSCTL_PATH),
             "net.ipv4.conf.all.arp_announce = 2\nnet.ipv4.conf.all.arp_ignore = 1\nnet.ipv4.conf.all.rp_filter = 0\n\
@@ -176,7 +190,7 @@ mod tests {
         let (files, _) = render(&desired(REAL_SERVER), &settings());
         let text = |name: &str| {
             let path = Path::new(DEFAULT_NETWORK_DIRECTORY).join(format!("{NETWORK_FILE_PREFIX}{name}"));
-            files[&path].content.strip_prefix(HEADER).unwrap().to_string()
+            files[&path].content.as_text().unwrap().strip_prefix(HEADER).unwrap().to_string()
         };
         assert_eq!(
             text("tun-dir.netdev"),
@@ -201,7 +215,7 @@ mod tests {
         let (files, _) = render(&director, &settings());
         let path = Path::new(DEFAULT_NETWORK_DIRECTORY).join("90-lvs-converge-eth0.network");
         assert_eq!(
-            files[&path].content.strip_prefix(HEADER).unwrap(),
+            files[&path].content.as_text().unwrap().strip_prefix(HEADER).unwrap(),
             "[Match]\nName=eth0\n\n[Address]\nAddress=203.0.113.100/32\nLabel=eth0:0\n"
         );
     }
@@ -223,6 +237,74 @@ mod tests {
         let error = spec::parse(spec, Path::new("rs.yaml")).unwrap_err().to_string();
         assert!(error.starts_with("rs.yaml:6:"), "{error}");
         assert!(error.contains("persist.sysctl.path: `sysctl.conf` is not an absolute path"), "{error}");
+    }
+
+    fn persist_error(persist: &str, spec_path: &str) -> String {
+        let spec = format!(
+            "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\npersist:\n{persist}"
+        );
+        spec::parse(&spec, Path::new(spec_path)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn paths_that_climb_out_of_the_root_are_located_errors() {
+        let error = persist_error("  sysctl: { path: /etc/../../tmp/x.conf }\n", "rs.yaml");
+        assert!(error.starts_with("rs.yaml:6:"), "{error}");
+        assert!(error.contains("persist.sysctl.path: `/etc/../../tmp/x.conf` contains `.` or `..`"), "{error}");
+        let error = persist_error("  network: { directory: /etc/systemd/network/.. }\n", "rs.yaml");
+        assert!(error.contains("persist.network.directory: `/etc/systemd/network/..` contains"), "{error}");
+    }
+
+    #[test]
+    fn boot_unit_values_a_unit_cannot_hold_are_located_errors() {
+        let error = persist_error("  bootUnit: { specPath: \"/etc/lvs/rs.yaml\\nExecStartPre=/bin/sh\" }\n", "rs.yaml");
+        assert!(error.starts_with("rs.yaml:6:"), "{error}");
+        assert!(
+            error.contains(
+                "persist.bootUnit.specPath: \"/etc/lvs/rs.yaml\\nExecStartPre=/bin/sh\" contains a control character"
+            ),
+            "{error}"
+        );
+        let error = persist_error("  bootUnit: { specPath: '/etc/lvs/rs\\' }\n", "rs.yaml");
+        assert!(error.contains("the spec path \"/etc/lvs/rs\\\\\" ends with a backslash"), "{error}");
+        // The default specPath is the spec's own path.
+        let error = persist_error("  bootUnit: true\n", "/etc/lvs/rs\n.yaml");
+        assert!(
+            error.contains(
+                "persist.bootUnit.specPath: the spec path \"/etc/lvs/rs\\n.yaml\" contains a control character"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_control_character_in_a_value_never_starts_a_line_of_its_own() {
+        let mut state = desired(REAL_SERVER);
+        state.sysctls.insert("net.ipv4.ip_forward".into(), "1\nkernel.core_pattern = |/tmp/x".into());
+        state.modules.insert("ipip\nevil".into());
+        let (files, _) = render(&state, &settings());
+        for (path, file) in &files {
+            let text = file.content.as_text().unwrap();
+            assert!(
+                !text.lines().any(|line| line.starts_with("kernel.") || line == "evil"),
+                "{}:\n{text}",
+                path.display()
+            );
+        }
+        assert!(files[Path::new(DEFAULT_SYSCTL_PATH)]
+            .content
+            .as_text()
+            .unwrap()
+            .contains("net.ipv4.ip_forward = 1\\nkernel.core_pattern = |/tmp/x\n"));
+        assert_eq!(one_line("eth0"), "eth0");
+    }
+
+    #[test]
+    fn a_control_character_in_the_source_stays_inside_the_header_comment() {
+        assert_eq!(
+            header("/etc/lvs/a\nb.yaml"),
+            "# Managed by lvs-converge from /etc/lvs/a\\nb.yaml: changes here are overwritten.\n"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
+use super::one_line;
 use crate::model::links::LinkKind;
 use crate::model::routes::{RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 use crate::model::HostState;
@@ -26,7 +27,7 @@ pub fn render(desired: &HostState) -> Vec<(String, String)> {
         let link = desired.links.get(interface);
         if let Some(link) = link.filter(|l| !l.is_fallback_tunnel()) {
             if let LinkKind::Ipip { local, remote, ttl, pmtudisc } = &link.kind {
-                let mut netdev = format!("[NetDev]\nName={}\nKind=ipip\n", link.name);
+                let mut netdev = format!("[NetDev]\nName={}\nKind=ipip\n", one_line(&link.name));
                 if let Some(mtu) = link.mtu {
                     let _ = writeln!(netdev, "MTUBytes={mtu}");
                 }
@@ -46,7 +47,7 @@ pub fn render(desired: &HostState) -> Vec<(String, String)> {
             }
         }
         let tunnel = link.is_some_and(|l| matches!(l.kind, LinkKind::Ipip { .. }));
-        let mut network = format!("[Match]\nName={interface}\n");
+        let mut network = format!("[Match]\nName={}\n", one_line(interface));
         let mut link_section = String::new();
         if let Some(mtu) = link.and_then(|l| l.mtu) {
             let _ = writeln!(link_section, "MTUBytes={mtu}");
@@ -63,7 +64,7 @@ pub fn render(desired: &HostState) -> Vec<(String, String)> {
         for address in desired.addresses.values().filter(|a| a.interface == interface) {
             let _ = write!(network, "\n[Address]\nAddress={}/{}\n", address.address, address.prefix_length);
             if let Some(label) = &address.label {
-                let _ = writeln!(network, "Label={label}");
+                let _ = writeln!(network, "Label={}", one_line(label));
             }
         }
         for route in desired.routes.values().filter(|r| r.device.as_deref() == Some(interface)) {

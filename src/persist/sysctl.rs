@@ -2,10 +2,12 @@
 //! read it; systemd-sysctl runs after systemd-modules-load, so per-interface keys of tunl0
 //! (which appears when `ipip` loads) exist by then.
 
+use super::one_line;
 use crate::model::HostState;
 
 /// None when the spec manages no sysctl.
 pub fn render(desired: &HostState) -> Option<String> {
-    (!desired.sysctls.is_empty())
-        .then(|| desired.sysctls.iter().map(|(key, value)| format!("{key} = {value}\n")).collect())
+    (!desired.sysctls.is_empty()).then(|| {
+        desired.sysctls.iter().map(|(key, value)| format!("{} = {}\n", one_line(key), one_line(value))).collect()
+    })
 }

@@ -9,25 +9,42 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Action, ChangeView};
-use crate::model::files::FileState;
+use crate::model::files::{FileContent, FileState};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "camelCase")]
 pub enum FileChange {
     Create {
         path: PathBuf,
-        after: String,
+        after: FileContent,
     },
     /// `owned`: the file on the host carries lvs-converge's header.
     Update {
         path: PathBuf,
-        before: String,
-        after: String,
+        before: FileContent,
+        after: FileContent,
         owned: bool,
     },
     Delete {
         path: PathBuf,
-        before: String,
+        before: FileContent,
+    },
+    /// Undoes a create: the file lvs-converge wrote (`content`) goes, leaving no backup,
+    /// since there was nothing before it. Only rollback makes it, never a plan file.
+    #[serde(skip_deserializing)]
+    RemoveCreated {
+        path: PathBuf,
+        content: FileContent,
+    },
+    /// Undoes an update or delete: `<path>.lvs-converge.bak`, the very file that was there
+    /// (`backup`: its bytes; its inode keeps mode and owner), is renamed back over what
+    /// lvs-converge wrote (`replaces`, none after a delete). A rename needs no free space.
+    /// Only rollback makes it, never a plan file.
+    #[serde(skip_deserializing)]
+    RestoreBackup {
+        path: PathBuf,
+        replaces: Option<FileContent>,
+        backup: FileContent,
     },
 }
 
@@ -93,7 +110,11 @@ pub fn diff(
 impl FileChange {
     pub fn path(&self) -> &Path {
         match self {
-            FileChange::Create { path, .. } | FileChange::Update { path, .. } | FileChange::Delete { path, .. } => path,
+            FileChange::Create { path, .. }
+            | FileChange::Update { path, .. }
+            | FileChange::Delete { path, .. }
+            | FileChange::RemoveCreated { path, .. }
+            | FileChange::RestoreBackup { path, .. } => path,
         }
     }
 
@@ -102,27 +123,46 @@ impl FileChange {
         matches!(self, FileChange::Update { owned: false, .. })
     }
 
-    /// The changes that undo this one.
+    /// The changes that undo this one: put back the very file that was there (its backup),
+    /// or remove the one that was created, without writing new content.
     pub fn inverse(&self) -> Vec<FileChange> {
         vec![match self.clone() {
-            FileChange::Create { path, after } => FileChange::Delete { path, before: after },
+            FileChange::Create { path, after } => FileChange::RemoveCreated { path, content: after },
             FileChange::Update { path, before, after, .. } => {
-                FileChange::Update { path, before: after, after: before, owned: true }
+                FileChange::RestoreBackup { path, replaces: Some(after), backup: before }
             }
-            FileChange::Delete { path, before } => FileChange::Create { path, after: before },
+            FileChange::Delete { path, before } => FileChange::RestoreBackup { path, replaces: None, backup: before },
+            FileChange::RemoveCreated { path, content } => FileChange::Create { path, after: content },
+            FileChange::RestoreBackup { path, replaces: Some(after), backup } => {
+                FileChange::Update { path, before: backup, after, owned: true }
+            }
+            FileChange::RestoreBackup { path, replaces: None, backup } => FileChange::Delete { path, before: backup },
         }]
     }
 
+    /// The content before and after this change (`None`: no file).
+    fn contents(&self) -> (Option<&FileContent>, Option<&FileContent>) {
+        match self {
+            FileChange::Create { after, .. } => (None, Some(after)),
+            FileChange::Update { before, after, .. } => (Some(before), Some(after)),
+            FileChange::Delete { before, .. } | FileChange::RemoveCreated { content: before, .. } => {
+                (Some(before), None)
+            }
+            FileChange::RestoreBackup { replaces, backup, .. } => (replaces.as_ref(), Some(backup)),
+        }
+    }
+
     pub fn view(&self) -> ChangeView {
-        let (action, before, after) = match self {
-            FileChange::Create { after, .. } => (Action::Create, None, Some(serde_json::json!({ "content": after }))),
-            FileChange::Update { before, after, owned, .. } => (
-                Action::Update,
-                Some(serde_json::json!({ "content": before, "owned": owned })),
-                Some(serde_json::json!({ "content": after })),
-            ),
-            FileChange::Delete { before, .. } => (Action::Delete, Some(serde_json::json!({ "content": before })), None),
+        let (before, after) = self.contents();
+        let action = match (before, after) {
+            (None, _) => Action::Create,
+            (Some(_), Some(_)) => Action::Update,
+            (Some(_), None) => Action::Delete,
         };
+        let before = before.map(|content| match self {
+            FileChange::Update { owned, .. } => serde_json::json!({ "content": content, "owned": owned }),
+            _ => serde_json::json!({ "content": content }),
+        });
         ChangeView {
             subsystem: "files",
             action,
@@ -130,27 +170,38 @@ impl FileChange {
             id: self.path().display().to_string(),
             fields: vec![],
             before,
-            after,
+            after: after.map(|content| serde_json::json!({ "content": content })),
         }
     }
 
     /// A unified diff from the file on the host to the rendered one, preceded by a warning
-    /// when the file is not lvs-converge's.
+    /// when the file is not lvs-converge's. Content that is not UTF-8 is not shown as text.
     pub fn detail(&self) -> String {
-        let (before, after) = match self {
-            FileChange::Create { after, .. } => ("", after.as_str()),
-            FileChange::Update { before, after, .. } => (before.as_str(), after.as_str()),
-            FileChange::Delete { before, .. } => (before.as_str(), ""),
-        };
+        let (before, after) = self.contents();
         let path = self.path().display().to_string();
-        let old = if matches!(self, FileChange::Create { .. }) { "/dev/null".to_string() } else { path.clone() };
-        let new = if matches!(self, FileChange::Delete { .. }) { "/dev/null".to_string() } else { path };
+        let old = if before.is_none() { "/dev/null".to_string() } else { path.clone() };
+        let new = if after.is_none() { "/dev/null".to_string() } else { path };
         let mut text = String::new();
         if self.overwrites_foreign_file() {
             text.push_str("not owned (no lvs-converge header): apply will refuse without --take-over\n");
         }
-        let diff = similar::TextDiff::from_lines(before, after);
-        text.push_str(&diff.unified_diff().context_radius(3).header(&old, &new).to_string());
+        fn as_text(content: Option<&FileContent>) -> Option<&str> {
+            content.map_or(Some(""), FileContent::as_text)
+        }
+        match (as_text(before), as_text(after)) {
+            (Some(before), Some(after)) => {
+                let diff = similar::TextDiff::from_lines(before, after);
+                text.push_str(&diff.unified_diff().context_radius(3).header(&old, &new).to_string());
+            }
+            _ => {
+                let size = |content: Option<&FileContent>| content.map_or(0, FileContent::len);
+                text.push_str(&format!(
+                    "binary file (not UTF-8 text) {old} ({} bytes) and {new} ({} bytes) differ\n",
+                    size(before),
+                    size(after)
+                ));
+            }
+        }
         text
     }
 }
@@ -160,7 +211,7 @@ mod tests {
     use super::*;
 
     fn files(entries: &[(&str, &str)]) -> BTreeMap<PathBuf, FileState> {
-        entries.iter().map(|(p, c)| (PathBuf::from(p), FileState { content: c.to_string() })).collect()
+        entries.iter().map(|(p, c)| (PathBuf::from(p), FileState { content: (*c).into() })).collect()
     }
 
     const OURS: &str = "# Managed by lvs-converge from /s.yaml: changes here are overwritten.\na = 1\n";
@@ -199,13 +250,56 @@ mod tests {
     fn detail_is_a_unified_diff_of_exactly_the_edit() {
         let change = FileChange::Update {
             path: "/etc/x.conf".into(),
-            before: format!("{OURS}b = 2\n"),
-            after: format!("{OURS}b = 3\n"),
+            before: format!("{OURS}b = 2\n").into(),
+            after: format!("{OURS}b = 3\n").into(),
             owned: true,
         };
         assert_eq!(
             change.detail(),
             "--- /etc/x.conf\n+++ /etc/x.conf\n@@ -1,3 +1,3 @@\n # Managed by lvs-converge from /s.yaml: changes here are overwritten.\n a = 1\n-b = 2\n+b = 3\n"
         );
+    }
+
+    #[test]
+    fn content_that_is_not_utf8_is_a_binary_file_in_the_diff_and_exact_in_json() {
+        let change = FileChange::Update {
+            path: "/etc/ipvsadm.rules".into(),
+            before: b"caf\xe9\n".to_vec().into(),
+            after: OURS.into(),
+            owned: false,
+        };
+        assert_eq!(
+            change.detail(),
+            "not owned (no lvs-converge header): apply will refuse without --take-over\n\
+             binary file (not UTF-8 text) /etc/ipvsadm.rules (5 bytes) and /etc/ipvsadm.rules (76 bytes) differ\n"
+        );
+        let view = change.view();
+        assert_eq!(view.before, Some(serde_json::json!({ "content": { "hex": "636166e90a" }, "owned": false })));
+        assert_eq!(view.after, Some(serde_json::json!({ "content": OURS })));
+        let json = serde_json::to_string(&change).unwrap();
+        assert_eq!(serde_json::from_str::<FileChange>(&json).unwrap(), change);
+    }
+
+    #[test]
+    fn undo_puts_the_backup_back_or_removes_what_was_created() {
+        let create = FileChange::Create { path: "/etc/a".into(), after: OURS.into() };
+        assert_eq!(create.inverse(), [FileChange::RemoveCreated { path: "/etc/a".into(), content: OURS.into() }]);
+        let update =
+            FileChange::Update { path: "/etc/a".into(), before: "x\n".into(), after: OURS.into(), owned: true };
+        assert_eq!(
+            update.inverse(),
+            [FileChange::RestoreBackup { path: "/etc/a".into(), replaces: Some(OURS.into()), backup: "x\n".into() }]
+        );
+        let delete = FileChange::Delete { path: "/etc/a".into(), before: OURS.into() };
+        assert_eq!(
+            delete.inverse(),
+            [FileChange::RestoreBackup { path: "/etc/a".into(), replaces: None, backup: OURS.into() }]
+        );
+        for change in [create, update, delete] {
+            assert_eq!(change.inverse()[0].inverse(), std::slice::from_ref(&change), "undoing the undo is the change");
+            // A plan file can only carry what a plan makes.
+            let undo = serde_json::to_string(&change.inverse()[0]).unwrap();
+            assert!(serde_json::from_str::<FileChange>(&undo).is_err(), "{undo}");
+        }
     }
 }

@@ -6,14 +6,14 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Problems;
-use crate::persist::{self, BootUnit, PersistSettings};
+use crate::persist::{self, unit, BootUnit, PersistSettings};
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -129,16 +129,46 @@ pub struct Origin<'a> {
     pub node: Option<&'a str>,
 }
 
+/// A persistence path must name one place on the target system, whatever `--root` is: an
+/// absolute path without `.`/`..` components (which could climb out of the root) and
+/// without control characters (it is written into file headers and the boot unit).
 fn absolute(field: String, value: PathBuf, problems: &mut Problems) -> Option<PathBuf> {
-    if value.is_absolute() {
-        return Some(value);
+    let text = value.to_string_lossy();
+    let problem = if !value.is_absolute() {
+        Some(format!("`{}` is not an absolute path", value.display()))
+    } else if value.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir)) {
+        Some(format!("`{}` contains `.` or `..`", value.display()))
+    } else if text.chars().any(char::is_control) {
+        Some(format!("{text:?} contains a control character"))
+    } else {
+        None
+    };
+    match problem {
+        None => Some(value),
+        Some(problem) => {
+            problems.add(
+                &field,
+                problem,
+                "persistence paths are plain absolute paths on the host, such as /etc/sysctl.d/90-lvs-converge.conf",
+            );
+            None
+        }
     }
-    problems.add(
-        &field,
-        format!("`{}` is not an absolute path", value.display()),
-        "persistence paths are absolute paths on the host, such as /etc/sysctl.d/90-lvs-converge.conf",
-    );
-    None
+}
+
+/// A value the boot unit names must be writable into a unit file exactly.
+fn unit_value(field: &str, what: &str, text: &str, problems: &mut Problems) -> bool {
+    match unit::unrepresentable(text) {
+        None => true,
+        Some(reason) => {
+            problems.add(
+                field,
+                format!("{what} {text:?} {reason}"),
+                "rename it, or set persist.bootUnit.specPath to a path a systemd unit can name",
+            );
+            false
+        }
+    }
 }
 
 impl PersistSpec {
@@ -209,7 +239,10 @@ impl PersistSpec {
                 Some(p) => absolute(at("bootUnit.binary"), p, problems),
                 None => Some(PathBuf::from(persist::DEFAULT_BINARY)),
             };
-            if let (Some(path), Some(spec_path), Some(binary)) = (path, spec_path, binary) {
+            let field = at("bootUnit.specPath");
+            let spec_path = spec_path.filter(|p| unit_value(&field, "the spec path", &p.to_string_lossy(), problems));
+            let node_ok = origin.node.is_none_or(|node| unit_value(&at("bootUnit"), "the node name", node, problems));
+            if let (Some(path), Some(spec_path), Some(binary), true) = (path, spec_path, binary, node_ok) {
                 settings.boot_unit = Some(BootUnit { path, spec_path, binary, node: origin.node.map(str::to_string) });
             }
         }
