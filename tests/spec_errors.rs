@@ -319,3 +319,41 @@ fn values_at_the_kernel_limits_are_accepted() {
         spec::parse(&text, Path::new("ok.yaml")).unwrap_or_else(|e| panic!("{e}\n{text}"));
     }
 }
+
+/// Issue 11, finding 10: 40 000 levels of nesting took seconds to minutes in the YAML parsers
+/// (quadratic). Deeper than 64 levels is refused before parsing, at the place it happens.
+#[test]
+fn deep_nesting_is_refused_before_parsing() {
+    let depth = 40_000;
+    let deep = [
+        format!("{HEADER}ipvs:\n  services: {}{}\n", "[".repeat(depth), "]".repeat(depth)),
+        format!("{HEADER}ipvs:\n  services:\n    {}x\n", "- ".repeat(depth)),
+        format!("{HEADER}ipvs: {}1{}\n", "{a: ".repeat(depth), "}".repeat(depth)),
+    ];
+    for text in &deep {
+        let d = only_error(text);
+        assert!(d.message.contains("more than 64 levels deep"), "{d}");
+        assert!(d.line >= 3, "points at the deep part: {d}");
+    }
+    // 64 levels are read (and the field judged), 65 are not.
+    let nested = |levels: usize| format!("{HEADER}x: {}1{}\n", "[".repeat(levels - 1), "]".repeat(levels - 1));
+    assert!(only_error(&nested(64)).message.contains("unknown field `x`"));
+    let d = only_error(&nested(65));
+    assert_eq!((d.line, d.column, d.path.as_str()), (3, 67, ""), "{d}");
+}
+
+/// A file over the size cap is refused before it is read whole, naming the file and the cap.
+#[test]
+fn oversized_spec_is_refused() {
+    let path = std::env::temp_dir().join(format!("lvs-converge-oversized-{}.yaml", std::process::id()));
+    let mut text = HEADER.to_string();
+    text.push_str(&"# padding\n".repeat(spec::MAX_SPEC_BYTES / 10));
+    std::fs::write(&path, &text).unwrap();
+    let error = spec::read(&path).expect_err("over the cap");
+    std::fs::remove_file(&path).ok();
+    let message = error.to_string();
+    assert!(message.contains(&format!("{}:1:1: the spec is larger than 16 MiB", path.display())), "{message}");
+    // The same text handed over directly (import, tests) meets the same cap.
+    let error = spec::parse(&text, Path::new("big.yaml")).expect_err("over the cap");
+    assert!(error.to_string().contains("larger than 16 MiB"), "{error}");
+}

@@ -60,3 +60,16 @@ fn readme_lists_every_kernel_limit() {
         );
     }
 }
+
+/// Issue 11, finding 10: a spec nested 40 000 levels deep is refused at once, naming the file
+/// and the cap, instead of keeping the parsers busy for seconds to minutes.
+#[test]
+fn deeply_nested_spec_is_refused_naming_file_and_cap() {
+    let depth = 40_000;
+    let text =
+        format!("apiVersion: lvs-converge/v1\nkind: Host\nipvs: {}1{}\n", "{a: ".repeat(depth), "}".repeat(depth));
+    let (code, stderr, file) = validate("deep", &text);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("{file}:3:")), "{stderr}");
+    assert!(stderr.contains("more than 64 levels deep"), "{stderr}");
+}

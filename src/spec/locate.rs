@@ -47,6 +47,32 @@ impl PositionIndex {
     }
 }
 
+/// Where the document first nests mappings and sequences more than `limit` (< 255) deep, if
+/// it does. Reads one event at a time and stops there, so a deep document costs no more than
+/// `limit` levels of it. Other syntax errors end the look: the parser proper reports them.
+pub fn deeper_than(text: &str, limit: usize) -> Option<Position> {
+    let position = |mark: &Marker| Position { line: mark.line(), column: mark.col() + 1 };
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => return None,
+            Ok((Event::MappingStart(..) | Event::SequenceStart(..), mark)) => {
+                depth += 1;
+                if depth > limit {
+                    return Some(position(&mark));
+                }
+            }
+            Ok((Event::MappingEnd | Event::SequenceEnd, _)) => depth = depth.saturating_sub(1),
+            Ok(_) => {}
+            // The scanner reads ahead; past 255 flow levels it gives up before any event
+            // shows the depth.
+            Err(error) if error.info() == "recursion limit exceeded" => return Some(position(error.marker())),
+            Err(_) => return None,
+        }
+    }
+}
+
 enum Frame {
     Mapping { path: String, pending_key: Option<String> },
     Sequence { path: String, next_index: usize },
@@ -130,5 +156,17 @@ mod tests {
         // `weight` is absent: point at the real server it belongs to.
         assert_eq!(index.find("ipvs.services[0].realServers[0].weight"), index.find("ipvs.services[0].realServers[0]"));
         assert_eq!(index.find("nothing.here"), None);
+    }
+
+    #[test]
+    fn finds_where_nesting_passes_the_limit() {
+        assert_eq!(deeper_than("a: [[1]]\n", 3), None);
+        assert_eq!(deeper_than("a: [[[1]]]\n", 3), Some(Position { line: 1, column: 6 }));
+        assert_eq!(deeper_than("a:\n  - - - x\n", 3), Some(Position { line: 2, column: 7 }));
+        // Past 255 flow levels the scanner stops first; that is still too deep.
+        let flow = format!("a: {}{}\n", "[".repeat(300), "]".repeat(300));
+        assert!(deeper_than(&flow, 64).is_some());
+        // A syntax error is left to the parser proper.
+        assert_eq!(deeper_than("a: [\n", 3), None);
     }
 }
