@@ -74,8 +74,18 @@ pub fn deeper_than(text: &str, limit: usize) -> Option<Position> {
 }
 
 enum Frame {
-    Mapping { path: String, pending_key: Option<String> },
-    Sequence { path: String, next_index: usize },
+    /// `unlocated` holds where the mapping starts until its first key is seen: a block
+    /// mapping's start event is marked at the first key's colon, so the key itself is the
+    /// place to point at.
+    Mapping {
+        path: String,
+        pending_key: Option<String>,
+        unlocated: Option<Marker>,
+    },
+    Sequence {
+        path: String,
+        next_index: usize,
+    },
 }
 
 #[derive(Default)]
@@ -85,9 +95,15 @@ struct Recorder {
 }
 
 impl Recorder {
-    /// Path of the node that starts now, or `None` when it is a mapping key (which it records
-    /// as the pending key instead).
-    fn enter_node(&mut self, key_text: Option<&str>) -> Option<String> {
+    /// Path of the node that starts at `mark`, or `None` when it is a mapping key (which it
+    /// records as the pending key instead, and as the mapping's position if it is the first).
+    fn enter_node(&mut self, key_text: Option<&str>, mark: Marker) -> Option<String> {
+        if let Some(Frame::Mapping { path, pending_key: None, unlocated: unlocated @ Some(_) }) = self.stack.last_mut()
+        {
+            *unlocated = None;
+            let path = path.clone();
+            self.record(&path, mark);
+        }
         match self.stack.last_mut() {
             None => Some(String::new()),
             Some(Frame::Sequence { path, next_index }) => {
@@ -95,7 +111,7 @@ impl Recorder {
                 *next_index += 1;
                 Some(child)
             }
-            Some(Frame::Mapping { path, pending_key }) => match pending_key.take() {
+            Some(Frame::Mapping { path, pending_key, .. }) => match pending_key.take() {
                 None => {
                     *pending_key = Some(key_text.unwrap_or("?").to_string());
                     None
@@ -115,26 +131,30 @@ impl MarkedEventReceiver for Recorder {
     fn on_event(&mut self, event: Event, mark: Marker) {
         match event {
             Event::Scalar(text, ..) => {
-                if let Some(path) = self.enter_node(Some(&text)) {
+                if let Some(path) = self.enter_node(Some(&text), mark) {
                     self.record(&path, mark);
                 }
             }
             Event::Alias(_) => {
-                if let Some(path) = self.enter_node(None) {
+                if let Some(path) = self.enter_node(None, mark) {
                     self.record(&path, mark);
                 }
             }
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
+            Event::MappingStart(..) => {
                 // A collection used as a mapping key is exotic; index its contents under "?".
-                let path = self.enter_node(None).unwrap_or_else(|| "?".to_string());
+                let path = self.enter_node(None, mark).unwrap_or_else(|| "?".to_string());
+                self.stack.push(Frame::Mapping { path, pending_key: None, unlocated: Some(mark) });
+            }
+            Event::SequenceStart(..) => {
+                let path = self.enter_node(None, mark).unwrap_or_else(|| "?".to_string());
                 self.record(&path, mark);
-                self.stack.push(match event {
-                    Event::MappingStart(..) => Frame::Mapping { path, pending_key: None },
-                    _ => Frame::Sequence { path, next_index: 0 },
-                });
+                self.stack.push(Frame::Sequence { path, next_index: 0 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                self.stack.pop();
+                // An empty mapping has no key to point at: its start will do.
+                if let Some(Frame::Mapping { path, unlocated: Some(start), .. }) = self.stack.pop() {
+                    self.record(&path, start);
+                }
             }
             _ => {}
         }
@@ -156,6 +176,11 @@ mod tests {
         // `weight` is absent: point at the real server it belongs to.
         assert_eq!(index.find("ipvs.services[0].realServers[0].weight"), index.find("ipvs.services[0].realServers[0]"));
         assert_eq!(index.find("nothing.here"), None);
+        // A block mapping is where its first key is (the parser marks it at the colon).
+        assert_eq!(index.find("ipvs.services[0]"), Some(Position { line: 4, column: 7 }));
+        assert_eq!(index.find("ipvs"), Some(Position { line: 3, column: 3 }));
+        // An empty flow mapping has no key: its brace.
+        assert_eq!(PositionIndex::build("a: {}\n").find("a"), Some(Position { line: 1, column: 4 }));
     }
 
     #[test]
