@@ -55,7 +55,7 @@ fn readme_lists_every_kernel_limit() {
         let range = format!("{}-{}", limit.min, limit.max);
         let field = limit.field;
         assert!(
-            readme.lines().any(|line| line.starts_with('|') && line.contains(&field) && line.contains(&range)),
+            readme.lines().any(|line| line.starts_with('|') && line.contains(field) && line.contains(&range)),
             "README.md has no table row naming `{field}` with range {range}"
         );
     }
