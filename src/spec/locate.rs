@@ -51,6 +51,9 @@ impl PositionIndex {
 /// it does. Reads one event at a time and stops there, so a deep document costs no more than
 /// `limit` levels of it. Other syntax errors end the look: the parser proper reports them.
 pub fn deeper_than(text: &str, limit: usize) -> Option<Position> {
+    if depth_bound(text) <= limit {
+        return None;
+    }
     let position = |mark: &Marker| Position { line: mark.line(), column: mark.col() + 1 };
     let mut parser = Parser::new_from_str(text);
     let mut depth = 0usize;
@@ -71,6 +74,30 @@ pub fn deeper_than(text: &str, limit: usize) -> Option<Position> {
             Err(_) => return None,
         }
     }
+}
+
+/// A nesting depth no collection of `text` exceeds, found without a parser (one pass, no
+/// allocation) so that ordinary specs skip the event stream. A block collection inside
+/// another starts further right, except a sequence at its key's indentation (once per
+/// indentation), so block depth is at most 2 × (column + 1), where the column is past any
+/// `- ` and `? ` indicators; each flow level opens a bracket. Quotes and comments only add.
+fn depth_bound(text: &str) -> usize {
+    let mut widest = 0;
+    let (mut brackets, mut most_brackets) = (0usize, 0usize);
+    for line in text.lines() {
+        widest = widest.max(line.find(|c: char| !matches!(c, ' ' | '-' | '?')).unwrap_or(0));
+        for byte in line.bytes() {
+            match byte {
+                b'[' | b'{' => {
+                    brackets += 1;
+                    most_brackets = most_brackets.max(brackets);
+                }
+                b']' | b'}' => brackets = brackets.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    2 * (widest + 1) + most_brackets
 }
 
 enum Frame {
@@ -192,6 +219,33 @@ mod tests {
         let flow = format!("a: {}{}\n", "[".repeat(300), "]".repeat(300));
         assert!(deeper_than(&flow, 64).is_some());
         // A syntax error is left to the parser proper.
-        assert_eq!(deeper_than("a: [\n", 3), None);
+        assert_eq!(deeper_than("a: b: c\n", 1), None);
+    }
+
+    /// The shortcut never lets through what the event stream would refuse.
+    #[test]
+    fn depth_bound_is_at_least_the_depth() {
+        let documents = [
+            "a:\n- b:\n  - c:\n    - d:\n      - e\n",
+            "a:\n b:\n  c:\n   d: 1\n",
+            "- - - - - x\n",
+            "- a: [{b: [c]}]\n  d:\n  - ? - e\n    : f\n",
+            "a: |\n  [[[[\n",
+        ];
+        for text in documents {
+            let bound = depth_bound(text);
+            let mut parser = Parser::new_from_str(text);
+            let (mut depth, mut deepest) = (0usize, 0usize);
+            while let Ok((event, _)) = parser.next_token() {
+                match event {
+                    Event::MappingStart(..) | Event::SequenceStart(..) => depth += 1,
+                    Event::MappingEnd | Event::SequenceEnd => depth -= 1,
+                    Event::StreamEnd => break,
+                    _ => {}
+                }
+                deepest = deepest.max(depth);
+            }
+            assert!(deepest >= 1 && bound >= deepest, "bound {bound} < depth {deepest}:\n{text}");
+        }
     }
 }
