@@ -24,8 +24,8 @@ use crate::plan::ipvs::IpvsOwnership;
 pub const DEFAULT_PERSISTENCE_TIMEOUT: Seconds = Seconds(300);
 /// ipvsadm's weight when `-w` is omitted.
 pub const DEFAULT_WEIGHT: i64 = 1;
-/// The kernel keeps weights in an `int`.
-const MAX_WEIGHT: i64 = i32::MAX as i64;
+/// C's INT_MAX: the kernel keeps weights in an `int`, ipvsadm reads thresholds up to it.
+const INT_MAX: i64 = i32::MAX as i64;
 /// The largest timer tick rate Linux is built with (CONFIG_HZ_1000). Limits on values the
 /// kernel multiplies by HZ are taken at this rate, so that they hold on every kernel.
 const MAX_HZ: i64 = 1000;
@@ -73,14 +73,14 @@ pub const FWMARK: Limit = Limit {
 pub const WEIGHT: Limit = Limit {
     field: "weight",
     min: 0,
-    max: MAX_WEIGHT,
+    max: INT_MAX,
     source: "the kernel keeps an int; ip_vs_add_dest() refuses a negative one with ERANGE",
     hint: "weights are 0 (drain: no new connections) or positive",
 };
 pub const UPPER_THRESHOLD: Limit = Limit {
     field: "upperThreshold",
     min: 0,
-    max: MAX_WEIGHT,
+    max: INT_MAX,
     source: "ipvsadm -R, which restores the persisted rules, reads -x/-y up to INT_MAX",
     hint: "0 means no limit",
 };
@@ -96,7 +96,7 @@ pub const PERSISTENCE_TIMEOUT: Limit = Limit {
 pub const CONNECTION_TIMEOUT: Limit = Limit {
     field: "timeout",
     min: 1,
-    max: i32::MAX as i64 / MAX_HZ,
+    max: INT_MAX / MAX_HZ,
     source: "ip_vs_set_timeout() refuses more than INT_MAX/HZ seconds with EINVAL, 2147483s at \
              HZ=1000, and reads 0 as \"leave unchanged\"",
     hint: "at most 24 days (2147483s, `24d20h31m23s`); leave it out for the kernel's default",
@@ -194,8 +194,8 @@ const ADDRESS_RULES: [AddressRule; 5] = [
 pub fn real_server_address_problem(address: &IpAddr) -> Option<String> {
     ADDRESS_RULES.iter().find(|rule| rule.real_server && (rule.matches)(address)).map(|rule| {
         format!(
-            "real server {address} is {}: ip_vs_new_dest() refuses addresses that are not unicast \
-             with EINVAL",
+            "real server {address} is {}: ip_vs_new_dest() refuses it with EINVAL (it takes unicast, \
+             not link-local, addresses)",
             rule.kind
         )
     })
@@ -372,15 +372,15 @@ pub struct RealServerSpec {
     pub method: Option<ForwardingMethod>,
     /// Default 1; 0 keeps existing connections but sends no new ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = MAX_WEIGHT))]
+    #[schemars(range(min = 0, max = INT_MAX))]
     pub weight: Option<i64>,
     /// Stop sending new connections above this many (0, the default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = MAX_WEIGHT))]
+    #[schemars(range(min = 0, max = INT_MAX))]
     pub upper_threshold: Option<i64>,
     /// Resume below this many (0, the default: no limit); at most `upperThreshold`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = MAX_WEIGHT))]
+    #[schemars(range(min = 0, max = INT_MAX))]
     pub lower_threshold: Option<i64>,
     /// Encapsulation for `method: tunnel` (default ipip).
     #[serde(default, skip_serializing_if = "Option::is_none")]
