@@ -187,3 +187,23 @@ fn schema_accepts_tricky_valid_specs() {
         assert!(errors.is_empty(), "{what}: the schema rejects it:\n{}\n{yaml}", errors.join("\n"));
     }
 }
+
+/// The kernel's ranges (issue 11, finding 2) are in the schema where a schema can state them:
+/// numbers of seconds; durations written with units are the parser's alone.
+#[test]
+fn schema_carries_the_kernel_timeout_ranges() {
+    let validator = validator();
+    let persistence = |timeout: &str| web_service(&format!(", persistence: {{ timeout: {timeout} }}"));
+    let timeouts = |tcp: &str| format!("{HOST}ipvs:\n  timeouts: {{ tcp: {tcp} }}\n");
+    for (what, yaml, valid) in [
+        ("persistence timeout at the limit", persistence("4294967"), true),
+        ("persistence timeout past the limit", persistence("4294968"), false),
+        ("connection timeout at the limit", timeouts("2147483"), true),
+        ("connection timeout past the limit", timeouts("9000000"), false),
+        ("connection timeout 0", timeouts("0"), false),
+    ] {
+        let parser = parser_verdict(&yaml, Path::new("limits.yaml"));
+        let schema = schema_errors(&validator, &yaml);
+        assert_eq!((parser.is_ok(), schema.is_empty()), (valid, valid), "{what}: {parser:?} {schema:?}\n{yaml}");
+    }
+}

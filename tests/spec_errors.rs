@@ -229,3 +229,131 @@ fn tunnel_checksum_fits_its_encapsulation() {
     let tunnel = service.destinations.values().next().unwrap().tunnel;
     assert_eq!((tunnel.port, tunnel.flags), (6080, 2), "IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM");
 }
+
+/// A service on 203.0.113.100:80 with one real server whose fields are `fields` (line 8 on).
+fn real_server_with(fields: &str) -> String {
+    service(&format!("      port: 80\n      realServers:\n        - address: 203.0.113.11\n{fields}"))
+}
+
+/// A service whose VIP is `vip` (line 5).
+fn service_on(vip: &str) -> String {
+    format!("{HEADER}ipvs:\n  services:\n    - address: \"{vip}\"\n      port: 80\n")
+}
+
+/// Issue 11, finding 2: values the kernel cannot hold (it refuses them, or keeps something
+/// else) are refused by the spec, with the range and the kernel code it comes from.
+#[test]
+fn values_the_kernel_cannot_hold_are_refused() {
+    let persistence =
+        |timeout: &str| service(&format!("      port: 80\n      persistence:\n        timeout: {timeout}\n"));
+    let timeouts = |field: &str, value: &str| format!("{HEADER}ipvs:\n  timeouts:\n    {field}: {value}\n");
+    let real_server_at =
+        |address: &str| service(&format!("      port: 80\n      realServers:\n        - address: \"{address}\"\n"));
+    let rs = "ipvs.services[0].realServers[0]";
+    let mut cases: Vec<(String, usize, String, String)> = vec![
+        // Kept as timeout × HZ in 32 bits: 20000000s read back as 2820130s at HZ=250.
+        (persistence("20000000"), 8, "ipvs.services[0].persistence.timeout".into(), "persistence timeout 20000000 is out of range 1-4294967 (ip_vs_add_service() keeps timeout × HZ jiffies in 32 bits".into()),
+        (persistence("4294968"), 8, "ipvs.services[0].persistence.timeout".into(), "out of range 1-4294967".into()),
+        (persistence("49d17h2m48s"), 8, "ipvs.services[0].persistence.timeout".into(), "persistence timeout 4294968 is out of range".into()),
+        (persistence("0"), 8, "ipvs.services[0].persistence.timeout".into(), "persistence timeout 0 is out of range 1-4294967".into()),
+        // ip_vs_set_timeout: EINVAL above INT_MAX/HZ; 0 means "leave unchanged".
+        (timeouts("tcp", "9000000"), 5, "ipvs.timeouts.tcp".into(), "timeout 9000000 is out of range 1-2147483 (ip_vs_set_timeout() refuses".into()),
+        (timeouts("tcpFin", "2147484"), 5, "ipvs.timeouts.tcpFin".into(), "out of range 1-2147483".into()),
+        (timeouts("udp", "0"), 5, "ipvs.timeouts.udp".into(), "timeout 0 is out of range 1-2147483".into()),
+        (real_server_with("          port: 0\n"), 9, format!("{rs}.port"), "port 0 on a real server of a port-80 service".into()),
+        (real_server_with("          lowerThreshold: 5\n"), 9, format!("{rs}.lowerThreshold"), "lowerThreshold 5 is above upperThreshold 0 (ip_vs_add_dest() refuses it".into()),
+        (real_server_with("          weight: 2147483648\n"), 9, format!("{rs}.weight"), "weight 2147483648 is out of range 0-2147483647".into()),
+        (
+            format!("{HEADER}ipvs:\n  services:\n    - address: \"2001:db8::100\"\n      port: 80\n      persistence: {{netmask: 0}}\n"),
+            7,
+            "ipvs.services[0].persistence.netmask".into(),
+            "netmask 0 is out of range 1-128 (ip_vs_add_service() refuses".into(),
+        ),
+        (format!("{HEADER}ipvs:\n  services:\n    - fwmark: 0\n"), 5, "ipvs.services[0].fwmark".into(), "fwmark 0 is out of range 1-4294967295".into()),
+        (format!("{HEADER}role: real-server\nvips: [0.0.0.0]\n"), 3, "role".into(), "VIP 0.0.0.0 is unspecified".into()),
+    ];
+    for address in
+        ["0.0.0.0", "0.1.2.3", "255.255.255.255", "224.0.0.1", "::", "ff02::1", "fe80::1", "::ffff:203.0.113.11"]
+    {
+        cases.push((real_server_at(address), 8, format!("{rs}.address"), format!("real server {address} is ")));
+    }
+    for vip in ["0.0.0.0", "255.255.255.255", "239.1.2.3", "::", "ff05::2"] {
+        cases.push((service_on(vip), 5, "ipvs.services[0].address".into(), format!("VIP {vip} is ")));
+    }
+    let total = cases.len();
+    let wrong: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(text, line, path, message)| {
+            let diagnostics = match spec::parse(&text, Path::new("bad.yaml")) {
+                Ok(_) => return Some(format!("accepted:\n{text}")),
+                Err(error) => error.diagnostics().to_vec(),
+            };
+            let found = diagnostics.iter().any(|d| {
+                (d.line, d.path.as_str()) == (line, path.as_str()) && d.message.contains(&message) && d.hint.is_some()
+            });
+            let shown: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+            (diagnostics.len() != 1 || !found)
+                .then(|| format!("expected {line}: {path}: …{message}…, got:\n{}", shown.join("\n")))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{} of {total} cases wrong:\n{}", wrong.len(), wrong.join("\n\n"));
+}
+
+/// The edges of the same ranges are accepted, so the limits are the kernel's and no tighter.
+#[test]
+fn values_at_the_kernel_limits_are_accepted() {
+    let ok = [
+        service("      port: 80\n      persistence:\n        timeout: 4294967\n"),
+        service("      port: 80\n      persistence:\n        timeout: 49d17h2m47s\n"),
+        format!("{HEADER}ipvs:\n  timeouts: {{tcp: 2147483, tcpFin: 1, udp: 24d20h31m23s}}\n"),
+        real_server_with("          weight: 2147483647\n          upperThreshold: 2147483647\n          lowerThreshold: 2147483647\n"),
+        real_server_with("          port: 8080\n          method: masq\n"),
+        real_server_with("          upperThreshold: 5\n          lowerThreshold: 5\n"),
+        // All-ports service: its real servers take port 0 too.
+        service("      port: 0\n      persistence: {timeout: 5m}\n      realServers:\n        - address: 203.0.113.11\n          port: 0\n"),
+        format!("{HEADER}ipvs:\n  services:\n    - address: \"2001:db8::100\"\n      port: 80\n      persistence: {{netmask: 1}}\n"),
+        format!("{HEADER}ipvs:\n  services:\n    - address: \"2001:db8::100\"\n      port: 80\n      realServers: [{{address: \"2001:db8::11\"}}, {{address: \"::1\"}}]\n"),
+        format!("{HEADER}ipvs:\n  services:\n    - fwmark: 4294967295\n      realServers: [{{address: 127.0.0.1, port: 0}}]\n"),
+    ];
+    for text in ok {
+        spec::parse(&text, Path::new("ok.yaml")).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    }
+}
+
+/// Issue 11, finding 10: 40 000 levels of nesting took seconds to minutes in the YAML parsers
+/// (quadratic). Deeper than 64 levels is refused before parsing, at the place it happens.
+#[test]
+fn deep_nesting_is_refused_before_parsing() {
+    let depth = 40_000;
+    let deep = [
+        format!("{HEADER}ipvs:\n  services: {}{}\n", "[".repeat(depth), "]".repeat(depth)),
+        format!("{HEADER}ipvs:\n  services:\n    {}x\n", "- ".repeat(depth)),
+        format!("{HEADER}ipvs: {}1{}\n", "{a: ".repeat(depth), "}".repeat(depth)),
+    ];
+    for text in &deep {
+        let d = only_error(text);
+        assert!(d.message.contains("more than 64 levels deep"), "{d}");
+        assert!(d.line >= 3, "points at the deep part: {d}");
+    }
+    // 64 levels are read (and the field judged), 65 are not.
+    let nested = |levels: usize| format!("{HEADER}x: {}1{}\n", "[".repeat(levels - 1), "]".repeat(levels - 1));
+    assert!(only_error(&nested(64)).message.contains("unknown field `x`"));
+    let d = only_error(&nested(65));
+    assert_eq!((d.line, d.column, d.path.as_str()), (3, 67, ""), "{d}");
+}
+
+/// A file over the size cap is refused before it is read whole, naming the file and the cap.
+#[test]
+fn oversized_spec_is_refused() {
+    let path = std::env::temp_dir().join(format!("lvs-converge-oversized-{}.yaml", std::process::id()));
+    let mut text = HEADER.to_string();
+    text.push_str(&"# padding\n".repeat(spec::MAX_SPEC_BYTES / 10));
+    std::fs::write(&path, &text).unwrap();
+    let error = spec::read(&path).expect_err("over the cap");
+    std::fs::remove_file(&path).ok();
+    let message = error.to_string();
+    assert!(message.contains(&format!("{}:1:1: the spec is larger than 16 MiB", path.display())), "{message}");
+    // The same text handed over directly (import, tests) meets the same cap.
+    let error = spec::parse(&text, Path::new("big.yaml")).expect_err("over the cap");
+    assert!(error.to_string().contains("larger than 16 MiB"), "{error}");
+}

@@ -24,8 +24,193 @@ use crate::plan::ipvs::IpvsOwnership;
 pub const DEFAULT_PERSISTENCE_TIMEOUT: Seconds = Seconds(300);
 /// ipvsadm's weight when `-w` is omitted.
 pub const DEFAULT_WEIGHT: i64 = 1;
-/// The kernel stores weights and thresholds as signed ints.
-const MAX_WEIGHT: i64 = i32::MAX as i64;
+/// C's INT_MAX: the kernel keeps weights in an `int`, ipvsadm reads thresholds up to it.
+const INT_MAX: i64 = i32::MAX as i64;
+/// The largest timer tick rate Linux is built with (CONFIG_HZ_1000). Limits on values the
+/// kernel multiplies by HZ are taken at this rate, so that they hold on every kernel.
+const MAX_HZ: i64 = 1000;
+
+/// A number the spec hands to the kernel: the range the kernel accepts (and keeps as
+/// written), and where in the kernel that range comes from. One table, [`KERNEL_LIMITS`],
+/// drives validation, the messages and the README's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// The field as the spec names it.
+    pub field: &'static str,
+    pub min: i64,
+    pub max: i64,
+    /// Why the range is what it is, naming the kernel code.
+    pub source: &'static str,
+    pub hint: &'static str,
+}
+
+pub const SERVICE_PORT: Limit = Limit {
+    field: "port",
+    min: 0,
+    max: 65535,
+    source: "a 16-bit port; 0 is the all-ports service",
+    hint: "use a TCP/UDP port number",
+};
+pub const REAL_SERVER_PORT: Limit = Limit {
+    source: "a 16-bit port; 0 only on an all-ports or firewall-mark service",
+    hint: "leave `port` out to use the service's port",
+    ..SERVICE_PORT
+};
+pub const GUE_PORT: Limit = Limit {
+    field: "tunnel port",
+    min: 1,
+    max: 65535,
+    source: "ip_vs_add_dest() refuses GUE with tunnel port 0: EINVAL",
+    hint: "the UDP port the real server's fou/GUE receiver listens on, e.g. 6080",
+};
+pub const FWMARK: Limit = Limit {
+    field: "fwmark",
+    min: 1,
+    max: u32::MAX as i64,
+    source: "a 32-bit mark; mark 0 means an address service to the kernel",
+    hint: "use the mark your iptables/nftables rules set",
+};
+pub const WEIGHT: Limit = Limit {
+    field: "weight",
+    min: 0,
+    max: INT_MAX,
+    source: "the kernel keeps an int; ip_vs_add_dest() refuses a negative one with ERANGE",
+    hint: "weights are 0 (drain: no new connections) or positive",
+};
+pub const UPPER_THRESHOLD: Limit = Limit {
+    field: "upperThreshold",
+    min: 0,
+    max: INT_MAX,
+    source: "ipvsadm -R, which restores the persisted rules, reads -x/-y up to INT_MAX",
+    hint: "0 means no limit",
+};
+pub const LOWER_THRESHOLD: Limit = Limit { field: "lowerThreshold", ..UPPER_THRESHOLD };
+pub const PERSISTENCE_TIMEOUT: Limit = Limit {
+    field: "persistence timeout",
+    min: 1,
+    max: u32::MAX as i64 / MAX_HZ,
+    source: "ip_vs_add_service() keeps timeout × HZ jiffies in 32 bits: longer wraps around and \
+             reads back shorter; 4294967s is the most at HZ=1000",
+    hint: "at most 49 days (4294967s, `49d17h2m47s`); remove `persistence` to turn it off",
+};
+pub const CONNECTION_TIMEOUT: Limit = Limit {
+    field: "timeout",
+    min: 1,
+    max: INT_MAX / MAX_HZ,
+    source: "ip_vs_set_timeout() refuses more than INT_MAX/HZ seconds with EINVAL, 2147483s at \
+             HZ=1000, and reads 0 as \"leave unchanged\"",
+    hint: "at most 24 days (2147483s, `24d20h31m23s`); leave it out for the kernel's default",
+};
+pub const PREFIX_V4: Limit = Limit {
+    field: "netmask",
+    min: 0,
+    max: 32,
+    source: "an IPv4 prefix length",
+    hint: "use a prefix length such as 24 (IPv4) or 64 (IPv6)",
+};
+pub const PREFIX_V6: Limit = Limit {
+    field: "netmask",
+    min: 1,
+    max: 128,
+    source: "ip_vs_add_service() refuses IPv6 prefix lengths outside 1-128: EINVAL",
+    ..PREFIX_V4
+};
+
+/// Every range the spec checks for the kernel's sake.
+pub const KERNEL_LIMITS: [Limit; 11] = [
+    SERVICE_PORT,
+    REAL_SERVER_PORT,
+    GUE_PORT,
+    FWMARK,
+    WEIGHT,
+    UPPER_THRESHOLD,
+    LOWER_THRESHOLD,
+    PERSISTENCE_TIMEOUT,
+    CONNECTION_TIMEOUT,
+    PREFIX_V4,
+    PREFIX_V6,
+];
+
+impl Limit {
+    /// `value` as the kernel takes it, or a problem at `path` naming the range and its source.
+    pub fn check(&self, value: i64, path: &str, problems: &mut Problems) -> Option<u32> {
+        if (self.min..=self.max).contains(&value) {
+            return u32::try_from(value).ok();
+        }
+        problems.add(
+            path,
+            format!("{} {value} is out of range {}-{} ({})", self.field, self.min, self.max, self.source),
+            self.hint,
+        );
+        None
+    }
+}
+
+/// An address the kernel cannot use in some place, and why.
+struct AddressRule {
+    /// What the address is (`multicast`).
+    kind: &'static str,
+    matches: fn(&IpAddr) -> bool,
+    /// The kernel refuses it as a real server: ip_vs_new_dest() wants an IPv4 address that
+    /// inet_addr_type() calls unicast or local, or an IPv6 unicast one that is not link-local.
+    real_server: bool,
+    /// It cannot be a VIP: no packet is addressed to it, or IPVS ignores packets to it
+    /// (ip_vs_in() handles only packets addressed to this host, not broadcast or multicast).
+    vip: bool,
+}
+
+const ADDRESS_RULES: [AddressRule; 5] = [
+    AddressRule {
+        kind: "unspecified (0.0.0.0/8 or ::)",
+        matches: |a| match a {
+            IpAddr::V4(v4) => v4.octets()[0] == 0,
+            IpAddr::V6(v6) => v6.is_unspecified(),
+        },
+        real_server: true,
+        vip: true,
+    },
+    AddressRule {
+        kind: "the broadcast address",
+        matches: |a| matches!(a, IpAddr::V4(v4) if v4.is_broadcast()),
+        real_server: true,
+        vip: true,
+    },
+    AddressRule { kind: "multicast", matches: |a| a.is_multicast(), real_server: true, vip: true },
+    AddressRule {
+        kind: "IPv6 link-local",
+        matches: |a| matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80),
+        real_server: true,
+        vip: false,
+    },
+    AddressRule {
+        kind: "IPv4-mapped IPv6",
+        matches: |a| matches!(a, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some()),
+        real_server: true,
+        vip: false,
+    },
+];
+
+/// Why `address` cannot be a real server, if it cannot.
+pub fn real_server_address_problem(address: &IpAddr) -> Option<String> {
+    ADDRESS_RULES.iter().find(|rule| rule.real_server && (rule.matches)(address)).map(|rule| {
+        format!(
+            "real server {address} is {}: ip_vs_new_dest() refuses it with EINVAL (it takes unicast, \
+             not link-local, addresses)",
+            rule.kind
+        )
+    })
+}
+
+/// Why `address` cannot be a VIP, if it cannot.
+pub fn vip_problem(address: &IpAddr) -> Option<String> {
+    ADDRESS_RULES.iter().find(|rule| rule.vip && (rule.matches)(address)).map(|rule| {
+        format!(
+            "VIP {address} is {}: IPVS never sees a connection to it (ip_vs_in() handles only packets \
+             addressed to this host)",
+            rule.kind
+        )
+    })
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -105,11 +290,17 @@ impl ScopeSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TimeoutsSpec {
+    /// Established TCP connections; 1s to 2147483s (24d20h31m23s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("minimum" = CONNECTION_TIMEOUT.min, "maximum" = CONNECTION_TIMEOUT.max))]
     pub tcp: Option<Seconds>,
+    /// TCP connections after the FIN; 1s to 2147483s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("minimum" = CONNECTION_TIMEOUT.min, "maximum" = CONNECTION_TIMEOUT.max))]
     pub tcp_fin: Option<Seconds>,
+    /// UDP flows; 1s to 2147483s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("minimum" = CONNECTION_TIMEOUT.min, "maximum" = CONNECTION_TIMEOUT.max))]
     pub udp: Option<Seconds>,
 }
 
@@ -149,8 +340,9 @@ pub struct ServiceSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistenceSpec {
-    /// Default 300s, as `ipvsadm -p`.
+    /// Default 300s, as `ipvsadm -p`; 1s to 4294967s (49d17h2m47s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("minimum" = PERSISTENCE_TIMEOUT.min, "maximum" = PERSISTENCE_TIMEOUT.max))]
     pub timeout: Option<Seconds>,
     /// Clients sharing affinity: a prefix length (`24`) or an IPv4 mask (`255.255.255.0`).
     /// Default: the whole address (/32 or /128).
@@ -180,15 +372,15 @@ pub struct RealServerSpec {
     pub method: Option<ForwardingMethod>,
     /// Default 1; 0 keeps existing connections but sends no new ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = MAX_WEIGHT))]
+    #[schemars(range(min = 0, max = INT_MAX))]
     pub weight: Option<i64>,
     /// Stop sending new connections above this many (0, the default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = MAX_WEIGHT))]
+    #[schemars(range(min = 0, max = INT_MAX))]
     pub upper_threshold: Option<i64>,
     /// Resume below this many (0, the default: no limit); at most `upperThreshold`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = MAX_WEIGHT))]
+    #[schemars(range(min = 0, max = INT_MAX))]
     pub lower_threshold: Option<i64>,
     /// Encapsulation for `method: tunnel` (default ipip).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,10 +410,11 @@ pub enum Netmask {
 }
 
 impl Netmask {
-    /// Prefix length, if the mask is contiguous and fits the family.
+    /// Prefix length, if the mask is contiguous and of the family (its range is the
+    /// family's [`Limit`]).
     fn prefix_for(self, family: Family) -> Result<u8, String> {
-        let prefix = match self {
-            Netmask::Prefix(prefix) => prefix,
+        match self {
+            Netmask::Prefix(prefix) => Ok(prefix),
             Netmask::Mask(mask) => {
                 if family == Family::Ipv6 {
                     return Err(format!("`{mask}` is an IPv4 mask but the service is IPv6"));
@@ -230,13 +423,9 @@ impl Netmask {
                 if bits.leading_ones() + bits.trailing_zeros() != 32 {
                     return Err(format!("`{mask}` is not a contiguous netmask"));
                 }
-                bits.leading_ones() as u8
+                Ok(bits.leading_ones() as u8)
             }
-        };
-        if prefix > family.max_prefix() {
-            return Err(format!("prefix /{prefix} is longer than an {family:?} address"));
         }
-        Ok(prefix)
     }
 }
 
@@ -319,8 +508,8 @@ impl IpvsSpec {
     /// The desired IPVS table, or the problems found (with their field paths below `path`).
     /// `nodes` maps a Cluster spec's node names to their addresses (empty for a Host spec).
     pub fn to_model(&self, path: &str, nodes: &BTreeMap<String, IpAddr>, problems: &mut Problems) -> IpvsState {
-        let mut state =
-            IpvsState { timeouts: self.timeouts.as_ref().map(TimeoutsSpec::to_model), ..IpvsState::default() };
+        let timeouts = self.timeouts.as_ref().and_then(|t| t.to_model(&format!("{path}.timeouts"), problems));
+        let mut state = IpvsState { timeouts, ..IpvsState::default() };
         for (index, service_spec) in self.services.iter().enumerate() {
             let service_path = format!("{path}.services[{index}]");
             let Some(service) = service_spec.to_model(&service_path, nodes, problems) else {
@@ -341,34 +530,22 @@ impl IpvsSpec {
 }
 
 impl TimeoutsSpec {
-    fn to_model(&self) -> Timeouts {
+    fn to_model(&self, path: &str, problems: &mut Problems) -> Option<Timeouts> {
         let defaults = Timeouts::KERNEL_DEFAULTS;
-        Timeouts {
-            tcp: self.tcp.map_or(defaults.tcp, |s| s.0),
-            tcp_fin: self.tcp_fin.map_or(defaults.tcp_fin, |s| s.0),
-            udp: self.udp.map_or(defaults.udp, |s| s.0),
-        }
+        let mut timeout = |value: Option<Seconds>, field: &str, default: u32| match value {
+            None => Some(default),
+            Some(seconds) => CONNECTION_TIMEOUT.check(i64::from(seconds.0), &format!("{path}.{field}"), problems),
+        };
+        let tcp = timeout(self.tcp, "tcp", defaults.tcp);
+        let tcp_fin = timeout(self.tcp_fin, "tcpFin", defaults.tcp_fin);
+        let udp = timeout(self.udp, "udp", defaults.udp);
+        Some(Timeouts { tcp: tcp?, tcp_fin: tcp_fin?, udp: udp? })
     }
 }
 
-fn port_in_range(value: i64, path: &str, allow_zero: bool, problems: &mut Problems) -> Option<u16> {
-    let low = if allow_zero { 0 } else { 1 };
-    match u16::try_from(value) {
-        Ok(port) if i64::from(port) >= low => Some(port),
-        _ => {
-            problems.add(path, format!("port {value} is out of range {low}-65535"), "use a TCP/UDP port number");
-            None
-        }
-    }
-}
-
-fn non_negative_int(value: i64, path: &str, what: &str, hint: &str, problems: &mut Problems) -> Option<u32> {
-    if (0..=MAX_WEIGHT).contains(&value) {
-        Some(value as u32)
-    } else {
-        problems.add(path, format!("{what} {value} is out of range 0-{MAX_WEIGHT}"), hint);
-        None
-    }
+/// A port the limit allows, as the kernel's 16 bits.
+fn port_number(limit: &Limit, value: i64, path: &str, problems: &mut Problems) -> Option<u16> {
+    limit.check(value, path, problems).and_then(|port| u16::try_from(port).ok())
 }
 
 impl ServiceSpec {
@@ -399,19 +576,8 @@ impl ServiceSpec {
                     );
                     return None;
                 }
-                match u32::try_from(mark) {
-                    Ok(fwmark) if fwmark > 0 => {
-                        Some(ServiceKey::FirewallMark { fwmark, family: self.family.unwrap_or(Family::Ipv4) })
-                    }
-                    _ => {
-                        problems.add(
-                            &format!("{path}.fwmark"),
-                            format!("fwmark {mark} is out of range 1-4294967295"),
-                            "use the mark your iptables/nftables rules set",
-                        );
-                        None
-                    }
-                }
+                let fwmark = FWMARK.check(mark, &format!("{path}.fwmark"), problems)?;
+                Some(ServiceKey::FirewallMark { fwmark, family: self.family.unwrap_or(Family::Ipv4) })
             }
             (None, Some(address)) => {
                 if let Some(family) = self.family.filter(|f| *f != Family::of(&address)) {
@@ -430,7 +596,11 @@ impl ServiceSpec {
                     );
                     return None;
                 };
-                let port = port_in_range(port_value, &format!("{path}.port"), true, problems)?;
+                if let Some(message) = vip_problem(&address) {
+                    problems.add(&format!("{path}.address"), message, "use the address clients connect to");
+                    return None;
+                }
+                let port = port_number(&SERVICE_PORT, port_value, &format!("{path}.port"), problems)?;
                 if port == 0 && self.persistence.is_none() {
                     problems.add(
                         &format!("{path}.port"),
@@ -505,19 +675,17 @@ impl ServiceSpec {
 impl PersistenceSpec {
     fn to_model(&self, path: &str, family: Family, problems: &mut Problems) -> Option<Persistence> {
         let timeout = self.timeout.unwrap_or(DEFAULT_PERSISTENCE_TIMEOUT);
-        if timeout.0 == 0 {
-            problems.add(
-                &format!("{path}.timeout"),
-                "persistence timeout is 0".into(),
-                "remove `persistence` to turn it off, or give a timeout such as 300s",
-            );
-            return None;
-        }
+        let timeout = PERSISTENCE_TIMEOUT.check(i64::from(timeout.0), &format!("{path}.timeout"), problems)?;
+        let netmask_path = format!("{path}.netmask");
         let prefix_length = match self.netmask.map(|m| m.prefix_for(family)) {
             None => family.max_prefix(),
-            Some(Ok(prefix)) => prefix,
+            Some(Ok(prefix)) => {
+                let limit = if family == Family::Ipv6 { PREFIX_V6 } else { PREFIX_V4 };
+                let prefix = limit.check(i64::from(prefix), &netmask_path, problems)?;
+                u8::try_from(prefix).ok()?
+            }
             Some(Err(message)) => {
-                problems.add(&format!("{path}.netmask"), message, "use a prefix length such as 24 (IPv4) or 64 (IPv6)");
+                problems.add(&netmask_path, message, PREFIX_V4.hint);
                 return None;
             }
         };
@@ -529,7 +697,7 @@ impl PersistenceSpec {
             );
             return None;
         }
-        Some(Persistence { timeout: timeout.0, prefix_length, engine: self.engine.clone() })
+        Some(Persistence { timeout, prefix_length, engine: self.engine.clone() })
     }
 }
 
@@ -590,38 +758,39 @@ impl RealServerSpec {
                 "only tunnel mode can carry one family inside the other; use an address of the service's family",
             );
         }
+        if let Some(message) = real_server_address_problem(&address) {
+            problems.add(&format!("{path}.address"), message, "use the real server's own unicast address");
+        }
+        let port_path = format!("{path}.port");
         let port = match self.port {
-            Some(value) => port_in_range(value, &format!("{path}.port"), true, problems),
+            // The kernel sends to the VIP's port when the real server's is 0
+            // (ip_vs_schedule), and ipvsadm -R rewrites a tunnel or dr real server's port to
+            // the service's: 0 would be a second name for the service's port.
+            Some(0) if default_port != 0 => {
+                problems.add(
+                    &port_path,
+                    format!("port 0 on a real server of a port-{default_port} service"),
+                    &format!("the kernel forwards to the service's port anyway: leave `port` out (it defaults to {default_port}), or write {default_port}"),
+                );
+                None
+            }
+            Some(value) => port_number(&REAL_SERVER_PORT, value, &port_path, problems),
             None => Some(default_port),
         };
-        let weight = non_negative_int(
-            self.weight.unwrap_or(DEFAULT_WEIGHT),
-            &format!("{path}.weight"),
-            "weight",
-            "weights are 0 (drain: no new connections) or positive",
-            problems,
-        );
-        let threshold_hint = "0 means no limit";
-        let upper = non_negative_int(
-            self.upper_threshold.unwrap_or(0),
-            &format!("{path}.upperThreshold"),
-            "upperThreshold",
-            threshold_hint,
-            problems,
-        );
-        let lower = non_negative_int(
-            self.lower_threshold.unwrap_or(0),
-            &format!("{path}.lowerThreshold"),
-            "lowerThreshold",
-            threshold_hint,
-            problems,
-        );
+        let weight = WEIGHT.check(self.weight.unwrap_or(DEFAULT_WEIGHT), &format!("{path}.weight"), problems);
+        let upper =
+            UPPER_THRESHOLD.check(self.upper_threshold.unwrap_or(0), &format!("{path}.upperThreshold"), problems);
+        let lower =
+            LOWER_THRESHOLD.check(self.lower_threshold.unwrap_or(0), &format!("{path}.lowerThreshold"), problems);
         if let (Some(upper), Some(lower)) = (upper, lower) {
-            if upper > 0 && lower > upper {
+            if lower > upper {
                 problems.add(
                     &format!("{path}.lowerThreshold"),
-                    format!("lowerThreshold {lower} is above upperThreshold {upper}"),
-                    "the server is resumed below lowerThreshold after passing upperThreshold; keep lower ≤ upper",
+                    format!(
+                        "lowerThreshold {lower} is above upperThreshold {upper} (ip_vs_add_dest() refuses it with \
+                         ERANGE, also when upperThreshold is 0, no limit)"
+                    ),
+                    "keep lowerThreshold ≤ upperThreshold, or leave lowerThreshold out",
                 );
             }
         }
@@ -683,7 +852,7 @@ impl RealServerSpec {
                 None
             }
             (TunnelType::Gue, Some(port)) => {
-                let port = port_in_range(port, &format!("{tunnel_path}.port"), false, problems)?;
+                let port = port_number(&GUE_PORT, port, &format!("{tunnel_path}.port"), problems)?;
                 Some(TunnelEncapsulation { kind: TunnelType::Gue, port, flags })
             }
             (kind, Some(_)) => {

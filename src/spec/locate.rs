@@ -47,9 +47,72 @@ impl PositionIndex {
     }
 }
 
+/// Where the document first nests mappings and sequences more than `limit` (< 255) deep, if
+/// it does. Reads one event at a time and stops there, so a deep document costs no more than
+/// `limit` levels of it. Other syntax errors end the look: the parser proper reports them.
+pub fn deeper_than(text: &str, limit: usize) -> Option<Position> {
+    if depth_bound(text) <= limit {
+        return None;
+    }
+    let position = |mark: &Marker| Position { line: mark.line(), column: mark.col() + 1 };
+    let mut parser = Parser::new_from_str(text);
+    let mut depth = 0usize;
+    loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => return None,
+            Ok((Event::MappingStart(..) | Event::SequenceStart(..), mark)) => {
+                depth += 1;
+                if depth > limit {
+                    return Some(position(&mark));
+                }
+            }
+            Ok((Event::MappingEnd | Event::SequenceEnd, _)) => depth = depth.saturating_sub(1),
+            Ok(_) => {}
+            // The scanner reads ahead; past 255 flow levels it gives up before any event
+            // shows the depth.
+            Err(error) if error.info() == "recursion limit exceeded" => return Some(position(error.marker())),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// A nesting depth no collection of `text` exceeds, found without a parser (one pass, no
+/// allocation) so that ordinary specs skip the event stream. A block collection inside
+/// another starts further right, except a sequence at its key's indentation (once per
+/// indentation), so block depth is at most 2 × (column + 1), where the column is past any
+/// `- ` and `? ` indicators; each flow level opens a bracket. Quotes and comments only add.
+fn depth_bound(text: &str) -> usize {
+    let mut widest = 0;
+    let (mut brackets, mut most_brackets) = (0usize, 0usize);
+    for line in text.lines() {
+        widest = widest.max(line.find(|c: char| !matches!(c, ' ' | '-' | '?')).unwrap_or(0));
+        for byte in line.bytes() {
+            match byte {
+                b'[' | b'{' => {
+                    brackets += 1;
+                    most_brackets = most_brackets.max(brackets);
+                }
+                b']' | b'}' => brackets = brackets.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    2 * (widest + 1) + most_brackets
+}
+
 enum Frame {
-    Mapping { path: String, pending_key: Option<String> },
-    Sequence { path: String, next_index: usize },
+    /// `unlocated` holds where the mapping starts until its first key is seen: a block
+    /// mapping's start event is marked at the first key's colon, so the key itself is the
+    /// place to point at.
+    Mapping {
+        path: String,
+        pending_key: Option<String>,
+        unlocated: Option<Marker>,
+    },
+    Sequence {
+        path: String,
+        next_index: usize,
+    },
 }
 
 #[derive(Default)]
@@ -59,9 +122,15 @@ struct Recorder {
 }
 
 impl Recorder {
-    /// Path of the node that starts now, or `None` when it is a mapping key (which it records
-    /// as the pending key instead).
-    fn enter_node(&mut self, key_text: Option<&str>) -> Option<String> {
+    /// Path of the node that starts at `mark`, or `None` when it is a mapping key (which it
+    /// records as the pending key instead, and as the mapping's position if it is the first).
+    fn enter_node(&mut self, key_text: Option<&str>, mark: Marker) -> Option<String> {
+        if let Some(Frame::Mapping { path, pending_key: None, unlocated: unlocated @ Some(_) }) = self.stack.last_mut()
+        {
+            *unlocated = None;
+            let path = path.clone();
+            self.record(&path, mark);
+        }
         match self.stack.last_mut() {
             None => Some(String::new()),
             Some(Frame::Sequence { path, next_index }) => {
@@ -69,7 +138,7 @@ impl Recorder {
                 *next_index += 1;
                 Some(child)
             }
-            Some(Frame::Mapping { path, pending_key }) => match pending_key.take() {
+            Some(Frame::Mapping { path, pending_key, .. }) => match pending_key.take() {
                 None => {
                     *pending_key = Some(key_text.unwrap_or("?").to_string());
                     None
@@ -89,26 +158,30 @@ impl MarkedEventReceiver for Recorder {
     fn on_event(&mut self, event: Event, mark: Marker) {
         match event {
             Event::Scalar(text, ..) => {
-                if let Some(path) = self.enter_node(Some(&text)) {
+                if let Some(path) = self.enter_node(Some(&text), mark) {
                     self.record(&path, mark);
                 }
             }
             Event::Alias(_) => {
-                if let Some(path) = self.enter_node(None) {
+                if let Some(path) = self.enter_node(None, mark) {
                     self.record(&path, mark);
                 }
             }
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
+            Event::MappingStart(..) => {
                 // A collection used as a mapping key is exotic; index its contents under "?".
-                let path = self.enter_node(None).unwrap_or_else(|| "?".to_string());
+                let path = self.enter_node(None, mark).unwrap_or_else(|| "?".to_string());
+                self.stack.push(Frame::Mapping { path, pending_key: None, unlocated: Some(mark) });
+            }
+            Event::SequenceStart(..) => {
+                let path = self.enter_node(None, mark).unwrap_or_else(|| "?".to_string());
                 self.record(&path, mark);
-                self.stack.push(match event {
-                    Event::MappingStart(..) => Frame::Mapping { path, pending_key: None },
-                    _ => Frame::Sequence { path, next_index: 0 },
-                });
+                self.stack.push(Frame::Sequence { path, next_index: 0 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                self.stack.pop();
+                // An empty mapping has no key to point at: its start will do.
+                if let Some(Frame::Mapping { path, unlocated: Some(start), .. }) = self.stack.pop() {
+                    self.record(&path, start);
+                }
             }
             _ => {}
         }
@@ -130,5 +203,49 @@ mod tests {
         // `weight` is absent: point at the real server it belongs to.
         assert_eq!(index.find("ipvs.services[0].realServers[0].weight"), index.find("ipvs.services[0].realServers[0]"));
         assert_eq!(index.find("nothing.here"), None);
+        // A block mapping is where its first key is (the parser marks it at the colon).
+        assert_eq!(index.find("ipvs.services[0]"), Some(Position { line: 4, column: 7 }));
+        assert_eq!(index.find("ipvs"), Some(Position { line: 3, column: 3 }));
+        // An empty flow mapping has no key: its brace.
+        assert_eq!(PositionIndex::build("a: {}\n").find("a"), Some(Position { line: 1, column: 4 }));
+    }
+
+    #[test]
+    fn finds_where_nesting_passes_the_limit() {
+        assert_eq!(deeper_than("a: [[1]]\n", 3), None);
+        assert_eq!(deeper_than("a: [[[1]]]\n", 3), Some(Position { line: 1, column: 6 }));
+        assert_eq!(deeper_than("a:\n  - - - x\n", 3), Some(Position { line: 2, column: 7 }));
+        // Past 255 flow levels the scanner stops first; that is still too deep.
+        let flow = format!("a: {}{}\n", "[".repeat(300), "]".repeat(300));
+        assert!(deeper_than(&flow, 64).is_some());
+        // A syntax error is left to the parser proper.
+        assert_eq!(deeper_than("a: b: c\n", 1), None);
+    }
+
+    /// The shortcut never lets through what the event stream would refuse.
+    #[test]
+    fn depth_bound_is_at_least_the_depth() {
+        let documents = [
+            "a:\n- b:\n  - c:\n    - d:\n      - e\n",
+            "a:\n b:\n  c:\n   d: 1\n",
+            "- - - - - x\n",
+            "- a: [{b: [c]}]\n  d:\n  - ? - e\n    : f\n",
+            "a: |\n  [[[[\n",
+        ];
+        for text in documents {
+            let bound = depth_bound(text);
+            let mut parser = Parser::new_from_str(text);
+            let (mut depth, mut deepest) = (0usize, 0usize);
+            while let Ok((event, _)) = parser.next_token() {
+                match event {
+                    Event::MappingStart(..) | Event::SequenceStart(..) => depth += 1,
+                    Event::MappingEnd | Event::SequenceEnd => depth -= 1,
+                    Event::StreamEnd => break,
+                    _ => {}
+                }
+                deepest = deepest.max(depth);
+            }
+            assert!(deepest >= 1 && bound >= deepest, "bound {bound} < depth {deepest}:\n{text}");
+        }
     }
 }

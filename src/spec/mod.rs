@@ -225,18 +225,62 @@ pub fn load(path: &Path, selector: &NodeSelector) -> Result<Spec, SpecError> {
     read(path)?.resolve(selector)
 }
 
+/// The largest spec read, in bytes. A spec of 4000 services is about 1 MiB; the cap keeps a
+/// wrong file (a log, a disk image, /dev/zero) from being read whole.
+pub const MAX_SPEC_BYTES: usize = 16 * 1024 * 1024;
+
+/// The deepest nesting of mappings and sequences a spec may have. Real specs need 7 levels;
+/// the YAML parsers slow down with depth (40 000 levels took from 30 s to minutes), so deeper
+/// documents are refused before they are parsed.
+pub const MAX_SPEC_DEPTH: usize = 64;
+
 /// Reads and parses the spec at `path` (validation happens in [`Document::resolve`]).
 pub fn read(path: &Path) -> Result<Document, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { path: path.to_path_buf(), source })?;
+    use std::io::Read;
+    let read_error = |source| SpecError::Read { path: path.to_path_buf(), source };
+    let mut bytes = Vec::new();
+    // One byte past the cap tells a file at the cap from a larger one, without reading more.
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    file.take(MAX_SPEC_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
+    if bytes.len() > MAX_SPEC_BYTES {
+        return Err(too_large(path));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|error| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, error)))?;
     parse_document(&text, path)
 }
 
-/// Parses spec `text` that came from `source` (used in messages only).
+/// Parses spec `text` that came from `source` (used in messages only). Text over the size or
+/// nesting cap is refused before any YAML parser builds anything from it.
 pub fn parse_document(text: &str, source: &Path) -> Result<Document, SpecError> {
     let file_name = source.display().to_string();
+    if text.len() > MAX_SPEC_BYTES {
+        return Err(too_large(source));
+    }
+    if let Some(position) = locate::deeper_than(text, MAX_SPEC_DEPTH) {
+        return Err(SpecError::Invalid(vec![Diagnostic {
+            file: file_name,
+            line: position.line,
+            column: position.column,
+            path: String::new(),
+            message: format!("the spec nests mappings and sequences more than {MAX_SPEC_DEPTH} levels deep"),
+            hint: Some("a spec needs a few levels; check the file is the spec you meant".into()),
+        }]));
+    }
     let file: SpecFile =
         serde_yaml::from_str(text).map_err(|error| SpecError::Invalid(vec![yaml_diagnostic(&file_name, &error)]))?;
     Ok(Document { source: source.to_path_buf(), file, index_text: text.to_string() })
+}
+
+fn too_large(source: &Path) -> SpecError {
+    SpecError::Invalid(vec![Diagnostic {
+        file: source.display().to_string(),
+        line: 1,
+        column: 1,
+        path: String::new(),
+        message: format!("the spec is larger than {} MiB ({MAX_SPEC_BYTES} bytes)", MAX_SPEC_BYTES >> 20),
+        hint: Some("a spec is kilobytes; check the file is the spec you meant".into()),
+    }])
 }
 
 /// Parses and validates a Host spec, or a Cluster spec for the first node (tests, tools).

@@ -80,6 +80,10 @@ pub fn real_server(vips: &[IpAddr], path: &str, problems: &mut Problems) -> Decl
         mtu: None,
     });
     for vip in vips {
+        if let Some(message) = super::ipvs::vip_problem(vip) {
+            problems.add(path, message, "list the VIPs clients connect to");
+            continue;
+        }
         if vip.is_ipv6() {
             problems.add(
                 path,
