@@ -147,8 +147,14 @@ impl RunDir {
 
     fn open_file(&self, name: &str, flags: OFlag) -> std::io::Result<File> {
         debug_assert!(!name.contains('/'), "run files are named, not pathed: {name}");
-        let fd = nix::fcntl::openat(self.directory.as_fd(), name, flags, Mode::from_bits_truncate(FILE_MODE))?;
-        Ok(File::from(fd))
+        match nix::fcntl::openat(self.directory.as_fd(), name, flags, Mode::from_bits_truncate(FILE_MODE)) {
+            Ok(fd) => Ok(File::from(fd)),
+            Err(Errno::ELOOP) => Err(std::io::Error::other(format!(
+                "{} is a symbolic link, which lvs-converge never follows here: remove it",
+                self.path.join(name).display()
+            ))),
+            Err(errno) => Err(errno.into()),
+        }
     }
 }
 
