@@ -15,7 +15,9 @@ service_spec() { # FILE VIP [persist]
         echo "ipvs:"
         echo "  services:"
         echo "    - { address: $2, port: 80, realServers: [ { address: 192.0.2.11 } ] }"
-        [[ ${3:-} ]] && echo "persist: { sysctl: false, modules: false, network: false, bootUnit: false, ipvs: { path: /etc/ipvsadm-$2.rules } }"
+        if [[ ${3:-} ]]; then
+            echo "persist: { sysctl: false, modules: false, network: false, bootUnit: false, ipvs: { path: /etc/ipvsadm-$2.rules } }"
+        fi
     } >"$1"
 }
 service_spec /tmp/a.yaml 203.0.113.1 persist
@@ -38,6 +40,20 @@ for command in validate plan apply; do
     expect_not_contains "$out" "lvs-converge-secret" "$command output"
 done
 expect_eq "$(cat /tmp/secret)" "lvs-converge-secret" "file outside /proc/sys"
+
+step "sysctl names dotted and slashed (a VLAN's dot) are written and read through openat2 beneath /proc/sys"
+ip -n a link add d0 type dummy
+ip -n a link add link d0 name d0.100 type vlan id 100
+cat >/tmp/sysctls.yaml <<-EOF2
+	apiVersion: lvs-converge/v1
+	kind: Host
+	sysctls:
+	  net.ipv4.conf.all.arp_ignore: 1
+	  net/ipv4/conf/d0.100/rp_filter: 2
+	EOF2
+expect_ok lvs-converge --netns a apply -f /tmp/sysctls.yaml
+expect_eq "$(in_ns a cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/d0.100/rp_filter | tr '\n' ' ')" "1 2 " "sysctls in a"
+expect_ok lvs-converge --netns a plan -f /tmp/sysctls.yaml
 
 step "with umask 000, the run directory is created 0700 and the lock file 0600"
 rm -rf $RUN
