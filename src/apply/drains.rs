@@ -54,7 +54,7 @@ mod tests {
         let service =
             ServiceKey::Address { protocol: Protocol::Tcp, address: "203.0.113.100".parse().unwrap(), port: 80 };
         let destination = DestinationKey { address: "192.0.2.11".parse().unwrap(), port: 80 };
-        remember_in(&run_dir, &[(service.clone(), destination.clone())]).unwrap();
+        remember_in(&run_dir, &[(service, destination)]).unwrap();
         assert_eq!(std::fs::read_to_string(scratch.join("victim")).unwrap(), "victim\n");
         assert!(drains::read_in(&run_dir).since.contains_key(&record_key(&service, &destination)));
         assert_eq!(std::fs::symlink_metadata(run.join(&name)).unwrap().mode() & 0o7777, 0o600);
