@@ -327,7 +327,11 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Apply { format, no_rollback, wait, lock_timeout, take_over, .. } if saved.is_some() => {
             let (path, saved) = saved.expect("matched");
             apply::files::check_take_over(&saved.plan, *take_over).map_err(CliError::TakeOver)?;
-            let _lock = lock::acquire(std::time::Duration::from_secs(*lock_timeout))?;
+            let lock_timeout = std::time::Duration::from_secs(*lock_timeout);
+            let mut apply_lock = lock::acquire(lock_timeout)?;
+            if lock::writes_persistence(&saved.desired, &saved.ownership, Some(&saved.plan)) {
+                apply_lock.cover_persistence_files(lock_timeout)?;
+            }
             let interest = Interest::for_desired(&saved.desired).with_files(&saved.ownership.files, root.as_deref());
             let mut host = LiveHost::new(interest).take_over(*take_over);
             let options = ApplyOptions { rollback: !no_rollback, wait: *wait };
@@ -341,8 +345,13 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Apply { spec: arg, format, no_rollback, wait, lock_timeout, take_over, .. } => {
             let arg = arg.as_ref().expect("clap requires -f without PLANFILE");
             let document = spec::read(&arg.path)?;
-            let _lock = lock::acquire(std::time::Duration::from_secs(*lock_timeout))?;
-            let (spec, observed) = observe_for(&document, arg, cli.root.as_deref())?;
+            let lock_timeout = std::time::Duration::from_secs(*lock_timeout);
+            let mut apply_lock = lock::acquire(lock_timeout)?;
+            let spec = resolve_for(&document, arg)?;
+            if lock::writes_persistence(&spec.desired, &spec.ownership, None) {
+                apply_lock.cover_persistence_files(lock_timeout)?;
+            }
+            let observed = observe_resolved(&spec, cli.root.as_deref())?;
             let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
             apply::files::check_take_over(&plan, *take_over).map_err(CliError::TakeOver)?;
             let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, cli.root.as_deref());
@@ -462,15 +471,23 @@ fn observe_for(
     arg: &SpecArg,
     root: Option<&std::path::Path>,
 ) -> Result<(Spec, HostState), CliError> {
-    // Only a Cluster spec without --node needs the host's addresses to pick its node first.
-    let spec = if document.file.kind == spec::SpecKind::Cluster && arg.node.is_none() {
-        resolve(document, arg, &observe::observe_host(&Interest::default())?)?
-    } else {
-        resolve(document, arg, &HostState::default())?
-    };
-    let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, root).with_lvs_sysctls();
-    let observed = observe::observe_host(&interest)?;
+    let spec = resolve_for(document, arg)?;
+    let observed = observe_resolved(&spec, root)?;
     Ok((spec, observed))
+}
+
+fn resolve_for(document: &spec::Document, arg: &SpecArg) -> Result<Spec, CliError> {
+    // Only a Cluster spec without --node needs the host's addresses to pick its node first.
+    if document.file.kind == spec::SpecKind::Cluster && arg.node.is_none() {
+        Ok(resolve(document, arg, &observe::observe_host(&Interest::default())?)?)
+    } else {
+        Ok(resolve(document, arg, &HostState::default())?)
+    }
+}
+
+fn observe_resolved(spec: &Spec, root: Option<&std::path::Path>) -> Result<HostState, CliError> {
+    let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, root).with_lvs_sysctls();
+    Ok(observe::observe_host(&interest)?)
 }
 
 fn describe_spec(spec: &Spec) -> String {

@@ -1,15 +1,20 @@
 //! Writing the drain records that `observe::drains` reads: one file per network namespace
-//! under /run, replaced atomically.
+//! under /run, replaced atomically through the checked run directory.
 
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::observe::drains::{self, record_key, DrainRecords};
-use crate::rundir;
+use crate::rundir::{self, RunDir};
 
 /// Keeps a record for exactly the real servers in `draining`: known ones keep their start
 /// time, new ones start now.
 pub fn remember(draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String> {
-    let old = drains::read();
-    let now = crate::rundir::unix_now();
+    let run_dir = RunDir::create().map_err(|e| format!("writing drain records: {e}"))?;
+    remember_in(&run_dir, draining)
+}
+
+fn remember_in(run_dir: &RunDir, draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String> {
+    let old = drains::read_in(run_dir);
+    let now = rundir::unix_now();
     let records = DrainRecords {
         since: draining
             .iter()
@@ -23,10 +28,36 @@ pub fn remember(draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String>
     if records == old {
         return Ok(());
     }
-    let path = rundir::per_netns("drains", "json").map_err(|e| format!("naming the drain records: {e}"))?;
-    let fail = |e: std::io::Error| format!("writing drain records {}: {e}", path.display());
-    std::fs::create_dir_all(rundir::RUN_DIR).map_err(fail)?;
-    let temporary = path.with_extension("json.tmp");
-    std::fs::write(&temporary, serde_json::to_string_pretty(&records).expect("records serialize")).map_err(fail)?;
-    std::fs::rename(&temporary, &path).map_err(fail)
+    let name = rundir::per_netns("drains", "json").map_err(|e| format!("naming the drain records: {e}"))?;
+    let text = serde_json::to_string_pretty(&records).expect("records serialize");
+    run_dir
+        .replace(&name, text.as_bytes())
+        .map_err(|e| format!("writing drain records {}: {e}", run_dir.path().join(&name).display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+    use crate::model::ipvs::Protocol;
+    use crate::rundir::tests::scratch;
+
+    #[test]
+    fn the_record_is_written_0600_and_never_through_a_planted_symlink() {
+        let scratch = scratch("drains");
+        let run = scratch.join("run");
+        let run_dir = RunDir::create_at(&run).unwrap();
+        let name = rundir::per_netns("drains", "json").unwrap();
+        std::fs::write(scratch.join("victim"), "victim\n").unwrap();
+        std::os::unix::fs::symlink(scratch.join("victim"), run.join(format!("{name}.tmp"))).unwrap();
+        let service =
+            ServiceKey::Address { protocol: Protocol::Tcp, address: "203.0.113.100".parse().unwrap(), port: 80 };
+        let destination = DestinationKey { address: "192.0.2.11".parse().unwrap(), port: 80 };
+        remember_in(&run_dir, &[(service, destination)]).unwrap();
+        assert_eq!(std::fs::read_to_string(scratch.join("victim")).unwrap(), "victim\n");
+        assert!(drains::read_in(&run_dir).since.contains_key(&record_key(&service, &destination)));
+        assert_eq!(std::fs::symlink_metadata(run.join(&name)).unwrap().mode() & 0o7777, 0o600);
+        std::fs::remove_dir_all(scratch).unwrap();
+    }
 }

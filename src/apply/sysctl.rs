@@ -1,12 +1,17 @@
-//! Writing sysctls under /proc/sys.
+//! Writing sysctls under /proc/sys, by the same confined path the reader takes.
 
-use crate::observe::sysctl::path_of;
+use std::io::Write;
+
+use crate::model::sysctl::{SysctlKey, SysctlKeyError};
+use crate::observe::sysctl::{open, path_of, Access};
 use crate::plan::SysctlChange;
 
 pub fn apply(change: &SysctlChange) -> Result<(), String> {
     let SysctlChange::Set { key, after, .. } = change;
-    let path = path_of(key);
-    std::fs::write(&path, format!("{after}\n")).map_err(|error| {
+    let name = SysctlKey::parse(key)
+        .map_err(|error| format!("refusing to set sysctl `{key}`: {error}\n  hint: {}", SysctlKeyError::HINT))?;
+    let path = path_of(&name);
+    open(&name, Access::Write).and_then(|mut file| file.write_all(format!("{after}\n").as_bytes())).map_err(|error| {
         let hint = match error.kind() {
             std::io::ErrorKind::NotFound => " (no such sysctl: check the name, and that its interface exists)",
             std::io::ErrorKind::PermissionDenied => " (writing sysctls needs root)",
@@ -14,4 +19,25 @@ pub fn apply(change: &SysctlChange) -> Result<(), String> {
         };
         format!("setting {key} = {after} via {}: {error}{hint}", path.display())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_that_leaves_proc_sys_is_refused_before_anything_is_written() {
+        let target = std::env::temp_dir().join(format!("lvs-converge-sysctl-write-{}", std::process::id()));
+        std::fs::write(&target, "untouched\n").unwrap();
+        // /proc/sys/net/ipv4/../../.. is /; each further component of the target is one
+        // dotted segment (its own dots written as `/`).
+        let components: Vec<String> =
+            target.iter().skip(1).map(|component| component.to_string_lossy().replace('.', "/")).collect();
+        let traversal = format!("net.ipv4.//.//.//.{}", components.join("."));
+        let change = SysctlChange::Set { key: traversal, before: None, after: "written".into() };
+        let error = apply(&change).expect_err("a traversal name was written");
+        assert!(error.contains("refusing to set sysctl"), "{error}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
+        std::fs::remove_file(target).unwrap();
+    }
 }

@@ -10,6 +10,7 @@ pub mod ipvs;
 pub mod keyed;
 pub mod links;
 pub mod routes;
+pub mod sysctl;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

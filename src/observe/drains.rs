@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::ipvs::{DestinationKey, ServiceKey};
-use crate::rundir;
+use crate::rundir::{self, RunDir};
 
 /// `"<service> → <real server>"` → Unix seconds when its drain started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,12 +18,17 @@ pub fn record_key(service: &ServiceKey, destination: &DestinationKey) -> String 
     format!("{service} → {destination}")
 }
 
-/// The records of the current network namespace; none when the file is absent or unreadable
-/// (a lost record only restarts a drain's clock).
+/// The records of the current network namespace; none when the file is absent or unreadable,
+/// or when the run directory is not one lvs-converge can trust (a lost record only restarts
+/// a drain's clock; a planted one could end a drain early).
 pub fn read() -> DrainRecords {
+    RunDir::existing().ok().flatten().map(|run_dir| read_in(&run_dir)).unwrap_or_default()
+}
+
+pub(crate) fn read_in(run_dir: &RunDir) -> DrainRecords {
     rundir::per_netns("drains", "json")
         .ok()
-        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|name| run_dir.read(&name).ok())
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default()
 }

@@ -26,6 +26,8 @@ pub enum ObserveError {
     Ipvs(#[source] NetlinkError),
     #[error("reading links, addresses and routes: {0}")]
     Route(#[source] RouteNetlinkError),
+    #[error("refusing to read sysctl `{name}`: {source}\n  hint: {}", crate::model::sysctl::SysctlKeyError::HINT)]
+    SysctlName { name: String, source: crate::model::sysctl::SysctlKeyError },
     #[error("reading {}: {source}", .path.display())]
     Proc { path: PathBuf, source: std::io::Error },
     #[error("reading snapshot {path}: {message}\n  hint: snapshots are written by `lvs-converge show`")]

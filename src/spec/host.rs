@@ -13,6 +13,7 @@ use super::{schema, Problems};
 use crate::model::addresses::{host_prefix_length, Address};
 use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
 use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
+use crate::model::sysctl::{SysctlKey, SysctlKeyError};
 
 /// An address with an optional prefix length: `203.0.113.100/32`, `2001:db8::1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,16 +234,34 @@ impl HostSections<'_> {
         for (index, route) in self.routes.iter().enumerate() {
             declared.routes.extend(route.to_model(&format!("{}[{index}]", path("routes")), problems));
         }
+        let mut canonical_names = BTreeMap::new();
         for (key, value) in self.sysctls {
-            if !key.starts_with("net.") {
+            let field = format!("{}.{key}", path("sysctls"));
+            let name = match SysctlKey::parse(key) {
+                Ok(name) => name.to_string(),
+                Err(error) => {
+                    problems.add(&field, error.to_string(), SysctlKeyError::HINT);
+                    continue;
+                }
+            };
+            if let Some(first) = canonical_names.insert(name.clone(), key) {
                 problems.add(
-                    &format!("{}.{key}", path("sysctls")),
-                    format!("`{key}` is not a net.* sysctl"),
-                    "lvs-converge manages network sysctls only (net.ipv4.*, net.ipv6.*, net.core.*)",
+                    &field,
+                    format!("`{key}` names the same sysctl as `{first}`"),
+                    "keep one of them (dotted and slashed names are the same sysctl)",
                 );
                 continue;
             }
-            declared.sysctls.push((key.clone(), value.to_string()));
+            let value = value.to_string();
+            if let Some(character) = value.chars().find(|c| c.is_control() && *c != '\t') {
+                problems.add(
+                    &field,
+                    format!("the value of `{key}` holds the control character {character:?}"),
+                    "a sysctl value is one line of text: numbers separated by spaces or tabs, or a word",
+                );
+                continue;
+            }
+            declared.sysctls.push((name, value));
         }
         declared
     }
@@ -257,11 +276,18 @@ impl LinkSpec {
         } else {
             LinkType::Existing
         });
-        if self.name.is_empty() || self.name.len() > 15 || self.name.contains(['/', ' ', ':']) {
+        // The kernel's dev_valid_name(); `.` and `..` would also turn per-interface sysctl
+        // names into paths out of /proc/sys/net/ipv4/conf.
+        if self.name.is_empty()
+            || self.name.len() > 15
+            || self.name.contains(['/', ' ', ':'])
+            || self.name == "."
+            || self.name == ".."
+        {
             problems.add(
                 &format!("{path}.name"),
                 format!("`{}` is not a valid interface name", self.name),
-                "use at most 15 characters, no '/', ':' or spaces",
+                "use at most 15 characters, no '/', ':' or spaces, and not `.` or `..`",
             );
             return None;
         }

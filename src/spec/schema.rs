@@ -31,9 +31,13 @@ pub const PREFIX_V4_PATTERN: &str = r"0*(3[0-2]|[12]?[0-9])";
 /// A prefix length 0-128 as `u8` parses it (leading zeros allowed).
 pub const PREFIX_V6_PATTERN: &str = r"0*(12[0-8]|1[01][0-9]|[1-9]?[0-9])";
 
-/// Sysctl keys the spec manages (`HostSections::to_model`): network ones only.
+/// Sysctl keys the spec manages: network ones, dotted or slashed (`model::sysctl::SysctlKey`
+/// also refuses the `.` and `..` components a pattern cannot tell apart).
 pub fn sysctl_names() -> Value {
-    json!({"pattern": r"^net\.", "patternErrorMessage": "lvs-converge manages net.* sysctls only"})
+    json!({
+        "pattern": r"^net(\.[A-Za-z0-9_/-]+)+$|^net(/[A-Za-z0-9_.-]+)+$",
+        "patternErrorMessage": "a net.* sysctl as sysctl(8) writes it: net.ipv4.conf.all.arp_ignore, net.ipv4.conf.eth0/100.rp_filter or net/ipv4/conf/eth0.100/rp_filter"
+    })
 }
 
 /// The schema of a spec file, as a JSON value.
