@@ -192,7 +192,7 @@ mod tests {
         assert!(!writes_persistence(&desired, &ownership, Some(&Plan::default())));
         ownership.files.paths.insert("/etc/sysctl.d/90-lvs-converge.conf".into());
         assert!(writes_persistence(&desired, &ownership, None));
-        let create = crate::plan::files::FileChange::Create { path: "/etc/x".into(), after: String::new() };
+        let create = crate::plan::files::FileChange::Create { path: "/etc/x".into(), after: String::new().into() };
         let edited = Plan {
             changes: vec![crate::plan::Planned { change: Change::File(create), origin: None }],
             ..Plan::default()
