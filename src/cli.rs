@@ -184,8 +184,11 @@ impl CliError {
     /// The exit code that tells scripts how the host was left.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Apply(ApplyError::Change { outcome: Outcome::RolledBack { .. }, .. }) => EXIT_ROLLED_BACK,
-            CliError::Apply(ApplyError::Change { outcome: Outcome::Partial { .. }, .. }) => EXIT_PARTIAL,
+            CliError::Apply(error) => match error.outcome() {
+                Some(Outcome::RolledBack { .. }) => EXIT_ROLLED_BACK,
+                Some(Outcome::Partial { .. }) => EXIT_PARTIAL,
+                Some(Outcome::Untouched) | None => EXIT_ERROR,
+            },
             _ => EXIT_ERROR,
         }
     }
@@ -311,8 +314,9 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             let _lock = lock::acquire(std::time::Duration::from_secs(*lock_timeout))?;
             let interest = Interest::for_desired(&saved.desired).with_files(&saved.ownership.files, root.as_deref());
             let mut host = LiveHost::new(interest).take_over(*take_over);
-            let options = ApplyOptions { rollback: !no_rollback, wait: *wait };
-            let report = apply::apply_saved(saved, &path, crate::rundir::unix_now(), options, &mut host)?;
+            let options = ApplyOptions { rollback: !no_rollback, wait: *wait, ..ApplyOptions::default() };
+            let report = apply::apply_saved(saved, &path, crate::rundir::unix_now(), options, &mut host)
+                .map_err(|error| report_apply_failure(error, *format))?;
             print!("{}", render_apply(&report, *format, style));
             Ok(EXIT_OK)
         }
@@ -325,8 +329,9 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             apply::files::check_take_over(&plan, *take_over).map_err(CliError::TakeOver)?;
             let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, cli.root.as_deref());
             let mut host = LiveHost::new(interest).take_over(*take_over);
-            let options = ApplyOptions { rollback: !no_rollback, wait: *wait };
-            let report = apply::apply(plan, &spec.desired, &spec.ownership, options, &mut host)?;
+            let options = ApplyOptions { rollback: !no_rollback, wait: *wait, ..ApplyOptions::default() };
+            let report = apply::apply(plan, &spec.desired, &spec.ownership, options, &mut host)
+                .map_err(|error| report_apply_failure(error, *format))?;
             print!("{}", render_apply(&report, *format, style));
             Ok(EXIT_OK)
         }
@@ -446,6 +451,17 @@ fn render_apply(report: &apply::ApplyReport, format: Format, style: Style) -> St
         Format::Text => render::text::render_apply(&report.plan, style),
         Format::Json => render::json::render_apply(&report.plan),
     }
+}
+
+/// `apply --format json` that failed while changing the host: the failure document goes to
+/// stdout (what failed, what stays, what is unknown); the text still goes to stderr.
+fn report_apply_failure(error: ApplyError, format: Format) -> ApplyError {
+    if format == Format::Json {
+        if let Some(document) = render::json::render_apply_failure(&error) {
+            print!("{document}");
+        }
+    }
+    error
 }
 
 fn render_snapshot(state: HostState, format: SnapshotFormat) -> String {

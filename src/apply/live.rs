@@ -1,6 +1,6 @@
 //! The live kernel of the current network namespace, as a [`Host`].
 
-use super::{ChangeFailure, Host};
+use super::{ChangeError, ChangeOutcome, Host};
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::HostState;
 use crate::netlink::ipvs::IpvsClient;
@@ -51,7 +51,11 @@ impl LiveHost {
             Change::Link(c) => super::links::apply(self.route()?, c),
             Change::Address(c) => super::addresses::apply(self.route()?, c),
             Change::Route(c) => super::routes::apply(self.route()?, c),
-            Change::Ipvs(c) => super::ipvs::apply(self.ipvs()?, &[c]).map_err(|failure| failure.message),
+            Change::Ipvs(c) => match super::ipvs::apply(self.ipvs()?, &[c], &mut || false).pop() {
+                Some(ChangeOutcome::Applied) => Ok(()),
+                Some(ChangeOutcome::Failed(error) | ChangeOutcome::Unknown(error)) => Err(error.message),
+                Some(ChangeOutcome::NotSent) | None => Err("the IPVS change was not sent".into()),
+            },
             Change::File(c) => super::files::apply(c, self.interest.files.root.as_deref(), self.take_over),
         }
     }
@@ -66,17 +70,38 @@ impl Host for LiveHost {
         observe::observe_host(&self.interest)
     }
 
-    /// IPVS changes go to the kernel as one pipelined batch; the rest one by one.
-    fn apply(&mut self, changes: &[&Change]) -> Result<(), ChangeFailure> {
+    /// IPVS changes go to the kernel as one pipelined batch; the rest one by one, up to the
+    /// first failure.
+    fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
         let ipvs: Vec<_> =
             changes.iter().filter_map(|c| if let Change::Ipvs(i) = c { Some(i) } else { None }).collect();
         if ipvs.len() == changes.len() && !ipvs.is_empty() {
-            let client = self.ipvs().map_err(|message| ChangeFailure { index: 0, message })?;
-            return super::ipvs::apply(client, &ipvs);
+            return match self.ipvs() {
+                Ok(client) => super::ipvs::apply(client, &ipvs, stop),
+                Err(message) => not_sent_after(ChangeError::new(message), changes.len()),
+            };
         }
+        let mut outcomes = Vec::with_capacity(changes.len());
         for (index, change) in changes.iter().enumerate() {
-            self.apply_one(change).map_err(|message| ChangeFailure { index, message })?;
+            if index > 0 && stop() {
+                break;
+            }
+            match self.apply_one(change) {
+                Ok(()) => outcomes.push(ChangeOutcome::Applied),
+                Err(message) => {
+                    outcomes.push(ChangeOutcome::Failed(ChangeError::new(message)));
+                    break;
+                }
+            }
         }
-        Ok(())
+        outcomes.resize(changes.len(), ChangeOutcome::NotSent);
+        outcomes
     }
+}
+
+/// The first change failed with `error`; the other `count - 1` were not attempted.
+fn not_sent_after(error: ChangeError, count: usize) -> Vec<ChangeOutcome> {
+    let mut outcomes = vec![ChangeOutcome::Failed(error)];
+    outcomes.resize(count, ChangeOutcome::NotSent);
+    outcomes
 }
