@@ -344,6 +344,24 @@ struct Undone {
     kept: Vec<Step>,
     failures: Vec<StepError>,
     unknown: Vec<StepError>,
+    /// Services this apply created and the rollback deleted again: the kernel deleted
+    /// their real servers with them, whatever became of those real servers' own undo.
+    deleted_services: Vec<ServiceKey>,
+}
+
+impl Undone {
+    /// True when `step` left nothing behind because its service was deleted since.
+    fn swept(&self, step: &Step) -> bool {
+        use plan::IpvsChange::{CreateDestination, DrainDestination, UpdateDestination};
+        match &step.change {
+            Change::Ipvs(
+                CreateDestination { service, .. }
+                | UpdateDestination { service, .. }
+                | DrainDestination { service, .. },
+            ) => self.deleted_services.contains(service),
+            _ => false,
+        }
+    }
 }
 
 impl Journal {
@@ -364,7 +382,8 @@ impl Journal {
     /// not stop the others: each is tried, and every failure is returned with its step
     /// (which stays). A stop request does not interrupt a rollback.
     fn roll_back(self, host: &mut dyn Host) -> Undone {
-        let mut undone = Undone { kept: Vec::new(), failures: Vec::new(), unknown: Vec::new() };
+        let mut undone =
+            Undone { kept: Vec::new(), failures: Vec::new(), unknown: Vec::new(), deleted_services: Vec::new() };
         for (step, inverse) in self.undo.into_iter().rev() {
             let Some(inverse) = inverse else {
                 undone.kept.push(step);
@@ -372,28 +391,50 @@ impl Journal {
             };
             let mut failed = None;
             let mut unknown = None;
-            for change in &inverse {
+            // What stays of a step whose undo failed part-way (a deleted service was
+            // recreated but one of its real servers was not): the opposite of each part
+            // that failed. If the first part failed, the whole step stays.
+            let mut residue: Option<Vec<Change>> = Some(Vec::new());
+            for (part, change) in inverse.iter().enumerate() {
                 let outcome = host.apply(&[change], &mut || false).into_iter().next();
                 let undo_error = |error: ChangeError| ChangeError {
                     message: format!("undoing it: {}", error.message),
                     errno: error.errno,
                 };
-                match outcome {
-                    Some(ChangeOutcome::Applied) => {}
-                    Some(ChangeOutcome::Unknown(error)) => unknown = unknown.or(Some(undo_error(error))),
-                    Some(ChangeOutcome::Failed(error)) => failed = failed.or(Some(undo_error(error))),
-                    Some(ChangeOutcome::NotSent) | None => {
-                        failed = failed.or(Some(ChangeError::new("undoing it: the host did not attempt it")))
+                let error = match outcome {
+                    Some(ChangeOutcome::Applied) => continue,
+                    Some(ChangeOutcome::Unknown(error)) => {
+                        unknown = unknown.or(Some(undo_error(error)));
+                        continue;
                     }
-                }
+                    Some(ChangeOutcome::Failed(error)) => undo_error(error),
+                    Some(ChangeOutcome::NotSent) | None => ChangeError::new("undoing it: the host did not attempt it"),
+                };
+                failed = failed.or(Some(error));
+                residue = match (part, residue, change.inverse()) {
+                    (1.., Some(mut residue), Some(opposite)) => {
+                        residue.extend(opposite);
+                        Some(residue)
+                    }
+                    _ => None,
+                };
             }
             match (failed, unknown) {
-                (Some(error), _) => {
-                    undone.kept.push(step.clone());
+                (_, Some(error)) => undone.unknown.push(StepError { step, error }),
+                (Some(error), None) => {
+                    match residue {
+                        Some(residue) => undone
+                            .kept
+                            .extend(residue.into_iter().rev().map(|change| Step { order: step.order, change })),
+                        None => undone.kept.push(step.clone()),
+                    }
                     undone.failures.push(StepError { step, error });
                 }
-                (None, Some(error)) => undone.unknown.push(StepError { step, error }),
-                (None, None) => {}
+                (None, None) => {
+                    if let Change::Ipvs(plan::IpvsChange::CreateService { service, .. }) = step.change {
+                        undone.deleted_services.push(service);
+                    }
+                }
             }
         }
         undone.kept.reverse();
@@ -410,13 +451,16 @@ impl Journal {
             return Outcome::Partial { stays: self.steps(), unknown, rollback_failures: Vec::new() };
         }
         let mut undone = self.roll_back(host);
-        if undone.failures.is_empty() && undone.unknown.is_empty() && unknown.is_empty() {
-            return Outcome::RolledBack { kept: undone.kept };
-        }
         let mut all_unknown = unknown;
         all_unknown.append(&mut undone.unknown);
-        all_unknown.sort_by_key(|failed| failed.step.order);
-        Outcome::Partial { stays: undone.kept, unknown: all_unknown, rollback_failures: undone.failures }
+        all_unknown.retain(|unknown| !undone.swept(&unknown.step));
+        all_unknown.sort_by_key(|unknown| unknown.step.order);
+        let kept: Vec<Step> = undone.kept.iter().filter(|step| !undone.swept(step)).cloned().collect();
+        // A failed undo whose step was swept away with its service left nothing behind.
+        if all_unknown.is_empty() && undone.failures.iter().all(|failure| undone.swept(&failure.step)) {
+            return Outcome::RolledBack { kept };
+        }
+        Outcome::Partial { stays: kept, unknown: all_unknown, rollback_failures: undone.failures }
     }
 }
 
@@ -541,237 +585,4 @@ pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::spec;
-
-    /// A host whose state lives in memory and answers a batch like the kernel answers a
-    /// pipelined IPVS batch: window by window (the stop check between windows), carrying on
-    /// after a refusal to the end of its window, then sending nothing more. Operations are
-    /// numbered from 0 across the host's life (undo operations included); it can be told to
-    /// refuse some of them, to lose the answer to one (that took effect or not), to stop
-    /// at a refusal instead of carrying on, or to ignore real server updates (a host that
-    /// does not take a change).
-    struct MemoryHost {
-        state: HostState,
-        refuse: Vec<usize>,
-        lose_answer: Option<(usize, bool)>,
-        carry_on: bool,
-        /// Operations per window; 0: the whole batch is one window.
-        window: usize,
-        ignore_updates: bool,
-        attempted: usize,
-    }
-
-    impl Default for MemoryHost {
-        fn default() -> Self {
-            MemoryHost {
-                state: HostState::default(),
-                refuse: Vec::new(),
-                lose_answer: None,
-                carry_on: true,
-                window: 0,
-                ignore_updates: false,
-                attempted: 0,
-            }
-        }
-    }
-
-    impl MemoryHost {
-        fn attempt(&mut self, change: &Change) -> ChangeOutcome {
-            let Change::Ipvs(change) = change else { panic!("these tests plan IPVS changes only") };
-            let number = self.attempted;
-            self.attempted += 1;
-            if self.refuse.contains(&number) {
-                return ChangeOutcome::Failed(ChangeError { message: "injected failure".into(), errno: Some(22) });
-            }
-            let takes_effect = self.lose_answer.is_none_or(|(at, took)| at != number || took);
-            let ignored = self.ignore_updates && matches!(change, plan::IpvsChange::UpdateDestination { .. });
-            if takes_effect && !ignored {
-                if let Err(message) = ipvs::apply_to_state(&mut self.state.ipvs, change) {
-                    return ChangeOutcome::Failed(ChangeError::new(message));
-                }
-            }
-            match self.lose_answer {
-                Some((at, _)) if at == number => ChangeOutcome::Unknown(ChangeError::new("answer lost")),
-                _ => ChangeOutcome::Applied,
-            }
-        }
-    }
-
-    impl Host for MemoryHost {
-        fn observe(&mut self) -> Result<HostState, ObserveError> {
-            Ok(self.state.clone())
-        }
-
-        fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
-            let window = if self.window == 0 { changes.len().max(1) } else { self.window };
-            let mut outcomes = Vec::new();
-            for batch in changes.chunks(window) {
-                if outcomes.iter().any(|o| *o != ChangeOutcome::Applied) || stop() {
-                    break;
-                }
-                for change in batch {
-                    if !self.carry_on && outcomes.iter().any(|o| matches!(o, ChangeOutcome::Failed(_))) {
-                        break;
-                    }
-                    outcomes.push(self.attempt(change));
-                }
-            }
-            outcomes.resize(changes.len(), ChangeOutcome::NotSent);
-            outcomes
-        }
-    }
-
-    /// Tests decide when apply stops, never the process-wide signal flag.
-    fn never() -> bool {
-        false
-    }
-
-    fn options(rollback: bool) -> ApplyOptions {
-        ApplyOptions { rollback, wait: false, stop: never }
-    }
-
-    fn converge(desired: &HostState, ownership: &Ownership, host: &mut MemoryHost) -> Result<ApplyReport, ApplyError> {
-        let plan = plan::diff(desired, &host.observe()?, ownership);
-        apply(plan, desired, ownership, options(true), host)
-    }
-
-    fn desired(text: &str) -> (HostState, Ownership) {
-        let spec = spec::parse(text, std::path::Path::new("test.yaml")).expect("valid spec");
-        let mut desired = spec.desired;
-        desired.modules.clear();
-        (desired, spec.ownership)
-    }
-
-    const SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n        - address: 198.51.100.22\n          weight: 0\n";
-
-    #[test]
-    fn apply_converges_and_second_apply_changes_nothing() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        let first = converge(&state, &ownership, &mut host).expect("apply");
-        assert_eq!(first.plan.changes.len(), 3);
-        assert_eq!(host.state, state);
-        let second = converge(&state, &ownership, &mut host).expect("second apply");
-        assert!(!second.changed());
-    }
-
-    #[test]
-    fn failure_rolls_back_to_the_exact_starting_state() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        converge(&state, &ownership, &mut host).unwrap();
-        // Start from a converged host, then ask for a re-weight, a new and a removed server.
-        let start = host.state.clone();
-        let (changed, _) = desired(&SPEC.replace("203.0.113.11", "203.0.113.12").replace("weight: 0", "weight: 5"));
-        host.refuse = vec![host.attempted + 2];
-        let error = converge(&changed, &ownership, &mut host).expect_err("refused");
-        let text = error.to_string();
-        assert!(text.starts_with("change 3 of 3 failed: update ipvs real server 203.0.113.11:80"), "{text}");
-        assert!(
-            matches!(&error, ApplyError::Change { outcome: Outcome::RolledBack { kept }, .. } if kept.is_empty()),
-            "{text}"
-        );
-        assert!(text.contains("rolled back: the host is as it was"), "{text}");
-        assert_eq!(host.state, start);
-    }
-
-    #[test]
-    fn without_rollback_the_earlier_changes_stay_and_are_listed() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost { refuse: vec![1], carry_on: false, ..Default::default() };
-        let plan = plan::diff(&state, &host.state, &ownership);
-        let error = apply(plan, &state, &ownership, options(false), &mut host).expect_err("refused");
-        let text = error.to_string();
-        assert!(text.starts_with("change 2 of 3 failed: create ipvs real server"), "{text}");
-        assert!(
-            matches!(&error, ApplyError::Change { outcome: Outcome::Partial { stays, unknown, rollback_failures }, .. }
-                if stays.len() == 1 && unknown.is_empty() && rollback_failures.is_empty()),
-            "{text}"
-        );
-        assert!(
-            text.contains("injected failure")
-                && text.contains("these 1 change(s) were applied and stay:\n    #1 create ipvs service"),
-            "{text}"
-        );
-        assert_eq!(host.state.ipvs.services.len(), 1);
-    }
-
-    #[test]
-    fn a_change_that_does_not_take_is_reported_as_residual_drift() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        converge(&state, &ownership, &mut host).unwrap();
-        host.state.ipvs.services.values_mut().next().unwrap().destinations.values_mut().next().unwrap().weight = 9;
-        host.ignore_updates = true;
-        let error = converge(&state, &ownership, &mut host).expect_err("residual drift");
-        assert!(matches!(&error, ApplyError::Residual { residual } if residual.changes.len() == 1), "{error}");
-        assert!(error.to_string().contains("Update ipvs real server"), "{error}");
-    }
-
-    fn save(desired: &HostState, ownership: &Ownership, host: &MemoryHost) -> SavedPlan {
-        use crate::plan::saved::{ObservedFrom, Provenance, SpecFingerprint};
-        let made = Provenance {
-            created_at: 0,
-            spec: SpecFingerprint { path: "director.yaml".into(), sha256: String::new() },
-            node: None,
-            netns: None,
-            root: None,
-            observed_from: ObservedFrom::Live,
-        };
-        let plan = plan::diff(desired, &host.state, ownership);
-        SavedPlan::new(made, desired.clone(), ownership.clone(), Default::default(), plan, host.state.clone())
-    }
-
-    fn apply_file(saved: &SavedPlan, host: &mut MemoryHost) -> Result<ApplyReport, ApplyError> {
-        apply_saved(saved.clone(), std::path::Path::new("plan.json"), 0, options(true), host)
-    }
-
-    #[test]
-    fn a_saved_plan_applies_once_then_is_stale() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        let saved = save(&state, &ownership, &host);
-        let report = apply_file(&saved, &mut host).expect("fresh plan applies");
-        assert_eq!(report.plan.changes, saved.plan.changes);
-        assert_eq!(host.state, state);
-        let error = apply_file(&saved, &mut host).expect_err("the host changed under the plan: its own apply");
-        assert!(matches!(error, ApplyError::Stale(_)), "{error}");
-        assert!(error.to_string().contains("appeared ipvs service tcp 203.0.113.100:80"), "{error}");
-        assert_eq!(host.state, state);
-    }
-
-    #[test]
-    fn a_stale_saved_plan_changes_nothing_and_names_the_drift() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        converge(&state, &ownership, &mut host).unwrap();
-        let (changed, _) = desired(&SPEC.replace("weight: 0", "weight: 5"));
-        let saved = save(&changed, &ownership, &host);
-        assert_eq!(saved.plan.changes.len(), 1);
-        host.state.ipvs.services.values_mut().next().unwrap().destinations.values_mut().next().unwrap().weight = 9;
-        let before = host.state.clone();
-        let made = host.attempted;
-        let error = apply_file(&saved, &mut host).expect_err("stale");
-        assert!(
-            error
-                .to_string()
-                .contains("changed  ipvs real server 198.51.100.22:80 of tcp 203.0.113.100:80: weight 0 → 9"),
-            "{error}"
-        );
-        assert_eq!((host.state.clone(), host.attempted), (before, made));
-    }
-
-    #[test]
-    fn an_empty_saved_plan_is_a_no_op_as_often_as_it_is_applied() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        converge(&state, &ownership, &mut host).unwrap();
-        let saved = save(&state, &ownership, &host);
-        assert!(saved.plan.is_empty());
-        for _ in 0..2 {
-            assert!(!apply_file(&saved, &mut host).expect("no-op").changed());
-        }
-    }
-}
+mod tests;
