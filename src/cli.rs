@@ -471,3 +471,24 @@ fn render_snapshot(state: HostState, format: SnapshotFormat) -> String {
         SnapshotFormat::Json => serde_json::to_string_pretty(&snapshot).expect("state serializes") + "\n",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_or_interrupted_apply_exits_with_how_it_left_the_host() {
+        let partial = || Outcome::Partial { stays: vec![], unknown: vec![], rollback_failures: vec![] };
+        let cases = [
+            (Outcome::Untouched, EXIT_ERROR),
+            (Outcome::RolledBack { kept: vec![] }, EXIT_ROLLED_BACK),
+            (partial(), EXIT_PARTIAL),
+        ];
+        for (outcome, code) in cases {
+            let interrupted = ApplyError::Interrupted { sent: 1, total: 2, outcome: outcome.clone() };
+            let failed = ApplyError::Change { total: 2, failed: vec![], outcome };
+            assert_eq!(CliError::Apply(interrupted).exit_code(), code);
+            assert_eq!(CliError::Apply(failed).exit_code(), code);
+        }
+    }
+}

@@ -420,16 +420,32 @@ fn a_stop_request_ends_apply_at_a_window_boundary_and_rolls_back() {
 
 #[test]
 fn a_failure_in_a_follow_up_pass_reports_the_first_pass_too() {
-    // The journal spans apply's passes: a failure after earlier passes must not say
-    // "nothing was changed".
-    let (state, ownership) = desired(SPEC);
-    let mut host = MemoryHost::default();
-    let plan = plan::diff(&state, &host.state, &ownership);
-    let mut journal = Journal::default();
-    execute(&plan, 1, options(false), &mut host, &mut journal).expect("first pass");
-    let error = execute(&plan, 4, options(false), &mut host, &mut journal).expect_err("EEXIST");
-    let Some(Outcome::Partial { stays, .. }) = error.outcome() else { panic!("{error}") };
-    assert_eq!(stays.len(), 3, "{error}");
+    // Pass 1 drains real server .13 (weight 0) and re-weights .11; pass 2 deletes the
+    // drained .13 and is refused. What pass 1 did is this apply's too.
+    for rollback in [false, true] {
+        let (mut host, reweight) = three();
+        let start = host.state.clone();
+        let (mut target, mut ownership) = desired(&THREE.replace("        - address: 203.0.113.13\n", ""));
+        let weights = &mut target.ipvs.services.values_mut().next().unwrap().destinations;
+        let IpvsChange::UpdateDestination { after: heavier, .. } = reweight(0, 5) else { unreachable!() };
+        weights.insert(heavier.key(), heavier);
+        ownership.ipvs.drain_timeout = Some(60);
+        let plan = plan::diff(&target, &host.state, &ownership);
+        assert_eq!(plan.changes.len(), 2, "{plan:?}");
+        host.refuse = vec![host.attempted + 2];
+        let error = apply(plan, &target, &ownership, options(rollback), &mut host).expect_err("pass 2 refused");
+        assert!(error.to_string().starts_with("change 3 of 3 failed: delete ipvs real server 203.0.113.13"), "{error}");
+        match error.outcome() {
+            Some(Outcome::Partial { stays, .. }) if !rollback => {
+                assert_eq!(stays.iter().map(|s| s.order).collect::<Vec<_>>(), [1, 2], "{error}")
+            }
+            Some(Outcome::RolledBack { kept }) if rollback => {
+                assert!(kept.is_empty());
+                assert_eq!(host.state, start, "{error}");
+            }
+            other => panic!("rollback {rollback}: {other:?}\n{error}"),
+        }
+    }
 }
 
 #[test]
