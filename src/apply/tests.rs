@@ -270,10 +270,6 @@ fn ghost_update(change: &IpvsChange) -> IpvsChange {
     IpvsChange::UpdateDestination { service: *service, before: ghost.clone(), after: ghost }
 }
 
-fn ids(steps: &[Step]) -> Vec<String> {
-    steps.iter().map(|step| step.change.view().object()).collect()
-}
-
 #[test]
 fn a_refused_middle_operation_is_rolled_back_with_what_the_kernel_did_after_it() {
     // Finding 1a: [weight r1→2, update of a real server that does not exist, weight r3→4];
