@@ -141,7 +141,11 @@ impl fmt::Display for Outcome {
                 list_steps(kept)
             ),
             Outcome::Partial { stays, unknown, rollback_failures } => {
-                write!(f, "these {} change(s) were applied and stay:{}", stays.len(), list_steps(stays))?;
+                if stays.is_empty() {
+                    f.write_str("no change is known to stay applied")?;
+                } else {
+                    write!(f, "these {} change(s) were applied and stay:{}", stays.len(), list_steps(stays))?;
+                }
                 if !unknown.is_empty() {
                     write!(
                         f,
@@ -502,7 +506,7 @@ pub fn execute(
         // change; an injected refusal is sent inside the batch, for the kernel to refuse.
         let fault = (start..end).find_map(|index| fault::at_change(first_order + index).map(|f| (index, f)));
         let mut batch: Vec<Change> = changes[start..end].iter().map(|change| (*change).clone()).collect();
-        let mut stop_at = None;
+        let mut split_at = None;
         match fault {
             Some((index, fault::ChangeFault::Refuse)) if matches!(changes[index], Change::Ipvs(_)) => {
                 let Change::Ipvs(change) = changes[index] else { unreachable!("matched above") };
@@ -511,7 +515,7 @@ pub fn execute(
             Some((index, _)) => {
                 end = index;
                 batch.truncate(index - start);
-                stop_at = fault;
+                split_at = fault;
             }
             None => {}
         }
@@ -541,7 +545,7 @@ pub fn execute(
             interrupted = true;
             break;
         }
-        match stop_at {
+        match split_at {
             Some((_, fault::ChangeFault::Kill)) => fault::die(),
             Some((index, _)) => {
                 let error = ChangeError::new("injected failure (LVS_CONVERGE_FAULT)");
