@@ -458,7 +458,8 @@ fn render_apply(report: &apply::ApplyReport, format: Format, style: Style) -> St
 fn report_apply_failure(error: ApplyError, format: Format) -> ApplyError {
     if format == Format::Json {
         if let Some(document) = render::json::render_apply_failure(&error) {
-            print!("{document}");
+            // Never a panic on a broken stdout: the exit code and stderr still tell.
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), document.as_bytes());
         }
     }
     error
