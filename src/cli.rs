@@ -16,7 +16,7 @@ use crate::observe::{self, snapshot, Interest, ObserveError};
 use crate::plan::saved::{sha256_hex, ObservedFrom, Provenance, SavedPlan, SavedPlanError, SpecFingerprint};
 use crate::render::{self, text::Style, Format};
 use crate::spec::{self, NodeSelector, Spec, SpecError};
-use crate::{lint, lock, netns, plan};
+use crate::{interrupt, lint, lock, netns, plan};
 
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_ERROR: u8 = 1;
@@ -175,6 +175,8 @@ pub enum CliError {
     SavedPlan(#[from] SavedPlanError),
     #[error(transparent)]
     Import(#[from] crate::import::ImportError),
+    #[error("cannot install the SIGINT/SIGTERM handlers that let apply stop cleanly: {0}")]
+    Signals(nix::Error),
     /// apply would overwrite a file lvs-converge did not write.
     #[error("{0}")]
     TakeOver(String),
@@ -188,8 +190,11 @@ impl CliError {
     /// The exit code that tells scripts how the host was left.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Apply(ApplyError::Change { outcome: Outcome::RolledBack { .. }, .. }) => EXIT_ROLLED_BACK,
-            CliError::Apply(ApplyError::Change { outcome: Outcome::Partial { .. }, .. }) => EXIT_PARTIAL,
+            CliError::Apply(error) => match error.outcome() {
+                Some(Outcome::RolledBack { .. }) => EXIT_ROLLED_BACK,
+                Some(Outcome::Partial { .. }) => EXIT_PARTIAL,
+                Some(Outcome::Untouched) | None => EXIT_ERROR,
+            },
             _ => EXIT_ERROR,
         }
     }
@@ -332,10 +337,12 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             if lock::writes_persistence(&saved.desired, &saved.ownership, Some(&saved.plan)) {
                 apply_lock.cover_persistence_files(lock_timeout)?;
             }
+            interrupt::install().map_err(CliError::Signals)?;
             let interest = Interest::for_desired(&saved.desired).with_files(&saved.ownership.files, root.as_deref());
             let mut host = LiveHost::new(interest).take_over(*take_over);
-            let options = ApplyOptions { rollback: !no_rollback, wait: *wait };
-            let report = apply::apply_saved(saved, &path, crate::rundir::unix_now(), options, &mut host)?;
+            let options = ApplyOptions { rollback: !no_rollback, wait: *wait, ..ApplyOptions::default() };
+            let report = apply::apply_saved(saved, &path, crate::rundir::unix_now(), options, &mut host)
+                .map_err(|error| report_apply_failure(error, *format))?;
             Ok(report_applied(
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr(),
@@ -351,13 +358,17 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             if lock::writes_persistence(&spec.desired, &spec.ownership, None) {
                 apply_lock.cover_persistence_files(lock_timeout)?;
             }
+            // From here on SIGINT/SIGTERM stop apply at an operation boundary; before, they
+            // end the process with nothing changed.
+            interrupt::install().map_err(CliError::Signals)?;
             let observed = observe_resolved(&spec, cli.root.as_deref())?;
             let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
             apply::files::check_take_over(&plan, *take_over).map_err(CliError::TakeOver)?;
             let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, cli.root.as_deref());
             let mut host = LiveHost::new(interest).take_over(*take_over);
-            let options = ApplyOptions { rollback: !no_rollback, wait: *wait };
-            let report = apply::apply(plan, &spec.desired, &spec.ownership, options, &mut host)?;
+            let options = ApplyOptions { rollback: !no_rollback, wait: *wait, ..ApplyOptions::default() };
+            let report = apply::apply(plan, &spec.desired, &spec.ownership, options, &mut host)
+                .map_err(|error| report_apply_failure(error, *format))?;
             Ok(report_applied(
                 &mut std::io::stdout().lock(),
                 &mut std::io::stderr(),
@@ -538,6 +549,18 @@ fn render_apply(report: &apply::ApplyReport, format: Format, style: Style) -> St
     }
 }
 
+/// `apply --format json` that failed while changing the host: the failure document goes to
+/// stdout (what failed, what stays, what is unknown); the text still goes to stderr.
+fn report_apply_failure(error: ApplyError, format: Format) -> ApplyError {
+    if format == Format::Json {
+        if let Some(document) = render::json::render_apply_failure(&error) {
+            // Never a panic on a broken stdout: the exit code and stderr still tell.
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), document.as_bytes());
+        }
+    }
+    error
+}
+
 fn render_snapshot(state: HostState, format: SnapshotFormat) -> String {
     let snapshot = snapshot::Snapshot::new(state);
     match format {
@@ -578,5 +601,21 @@ mod tests {
         let mut stdout = Vec::new();
         assert_eq!(report_applied(&mut stdout, &mut Refusing(std::io::ErrorKind::StorageFull), "done\n"), EXIT_OK);
         assert_eq!(stdout, b"done\n");
+    }
+
+    #[test]
+    fn a_failed_or_interrupted_apply_exits_with_how_it_left_the_host() {
+        let partial = || Outcome::Partial { stays: vec![], unknown: vec![], rollback_failures: vec![] };
+        let cases = [
+            (Outcome::Untouched, EXIT_ERROR),
+            (Outcome::RolledBack { kept: vec![] }, EXIT_ROLLED_BACK),
+            (partial(), EXIT_PARTIAL),
+        ];
+        for (outcome, code) in cases {
+            let interrupted = ApplyError::Interrupted { sent: 1, total: 2, outcome: outcome.clone() };
+            let failed = ApplyError::Change { total: 2, failed: vec![], outcome };
+            assert_eq!(CliError::Apply(interrupted).exit_code(), code);
+            assert_eq!(CliError::Apply(failed).exit_code(), code);
+        }
     }
 }

@@ -6,7 +6,14 @@
 //! `LVS_CONVERGE_FAULT` holds comma-separated rules:
 //! - `kill-at-change:K` — abort (like kill -9: no cleanup, no unwinding) just before change K
 //!   (1-based, in plan order) is made;
-//! - `fail-at-change:K` — change K fails as if the kernel refused it;
+//! - `fail-at-change:K` — change K fails as if the kernel refused it (nothing after it is
+//!   sent: the batch is split there);
+//! - `refuse-at-change:K` — IPVS change K is sent, inside its pipelined batch, as an
+//!   operation the kernel refuses (an update of a real server that does not exist, or
+//!   timeouts out of range), so the kernel really carries on with the rest of the window;
+//!   other changes fail as with `fail-at-change`;
+//! - `run-before-ipvs:COMMAND` — runs `sh -c COMMAND` just before the first IPVS batch is
+//!   sent (e.g. to delete a real server out of band; COMMAND cannot contain a comma);
 //! - `abort-at:NAME` — abort when the code passes the named point (e.g. `file-before-rename`);
 //! - `fail-at:NAME` — the first pass through the named point fails as if the kernel refused
 //!   it (e.g. `ipip-create`, `link-set-mtu`: the later requests of a change made of several);
@@ -17,6 +24,7 @@
 pub enum ChangeFault {
     Kill,
     Fail,
+    Refuse,
 }
 
 #[cfg(any(feature = "fault-injection", test))]
@@ -36,6 +44,7 @@ pub fn at_change(number: usize) -> Option<ChangeFault> {
         (arg.parse() == Ok(number)).then_some(()).and(match kind.as_str() {
             "kill-at-change" => Some(ChangeFault::Kill),
             "fail-at-change" => Some(ChangeFault::Fail),
+            "refuse-at-change" => Some(ChangeFault::Refuse),
             _ => None,
         })
     })
@@ -45,6 +54,20 @@ pub fn at_change(number: usize) -> Option<ChangeFault> {
 pub fn at_change(_number: usize) -> Option<ChangeFault> {
     None
 }
+
+/// Runs the commands of `run-before-SUBSYSTEM` rules, just before the first batch of that
+/// subsystem is sent.
+#[cfg(any(feature = "fault-injection", test))]
+pub fn before_subsystem(subsystem: &str) {
+    let kind = format!("run-before-{subsystem}");
+    for (_, command) in rules().into_iter().filter(|(k, _)| *k == kind) {
+        let status = std::process::Command::new("sh").arg("-c").arg(&command).status();
+        eprintln!("fault injection: ran `{command}` before the {subsystem} changes: {status:?}");
+    }
+}
+
+#[cfg(not(any(feature = "fault-injection", test)))]
+pub fn before_subsystem(_subsystem: &str) {}
 
 /// Aborts the process if a rule names this point.
 #[cfg(any(feature = "fault-injection", test))]

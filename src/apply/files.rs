@@ -465,7 +465,7 @@ mod tests {
     /// leaves every file as it was (bytes, mode, owner, inode) and no backup behind.
     #[test]
     fn a_failed_apply_rolls_the_files_back_exactly() {
-        use crate::apply::{execute, live::LiveHost, ApplyError, ApplyOptions, Outcome};
+        use crate::apply::{execute, live::LiveHost, ApplyError, ApplyOptions, Journal, Outcome};
         use crate::observe::{files::FileInterest, Interest};
         use crate::plan::Planned;
 
@@ -498,9 +498,10 @@ mod tests {
         let interest =
             Interest { files: FileInterest { root: Some(root.clone()), ..Default::default() }, ..Default::default() };
         let mut host = LiveHost::new(interest).take_over(true);
-        let error = execute(&plan, ApplyOptions::default(), &mut host).unwrap_err();
+        let error = execute(&plan, 1, ApplyOptions::default(), &mut host, &mut Journal::default()).unwrap_err();
         assert!(
-            matches!(&error, ApplyError::Change { number: 4, outcome: Outcome::RolledBack { kept }, .. } if kept.is_empty()),
+            matches!(&error, ApplyError::Change { failed, outcome: Outcome::RolledBack { kept }, .. }
+                if kept.is_empty() && failed.len() == 1 && failed[0].step.order == 4),
             "{error}"
         );
         assert!(error.to_string().contains("symbolic link"), "{error}");

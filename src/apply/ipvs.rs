@@ -1,19 +1,30 @@
 //! Carrying out IPVS changes: on the kernel through generic netlink, or on an in-memory
 //! table (unit tests, and simulating a plan).
 
-use super::ChangeFailure;
-use crate::model::ipvs::{Service, ServiceKey};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::{ChangeError, ChangeOutcome};
+use crate::model::ipvs::{Destination, Family, ForwardingMethod, Service, ServiceKey, Timeouts};
 use crate::model::keyed::Keyed;
 use crate::model::IpvsState;
-use crate::netlink::ipvs::{IpvsClient, IpvsOp};
+use crate::netlink::ipvs::{IpvsClient, IpvsOp, NetlinkError, OpOutcome};
 use crate::plan::ipvs::drained;
 use crate::plan::IpvsChange;
 
+/// Largest connection timeout (seconds) every kernel takes: ip_vs_set_timeout() refuses
+/// more than INT_MAX / HZ with EINVAL, and HZ is at most 1000.
+const MAX_TIMEOUT_ANY_HZ: u32 = i32::MAX as u32 / 1000;
+
 /// Applies one change to an in-memory table, with the kernel's refusals (EEXIST, ESRCH,
-/// ENOENT) as errors so tests see the same failure modes.
+/// ENOENT, EINVAL for timeouts) as errors so tests see the same failure modes.
 pub fn apply_to_state(state: &mut IpvsState, change: &IpvsChange) -> Result<(), String> {
     match change {
-        IpvsChange::SetTimeouts { after, .. } => state.timeouts = Some(*after),
+        IpvsChange::SetTimeouts { after, .. } => {
+            if [after.tcp, after.tcp_fin, after.udp].iter().any(|t| *t > MAX_TIMEOUT_ANY_HZ) {
+                return Err(format!("timeouts {after:?} out of range (EINVAL)"));
+            }
+            state.timeouts = Some(*after)
+        }
         IpvsChange::CreateService { service, after } => {
             if state.services.contains_key(service) {
                 return Err(format!("service {service} already exists (EEXIST)"));
@@ -62,8 +73,9 @@ fn find_service<'a>(state: &'a mut IpvsState, key: &ServiceKey) -> Result<&'a mu
     state.services.get_mut(key).ok_or_else(|| format!("service {key} not found (ESRCH)"))
 }
 
-/// Makes `changes` on the kernel in one pipelined batch; stops at the first refusal.
-pub fn apply(client: &mut IpvsClient, changes: &[&IpvsChange]) -> Result<(), ChangeFailure> {
+/// Makes `changes` on the kernel in one pipelined batch and says what became of each
+/// (the kernel carries on after a refusal within a window); `stop` is asked between windows.
+pub fn apply(client: &mut IpvsClient, changes: &[&IpvsChange], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
     // Draining is an in-place update to weight 0.
     let changes: Vec<IpvsChange> = changes
         .iter()
@@ -75,7 +87,58 @@ pub fn apply(client: &mut IpvsClient, changes: &[&IpvsChange]) -> Result<(), Cha
         })
         .collect();
     let ops: Vec<IpvsOp> = changes.iter().map(operation).collect();
-    client.execute(&ops).map_err(|(index, error)| ChangeFailure { index, message: error.to_string() })
+    client.execute(&ops, stop).into_iter().map(change_outcome).collect()
+}
+
+fn change_outcome(outcome: OpOutcome) -> ChangeOutcome {
+    let error = |error: NetlinkError| ChangeError { errno: error.errno(), message: error.to_string() };
+    match outcome {
+        OpOutcome::Applied => ChangeOutcome::Applied,
+        OpOutcome::Refused(e) => ChangeOutcome::Failed(error(e)),
+        OpOutcome::Unknown(e) => ChangeOutcome::Unknown(error(e)),
+        OpOutcome::NotSent => ChangeOutcome::NotSent,
+    }
+}
+
+/// A change the kernel always refuses, standing in for `change` at its position in a
+/// batch (fault injection: `refuse-at-change`): an update of a real server that cannot
+/// exist (the unspecified address, port 0; ENOENT, or ESRCH without the service), or, for
+/// timeouts, values above INT_MAX / HZ (EINVAL).
+pub fn refused_stand_in(change: &IpvsChange) -> IpvsChange {
+    let service = match change {
+        IpvsChange::SetTimeouts { before, .. } => {
+            let out_of_range = Timeouts { tcp: u32::MAX, tcp_fin: u32::MAX, udp: u32::MAX };
+            return IpvsChange::SetTimeouts { before: *before, after: out_of_range };
+        }
+        IpvsChange::CreateService { service, .. }
+        | IpvsChange::UpdateService { service, .. }
+        | IpvsChange::DeleteService { service, .. }
+        | IpvsChange::CreateDestination { service, .. }
+        | IpvsChange::UpdateDestination { service, .. }
+        | IpvsChange::DeleteDestination { service, .. }
+        | IpvsChange::DrainDestination { service, .. } => *service,
+    };
+    let template = match change {
+        IpvsChange::CreateDestination { after: dest, .. }
+        | IpvsChange::UpdateDestination { after: dest, .. }
+        | IpvsChange::DeleteDestination { before: dest, .. }
+        | IpvsChange::DrainDestination { before: dest, .. } => dest.clone(),
+        _ => Destination {
+            address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 0,
+            method: ForwardingMethod::Tunnel,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            tunnel: Default::default(),
+        },
+    };
+    let address = match service.family() {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let ghost = Destination { address, port: 0, ..template };
+    IpvsChange::UpdateDestination { service, before: ghost.clone(), after: ghost }
 }
 
 /// The netlink request that makes a change.

@@ -2,45 +2,43 @@
 //! deleted; any interface's MTU and admin state are set.
 
 use crate::model::links::{Link, LinkKind};
-use crate::netlink::route::RouteClient;
+use crate::netlink::route::{RouteClient, RouteNetlinkError};
 use crate::plan::LinkChange;
 
 /// Makes one change; on failure, a message that names the interface and the cause.
-pub fn apply(client: &mut RouteClient, change: &LinkChange) -> Result<(), String> {
+pub fn apply(client: &mut RouteClient, change: &LinkChange) -> Result<(), RouteNetlinkError> {
     match change {
         // tunl0 comes with the ipip module, which an earlier change of this plan loads:
         // by now it exists and only needs configuring.
         LinkChange::Create { after } if after.is_fallback_tunnel() => {
-            let current = client.links().map_err(|e| e.to_string())?.into_iter().find(|l| l.name == after.name);
+            let current = client.links()?.into_iter().find(|l| l.name == after.name);
             match current {
                 Some(current) => client.update_link(&current, &Link { kind: current.kind.clone(), ..after.clone() }),
-                None => {
-                    return Err(format!(
+                None => Err(RouteNetlinkError::InvalidRequest {
+                    action: format!("configuring {}", after.name),
+                    detail: format!(
                         "{} does not exist: it appears when the ipip module is loaded; add `modules: [ipip]` (the real-server role does)",
                         after.name
-                    ))
-                }
+                    ),
+                }),
             }
         }
         LinkChange::Create { after } => match &after.kind {
             LinkKind::Ipip { .. } => client.create_ipip(after),
-            LinkKind::Other { kind } => {
-                return Err(format!(
-                    "cannot create interface {}: lvs-converge only creates ipip tunnels, and a {kind} interface must exist before the spec can configure it",
-                    after.name
-                ))
-            }
+            LinkKind::Other { kind } => Err(RouteNetlinkError::InvalidRequest {
+                action: format!("creating interface {}", after.name),
+                detail: format!(
+                    "lvs-converge only creates ipip tunnels, and a {kind} interface must exist before the spec can configure it"
+                ),
+            }),
         },
         LinkChange::Update { before, after } => client.update_link(before, after),
         LinkChange::Delete { before } => match &before.kind {
             LinkKind::Ipip { .. } => client.delete_link(&before.name),
-            LinkKind::Other { kind } => {
-                return Err(format!(
-                    "refusing to delete interface {}: it is a {kind} interface, and lvs-converge only deletes the ipip tunnels it manages",
-                    before.name
-                ))
-            }
+            LinkKind::Other { kind } => Err(RouteNetlinkError::InvalidRequest {
+                action: format!("refusing to delete interface {}", before.name),
+                detail: format!("it is a {kind} interface, and lvs-converge only deletes the ipip tunnels it manages"),
+            }),
         },
     }
-    .map_err(|e| e.to_string())
 }

@@ -1,10 +1,10 @@
 //! The live kernel of the current network namespace, as a [`Host`].
 
-use super::{ChangeFailure, Host};
+use super::{ChangeError, ChangeOutcome, Host};
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::HostState;
 use crate::netlink::ipvs::IpvsClient;
-use crate::netlink::route::RouteClient;
+use crate::netlink::route::{RouteClient, RouteNetlinkError};
 use crate::observe::{self, Interest, ObserveError};
 use crate::plan::Change;
 
@@ -44,15 +44,40 @@ impl LiveHost {
         Ok(self.ipvs.as_mut().expect("connected above"))
     }
 
-    fn apply_one(&mut self, change: &Change) -> Result<(), String> {
+    fn apply_one(&mut self, change: &Change) -> ChangeOutcome {
+        let refused = |message: String| ChangeOutcome::Failed(ChangeError::new(message));
+        let outcome = |result: Result<(), String>| result.map_or_else(refused, |()| ChangeOutcome::Applied);
         match change {
-            Change::Module(c) => super::modules::apply(c),
-            Change::Sysctl(c) => super::sysctl::apply(c),
-            Change::Link(c) => super::links::apply(self.route()?, c),
-            Change::Address(c) => super::addresses::apply(self.route()?, c),
-            Change::Route(c) => super::routes::apply(self.route()?, c),
-            Change::Ipvs(c) => super::ipvs::apply(self.ipvs()?, &[c]).map_err(|failure| failure.message),
-            Change::File(c) => super::files::apply(c, self.interest.files.root.as_deref(), self.take_over),
+            Change::Module(c) => outcome(super::modules::apply(c)),
+            Change::Sysctl(c) => outcome(super::sysctl::apply(c)),
+            Change::Link(c) => self.route_change(|client| super::links::apply(client, c)),
+            Change::Address(c) => self.route_change(|client| super::addresses::apply(client, c)),
+            Change::Route(c) => self.route_change(|client| super::routes::apply(client, c)),
+            Change::Ipvs(c) => match self.ipvs() {
+                Ok(client) => super::ipvs::apply(client, &[c], &mut || false).pop().unwrap_or(ChangeOutcome::NotSent),
+                Err(message) => refused(message),
+            },
+            Change::File(c) => outcome(super::files::apply(c, self.interest.files.root.as_deref(), self.take_over)),
+        }
+    }
+
+    /// A change over route netlink, with the kernel's errno kept; one that may have taken
+    /// effect although it failed (no answer, or several requests of which some stay) is
+    /// unknown, not refused.
+    fn route_change(&mut self, make: impl FnOnce(&mut RouteClient) -> Result<(), RouteNetlinkError>) -> ChangeOutcome {
+        let client = match self.route() {
+            Ok(client) => client,
+            Err(message) => return ChangeOutcome::Failed(ChangeError::new(message)),
+        };
+        match make(client) {
+            Ok(()) => ChangeOutcome::Applied,
+            Err(e) => {
+                let error = ChangeError { message: e.to_string(), errno: e.errno() };
+                match e.may_have_changed_the_host() {
+                    true => ChangeOutcome::Unknown(error),
+                    false => ChangeOutcome::Failed(error),
+                }
+            }
         }
     }
 }
@@ -66,17 +91,37 @@ impl Host for LiveHost {
         observe::observe_host(&self.interest)
     }
 
-    /// IPVS changes go to the kernel as one pipelined batch; the rest one by one.
-    fn apply(&mut self, changes: &[&Change]) -> Result<(), ChangeFailure> {
+    /// IPVS changes go to the kernel as one pipelined batch; the rest one by one, up to the
+    /// first failure.
+    fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
         let ipvs: Vec<_> =
             changes.iter().filter_map(|c| if let Change::Ipvs(i) = c { Some(i) } else { None }).collect();
         if ipvs.len() == changes.len() && !ipvs.is_empty() {
-            let client = self.ipvs().map_err(|message| ChangeFailure { index: 0, message })?;
-            return super::ipvs::apply(client, &ipvs);
+            return match self.ipvs() {
+                Ok(client) => super::ipvs::apply(client, &ipvs, stop),
+                Err(message) => not_sent_after(ChangeError::new(message), changes.len()),
+            };
         }
+        let mut outcomes = Vec::with_capacity(changes.len());
         for (index, change) in changes.iter().enumerate() {
-            self.apply_one(change).map_err(|message| ChangeFailure { index, message })?;
+            if index > 0 && stop() {
+                break;
+            }
+            let outcome = self.apply_one(change);
+            let went_wrong = outcome != ChangeOutcome::Applied;
+            outcomes.push(outcome);
+            if went_wrong {
+                break;
+            }
         }
-        Ok(())
+        outcomes.resize(changes.len(), ChangeOutcome::NotSent);
+        outcomes
     }
+}
+
+/// The first change failed with `error`; the other `count - 1` were not attempted.
+fn not_sent_after(error: ChangeError, count: usize) -> Vec<ChangeOutcome> {
+    let mut outcomes = vec![ChangeOutcome::Failed(error)];
+    outcomes.resize(count, ChangeOutcome::NotSent);
+    outcomes
 }

@@ -1,5 +1,10 @@
 //! Appliers: carry out a plan's changes in order, then re-read the host and verify that
 //! nothing is left to do.
+//!
+//! What a failed apply reports is computed from what the host said about every change it
+//! was given (applied, failed, unknown, not sent), never assumed from the position of the
+//! first failure: the kernel carries on with a pipelined IPVS window after refusing one
+//! operation, so changes after a failed one may have taken effect.
 
 pub mod addresses;
 pub mod drains;
@@ -21,20 +26,43 @@ use crate::observe::ObserveError;
 use crate::plan::saved::{SavedPlan, Stale};
 use crate::plan::{self, Change, Ownership, Plan};
 
-/// A change that the host refused.
+/// Why the host did not make a change (or could not say whether it did).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChangeFailure {
-    /// Index into the batch that was passed to [`Host::apply`].
-    pub index: usize,
+pub struct ChangeError {
     pub message: String,
+    /// The kernel's errno (positive), where the failure came from the kernel.
+    pub errno: Option<i32>,
+}
+
+impl ChangeError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ChangeError { message: message.into(), errno: None }
+    }
+}
+
+/// What became of one change passed to [`Host::apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// It took effect.
+    Applied,
+    /// It was refused and did not take effect.
+    Failed(ChangeError),
+    /// It was sent but the answer was lost: it may or may not have taken effect.
+    Unknown(ChangeError),
+    /// It was never attempted (an earlier one failed, or a stop was requested).
+    NotSent,
 }
 
 /// The host as appliers see it: something to read and to change. The live kernel in
 /// production, memory in unit tests.
 pub trait Host {
     fn observe(&mut self) -> Result<HostState, ObserveError>;
-    /// Makes `changes` (all of one subsystem, in order); stops at the first failure.
-    fn apply(&mut self, changes: &[&Change]) -> Result<(), ChangeFailure>;
+    /// Makes `changes` (all of one subsystem, in order) and says what became of each: one
+    /// outcome per change, in order. A host may carry on after a failure (the kernel does
+    /// within an IPVS window), so any change may be `Applied` whatever came before it.
+    /// `stop` is asked at the operation boundaries inside the batch (IPVS windows); once it
+    /// says yes, nothing more is sent.
+    fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome>;
     /// Remembers which removed real servers are draining (keeping the start time of those
     /// already known), so a drain's deadline survives between runs.
     fn remember_drains(&mut self, _draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String> {
@@ -42,16 +70,62 @@ pub trait Host {
     }
 }
 
-/// How a failed apply left the host.
+/// A change of the plan being applied, with its 1-based position in that plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub order: usize,
+    pub change: Change,
+}
+
+impl Step {
+    /// `update ipvs real server …`: how messages name it.
+    pub fn describe(&self) -> String {
+        let view = self.change.view();
+        format!("{} {}", format!("{:?}", view.action).to_lowercase(), view.object())
+    }
+}
+
+/// A step that went wrong (or whose undo did), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError {
+    pub step: Step,
+    pub error: ChangeError,
+}
+
+/// How a failed or interrupted apply left the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Nothing had been changed yet.
+    /// Nothing took effect.
     Untouched,
-    /// Every change made before the failure was undone: the host is as it was.
-    /// `kept` lists what cannot be undone (loaded modules …) and stays.
-    RolledBack { kept: Vec<String> },
-    /// Changes made before the failure stay (rollback off, or it failed too).
-    Partial { applied: Vec<String>, rollback_error: Option<String> },
+    /// Everything that took effect was undone: the host is as it was, except `kept`, what
+    /// cannot be undone (loaded modules …), which stays.
+    RolledBack { kept: Vec<Step> },
+    /// The host holds part of the plan: `stays` took effect and was not undone (rollback
+    /// off, or its undo failed: see `rollback_failures`); whether `unknown` took effect is
+    /// not known (its answer was lost).
+    Partial { stays: Vec<Step>, unknown: Vec<StepError>, rollback_failures: Vec<StepError> },
+}
+
+impl Outcome {
+    /// Everything this outcome leaves on the host that the plan put there.
+    pub fn stays(&self) -> &[Step] {
+        match self {
+            Outcome::Untouched => &[],
+            Outcome::RolledBack { kept } => kept,
+            Outcome::Partial { stays, .. } => stays,
+        }
+    }
+}
+
+fn list_steps(steps: &[Step]) -> String {
+    steps.iter().map(|step| format!("\n    #{} {}", step.order, step.describe())).collect()
+}
+
+fn list_errors(errors: &[StepError]) -> String {
+    errors
+        .iter()
+        .map(|failed| format!("\n    #{} {}: {}", failed.step.order, failed.step.describe(), failed.error.message))
+        .collect()
 }
 
 impl fmt::Display for Outcome {
@@ -59,17 +133,34 @@ impl fmt::Display for Outcome {
         match self {
             Outcome::Untouched => f.write_str("nothing was changed; fix the cause and run apply again"),
             Outcome::RolledBack { kept } if kept.is_empty() => {
-                f.write_str("the changes made before it were rolled back: the host is as it was")
+                f.write_str("the changes that took effect were rolled back: the host is as it was")
             }
             Outcome::RolledBack { kept } => write!(
                 f,
-                "the changes made before it were rolled back; these cannot be undone and stay: {}",
-                kept.join(", ")
+                "the changes that took effect were rolled back; these cannot be undone and stay:{}",
+                list_steps(kept)
             ),
-            Outcome::Partial { applied, rollback_error } => {
-                write!(f, "these {} change(s) were applied and stay: {}", applied.len(), applied.join(", "))?;
-                if let Some(error) = rollback_error {
-                    write!(f, "\n  rollback failed: {error}")?;
+            Outcome::Partial { stays, unknown, rollback_failures } => {
+                if stays.is_empty() {
+                    f.write_str("no change is known to stay applied")?;
+                } else {
+                    write!(f, "these {} change(s) were applied and stay:{}", stays.len(), list_steps(stays))?;
+                }
+                if !unknown.is_empty() {
+                    write!(
+                        f,
+                        "\n  whether these {} change(s) took effect is unknown (compare `lvs-converge plan`):{}",
+                        unknown.len(),
+                        list_errors(unknown)
+                    )?;
+                }
+                if !rollback_failures.is_empty() {
+                    write!(
+                        f,
+                        "\n  rollback failed for {} change(s):{}",
+                        rollback_failures.len(),
+                        list_errors(rollback_failures)
+                    )?;
                 }
                 f.write_str("\n  fix the cause and run apply again to finish")
             }
@@ -81,8 +172,12 @@ impl fmt::Display for Outcome {
 pub enum ApplyError {
     #[error(transparent)]
     Observe(#[from] ObserveError),
-    #[error("change {number} of {total} failed: {what}\n  cause: {message}\n  {outcome}")]
-    Change { number: usize, total: usize, what: String, message: String, outcome: Outcome },
+    /// Changes were refused (or their answers lost); `outcome` says what the host holds.
+    #[error("{}", describe_failure(*.total, .failed, .outcome))]
+    Change { total: usize, failed: Vec<StepError>, outcome: Outcome },
+    /// A stop request (SIGINT/SIGTERM) ended apply at an operation boundary.
+    #[error("apply was interrupted after {sent} of {total} change(s) were attempted\n  {outcome}")]
+    Interrupted { sent: usize, total: usize, outcome: Outcome },
     #[error("apply finished but the host still differs from the spec in {} place(s):\n{}\n  hint: something else may be changing this host (another tool, a daemon); compare `lvs-converge plan`", .residual.changes.len(), describe(.residual))]
     Residual { residual: Plan },
     /// A saved plan no longer fits the host: nothing was changed.
@@ -90,6 +185,37 @@ pub enum ApplyError {
     Stale(Box<Stale>),
     #[error("the changes were applied, but recording which real servers drain failed: {0}\n  hint: a later apply restarts their drain clock; check that /run is writable")]
     DrainRecords(String),
+}
+
+impl ApplyError {
+    /// How the host was left, for a failed or interrupted change; `None` for errors that
+    /// happen before or after changes are made.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match self {
+            ApplyError::Change { outcome, .. } | ApplyError::Interrupted { outcome, .. } => Some(outcome),
+            _ => None,
+        }
+    }
+}
+
+/// `change 3 of 5 failed: update …` for every refused change, then what the host holds.
+fn describe_failure(total: usize, failed: &[StepError], outcome: &Outcome) -> String {
+    let mut text: String = failed
+        .iter()
+        .map(|failed| {
+            format!(
+                "change {} of {total} failed: {}\n  cause: {}\n  ",
+                failed.step.order,
+                failed.step.describe(),
+                failed.error.message
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        text.push_str("the host's answers to some changes were lost\n  ");
+    }
+    text.push_str(&outcome.to_string());
+    text
 }
 
 fn describe(plan: &Plan) -> String {
@@ -117,25 +243,31 @@ impl ApplyReport {
     }
 }
 
+/// Asked at every operation boundary: true when apply must stop there (SIGINT/SIGTERM).
+pub type StopCheck = fn() -> bool;
+
 /// Choices the user makes on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub struct ApplyOptions {
     /// Undo the changes already made when a later one fails (`--no-rollback` turns it off).
     pub rollback: bool,
     /// Wait for draining real servers to finish (up to their drain timeout) and delete them,
     /// instead of leaving that to the next run.
     pub wait: bool,
+    /// Whether to stop; [`crate::interrupt::requested`] in production, anything in tests.
+    pub stop: StopCheck,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { rollback: true, wait: false }
+        ApplyOptions { rollback: true, wait: false, stop: crate::interrupt::requested }
     }
 }
 
 /// Carries out `plan` (computed against the host's current state), then re-reads the host:
 /// real servers whose drain has finished are deleted in a follow-up pass (with `wait`, until
-/// none is left draining); anything else still different is an error.
+/// none is left draining); anything else still different is an error. A failure in any
+/// pass rolls back (or reports) everything this apply did, earlier passes included.
 pub fn apply(
     plan: Plan,
     desired: &HostState,
@@ -150,8 +282,10 @@ pub fn apply(
     let mut report = plan.clone();
     let mut current = plan;
     let mut follow_ups = 0;
+    let mut journal = Journal::default();
     loop {
-        execute(&current, options, host)?;
+        let first_order = report.changes.len() - current.changes.len() + 1;
+        execute(&current, first_order, options, host, &mut journal)?;
         let mut next = plan::diff(desired, &host.observe()?, ownership);
         if !next.changes.iter().all(|planned| is_drain_follow_up(&planned.change)) || follow_ups == FOLLOW_UP_PASSES {
             next = verify(desired, ownership, host)?;
@@ -165,7 +299,7 @@ pub fn apply(
             current = next;
             continue;
         }
-        if next.draining.is_empty() || !options.wait {
+        if next.draining.is_empty() || !options.wait || (options.stop)() {
             return Ok(ApplyReport { plan: report });
         }
         // Waiting for connections to end: re-read every second until the drain deadlines.
@@ -202,92 +336,235 @@ fn draining_now(executed: &Plan, next: &Plan) -> Vec<(ServiceKey, DestinationKey
     drained.chain(next.draining.iter().map(|d| (d.service, d.destination))).collect()
 }
 
-/// The undo log of one apply: for every change made, the changes that undo it.
+/// The undo log of one apply: every step that took effect, whatever its position in its
+/// batch, with the changes that undo it (`None`: it cannot be undone).
 #[derive(Default)]
-struct Journal {
-    undo: Vec<(String, Option<Vec<Change>>)>,
+pub struct Journal {
+    undo: Vec<(Step, Option<Vec<Change>>)>,
+}
+
+/// What a rollback left: steps that stay (no undo, or their undo failed), and why.
+struct Undone {
+    kept: Vec<Step>,
+    failures: Vec<StepError>,
+    unknown: Vec<StepError>,
+    /// Services this apply created and the rollback deleted again: the kernel deleted
+    /// their real servers with them, whatever became of those real servers' own undo.
+    deleted_services: Vec<ServiceKey>,
+}
+
+impl Undone {
+    /// True when `step` left nothing behind because its service was deleted since.
+    fn swept(&self, step: &Step) -> bool {
+        use plan::IpvsChange::{CreateDestination, DrainDestination, UpdateDestination};
+        match &step.change {
+            Change::Ipvs(
+                CreateDestination { service, .. }
+                | UpdateDestination { service, .. }
+                | DrainDestination { service, .. },
+            ) => self.deleted_services.contains(service),
+            _ => false,
+        }
+    }
 }
 
 impl Journal {
-    fn record(&mut self, change: &Change) {
-        self.undo.push((change.view().object(), change.inverse()));
+    fn record(&mut self, step: Step) {
+        let inverse = step.change.inverse();
+        self.undo.push((step, inverse));
     }
 
-    fn applied(&self) -> Vec<String> {
-        self.undo.iter().map(|(what, _)| what.clone()).collect()
+    fn is_empty(&self) -> bool {
+        self.undo.is_empty()
     }
 
-    /// Undoes everything recorded, newest first. Returns what could not be undone.
-    fn roll_back(self, host: &mut dyn Host) -> Result<Vec<String>, String> {
-        let mut kept = Vec::new();
-        for (what, inverse) in self.undo.into_iter().rev() {
+    fn steps(self) -> Vec<Step> {
+        self.undo.into_iter().map(|(step, _)| step).collect()
+    }
+
+    /// Undoes everything recorded, newest first, one change at a time. A failed undo does
+    /// not stop the others: each is tried, and every failure is returned with its step
+    /// (which stays). A stop request does not interrupt a rollback.
+    fn roll_back(self, host: &mut dyn Host) -> Undone {
+        let mut undone =
+            Undone { kept: Vec::new(), failures: Vec::new(), unknown: Vec::new(), deleted_services: Vec::new() };
+        for (step, inverse) in self.undo.into_iter().rev() {
             let Some(inverse) = inverse else {
-                kept.push(what);
+                undone.kept.push(step);
                 continue;
             };
-            for change in &inverse {
-                host.apply(&[change]).map_err(|failure| format!("undoing {what}: {}", failure.message))?;
+            let mut failed = None;
+            let mut unknown = None;
+            // What stays of a step whose undo failed part-way (a deleted service was
+            // recreated but one of its real servers was not): the opposite of each part
+            // that failed. If the first part failed, the whole step stays.
+            let mut residue: Option<Vec<Change>> = Some(Vec::new());
+            for (part, change) in inverse.iter().enumerate() {
+                let outcome = host.apply(&[change], &mut || false).into_iter().next();
+                let undo_error = |error: ChangeError| ChangeError {
+                    message: format!("undoing it: {}", error.message),
+                    errno: error.errno,
+                };
+                let error = match outcome {
+                    Some(ChangeOutcome::Applied) => continue,
+                    Some(ChangeOutcome::Unknown(error)) => {
+                        unknown = unknown.or(Some(undo_error(error)));
+                        continue;
+                    }
+                    Some(ChangeOutcome::Failed(error)) => undo_error(error),
+                    Some(ChangeOutcome::NotSent) | None => ChangeError::new("undoing it: the host did not attempt it"),
+                };
+                failed = failed.or(Some(error));
+                residue = match (part, residue, change.inverse()) {
+                    (1.., Some(mut residue), Some(opposite)) => {
+                        residue.extend(opposite);
+                        Some(residue)
+                    }
+                    _ => None,
+                };
+            }
+            match (failed, unknown) {
+                (_, Some(error)) => undone.unknown.push(StepError { step, error }),
+                (Some(error), None) => {
+                    match residue {
+                        Some(residue) => undone
+                            .kept
+                            .extend(residue.into_iter().rev().map(|change| Step { order: step.order, change })),
+                        None => undone.kept.push(step.clone()),
+                    }
+                    undone.failures.push(StepError { step, error });
+                }
+                (None, None) => {
+                    if let Change::Ipvs(plan::IpvsChange::CreateService { service, .. }) = step.change {
+                        undone.deleted_services.push(service);
+                    }
+                }
             }
         }
-        Ok(kept)
+        undone.kept.reverse();
+        undone
+    }
+
+    /// How the host is left after a failure or a stop: rolls back what took effect if
+    /// asked to, and says exactly what stays and what is unknown.
+    fn settle(self, unknown: Vec<StepError>, rollback: bool, host: &mut dyn Host) -> Outcome {
+        if self.is_empty() && unknown.is_empty() {
+            return Outcome::Untouched;
+        }
+        if !rollback {
+            return Outcome::Partial { stays: self.steps(), unknown, rollback_failures: Vec::new() };
+        }
+        let mut undone = self.roll_back(host);
+        let mut all_unknown = unknown;
+        all_unknown.append(&mut undone.unknown);
+        all_unknown.retain(|unknown| !undone.swept(&unknown.step));
+        all_unknown.sort_by_key(|unknown| unknown.step.order);
+        let kept: Vec<Step> = undone.kept.iter().filter(|step| !undone.swept(step)).cloned().collect();
+        // A failed undo whose step was swept away with its service left nothing behind.
+        if all_unknown.is_empty() && undone.failures.iter().all(|failure| undone.swept(&failure.step)) {
+            return Outcome::RolledBack { kept };
+        }
+        Outcome::Partial { stays: kept, unknown: all_unknown, rollback_failures: undone.failures }
     }
 }
 
-/// Carries out the plan's changes in order, batching consecutive changes of one subsystem;
-/// on failure, rolls back what was done (unless told not to).
-pub fn execute(plan: &Plan, options: ApplyOptions, host: &mut dyn Host) -> Result<(), ApplyError> {
+/// The changes of one batch: consecutive IPVS changes go to the kernel together
+/// (pipelined), every other change alone, so that a stop is seen between them.
+fn batch_end(changes: &[&Change], start: usize) -> usize {
+    match changes[start] {
+        Change::Ipvs(_) => start + changes[start..].iter().take_while(|c| matches!(c, Change::Ipvs(_))).count(),
+        _ => start + 1,
+    }
+}
+
+/// Carries out the plan's changes in order (its first change is step `first_order` of the
+/// apply), recording every change that takes effect in `journal`. On a failure, an
+/// unknown outcome or a stop request, sends nothing more and settles the host: rolls back
+/// everything in the journal (unless told not to) and reports exactly what stays.
+pub fn execute(
+    plan: &Plan,
+    first_order: usize,
+    options: ApplyOptions,
+    host: &mut dyn Host,
+    journal: &mut Journal,
+) -> Result<(), ApplyError> {
     let changes: Vec<&Change> = plan.changes.iter().map(|planned| &planned.change).collect();
-    let total = changes.len();
-    let mut journal = Journal::default();
+    let total = first_order - 1 + changes.len();
+    let step = |index: usize| Step { order: first_order + index, change: changes[index].clone() };
+    let mut failed = Vec::new();
+    let mut unknown = Vec::new();
+    let mut sent = 0;
+    let mut interrupted = false;
     let mut start = 0;
-    while start < total {
-        let subsystem = changes[start].subsystem();
-        let mut end = start + changes[start..].iter().take_while(|c| c.subsystem() == subsystem).count();
-        // An injected fault splits the batch so that it strikes exactly at its change.
-        let fault = (start..end).find_map(|index| fault::at_change(index + 1).map(|f| (index, f)));
-        if let Some((index, _)) = fault {
-            end = index;
+    while start < changes.len() {
+        if (options.stop)() {
+            interrupted = true;
+            break;
         }
-        let result = host.apply(&changes[start..end]);
-        let done = match &result {
-            Ok(()) => end - start,
-            Err(failure) => failure.index,
-        };
-        for change in &changes[start..start + done] {
-            journal.record(change);
-        }
-        let failure = match (result, fault) {
-            (Err(failure), _) => Some((start + failure.index, failure.message)),
-            (Ok(()), Some((_, fault::ChangeFault::Kill))) => fault::die(),
-            (Ok(()), Some((index, fault::ChangeFault::Fail))) => {
-                Some((index, "injected failure (LVS_CONVERGE_FAULT)".to_string()))
+        let mut end = batch_end(&changes, start);
+        // An injected failure or kill splits the batch so that it strikes exactly at its
+        // change; an injected refusal is sent inside the batch, for the kernel to refuse.
+        let fault = (start..end).find_map(|index| fault::at_change(first_order + index).map(|f| (index, f)));
+        let mut batch: Vec<Change> = changes[start..end].iter().map(|change| (*change).clone()).collect();
+        let mut split_at = None;
+        match fault {
+            Some((index, fault::ChangeFault::Refuse)) if matches!(changes[index], Change::Ipvs(_)) => {
+                let Change::Ipvs(change) = changes[index] else { unreachable!("matched above") };
+                batch[index - start] = Change::Ipvs(ipvs::refused_stand_in(change));
             }
-            (Ok(()), None) => None,
-        };
-        if let Some((index, message)) = failure {
-            let outcome = if journal.undo.is_empty() {
-                Outcome::Untouched
-            } else if options.rollback {
-                let applied = journal.applied();
-                match journal.roll_back(host) {
-                    Ok(kept) => Outcome::RolledBack { kept },
-                    Err(error) => Outcome::Partial { applied, rollback_error: Some(error) },
+            Some((index, _)) => {
+                end = index;
+                batch.truncate(index - start);
+                split_at = fault;
+            }
+            None => {}
+        }
+        if start == 0 || changes[start - 1].subsystem() != changes[start].subsystem() {
+            fault::before_subsystem(changes[start].subsystem());
+        }
+        let refs: Vec<&Change> = batch.iter().collect();
+        let outcomes = host.apply(&refs, &mut || (options.stop)());
+        debug_assert_eq!(outcomes.len(), refs.len(), "one outcome per change");
+        let mut stopped_inside = false;
+        for (index, outcome) in (start..end).zip(outcomes) {
+            match outcome {
+                ChangeOutcome::Applied => journal.record(step(index)),
+                ChangeOutcome::Failed(error) => failed.push(StepError { step: step(index), error }),
+                ChangeOutcome::Unknown(error) => unknown.push(StepError { step: step(index), error }),
+                ChangeOutcome::NotSent => {
+                    stopped_inside = true;
+                    continue;
                 }
-            } else {
-                Outcome::Partial { applied: journal.applied(), rollback_error: None }
-            };
-            let view = changes[index].view();
-            return Err(ApplyError::Change {
-                number: index + 1,
-                total,
-                what: format!("{} {}", format!("{:?}", view.action).to_lowercase(), view.object()),
-                message,
-                outcome,
-            });
+            }
+            sent = index + 1;
+        }
+        if !failed.is_empty() || !unknown.is_empty() {
+            break;
+        }
+        if stopped_inside {
+            interrupted = true;
+            break;
+        }
+        match split_at {
+            Some((_, fault::ChangeFault::Kill)) => fault::die(),
+            Some((index, _)) => {
+                let error = ChangeError::new("injected failure (LVS_CONVERGE_FAULT)");
+                failed.push(StepError { step: step(index), error });
+                break;
+            }
+            None => {}
         }
         start = end;
     }
-    Ok(())
+    if failed.is_empty() && unknown.is_empty() && !interrupted {
+        return Ok(());
+    }
+    let outcome = std::mem::take(journal).settle(unknown, options.rollback, host);
+    Err(if failed.is_empty() && interrupted {
+        ApplyError::Interrupted { sent: first_order - 1 + sent, total, outcome }
+    } else {
+        ApplyError::Change { total, failed, outcome }
+    })
 }
 
 /// Re-reads the host; anything still different is an error naming it. A just-applied
@@ -312,182 +589,4 @@ pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::spec;
-
-    /// A host whose state lives in memory; can be told to refuse the n-th change it is asked
-    /// to make, or to silently ignore weight changes (a host that doesn't take a change).
-    #[derive(Default)]
-    struct MemoryHost {
-        state: HostState,
-        refuse_at: Option<usize>,
-        ignore_updates: bool,
-        made: usize,
-    }
-
-    impl Host for MemoryHost {
-        fn observe(&mut self) -> Result<HostState, ObserveError> {
-            Ok(self.state.clone())
-        }
-
-        fn apply(&mut self, changes: &[&Change]) -> Result<(), ChangeFailure> {
-            for (index, change) in changes.iter().enumerate() {
-                let Change::Ipvs(change) = change else { panic!("these tests plan IPVS changes only") };
-                if self.refuse_at == Some(self.made) {
-                    self.refuse_at = None;
-                    return Err(ChangeFailure { index, message: "injected failure".into() });
-                }
-                if self.ignore_updates && matches!(change, plan::IpvsChange::UpdateDestination { .. }) {
-                    continue;
-                }
-                ipvs::apply_to_state(&mut self.state.ipvs, change)
-                    .map_err(|message| ChangeFailure { index, message })?;
-                self.made += 1;
-            }
-            Ok(())
-        }
-    }
-
-    fn converge(desired: &HostState, ownership: &Ownership, host: &mut MemoryHost) -> Result<ApplyReport, ApplyError> {
-        let plan = plan::diff(desired, &host.observe()?, ownership);
-        apply(plan, desired, ownership, ApplyOptions::default(), host)
-    }
-
-    fn desired(text: &str) -> (HostState, Ownership) {
-        let spec = spec::parse(text, std::path::Path::new("test.yaml")).expect("valid spec");
-        let mut desired = spec.desired;
-        desired.modules.clear();
-        (desired, spec.ownership)
-    }
-
-    const SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n        - address: 198.51.100.22\n          weight: 0\n";
-
-    #[test]
-    fn apply_converges_and_second_apply_changes_nothing() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        let first = converge(&state, &ownership, &mut host).expect("apply");
-        assert_eq!(first.plan.changes.len(), 3);
-        assert_eq!(host.state, state);
-        let second = converge(&state, &ownership, &mut host).expect("second apply");
-        assert!(!second.changed());
-    }
-
-    #[test]
-    fn failure_rolls_back_to_the_exact_starting_state() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        converge(&state, &ownership, &mut host).unwrap();
-        // Start from a converged host, then ask for a re-weight, a new and a removed server.
-        let start = host.state.clone();
-        let (changed, _) = desired(&SPEC.replace("203.0.113.11", "203.0.113.12").replace("weight: 0", "weight: 5"));
-        host.refuse_at = Some(host.made + 2);
-        let error = converge(&changed, &ownership, &mut host).expect_err("refused");
-        let text = error.to_string();
-        assert!(text.starts_with("change 3 of 3 failed: update ipvs real server 203.0.113.11:80"), "{text}");
-        assert!(
-            matches!(&error, ApplyError::Change { outcome: Outcome::RolledBack { kept }, .. } if kept.is_empty()),
-            "{text}"
-        );
-        assert!(text.contains("rolled back: the host is as it was"), "{text}");
-        assert_eq!(host.state, start);
-    }
-
-    #[test]
-    fn without_rollback_the_earlier_changes_stay_and_are_listed() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost { refuse_at: Some(1), ..Default::default() };
-        let plan = plan::diff(&state, &host.state, &ownership);
-        let error = apply(plan, &state, &ownership, ApplyOptions { rollback: false, wait: false }, &mut host)
-            .expect_err("refused");
-        let text = error.to_string();
-        assert!(text.starts_with("change 2 of 3 failed: create ipvs real server"), "{text}");
-        assert!(
-            matches!(&error, ApplyError::Change { outcome: Outcome::Partial { applied, rollback_error: None }, .. } if applied.len() == 1),
-            "{text}"
-        );
-        assert!(
-            text.contains("injected failure") && text.contains("these 1 change(s) were applied and stay: ipvs service"),
-            "{text}"
-        );
-        assert_eq!(host.state.ipvs.services.len(), 1);
-    }
-
-    #[test]
-    fn a_change_that_does_not_take_is_reported_as_residual_drift() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        converge(&state, &ownership, &mut host).unwrap();
-        host.state.ipvs.services.values_mut().next().unwrap().destinations.values_mut().next().unwrap().weight = 9;
-        host.ignore_updates = true;
-        let error = converge(&state, &ownership, &mut host).expect_err("residual drift");
-        assert!(matches!(&error, ApplyError::Residual { residual } if residual.changes.len() == 1), "{error}");
-        assert!(error.to_string().contains("Update ipvs real server"), "{error}");
-    }
-
-    fn save(desired: &HostState, ownership: &Ownership, host: &MemoryHost) -> SavedPlan {
-        use crate::plan::saved::{ObservedFrom, Provenance, SpecFingerprint};
-        let made = Provenance {
-            created_at: 0,
-            spec: SpecFingerprint { path: "director.yaml".into(), sha256: String::new() },
-            node: None,
-            netns: None,
-            root: None,
-            observed_from: ObservedFrom::Live,
-        };
-        let plan = plan::diff(desired, &host.state, ownership);
-        SavedPlan::new(made, desired.clone(), ownership.clone(), Default::default(), plan, host.state.clone())
-    }
-
-    fn apply_file(saved: &SavedPlan, host: &mut MemoryHost) -> Result<ApplyReport, ApplyError> {
-        apply_saved(saved.clone(), std::path::Path::new("plan.json"), 0, ApplyOptions::default(), host)
-    }
-
-    #[test]
-    fn a_saved_plan_applies_once_then_is_stale() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        let saved = save(&state, &ownership, &host);
-        let report = apply_file(&saved, &mut host).expect("fresh plan applies");
-        assert_eq!(report.plan.changes, saved.plan.changes);
-        assert_eq!(host.state, state);
-        let error = apply_file(&saved, &mut host).expect_err("the host changed under the plan: its own apply");
-        assert!(matches!(error, ApplyError::Stale(_)), "{error}");
-        assert!(error.to_string().contains("appeared ipvs service tcp 203.0.113.100:80"), "{error}");
-        assert_eq!(host.state, state);
-    }
-
-    #[test]
-    fn a_stale_saved_plan_changes_nothing_and_names_the_drift() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        converge(&state, &ownership, &mut host).unwrap();
-        let (changed, _) = desired(&SPEC.replace("weight: 0", "weight: 5"));
-        let saved = save(&changed, &ownership, &host);
-        assert_eq!(saved.plan.changes.len(), 1);
-        host.state.ipvs.services.values_mut().next().unwrap().destinations.values_mut().next().unwrap().weight = 9;
-        let before = host.state.clone();
-        let made = host.made;
-        let error = apply_file(&saved, &mut host).expect_err("stale");
-        assert!(
-            error
-                .to_string()
-                .contains("changed  ipvs real server 198.51.100.22:80 of tcp 203.0.113.100:80: weight 0 → 9"),
-            "{error}"
-        );
-        assert_eq!((host.state.clone(), host.made), (before, made));
-    }
-
-    #[test]
-    fn an_empty_saved_plan_is_a_no_op_as_often_as_it_is_applied() {
-        let (state, ownership) = desired(SPEC);
-        let mut host = MemoryHost::default();
-        converge(&state, &ownership, &mut host).unwrap();
-        let saved = save(&state, &ownership, &host);
-        assert!(saved.plan.is_empty());
-        for _ in 0..2 {
-            assert!(!apply_file(&saved, &mut host).expect("no-op").changed());
-        }
-    }
-}
+mod tests;

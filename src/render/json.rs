@@ -1,15 +1,16 @@
 //! Machine-readable plans. `format_version` is MAJOR.MINOR: the major number changes only
 //! when a consumer would have to (a field removed or its meaning changed), the minor one
-//! when fields are added (1.1: `drift`), so consumers check the major number and may read
-//! newer minors.
+//! when fields are added (1.1: `drift`; 1.2: the failure report of `apply`), so consumers
+//! check the major number and may read newer minors.
 
 use serde::Serialize;
 
+use crate::apply::{ApplyError, Outcome, Step, StepError};
 use crate::lint::Finding;
 use crate::plan::ipvs::Draining;
 use crate::plan::{Action, Drift, Plan, Summary, Unmanaged};
 
-pub const FORMAT_VERSION: &str = "1.1";
+pub const FORMAT_VERSION: &str = "1.2";
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -62,6 +63,88 @@ pub fn render_apply(plan: &Plan) -> String {
     to_text(&JsonApply { plan: plan_document(plan, &[]), applied: !plan.is_empty(), verified: true })
 }
 
+/// A change that failed, whose outcome is unknown, or whose undo failed.
+#[derive(Serialize)]
+struct JsonStepError {
+    order: usize,
+    subsystem: &'static str,
+    kind: &'static str,
+    id: String,
+    action: Action,
+    error: String,
+    /// The kernel's errno (positive), when the kernel gave one.
+    errno: Option<i32>,
+}
+
+/// A failed or interrupted `apply`: how the host was left, computed from what the host
+/// answered for every change. `None` for errors that come before or after the changes.
+pub fn render_apply_failure(error: &ApplyError) -> Option<String> {
+    #[derive(Serialize)]
+    struct JsonFailure {
+        format_version: &'static str,
+        applied: bool,
+        outcome: &'static str,
+        interrupted: bool,
+        message: String,
+        failed: Vec<JsonStepError>,
+        unknown: Vec<JsonStepError>,
+        /// Changes that took effect and were not undone, shaped like `resource_changes`.
+        stays: Vec<JsonChange>,
+        rollback_failures: Vec<JsonStepError>,
+    }
+    let outcome = error.outcome()?;
+    let failed = match error {
+        ApplyError::Change { failed, .. } => failed.as_slice(),
+        _ => &[],
+    };
+    let (name, unknown, rollback_failures) = match outcome {
+        Outcome::Untouched => ("untouched", &[][..], &[][..]),
+        Outcome::RolledBack { .. } => ("rolled_back", &[][..], &[][..]),
+        Outcome::Partial { unknown, rollback_failures, .. } => ("partial", &unknown[..], &rollback_failures[..]),
+    };
+    let errors = |errors: &[StepError]| errors.iter().map(step_error).collect();
+    Some(to_text(&JsonFailure {
+        format_version: FORMAT_VERSION,
+        applied: false,
+        outcome: name,
+        interrupted: matches!(error, ApplyError::Interrupted { .. }),
+        message: error.to_string(),
+        failed: errors(failed),
+        unknown: errors(unknown),
+        stays: outcome.stays().iter().map(|step| json_change(step.order, &step.change, None)).collect(),
+        rollback_failures: errors(rollback_failures),
+    }))
+}
+
+fn step_error(failed: &StepError) -> JsonStepError {
+    let Step { order, change } = &failed.step;
+    let view = change.view();
+    JsonStepError {
+        order: *order,
+        subsystem: view.subsystem,
+        kind: view.kind,
+        id: view.id,
+        action: view.action,
+        error: failed.error.message.clone(),
+        errno: failed.error.errno,
+    }
+}
+
+fn json_change(order: usize, change: &crate::plan::Change, origin: Option<String>) -> JsonChange {
+    let view = change.view();
+    JsonChange {
+        order,
+        subsystem: view.subsystem,
+        kind: view.kind,
+        id: view.id,
+        action: view.action,
+        before: view.before,
+        after: view.after,
+        origin,
+        diff: change.detail(),
+    }
+}
+
 fn to_text<T: Serialize>(document: &T) -> String {
     let mut text = serde_json::to_string_pretty(document).expect("plan serializes");
     text.push('\n');
@@ -78,20 +161,7 @@ fn plan_document<'a>(plan: &'a Plan, findings: &'a [Finding]) -> JsonPlan<'a> {
             .changes
             .iter()
             .enumerate()
-            .map(|(index, planned)| {
-                let view = planned.change.view();
-                JsonChange {
-                    order: index + 1,
-                    subsystem: view.subsystem,
-                    kind: view.kind,
-                    id: view.id,
-                    action: view.action,
-                    before: view.before,
-                    after: view.after,
-                    origin: planned.origin.clone(),
-                    diff: planned.change.detail(),
-                }
-            })
+            .map(|(index, planned)| json_change(index + 1, &planned.change, planned.origin.clone()))
             .collect(),
         unmanaged: &plan.unmanaged,
         draining: &plan.draining,

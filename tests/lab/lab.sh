@@ -80,6 +80,7 @@ ensure_packages() {
         [depmod]=kmod
         [gzip]=gzip
         [dpkg-deb]=dpkg
+        [jq]=jq
     )
     local missing=() c
     for c in "${!want[@]}"; do
@@ -229,7 +230,8 @@ build_initramfs() {
     # ipvsadm-restore: a shell script around ipvsadm -R (restores rendered rules files)
     # flock (util-linux): holds the apply lock from outside in the safety scenario
     # keepalived: builds an IPVS table the import scenario reads back from keepalived.conf
-    for b in bash ip ipvsadm ipvsadm-restore kmod flock /usr/sbin/keepalived ${LAB_EXTRA_BINS:-}; do
+    # jq: reads apply's JSON failure report in the batch outcome scenario
+    for b in bash ip ipvsadm ipvsadm-restore kmod flock /usr/sbin/keepalived jq ${LAB_EXTRA_BINS:-}; do
         if [[ $b != /* ]]; then b=$(command -v "$b") || die "no $b on host"; fi
         copy_bin "$(readlink -f "$b")"
         # keep the usual name too (ip is /usr/sbin/ip, /usr/bin/ip on others)

@@ -23,6 +23,27 @@ use crate::model::ipvs::{
     Family, ForwardingMethod, Persistence, Protocol, Scheduler, SchedulerFlag, Service, TunnelEncapsulation, TunnelType,
 };
 
+impl IpvsClient {
+    /// All or nothing, for tests that expect success or one specific refusal.
+    fn execute_all(&mut self, ops: &[IpvsOp<'_>]) -> Result<(), (usize, NetlinkError)> {
+        first_failure(self.execute(ops, &mut || false))
+    }
+}
+
+/// Which operations of a batch took effect (A), were refused (R, with errno), unknown (?),
+/// not sent (-): the per-operation truth the kernel gave.
+fn outcome_codes(outcomes: &[OpOutcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .map(|o| match o {
+            OpOutcome::Applied => "A".to_string(),
+            OpOutcome::Refused(e) => format!("R{}", e.errno().unwrap_or(0)),
+            OpOutcome::Unknown(_) => "?".to_string(),
+            OpOutcome::NotSent => "-".to_string(),
+        })
+        .collect()
+}
+
 fn sh(script: &str) -> String {
     let out = Command::new("bash").arg("-c").arg(script).output().expect("bash runs");
     assert!(
@@ -263,7 +284,7 @@ fn live_roundtrip_matches_ipvsadm() {
 
     let expected = table_1();
     let ops = build_ops(&expected);
-    a.execute(&ops).unwrap_or_else(|(i, e)| panic!("op #{i} failed: {e}"));
+    a.execute_all(&ops).unwrap_or_else(|(i, e)| panic!("op #{i} failed: {e}"));
     sh(&format!("ip netns exec nlB ipvsadm -R <<'EOF'\n{RULES_1}EOF"));
     sh("ip netns exec nlB ipvsadm --set 1000 100 200");
 
@@ -294,7 +315,7 @@ fn live_roundtrip_matches_ipvsadm() {
         IpvsOp::NewDest(mark8v6(), new_dest),
         IpvsOp::SetTimeouts(target.timeouts.unwrap()),
     ];
-    a.execute(&ops).unwrap_or_else(|(i, e)| panic!("op #{i} failed: {e}"));
+    a.execute_all(&ops).unwrap_or_else(|(i, e)| panic!("op #{i} failed: {e}"));
     for line in RULES_2.lines() {
         sh(&format!("ip netns exec nlB ipvsadm {line}"));
     }
@@ -327,62 +348,63 @@ fn live_errors_are_specific() {
     let settings =
         ServiceSettings { scheduler: Scheduler::Rr, scheduler_flags: vec![], persistence: None, one_packet: false };
     let d = dest("198.51.100.7", 80, ForwardingMethod::Tunnel, 1);
-    c.execute(&[IpvsOp::NewService(web(), &settings), IpvsOp::NewDest(web(), &d)]).unwrap();
+    c.execute_all(&[IpvsOp::NewService(web(), &settings), IpvsOp::NewDest(web(), &d)]).unwrap();
 
     println!("duplicate service");
-    let (i, errno, text) = rejected(c.execute(&[IpvsOp::NewService(web(), &settings)]));
+    let (i, errno, text) = rejected(c.execute_all(&[IpvsOp::NewService(web(), &settings)]));
     assert_eq!((i, errno), (0, 17));
     assert!(text.contains("service tcp 192.0.2.10:80 already exists"), "{text}");
 
     println!("missing service");
-    let (_, errno, text) = rejected(c.execute(&[IpvsOp::DelService(sctp())]));
+    let (_, errno, text) = rejected(c.execute_all(&[IpvsOp::DelService(sctp())]));
     assert_eq!(errno, 3);
     assert!(text.contains("does not exist"), "{text}");
-    let (_, errno, _) = rejected(c.execute(&[IpvsOp::SetService(sctp(), &settings)]));
+    let (_, errno, _) = rejected(c.execute_all(&[IpvsOp::SetService(sctp(), &settings)]));
     assert_eq!(errno, 3);
-    let (_, errno, _) = rejected(c.execute(&[IpvsOp::NewDest(sctp(), &d)]));
+    let (_, errno, _) = rejected(c.execute_all(&[IpvsOp::NewDest(sctp(), &d)]));
     assert_eq!(errno, 3);
 
     println!("duplicate / missing real server");
-    let (_, errno, _) = rejected(c.execute(&[IpvsOp::NewDest(web(), &d)]));
+    let (_, errno, _) = rejected(c.execute_all(&[IpvsOp::NewDest(web(), &d)]));
     assert_eq!(errno, 17);
     let other = dest("198.51.100.99", 80, ForwardingMethod::Tunnel, 1);
-    let (_, errno, text) = rejected(c.execute(&[IpvsOp::SetDest(web(), &other)]));
+    let (_, errno, text) = rejected(c.execute_all(&[IpvsOp::SetDest(web(), &other)]));
     assert_eq!(errno, 2);
     assert!(text.contains("real server 198.51.100.99:80 does not exist"), "{text}");
-    let (_, errno, _) = rejected(c.execute(&[IpvsOp::DelDest(web(), other.key())]));
+    let (_, errno, _) = rejected(c.execute_all(&[IpvsOp::DelDest(web(), other.key())]));
     assert_eq!(errno, 2);
 
     println!("scheduler without a module (twos is newer than this kernel)");
     let twos = ServiceSettings { scheduler: Scheduler::Twos, ..settings.clone() };
-    let (_, errno, text) = rejected(c.execute(&[IpvsOp::NewService(sctp(), &twos)]));
+    let (_, errno, text) = rejected(c.execute_all(&[IpvsOp::NewService(sctp(), &twos)]));
     assert_eq!(errno, 2);
     assert!(text.contains("scheduler 'twos' is not available: load ip_vs_twos"), "{text}");
 
     println!("weight out of range");
     let heavy = Destination { weight: 3_000_000_000, ..other };
-    let (_, errno, text) = rejected(c.execute(&[IpvsOp::NewDest(web(), &heavy)]));
+    let (_, errno, text) = rejected(c.execute_all(&[IpvsOp::NewDest(web(), &heavy)]));
     assert_eq!(errno, 34, "{text}");
     let inverted = Destination { upper_threshold: 5, lower_threshold: 10, ..other };
-    let (_, errno, _) = rejected(c.execute(&[IpvsOp::NewDest(web(), &inverted)]));
+    let (_, errno, _) = rejected(c.execute_all(&[IpvsOp::NewDest(web(), &inverted)]));
     assert_eq!(errno, 34);
     let gue0 = Destination { tunnel: TunnelEncapsulation { kind: TunnelType::Gue, port: 0, flags: 0 }, ..other };
-    let (_, errno, _) = rejected(c.execute(&[IpvsOp::NewDest(web(), &gue0)]));
+    let (_, errno, _) = rejected(c.execute_all(&[IpvsOp::NewDest(web(), &gue0)]));
     assert_eq!(errno, 22);
 
-    println!("a failure inside a pipelined window");
+    println!("a failure inside a pipelined window: every operation after it is reported as the kernel did it");
     let x = addr(Protocol::Tcp, "192.0.2.20", 80);
     let y = addr(Protocol::Tcp, "192.0.2.21", 80);
-    let (i, errno, text) = rejected(c.execute(&[
-        IpvsOp::NewService(x, &settings),
-        IpvsOp::NewService(x, &settings),
-        IpvsOp::NewDest(x, &d),
-        IpvsOp::NewService(y, &settings),
-        IpvsOp::DelService(sctp()),
-    ]));
-    assert_eq!((i, errno), (1, 17));
-    assert!(text.contains("3 operation(s) sent after it"), "{text}");
-    assert!(text.contains("2 applied, 1 failed"), "{text}");
+    let outcomes = c.execute(
+        &[
+            IpvsOp::NewService(x, &settings),
+            IpvsOp::NewService(x, &settings),
+            IpvsOp::NewDest(x, &d),
+            IpvsOp::NewService(y, &settings),
+            IpvsOp::DelService(sctp()),
+        ],
+        &mut || false,
+    );
+    assert_eq!(outcome_codes(&outcomes), ["A", "R17", "A", "A", "R3"]);
     let state = c.dump().unwrap();
     assert!(state.services[&x].destinations.contains_key(&d.key()));
     assert!(state.services.contains_key(&y));
@@ -393,20 +415,13 @@ fn live_errors_are_specific() {
         .map(|i| dest(&format!("198.51.{}.{}", 100 + i / 250, 1 + i % 250), 80, ForwardingMethod::Tunnel, 1))
         .collect();
     let ops: Vec<IpvsOp<'_>> = doomed.iter().map(|d| IpvsOp::NewDest(sctp(), d)).collect();
-    let (i, errno, text) = rejected(c.execute(&ops));
-    assert_eq!((i, errno), (0, 3));
-    assert!(
-        text.contains(&format!(
-            "the {} operation(s) sent after it in the same batch were attempted too: 0 applied, {} failed",
-            MAX_WINDOW - 1,
-            MAX_WINDOW - 1
-        )),
-        "{text}"
-    );
+    let codes = outcome_codes(&c.execute(&ops, &mut || false));
+    assert!(codes[..MAX_WINDOW].iter().all(|code| code == "R3"), "{codes:?}");
+    assert!(codes[MAX_WINDOW..].iter().all(|code| code == "-"), "no window after a failing one: {codes:?}");
     c.dump().expect("the socket is still in step");
     c.set_window(DEFAULT_WINDOW);
 
-    println!("lost acknowledgements are an error, never a hang, and the client recovers");
+    println!("lost acknowledgements are unknown outcomes, never a hang, and the client recovers");
     let missing: Vec<ServiceKey> =
         (0..1000u32).map(|i| ServiceKey::FirewallMark { fwmark: 10_000 + i, family: Family::Ipv4 }).collect();
     let ops: Vec<IpvsOp<'_>> = missing.iter().map(|k| IpvsOp::DelService(*k)).collect();
@@ -414,10 +429,13 @@ fn live_errors_are_specific() {
     for attempt in 0..2 {
         // The second attempt meets a socket the kernel marked congested, which drops
         // replies without reporting ENOBUFS again: only draining first makes it report.
-        let (i, errno, text) = rejected(c.execute(&ops));
-        assert!(text.contains("read the table again"), "attempt {attempt}: {text}");
+        let outcomes = c.execute(&ops, &mut || false);
+        let codes = outcome_codes(&outcomes);
         // The acks the kernel did queue are still read: the first refusal is known.
-        assert_eq!((i, errno), (0, 3), "attempt {attempt}: {text}");
+        assert_eq!(codes[0], "R3", "attempt {attempt}");
+        let unknown = outcomes.iter().find(|o| matches!(o, OpOutcome::Unknown(_)));
+        let Some(OpOutcome::Unknown(error)) = unknown else { panic!("attempt {attempt}: no unknown outcome") };
+        assert!(error.to_string().contains("read the table again"), "attempt {attempt}: {error}");
     }
     c.set_window(DEFAULT_WINDOW);
     c.dump().expect("the socket is usable again");
@@ -426,15 +444,24 @@ fn live_errors_are_specific() {
     let p = addr(Protocol::Tcp, "192.0.2.30", 80);
     let q = addr(Protocol::Tcp, "192.0.2.31", 80);
     c.set_window(1);
-    let (i, _, text) = rejected(c.execute(&[
-        IpvsOp::NewService(p, &settings),
-        IpvsOp::NewService(p, &settings),
-        IpvsOp::NewService(q, &settings),
-    ]));
-    assert_eq!(i, 1);
-    assert!(!text.contains("sent after it"), "{text}");
+    let outcomes = c.execute(
+        &[IpvsOp::NewService(p, &settings), IpvsOp::NewService(p, &settings), IpvsOp::NewService(q, &settings)],
+        &mut || false,
+    );
+    assert_eq!(outcome_codes(&outcomes), ["A", "R17", "-"]);
     let state = c.dump().unwrap();
     assert!(state.services.contains_key(&p) && !state.services.contains_key(&q));
+
+    println!("a stop request ends the batch at a window boundary");
+    let stops: Vec<ServiceKey> =
+        (0..3u32).map(|i| ServiceKey::FirewallMark { fwmark: 20_000 + i, family: Family::Ipv4 }).collect();
+    let ops: Vec<IpvsOp<'_>> = stops.iter().map(|k| IpvsOp::NewService(*k, &settings)).collect();
+    let mut windows = 0;
+    let outcomes = c.execute(&ops, &mut || {
+        windows += 1;
+        windows > 2
+    });
+    assert_eq!(outcome_codes(&outcomes), ["A", "A", "-"]);
     c.set_window(DEFAULT_WINDOW);
 
     println!("invalid request caught before sending, after sending what came before");
@@ -443,7 +470,7 @@ fn live_errors_are_specific() {
         persistence: Some(Persistence { timeout: 1, prefix_length: 40, engine: None }),
         ..settings.clone()
     };
-    let (i, _, text) = rejected(c.execute(&[IpvsOp::NewService(r, &settings), IpvsOp::NewService(q, &bad)]));
+    let (i, _, text) = rejected(c.execute_all(&[IpvsOp::NewService(r, &settings), IpvsOp::NewService(q, &bad)]));
     assert_eq!(i, 1);
     assert!(text.contains("/40"), "{text}");
     assert!(c.dump().unwrap().services.contains_key(&r));
@@ -459,8 +486,8 @@ fn live_errors_are_specific() {
     println!("real server while lo is down");
     fresh_netns("nlLo", false);
     let mut lo = connect_in("nlLo");
-    lo.execute(&[IpvsOp::NewService(web(), &settings)]).unwrap();
-    let (_, errno, text) = rejected(lo.execute(&[IpvsOp::NewDest(web(), &d)]));
+    lo.execute_all(&[IpvsOp::NewService(web(), &settings)]).unwrap();
+    let (_, errno, text) = rejected(lo.execute_all(&[IpvsOp::NewDest(web(), &d)]));
     assert_eq!(errno, 22, "{text}");
     assert!(text.contains("loopback"), "{text}");
 }
@@ -504,7 +531,7 @@ fn live_bulk_10k_services() {
         let mut c = connect_in("nlBulk");
         c.set_window(window);
         let t = Instant::now();
-        c.execute(&ops).unwrap_or_else(|(i, e)| panic!("op #{i} failed: {e}"));
+        c.execute_all(&ops).unwrap_or_else(|(i, e)| panic!("op #{i} failed: {e}"));
         let add = t.elapsed();
         let t = Instant::now();
         let dumped = c.dump().expect("dump");
@@ -512,7 +539,7 @@ fn live_bulk_10k_services() {
         assert_eq!(dumped, state);
         let dels: Vec<IpvsOp<'_>> = state.services.keys().map(|k| IpvsOp::DelService(*k)).collect();
         let t = Instant::now();
-        c.execute(&dels).unwrap_or_else(|(i, e)| panic!("op #{i} failed: {e}"));
+        c.execute_all(&dels).unwrap_or_else(|(i, e)| panic!("op #{i} failed: {e}"));
         let del = t.elapsed();
         println!(
             "BULK window {window}: {} ops ({count} services + {} real servers) in {:.2}s; \

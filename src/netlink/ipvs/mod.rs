@@ -4,7 +4,7 @@
 //! ```text
 //! let mut ipvs = IpvsClient::connect()?;      // socket + "IPVS" family id, this netns
 //! let table = ipvs.dump()?;                   // services, their real servers, timeouts
-//! ipvs.execute(&[IpvsOp::NewService(key, &settings), IpvsOp::NewDest(key, &dest)])?;
+//! let outcomes = ipvs.execute(&[IpvsOp::NewService(key, &settings), IpvsOp::NewDest(key, &dest)], &mut || false);
 //! ```
 //!
 //! Bulk changes are pipelined: up to [`IpvsClient::set_window`] requests (default
@@ -12,11 +12,12 @@
 //! acknowledgements are read afterwards and matched by sequence number. The kernel
 //! handles the requests of one send in order and does not stop at a failure, so when
 //! operation *i* fails, the operations after it in the same window have been attempted
-//! too; the error's note says how many of those succeeded and failed. No window after a
-//! failing one is sent. Use a window of 1 for strict one-by-one behaviour.
+//! too and may have taken effect: `execute` therefore returns one outcome per operation
+//! (applied, refused with its errno, unknown, not sent), never a single "first failure".
+//! No window after a failing one is sent. Use a window of 1 for strict one-by-one behaviour.
 //!
 //! Acknowledgements the kernel could not queue (receive buffer full) make the outcome of
-//! the operations concerned unknown; that is reported as such (read the table again),
+//! the operations concerned unknown; that is reported as such ([`OpOutcome::Unknown`]),
 //! never waited on: the client reads without blocking, since the kernel answers inside
 //! the `send(2)` itself.
 
@@ -370,7 +371,7 @@ impl IpvsClient {
     /// Reads the acknowledgements of a batch whose first request had `first_seq`. Returns
     /// the socket error if some never arrived (their slots stay `None`). After ENOBUFS it
     /// still reads what the kernel did queue, to narrow down what is unknown.
-    fn collect_acks(&mut self, first_seq: u32, outcomes: &mut [Outcome]) -> Option<std::io::Error> {
+    fn collect_acks(&mut self, first_seq: u32, outcomes: &mut [Ack]) -> Option<std::io::Error> {
         let mut pending = outcomes.len();
         let mut overflow = None;
         while pending > 0 {
@@ -398,132 +399,135 @@ impl IpvsClient {
         None
     }
 
-    /// Applies `ops` in order, pipelined (see the module documentation). On failure returns
-    /// the index of the first operation that failed and why; operations before it were
-    /// applied, operations after its window were not sent.
-    pub fn execute(&mut self, ops: &[IpvsOp<'_>]) -> Result<(), (usize, NetlinkError)> {
-        let mut start = 0;
-        while start < ops.len() {
-            // Encode one window. An operation that cannot be encoded ends it: the ones
-            // before it are still sent, then it is reported.
-            self.out.clear();
-            let first_seq = self.seq.wrapping_add(1);
-            let mut end = start;
-            let mut invalid = None;
-            while end < ops.len() && end - start < self.window && self.out.len() < MAX_BATCH_BYTES {
-                let seq = self.seq.wrapping_add(1);
-                match codec::encode_op(&mut self.out, self.family, seq, &ops[end]) {
-                    Ok(()) => {
-                        self.seq = seq;
-                        end += 1;
-                    }
-                    Err(detail) => {
-                        invalid = Some(NetlinkError::InvalidRequest { action: ops[end].describe(), detail });
-                        break;
-                    }
-                }
+    /// Applies `ops` in order, pipelined (see the module documentation), and says what became
+    /// of each: one [`OpOutcome`] per operation, in order. After a window with a refused or
+    /// unknown operation nothing more is sent. `stop` is asked before each window; when it
+    /// says yes, the rest is not sent (a stop request ends the batch at a window boundary).
+    pub fn execute(&mut self, ops: &[IpvsOp<'_>], stop: &mut dyn FnMut() -> bool) -> Vec<OpOutcome> {
+        let mut outcomes: Vec<OpOutcome> = Vec::with_capacity(ops.len());
+        while outcomes.len() < ops.len() && !stop() {
+            let start = outcomes.len();
+            let window = self.send_window(ops, start);
+            let failed = window.iter().any(|o| !matches!(o, OpOutcome::Applied));
+            outcomes.extend(window);
+            if failed {
+                break;
             }
-            let count = end - start;
-            let mut outcomes: Vec<Outcome> = vec![None; count];
-            let mut lost = None;
-            if count > 0 {
-                if self.dirty {
-                    self.transport.drain();
-                }
-                self.dirty = true;
-                self.transport.send(self.out.bytes()).map_err(|source| {
-                    (
-                        start,
-                        NetlinkError::Io {
-                            action: ops[start].describe(),
-                            source,
-                            note: format!(" (sending a batch of {count} operations; none of them was applied)"),
-                        },
-                    )
-                })?;
-                lost = self.collect_acks(first_seq, &mut outcomes);
-                self.dirty = lost.is_some();
-            }
-            if let Some(failure) = batch_failure(&ops[start..end], start, &mut outcomes, lost) {
-                return Err(failure);
-            }
-            if let Some(error) = invalid {
-                return Err((end, error));
-            }
-            start = end;
         }
-        Ok(())
+        outcomes.resize_with(ops.len(), || OpOutcome::NotSent);
+        outcomes
+    }
+
+    /// Encodes, sends and acknowledges one window starting at `ops[start]`; returns the
+    /// outcomes of the operations it covers (at least one).
+    fn send_window(&mut self, ops: &[IpvsOp<'_>], start: usize) -> Vec<OpOutcome> {
+        // An operation that cannot be encoded ends the window: the ones before it are
+        // still sent, then it is reported as refused without reaching the kernel.
+        self.out.clear();
+        let first_seq = self.seq.wrapping_add(1);
+        let mut end = start;
+        let mut invalid = None;
+        while end < ops.len() && end - start < self.window && self.out.len() < MAX_BATCH_BYTES {
+            let seq = self.seq.wrapping_add(1);
+            match codec::encode_op(&mut self.out, self.family, seq, &ops[end]) {
+                Ok(()) => {
+                    self.seq = seq;
+                    end += 1;
+                }
+                Err(detail) => {
+                    invalid = Some(NetlinkError::InvalidRequest { action: ops[end].describe(), detail });
+                    break;
+                }
+            }
+        }
+        let sent = &ops[start..end];
+        let mut outcomes: Vec<OpOutcome> = Vec::with_capacity(sent.len() + 1);
+        if !sent.is_empty() {
+            if self.dirty {
+                self.transport.drain();
+            }
+            self.dirty = true;
+            if let Err(source) = self.transport.send(self.out.bytes()) {
+                // One datagram: the kernel saw none of it.
+                outcomes.push(OpOutcome::Refused(NetlinkError::Io {
+                    action: sent[0].describe(),
+                    source,
+                    note: format!(" (sending a batch of {} operations; none of them was applied)", sent.len()),
+                }));
+                outcomes.resize_with(sent.len(), || OpOutcome::NotSent);
+                return outcomes;
+            }
+            let mut acks: Vec<Ack> = vec![None; sent.len()];
+            let lost = self.collect_acks(first_seq, &mut acks);
+            self.dirty = lost.is_some();
+            outcomes.extend(sent.iter().zip(acks).map(|(op, ack)| op_outcome(op, ack, lost.as_ref())));
+        }
+        if let Some(error) = invalid {
+            outcomes.push(OpOutcome::Refused(error));
+        }
+        outcomes
     }
 }
 
-/// What became of one sent operation: `None` if its acknowledgement never arrived,
-/// otherwise success or the kernel's errno with its extended-ack message.
-type Outcome = Option<Result<(), (i32, Option<String>)>>;
+/// What became of one operation passed to [`IpvsClient::execute`].
+#[derive(Debug)]
+pub enum OpOutcome {
+    /// Acknowledged by the kernel: it took effect.
+    Applied,
+    /// Refused by the kernel (the error carries its errno) or, for a request that cannot be
+    /// encoded, before sending: it did not take effect.
+    Refused(NetlinkError),
+    /// Sent, but its acknowledgement was lost: it may or may not have taken effect.
+    Unknown(NetlinkError),
+    /// Never sent: an earlier window failed, or a stop was requested.
+    NotSent,
+}
 
-/// The error to report for one sent batch (`ops`, the first of which is operation
-/// `start` of the whole call), if anything went wrong: the first refused operation, or,
-/// if acknowledgements were lost before any refusal, the first operation whose outcome is
-/// unknown. The note says what happened to the rest of the batch.
-fn batch_failure(
-    ops: &[IpvsOp<'_>],
-    start: usize,
-    outcomes: &mut [Outcome],
-    lost: Option<std::io::Error>,
-) -> Option<(usize, NetlinkError)> {
-    let first_failed = outcomes.iter().position(|o| matches!(o, Some(Err(_))));
-    let first_unknown = outcomes.iter().position(Option::is_none);
-    let unknown = outcomes.iter().filter(|o| o.is_none()).count();
-    match (first_failed, first_unknown) {
-        (Some(first), unknown_at) if unknown_at.is_none_or(|u| first < u) => {
-            let Some(Err((errno, message))) = outcomes[first].take() else { unreachable!("selected as failed") };
-            let op = &ops[first];
-            let action = op.describe();
-            if errno == errno::EPERM {
-                return Some((start + first, NetlinkError::PermissionDenied { action }));
-            }
-            let later = &outcomes[first + 1..];
-            let failed = later.iter().filter(|o| matches!(o, Some(Err(_)))).count();
-            let applied = later.iter().filter(|o| matches!(o, Some(Ok(())))).count();
-            let mut note = kernel_says(&message);
-            if !later.is_empty() {
-                note.push_str(&format!(
-                    "; the {} operation(s) sent after it in the same batch were attempted too: {applied} applied, \
-                     {failed} failed",
-                    later.len()
-                ));
-                if unknown > 0 {
-                    note.push_str(&format!(", {unknown} unknown (acknowledgements lost: read the table again)"));
-                }
-                if let Some(next) = later.iter().position(|o| matches!(o, Some(Err(_)))) {
-                    if let Some(Err((e, _))) = &later[next] {
-                        let index = first + 1 + next;
-                        note.push_str(&format!(
-                            " (first: #{} {}: {})",
-                            start + index,
-                            ops[index].describe(),
-                            ops[index].rejection(*e)
-                        ));
-                    }
-                }
-            }
-            Some((start + first, NetlinkError::Rejected { action, errno, reason: op.rejection(errno), note }))
+/// The first operation that did not take effect for sure, with its error: for callers that
+/// want all or nothing to be reported as one error (tests, tools). Operations after it may
+/// still have been applied; callers that must report the host exactly read every outcome.
+pub fn first_failure(outcomes: Vec<OpOutcome>) -> Result<(), (usize, NetlinkError)> {
+    outcomes
+        .into_iter()
+        .enumerate()
+        .find_map(|(index, outcome)| match outcome {
+            OpOutcome::Refused(error) | OpOutcome::Unknown(error) => Some((index, error)),
+            OpOutcome::Applied | OpOutcome::NotSent => None,
+        })
+        .map_or(Ok(()), Err)
+}
+
+/// One sent operation's acknowledgement: `None` if it never arrived, otherwise success or
+/// the kernel's errno with its extended-ack message.
+type Ack = Option<Result<(), (i32, Option<String>)>>;
+
+/// Puts one acknowledgement into words. `lost` is the socket error that cost the missing
+/// acknowledgements, if any were missing.
+fn op_outcome(op: &IpvsOp<'_>, ack: Ack, lost: Option<&std::io::Error>) -> OpOutcome {
+    match ack {
+        Some(Ok(())) => OpOutcome::Applied,
+        Some(Err((errno, _))) if errno == errno::EPERM => {
+            OpOutcome::Refused(NetlinkError::PermissionDenied { action: op.describe() })
         }
-        (_, Some(u)) => {
-            let source = lost.unwrap_or_else(|| std::io::Error::other("acknowledgements missing"));
-            Some((
-                start + u,
-                NetlinkError::Io {
-                    action: ops[u].describe(),
-                    source,
-                    note: format!(
-                        " while reading acknowledgements: whether {unknown} operation(s) from #{} to #{} were \
-                         applied is unknown; read the table again",
-                        start + u,
-                        start + ops.len() - 1
-                    ),
-                },
-            ))
+        Some(Err((errno, message))) => OpOutcome::Refused(NetlinkError::Rejected {
+            action: op.describe(),
+            errno,
+            reason: op.rejection(errno),
+            note: kernel_says(&message),
+        }),
+        None => {
+            let cause = lost.map_or_else(|| "acknowledgement missing".to_string(), ToString::to_string);
+            let kind = lost.map_or(std::io::ErrorKind::Other, std::io::Error::kind);
+            let source = match lost.and_then(std::io::Error::raw_os_error) {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(kind, cause),
+            };
+            OpOutcome::Unknown(NetlinkError::Io {
+                action: op.describe(),
+                source,
+                note: " while reading acknowledgements: whether it was applied is unknown; read the table again"
+                    .to_string(),
+            })
         }
-        _ => None,
     }
 }

@@ -610,12 +610,12 @@ fn unavailable_ipvs_message_is_the_documented_one() {
 
 // ------------------------------------------------------------------ batch outcomes
 
-fn refused(errno: i32) -> Outcome {
+fn refused(errno: i32) -> Ack {
     Some(Err((errno, None)))
 }
 
 #[test]
-fn batch_failure_reports_the_first_refusal_and_what_followed() {
+fn every_acknowledgement_becomes_its_own_outcome() {
     let settings = plain_settings();
     let ops = [
         IpvsOp::NewService(tcp80(), &settings),
@@ -623,50 +623,41 @@ fn batch_failure_reports_the_first_refusal_and_what_followed() {
         IpvsOp::DelService(fwmark7()),
         IpvsOp::DelService(udp53_v6()),
     ];
-    let mut outcomes = vec![Some(Ok(())), refused(17), Some(Ok(())), refused(3)];
-    let (index, error) = batch_failure(&ops, 10, &mut outcomes, None).unwrap();
-    assert_eq!(index, 11);
-    assert_eq!(error.errno(), Some(17));
-    let text = error.to_string();
-    assert!(
-        text.starts_with("adding service tcp 192.0.2.10:80: service tcp 192.0.2.10:80 already exists (EEXIST)"),
-        "{text}"
+    let acks = [Some(Ok(())), refused(17), Some(Ok(())), refused(3)];
+    let outcomes: Vec<OpOutcome> = ops.iter().zip(acks).map(|(op, ack)| op_outcome(op, ack, None)).collect();
+    // The refusal in the middle does not hide what the kernel did after it.
+    assert!(matches!(outcomes[0], OpOutcome::Applied));
+    assert!(matches!(&outcomes[1], OpOutcome::Refused(e) if e.errno() == Some(17)), "{outcomes:?}");
+    assert!(matches!(outcomes[2], OpOutcome::Applied), "{outcomes:?}");
+    let OpOutcome::Refused(last) = &outcomes[3] else { panic!("{outcomes:?}") };
+    assert_eq!(last.errno(), Some(3));
+    assert_eq!(
+        last.to_string(),
+        "deleting service udp [2001:db8::53]:53: service udp [2001:db8::53]:53 does not exist (ESRCH)"
     );
+    let (index, first) = first_failure(outcomes).expect_err("a refusal");
+    assert_eq!((index, first.errno()), (1, Some(17)));
     assert!(
-        text.contains("the 2 operation(s) sent after it in the same batch were attempted too: 1 applied, 1 failed"),
-        "{text}"
-    );
-    assert!(
-        text.contains(
-            "(first: #13 deleting service udp [2001:db8::53]:53: service udp [2001:db8::53]:53 does not exist (ESRCH))"
-        ),
-        "{text}"
+        first.to_string().starts_with("adding service tcp 192.0.2.10:80: service tcp 192.0.2.10:80 already exists"),
+        "{first}"
     );
 }
 
 #[test]
-fn batch_failure_with_lost_acknowledgements() {
-    let ops = [IpvsOp::DelService(tcp80()), IpvsOp::DelService(fwmark7()), IpvsOp::DelService(udp53_v6())];
-    let overflow = || Some(std::io::Error::from_raw_os_error(105));
-    // Lost before any refusal: the first unknown one is reported.
-    let mut outcomes = vec![Some(Ok(())), None, None];
-    let (index, error) = batch_failure(&ops, 0, &mut outcomes, overflow()).unwrap();
-    assert_eq!((index, error.errno()), (1, Some(105)));
-    assert!(error.to_string().contains("whether 2 operation(s) from #1 to #2 were applied is unknown"), "{error}");
-    // A refusal before the loss is reported, with the loss in its note.
-    let mut outcomes = vec![refused(3), Some(Ok(())), None];
-    let (index, error) = batch_failure(&ops, 0, &mut outcomes, overflow()).unwrap();
-    assert_eq!((index, error.errno()), (0, Some(3)));
-    assert!(error.to_string().contains("1 applied, 0 failed, 1 unknown (acknowledgements lost"), "{error}");
-    // Everything acknowledged and accepted: no failure.
-    let mut outcomes = vec![Some(Ok(())); 3];
-    assert!(batch_failure(&ops, 0, &mut outcomes, None).is_none());
+fn a_lost_acknowledgement_is_unknown_not_failed() {
+    let op = IpvsOp::DelService(tcp80());
+    let overflow = std::io::Error::from_raw_os_error(105);
+    let outcome = op_outcome(&op, None, Some(&overflow));
+    let OpOutcome::Unknown(error) = &outcome else { panic!("{outcome:?}") };
+    assert_eq!(error.errno(), Some(105));
+    assert!(error.to_string().contains("whether it was applied is unknown; read the table again"), "{error}");
+    assert!(matches!(op_outcome(&op, Some(Ok(())), Some(&overflow)), OpOutcome::Applied));
 }
 
 #[test]
 fn permission_denied_names_the_capability() {
-    let ops = [IpvsOp::DelService(tcp80())];
-    let (_, error) = batch_failure(&ops, 0, &mut [refused(1)], None).unwrap();
+    let outcome = op_outcome(&IpvsOp::DelService(tcp80()), refused(1), None);
+    let OpOutcome::Refused(error) = outcome else { panic!("{outcome:?}") };
     assert!(matches!(error, NetlinkError::PermissionDenied { .. }));
     assert!(error.to_string().contains("CAP_NET_ADMIN"), "{error}");
 }
