@@ -24,6 +24,10 @@
 #   ns_mac NS IF             MAC of IF in NS
 #   ns_stat NS IF COUNTER    /sys/class/net/IF/statistics/COUNTER in NS
 #   ns_sysctl NS KEY=VAL...  sysctl -w inside NS
+# IPVS tables as apply's reports name them
+#   ipvs_objects NS          one line per service, real server and the timeouts of NS's
+#                            table: "<kind> <id><TAB><ipvsadm line>", ids as in apply's JSON
+#   changed_objects A B      ids whose line differs between two ipvs_objects outputs
 
 LAB_STEP=0
 
@@ -333,4 +337,20 @@ expect_direct_return_stats() {
     for rs in rs1 rs2; do
         expect_num "$(ns_stat $rs tunl0 rx_packets)" -gt 0 "$rs tunl0 rx_packets (ipip decapsulated)"
     done
+}
+
+# The IPVS table of NS as "object id<TAB>line": one line per service, real server and the
+# connection timeouts, the ids as apply's JSON report writes them ("<kind> <id>").
+ipvs_objects() {
+    { in_ns "$1" ipvsadm -Sn; in_ns "$1" ipvsadm -L --timeout; } | awk -v OFS='\t' '
+        function proto(flag) { return flag == "-t" ? "tcp" : flag == "-u" ? "udp" : "sctp" }
+        $1 == "-A" { print "ipvs service " proto($2) " " $3, $0 }
+        $1 == "-a" { print "ipvs real server " $5 " of " proto($2) " " $3, $0 }
+        /^Timeout/ { print "ipvs connection timeouts", $0 }'
+}
+
+# Ids of the objects whose line differs between two ipvs_objects outputs (each line is
+# unique in its table, so the lines found once are the difference), sorted.
+changed_objects() {
+    printf '%s\n%s\n' "$1" "$2" | sed '/^$/d' | sort | uniq -u | cut -f1 | sort -u
 }

@@ -56,21 +56,7 @@ reset_table() {
     in_ns b ipvsadm -R </tmp/base.rules
 }
 
-# The table as "object id<TAB>line", one line per service, real server and the timeouts:
-# the ids are the ones apply's JSON report uses ("<kind> <id>").
-snapshot() {
-    { in_ns b ipvsadm -Sn; in_ns b ipvsadm -L --timeout; } | awk -v OFS='\t' '
-        function proto(flag) { return flag == "-t" ? "tcp" : flag == "-u" ? "udp" : "sctp" }
-        $1 == "-A" { print "ipvs service " proto($2) " " $3, $0 }
-        $1 == "-a" { print "ipvs real server " $5 " of " proto($2) " " $3, $0 }
-        /^Timeout/ { print "ipvs connection timeouts", $0 }'
-}
-
-# Ids of the objects whose line differs between two snapshots (each line is unique in
-# its snapshot, so the lines found once are the difference).
-changed_ids() {
-    printf '%s\n%s\n' "$1" "$2" | sed '/^$/d' | sort | uniq -u | cut -f1 | sort -u
-}
+snapshot() { ipvs_objects b; }
 
 # The values of one field of `report` (lines "field<TAB>value"), sorted, unique.
 field() {
@@ -86,7 +72,7 @@ check_case() {
     json=$(in_ns b env LVS_CONVERGE_FAULT="$fault" lvs-converge apply -f /tmp/target.yaml --format json "$@" 2>/tmp/apply.err) || rc=$?
     local after changed stays failed unknown want_rc
     after=$(snapshot)
-    changed=$(changed_ids "$before" "$after")
+    changed=$(changed_objects "$before" "$after")
     # One jq: "stays<TAB>id" and "failed<TAB>id" lines, then the outcome and the count of
     # unknown changes; sets `outcome` and `summary` for the caller too.
     report=$(jq -r '(.stays[] | "stays\t\(.kind) \(.id)"), (.failed[] | "failed\t\(.kind) \(.id)"),
