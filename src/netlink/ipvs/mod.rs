@@ -258,6 +258,9 @@ impl IpvsClient {
 
     /// Reads the whole table: one GET_SERVICE dump, one GET_DEST dump per service, and
     /// GET_CONFIG for the timeouts (always `Some`).
+    ///
+    /// Unlike route dumps, IPVS dumps never carry NLM_F_DUMP_INTR: ip_vs_ctl.c resumes
+    /// them by position and keeps no generation count, so there is nothing to check here.
     pub fn dump(&mut self) -> Result<IpvsState, NetlinkError> {
         let seq = self.next_seq();
         self.out.clear();
