@@ -419,6 +419,11 @@ fn write_saved_plan(
 /// plan and an old file's mode is not inherited.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
+    // A pipe, a device or a link to one (`--out /dev/stdout`) is written through: renaming
+    // a temporary file over it would replace the link itself.
+    if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {
+        return std::fs::OpenOptions::new().write(true).open(path)?.write_all(bytes);
+    }
     let name = path.file_name().ok_or_else(|| std::io::Error::other("the path names no file"))?;
     let mut temporary_name = std::ffi::OsString::from(".");
     temporary_name.push(name);

@@ -112,7 +112,9 @@ fn take(run_dir: &RunDir, name: &str, scope: Scope, timeout: Duration) -> Result
                     return Err(LockError::Busy { path, holder, waited, scope });
                 }
                 if !announced {
-                    eprintln!(
+                    // A closed stderr must not turn waiting into a panic.
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "waiting for another lvs-converge apply (pid {holder}) that {} (up to {timeout:?})…",
                         scope.doing()
                     );

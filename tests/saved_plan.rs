@@ -301,3 +301,39 @@ fn a_cluster_plan_whose_node_was_found_by_address_reads_back_as_consistent() {
     assert_eq!(saved.made.node.as_deref(), Some("rs1"));
     assert!(!saved.plan.changes.is_empty());
 }
+
+#[test]
+fn a_plan_saved_to_a_link_to_a_pipe_goes_through_it() {
+    // `--out /dev/stdout` as root replaced the system's /dev/stdout link with a file; a link
+    // to a pipe in a scratch directory stands in for it here.
+    let scratch = Scratch::new("pipe");
+    let pipe = scratch.path("pipe");
+    nix::unistd::mkfifo(&pipe, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let link = scratch.path("stdout");
+    std::os::unix::fs::symlink(&pipe, &link).unwrap();
+    let reader = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || std::fs::read_to_string(pipe).expect("read the pipe"))
+    };
+    let snapshot = scratch.path("observed.yaml");
+    std::fs::write(&snapshot, observed()).unwrap();
+    let output = lvs_converge(&[
+        "plan",
+        "-f",
+        &format!("{CASE}/spec.yaml"),
+        "--observed",
+        &text(&snapshot),
+        "--out",
+        &text(&link),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    // If nothing was written through, the reader still waits for a writer: be one, so that a
+    // failing run ends instead of hanging.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK).open(&pipe);
+    }
+    let through = reader.join().unwrap();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert!(through.contains("\"spec_text\""), "the plan went through the pipe: {through:.200}");
+}

@@ -136,13 +136,13 @@ pub fn apply(change: &FileChange, root: Option<&Path>, take_over: bool) -> Resul
             expect_as_planned(&slot, current.as_ref(), Some(before))?;
             let backup = backup_name(&slot.name);
             slot.directory.rename(&slot.name, &backup).map_err(|e| slot.failed("removing", e))?;
-            slot.directory.sync().map_err(|e| slot.failed("syncing the directory of", e))
+            made_durable(&slot.directory)
         }
         FileChange::RemoveCreated { content, .. } => match current {
             None => Ok(()),
             Some(current) if current == *content => {
                 slot.directory.remove(&slot.name).map_err(|e| slot.failed("removing", e))?;
-                slot.directory.sync().map_err(|e| slot.failed("syncing the directory of", e))
+                made_durable(&slot.directory)
             }
             Some(_) => Err(changed_since_apply(&slot.shown)),
         },
@@ -159,7 +159,7 @@ pub fn apply(change: &FileChange, root: Option<&Path>, take_over: bool) -> Resul
                 return Err(changed_since_apply(&slot.shown));
             }
             slot.directory.rename(&backup_name, &slot.name).map_err(|e| slot.failed("restoring", e))?;
-            slot.directory.sync().map_err(|e| slot.failed("syncing the directory of", e))
+            made_durable(&slot.directory)
         }
     }
 }
@@ -224,7 +224,15 @@ fn write(slot: &Slot, content: &FileContent, existing: Option<FileStat>) -> Resu
         let _ = directory.remove(&temp);
         return Err(error);
     }
-    directory.sync().map_err(|e| slot.failed("syncing the directory of", e))
+    made_durable(directory)
+}
+
+/// Syncs the directory of a rename or removal that has already taken effect. A failed sync
+/// does not undo it: the change is in place and must be reported (and rolled back) as
+/// made; only whether it survives a power loss is in doubt, and the next plan shows that.
+fn made_durable(directory: &Directory) -> Result<(), String> {
+    let _ = directory.sync();
+    Ok(())
 }
 
 /// `<path>.lvs-converge.bak` becomes the current file: a hard link to its inode, so the

@@ -185,6 +185,10 @@ pub enum ApplyError {
     Stale(Box<Stale>),
     #[error("the changes were applied, but recording which real servers drain failed: {0}\n  hint: a later apply restarts their drain clock; check that /run is writable")]
     DrainRecords(String),
+    /// Changes took effect, then apply could not finish (re-reading or verifying the host,
+    /// recording drains): what was made stays, and `outcome` lists it.
+    #[error("{cause}\n  {outcome}")]
+    AfterChanges { cause: Box<ApplyError>, outcome: Outcome },
 }
 
 impl ApplyError {
@@ -192,7 +196,9 @@ impl ApplyError {
     /// happen before or after changes are made.
     pub fn outcome(&self) -> Option<&Outcome> {
         match self {
-            ApplyError::Change { outcome, .. } | ApplyError::Interrupted { outcome, .. } => Some(outcome),
+            ApplyError::Change { outcome, .. }
+            | ApplyError::Interrupted { outcome, .. }
+            | ApplyError::AfterChanges { outcome, .. } => Some(outcome),
             _ => None,
         }
     }
@@ -286,13 +292,24 @@ pub fn apply(
     loop {
         let first_order = report.changes.len() - current.changes.len() + 1;
         execute(&current, first_order, options, host, &mut journal)?;
-        let mut next = plan::diff(desired, &host.observe()?, ownership);
+        // From here on the host holds what the journal lists, whatever goes wrong.
+        let stays = |cause: ApplyError, journal: &Journal| ApplyError::AfterChanges {
+            cause: Box::new(cause),
+            outcome: Outcome::Partial { stays: journal.steps(), unknown: Vec::new(), rollback_failures: Vec::new() },
+        };
+        let mut next = plan::diff(desired, &host.observe().map_err(|e| stays(e.into(), &journal))?, ownership);
         if !next.changes.iter().all(|planned| is_drain_follow_up(&planned.change)) || follow_ups == FOLLOW_UP_PASSES {
-            next = verify(desired, ownership, host)?;
+            next = verify(desired, ownership, host).map_err(|e| stays(e, &journal))?;
         }
-        host.remember_drains(&draining_now(&current, &next)).map_err(ApplyError::DrainRecords)?;
+        host.remember_drains(&draining_now(&current, &next))
+            .map_err(|e| stays(ApplyError::DrainRecords(e), &journal))?;
         report.draining = next.draining.clone();
         report.observed_at = next.observed_at;
+        // A stop request between passes ends apply here, before the follow-up: what was done
+        // is verified and stays; the drained real servers are deleted by the next run.
+        if !next.changes.is_empty() && (options.stop)() {
+            return Ok(ApplyReport { plan: report });
+        }
         if !next.changes.is_empty() {
             follow_ups += 1;
             report.changes.extend(next.changes.iter().cloned());
@@ -378,8 +395,8 @@ impl Journal {
         self.undo.is_empty()
     }
 
-    fn steps(self) -> Vec<Step> {
-        self.undo.into_iter().map(|(step, _)| step).collect()
+    fn steps(&self) -> Vec<Step> {
+        self.undo.iter().map(|(step, _)| step.clone()).collect()
     }
 
     /// Undoes everything recorded, newest first, one change at a time. A failed undo does
@@ -523,8 +540,11 @@ pub fn execute(
             fault::before_subsystem(changes[start].subsystem());
         }
         let refs: Vec<&Change> = batch.iter().collect();
-        let outcomes = host.apply(&refs, &mut || (options.stop)());
-        debug_assert_eq!(outcomes.len(), refs.len(), "one outcome per change");
+        let mut outcomes = host.apply(&refs, &mut || (options.stop)());
+        // A host that answers for fewer changes than it was given has not said what became
+        // of the rest: they count as unknown, never as done or not done.
+        let missing = ChangeOutcome::Unknown(ChangeError::new("the host gave no outcome for this change"));
+        outcomes.resize(refs.len(), missing);
         let mut stopped_inside = false;
         for (index, outcome) in (start..end).zip(outcomes) {
             match outcome {

@@ -29,11 +29,11 @@ mod tests {
     fn a_name_that_leaves_proc_sys_is_refused_before_anything_is_written() {
         let target = std::env::temp_dir().join(format!("lvs-converge-sysctl-write-{}", std::process::id()));
         std::fs::write(&target, "untouched\n").unwrap();
-        // /proc/sys/net/ipv4/../../.. is /; each further component of the target is one
+        // /proc/sys/net/ipv4/../../../.. is /; each further component of the target is one
         // dotted segment (its own dots written as `/`).
         let components: Vec<String> =
             target.iter().skip(1).map(|component| component.to_string_lossy().replace('.', "/")).collect();
-        let traversal = format!("net.ipv4.//.//.//.{}", components.join("."));
+        let traversal = format!("net.ipv4.//.//.//.//.{}", components.join("."));
         let change = SysctlChange::Set { key: traversal, before: None, after: "written".into() };
         let error = apply(&change).expect_err("a traversal name was written");
         assert!(error.contains("refusing to set sysctl"), "{error}");

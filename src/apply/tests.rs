@@ -168,8 +168,15 @@ fn a_change_that_does_not_take_is_reported_as_residual_drift() {
     host.state.ipvs.services.values_mut().next().unwrap().destinations.values_mut().next().unwrap().weight = 9;
     host.ignore_updates = true;
     let error = converge(&state, &ownership, &mut host).expect_err("residual drift");
-    assert!(matches!(&error, ApplyError::Residual { residual } if residual.changes.len() == 1), "{error}");
+    // The change was made (as far as the host said): it stays and is listed, exit 4, not
+    // "nothing was changed".
+    assert!(
+        matches!(&error, ApplyError::AfterChanges { cause, outcome: Outcome::Partial { stays, .. } }
+            if matches!(&**cause, ApplyError::Residual { residual } if residual.changes.len() == 1) && stays.len() == 1),
+        "{error}"
+    );
     assert!(error.to_string().contains("Update ipvs real server"), "{error}");
+    assert!(error.to_string().contains("these 1 change(s) were applied and stay"), "{error}");
 }
 
 fn save(desired: &HostState, ownership: &Ownership, host: &MemoryHost) -> SavedPlan {

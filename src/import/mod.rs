@@ -19,6 +19,7 @@ pub mod keepalived;
 pub mod live;
 pub mod writer;
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::model::IpvsState;
@@ -178,7 +179,8 @@ pub fn run(args: &ImportArgs, netns: Option<&str>) -> Result<(), ImportError> {
     let now = crate::rundir::unix_now();
     let text = imported.to_yaml(&utc_timestamp(now));
     for note in &imported.notes {
-        eprintln!("note: {note}");
+        // A closed stderr must not turn a finished import into a panic.
+        let _ = writeln!(std::io::stderr().lock(), "note: {note}");
     }
     match &args.output {
         Some(path) => write_output(path, &text, args.force),

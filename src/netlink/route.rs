@@ -139,9 +139,17 @@ impl RouteNetlinkError {
     }
 
     /// True when the request may have changed the host although it failed: it was not
-    /// answered, or it was several requests of which some took effect and stay.
+    /// answered, the connection broke or the answer made no sense (the kernel may have
+    /// acted on the request all the same), or it was several requests of which some took
+    /// effect and stay.
     pub fn may_have_changed_the_host(&self) -> bool {
-        matches!(self, RouteNetlinkError::NotRestored { .. } | RouteNetlinkError::NoAnswer { .. })
+        matches!(
+            self,
+            RouteNetlinkError::NotRestored { .. }
+                | RouteNetlinkError::NoAnswer { .. }
+                | RouteNetlinkError::Transport { .. }
+                | RouteNetlinkError::Protocol { .. }
+        )
     }
 
     /// The kernel's errno, for errors that carry one.

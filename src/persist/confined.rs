@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
@@ -80,7 +80,13 @@ impl TargetRoot {
     pub fn open(root: Option<&Path>, create: bool) -> io::Result<Option<TargetRoot>> {
         let top = root.unwrap_or(Path::new("/"));
         if create {
+            // The root and its missing parents get the same mode as any directory apply
+            // makes, whatever the umask.
+            let missing: Vec<&Path> = top.ancestors().take_while(|dir| !dir.exists()).collect();
             std::fs::DirBuilder::new().recursive(true).mode(NEW_DIRECTORY_MODE).create(top)?;
+            for dir in missing {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(NEW_DIRECTORY_MODE))?;
+            }
         }
         let fd = match fcntl::open(top, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) {
             Ok(fd) => fd,
@@ -342,6 +348,14 @@ mod tests {
             }
         }
         assert!(TargetRoot::open(Some(&root.join("absent")), false).unwrap().is_none());
+        // The root itself, when apply makes it (an image root), and its missing parents.
+        let old = stat::umask(Mode::from_bits_truncate(0o077));
+        let made = TargetRoot::open(Some(&root.join("image/root")), true);
+        stat::umask(old);
+        made.unwrap().expect("made");
+        for path in [root.join("image"), root.join("image/root")] {
+            assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o7777, 0o755, "{}", path.display());
+        }
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub fn render_apply_failure(error: &ApplyError) -> Option<String> {
     let errors = |errors: &[StepError]| errors.iter().map(step_error).collect();
     Some(to_text(&JsonFailure {
         format_version: FORMAT_VERSION,
-        applied: false,
+        applied: !outcome.stays().is_empty(),
         outcome: name,
         interrupted: matches!(error, ApplyError::Interrupted { .. }),
         message: error.to_string(),

@@ -343,9 +343,12 @@ expect_direct_return_stats() {
 # connection timeouts, the ids as apply's JSON report writes them ("<kind> <id>").
 ipvs_objects() {
     { in_ns "$1" ipvsadm -Sn; in_ns "$1" ipvsadm -L --timeout; } | awk -v OFS='\t' '
-        function proto(flag) { return flag == "-t" ? "tcp" : flag == "-u" ? "udp" : "sctp" }
-        $1 == "-A" { print "ipvs service " proto($2) " " $3, $0 }
-        $1 == "-a" { print "ipvs real server " $5 " of " proto($2) " " $3, $0 }
+        function service(flag, what) {
+            if (flag == "-f") return "fwmark " what " (" (/ -6( |$)/ ? "ipv6" : "ipv4") ")"
+            return (flag == "-t" ? "tcp" : flag == "-u" ? "udp" : "sctp") " " what
+        }
+        $1 == "-A" { print "ipvs service " service($2, $3), $0 }
+        $1 == "-a" { print "ipvs real server " $5 " of " service($2, $3), $0 }
         /^Timeout/ { print "ipvs connection timeouts", $0 }'
 }
 

@@ -30,7 +30,7 @@ cat >/tmp/traversal.yaml <<-EOF2
 	apiVersion: lvs-converge/v1
 	kind: Host
 	sysctls:
-	  net.ipv4.//.//.//.tmp.secret: 0
+	  net.ipv4.//.//.//.//.tmp.secret: 0
 	EOF2
 for command in validate plan apply; do
     rc=0
