@@ -21,3 +21,5 @@ pub mod plan;
 pub mod render;
 pub mod rundir;
 pub mod spec;
+#[cfg(test)]
+mod test_support;

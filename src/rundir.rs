@@ -180,10 +180,7 @@ pub(crate) mod tests {
     /// A fresh scratch directory to hold a run directory (the run directory itself is not
     /// created).
     pub(crate) fn scratch(name: &str) -> PathBuf {
-        let scratch = std::env::temp_dir().join(format!("lvs-converge-rundir-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&scratch);
-        std::fs::create_dir_all(&scratch).unwrap();
-        scratch
+        crate::test_support::scratch_dir("rundir", name)
     }
 
     fn mode(path: &Path) -> u32 {

@@ -267,10 +267,7 @@ mod tests {
     use std::os::unix::fs::{symlink, MetadataExt};
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("lvs-converge-files-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        crate::test_support::scratch_dir("files", name)
     }
 
     const OURS: &str = "# Managed by lvs-converge from /s.yaml: changes here are overwritten.\n";

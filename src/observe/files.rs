@@ -64,10 +64,7 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("lvs-converge-observe-files-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        crate::test_support::scratch_dir("observe-files", name)
     }
 
     fn interest(root: &Path, paths: &[&str], directory: Option<&str>) -> FileInterest {

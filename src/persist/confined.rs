@@ -281,10 +281,7 @@ mod tests {
     use std::os::unix::fs::{symlink, MetadataExt};
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("lvs-converge-confined-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        crate::test_support::scratch_dir("confined", name)
     }
 
     fn both_resolvers(root: &Path) -> Vec<TargetRoot> {
