@@ -368,20 +368,32 @@ struct Undone {
     /// Services this apply created and the rollback deleted again: the kernel deleted
     /// their real servers with them, whatever became of those real servers' own undo.
     deleted_services: Vec<ServiceKey>,
+    /// Services this apply created whose deletion by the rollback got no answer: their real
+    /// servers may be gone with them or not.
+    maybe_deleted_services: Vec<ServiceKey>,
 }
 
 impl Undone {
     /// True when `step` left nothing behind because its service was deleted since.
     fn swept(&self, step: &Step) -> bool {
-        use plan::IpvsChange::{CreateDestination, DrainDestination, UpdateDestination};
-        match &step.change {
-            Change::Ipvs(
-                CreateDestination { service, .. }
-                | UpdateDestination { service, .. }
-                | DrainDestination { service, .. },
-            ) => self.deleted_services.contains(service),
-            _ => false,
-        }
+        real_server_service(step).is_some_and(|service| self.deleted_services.contains(service))
+    }
+
+    /// True when whether `step` left anything behind depends on a deletion of its service
+    /// whose answer was lost.
+    fn maybe_swept(&self, step: &Step) -> bool {
+        real_server_service(step).is_some_and(|service| self.maybe_deleted_services.contains(service))
+    }
+}
+
+/// The service of a step that changes one of its real servers.
+fn real_server_service(step: &Step) -> Option<&ServiceKey> {
+    use plan::IpvsChange::{CreateDestination, DrainDestination, UpdateDestination};
+    match &step.change {
+        Change::Ipvs(
+            CreateDestination { service, .. } | UpdateDestination { service, .. } | DrainDestination { service, .. },
+        ) => Some(service),
+        _ => None,
     }
 }
 
@@ -403,8 +415,13 @@ impl Journal {
     /// not stop the others: each is tried, and every failure is returned with its step
     /// (which stays). A stop request does not interrupt a rollback.
     fn roll_back(self, host: &mut dyn Host) -> Undone {
-        let mut undone =
-            Undone { kept: Vec::new(), failures: Vec::new(), unknown: Vec::new(), deleted_services: Vec::new() };
+        let mut undone = Undone {
+            kept: Vec::new(),
+            failures: Vec::new(),
+            unknown: Vec::new(),
+            deleted_services: Vec::new(),
+            maybe_deleted_services: Vec::new(),
+        };
         for (step, inverse) in self.undo.into_iter().rev() {
             let Some(inverse) = inverse else {
                 undone.kept.push(step);
@@ -441,7 +458,12 @@ impl Journal {
                 };
             }
             match (failed, unknown) {
-                (_, Some(error)) => undone.unknown.push(StepError { step, error }),
+                (_, Some(error)) => {
+                    if let Change::Ipvs(plan::IpvsChange::CreateService { service, .. }) = step.change {
+                        undone.maybe_deleted_services.push(service);
+                    }
+                    undone.unknown.push(StepError { step, error })
+                }
                 (Some(error), None) => {
                     match residue {
                         Some(residue) => undone
@@ -476,7 +498,13 @@ impl Journal {
         all_unknown.append(&mut undone.unknown);
         all_unknown.retain(|unknown| !undone.swept(&unknown.step));
         all_unknown.sort_by_key(|unknown| unknown.step.order);
-        let kept: Vec<Step> = undone.kept.iter().filter(|step| !undone.swept(step)).cloned().collect();
+        let (maybe_kept, kept): (Vec<Step>, Vec<Step>) =
+            undone.kept.iter().filter(|step| !undone.swept(step)).cloned().partition(|step| undone.maybe_swept(step));
+        all_unknown.extend(maybe_kept.into_iter().map(|step| StepError {
+            step,
+            error: ChangeError::new("whether it stays depends on the deletion of its service, whose answer was lost"),
+        }));
+        all_unknown.sort_by_key(|unknown| unknown.step.order);
         // A failed undo whose step was swept away with its service left nothing behind.
         if all_unknown.is_empty() && undone.failures.iter().all(|failure| undone.swept(&failure.step)) {
             return Outcome::RolledBack { kept };
