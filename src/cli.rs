@@ -37,7 +37,8 @@ pub const EXIT_PARTIAL: u8 = 4;
         mistakes (why and fix), `import` captures an existing host, ipvsadm-save file or keepalived.conf as a \
         spec, `schema` prints the spec's JSON Schema.\n\n\
         Exit codes: 0 success (plan: nothing to change), 1 error (nothing changed), 2 plan: changes pending \
-        (check: errors found), 3 apply failed and was rolled back, 4 apply failed and is partially applied.",
+        (check: errors found), 3 apply failed or was stopped (SIGINT/SIGTERM) and was rolled back, 4 apply failed or \
+        was stopped and what took effect stays (listed; JSON: `stays`).",
     after_help = "Examples:\n  lvs-converge validate -f director.yaml\n  lvs-converge plan -f director.yaml\n  lvs-converge apply -f director.yaml\n  lvs-converge plan -f director.yaml --out plan.json && lvs-converge apply plan.json\n  lvs-converge show --format json > observed.json\n  lvs-converge plan -f director.yaml --observed observed.json   # offline, no root needed\n  lvs-converge import -o host.yaml && lvs-converge check -f host.yaml --host"
 )]
 pub struct Cli {
@@ -79,7 +80,8 @@ pub enum Command {
     },
     /// Make the host match the spec (or carry out a saved plan), then re-read it and verify.
     /// Exit 0 on success; 1 on error or a stale saved plan (nothing changed); on a failed
-    /// change, 3 when what was done is rolled back, 4 when it stays.
+    /// change or SIGINT/SIGTERM (apply stops at the next operation boundary), 3 when what
+    /// was done is rolled back, 4 when it stays (listed).
     #[command(group(clap::ArgGroup::new("source").required(true).args(["path", "plan_file"])))]
     Apply {
         #[command(flatten)]
