@@ -336,20 +336,13 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             apply::files::check_take_over(&saved.plan, *take_over).map_err(CliError::TakeOver)?;
             let lock_timeout = std::time::Duration::from_secs(*lock_timeout);
             let mut apply_lock = lock::acquire(lock_timeout)?;
-            if lock::writes_persistence(&saved.desired, &saved.ownership, Some(&saved.plan)) {
-                apply_lock.cover_persistence_files(lock_timeout)?;
-            }
-            interrupt::install().map_err(CliError::Signals)?;
+            let writes_files = lock::writes_persistence(&saved.desired, &saved.ownership, Some(&saved.plan));
+            ready_to_change(&mut apply_lock, writes_files, lock_timeout)?;
             let interest = Interest::for_desired(&saved.desired).with_files(&saved.ownership.files, root.as_deref());
             let mut host = LiveHost::new(interest).take_over(*take_over);
             let options = ApplyOptions { rollback: !no_rollback, wait: *wait, ..ApplyOptions::default() };
-            let report = apply::apply_saved(saved, &path, crate::rundir::unix_now(), options, &mut host)
-                .map_err(|error| report_apply_failure(error, *format))?;
-            Ok(report_applied(
-                &mut std::io::stdout().lock(),
-                &mut std::io::stderr(),
-                &render_apply(&report, *format, style),
-            ))
+            let result = apply::apply_saved(saved, &path, crate::rundir::unix_now(), options, &mut host);
+            report_apply(result, *format, style)
         }
         Command::Apply { spec: arg, format, no_rollback, wait, lock_timeout, take_over, .. } => {
             let arg = arg.as_ref().expect("clap requires -f without PLANFILE");
@@ -357,27 +350,43 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             let lock_timeout = std::time::Duration::from_secs(*lock_timeout);
             let mut apply_lock = lock::acquire(lock_timeout)?;
             let spec = resolve_for(&document, arg)?;
-            if lock::writes_persistence(&spec.desired, &spec.ownership, None) {
-                apply_lock.cover_persistence_files(lock_timeout)?;
-            }
-            // From here on SIGINT/SIGTERM stop apply at an operation boundary; before, they
-            // end the process with nothing changed.
-            interrupt::install().map_err(CliError::Signals)?;
+            ready_to_change(
+                &mut apply_lock,
+                lock::writes_persistence(&spec.desired, &spec.ownership, None),
+                lock_timeout,
+            )?;
             let observed = observe_resolved(&spec, cli.root.as_deref())?;
             let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
             apply::files::check_take_over(&plan, *take_over).map_err(CliError::TakeOver)?;
             let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, cli.root.as_deref());
             let mut host = LiveHost::new(interest).take_over(*take_over);
             let options = ApplyOptions { rollback: !no_rollback, wait: *wait, ..ApplyOptions::default() };
-            let report = apply::apply(plan, &spec.desired, &spec.ownership, options, &mut host)
-                .map_err(|error| report_apply_failure(error, *format))?;
-            Ok(report_applied(
-                &mut std::io::stdout().lock(),
-                &mut std::io::stderr(),
-                &render_apply(&report, *format, style),
-            ))
+            let result = apply::apply(plan, &spec.desired, &spec.ownership, options, &mut host);
+            report_apply(result, *format, style)
         }
     }
+}
+
+/// The last step before apply reads the host to change it: the host-wide lock when it may
+/// write persistence files (always after the namespace lock), and SIGINT/SIGTERM taken
+/// over so that they stop apply at an operation boundary (before this, they end the
+/// process with nothing changed).
+fn ready_to_change(
+    apply_lock: &mut lock::ApplyLock,
+    writes_files: bool,
+    lock_timeout: std::time::Duration,
+) -> Result<(), CliError> {
+    if writes_files {
+        apply_lock.cover_persistence_files(lock_timeout)?;
+    }
+    interrupt::install().map_err(CliError::Signals)
+}
+
+/// An apply's report on stdout and its exit code: the JSON failure document for a failed
+/// one (the error itself goes to stderr), the report of a successful one.
+fn report_apply(result: Result<apply::ApplyReport, ApplyError>, format: Format, style: Style) -> Result<u8, CliError> {
+    let report = result.map_err(|error| report_apply_failure(error, format))?;
+    Ok(report_applied(&mut std::io::stdout().lock(), &mut std::io::stderr(), &render_apply(&report, format, style)))
 }
 
 fn read_saved_plan(path: &Path) -> Result<(PathBuf, SavedPlan), SavedPlanError> {

@@ -28,6 +28,9 @@
 #   ipvs_objects NS          one line per service, real server and the timeouts of NS's
 #                            table: "<kind> <id><TAB><ipvsadm line>", ids as in apply's JSON
 #   changed_objects A B      ids whose line differs between two ipvs_objects outputs
+# Locks
+#   hold_lock FILE PID SECS  in the background, write PID into the lock FILE and hold it
+#                            (flock) for SECS, as another apply would; sets $holder
 
 LAB_STEP=0
 
@@ -356,4 +359,14 @@ ipvs_objects() {
 # unique in its table, so the lines found once are the difference), sorted.
 changed_objects() {
     printf '%s\n%s\n' "$1" "$2" | sed '/^$/d' | sort | uniq -u | cut -f1 | sort -u
+}
+
+# Holds the lock file FILE for SECS seconds in the background, as an apply with pid PID
+# would (the pid is what lvs-converge's "another apply" message names). $holder is the
+# background job, to `wait` for.
+hold_lock() {
+    local file=$1 pid=$2 seconds=$3
+    ( echo "$pid" >"$file"; flock "$file" sleep "$seconds" ) &
+    holder=$!
+    sleep 0.5
 }

@@ -157,9 +157,7 @@ expect_ok lvs-converge --netns t plan -f /tmp/twenty-pruned.yaml
 step "one apply at a time per namespace"
 ino=$(in_ns t stat -L -c %i /proc/self/ns/net)
 lockfile=/run/lvs-converge/apply-netns-$ino.lock
-( echo 4242 >"$lockfile"; in_ns t flock "$lockfile" sleep 3 ) &
-holder=$!
-sleep 0.5
+hold_lock "$lockfile" 4242 3
 rc=0
 run_out busy lvs-converge --netns t apply -f /tmp/twenty.yaml --lock-timeout 1 || rc=$?
 expect_eq "$rc" 1 "apply while another holds the lock"

@@ -85,9 +85,7 @@ expect_eq "$(in_ns a ipvsadm -Sn)" "" "IPVS table of a"
 rm $RUN/apply-netns-$ino.lock
 
 step "the host-wide persistence lock: held by another apply, one that writes files waits and fails"
-( echo 4343 >$RUN/persistence-files.lock; flock $RUN/persistence-files.lock sleep 4 ) &
-holder=$!
-sleep 0.5
+hold_lock $RUN/persistence-files.lock 4343 4
 rc=0
 run_out busy lvs-converge --netns a apply -f /tmp/a.yaml --lock-timeout 1 || rc=$?
 expect_eq "$rc" 1 "apply with persist while another writes the persistence files"
