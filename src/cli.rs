@@ -295,7 +295,8 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
                 }
                 None => observe_for(&document, arg, cli.root.as_deref())?,
             };
-            let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
+            let plan = plan::diff(&spec.desired, &observed, &spec.ownership)
+                .annotate(|object| spec.origins.get(object).cloned());
             // Notes are for `check`; a plan shows what breaks or will.
             let mut findings = lint::check_observed(&document, &spec, &observed);
             findings.retain(|f| f.severity != lint::Severity::Note);
@@ -356,7 +357,8 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
                 lock_timeout,
             )?;
             let observed = observe_resolved(&spec, cli.root.as_deref())?;
-            let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
+            let plan = plan::diff(&spec.desired, &observed, &spec.ownership)
+                .annotate(|object| spec.origins.get(object).cloned());
             apply::files::check_take_over(&plan, *take_over).map_err(CliError::TakeOver)?;
             let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, cli.root.as_deref());
             let mut host = LiveHost::new(interest).take_over(*take_over);
@@ -419,7 +421,7 @@ fn write_saved_plan(
         root: cli.root.as_ref().map(|root| std::path::absolute(root).unwrap_or_else(|_| root.clone())),
         observed_from,
     };
-    let saved = SavedPlan::new(made, spec.desired, spec.ownership, spec.origins, plan.clone(), observed)
+    let saved = SavedPlan::new(made, spec.desired, spec.ownership, &spec.origins, plan.clone(), observed)
         .with_spec_text(spec_text);
     write_private(out, saved.to_json().as_bytes()).map_err(|source| io("writing", source))
 }

@@ -565,7 +565,7 @@ pub fn execute(
             None => {}
         }
         if start == 0 || changes[start - 1].subsystem() != changes[start].subsystem() {
-            fault::before_subsystem(changes[start].subsystem());
+            fault::before_subsystem(changes[start].subsystem().name());
         }
         let refs: Vec<&Change> = batch.iter().collect();
         let mut outcomes = host.apply(&refs, &mut || (options.stop)());

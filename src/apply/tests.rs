@@ -190,7 +190,7 @@ fn save(desired: &HostState, ownership: &Ownership, host: &MemoryHost) -> SavedP
         observed_from: ObservedFrom::Live,
     };
     let plan = plan::diff(desired, &host.state, ownership);
-    SavedPlan::new(made, desired.clone(), ownership.clone(), Default::default(), plan, host.state.clone())
+    SavedPlan::new(made, desired.clone(), ownership.clone(), &Default::default(), plan, host.state.clone())
 }
 
 fn apply_file(saved: &SavedPlan, host: &mut MemoryHost) -> Result<ApplyReport, ApplyError> {

@@ -9,6 +9,7 @@ pub mod files;
 pub mod ipvs;
 pub mod keyed;
 pub mod links;
+pub mod object;
 pub mod routes;
 pub mod sysctl;
 
@@ -22,6 +23,7 @@ pub use files::FileState;
 pub use ipvs::IpvsState;
 use keyed::KeyedMap;
 pub use links::Link;
+pub use object::{ObjectId, Subsystem};
 pub use routes::Route;
 
 /// The dotted sysctl name of a per-interface IPv4 setting: `net.ipv4.conf.eth0/100.rp_filter`

@@ -29,6 +29,7 @@ pub enum RouteScope {
 }
 
 /// What identifies a route to the kernel: table, type, destination prefix and metric.
+/// Shown as `ip route` users read it: `local 203.0.113.100/32 table local`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteKey {
@@ -46,7 +47,8 @@ impl fmt::Display for RouteKey {
             TABLE_LOCAL => "local".to_string(),
             other => other.to_string(),
         };
-        write!(f, "{:?} {}/{} table {table}", self.kind, self.destination, self.prefix_length)?;
+        let kind = format!("{:?}", self.kind).to_lowercase();
+        write!(f, "{kind} {}/{} table {table}", self.destination, self.prefix_length)?;
         if self.metric != 0 {
             write!(f, " metric {}", self.metric)?;
         }

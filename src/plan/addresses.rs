@@ -13,6 +13,15 @@ pub enum AddressChange {
     Delete { before: Address },
 }
 
+impl AddressChange {
+    pub fn address(&self) -> &Address {
+        match self {
+            AddressChange::Create { after } => after,
+            AddressChange::Delete { before } => before,
+        }
+    }
+}
+
 /// Declared addresses against the host's. Only declared addresses change; a declared address
 /// with another label is replaced (delete, then create).
 pub fn diff(desired: &KeyedMap<Address>, observed: &KeyedMap<Address>) -> (Vec<AddressChange>, Vec<AddressChange>) {

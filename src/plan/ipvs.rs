@@ -13,6 +13,7 @@ use crate::model::ipvs::{
     Destination, DestinationKey, IpvsState, Persistence, Service, ServiceKey, ServiceSettings, Timeouts,
 };
 use crate::model::keyed::Keyed;
+use crate::model::{ObjectId, Subsystem};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "camelCase")]
@@ -173,7 +174,7 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership
             } else {
                 key.to_string()
             };
-            unmanaged.push(Unmanaged { subsystem: "ipvs".into(), kind: "ipvs service".into(), id });
+            unmanaged.push(Unmanaged { subsystem: Subsystem::Ipvs, kind: "ipvs service".into(), id });
         }
     }
 
@@ -257,6 +258,21 @@ impl IpvsChange {
             }
             IpvsChange::DrainDestination { service, before, .. } => {
                 vec![IpvsChange::UpdateDestination { service, before: drained(&before), after: before }]
+            }
+        }
+    }
+
+    pub fn object(&self) -> ObjectId {
+        match self {
+            IpvsChange::SetTimeouts { .. } => ObjectId::IpvsTimeouts,
+            IpvsChange::CreateService { service, .. }
+            | IpvsChange::UpdateService { service, .. }
+            | IpvsChange::DeleteService { service, .. } => ObjectId::IpvsService(*service),
+            IpvsChange::CreateDestination { service, after: destination }
+            | IpvsChange::UpdateDestination { service, after: destination, .. }
+            | IpvsChange::DeleteDestination { service, before: destination }
+            | IpvsChange::DrainDestination { service, before: destination, .. } => {
+                ObjectId::IpvsDestination(*service, destination.key())
             }
         }
     }

@@ -24,6 +24,16 @@ pub enum LinkChange {
     },
 }
 
+impl LinkChange {
+    /// The link as the change leaves it (created, updated) or finds it (deleted).
+    pub fn link(&self) -> &Link {
+        match self {
+            LinkChange::Create { after } | LinkChange::Update { after, .. } => after,
+            LinkChange::Delete { before } => before,
+        }
+    }
+}
+
 /// Declared links against the host's. Undeclared links are left alone; of them, ipip
 /// tunnels are reported as unmanaged.
 pub fn diff(desired: &KeyedMap<Link>, observed: &KeyedMap<Link>) -> (Vec<LinkChange>, Vec<String>) {

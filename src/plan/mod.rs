@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::HostState;
+use crate::model::keyed::Keyed;
+use crate::model::{HostState, ObjectId, Subsystem};
 pub use addresses::AddressChange;
 pub use files::FileChange;
 pub use ipvs::IpvsChange;
@@ -60,7 +61,7 @@ pub struct Planned {
 /// An object on the host that the spec does not own: reported, never touched.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Unmanaged {
-    pub subsystem: String,
+    pub subsystem: Subsystem,
     pub kind: String,
     pub id: String,
 }
@@ -91,14 +92,9 @@ pub struct ChangeView {
 }
 
 impl ChangeView {
-    /// `subsystem kind id`: how origins and messages name the object.
+    /// `kind id`: how messages name the object.
     pub fn object(&self) -> String {
         format!("{} {}", self.kind, self.id).trim_end().to_string()
-    }
-
-    /// `subsystem id`: how the spec layer records where a derived object came from.
-    pub fn origin_key(&self) -> String {
-        format!("{} {}", self.subsystem, self.id)
     }
 }
 
@@ -155,22 +151,24 @@ impl Change {
         })
     }
 
-    /// Changes of one subsystem are applied together (IPVS in bulk). One of [`SUBSYSTEMS`].
-    pub fn subsystem(&self) -> &'static str {
+    /// Changes of one subsystem are applied together (IPVS in bulk).
+    pub fn subsystem(&self) -> Subsystem {
+        self.object().subsystem()
+    }
+
+    /// The object this change makes, alters or removes.
+    pub fn object(&self) -> ObjectId {
         match self {
-            Change::Module(_) => "modules",
-            Change::Link(_) => "links",
-            Change::Sysctl(_) => "sysctl",
-            Change::Address(_) => "addresses",
-            Change::Route(_) => "routes",
-            Change::Ipvs(_) => "ipvs",
-            Change::File(_) => "files",
+            Change::Module(ModuleChange::Load { name }) => ObjectId::Module(name.clone()),
+            Change::Link(change) => ObjectId::Link(change.link().name.clone()),
+            Change::Sysctl(SysctlChange::Set { key, .. }) => ObjectId::Sysctl(key.clone()),
+            Change::Address(change) => ObjectId::Address(change.address().key()),
+            Change::Route(change) => ObjectId::Route(change.route().key()),
+            Change::Ipvs(change) => change.object(),
+            Change::File(change) => ObjectId::File(change.path().to_path_buf()),
         }
     }
 }
-
-/// Every subsystem name [`Change::subsystem`] and [`Unmanaged::subsystem`] use, in plan order.
-pub const SUBSYSTEMS: [&str; 7] = ["modules", "links", "sysctl", "addresses", "routes", "ipvs", "files"];
 
 /// The ordered changes that take the host from observed to desired.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -218,31 +216,30 @@ impl Plan {
     /// with zeros when nothing differs, so a consumer never meets a missing key.
     pub fn drift(&self) -> Drift {
         let mut subsystems: BTreeMap<String, SubsystemDrift> =
-            SUBSYSTEMS.iter().map(|name| (name.to_string(), SubsystemDrift::default())).collect();
-        fn count<'a>(subsystems: &'a mut BTreeMap<String, SubsystemDrift>, name: &str) -> &'a mut SubsystemDrift {
-            subsystems.entry(name.to_string()).or_default()
+            Subsystem::ALL.iter().map(|subsystem| (subsystem.name().to_string(), SubsystemDrift::default())).collect();
+        fn count(subsystems: &mut BTreeMap<String, SubsystemDrift>, subsystem: Subsystem) -> &mut SubsystemDrift {
+            subsystems.entry(subsystem.name().to_string()).or_default()
         }
         for planned in &self.changes {
-            let view = planned.change.view();
-            let counts = count(&mut subsystems, view.subsystem);
-            match view.action {
+            let counts = count(&mut subsystems, planned.change.subsystem());
+            match planned.change.view().action {
                 Action::Create => counts.create += 1,
                 Action::Update => counts.update += 1,
                 Action::Delete => counts.delete += 1,
             }
         }
         for unmanaged in &self.unmanaged {
-            count(&mut subsystems, &unmanaged.subsystem).unmanaged += 1;
+            count(&mut subsystems, unmanaged.subsystem).unmanaged += 1;
         }
-        count(&mut subsystems, "ipvs").draining += self.draining.len();
+        count(&mut subsystems, Subsystem::Ipvs).draining += self.draining.len();
         Drift { drifted: !self.converged(), subsystems }
     }
 
-    /// Marks each change with where its object came from (`origins` is keyed by
-    /// [`ChangeView::origin_key`]).
-    pub fn annotate(mut self, origins: &BTreeMap<String, String>) -> Self {
+    /// Marks each change with where its object came from (see [`origins_by_text`] for saved
+    /// plans, which key origins by text).
+    pub fn annotate(mut self, origin_of: impl Fn(&ObjectId) -> Option<String>) -> Self {
         for planned in &mut self.changes {
-            planned.origin = origins.get(&planned.change.view().origin_key()).cloned();
+            planned.origin = origin_of(&planned.change.object());
         }
         self
     }
@@ -272,6 +269,12 @@ pub struct SubsystemDrift {
     pub unmanaged: usize,
     /// Removed real servers waiting for their connections to end (IPVS only).
     pub draining: usize,
+}
+
+/// Origins keyed by each object's text (`routes local 203.0.113.100/32 table local`), as
+/// saved plans hold them.
+pub fn origins_by_text(origins: &BTreeMap<ObjectId, String>) -> BTreeMap<String, String> {
+    origins.iter().map(|(object, origin)| (object.to_string(), origin.clone())).collect()
 }
 
 /// Which objects on the host the spec owns beyond those it declares. By default only
@@ -309,7 +312,7 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
     plan.changes = ordered.map(|change| Planned { change, origin: None }).collect();
 
     plan.unmanaged.extend(unmanaged_links.into_iter().map(|id| Unmanaged {
-        subsystem: "links".into(),
+        subsystem: Subsystem::Links,
         kind: "ipip tunnel".into(),
         id,
     }));
@@ -317,7 +320,7 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
     plan.draining = ipvs.draining;
     plan.observed_at = observed.ipvs.observed_at;
     plan.unmanaged.extend(foreign_files.into_iter().map(|id| Unmanaged {
-        subsystem: "files".into(),
+        subsystem: Subsystem::Files,
         kind: "file".into(),
         id,
     }));
@@ -372,12 +375,15 @@ mod tests {
                 planned(set("net.ipv4.ip_forward")),
                 planned(set("net.ipv4.conf.all.arp_ignore")),
             ],
-            unmanaged: vec![Unmanaged { subsystem: "links".into(), kind: "ipip tunnel".into(), id: "tun9".into() }],
+            unmanaged: vec![Unmanaged { subsystem: Subsystem::Links, kind: "ipip tunnel".into(), id: "tun9".into() }],
             ..Default::default()
         };
         let drift = plan.drift();
         assert!(drift.drifted);
-        assert_eq!(drift.subsystems.keys().map(String::as_str).collect::<BTreeSet<_>>(), BTreeSet::from(SUBSYSTEMS));
+        assert_eq!(
+            drift.subsystems.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+            Subsystem::ALL.iter().map(|s| s.name()).collect::<BTreeSet<_>>()
+        );
         assert_eq!(drift.subsystems["sysctl"], SubsystemDrift { update: 2, ..Default::default() });
         assert_eq!(drift.subsystems["modules"], SubsystemDrift { create: 1, ..Default::default() });
         assert_eq!(drift.subsystems["links"], SubsystemDrift { unmanaged: 1, ..Default::default() });
@@ -385,6 +391,6 @@ mod tests {
 
         let converged = Plan { changes: vec![], ..plan }.drift();
         assert!(!converged.drifted);
-        assert_eq!(converged.subsystems.len(), SUBSYSTEMS.len());
+        assert_eq!(converged.subsystems.len(), Subsystem::ALL.len());
     }
 }

@@ -22,6 +22,16 @@ pub enum RouteChange {
     },
 }
 
+impl RouteChange {
+    /// The route as the change leaves it (created, replaced) or finds it (deleted).
+    pub fn route(&self) -> &Route {
+        match self {
+            RouteChange::Create { after } | RouteChange::Update { after, .. } => after,
+            RouteChange::Delete { before } => before,
+        }
+    }
+}
+
 /// Declared routes against the host's, matched by identity (table, type, prefix, metric);
 /// the kernel's own `proto kernel` routes count like any other, so a declared route the
 /// kernel already made (the VIP's `local` route) plans nothing.

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::{compare, Action, ChangeView, Ownership, Plan, Planned};
 use crate::model::duration::Seconds;
-use crate::model::HostState;
+use crate::model::{HostState, ObjectId};
 use crate::spec::{self, NodeSelector, SpecError};
 
 /// The `format` tag of every saved plan.
@@ -200,7 +200,7 @@ impl SavedPlan {
         made: Provenance,
         desired: HostState,
         ownership: Ownership,
-        origins: BTreeMap<String, String>,
+        origins: &BTreeMap<ObjectId, String>,
         plan: Plan,
         observed: HostState,
     ) -> Self {
@@ -213,7 +213,7 @@ impl SavedPlan {
             spec_text: String::new(),
             desired,
             ownership,
-            origins,
+            origins: super::origins_by_text(origins),
             plan,
             observed,
             observed_digest,
@@ -293,7 +293,7 @@ impl SavedPlan {
         if resolved.ownership != self.ownership {
             return Err(inconsistent("its ownership (prune, managed files) is not what its spec gives".into()));
         }
-        if resolved.origins != self.origins {
+        if super::origins_by_text(&resolved.origins) != self.origins {
             return Err(inconsistent("its origins are not what its spec gives".into()));
         }
         if let Some(root) = self.made.root.as_ref().filter(|root| !root.is_absolute()) {
@@ -312,7 +312,8 @@ impl SavedPlan {
         let mut basis = host.clone();
         basis.ipvs.activity.clone_from(&self.observed.ipvs.activity);
         basis.ipvs.observed_at = self.observed.ipvs.observed_at;
-        super::diff(&self.desired, &basis, &self.ownership).annotate(&self.origins)
+        super::diff(&self.desired, &basis, &self.ownership)
+            .annotate(|object| self.origins.get(&object.to_string()).cloned())
     }
 
     /// The network namespace and root apply acts in: the plan's. Refuses (naming the file)
@@ -494,8 +495,9 @@ mod tests {
             root: None,
             observed_from: ObservedFrom::Live,
         };
-        let plan = super::super::diff(&spec.desired, observed, &spec.ownership).annotate(&spec.origins);
-        SavedPlan::new(made, spec.desired.clone(), spec.ownership.clone(), spec.origins.clone(), plan, observed.clone())
+        let plan = super::super::diff(&spec.desired, observed, &spec.ownership)
+            .annotate(|object| spec.origins.get(object).cloned());
+        SavedPlan::new(made, spec.desired.clone(), spec.ownership.clone(), &spec.origins, plan, observed.clone())
             .with_spec_text(SPEC)
     }
 

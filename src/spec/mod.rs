@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::keyed::{Keyed, KeyedMap};
-use crate::model::HostState;
+use crate::model::{HostState, ObjectId};
 use crate::plan::Ownership;
 use host::{AddressSpec, Declared, HostSections, LinkSpec, RouteSpec, SysctlValue};
 use ipvs::IpvsSpec;
@@ -118,9 +118,9 @@ pub struct Spec {
     pub role: Option<Role>,
     pub desired: HostState,
     pub ownership: Ownership,
-    /// Where derived objects come from (`role real-server`, `ipvs services`), keyed by
-    /// [`crate::plan::ChangeView::origin_key`]; objects the spec declares itself are absent.
-    pub origins: BTreeMap<String, String>,
+    /// Where derived objects come from (`role real-server`, `ipvs services`); objects the
+    /// spec declares itself are absent.
+    pub origins: BTreeMap<ObjectId, String>,
 }
 
 /// Which node of a Cluster spec this host is.
@@ -565,8 +565,8 @@ fn ipvs_prerequisites(ipvs: &crate::model::IpvsState) -> Declared {
 
 /// Adds `declared` to `desired`, replacing objects with the same identity, and records
 /// `origin` for each (or clears it: the spec's own declaration has no origin note).
-fn merge(desired: &mut HostState, origins: &mut BTreeMap<String, String>, declared: Declared, origin: Option<&str>) {
-    let mut note = |key: String| match origin {
+fn merge(desired: &mut HostState, origins: &mut BTreeMap<ObjectId, String>, declared: Declared, origin: Option<&str>) {
+    let mut note = |key: ObjectId| match origin {
         Some(origin) => {
             origins.insert(key, origin.to_string());
         }
@@ -575,26 +575,26 @@ fn merge(desired: &mut HostState, origins: &mut BTreeMap<String, String>, declar
         }
     };
     for module in declared.modules {
-        note(format!("modules {module}"));
+        note(ObjectId::Module(module.clone()));
         desired.modules.insert(module);
     }
     for (key, value) in declared.sysctls {
-        note(format!("sysctl {key}"));
+        note(ObjectId::Sysctl(key.clone()));
         desired.sysctls.insert(key, value);
     }
-    insert_all(&mut desired.links, declared.links, |link| format!("links {}", link.name), &mut note);
-    insert_all(&mut desired.addresses, declared.addresses, |a| format!("addresses {}", a.key()), &mut note);
-    insert_all(&mut desired.routes, declared.routes, |r| format!("routes {}", crate::plan::route_id(r)), &mut note);
+    insert_all(&mut desired.links, declared.links, ObjectId::Link, &mut note);
+    insert_all(&mut desired.addresses, declared.addresses, ObjectId::Address, &mut note);
+    insert_all(&mut desired.routes, declared.routes, ObjectId::Route, &mut note);
 }
 
 fn insert_all<T: Keyed>(
     map: &mut KeyedMap<T>,
     items: Vec<T>,
-    origin_key: impl Fn(&T) -> String,
-    note: &mut impl FnMut(String),
+    object: impl Fn(T::Key) -> ObjectId,
+    note: &mut impl FnMut(ObjectId),
 ) {
     for item in items {
-        note(origin_key(&item));
+        note(object(item.key()));
         map.insert(item.key(), item);
     }
 }
