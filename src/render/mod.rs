@@ -5,8 +5,8 @@ pub mod findings;
 pub mod json;
 pub mod text;
 
-/// Output format of `plan` and `apply`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// Output format of `plan`, `apply` and `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,
