@@ -92,7 +92,8 @@ pub enum Command {
     /// Capture what the host (or an ipvsadm-save / keepalived.conf file) has as a Host spec,
     /// without changing anything: `plan` of the result against the same host shows no change.
     Import(import::ImportArgs),
-    /// Check a spec without touching the host.
+    /// Check a spec without touching the host (every node of a Cluster spec) and say what it
+    /// holds. Exit 0: valid, 1: invalid.
     Validate(validate::ValidateArgs),
     /// Print the spec's JSON Schema, for editors and CI linters.
     Schema,
@@ -335,5 +336,22 @@ mod tests {
         let mut found = Vec::new();
         clap_users(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
         assert!(found.is_empty(), "clap belongs to src/cli.rs and src/cli/; the core takes plain types: {found:?}");
+    }
+
+    #[test]
+    fn node_help_says_each_commands_own_default() {
+        use clap::CommandFactory as _;
+        let node_help = |command: &str| {
+            let cli = Cli::command();
+            let subcommand = cli.find_subcommand(command).unwrap();
+            let node = subcommand.get_arguments().find(|a| a.get_id() == "node").unwrap();
+            node.get_help().unwrap().to_string()
+        };
+        // validate and an offline check read no host: their default cannot be this host's node.
+        assert!(node_help("validate").ends_with("Default: every node"), "{}", node_help("validate"));
+        assert!(node_help("check").contains("Default: every node; with --host"), "{}", node_help("check"));
+        for command in ["plan", "apply"] {
+            assert!(node_help(command).contains("`address` is on this host"), "{command}: {}", node_help(command));
+        }
     }
 }

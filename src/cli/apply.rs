@@ -37,6 +37,8 @@ pub struct ApplyArgs {
     /// Seconds to wait for another apply on this host (network namespace) to finish.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     lock_timeout: u64,
+    /// text for people; json for scripts (what changed; when apply failed or was stopped,
+    /// what failed, what stays and what is unknown, while the error goes to stderr).
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     format: FormatArg,
 }

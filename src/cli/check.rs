@@ -8,7 +8,11 @@ use crate::observe::{self, snapshot, Interest};
 use crate::render::{self, text::Style, Format};
 use crate::spec;
 
+// Offline, check judges every node; only with a host can `--node` default to its node.
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("node", |node| node.help(
+    "Check only this node of a Cluster spec. Default: every node; with --host or --observed, the node whose `address` is on that host",
+)))]
 pub struct CheckArgs {
     #[command(flatten)]
     spec: SpecArg,
@@ -22,6 +26,7 @@ pub struct CheckArgs {
     /// Exit 2 on warnings as well as errors.
     #[arg(long)]
     strict: bool,
+    /// text for people (each finding with why and fix); json for scripts.
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     format: FormatArg,
 }

@@ -23,6 +23,8 @@ pub struct PlanArgs {
     /// Also save the plan to FILE, for `apply FILE` to make exactly these changes later.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// text for people; json for scripts (`format_version`, each change's before and after,
+    /// the drift summary, the findings).
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     format: FormatArg,
 }

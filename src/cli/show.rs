@@ -8,6 +8,7 @@ use crate::observe::{self, snapshot, Interest};
 
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
+    /// yaml or json; `plan --observed` and `check --observed` read either.
     #[arg(long, value_enum, default_value_t = SnapshotFormat::Yaml)]
     format: SnapshotFormat,
 }

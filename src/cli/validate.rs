@@ -3,7 +3,9 @@
 use super::{print_report, CliError, SpecArg, EXIT_OK};
 use crate::spec::{self, NodeSelector, Spec};
 
+// validate reads no host, so `--node` cannot default to this host's node.
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("node", |node| node.help("Validate only this node of a Cluster spec. Default: every node")))]
 pub struct ValidateArgs {
     #[command(flatten)]
     spec: SpecArg,
