@@ -1,8 +1,8 @@
 //! Command line: parses the arguments, runs one command, turns its result into an exit code.
 //! Each command lives in its own module with its arguments and the function that runs it;
 //! this module holds what they share (global options, the spec argument, errors, output
-//! helpers). Only the command line knows clap, stdout and stderr: the core below it takes
-//! plain values and returns data or text.
+//! helpers). Only the command line knows clap and writes to stdout and stderr: the core
+//! below it takes plain values and returns data or text.
 //!
 //! Exit codes follow Terraform's `-detailed-exitcode`: 0 success/converged, 1 error,
 //! 2 `plan` found changes to make.
@@ -156,7 +156,7 @@ pub enum CliError {
     ImportExists(PathBuf),
     #[error("cannot write {}: {source}\n  hint: check that its directory exists and is writable, or leave out -o to print the spec", .path.display())]
     ImportWrite { path: PathBuf, source: std::io::Error },
-    /// stdout refused the imported spec (a closed pipe is not an error: see [`render::print`]).
+    /// stdout refused the imported spec (a closed pipe is not an error: see [`print_stdout`]).
     #[error("cannot write the spec to standard output: {0}\n  hint: write it to a file with -o FILE")]
     ImportPrint(std::io::Error),
     /// stdout refused the report (a full disk, a dead terminal); a reader that closed the
@@ -229,9 +229,24 @@ fn enter_netns(netns: Option<&str>) -> Result<(), netns::NetnsError> {
     }
 }
 
-/// Prints a command's report; see [`render::print`].
+/// Writes a whole report to stdout. A reader that went away (EPIPE: `| head`) is not an
+/// error: it asked for no more, so nothing is said. Rust ignores SIGPIPE, which is what
+/// turns a closed pipe into EPIPE here instead of killing the process mid-apply.
+fn print_stdout(text: &str) -> std::io::Result<()> {
+    write_report(&mut std::io::stdout().lock(), text)
+}
+
+/// [`print_stdout`] to any writer.
+fn write_report(out: &mut dyn Write, text: &str) -> std::io::Result<()> {
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written,
+    }
+}
+
+/// Prints a command's report; see [`print_stdout`].
 fn print_report(text: &str, what: &'static str) -> Result<(), CliError> {
-    render::print(text).map_err(|source| CliError::Output { what, saved_to: None, source })
+    print_stdout(text).map_err(|source| CliError::Output { what, saved_to: None, source })
 }
 
 /// A line for people on stderr. A failure to write it must not turn into a panic (or

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{enter_netns, observe_resolved, resolve_for, CliError, Context, FormatArg, SpecArg, EXIT_OK};
+use super::{enter_netns, observe_resolved, resolve_for, write_report, CliError, Context, FormatArg, SpecArg, EXIT_OK};
 use crate::apply::live::LiveHost;
 use crate::apply::{self, ApplyError, ApplyOptions};
 use crate::observe::Interest;
@@ -126,7 +126,7 @@ fn read_saved_plan(path: &Path) -> Result<SavedPlan, SavedPlanError> {
 /// stays 0 whatever happens to the report; a report that could not be written is said on
 /// stderr (quietly dropped when the reader closed the pipe).
 fn report_applied(out: &mut dyn Write, err: &mut dyn Write, text: &str) -> u8 {
-    if let Err(error) = render::write_report(out, text) {
+    if let Err(error) = write_report(out, text) {
         let _ = writeln!(
             err,
             "error: the changes were applied and verified, but the report could not be written to standard output: {error}\n  hint: `lvs-converge plan` shows that the host matches the spec"

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-use super::{enter_netns, say, CliError, Context, EXIT_OK};
+use super::{enter_netns, print_stdout, say, CliError, Context, EXIT_OK};
 use crate::import::{self, live, utc_timestamp, Imported};
 use crate::observe::{self, Interest};
-use crate::render;
 
 /// `lvs-converge import`'s options.
 #[derive(Debug, clap::Args)]
@@ -59,7 +58,7 @@ pub(super) fn run(args: &ImportArgs, context: &Context) -> Result<u8, CliError> 
     }
     match &args.output {
         Some(path) => write_output(path, &text, args.force)?,
-        None => render::print(&text).map_err(CliError::ImportPrint)?,
+        None => print_stdout(&text).map_err(CliError::ImportPrint)?,
     }
     Ok(EXIT_OK)
 }

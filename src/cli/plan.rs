@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{
-    enter_netns, observe_for, resolve, say, CliError, Context, FormatArg, SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
+    enter_netns, observe_for, print_stdout, resolve, say, CliError, Context, FormatArg, SpecArg, EXIT_CHANGES_PENDING,
+    EXIT_OK,
 };
 use crate::model::HostState;
 use crate::observe::snapshot;
@@ -60,7 +61,7 @@ pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
         };
         write_saved_plan(out, spec, document.text(), &plan, observed, observed_from, context)?;
     }
-    render::print(&text).map_err(|source| CliError::Output { what: "the plan", saved_to: args.out.clone(), source })?;
+    print_stdout(&text).map_err(|source| CliError::Output { what: "the plan", saved_to: args.out.clone(), source })?;
     if let Some(out) = &args.out {
         say(&format!("Saved the plan to {0}. To make exactly these changes: lvs-converge apply {0}", out.display()));
     }
