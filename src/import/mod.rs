@@ -12,6 +12,9 @@
 //! An import mirrors the host faithfully, mistakes included: planning the imported spec
 //! against the host it came from shows no change. Whatever a source holds that the spec
 //! cannot say (health checkers, VRRP, sorry servers …) is reported, never silently dropped.
+//!
+//! Nothing here reads arguments or writes output: the command line (src/cli/import.rs)
+//! picks the source, prints the notes and writes the YAML.
 
 pub mod canonical;
 pub mod ipvsadm_save;
