@@ -179,17 +179,3 @@ fn golden_case_snapshots_round_trip() {
     }
     assert!(count >= 5, "only {count} snapshots");
 }
-
-#[test]
-fn output_file_is_not_overwritten_without_force() {
-    let directory = std::env::temp_dir().join(format!("lvs-import-{}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
-    let path = directory.join("spec.yaml");
-    import::write_output(&path, "first\n", false).unwrap();
-    let error = import::write_output(&path, "second\n", false).unwrap_err().to_string();
-    assert!(error.contains("already exists") && error.contains("--force"), "{error}");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\n");
-    import::write_output(&path, "second\n", true).unwrap();
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "second\n");
-    std::fs::remove_dir_all(directory).unwrap();
-}

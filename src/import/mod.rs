@@ -12,6 +12,9 @@
 //! An import mirrors the host faithfully, mistakes included: planning the imported spec
 //! against the host it came from shows no change. Whatever a source holds that the spec
 //! cannot say (health checkers, VRRP, sorry servers …) is reported, never silently dropped.
+//!
+//! Nothing here reads arguments or writes output: the command line (src/cli/import.rs)
+//! picks the source, prints the notes and writes the YAML.
 
 pub mod canonical;
 pub mod ipvsadm_save;
@@ -19,7 +22,6 @@ pub mod keepalived;
 pub mod live;
 pub mod writer;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::model::IpvsState;
@@ -34,20 +36,9 @@ pub enum ImportError {
     /// A line of a source file that cannot be understood.
     #[error("{file}:{line}: {message}{}", .hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
     Parse { file: String, line: usize, message: String, hint: Option<String> },
-    #[error(transparent)]
-    Observe(#[from] crate::observe::ObserveError),
-    #[error(transparent)]
-    Netns(#[from] crate::netns::NetnsError),
     /// `--role` names a role whose short form does not describe the host.
     #[error("{0}")]
     Role(String),
-    #[error("{} already exists\n  hint: pass --force to overwrite it, or choose another -o FILE", .0.display())]
-    Exists(PathBuf),
-    #[error("cannot write {}: {source}\n  hint: check that its directory exists and is writable, or leave out -o to print the spec", .path.display())]
-    Write { path: PathBuf, source: std::io::Error },
-    /// stdout refused the spec (a closed pipe is not an error: see [`crate::render::print`]).
-    #[error("cannot write the spec to standard output: {0}\n  hint: write it to a file with -o FILE")]
-    Print(std::io::Error),
 }
 
 /// An imported spec, ready to write.
@@ -122,87 +113,6 @@ pub fn from_keepalived_file(path: &Path) -> Result<Imported, ImportError> {
     let text = read_source(path)?;
     let config = keepalived::parse(&text, &path.display().to_string())?;
     Ok(ipvs_only(format!("keepalived config {}", path.display()), &config.ipvs, &config.notes, config.messages))
-}
-
-/// `lvs-converge import`'s options.
-#[derive(Debug, clap::Args)]
-pub struct ImportArgs {
-    /// Import an `ipvsadm-save -n` (`ipvsadm -Sn`) rules file instead of the live host.
-    #[arg(long, value_name = "FILE", conflicts_with = "keepalived")]
-    pub ipvsadm_save: Option<PathBuf>,
-    /// Import the virtual_server blocks of a keepalived.conf instead of the live host.
-    #[arg(long, value_name = "FILE")]
-    pub keepalived: Option<PathBuf>,
-    /// Write the spec to FILE (default: standard output).
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Overwrite FILE if it exists.
-    #[arg(long, requires = "output")]
-    pub force: bool,
-    /// Live host: write the short `role:` form of this role (auto: of the role the host
-    /// looks like) when it describes the host exactly. With director/real-server, fail if it
-    /// does not.
-    #[arg(long, value_enum, default_value_t = RoleArg::Auto, conflicts_with_all = ["ipvsadm_save", "keepalived"])]
-    pub role: RoleArg,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RoleArg {
-    Auto,
-    Director,
-    RealServer,
-}
-
-/// Runs `import`: reads the source (entering `netns` first for the live host), writes the
-/// spec, prints the notes to stderr.
-pub fn run(args: &ImportArgs, netns: Option<&str>) -> Result<(), ImportError> {
-    let imported = if let Some(path) = &args.ipvsadm_save {
-        from_ipvsadm_save_file(path)?
-    } else if let Some(path) = &args.keepalived {
-        from_keepalived_file(path)?
-    } else {
-        if let Some(name) = netns {
-            crate::netns::enter(name)?;
-        }
-        let host = crate::observe::observe_host(&crate::observe::Interest::default())?;
-        let role = match args.role {
-            RoleArg::Auto => live::RoleChoice::Auto,
-            RoleArg::Director => live::RoleChoice::Director,
-            RoleArg::RealServer => live::RoleChoice::RealServer,
-        };
-        let source = match netns {
-            Some(name) => format!("the live host (network namespace {name})"),
-            None => "the live host".to_string(),
-        };
-        live::import(&host, role, &source)?
-    };
-    let now = crate::rundir::unix_now();
-    let text = imported.to_yaml(&utc_timestamp(now));
-    for note in &imported.notes {
-        // A closed stderr must not turn a finished import into a panic.
-        let _ = writeln!(std::io::stderr().lock(), "note: {note}");
-    }
-    match &args.output {
-        Some(path) => write_output(path, &text, args.force),
-        None => crate::render::print(&text).map_err(ImportError::Print),
-    }
-}
-
-/// Writes `text` to `path`, refusing to replace an existing file unless `force`.
-pub fn write_output(path: &Path, text: &str, force: bool) -> Result<(), ImportError> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    let mut file = options.open(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::AlreadyExists => ImportError::Exists(path.to_path_buf()),
-        _ => ImportError::Write { path: path.to_path_buf(), source },
-    })?;
-    file.write_all(text.as_bytes()).map_err(|source| ImportError::Write { path: path.to_path_buf(), source })
 }
 
 /// `2024-05-01 12:34:56 UTC` for Unix time `seconds`.

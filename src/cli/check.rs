@@ -1,0 +1,66 @@
+//! `check`: LVS-TUN mistakes in a spec, alone or judged against a host.
+
+use std::path::PathBuf;
+
+use super::{enter_netns, print_report, resolve, CliError, Context, FormatArg, SpecArg, EXIT_CHANGES_PENDING, EXIT_OK};
+use crate::lint;
+use crate::observe::{self, snapshot, Interest};
+use crate::render::{self, text::Style, Format};
+use crate::spec;
+
+// Offline, check judges every node; only with a host can `--node` default to its node.
+#[derive(Debug, clap::Args)]
+#[command(mut_arg("node", |node| node.help(
+    "Check only this node of a Cluster spec. Default: every node; with --host or --observed, the node whose `address` is on that host",
+)))]
+pub struct CheckArgs {
+    #[command(flatten)]
+    spec: SpecArg,
+    /// Also judge the live host (this netns, or --netns): what the spec leaves out is taken
+    /// as the host has it. Read-only.
+    #[arg(long, conflicts_with = "observed")]
+    host: bool,
+    /// Judge the host of a snapshot written by `show` instead of the live one.
+    #[arg(long, value_name = "FILE")]
+    observed: Option<PathBuf>,
+    /// Exit 2 on warnings as well as errors.
+    #[arg(long)]
+    strict: bool,
+    /// text for people (each finding with why and fix); json for scripts.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    format: FormatArg,
+}
+
+pub(super) fn run(args: &CheckArgs, context: &Context) -> Result<u8, CliError> {
+    let arg = &args.spec;
+    let findings = match (&args.observed, args.host) {
+        (None, false) => {
+            let document = spec::read(&arg.path)?;
+            lint::check_document(&document, arg.node.as_deref())?
+        }
+        (snapshot_path, _) => {
+            if snapshot_path.is_none() {
+                enter_netns(context.netns)?;
+            }
+            let document = spec::read(&arg.path)?;
+            let observed = match snapshot_path {
+                Some(path) => snapshot::read(path)?,
+                None => observe::observe_host(&Interest::default())?,
+            };
+            let spec = resolve(&document, arg, &observed)?;
+            lint::check_observed(&document, &spec, &observed)
+        }
+    };
+    report_findings(&findings, args.strict, args.format.into(), context.style)
+}
+
+/// Prints `check`'s findings; the exit code says whether any is bad enough to act on.
+fn report_findings(findings: &[lint::Finding], strict: bool, format: Format, style: Style) -> Result<u8, CliError> {
+    let text = match format {
+        Format::Text => render::findings::check_text(findings, style),
+        Format::Json => render::findings::check_json(findings),
+    };
+    print_report(&text, "the findings")?;
+    let counts = lint::counts(findings);
+    Ok(if counts.errors > 0 || (strict && counts.warnings > 0) { EXIT_CHANGES_PENDING } else { EXIT_OK })
+}
