@@ -79,28 +79,96 @@ impl fmt::Display for Stale {
 /// What appeared, changed or went away, one object a line.
 fn write_changed(f: &mut fmt::Formatter<'_>, changed: &[HostDifference]) -> fmt::Result {
     for difference in changed {
-        let view = describe_difference(difference);
-        let what = match view.action {
-            Action::Create => "appeared",
-            Action::Update => "changed ",
-            Action::Delete => "gone    ",
-        };
-        write!(f, "\n    {what} {}", view.object())?;
-        let fields: Vec<String> = view
-            .fields
-            .iter()
-            .filter(|_| view.action == Action::Update)
-            .map(|field| {
-                let side = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
-                format!("{} {} → {}", field.name, side(&field.before), side(&field.after))
-            })
-            .collect();
-        if !fields.is_empty() {
-            write!(f, ": {}", fields.join(", "))?;
-        }
+        write!(f, "\n    {}", changed_line(difference))?;
     }
     if changed.is_empty() {
         f.write_str("\n    (its state differs, but no object does: connection timeouts or drain records)")?;
     }
     Ok(())
+}
+
+/// `changed  ipvs real server …: weight 1 → 5`.
+fn changed_line(difference: &HostDifference) -> String {
+    let view = describe_difference(difference);
+    let what = match view.action {
+        Action::Create => "appeared",
+        Action::Update => "changed ",
+        Action::Delete => "gone    ",
+    };
+    let mut line = format!("{what} {}", view.object());
+    let fields: Vec<String> = view
+        .fields
+        .iter()
+        .filter(|_| view.action == Action::Update)
+        .map(|field| {
+            let side = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
+            format!("{} {} → {}", field.name, side(&field.before), side(&field.after))
+        })
+        .collect();
+    if !fields.is_empty() {
+        line.push_str(&format!(": {}", fields.join(", ")));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::addresses::Address;
+    use crate::model::ipvs::{DestinationKey, Protocol, ServiceKey};
+    use crate::plan::{Change, ModuleChange};
+
+    /// The variant's name. No wildcard: a new kind of difference does not compile until it
+    /// is named here, and then the table below must describe it.
+    fn variant(difference: &HostDifference) -> &'static str {
+        match difference {
+            HostDifference::Changed(_) => "Changed",
+            HostDifference::ModuleUnloaded(_) => "ModuleUnloaded",
+            HostDifference::SysctlGone(_) => "SysctlGone",
+            HostDifference::AddressRelabeled { .. } => "AddressRelabeled",
+            HostDifference::IpvsTimeoutsGone => "IpvsTimeoutsGone",
+            HostDifference::Drain { .. } => "Drain",
+        }
+    }
+
+    #[test]
+    fn every_difference_reads_as_one_line() {
+        let address = |label: &str| Address {
+            interface: "lo".into(),
+            address: "203.0.113.100".parse().unwrap(),
+            prefix_length: 32,
+            label: Some(label.into()),
+        };
+        let service =
+            ServiceKey::Address { protocol: Protocol::Tcp, address: "203.0.113.100".parse().unwrap(), port: 80 };
+        let destination = DestinationKey { address: "192.0.2.11".parse().unwrap(), port: 80 };
+        let drain = |before, after| HostDifference::Drain { service, destination, before, after };
+        let table = [
+            (
+                HostDifference::Changed(Change::Module(ModuleChange::Load { name: "ipip".into() })),
+                "appeared kernel module ipip",
+            ),
+            (HostDifference::ModuleUnloaded("ip_vs_wlc".into()), "gone     kernel module ip_vs_wlc"),
+            (
+                HostDifference::SysctlGone("net.ipv4.conf.tun1.rp_filter".into()),
+                "gone     sysctl net.ipv4.conf.tun1.rp_filter",
+            ),
+            (
+                HostDifference::AddressRelabeled { before: address("lo:a"), after: address("lo:b") },
+                "changed  address 203.0.113.100/32 on lo: label lo:a → lo:b",
+            ),
+            (HostDifference::IpvsTimeoutsGone, "gone     ipvs connection timeouts"),
+            (drain(None, Some(100)), "appeared ipvs drain of real server 192.0.2.11:80 of tcp 203.0.113.100:80"),
+            (
+                drain(Some(100), Some(200)),
+                "changed  ipvs drain of real server 192.0.2.11:80 of tcp 203.0.113.100:80: since 100 → 200",
+            ),
+            (drain(Some(100), None), "gone     ipvs drain of real server 192.0.2.11:80 of tcp 203.0.113.100:80"),
+        ];
+        let named: std::collections::BTreeSet<&str> = table.iter().map(|(difference, _)| variant(difference)).collect();
+        assert_eq!(named.len(), 6, "every kind of difference in the table: {named:?}");
+        for (difference, line) in &table {
+            assert_eq!(changed_line(difference), *line);
+        }
+    }
 }
