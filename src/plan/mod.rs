@@ -89,8 +89,8 @@ impl Change {
     /// Whether the change makes, alters or removes its object.
     pub fn action(&self) -> Action {
         match self {
-            Change::Module(ModuleChange::Load { .. }) => Action::Create,
-            Change::Link(LinkChange::Create { .. })
+            Change::Module(ModuleChange::Load { .. })
+            | Change::Link(LinkChange::Create { .. })
             | Change::Address(AddressChange::Create { .. })
             | Change::Route(RouteChange::Create { .. }) => Action::Create,
             Change::Link(LinkChange::Update { .. })
