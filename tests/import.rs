@@ -37,7 +37,7 @@ fn sorted_rules(text: &str) -> Vec<String> {
 
 fn assert_converged(spec: &Spec, observed: &HostState, name: &str) {
     let plan = lvs_converge::plan::diff(&spec.desired, observed, &spec.ownership);
-    let changes: Vec<String> = plan.changes.iter().map(|c| c.change.view().object()).collect();
+    let changes: Vec<String> = plan.changes.iter().map(|c| c.change.to_string()).collect();
     assert!(plan.converged(), "{name}: plan of the imported spec is not empty: {changes:?}");
 }
 

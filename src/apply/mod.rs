@@ -80,8 +80,7 @@ pub struct Step {
 impl Step {
     /// `update ipvs real server …`: how messages name it.
     pub fn describe(&self) -> String {
-        let view = self.change.view();
-        format!("{} {}", format!("{:?}", view.action).to_lowercase(), view.object())
+        format!("{} {}", self.change.action(), self.change)
     }
 }
 
@@ -227,10 +226,7 @@ fn describe_failure(total: usize, failed: &[StepError], outcome: &Outcome) -> St
 fn describe(plan: &Plan) -> String {
     plan.changes
         .iter()
-        .map(|planned| {
-            let view = planned.change.view();
-            format!("    {:?} {}", view.action, view.object())
-        })
+        .map(|planned| format!("    {:?} {}", planned.change.action(), planned.change))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -555,7 +555,7 @@ mod report_is_the_host {
     }
 
     fn objects<'a>(changes: impl IntoIterator<Item = &'a Change>) -> BTreeSet<String> {
-        changes.into_iter().map(|change| change.view().object()).collect()
+        changes.into_iter().map(|change| change.to_string()).collect()
     }
 
     /// The service an object id belongs to (`… of tcp X` → `tcp X`).

@@ -220,8 +220,7 @@ fn role_form(
     if plan.converged() {
         Ok(spec)
     } else {
-        let changes: Vec<String> =
-            plan.changes.iter().map(|c| format!("it would change {}", c.change.view().object())).collect();
+        let changes: Vec<String> = plan.changes.iter().map(|c| format!("it would change {}", c.change)).collect();
         Err(changes)
     }
 }

@@ -6,23 +6,62 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::ipvs::{self as ipvs_plan, IpvsOwnership};
-use super::{
-    changed_fields, Action, AddressChange, Change, ChangeView, FileChange, LinkChange, ModuleChange, RouteChange,
-    SysctlChange,
-};
-use crate::model::HostState;
+use super::{Action, AddressChange, Change, FileChange, LinkChange, ModuleChange, RouteChange, SysctlChange};
+use crate::model::addresses::Address;
+use crate::model::ipvs::{DestinationKey, ServiceKey};
+use crate::model::{HostState, ObjectId};
 
-/// The objects that differ from `before` to `after`, as views (Create: appeared, Update:
-/// changed, Delete: gone), in plan order: modules, links, sysctls, addresses, routes, IPVS,
-/// files.
-pub fn changes_between(before: &HostState, after: &HostState) -> Vec<ChangeView> {
-    let mut views = Vec::new();
+/// One object that differs between two observations. Most are the change that would have
+/// made the difference; the rest are differences no plan makes (a module unloaded, a sysctl
+/// gone, an address relabeled in place, drain records). How each reads is made in
+/// `render::saved`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostDifference {
+    Changed(Change),
+    ModuleUnloaded(String),
+    SysctlGone(String),
+    AddressRelabeled {
+        before: Address,
+        after: Address,
+    },
+    /// ip_vs was unloaded: its connection timeouts went with it.
+    IpvsTimeoutsGone,
+    /// A real server's drain record (Unix seconds it started) appeared, changed or went away.
+    Drain {
+        service: ServiceKey,
+        destination: DestinationKey,
+        before: Option<u64>,
+        after: Option<u64>,
+    },
+}
+
+impl HostDifference {
+    /// Create: appeared, Update: changed, Delete: gone.
+    pub fn action(&self) -> Action {
+        match self {
+            HostDifference::Changed(change) => change.action(),
+            HostDifference::ModuleUnloaded(_) | HostDifference::SysctlGone(_) | HostDifference::IpvsTimeoutsGone => {
+                Action::Delete
+            }
+            HostDifference::AddressRelabeled { .. } => Action::Update,
+            HostDifference::Drain { before: None, .. } => Action::Create,
+            HostDifference::Drain { after: Some(_), .. } => Action::Update,
+            HostDifference::Drain { after: None, .. } => Action::Delete,
+        }
+    }
+}
+
+/// The objects that differ from `before` to `after`, in plan order: modules, links,
+/// sysctls, addresses, routes, IPVS, files.
+pub fn changes_between(before: &HostState, after: &HostState) -> Vec<HostDifference> {
+    let mut differences = Vec::new();
+    let changed = |change: Change| vec![HostDifference::Changed(change)];
     let modules = |state: &HostState| state.modules.iter().map(|m| (m.clone(), ())).collect::<BTreeMap<_, _>>();
-    views.extend(compare(&modules(before), &modules(after), |name, old, _| match old {
-        None => vec![Change::Module(ModuleChange::Load { name: name.clone() }).view()],
-        Some(()) => vec![bare("modules", Action::Delete, "kernel module", name.clone())],
+    differences.extend(compare(&modules(before), &modules(after), |name, old, _| match old {
+        None => changed(Change::Module(ModuleChange::Load { name: name.clone() })),
+        Some(()) => vec![HostDifference::ModuleUnloaded(name.clone())],
     }));
-    views.extend(compare(&before.links, &after.links, |_, old, new| {
+    differences.extend(compare(&before.links, &after.links, |_, old, new| {
         let change = transition(
             old,
             new,
@@ -30,27 +69,21 @@ pub fn changes_between(before: &HostState, after: &HostState) -> Vec<ChangeView>
             |before, after| LinkChange::Update { before, after },
             |before| LinkChange::Delete { before },
         );
-        vec![Change::Link(change).view()]
+        changed(Change::Link(change))
     }));
-    views.extend(compare(&before.sysctls, &after.sysctls, |key, old, new| match new {
+    differences.extend(compare(&before.sysctls, &after.sysctls, |key, old, new| match new {
         Some(after) => {
-            vec![Change::Sysctl(SysctlChange::Set { key: key.clone(), before: old.cloned(), after: after.clone() })
-                .view()]
+            changed(Change::Sysctl(SysctlChange::Set { key: key.clone(), before: old.cloned(), after: after.clone() }))
         }
-        None => vec![bare("sysctl", Action::Delete, "sysctl", key.clone())],
+        None => vec![HostDifference::SysctlGone(key.clone())],
     }));
-    views.extend(compare(&before.addresses, &after.addresses, |key, old, new| match (old, new) {
-        (Some(old), Some(new)) => {
-            let label = |a: &crate::model::Address| vec![("label", a.effective_label().to_string())];
-            let mut view = bare("addresses", Action::Update, "address", key.to_string());
-            view.fields = changed_fields(&label(old), &label(new));
-            vec![view]
-        }
-        (None, Some(after)) => vec![Change::Address(AddressChange::Create { after: after.clone() }).view()],
-        (Some(before), None) => vec![Change::Address(AddressChange::Delete { before: before.clone() }).view()],
+    differences.extend(compare(&before.addresses, &after.addresses, |_, old, new| match (old, new) {
+        (Some(old), Some(new)) => vec![HostDifference::AddressRelabeled { before: old.clone(), after: new.clone() }],
+        (None, Some(after)) => changed(Change::Address(AddressChange::Create { after: after.clone() })),
+        (Some(before), None) => changed(Change::Address(AddressChange::Delete { before: before.clone() })),
         (None, None) => vec![],
     }));
-    views.extend(compare(&before.routes, &after.routes, |_, old, new| {
+    differences.extend(compare(&before.routes, &after.routes, |_, old, new| {
         let change = transition(
             old,
             new,
@@ -58,10 +91,10 @@ pub fn changes_between(before: &HostState, after: &HostState) -> Vec<ChangeView>
             |before, after| RouteChange::Update { before, after },
             |before| RouteChange::Delete { before },
         );
-        vec![Change::Route(change).view()]
+        changed(Change::Route(change))
     }));
-    views.extend(ipvs(before, after));
-    views.extend(compare(&before.files, &after.files, |path, old, new| {
+    differences.extend(ipvs(before, after));
+    differences.extend(compare(&before.files, &after.files, |path, old, new| {
         let path = path.clone();
         let change = transition(
             old,
@@ -75,53 +108,57 @@ pub fn changes_between(before: &HostState, after: &HostState) -> Vec<ChangeView>
             },
             |before| FileChange::Delete { path: path.clone(), before: before.content },
         );
-        vec![Change::File(change).view()]
+        changed(Change::File(change))
     }));
-    views
+    differences
 }
 
 /// IPVS: the planner already compares whole tables when it owns every service (prune, no
 /// drain: a vanished real server is simply gone); timeouts that vanished (ip_vs unloaded)
 /// and drain records are compared here.
-fn ipvs(before: &HostState, after: &HostState) -> Vec<ChangeView> {
+fn ipvs(before: &HostState, after: &HostState) -> Vec<HostDifference> {
     let everything = IpvsOwnership { prune: true, all: true, drain_timeout: None, ..Default::default() };
-    let mut views: Vec<ChangeView> =
-        ipvs_plan::diff(&after.ipvs, &before.ipvs, &everything).changes.iter().map(|c| c.view()).collect();
+    let mut differences: Vec<HostDifference> = ipvs_plan::diff(&after.ipvs, &before.ipvs, &everything)
+        .changes
+        .into_iter()
+        .map(|change| HostDifference::Changed(Change::Ipvs(change)))
+        .collect();
     if before.ipvs.timeouts.is_some() && after.ipvs.timeouts.is_none() {
-        views.push(bare("ipvs", Action::Delete, "ipvs connection timeouts", String::new()));
+        differences.push(HostDifference::IpvsTimeoutsGone);
     }
     let drains = |state: &HostState| {
         state
             .ipvs
             .activity
             .iter()
-            .filter_map(|a| Some((format!("{} of {}", a.destination, a.service), a.draining_since?)))
+            // Ordered as before this was typed: by the object's text.
+            .filter_map(|a| {
+                let text = ObjectId::IpvsDestination(a.service, a.destination).to_string();
+                Some(((text, a.service, a.destination), a.draining_since?))
+            })
             .collect::<BTreeMap<_, _>>()
     };
-    views.extend(compare(&drains(before), &drains(after), |id, old, new| {
-        let action = match (old, new) {
-            (None, _) => Action::Create,
-            (Some(_), Some(_)) => Action::Update,
-            (Some(_), None) => Action::Delete,
-        };
-        let mut view = bare("ipvs", action, "ipvs drain of real server", id.clone());
-        let since = |value: Option<&u64>| value.into_iter().map(|s| ("since", s.to_string())).collect::<Vec<_>>();
-        view.fields = changed_fields(&since(old), &since(new));
-        vec![view]
+    differences.extend(compare(&drains(before), &drains(after), |(_, service, destination), old, new| {
+        vec![HostDifference::Drain {
+            service: *service,
+            destination: *destination,
+            before: old.copied(),
+            after: new.copied(),
+        }]
     }));
-    views
+    differences
 }
 
-/// Calls `view(key, before, after)` for every key whose value differs between the maps.
+/// Calls `difference(key, before, after)` for every key whose value differs between the maps.
 fn compare<K: Ord, V: PartialEq>(
     before: &BTreeMap<K, V>,
     after: &BTreeMap<K, V>,
-    view: impl Fn(&K, Option<&V>, Option<&V>) -> Vec<ChangeView>,
-) -> Vec<ChangeView> {
+    difference: impl Fn(&K, Option<&V>, Option<&V>) -> Vec<HostDifference>,
+) -> Vec<HostDifference> {
     let keys: BTreeSet<&K> = before.keys().chain(after.keys()).collect();
     keys.into_iter()
         .filter(|key| before.get(key) != after.get(key))
-        .flat_map(|key| view(key, before.get(key), after.get(key)))
+        .flat_map(|key| difference(key, before.get(key), after.get(key)))
         .collect()
 }
 
@@ -141,11 +178,6 @@ fn transition<V: Clone, C>(
     }
 }
 
-/// A view without fields or JSON, for objects the planner never changes this way.
-fn bare(subsystem: &'static str, action: Action, kind: &'static str, id: String) -> ChangeView {
-    ChangeView { subsystem, action, kind, id, fields: vec![], before: None, after: None }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,8 +194,8 @@ mod tests {
 
     const BEFORE: &str = "apiVersion: lvs-converge/v1\nkind: ObservedState\nstate:\n  modules: [ip_vs, ipip]\n  sysctls: {net.ipv4.ip_forward: '0'}\n  addresses:\n    - {interface: eth0, address: 203.0.113.10, prefixLength: 24}\n  ipvs:\n    services:\n      - {protocol: tcp, address: 203.0.113.100, port: 80, scheduler: wlc, destinations: [{address: 203.0.113.11, port: 80, method: tunnel, weight: 1}]}\n";
 
-    fn lines(views: &[ChangeView]) -> Vec<String> {
-        views.iter().map(|v| format!("{:?} {}", v.action, v.object())).collect()
+    fn lines(differences: &[HostDifference]) -> Vec<String> {
+        differences.iter().map(|d| format!("{:?} {d}", d.action())).collect()
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, ChangeView};
+use super::Action;
 use crate::model::files::{FileContent, FileState};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +79,7 @@ pub fn diff(
     desired: &BTreeMap<PathBuf, FileState>,
     observed: &BTreeMap<PathBuf, FileState>,
     ownership: &FileOwnership,
-) -> (Vec<FileChange>, Vec<String>) {
+) -> (Vec<FileChange>, Vec<PathBuf>) {
     let mut changes = Vec::new();
     let mut foreign = Vec::new();
     for (path, want) in desired {
@@ -101,7 +101,7 @@ pub fn diff(
         if have.is_owned() {
             changes.push(FileChange::Delete { path: path.clone(), before: have.content.clone() });
         } else {
-            foreign.push(format!("{} (not written by lvs-converge)", path.display()));
+            foreign.push(path.clone());
         }
     }
     (changes, foreign)
@@ -141,7 +141,7 @@ impl FileChange {
     }
 
     /// The content before and after this change (`None`: no file).
-    fn contents(&self) -> (Option<&FileContent>, Option<&FileContent>) {
+    pub fn contents(&self) -> (Option<&FileContent>, Option<&FileContent>) {
         match self {
             FileChange::Create { after, .. } => (None, Some(after)),
             FileChange::Update { before, after, .. } => (Some(before), Some(after)),
@@ -152,57 +152,14 @@ impl FileChange {
         }
     }
 
-    pub fn view(&self) -> ChangeView {
-        let (before, after) = self.contents();
-        let action = match (before, after) {
+    /// Create when there was no file, delete when none is left, update otherwise (undoes
+    /// included: restoring a backup over a created file updates it).
+    pub fn action(&self) -> Action {
+        match self.contents() {
             (None, _) => Action::Create,
             (Some(_), Some(_)) => Action::Update,
             (Some(_), None) => Action::Delete,
-        };
-        let before = before.map(|content| match self {
-            FileChange::Update { owned, .. } => serde_json::json!({ "content": content, "owned": owned }),
-            _ => serde_json::json!({ "content": content }),
-        });
-        ChangeView {
-            subsystem: "files",
-            action,
-            kind: "file",
-            id: self.path().display().to_string(),
-            fields: vec![],
-            before,
-            after: after.map(|content| serde_json::json!({ "content": content })),
         }
-    }
-
-    /// A unified diff from the file on the host to the rendered one, preceded by a warning
-    /// when the file is not lvs-converge's. Content that is not UTF-8 is not shown as text.
-    pub fn detail(&self) -> String {
-        let (before, after) = self.contents();
-        let path = self.path().display().to_string();
-        let old = if before.is_none() { "/dev/null".to_string() } else { path.clone() };
-        let new = if after.is_none() { "/dev/null".to_string() } else { path };
-        let mut text = String::new();
-        if self.overwrites_foreign_file() {
-            text.push_str("not owned (no lvs-converge header): apply will refuse without --take-over\n");
-        }
-        fn as_text(content: Option<&FileContent>) -> Option<&str> {
-            content.map_or(Some(""), FileContent::as_text)
-        }
-        match (as_text(before), as_text(after)) {
-            (Some(before), Some(after)) => {
-                let diff = similar::TextDiff::from_lines(before, after);
-                text.push_str(&diff.unified_diff().context_radius(3).header(&old, &new).to_string());
-            }
-            _ => {
-                let size = |content: Option<&FileContent>| content.map_or(0, FileContent::len);
-                text.push_str(&format!(
-                    "binary file (not UTF-8 text) {old} ({} bytes) and {new} ({} bytes) differ\n",
-                    size(before),
-                    size(after)
-                ));
-            }
-        }
-        text
     }
 }
 
@@ -225,7 +182,7 @@ mod tests {
         assert_eq!(changes.len(), 2);
         assert!(matches!(&changes[0], FileChange::Create { path, .. } if path == Path::new("/etc/a")));
         assert!(matches!(&changes[1], FileChange::Update { owned: false, .. }));
-        assert!(changes[1].detail().starts_with("not owned"));
+        assert!(changes[1].overwrites_foreign_file());
     }
 
     #[test]
@@ -243,41 +200,7 @@ mod tests {
         let (changes, foreign) = diff(&BTreeMap::new(), &observed, &ownership);
         let deleted: Vec<_> = changes.iter().map(|c| c.path().display().to_string()).collect();
         assert_eq!(deleted, ["/etc/net/90-lvs-converge-tun1.netdev", "/etc/off"]);
-        assert_eq!(foreign, ["/etc/net/90-lvs-converge-eth0.network (not written by lvs-converge)"]);
-    }
-
-    #[test]
-    fn detail_is_a_unified_diff_of_exactly_the_edit() {
-        let change = FileChange::Update {
-            path: "/etc/x.conf".into(),
-            before: format!("{OURS}b = 2\n").into(),
-            after: format!("{OURS}b = 3\n").into(),
-            owned: true,
-        };
-        assert_eq!(
-            change.detail(),
-            "--- /etc/x.conf\n+++ /etc/x.conf\n@@ -1,3 +1,3 @@\n # Managed by lvs-converge from /s.yaml: changes here are overwritten.\n a = 1\n-b = 2\n+b = 3\n"
-        );
-    }
-
-    #[test]
-    fn content_that_is_not_utf8_is_a_binary_file_in_the_diff_and_exact_in_json() {
-        let change = FileChange::Update {
-            path: "/etc/ipvsadm.rules".into(),
-            before: b"caf\xe9\n".to_vec().into(),
-            after: OURS.into(),
-            owned: false,
-        };
-        assert_eq!(
-            change.detail(),
-            "not owned (no lvs-converge header): apply will refuse without --take-over\n\
-             binary file (not UTF-8 text) /etc/ipvsadm.rules (5 bytes) and /etc/ipvsadm.rules (76 bytes) differ\n"
-        );
-        let view = change.view();
-        assert_eq!(view.before, Some(serde_json::json!({ "content": { "hex": "636166e90a" }, "owned": false })));
-        assert_eq!(view.after, Some(serde_json::json!({ "content": OURS })));
-        let json = serde_json::to_string(&change).unwrap();
-        assert_eq!(serde_json::from_str::<FileChange>(&json).unwrap(), change);
+        assert_eq!(foreign, [PathBuf::from("/etc/net/90-lvs-converge-eth0.network")]);
     }
 
     #[test]

@@ -7,13 +7,10 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{all_fields, changed_fields, Action, ChangeView, Unmanaged};
-use crate::model::duration::Seconds;
-use crate::model::ipvs::{
-    Destination, DestinationKey, IpvsState, Persistence, Service, ServiceKey, ServiceSettings, Timeouts,
-};
+use super::{Action, Unmanaged};
+use crate::model::ipvs::{Destination, DestinationKey, IpvsState, Service, ServiceKey, ServiceSettings, Timeouts};
 use crate::model::keyed::Keyed;
-use crate::model::{ObjectId, Subsystem};
+use crate::model::ObjectId;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "camelCase")]
@@ -71,18 +68,6 @@ pub struct Draining {
     pub connections: u32,
     /// Unix seconds after which it is deleted regardless.
     pub deadline: u64,
-}
-
-impl Draining {
-    pub fn describe(&self, now: u64) -> String {
-        format!(
-            "real server {} of {}: draining, {} connection(s) left; deleted when they end, at the latest in {}",
-            self.destination,
-            self.service,
-            self.connections,
-            Seconds(u32::try_from(self.deadline.saturating_sub(now)).unwrap_or(u32::MAX))
-        )
-    }
 }
 
 /// Services the spec owns without declaring them: with `prune`, undeclared services inside
@@ -169,12 +154,7 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership
                 destinations: have.destinations.values().cloned().collect(),
             });
         } else {
-            let id = if ownership.covers(key) {
-                format!("{key} (in scope; set prune to remove it)")
-            } else {
-                key.to_string()
-            };
-            unmanaged.push(Unmanaged { subsystem: Subsystem::Ipvs, kind: "ipvs service".into(), id });
+            unmanaged.push(Unmanaged::IpvsService { service: *key, in_scope: ownership.covers(key) });
         }
     }
 
@@ -287,158 +267,11 @@ impl IpvsChange {
             IpvsChange::DeleteService { .. } | IpvsChange::DeleteDestination { .. } => Action::Delete,
         }
     }
-
-    pub fn view(&self) -> ChangeView {
-        let action = self.action();
-        let (kind, id, fields, before, after) = match self {
-            IpvsChange::SetTimeouts { before, after } => (
-                "ipvs connection timeouts",
-                String::new(),
-                changed_fields(&before.map(|t| timeout_fields(&t)).unwrap_or_default(), &timeout_fields(after)),
-                before.map(|t| to_json(&t)),
-                Some(to_json(after)),
-            ),
-            IpvsChange::CreateService { service, after } => (
-                "ipvs service",
-                service.to_string(),
-                all_fields(service_fields(after), action),
-                None,
-                Some(to_json(after)),
-            ),
-            IpvsChange::UpdateService { service, before, after } => (
-                "ipvs service",
-                service.to_string(),
-                changed_fields(&service_fields(before), &service_fields(after)),
-                Some(to_json(before)),
-                Some(to_json(after)),
-            ),
-            IpvsChange::DeleteService { service, before, .. } => (
-                "ipvs service",
-                service.to_string(),
-                all_fields(service_fields(before), action),
-                Some(to_json(before)),
-                None,
-            ),
-            IpvsChange::CreateDestination { service, after } => (
-                "ipvs real server",
-                destination_id(service, after),
-                all_fields(destination_fields(after), action),
-                None,
-                Some(to_json(after)),
-            ),
-            IpvsChange::UpdateDestination { service, before, after } => (
-                "ipvs real server",
-                destination_id(service, after),
-                changed_fields(&destination_fields(before), &destination_fields(after)),
-                Some(to_json(before)),
-                Some(to_json(after)),
-            ),
-            IpvsChange::DeleteDestination { service, before } => (
-                "ipvs real server",
-                destination_id(service, before),
-                all_fields(destination_fields(before), action),
-                Some(to_json(before)),
-                None,
-            ),
-            IpvsChange::DrainDestination { service, before, timeout } => {
-                let after = drained(before);
-                let mut fields = changed_fields(&destination_fields(before), &destination_fields(&after));
-                fields.push(super::FieldChange {
-                    name: "then".into(),
-                    before: None,
-                    after: Some(format!(
-                        "deleted once its connections end (at the latest after {})",
-                        Seconds(*timeout)
-                    )),
-                });
-                (
-                    "ipvs real server",
-                    destination_id(service, before),
-                    fields,
-                    Some(to_json(before)),
-                    Some(to_json(&after)),
-                )
-            }
-        };
-        ChangeView { subsystem: "ipvs", action, kind, id, fields, before, after }
-    }
 }
 
 /// A real server as it is while draining: weight 0, nothing else changed.
 pub fn drained(dest: &Destination) -> Destination {
     Destination { weight: 0, ..dest.clone() }
-}
-
-fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).expect("model types serialize to JSON")
-}
-
-fn destination_id(service: &ServiceKey, dest: &Destination) -> String {
-    let key = DestinationKey { address: dest.address, port: dest.port };
-    format!("{key} of {service}")
-}
-
-fn timeout_fields(timeouts: &Timeouts) -> Vec<(&'static str, String)> {
-    vec![
-        ("tcp", Seconds(timeouts.tcp).to_string()),
-        ("tcpFin", Seconds(timeouts.tcp_fin).to_string()),
-        ("udp", Seconds(timeouts.udp).to_string()),
-    ]
-}
-
-fn service_fields(settings: &ServiceSettings) -> Vec<(&'static str, String)> {
-    let flags: Vec<&str> = settings.scheduler_flags.iter().map(|f| f.name()).collect();
-    vec![
-        ("scheduler", settings.scheduler.name().to_string()),
-        ("schedulerFlags", if flags.is_empty() { "none".to_string() } else { flags.join(",") }),
-        ("persistence", settings.persistence.as_ref().map_or_else(|| "off".to_string(), persistence_text)),
-        ("onePacket", on_off(settings.one_packet).to_string()),
-    ]
-}
-
-fn on_off(value: bool) -> &'static str {
-    if value {
-        "on"
-    } else {
-        "off"
-    }
-}
-
-fn persistence_text(persistence: &Persistence) -> String {
-    let mut text = format!("{} per /{}", Seconds(persistence.timeout), persistence.prefix_length);
-    if let Some(engine) = &persistence.engine {
-        text.push_str(&format!(" (engine {engine})"));
-    }
-    text
-}
-
-/// 0 means "no limit" to the kernel.
-fn threshold_text(value: u32) -> String {
-    if value == 0 {
-        "none".to_string()
-    } else {
-        value.to_string()
-    }
-}
-
-fn destination_fields(dest: &Destination) -> Vec<(&'static str, String)> {
-    let mut method = dest.method.name().to_string();
-    if dest.method == crate::model::ipvs::ForwardingMethod::Tunnel {
-        method.push_str(&format!(" ({})", dest.tunnel.kind.name()));
-        if dest.tunnel.port != 0 {
-            method.push_str(&format!(" port {}", dest.tunnel.port));
-        }
-        let checksum = crate::model::ipvs::TunnelChecksum::from_flags(dest.tunnel.flags);
-        if checksum != crate::model::ipvs::TunnelChecksum::None {
-            method.push_str(&format!(" checksum {}", checksum.name()));
-        }
-    }
-    vec![
-        ("method", method),
-        ("weight", dest.weight.to_string()),
-        ("upperThreshold", threshold_text(dest.upper_threshold)),
-        ("lowerThreshold", threshold_text(dest.lower_threshold)),
-    ]
 }
 
 #[cfg(test)]
@@ -493,9 +326,6 @@ mod tests {
         assert!(
             matches!(&plan.changes[0], IpvsChange::UpdateDestination { before, after, .. } if before.weight == 5 && after.weight == 0)
         );
-        let view = plan.changes[0].view();
-        assert_eq!(view.fields.len(), 1);
-        assert_eq!(view.fields[0].name, "weight");
     }
 
     #[test]
@@ -512,11 +342,11 @@ mod tests {
         let mut other = service(&[]);
         other.key = ServiceKey::Address { protocol: Protocol::Udp, address: "192.0.2.1".parse().unwrap(), port: 53 };
         let desired = state(&[service(&[])]);
-        let observed = state(&[service(&[]), other]);
+        let observed = state(&[service(&[]), other.clone()]);
         let plan = diff(&desired, &observed, &IpvsOwnership::default());
         assert!(plan.changes.is_empty());
         assert_eq!(plan.unmanaged.len(), 1);
-        assert_eq!(plan.unmanaged[0].id, "udp 192.0.2.1:53");
+        assert_eq!(plan.unmanaged, [Unmanaged::IpvsService { service: other.key, in_scope: false }]);
     }
 
     fn with_connections(mut state: IpvsState, dest: &str, active: u32, since: Option<u64>) -> IpvsState {
@@ -542,7 +372,6 @@ mod tests {
         assert!(
             matches!(plan.changes.as_slice(), [IpvsChange::DrainDestination { before, timeout: 300, .. }] if before.weight == 4)
         );
-        assert_eq!(plan.changes[0].view().fields[0].after.as_deref(), Some("0"));
         // Weight 0 with an established connection, 100 s into a 300 s drain: wait.
         let busy = with_connections(
             state(&[service(&[dest("203.0.113.11", 1), dest("198.51.100.22", 0)])]),
@@ -554,11 +383,6 @@ mod tests {
         assert!(plan.changes.is_empty());
         assert_eq!(plan.draining.len(), 1);
         assert_eq!(plan.draining[0].deadline, 1_200);
-        assert!(
-            plan.draining[0].describe(1_000).contains("1 connection(s) left"),
-            "{}",
-            plan.draining[0].describe(1_000)
-        );
         // Only TIME_WAIT entries left (inactive): TCP is done, delete.
         let idle = with_connections(
             state(&[service(&[dest("203.0.113.11", 1), dest("198.51.100.22", 0)])]),
@@ -616,13 +440,20 @@ mod tests {
         let mut outside = service(&[]);
         outside.key = ServiceKey::Address { protocol: Protocol::Udp, address: "192.0.2.1".parse().unwrap(), port: 53 };
         let desired = state(&[service(&[])]);
+        let outside_key = outside.key;
         let observed = state(&[service(&[]), in_scope.clone(), outside]);
         let mut ownership =
             IpvsOwnership { addresses: ["203.0.113.100".parse().unwrap()].into(), ..Default::default() };
 
         let report_only = diff(&desired, &observed, &ownership);
         assert!(report_only.changes.is_empty());
-        assert_eq!(report_only.unmanaged.len(), 2);
+        assert_eq!(
+            report_only.unmanaged,
+            [
+                Unmanaged::IpvsService { service: outside_key, in_scope: false },
+                Unmanaged::IpvsService { service: in_scope.key, in_scope: true },
+            ]
+        );
 
         ownership.prune = true;
         let pruned = diff(&desired, &observed, &ownership);
@@ -634,7 +465,6 @@ mod tests {
                 destinations: vec![]
             }]
         );
-        assert_eq!(pruned.unmanaged.len(), 1);
-        assert_eq!(pruned.unmanaged[0].id, "udp 192.0.2.1:53");
+        assert_eq!(pruned.unmanaged, [Unmanaged::IpvsService { service: outside_key, in_scope: false }]);
     }
 }

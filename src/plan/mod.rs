@@ -10,14 +10,12 @@ pub mod modules;
 pub mod routes;
 pub mod saved;
 pub mod sysctl;
-mod views;
-
-pub use views::route_id;
-
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::ipvs::ServiceKey;
 use crate::model::keyed::Keyed;
 use crate::model::{HostState, ObjectId, Subsystem};
 pub use addresses::AddressChange;
@@ -36,7 +34,8 @@ pub enum Action {
     Delete,
 }
 
-/// One change to the host.
+/// One change to the host. How it reads to people (its `Display`, fields and JSON view) is
+/// made in `render::change`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "subsystem", rename_all = "lowercase")]
 pub enum Change {
@@ -58,64 +57,50 @@ pub struct Planned {
     pub origin: Option<String>,
 }
 
-/// An object on the host that the spec does not own: reported, never touched.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Unmanaged {
-    pub subsystem: Subsystem,
-    pub kind: String,
-    pub id: String,
+/// An object on the host that the spec does not own: reported, never touched. Its words
+/// (kind and identity, also its serde form in JSON and saved plans) are made in
+/// `render::unmanaged`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Unmanaged {
+    /// An ipip tunnel the spec does not declare.
+    IpipTunnel(String),
+    /// A service the spec does not declare. `in_scope`: its ownership covers the service,
+    /// which only `prune` would remove.
+    IpvsService { service: ServiceKey, in_scope: bool },
+    /// A file in the spec's file scope that lvs-converge did not write, so it is not deleted.
+    ForeignFile(PathBuf),
 }
 
-/// A field of a changed object, as text for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldChange {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub after: Option<String>,
-}
+impl Unmanaged {
+    pub fn object(&self) -> ObjectId {
+        match self {
+            Unmanaged::IpipTunnel(name) => ObjectId::Link(name.clone()),
+            Unmanaged::IpvsService { service, .. } => ObjectId::IpvsService(*service),
+            Unmanaged::ForeignFile(path) => ObjectId::File(path.clone()),
+        }
+    }
 
-/// What renderers need to show any change, whatever its subsystem.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChangeView {
-    pub subsystem: &'static str,
-    pub action: Action,
-    /// What the object is, for people: `ipvs service`, `ipvs real server`, `sysctl` …
-    pub kind: &'static str,
-    /// Human identity, e.g. `tcp 203.0.113.100:80`.
-    pub id: String,
-    /// For creates: every field; updates: the ones that differ; deletes: every old field.
-    pub fields: Vec<FieldChange>,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
-}
-
-impl ChangeView {
-    /// `kind id`: how messages name the object.
-    pub fn object(&self) -> String {
-        format!("{} {}", self.kind, self.id).trim_end().to_string()
+    pub fn subsystem(&self) -> Subsystem {
+        self.object().subsystem()
     }
 }
 
 impl Change {
-    pub fn view(&self) -> ChangeView {
+    /// Whether the change makes, alters or removes its object.
+    pub fn action(&self) -> Action {
         match self {
-            Change::Module(change) => views::module(change),
-            Change::Link(change) => views::link(change),
-            Change::Sysctl(change) => views::sysctl(change),
-            Change::Address(change) => views::address(change),
-            Change::Route(change) => views::route(change),
-            Change::Ipvs(change) => change.view(),
-            Change::File(change) => change.view(),
-        }
-    }
-
-    /// Multi-line detail for people (a file's unified diff), shown under the fields.
-    pub fn detail(&self) -> Option<String> {
-        match self {
-            Change::File(change) => Some(change.detail()),
-            _ => None,
+            Change::Module(ModuleChange::Load { .. })
+            | Change::Link(LinkChange::Create { .. })
+            | Change::Address(AddressChange::Create { .. })
+            | Change::Route(RouteChange::Create { .. }) => Action::Create,
+            Change::Link(LinkChange::Update { .. })
+            | Change::Route(RouteChange::Update { .. })
+            | Change::Sysctl(SysctlChange::Set { .. }) => Action::Update,
+            Change::Link(LinkChange::Delete { .. })
+            | Change::Address(AddressChange::Delete { .. })
+            | Change::Route(RouteChange::Delete { .. }) => Action::Delete,
+            Change::Ipvs(change) => change.action(),
+            Change::File(change) => change.action(),
         }
     }
 
@@ -203,7 +188,7 @@ impl Plan {
     pub fn summary(&self) -> Summary {
         let mut summary = Summary::default();
         for planned in &self.changes {
-            match planned.change.view().action {
+            match planned.change.action() {
                 Action::Create => summary.create += 1,
                 Action::Update => summary.update += 1,
                 Action::Delete => summary.delete += 1,
@@ -222,14 +207,14 @@ impl Plan {
         }
         for planned in &self.changes {
             let counts = count(&mut subsystems, planned.change.subsystem());
-            match planned.change.view().action {
+            match planned.change.action() {
                 Action::Create => counts.create += 1,
                 Action::Update => counts.update += 1,
                 Action::Delete => counts.delete += 1,
             }
         }
         for unmanaged in &self.unmanaged {
-            count(&mut subsystems, unmanaged.subsystem).unmanaged += 1;
+            count(&mut subsystems, unmanaged.subsystem()).unmanaged += 1;
         }
         count(&mut subsystems, Subsystem::Ipvs).draining += self.draining.len();
         Drift { drifted: !self.converged(), subsystems }
@@ -311,52 +296,12 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
         .chain(file_changes.into_iter().map(Change::File));
     plan.changes = ordered.map(|change| Planned { change, origin: None }).collect();
 
-    plan.unmanaged.extend(unmanaged_links.into_iter().map(|id| Unmanaged {
-        subsystem: Subsystem::Links,
-        kind: "ipip tunnel".into(),
-        id,
-    }));
+    plan.unmanaged.extend(unmanaged_links.into_iter().map(Unmanaged::IpipTunnel));
     plan.unmanaged.extend(ipvs.unmanaged);
     plan.draining = ipvs.draining;
     plan.observed_at = observed.ipvs.observed_at;
-    plan.unmanaged.extend(foreign_files.into_iter().map(|id| Unmanaged {
-        subsystem: Subsystem::Files,
-        kind: "file".into(),
-        id,
-    }));
+    plan.unmanaged.extend(foreign_files.into_iter().map(Unmanaged::ForeignFile));
     plan
-}
-
-/// Pairs the fields of two objects by name, keeping the ones that differ. A field missing on
-/// one side (e.g. an optional setting) shows as absent there.
-pub fn changed_fields(before: &[(&'static str, String)], after: &[(&'static str, String)]) -> Vec<FieldChange> {
-    let mut names: Vec<&'static str> = before.iter().map(|(n, _)| *n).collect();
-    for (name, _) in after {
-        if !names.contains(name) {
-            names.push(name);
-        }
-    }
-    let lookup =
-        |fields: &[(&'static str, String)], name: &str| fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
-    names
-        .into_iter()
-        .filter_map(|name| {
-            let (old, new) = (lookup(before, name), lookup(after, name));
-            (old != new).then(|| FieldChange { name: name.to_string(), before: old, after: new })
-        })
-        .collect()
-}
-
-/// Every field of one object, shown on one side only (creates and deletes).
-pub fn all_fields(fields: Vec<(&'static str, String)>, side: Action) -> Vec<FieldChange> {
-    fields
-        .into_iter()
-        .map(|(name, value)| FieldChange {
-            name: name.to_string(),
-            before: (side == Action::Delete).then(|| value.clone()),
-            after: (side != Action::Delete).then_some(value),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -375,7 +320,7 @@ mod tests {
                 planned(set("net.ipv4.ip_forward")),
                 planned(set("net.ipv4.conf.all.arp_ignore")),
             ],
-            unmanaged: vec![Unmanaged { subsystem: Subsystem::Links, kind: "ipip tunnel".into(), id: "tun9".into() }],
+            unmanaged: vec![Unmanaged::IpipTunnel("tun9".into())],
             ..Default::default()
         };
         let drift = plan.drift();

@@ -15,14 +15,13 @@
 //! more than a spec could. Plain data: reading and writing the file is the CLI's job.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{compare, Action, ChangeView, Ownership, Plan, Planned};
-use crate::model::duration::Seconds;
+use super::compare::{self, HostDifference};
+use super::{Ownership, Plan, Planned};
 use crate::model::{HostState, ObjectId};
 use crate::spec::{self, NodeSelector, SpecError};
 
@@ -128,70 +127,14 @@ pub struct Stale {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Staleness {
     /// The host's digest differs: these objects appeared, changed or went away.
-    HostChanged(Vec<ChangeView>),
+    HostChanged(Vec<HostDifference>),
     /// The digest matches, but the saved desired state gives other changes on this host
     /// (the first difference named).
     PlanDiffers(String),
 }
 
+/// Its words are made in `render::saved`.
 impl std::error::Error for Stale {}
-
-impl fmt::Display for Stale {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let file = self.plan_file.display();
-        let age = Seconds(u32::try_from(self.age).unwrap_or(u32::MAX));
-        match (&self.why, &self.made.observed_from) {
-            (Staleness::PlanDiffers(difference), _) => {
-                write!(f, "saved plan {file} does not fit this host: {difference}")?
-            }
-            (Staleness::HostChanged(_), ObservedFrom::Live) => {
-                write!(f, "saved plan {file} is stale: the host changed since the plan was made {age} ago:")?
-            }
-            (Staleness::HostChanged(_), ObservedFrom::Snapshot { path }) => write!(
-                f,
-                "saved plan {file} is stale: this host differs from snapshot {} that the plan was made from {age} ago:",
-                path.display()
-            )?,
-        }
-        if let Staleness::HostChanged(changed) = &self.why {
-            write_changed(f, changed)?;
-        }
-        let node = self.made.node.as_ref().map(|n| format!(" --node {n}")).unwrap_or_default();
-        write!(
-            f,
-            "\n  nothing was changed.\n  hint: run `lvs-converge plan -f {}{node} --out {file}` again, review it, and apply the new plan",
-            self.made.spec.path.display()
-        )
-    }
-}
-
-/// What appeared, changed or went away, one object a line.
-fn write_changed(f: &mut fmt::Formatter<'_>, changed: &[ChangeView]) -> fmt::Result {
-    for view in changed {
-        let what = match view.action {
-            Action::Create => "appeared",
-            Action::Update => "changed ",
-            Action::Delete => "gone    ",
-        };
-        write!(f, "\n    {what} {}", view.object())?;
-        let fields: Vec<String> = view
-            .fields
-            .iter()
-            .filter(|_| view.action == Action::Update)
-            .map(|field| {
-                let side = |value: &Option<String>| value.clone().unwrap_or_else(|| "(none)".into());
-                format!("{} {} → {}", field.name, side(&field.before), side(&field.after))
-            })
-            .collect();
-        if !fields.is_empty() {
-            write!(f, ": {}", fields.join(", "))?;
-        }
-    }
-    if changed.is_empty() {
-        f.write_str("\n    (its state differs, but no object does: connection timeouts or drain records)")?;
-    }
-    Ok(())
-}
 
 impl SavedPlan {
     /// A plan without its spec's text (see [`SavedPlan::with_spec_text`]): enough to apply
@@ -286,7 +229,7 @@ impl SavedPlan {
         if resolved.desired != self.desired {
             let first = compare::changes_between(&resolved.desired, &self.desired)
                 .first()
-                .map(|view| format!(" (first: {})", view.object()))
+                .map(|difference| format!(" (first: {difference})"))
                 .unwrap_or_default();
             return Err(inconsistent(format!("its desired state is not what its spec gives{first}")));
         }
@@ -375,15 +318,7 @@ impl SavedPlan {
 /// Where `saved` departs from `expected`, the plan recomputed from the saved desired state:
 /// the first change that differs, is missing or is extra, then the rest of the plan.
 fn first_difference(expected: &Plan, saved: &Plan) -> Option<String> {
-    let describe = |planned: &Planned| {
-        let view = planned.change.view();
-        let action = match view.action {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Delete => "delete",
-        };
-        format!("{action} {}", view.object())
-    };
+    let describe = |planned: &Planned| format!("{} {}", planned.change.action(), planned.change);
     let count = expected.changes.len().max(saved.changes.len());
     for index in 0..count {
         let number = index + 1;

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::change::describe;
 use crate::apply::{ApplyError, Outcome, Step, StepError};
 use crate::lint::Finding;
 use crate::plan::ipvs::Draining;
@@ -118,10 +119,10 @@ pub fn render_apply_failure(error: &ApplyError) -> Option<String> {
 
 fn step_error(failed: &StepError) -> JsonStepError {
     let Step { order, change } = &failed.step;
-    let view = change.view();
+    let view = describe(change);
     JsonStepError {
         order: *order,
-        subsystem: view.subsystem,
+        subsystem: view.subsystem.name(),
         kind: view.kind,
         id: view.id,
         action: view.action,
@@ -131,17 +132,17 @@ fn step_error(failed: &StepError) -> JsonStepError {
 }
 
 fn json_change(order: usize, change: &crate::plan::Change, origin: Option<String>) -> JsonChange {
-    let view = change.view();
+    let view = describe(change);
     JsonChange {
         order,
-        subsystem: view.subsystem,
+        subsystem: view.subsystem.name(),
         kind: view.kind,
         id: view.id,
         action: view.action,
         before: view.before,
         after: view.after,
         origin,
-        diff: change.detail(),
+        diff: super::change::detail(change),
     }
 }
 

@@ -1,10 +1,13 @@
-//! Renderers: a plan (or apply report) as text for people or JSON for machines. Renderers
-//! only format; they never decide what changes, and never write: the command line prints
-//! what they make.
+//! Renderers: a plan (or apply report) as text for people or JSON for machines. Every word
+//! a user reads about a change or an object is made here; renderers only format, they never
+//! decide what changes, and never write: the command line prints what they make.
 
+pub mod change;
 pub mod findings;
 pub mod json;
+pub mod saved;
 pub mod text;
+pub mod unmanaged;
 
 /// Output format of `plan`, `apply` and `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

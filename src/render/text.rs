@@ -3,7 +3,9 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Action, FieldChange, Plan};
+use super::change::{self, FieldChange};
+use super::unmanaged;
+use crate::plan::{Action, Change, Plan};
 
 /// ANSI colours, or none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,12 +44,12 @@ fn symbol(action: Action) -> &'static str {
     }
 }
 
-fn verb(action: Action, kind: &str) -> &'static str {
-    match action {
-        Action::Create if kind == "kernel module" => "loaded",
-        Action::Create => "created",
-        Action::Update => "updated in place",
-        Action::Delete => "deleted",
+fn verb(change: &Change) -> &'static str {
+    match (change, change.action()) {
+        (Change::Module(_), Action::Create) => "loaded",
+        (_, Action::Create) => "created",
+        (_, Action::Update) => "updated in place",
+        (_, Action::Delete) => "deleted",
     }
 }
 
@@ -63,7 +65,7 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
     } else {
         out.push_str("lvs-converge will make these changes, in this order:\n");
         for (index, planned) in plan.changes.iter().enumerate() {
-            let view = planned.change.view();
+            let view = change::describe(&planned.change);
             let _ = writeln!(
                 out,
                 "\n  {} {}",
@@ -72,17 +74,17 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
             );
             match &planned.origin {
                 Some(origin) => {
-                    let _ = writeln!(out, "      # will be {} (from {origin})", verb(view.action, view.kind));
+                    let _ = writeln!(out, "      # will be {} (from {origin})", verb(&planned.change));
                 }
                 None => {
-                    let _ = writeln!(out, "      # will be {}", verb(view.action, view.kind));
+                    let _ = writeln!(out, "      # will be {}", verb(&planned.change));
                 }
             }
             let width = view.fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
             for field in &view.fields {
                 let _ = writeln!(out, "      {:width$}  {}", field.name, field_text(field, view.action, style));
             }
-            if let Some(detail) = planned.change.detail() {
+            if let Some(detail) = change::detail(&planned.change) {
                 for line in detail.lines() {
                     let _ = writeln!(out, "      {}", detail_line(line, style));
                 }
@@ -92,13 +94,13 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
     if !plan.draining.is_empty() {
         let _ = writeln!(out, "\nDraining (no new connections; deleted by a later apply, or now with apply --wait):");
         for draining in &plan.draining {
-            let _ = writeln!(out, "    {}", draining.describe(plan.observed_at));
+            let _ = writeln!(out, "    {}", change::describe_draining(draining, plan.observed_at));
         }
     }
     if !plan.unmanaged.is_empty() {
         let _ = writeln!(out, "\nNot managed by this spec (left alone):");
         for item in &plan.unmanaged {
-            let _ = writeln!(out, "    {} {}", item.kind, item.id);
+            let _ = writeln!(out, "    {} {}", unmanaged::kind(item), unmanaged::id(item));
         }
     }
     let summary = plan.summary();

@@ -1,0 +1,153 @@
+//! Objects the spec does not own, as people read them: a kind and an identity. The same
+//! words are their form in JSON plans and in saved plans (`{subsystem, kind, id}`), so
+//! reading a saved plan parses them back.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::model::ipvs::{Family, Protocol, ServiceKey};
+use crate::model::Subsystem;
+use crate::plan::Unmanaged;
+
+const IN_SCOPE: &str = " (in scope; set prune to remove it)";
+const FOREIGN: &str = " (not written by lvs-converge)";
+
+/// What the object is: `ipip tunnel`, `ipvs service`, `file`.
+pub fn kind(unmanaged: &Unmanaged) -> &'static str {
+    match unmanaged {
+        Unmanaged::IpipTunnel(_) => "ipip tunnel",
+        Unmanaged::IpvsService { .. } => "ipvs service",
+        Unmanaged::ForeignFile(_) => "file",
+    }
+}
+
+/// Which one, with why it is left alone when that is not plain.
+pub fn id(unmanaged: &Unmanaged) -> String {
+    match unmanaged {
+        Unmanaged::IpipTunnel(name) => name.clone(),
+        Unmanaged::IpvsService { service, in_scope: true } => format!("{service}{IN_SCOPE}"),
+        Unmanaged::IpvsService { service, in_scope: false } => service.to_string(),
+        Unmanaged::ForeignFile(path) => format!("{}{FOREIGN}", path.display()),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Record {
+    subsystem: Subsystem,
+    kind: String,
+    id: String,
+}
+
+impl Record {
+    fn of(unmanaged: &Unmanaged) -> Record {
+        Record { subsystem: unmanaged.subsystem(), kind: kind(unmanaged).into(), id: id(unmanaged) }
+    }
+
+    /// The object these words name, if this build writes exactly these words for it.
+    fn parse(&self) -> Option<Unmanaged> {
+        let unmanaged = match self.kind.as_str() {
+            "ipip tunnel" => Unmanaged::IpipTunnel(self.id.clone()),
+            "ipvs service" => match self.id.strip_suffix(IN_SCOPE) {
+                Some(service) => Unmanaged::IpvsService { service: parse_service(service)?, in_scope: true },
+                None => Unmanaged::IpvsService { service: parse_service(&self.id)?, in_scope: false },
+            },
+            "file" => Unmanaged::ForeignFile(PathBuf::from(self.id.strip_suffix(FOREIGN)?)),
+            _ => return None,
+        };
+        (Record::of(&unmanaged) == *self).then_some(unmanaged)
+    }
+}
+
+/// `tcp 203.0.113.100:80`, `udp [2001:db8::1]:53`, `fwmark 1 (ipv4)`: a service's text.
+fn parse_service(text: &str) -> Option<ServiceKey> {
+    let (first, rest) = text.split_once(' ')?;
+    if first == "fwmark" {
+        let (fwmark, family) = rest.split_once(' ')?;
+        let family = match family {
+            "(ipv4)" => Family::Ipv4,
+            "(ipv6)" => Family::Ipv6,
+            _ => return None,
+        };
+        return Some(ServiceKey::FirewallMark { fwmark: fwmark.parse().ok()?, family });
+    }
+    let protocol = Protocol::ALL.into_iter().find(|protocol| protocol.name() == first)?;
+    let socket: SocketAddr = rest.parse().ok()?;
+    Some(ServiceKey::Address { protocol, address: socket.ip(), port: socket.port() })
+}
+
+impl Serialize for Unmanaged {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Record::of(self).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Unmanaged {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let record = Record::deserialize(deserializer)?;
+        record.parse().ok_or_else(|| {
+            D::Error::custom(format!("unknown unmanaged object: {} {} {}", record.subsystem, record.kind, record.id))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of every kind; the match makes a new kind fail to compile until it is listed.
+    fn every_kind() -> Vec<Unmanaged> {
+        let service = |text: &str| parse_service(text).expect("a service's text");
+        let all = vec![
+            Unmanaged::IpipTunnel("tun9".into()),
+            Unmanaged::IpvsService { service: service("tcp 203.0.113.100:80"), in_scope: false },
+            Unmanaged::IpvsService { service: service("udp [2001:db8::1]:53"), in_scope: true },
+            Unmanaged::IpvsService { service: service("fwmark 7 (ipv6)"), in_scope: false },
+            Unmanaged::ForeignFile("/etc/ipvsadm.rules".into()),
+        ];
+        for unmanaged in &all {
+            match unmanaged {
+                Unmanaged::IpipTunnel(_) | Unmanaged::IpvsService { .. } | Unmanaged::ForeignFile(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_kind_reads_as_it_always_has() {
+        let lines: Vec<String> = every_kind().iter().map(|u| serde_json::to_string(u).unwrap()).collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"subsystem":"links","kind":"ipip tunnel","id":"tun9"}"#,
+                r#"{"subsystem":"ipvs","kind":"ipvs service","id":"tcp 203.0.113.100:80"}"#,
+                r#"{"subsystem":"ipvs","kind":"ipvs service","id":"udp [2001:db8::1]:53 (in scope; set prune to remove it)"}"#,
+                r#"{"subsystem":"ipvs","kind":"ipvs service","id":"fwmark 7 (ipv6)"}"#,
+                r#"{"subsystem":"files","kind":"file","id":"/etc/ipvsadm.rules (not written by lvs-converge)"}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn saved_words_read_back_as_the_same_object() {
+        for unmanaged in every_kind() {
+            let json = serde_json::to_string(&unmanaged).unwrap();
+            assert_eq!(serde_json::from_str::<Unmanaged>(&json).unwrap(), unmanaged, "{json}");
+        }
+    }
+
+    #[test]
+    fn words_this_build_does_not_write_are_refused() {
+        for json in [
+            r#"{"subsystem":"links","kind":"gre tunnel","id":"gre1"}"#,
+            r#"{"subsystem":"ipvs","kind":"ipvs service","id":"tcp 203.0.113.100"}"#,
+            r#"{"subsystem":"ipvs","kind":"ipvs service","id":"icmp 203.0.113.100:80"}"#,
+            r#"{"subsystem":"links","kind":"ipvs service","id":"tcp 203.0.113.100:80"}"#,
+            r#"{"subsystem":"files","kind":"file","id":"/etc/ipvsadm.rules"}"#,
+        ] {
+            assert!(serde_json::from_str::<Unmanaged>(json).is_err(), "{json}");
+        }
+    }
+}
