@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::compare::{each_difference, HostDifference};
+use super::Change;
+
 use crate::model::addresses::Address;
 use crate::model::keyed::KeyedMap;
 
@@ -38,4 +41,19 @@ pub fn diff(desired: &KeyedMap<Address>, observed: &KeyedMap<Address>) -> (Vec<A
         }
     }
     (creates, deletes)
+}
+
+/// Addresses that appeared, went away or were relabeled in place (no plan relabels: it
+/// replaces).
+pub fn compare(before: &KeyedMap<Address>, after: &KeyedMap<Address>) -> Vec<HostDifference> {
+    each_difference(before, after, |_, old, new| match (old, new) {
+        (Some(old), Some(new)) => vec![HostDifference::AddressRelabeled { before: old.clone(), after: new.clone() }],
+        (None, Some(after)) => {
+            vec![HostDifference::Changed(Change::Address(AddressChange::Create { after: after.clone() }))]
+        }
+        (Some(before), None) => {
+            vec![HostDifference::Changed(Change::Address(AddressChange::Delete { before: before.clone() }))]
+        }
+        (None, None) => vec![],
+    })
 }

@@ -1,15 +1,15 @@
 //! What changed on a host between two observations: every object that appeared, changed or
 //! went away, in every subsystem. Unlike [`super::diff`], which only looks at what a spec
 //! declares (it never unloads a module or deletes an undeclared address), this compares two
-//! observed states symmetrically; a saved plan uses it to say what made it stale.
+//! observed states symmetrically; a saved plan uses it to say what made it stale. Each
+//! subsystem's comparison lives beside its diff; [`super::changes_between`] runs them in plan
+//! order.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::ipvs::{self as ipvs_plan, IpvsOwnership};
-use super::{Action, AddressChange, Change, FileChange, LinkChange, ModuleChange, RouteChange, SysctlChange};
+use super::{Action, Change};
 use crate::model::addresses::Address;
 use crate::model::ipvs::{DestinationKey, ServiceKey};
-use crate::model::{HostState, ObjectId};
 
 /// One object that differs between two observations. Most are the change that would have
 /// made the difference; the rest are differences no plan makes (a module unloaded, a sysctl
@@ -51,106 +51,8 @@ impl HostDifference {
     }
 }
 
-/// The objects that differ from `before` to `after`, in plan order: modules, links,
-/// sysctls, addresses, routes, IPVS, files.
-pub fn changes_between(before: &HostState, after: &HostState) -> Vec<HostDifference> {
-    let mut differences = Vec::new();
-    let changed = |change: Change| vec![HostDifference::Changed(change)];
-    let modules = |state: &HostState| state.modules.iter().map(|m| (m.clone(), ())).collect::<BTreeMap<_, _>>();
-    differences.extend(compare(&modules(before), &modules(after), |name, old, _| match old {
-        None => changed(Change::Module(ModuleChange::Load { name: name.clone() })),
-        Some(()) => vec![HostDifference::ModuleUnloaded(name.clone())],
-    }));
-    differences.extend(compare(&before.links, &after.links, |_, old, new| {
-        let change = transition(
-            old,
-            new,
-            |after| LinkChange::Create { after },
-            |before, after| LinkChange::Update { before, after },
-            |before| LinkChange::Delete { before },
-        );
-        changed(Change::Link(change))
-    }));
-    differences.extend(compare(&before.sysctls, &after.sysctls, |key, old, new| match new {
-        Some(after) => {
-            changed(Change::Sysctl(SysctlChange::Set { key: key.clone(), before: old.cloned(), after: after.clone() }))
-        }
-        None => vec![HostDifference::SysctlGone(key.clone())],
-    }));
-    differences.extend(compare(&before.addresses, &after.addresses, |_, old, new| match (old, new) {
-        (Some(old), Some(new)) => vec![HostDifference::AddressRelabeled { before: old.clone(), after: new.clone() }],
-        (None, Some(after)) => changed(Change::Address(AddressChange::Create { after: after.clone() })),
-        (Some(before), None) => changed(Change::Address(AddressChange::Delete { before: before.clone() })),
-        (None, None) => vec![],
-    }));
-    differences.extend(compare(&before.routes, &after.routes, |_, old, new| {
-        let change = transition(
-            old,
-            new,
-            |after| RouteChange::Create { after },
-            |before, after| RouteChange::Update { before, after },
-            |before| RouteChange::Delete { before },
-        );
-        changed(Change::Route(change))
-    }));
-    differences.extend(ipvs(before, after));
-    differences.extend(compare(&before.files, &after.files, |path, old, new| {
-        let path = path.clone();
-        let change = transition(
-            old,
-            new,
-            |after| FileChange::Create { path: path.clone(), after: after.content },
-            |before, after| FileChange::Update {
-                path: path.clone(),
-                owned: before.is_owned(),
-                before: before.content,
-                after: after.content,
-            },
-            |before| FileChange::Delete { path: path.clone(), before: before.content },
-        );
-        changed(Change::File(change))
-    }));
-    differences
-}
-
-/// IPVS: the planner already compares whole tables when it owns every service (prune, no
-/// drain: a vanished real server is simply gone); timeouts that vanished (ip_vs unloaded)
-/// and drain records are compared here.
-fn ipvs(before: &HostState, after: &HostState) -> Vec<HostDifference> {
-    let everything = IpvsOwnership { prune: true, all: true, drain_timeout: None, ..Default::default() };
-    let mut differences: Vec<HostDifference> = ipvs_plan::diff(&after.ipvs, &before.ipvs, &everything)
-        .changes
-        .into_iter()
-        .map(|change| HostDifference::Changed(Change::Ipvs(change)))
-        .collect();
-    if before.ipvs.timeouts.is_some() && after.ipvs.timeouts.is_none() {
-        differences.push(HostDifference::IpvsTimeoutsGone);
-    }
-    let drains = |state: &HostState| {
-        state
-            .ipvs
-            .activity
-            .iter()
-            // Ordered as before this was typed: by the object's text.
-            .filter_map(|a| {
-                let text = ObjectId::IpvsDestination(a.service, a.destination).to_string();
-                Some(((text, a.service, a.destination), a.draining_since?))
-            })
-            .collect::<BTreeMap<_, _>>()
-    };
-    differences.extend(compare(&drains(before), &drains(after), |(_, service, destination), old, new| {
-        vec![HostDifference::Drain {
-            service: *service,
-            destination: *destination,
-            before: old.copied(),
-            after: new.copied(),
-        }]
-    }));
-    differences
-}
-
 /// Calls `difference(key, before, after)` for every key whose value differs between the maps.
-fn compare<K: Ord, V: PartialEq>(
+pub(super) fn each_difference<K: Ord, V: PartialEq>(
     before: &BTreeMap<K, V>,
     after: &BTreeMap<K, V>,
     difference: impl Fn(&K, Option<&V>, Option<&V>) -> Vec<HostDifference>,
@@ -163,7 +65,7 @@ fn compare<K: Ord, V: PartialEq>(
 }
 
 /// The change from `old` to `new` (at least one present), made by the matching constructor.
-fn transition<V: Clone, C>(
+pub(super) fn transition<V: Clone, C>(
     old: Option<&V>,
     new: Option<&V>,
     create: impl FnOnce(V) -> C,
@@ -180,12 +82,14 @@ fn transition<V: Clone, C>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::changes_between;
     use super::*;
     use crate::model::ipvs::DestinationActivity;
     use crate::model::keyed::Keyed;
     use crate::model::links::{Link, LinkKind};
     use crate::model::routes::{Route, RouteScope, RouteType, TABLE_MAIN};
     use crate::model::FileState;
+    use crate::model::HostState;
     use crate::observe::snapshot;
 
     fn state(yaml: &str) -> HostState {

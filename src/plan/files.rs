@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Action;
+use super::compare::{each_difference, transition, HostDifference};
+use super::{Action, Change};
 use crate::model::files::{FileContent, FileState};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +162,25 @@ impl FileChange {
             (Some(_), None) => Action::Delete,
         }
     }
+}
+
+pub fn compare(before: &BTreeMap<PathBuf, FileState>, after: &BTreeMap<PathBuf, FileState>) -> Vec<HostDifference> {
+    each_difference(before, after, |path, old, new| {
+        let path = path.clone();
+        let change = transition(
+            old,
+            new,
+            |after| FileChange::Create { path: path.clone(), after: after.content },
+            |before, after| FileChange::Update {
+                path: path.clone(),
+                owned: before.is_owned(),
+                before: before.content,
+                after: after.content,
+            },
+            |before| FileChange::Delete { path: path.clone(), before: before.content },
+        );
+        vec![HostDifference::Changed(Change::File(change))]
+    })
 }
 
 #[cfg(test)]

@@ -2,12 +2,13 @@
 //! (SET_SERVICE / SET_DEST), because deleting and re-adding a real server drops its
 //! connections and the kernel parks deleted destinations in a trash list.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Action, Unmanaged};
+use super::compare::{each_difference, HostDifference};
+use super::{Action, Change, Unmanaged};
 use crate::model::ipvs::{Destination, DestinationKey, IpvsState, Service, ServiceKey, ServiceSettings, Timeouts};
 use crate::model::keyed::Keyed;
 use crate::model::ObjectId;
@@ -272,6 +273,41 @@ impl IpvsChange {
 /// A real server as it is while draining: weight 0, nothing else changed.
 pub fn drained(dest: &Destination) -> Destination {
     Destination { weight: 0, ..dest.clone() }
+}
+
+/// IPVS: the planner already compares whole tables when it owns every service (prune, no
+/// drain: a vanished real server is simply gone); timeouts that vanished (ip_vs unloaded)
+/// and drain records are compared here.
+pub fn compare(before: &IpvsState, after: &IpvsState) -> Vec<HostDifference> {
+    let everything = IpvsOwnership { prune: true, all: true, drain_timeout: None, ..Default::default() };
+    let mut differences: Vec<HostDifference> = diff(after, before, &everything)
+        .changes
+        .into_iter()
+        .map(|change| HostDifference::Changed(Change::Ipvs(change)))
+        .collect();
+    if before.timeouts.is_some() && after.timeouts.is_none() {
+        differences.push(HostDifference::IpvsTimeoutsGone);
+    }
+    let drains = |state: &IpvsState| {
+        state
+            .activity
+            .iter()
+            // Ordered as before this was typed: by the object's text.
+            .filter_map(|a| {
+                let text = ObjectId::IpvsDestination(a.service, a.destination).to_string();
+                Some(((text, a.service, a.destination), a.draining_since?))
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    differences.extend(each_difference(&drains(before), &drains(after), |(_, service, destination), old, new| {
+        vec![HostDifference::Drain {
+            service: *service,
+            destination: *destination,
+            before: old.copied(),
+            after: new.copied(),
+        }]
+    }));
+    differences
 }
 
 #[cfg(test)]

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::compare::{each_difference, transition, HostDifference};
+use super::Change;
+
 use crate::model::keyed::KeyedMap;
 use crate::model::links::{Link, LinkKind};
 
@@ -71,6 +74,19 @@ pub fn satisfies(have: &Link, want: &Link) -> bool {
         tunnel => *tunnel == have.kind,
     };
     kind_ok && want.up.is_none_or(|up| have.up == Some(up)) && want.mtu.is_none_or(|mtu| have.mtu == Some(mtu))
+}
+
+pub fn compare(before: &KeyedMap<Link>, after: &KeyedMap<Link>) -> Vec<HostDifference> {
+    each_difference(before, after, |_, old, new| {
+        let change = transition(
+            old,
+            new,
+            |after| LinkChange::Create { after },
+            |before, after| LinkChange::Update { before, after },
+            |before| LinkChange::Delete { before },
+        );
+        vec![HostDifference::Changed(Change::Link(change))]
+    })
 }
 
 #[cfg(test)]

@@ -304,6 +304,20 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
     plan
 }
 
+/// The objects that differ from `before` to `after`, in plan order (see [`compare`]).
+pub fn changes_between(before: &HostState, after: &HostState) -> Vec<compare::HostDifference> {
+    [
+        modules::compare(&before.modules, &after.modules),
+        links::compare(&before.links, &after.links),
+        sysctl::compare(&before.sysctls, &after.sysctls),
+        addresses::compare(&before.addresses, &after.addresses),
+        routes::compare(&before.routes, &after.routes),
+        ipvs::compare(&before.ipvs, &after.ipvs),
+        files::compare(&before.files, &after.files),
+    ]
+    .concat()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

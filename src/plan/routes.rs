@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::compare::{each_difference, transition, HostDifference};
+use super::Change;
+
 use crate::model::keyed::KeyedMap;
 use crate::model::routes::Route;
 
@@ -55,4 +58,17 @@ fn satisfies(have: &Route, want: &Route) -> bool {
         && want.device.as_ref().is_none_or(|d| have.device.as_ref() == Some(d))
         && want.gateway.is_none_or(|g| have.gateway == Some(g))
         && want.source.is_none_or(|s| have.source == Some(s))
+}
+
+pub fn compare(before: &KeyedMap<Route>, after: &KeyedMap<Route>) -> Vec<HostDifference> {
+    each_difference(before, after, |_, old, new| {
+        let change = transition(
+            old,
+            new,
+            |after| RouteChange::Create { after },
+            |before, after| RouteChange::Update { before, after },
+            |before| RouteChange::Delete { before },
+        );
+        vec![HostDifference::Changed(Change::Route(change))]
+    })
 }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::compare::{self, HostDifference};
+use super::compare::HostDifference;
 use super::{Ownership, Plan, Planned};
 use crate::model::{HostState, ObjectId};
 use crate::spec::{self, NodeSelector, SpecError};
@@ -227,7 +227,7 @@ impl SavedPlan {
             )));
         }
         if resolved.desired != self.desired {
-            let first = compare::changes_between(&resolved.desired, &self.desired)
+            let first = super::changes_between(&resolved.desired, &self.desired)
                 .first()
                 .map(|difference| format!(" (first: {difference})"))
                 .unwrap_or_default();
@@ -296,7 +296,7 @@ impl SavedPlan {
     /// since, or the first change that differs.
     pub fn check_fresh(&self, now: &HostState, plan_file: &Path, now_seconds: u64) -> Result<(), Box<Stale>> {
         let why = if observed_digest(now, &self.desired) != self.observed_digest {
-            Staleness::HostChanged(compare::changes_between(
+            Staleness::HostChanged(super::changes_between(
                 &canonical(&self.observed, &self.desired),
                 &canonical(now, &self.desired),
             ))

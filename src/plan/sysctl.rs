@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::compare::{each_difference, HostDifference};
+use super::Change;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "camelCase")]
 pub enum SysctlChange {
@@ -29,6 +32,18 @@ pub fn diff(desired: &BTreeMap<String, String>, observed: &BTreeMap<String, Stri
             })
         })
         .collect()
+}
+
+/// Values that changed or appeared (as the set that would have made them), keys that went away.
+pub fn compare(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<HostDifference> {
+    each_difference(before, after, |key, old, new| match new {
+        Some(after) => vec![HostDifference::Changed(Change::Sysctl(SysctlChange::Set {
+            key: key.clone(),
+            before: old.cloned(),
+            after: after.clone(),
+        }))],
+        None => vec![HostDifference::SysctlGone(key.clone())],
+    })
 }
 
 #[cfg(test)]
