@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::apply::faults::FaultInjecting;
 use crate::apply::live::LiveHost;
 use crate::apply::{self, ApplyError, ApplyOptions, Outcome};
 use crate::model::HostState;
@@ -339,7 +340,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             let writes_files = lock::writes_persistence(&saved.desired, &saved.ownership, Some(&saved.plan));
             ready_to_change(&mut apply_lock, writes_files, lock_timeout)?;
             let interest = Interest::for_desired(&saved.desired).with_files(&saved.ownership.files, root.as_deref());
-            let mut host = LiveHost::new(interest).take_over(*take_over);
+            let mut host = FaultInjecting::from_env(LiveHost::new(interest).take_over(*take_over));
             let options = ApplyOptions { rollback: !no_rollback, wait: *wait, ..ApplyOptions::default() };
             let result = apply::apply_saved(saved, &path, crate::rundir::unix_now(), options, &mut host);
             report_apply(result, *format, style)
@@ -359,7 +360,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
             let plan = plan::diff(&spec.desired, &observed, &spec.ownership).annotate(&spec.origins);
             apply::files::check_take_over(&plan, *take_over).map_err(CliError::TakeOver)?;
             let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, cli.root.as_deref());
-            let mut host = LiveHost::new(interest).take_over(*take_over);
+            let mut host = FaultInjecting::from_env(LiveHost::new(interest).take_over(*take_over));
             let options = ApplyOptions { rollback: !no_rollback, wait: *wait, ..ApplyOptions::default() };
             let result = apply::apply(plan, &spec.desired, &spec.ownership, options, &mut host);
             report_apply(result, *format, style)

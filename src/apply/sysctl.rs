@@ -2,23 +2,31 @@
 
 use std::io::Write;
 
+use super::ChangeError;
 use crate::model::sysctl::{SysctlKey, SysctlKeyError};
 use crate::observe::sysctl::{open, path_of, Access};
 use crate::plan::SysctlChange;
 
-pub fn apply(change: &SysctlChange) -> Result<(), String> {
+pub fn apply(change: &SysctlChange) -> Result<(), ChangeError> {
     let SysctlChange::Set { key, after, .. } = change;
-    let name = SysctlKey::parse(key)
-        .map_err(|error| format!("refusing to set sysctl `{key}`: {error}\n  hint: {}", SysctlKeyError::HINT))?;
-    let path = path_of(&name);
-    open(&name, Access::Write).and_then(|mut file| file.write_all(format!("{after}\n").as_bytes())).map_err(|error| {
-        let hint = match error.kind() {
-            std::io::ErrorKind::NotFound => " (no such sysctl: check the name, and that its interface exists)",
-            std::io::ErrorKind::PermissionDenied => " (writing sysctls needs root)",
-            _ => "",
-        };
-        format!("setting {key} = {after} via {}: {error}{hint}", path.display())
-    })
+    let name = SysctlKey::parse(key).map_err(|error| {
+        ChangeError::new(format!("refusing to set sysctl `{key}`: {error}\n  hint: {}", SysctlKeyError::HINT))
+    })?;
+    open(&name, Access::Write)
+        .and_then(|mut file| file.write_all(format!("{after}\n").as_bytes()))
+        .map_err(|error| refused(key, after, &error))
+}
+
+/// Writing `key` failed with `error`: what was written where, why, and what to check.
+pub(super) fn refused(key: &str, after: &str, error: &std::io::Error) -> ChangeError {
+    let hint = match error.kind() {
+        std::io::ErrorKind::NotFound => " (no such sysctl: check the name, and that its interface exists)",
+        std::io::ErrorKind::PermissionDenied => " (writing sysctls needs root)",
+        _ => "",
+    };
+    let path = SysctlKey::parse(key).map(|name| path_of(&name).display().to_string()).unwrap_or_default();
+    let message = format!("setting {key} = {after} via {path}: {error}{hint}");
+    ChangeError { action: Some(format!("setting {key} = {after}")), ..ChangeError::io(message, error) }
 }
 
 #[cfg(test)]
@@ -36,7 +44,7 @@ mod tests {
         let traversal = format!("net.ipv4.//.//.//.//.{}", components.join("."));
         let change = SysctlChange::Set { key: traversal, before: None, after: "written".into() };
         let error = apply(&change).expect_err("a traversal name was written");
-        assert!(error.contains("refusing to set sysctl"), "{error}");
+        assert!(error.message.contains("refusing to set sysctl"), "{error:?}");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
         std::fs::remove_file(target).unwrap();
     }
