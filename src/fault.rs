@@ -135,3 +135,21 @@ pub fn die() -> ! {
     let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     std::process::abort()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_read_as_the_lab_writes_them() {
+        let rules =
+            FaultRules::parse("kill-at-change:3, fail-at-change:5,refuse-at-change:7,run-before-ipvs:ipvsadm -C,junk");
+        assert_eq!(
+            (1..=8).map(|n| rules.at_change(n)).collect::<Vec<_>>(),
+            [None, None, Some(ChangeFault::Kill), None, Some(ChangeFault::Fail), None, Some(ChangeFault::Refuse), None]
+        );
+        assert_eq!(rules.commands_before("ipvs"), ["ipvsadm -C"]);
+        assert!(rules.commands_before("links").is_empty());
+        assert!(FaultRules::parse("").is_empty());
+    }
+}

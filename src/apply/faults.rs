@@ -107,3 +107,125 @@ impl<H: Host> FaultInjecting<H> {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::memory::MemoryHost;
+    use crate::model::ipvs::Destination;
+    use crate::plan::IpvsChange;
+
+    /// A host with one service and real servers .11 .12 .13 at weight 1, and re-weights of
+    /// each of them to 2, 3, 4.
+    fn host_and_reweights() -> (MemoryHost, Vec<Change>) {
+        let text = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n        - address: 203.0.113.12\n        - address: 203.0.113.13\n";
+        let spec = crate::spec::parse(text, std::path::Path::new("test.yaml")).unwrap();
+        let service = spec.desired.ipvs.services.values().next().unwrap().clone();
+        let reweights = (0..3)
+            .map(|n| {
+                let before: Destination = service.destinations.values().nth(n).unwrap().clone();
+                let after = Destination { weight: n as u32 + 2, ..before.clone() };
+                Change::Ipvs(IpvsChange::UpdateDestination { service: service.key, before, after })
+            })
+            .collect();
+        (MemoryHost::new(HostState { ipvs: spec.desired.ipvs, ..Default::default() }), reweights)
+    }
+
+    fn weights(host: &MemoryHost) -> Vec<u32> {
+        host.state.ipvs.services.values().next().unwrap().destinations.values().map(|d| d.weight).collect()
+    }
+
+    fn send(host: &mut FaultInjecting<MemoryHost>, first_order: usize, changes: &[Change]) -> Vec<ChangeOutcome> {
+        let refs: Vec<&Change> = changes.iter().collect();
+        host.apply_steps(first_order, &refs, &mut || false)
+    }
+
+    fn kinds(outcomes: &[ChangeOutcome]) -> String {
+        outcomes
+            .iter()
+            .map(|outcome| match outcome {
+                ChangeOutcome::Applied => 'A',
+                ChangeOutcome::Failed(_) => 'F',
+                ChangeOutcome::Unknown(_) => '?',
+                ChangeOutcome::NotSent => '-',
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_refused_ipvs_change_is_sent_in_its_window_and_the_kernel_carries_on() {
+        let (host, reweights) = host_and_reweights();
+        let mut host = FaultInjecting::new(host, FaultRules::parse("refuse-at-change:6"));
+        let outcomes = send(&mut host, 5, &reweights);
+        assert_eq!(kinds(&outcomes), "AFA");
+        let ChangeOutcome::Failed(error) = &outcomes[1] else { unreachable!() };
+        assert_eq!(error.errno, Some(2), "the host itself refused the stand-in: {error:?}");
+        assert_eq!(weights(host.inner()), [2, 1, 4]);
+        assert_eq!(host.inner().attempted, 3, "all three were sent");
+    }
+
+    #[test]
+    fn a_failure_splits_the_batch_there_and_nothing_after_it_is_sent() {
+        for rule in ["fail-at-change:2", "refuse-at-change:2"] {
+            let (host, reweights) = host_and_reweights();
+            let sysctl = Change::Sysctl(crate::plan::SysctlChange::Set {
+                key: "net.ipv4.ip_forward".into(),
+                before: None,
+                after: "1".into(),
+            });
+            let mut host = FaultInjecting::new(host, FaultRules::parse(rule));
+            if rule.starts_with("fail") {
+                let outcomes = send(&mut host, 1, &reweights);
+                assert_eq!(kinds(&outcomes), "AF-", "{rule}");
+                let ChangeOutcome::Failed(error) = &outcomes[1] else { unreachable!() };
+                assert_eq!(error.message, "injected failure (LVS_CONVERGE_FAULT)");
+                assert_eq!((weights(host.inner()), host.inner().attempted), (vec![2, 1, 1], 1));
+            }
+            // A refusal of anything but IPVS is a failure: the change is not sent.
+            let attempted = host.inner().attempted;
+            assert_eq!(kinds(&send(&mut host, 2, &[sysctl])), "F", "{rule}");
+            assert_eq!(host.inner().attempted, attempted, "{rule}");
+        }
+    }
+
+    #[test]
+    fn a_kill_strikes_only_once_the_changes_before_it_took_effect() {
+        let (host, reweights) = host_and_reweights();
+        let mut host = FaultInjecting::new(host, FaultRules::parse("kill-at-change:3")).kill_by_panicking();
+        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| send(&mut host, 1, &reweights)));
+        assert!(killed.is_err(), "kill-at-change:3 did not kill");
+        assert_eq!(weights(host.inner()), [2, 3, 1], "changes 1 and 2 were made, 3 was not");
+
+        // The host refused change 1: apply stops there, and the kill is never reached.
+        let (mut refusing, reweights) = host_and_reweights();
+        refusing.refuse = vec![0];
+        refusing.carry_on = false;
+        let mut host = FaultInjecting::new(refusing, FaultRules::parse("kill-at-change:3")).kill_by_panicking();
+        assert_eq!(kinds(&send(&mut host, 1, &reweights)), "F--");
+    }
+
+    #[test]
+    fn run_before_runs_once_before_the_first_batch_of_its_subsystem() {
+        let scratch = crate::test_support::scratch_dir("faults", "run-before");
+        let log = scratch.join("log");
+        let rules = FaultRules::parse(&format!("run-before-ipvs:echo ran >> {}", log.display()));
+        let (host, reweights) = host_and_reweights();
+        let mut host = FaultInjecting::new(host, rules);
+        send(&mut host, 1, &reweights[..1]);
+        send(&mut host, 2, &reweights[1..]);
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "ran\n");
+        // Undo operations are not plan batches: they run nothing.
+        let undo = reweights[0].inverse().unwrap();
+        host.apply(&undo.iter().collect::<Vec<_>>(), &mut || false);
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "ran\n");
+        std::fs::remove_dir_all(scratch).unwrap();
+    }
+
+    #[test]
+    fn without_rules_the_wrapper_is_the_host() {
+        let (host, reweights) = host_and_reweights();
+        let mut host = FaultInjecting::new(host, FaultRules::parse(""));
+        assert_eq!(kinds(&send(&mut host, 1, &reweights)), "AAA");
+        assert_eq!(weights(host.inner()), [2, 3, 4]);
+    }
+}

@@ -130,7 +130,9 @@ impl MemoryHost {
         match change {
             LinkChange::Create { after } if after.is_fallback_tunnel() => match links.get_mut(&after.name) {
                 Some(current) => {
-                    *current = Link { kind: current.kind.clone(), ..after.clone() };
+                    let up = after.up.or(current.up);
+                    let mtu = after.mtu.or(current.mtu);
+                    *current = Link { kind: current.kind.clone(), up, mtu, ..after.clone() };
                     Ok(())
                 }
                 None => Err(ChangeError::new(format!(
@@ -146,7 +148,9 @@ impl MemoryHost {
                 if links.contains_key(&after.name) {
                     return Err(refused(action, Errno::EEXIST));
                 }
-                links.insert(after.key(), after.clone());
+                // What the spec leaves out, the kernel decides: a new tunnel is down, MTU 1480.
+                let created = Link { up: after.up.or(Some(false)), mtu: after.mtu.or(Some(1480)), ..after.clone() };
+                links.insert(after.key(), created);
                 Ok(())
             }
             LinkChange::Update { after, .. } => {
@@ -157,7 +161,10 @@ impl MemoryHost {
                     LinkKind::Ipip { .. } => after.kind.clone(),
                     LinkKind::Other { .. } => current.kind.clone(),
                 };
-                *current = Link { kind, ..after.clone() };
+                // What the spec leaves out stays as it is.
+                let up = after.up.or(current.up);
+                let mtu = after.mtu.or(current.mtu);
+                *current = Link { kind, up, mtu, ..after.clone() };
                 Ok(())
             }
             LinkChange::Delete { before } => {
@@ -420,4 +427,100 @@ fn find_service<'a>(table: &'a mut IpvsState, key: &ServiceKey) -> Result<&'a mu
         .services
         .get_mut(key)
         .ok_or_else(|| ChangeError::with_errno(format!("service {key} not found (ESRCH)"), Errno::ESRCH as i32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Address, Route};
+
+    fn host() -> MemoryHost {
+        let state = r#"
+links:
+  - { name: eth0, type: other, kind: veth, up: true, mtu: 1500 }
+  - { name: tun1, type: ipip, up: true, mtu: 1480 }
+sysctls:
+  net.ipv4.ip_forward: "0"
+  net.ipv4.conf.tun1.rp_filter: "1"
+addresses:
+  - { interface: tun1, address: 10.1.0.1, prefixLength: 32 }
+routes:
+  - { table: 254, type: unicast, destination: 198.51.100.0, prefixLength: 24, device: tun1, scope: link }
+"#;
+        MemoryHost::new(serde_yaml::from_str(state).unwrap())
+    }
+
+    fn errno(host: &mut MemoryHost, change: Change) -> Option<i32> {
+        match host.apply(&[&change], &mut || false).pop() {
+            Some(ChangeOutcome::Applied) => None,
+            Some(ChangeOutcome::Failed(error)) => Some(error.errno.expect("an errno")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn link(name: &str) -> Link {
+        serde_yaml::from_str(&format!("{{ name: {name}, type: ipip }}")).unwrap()
+    }
+
+    fn address(interface: &str) -> Address {
+        serde_yaml::from_str(&format!("{{ interface: {interface}, address: 10.9.0.1, prefixLength: 32 }}")).unwrap()
+    }
+
+    fn route(device: &str) -> Route {
+        serde_yaml::from_str(&format!(
+            "{{ table: 254, type: unicast, destination: 192.0.2.0, prefixLength: 24, device: {device}, scope: link }}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_host_refuses_like_the_kernel() {
+        let mut host = host();
+        let eexist = Some(Errno::EEXIST as i32);
+        let enodev = Some(Errno::ENODEV as i32);
+        assert_eq!(errno(&mut host, Change::Link(LinkChange::Create { after: link("tun1") })), eexist);
+        assert_eq!(errno(&mut host, Change::Link(LinkChange::Update { before: link("x"), after: link("x") })), enodev);
+        assert_eq!(errno(&mut host, Change::Link(LinkChange::Delete { before: link("x") })), enodev);
+        let unknown = SysctlChange::Set { key: "net.ipv4.no_such".into(), before: None, after: "1".into() };
+        assert_eq!(errno(&mut host, Change::Sysctl(unknown)), Some(Errno::ENOENT as i32));
+        assert_eq!(errno(&mut host, Change::Address(AddressChange::Create { after: address("x") })), enodev);
+        assert_eq!(errno(&mut host, Change::Address(AddressChange::Create { after: address("tun1") })), None);
+        assert_eq!(errno(&mut host, Change::Address(AddressChange::Create { after: address("tun1") })), eexist);
+        assert_eq!(errno(&mut host, Change::Address(AddressChange::Delete { before: address("eth0") })), Some(99));
+        assert_eq!(errno(&mut host, Change::Route(RouteChange::Create { after: route("x") })), enodev);
+        assert_eq!(errno(&mut host, Change::Route(RouteChange::Create { after: route("eth0") })), None);
+        assert_eq!(errno(&mut host, Change::Route(RouteChange::Create { after: route("eth0") })), eexist);
+        assert_eq!(errno(&mut host, Change::Route(RouteChange::Delete { before: route("tun1") })), None);
+        assert_eq!(errno(&mut host, Change::Route(RouteChange::Delete { before: route("tun1") })), Some(3));
+    }
+
+    #[test]
+    fn deleting_an_interface_takes_its_addresses_routes_and_sysctls_with_it() {
+        let mut host = host();
+        assert_eq!(errno(&mut host, Change::Link(LinkChange::Delete { before: link("tun1") })), None);
+        assert!(host.state.addresses.is_empty() && host.state.routes.is_empty(), "{:?}", host.state);
+        assert_eq!(host.state.sysctls.keys().collect::<Vec<_>>(), ["net.ipv4.ip_forward"]);
+        // A sysctl of an interface exists while the interface does.
+        let rp_filter = || {
+            Change::Sysctl(SysctlChange::Set {
+                key: "net.ipv4.conf.tun1.rp_filter".into(),
+                before: None,
+                after: "2".into(),
+            })
+        };
+        assert_eq!(errno(&mut host, rp_filter()), Some(Errno::ENOENT as i32));
+        assert_eq!(errno(&mut host, Change::Link(LinkChange::Create { after: link("tun1") })), None);
+        assert_eq!(errno(&mut host, rp_filter()), None);
+    }
+
+    #[test]
+    fn loading_ipip_brings_tunl0_which_can_then_be_configured() {
+        let mut host = MemoryHost::default();
+        let tunl0 = Link { up: Some(true), ..link(FALLBACK_TUNNEL) };
+        let configure = || Change::Link(LinkChange::Create { after: tunl0.clone() });
+        assert!(matches!(host.apply(&[&configure()], &mut || false)[..], [ChangeOutcome::Failed(_)]));
+        let load = Change::Module(ModuleChange::Load { name: "ipip".into() });
+        assert_eq!(host.apply(&[&load, &configure()], &mut || false), [ChangeOutcome::Applied, ChangeOutcome::Applied]);
+        assert_eq!(host.state.links[FALLBACK_TUNNEL].up, Some(true));
+    }
 }

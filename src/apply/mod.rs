@@ -671,4 +671,6 @@ pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -
 }
 
 #[cfg(test)]
+mod subsystem_tests;
+#[cfg(test)]
 mod tests;
