@@ -177,7 +177,7 @@ impl MemoryHost {
                 let name = &before.name;
                 self.state.addresses.retain(|_, address| address.interface != *name);
                 self.state.routes.retain(|_, route| route.device.as_ref() != Some(name));
-                self.state.sysctls.retain(|key, _| sysctl_interface(key).as_ref() != Some(name));
+                self.state.sysctls.retain(|key, _| sysctl::interface_of(key).as_ref() != Some(name));
                 Ok(())
             }
         }
@@ -185,7 +185,7 @@ impl MemoryHost {
 
     fn set_sysctl(&mut self, change: &SysctlChange) -> Result<(), ChangeError> {
         let SysctlChange::Set { key, after, .. } = change;
-        let of_a_link = sysctl_interface(key).is_some_and(|interface| self.state.links.contains_key(&interface));
+        let of_a_link = sysctl::interface_of(key).is_some_and(|interface| self.state.links.contains_key(&interface));
         if !of_a_link && !self.state.sysctls.contains_key(key) {
             return Err(sysctl::refused(key, after, &io::Error::from_raw_os_error(Errno::ENOENT as i32)));
         }
@@ -353,14 +353,6 @@ impl Host for MemoryHost {
 fn refused(action: String, errno: Errno) -> ChangeError {
     let message = format!("{action}: {}", io::Error::from_raw_os_error(errno as i32));
     ChangeError { action: Some(action), ..ChangeError::with_errno(message, errno as i32) }
-}
-
-/// The interface of a per-interface sysctl (`net.ipv4.conf.eth0/100.rp_filter` → `eth0.100`);
-/// `all` and `default` are no interface.
-fn sysctl_interface(key: &str) -> Option<String> {
-    let rest = key.strip_prefix("net.ipv4.conf.").or_else(|| key.strip_prefix("net.ipv6.conf."))?;
-    let (interface, _setting) = rest.rsplit_once('.')?;
-    (!matches!(interface, "all" | "default")).then(|| interface.replace('/', "."))
 }
 
 /// Makes one IPVS change on a table, with the kernel's refusals: EEXIST creating what

@@ -433,34 +433,57 @@ struct Undone {
     kept: Vec<Step>,
     failures: Vec<StepError>,
     unknown: Vec<StepError>,
-    /// Services this apply created and the rollback deleted again: the kernel deleted
-    /// their real servers with them, whatever became of those real servers' own undo.
-    deleted_services: Vec<ServiceKey>,
-    /// Services this apply created whose deletion by the rollback got no answer: their real
-    /// servers may be gone with them or not.
-    maybe_deleted_services: Vec<ServiceKey>,
+    /// Services and interfaces this apply created and the rollback deleted again: the
+    /// kernel deleted what lived in them (real servers; addresses, routes and sysctls of
+    /// the interface) with them, whatever became of those objects' own undo.
+    deleted: Vec<Container>,
+    /// Services and interfaces this apply created whose deletion by the rollback got no
+    /// answer: what lived in them may be gone with them or not.
+    maybe_deleted: Vec<Container>,
 }
 
 impl Undone {
-    /// True when `step` left nothing behind because its service was deleted since.
+    /// True when `step` left nothing behind because what it lives in was deleted since.
     fn swept(&self, step: &Step) -> bool {
-        real_server_service(step).is_some_and(|service| self.deleted_services.contains(service))
+        container(&step.change).is_some_and(|container| self.deleted.contains(&container))
     }
 
-    /// True when whether `step` left anything behind depends on a deletion of its service
-    /// whose answer was lost.
+    /// True when whether `step` left anything behind depends on a deletion of what it
+    /// lives in whose answer was lost.
     fn maybe_swept(&self, step: &Step) -> bool {
-        real_server_service(step).is_some_and(|service| self.maybe_deleted_services.contains(service))
+        container(&step.change).is_some_and(|container| self.maybe_deleted.contains(&container))
     }
 }
 
-/// The service of a step that changes one of its real servers.
-fn real_server_service(step: &Step) -> Option<&ServiceKey> {
+/// Something the kernel deletes together with everything in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Container {
+    Service(ServiceKey),
+    Interface(String),
+}
+
+/// What the object a change puts on the host lives in: a real server in its service; an
+/// address, a route through a device or a per-interface sysctl on its interface.
+fn container(change: &Change) -> Option<Container> {
     use plan::IpvsChange::{CreateDestination, DrainDestination, UpdateDestination};
-    match &step.change {
+    match change {
         Change::Ipvs(
             CreateDestination { service, .. } | UpdateDestination { service, .. } | DrainDestination { service, .. },
-        ) => Some(service),
+        ) => Some(Container::Service(*service)),
+        Change::Address(plan::AddressChange::Create { after }) => Some(Container::Interface(after.interface.clone())),
+        Change::Route(plan::RouteChange::Create { after } | plan::RouteChange::Update { after, .. }) => {
+            after.device.clone().map(Container::Interface)
+        }
+        Change::Sysctl(plan::SysctlChange::Set { key, .. }) => sysctl::interface_of(key).map(Container::Interface),
+        _ => None,
+    }
+}
+
+/// What a change creates that undoing it deletes, with everything in it.
+fn created_container(change: &Change) -> Option<Container> {
+    match change {
+        Change::Ipvs(plan::IpvsChange::CreateService { service, .. }) => Some(Container::Service(*service)),
+        Change::Link(plan::LinkChange::Create { after }) => Some(Container::Interface(after.name.clone())),
         _ => None,
     }
 }
@@ -487,8 +510,8 @@ impl Journal {
             kept: Vec::new(),
             failures: Vec::new(),
             unknown: Vec::new(),
-            deleted_services: Vec::new(),
-            maybe_deleted_services: Vec::new(),
+            deleted: Vec::new(),
+            maybe_deleted: Vec::new(),
         };
         for (step, inverse) in self.undo.into_iter().rev() {
             let Some(inverse) = inverse else {
@@ -523,9 +546,7 @@ impl Journal {
             }
             match (failed, unknown) {
                 (_, Some(error)) => {
-                    if let Change::Ipvs(plan::IpvsChange::CreateService { service, .. }) = step.change {
-                        undone.maybe_deleted_services.push(service);
-                    }
+                    undone.maybe_deleted.extend(created_container(&step.change));
                     undone.unknown.push(StepError { step, error })
                 }
                 (Some(error), None) => {
@@ -537,11 +558,7 @@ impl Journal {
                     }
                     undone.failures.push(StepError { step, error });
                 }
-                (None, None) => {
-                    if let Change::Ipvs(plan::IpvsChange::CreateService { service, .. }) = step.change {
-                        undone.deleted_services.push(service);
-                    }
-                }
+                (None, None) => undone.deleted.extend(created_container(&step.change)),
             }
         }
         undone.kept.reverse();
@@ -564,9 +581,15 @@ impl Journal {
         all_unknown.sort_by_key(|unknown| unknown.step.order);
         let (maybe_kept, kept): (Vec<Step>, Vec<Step>) =
             undone.kept.iter().filter(|step| !undone.swept(step)).cloned().partition(|step| undone.maybe_swept(step));
-        all_unknown.extend(maybe_kept.into_iter().map(|step| StepError {
-            step,
-            error: ChangeError::new("whether it stays depends on the deletion of its service, whose answer was lost"),
+        all_unknown.extend(maybe_kept.into_iter().map(|step| {
+            let what = match container(&step.change) {
+                Some(Container::Interface(_)) => "interface",
+                _ => "service",
+            };
+            let error = ChangeError::new(format!(
+                "whether it stays depends on the deletion of its {what}, whose answer was lost"
+            ));
+            StepError { step, error }
         }));
         all_unknown.sort_by_key(|unknown| unknown.step.order);
         // A failed undo whose step was swept away with its service left nothing behind.

@@ -271,3 +271,19 @@ fn an_ipvs_batch_goes_on_after_a_refused_operation_and_all_of_it_is_accounted_fo
         assert_report_is_the_host(&error, &broken, &host);
     }
 }
+
+#[test]
+fn a_route_whose_undo_failed_is_gone_with_the_tunnel_the_rollback_deleted() {
+    // The undo of route #7 (through tun1) is refused; the undo of #3 deletes tun1, and the
+    // kernel takes the route with it: nothing of #7 stays, and the report must not say so.
+    let (start, desired, ownership) = fixture();
+    let mut memory = MemoryHost::new(start.clone());
+    // Operations 0-6 are steps 1-7; step 8 fails by injection; the undo of #7 is next.
+    memory.refuse = vec![7];
+    let mut host = FaultInjecting::new(memory, FaultRules::parse("fail-at-change:8"));
+    let plan = plan::diff(&desired, &start, &ownership);
+    let error = apply(plan, &desired, &ownership, options(true), &mut host).expect_err("injected");
+    assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error}");
+    assert!(host.inner().state.routes.is_empty(), "{error}");
+    assert_report_is_the_host(&error, &start, host.inner());
+}

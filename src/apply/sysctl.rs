@@ -29,9 +29,27 @@ pub(super) fn refused(key: &str, after: &str, error: &std::io::Error) -> ChangeE
     ChangeError { action: Some(format!("setting {key} = {after}")), ..ChangeError::io(message, error) }
 }
 
+/// The interface of a per-interface sysctl (`net.ipv4.conf.eth0/100.rp_filter` →
+/// `eth0.100`, the inverse of [`crate::model::interface_sysctl`]); `all` and `default` are
+/// no interface. The kernel removes these with their interface.
+pub fn interface_of(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("net.ipv4.conf.").or_else(|| key.strip_prefix("net.ipv6.conf."))?;
+    let (interface, _setting) = rest.rsplit_once('.')?;
+    (!matches!(interface, "all" | "default")).then(|| interface.replace('/', "."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_interface_of_a_sysctl_is_read_back_from_its_name() {
+        let key = crate::model::interface_sysctl("eth0.100", "rp_filter");
+        assert_eq!(interface_of(&key).as_deref(), Some("eth0.100"));
+        assert_eq!(interface_of("net.ipv6.conf.tun1.disable_ipv6").as_deref(), Some("tun1"));
+        assert_eq!(interface_of("net.ipv4.conf.all.rp_filter"), None);
+        assert_eq!(interface_of("net.ipv4.ip_forward"), None);
+    }
 
     #[test]
     fn a_name_that_leaves_proc_sys_is_refused_before_anything_is_written() {
