@@ -124,11 +124,10 @@ pub trait Host {
     /// acts on plan positions (fault injection) needs to tell the two apart.
     fn apply_steps(
         &mut self,
-        first_order: usize,
+        _first_order: usize,
         changes: &[&Change],
         stop: &mut dyn FnMut() -> bool,
     ) -> Vec<ChangeOutcome> {
-        let _ = first_order;
         self.apply(changes, stop)
     }
     /// Remembers which removed real servers are draining (keeping the start time of those
