@@ -287,3 +287,23 @@ fn a_route_whose_undo_failed_is_gone_with_the_tunnel_the_rollback_deleted() {
     assert!(host.inner().state.routes.is_empty(), "{error}");
     assert_report_is_the_host(&error, &start, host.inner());
 }
+
+#[test]
+fn a_kernel_refusal_keeps_its_errno_action_and_extended_ack() {
+    use crate::netlink::route::RouteNetlinkError;
+    let refusal = RouteNetlinkError::Rejected {
+        action: "adding route 198.51.100.0/24".into(),
+        errno: 22,
+        kernel: Some("Nexthop device is not up".into()),
+        hint: None,
+    };
+    let error = ChangeError::from(&refusal);
+    assert_eq!(error.message, refusal.to_string(), "the words are the netlink layer's, unchanged");
+    assert_eq!(error.errno, Some(22));
+    assert_eq!(error.action.as_deref(), Some("adding route 198.51.100.0/24"));
+    assert_eq!(error.kernel_message.as_deref(), Some("Nexthop device is not up"));
+    let denied = std::io::Error::from_raw_os_error(13);
+    let error = sysctl::refused("net.ipv4.ip_forward", "1", &denied);
+    assert_eq!((error.errno, error.action.as_deref()), (Some(13), Some("setting net.ipv4.ip_forward = 1")));
+    assert!(error.message.ends_with("(writing sysctls needs root)"), "{error}");
+}
