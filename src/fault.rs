@@ -1,7 +1,7 @@
 //! Fault injection for tests: make the process fail or die at a chosen point, to prove that
-//! apply leaves the host recoverable. Compiled only with the `fault-injection` feature (the
-//! lab enables it) and in the crate's own unit tests; release builds without it have no
-//! hook at all.
+//! apply leaves the host recoverable. The rules are read only with the `fault-injection`
+//! feature (the lab enables it) and in the crate's own unit tests; release builds without
+//! it never read them, so no rule can act.
 //!
 //! `LVS_CONVERGE_FAULT` holds comma-separated rules:
 //! - `kill-at-change:K` — abort (like kill -9: no cleanup, no unwinding) just before change K
@@ -18,6 +18,11 @@
 //! - `fail-at:NAME` — the first pass through the named point fails as if the kernel refused
 //!   it (e.g. `ipip-create`, `link-set-mtu`: the later requests of a change made of several);
 //!   `fail-always-at:NAME` — every pass fails (so that putting things back fails too).
+//!
+//! The rules about changes (`*-at-change`, `run-before-*`) act around any host, through
+//! [`crate::apply::faults::FaultInjecting`]; the rules about named points act inside one
+//! change (between the requests of a tunnel rebuild, between a file's write and its
+//! rename), where no wrapper can reach, so those points call [`point`] and [`fail_at`].
 
 /// What to do before change `number` (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,47 +32,66 @@ pub enum ChangeFault {
     Refuse,
 }
 
-#[cfg(any(feature = "fault-injection", test))]
-fn rules() -> Vec<(String, String)> {
-    std::env::var("LVS_CONVERGE_FAULT")
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|rule| rule.split_once(':'))
-        .map(|(kind, arg)| (kind.trim().to_string(), arg.trim().to_string()))
-        .collect()
+/// The rules of `LVS_CONVERGE_FAULT`, as `(kind, argument)` pairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultRules {
+    rules: Vec<(String, String)>,
 }
 
-/// The fault planned for change `number`, if any.
-#[cfg(any(feature = "fault-injection", test))]
-pub fn at_change(number: usize) -> Option<ChangeFault> {
-    rules().into_iter().find_map(|(kind, arg)| {
-        (arg.parse() == Ok(number)).then_some(()).and(match kind.as_str() {
-            "kill-at-change" => Some(ChangeFault::Kill),
-            "fail-at-change" => Some(ChangeFault::Fail),
-            "refuse-at-change" => Some(ChangeFault::Refuse),
-            _ => None,
+impl FaultRules {
+    /// The rules in `text` (`kind:argument,kind:argument`); what is not a rule is ignored.
+    pub fn parse(text: &str) -> Self {
+        let rules = text
+            .split(',')
+            .filter_map(|rule| rule.split_once(':'))
+            .map(|(kind, arg)| (kind.trim().to_string(), arg.trim().to_string()))
+            .collect();
+        FaultRules { rules }
+    }
+
+    /// The rules of `LVS_CONVERGE_FAULT`, where fault injection is compiled in; none
+    /// otherwise.
+    pub fn from_env() -> Self {
+        if cfg!(any(feature = "fault-injection", test)) {
+            FaultRules::parse(&std::env::var("LVS_CONVERGE_FAULT").unwrap_or_default())
+        } else {
+            FaultRules::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The fault planned for change `number`, if any.
+    pub fn at_change(&self, number: usize) -> Option<ChangeFault> {
+        self.rules.iter().find_map(|(kind, arg)| {
+            (arg.parse() == Ok(number)).then_some(()).and(match kind.as_str() {
+                "kill-at-change" => Some(ChangeFault::Kill),
+                "fail-at-change" => Some(ChangeFault::Fail),
+                "refuse-at-change" => Some(ChangeFault::Refuse),
+                _ => None,
+            })
         })
-    })
-}
+    }
 
-#[cfg(not(any(feature = "fault-injection", test)))]
-pub fn at_change(_number: usize) -> Option<ChangeFault> {
-    None
-}
-
-/// Runs the commands of `run-before-SUBSYSTEM` rules, just before the first batch of that
-/// subsystem is sent.
-#[cfg(any(feature = "fault-injection", test))]
-pub fn before_subsystem(subsystem: &str) {
-    let kind = format!("run-before-{subsystem}");
-    for (_, command) in rules().into_iter().filter(|(k, _)| *k == kind) {
-        let status = std::process::Command::new("sh").arg("-c").arg(&command).status();
-        eprintln!("fault injection: ran `{command}` before the {subsystem} changes: {status:?}");
+    /// The commands of the `run-before-SUBSYSTEM` rules, in order.
+    pub fn commands_before(&self, subsystem: &str) -> Vec<&str> {
+        let kind = format!("run-before-{subsystem}");
+        self.rules.iter().filter(|(k, _)| *k == kind).map(|(_, command)| command.as_str()).collect()
     }
 }
 
-#[cfg(not(any(feature = "fault-injection", test)))]
-pub fn before_subsystem(_subsystem: &str) {}
+/// Runs `command` with `sh -c`, just before the first batch of `subsystem` is sent.
+pub fn run_before(subsystem: &str, command: &str) {
+    let status = std::process::Command::new("sh").arg("-c").arg(command).status();
+    eprintln!("fault injection: ran `{command}` before the {subsystem} changes: {status:?}");
+}
+
+#[cfg(any(feature = "fault-injection", test))]
+fn rules() -> Vec<(String, String)> {
+    FaultRules::from_env().rules
+}
 
 /// Aborts the process if a rule names this point.
 #[cfg(any(feature = "fault-injection", test))]
@@ -110,4 +134,22 @@ pub fn die() -> ! {
     // SIGKILL to ourselves: exactly what an operator's kill -9 or the OOM killer does.
     let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     std::process::abort()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_read_as_the_lab_writes_them() {
+        let rules =
+            FaultRules::parse("kill-at-change:3, fail-at-change:5,refuse-at-change:7,run-before-ipvs:ipvsadm -C,junk");
+        assert_eq!(
+            (1..=8).map(|n| rules.at_change(n)).collect::<Vec<_>>(),
+            [None, None, Some(ChangeFault::Kill), None, Some(ChangeFault::Fail), None, Some(ChangeFault::Refuse), None]
+        );
+        assert_eq!(rules.commands_before("ipvs"), ["ipvsadm -C"]);
+        assert!(rules.commands_before("links").is_empty());
+        assert!(FaultRules::parse("").is_empty());
+    }
 }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::FileStat;
 
+use super::ChangeError;
 use crate::fault;
 use crate::model::files::{FileContent, HEADER_PREFIX};
 use crate::persist::confined::{Directory, TargetRoot};
@@ -47,7 +48,7 @@ fn temp_name(name: &OsStr) -> OsString {
     temp
 }
 
-fn take_over_hint(path: &Path) -> String {
+pub(super) fn take_over_hint(path: &Path) -> String {
     format!(
         "refusing to overwrite {}: it was not written by lvs-converge (no header)\n  hint: move your settings into the spec, then run apply --take-over to replace the file (the old one is kept as {})",
         path.display(),
@@ -87,40 +88,43 @@ struct Slot {
 }
 
 impl Slot {
-    fn failed(&self, what: &str, error: std::io::Error) -> String {
-        format!("{what} {}: {error}", self.shown.display())
+    fn failed(&self, what: &str, error: std::io::Error) -> ChangeError {
+        ChangeError::io(format!("{what} {}: {error}", self.shown.display()), &error)
     }
 
-    fn read(&self, name: &OsStr) -> Result<Option<FileContent>, String> {
+    fn read(&self, name: &OsStr) -> Result<Option<FileContent>, ChangeError> {
         let shown = self.directory.shown_entry(name);
         self.directory
             .read(name)
             .map(|bytes| bytes.map(FileContent::from))
-            .map_err(|e| format!("reading {}: {e}", shown.display()))
+            .map_err(|e| ChangeError::io(format!("reading {}: {e}", shown.display()), &e))
     }
 }
 
 /// Carries out one file change beneath `root` (`--root`, or `/`).
-pub fn apply(change: &FileChange, root: Option<&Path>, take_over: bool) -> Result<(), String> {
+pub fn apply(change: &FileChange, root: Option<&Path>, take_over: bool) -> Result<(), ChangeError> {
     let target = TargetRoot::open(root, true)
-        .map_err(|e| format!("opening the root {}: {e}", root.unwrap_or(Path::new("/")).display()))?
-        .ok_or_else(|| "the root directory vanished".to_string())?;
+        .map_err(|e| {
+            ChangeError::io(format!("opening the root {}: {e}", root.unwrap_or(Path::new("/")).display()), &e)
+        })?
+        .ok_or_else(|| ChangeError::new("the root directory vanished"))?;
     let path = change.path();
     let shown = target.shown(path);
     let create = matches!(change, FileChange::Create { .. });
-    let parent =
-        target.parent(path, create).map_err(|e| format!("opening the directory of {}: {e}", shown.display()))?;
+    let parent = target
+        .parent(path, create)
+        .map_err(|e| ChangeError::io(format!("opening the directory of {}: {e}", shown.display()), &e))?;
     let Some((directory, name)) = parent else {
         return match change {
             FileChange::RemoveCreated { .. } => Ok(()),
-            _ => Err(changed_since_plan(&shown, "its directory is gone")),
+            _ => Err(ChangeError::new(changed_since_plan(&shown, "its directory is gone"))),
         };
     };
     let slot = Slot { directory, name, shown };
     let current = slot.read(&slot.name)?;
     let forward = matches!(change, FileChange::Create { .. } | FileChange::Update { .. } | FileChange::Delete { .. });
     if forward && !take_over && current.as_ref().is_some_and(|c| !c.as_bytes().starts_with(HEADER_PREFIX.as_bytes())) {
-        return Err(take_over_hint(path));
+        return Err(ChangeError::new(take_over_hint(path)));
     }
     match change {
         FileChange::Create { after, .. } => {
@@ -144,19 +148,19 @@ pub fn apply(change: &FileChange, root: Option<&Path>, take_over: bool) -> Resul
                 slot.directory.remove(&slot.name).map_err(|e| slot.failed("removing", e))?;
                 made_durable(&slot.directory)
             }
-            Some(_) => Err(changed_since_apply(&slot.shown)),
+            Some(_) => Err(ChangeError::new(changed_since_apply(&slot.shown))),
         },
         FileChange::RestoreBackup { replaces, backup, .. } => {
             let backup_name = backup_name(&slot.name);
             if slot.read(&backup_name)?.as_ref() != Some(backup) {
-                return Err(format!(
+                return Err(ChangeError::new(format!(
                     "{} no longer holds {} as it was: nothing was restored\n  hint: compare the two files and restore the right content by hand",
                     slot.directory.shown_entry(&backup_name).display(),
                     slot.shown.display()
-                ));
+                )));
             }
             if current.as_ref() != replaces.as_ref() {
-                return Err(changed_since_apply(&slot.shown));
+                return Err(ChangeError::new(changed_since_apply(&slot.shown)));
             }
             slot.directory.rename(&backup_name, &slot.name).map_err(|e| slot.failed("restoring", e))?;
             made_durable(&slot.directory)
@@ -164,14 +168,14 @@ pub fn apply(change: &FileChange, root: Option<&Path>, take_over: bool) -> Resul
     }
 }
 
-fn changed_since_plan(shown: &Path, how: &str) -> String {
+pub(super) fn changed_since_plan(shown: &Path, how: &str) -> String {
     format!(
         "{} changed since the plan was made ({how}): nothing was written\n  hint: run plan again to see the file as it is now",
         shown.display()
     )
 }
 
-fn changed_since_apply(shown: &Path) -> String {
+pub(super) fn changed_since_apply(shown: &Path) -> String {
     format!(
         "{} changed since apply wrote it: left as it is\n  hint: something else writes this file; check it by hand",
         shown.display()
@@ -180,26 +184,33 @@ fn changed_since_apply(shown: &Path) -> String {
 
 /// The file must be as the plan saw it: otherwise the change (and its undo) would act on
 /// something nobody reviewed.
-fn expect_as_planned(slot: &Slot, current: Option<&FileContent>, planned: Option<&FileContent>) -> Result<(), String> {
+fn expect_as_planned(
+    slot: &Slot,
+    current: Option<&FileContent>,
+    planned: Option<&FileContent>,
+) -> Result<(), ChangeError> {
+    let changed = |how| Err(ChangeError::new(changed_since_plan(&slot.shown, how)));
     match (current, planned) {
         (Some(current), Some(planned)) if current == planned => Ok(()),
         (None, None) => Ok(()),
-        (Some(_), None) => Err(changed_since_plan(&slot.shown, "it was created")),
-        (None, Some(_)) => Err(changed_since_plan(&slot.shown, "it was removed")),
-        (Some(_), Some(_)) => Err(changed_since_plan(&slot.shown, "its content differs")),
+        (Some(_), None) => changed("it was created"),
+        (None, Some(_)) => changed("it was removed"),
+        (Some(_), Some(_)) => changed("its content differs"),
     }
 }
 
 /// Writes `content` atomically over the file (`existing`: its status, `None` if there is
 /// none) unless it is already there, keeping the replaced file as the backup.
-fn write(slot: &Slot, content: &FileContent, existing: Option<FileStat>) -> Result<(), String> {
+fn write(slot: &Slot, content: &FileContent, existing: Option<FileStat>) -> Result<(), ChangeError> {
     let directory = &slot.directory;
     if existing.is_some() && slot.read(&slot.name)?.as_ref() == Some(content) {
         return Ok(());
     }
     let temp = temp_name(&slot.name);
     let temp_shown = directory.shown_entry(&temp);
-    let failed = |what: &str, error: std::io::Error| format!("{what} {}: {error}", temp_shown.display());
+    let failed = |what: &str, error: std::io::Error| {
+        ChangeError::io(format!("{what} {}: {error}", temp_shown.display()), &error)
+    };
     directory.remove(&temp).map_err(|e| failed("removing the leftover", e))?;
     let mode = existing.map_or(NEW_FILE_MODE, |status| status.st_mode & 0o7777);
     let mut file = directory.create_new(&temp, mode).map_err(|e| failed("creating", e))?;
@@ -230,7 +241,7 @@ fn write(slot: &Slot, content: &FileContent, existing: Option<FileStat>) -> Resu
 /// Syncs the directory of a rename or removal that has already taken effect. A failed sync
 /// does not undo it: the change is in place and must be reported (and rolled back) as
 /// made; only whether it survives a power loss is in doubt, and the next plan shows that.
-fn made_durable(directory: &Directory) -> Result<(), String> {
+fn made_durable(directory: &Directory) -> Result<(), ChangeError> {
     let _ = directory.sync();
     Ok(())
 }
@@ -238,10 +249,12 @@ fn made_durable(directory: &Directory) -> Result<(), String> {
 /// `<path>.lvs-converge.bak` becomes the current file: a hard link to its inode, so the
 /// rename over it keeps its bytes, mode and owner; a copy with the same mode and owner where
 /// links don't work.
-fn keep_backup(slot: &Slot, status: &FileStat) -> Result<(), String> {
+fn keep_backup(slot: &Slot, status: &FileStat) -> Result<(), ChangeError> {
     let directory = &slot.directory;
     let backup = backup_name(&slot.name);
-    let failed = |error: std::io::Error| format!("keeping a backup of {}: {error}", slot.shown.display());
+    let failed = |error: std::io::Error| {
+        ChangeError::io(format!("keeping a backup of {}: {error}", slot.shown.display()), &error)
+    };
     directory.remove(&backup).map_err(failed)?;
     if directory.hard_link(&slot.name, &backup).is_ok() {
         return Ok(());
@@ -280,7 +293,7 @@ mod tests {
         FileChange::Update { path: path.into(), before: before.into(), after: after.into(), owned }
     }
 
-    fn undo(change: &FileChange, root: &Path) -> Result<(), String> {
+    fn undo(change: &FileChange, root: &Path) -> Result<(), ChangeError> {
         change.inverse().iter().try_for_each(|inverse| apply(inverse, Some(root), false))
     }
 
@@ -359,7 +372,7 @@ mod tests {
             false,
         );
         let error = apply(&change, Some(&root), false).unwrap_err();
-        assert!(error.starts_with("refusing to overwrite /etc/ipvsadm.rules"), "{error}");
+        assert!(error.message.starts_with("refusing to overwrite /etc/ipvsadm.rules"), "{error}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "-A -t 192.0.2.1:80 -s rr\n");
         apply(&change, Some(&root), true).unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().starts_with(OURS));
@@ -528,11 +541,11 @@ mod tests {
         symlink(&outside, root.join("etc/sysctl.d")).unwrap();
         symlink(outside.join("ipvsadm.rules"), root.join("etc/ipvsadm.rules")).unwrap();
         let error = apply(&create("/etc/sysctl.d/90.conf", OURS), Some(&root), false).unwrap_err();
-        assert!(error.contains("symbolic link"), "{error}");
+        assert!(error.message.contains("symbolic link"), "{error}");
         let error = apply(&update("/etc/ipvsadm.rules", "host\n", OURS, false), Some(&root), true).unwrap_err();
-        assert!(error.contains("symbolic link"), "{error}");
+        assert!(error.message.contains("symbolic link"), "{error}");
         let error = apply(&create("/etc/../../host-etc/x", OURS), Some(&root), false).unwrap_err();
-        assert!(error.contains("`.` or `..`"), "{error}");
+        assert!(error.message.contains("`.` or `..`"), "{error}");
         assert_eq!(names(&outside), ["ipvsadm.rules"]);
         assert_eq!(std::fs::read_to_string(outside.join("ipvsadm.rules")).unwrap(), "host\n");
         assert_eq!(names(&base), ["host-etc", "root"]);
@@ -544,9 +557,9 @@ mod tests {
         let path = root.join("a.conf");
         std::fs::write(&path, format!("{OURS}edited\n")).unwrap();
         let error = apply(&update("/a.conf", format!("{OURS}planned\n"), OURS, true), Some(&root), false).unwrap_err();
-        assert!(error.contains("changed since the plan was made (its content differs)"), "{error}");
+        assert!(error.message.contains("changed since the plan was made (its content differs)"), "{error}");
         let error = apply(&create("/a.conf", OURS), Some(&root), false).unwrap_err();
-        assert!(error.contains("(it was created)"), "{error}");
+        assert!(error.message.contains("(it was created)"), "{error}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{OURS}edited\n"));
         assert_eq!(names(&root), ["a.conf"]);
     }

@@ -1,77 +1,14 @@
-//! Carrying out IPVS changes: on the kernel through generic netlink, or on an in-memory
-//! table (unit tests, and simulating a plan).
+//! Carrying out IPVS changes on the kernel through generic netlink (the in-memory table is
+//! [`super::memory`]'s).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{ChangeError, ChangeOutcome};
-use crate::model::ipvs::{Destination, Family, ForwardingMethod, Service, ServiceKey, Timeouts};
+use crate::model::ipvs::{Destination, Family, ForwardingMethod, Timeouts};
 use crate::model::keyed::Keyed;
-use crate::model::IpvsState;
 use crate::netlink::ipvs::{IpvsClient, IpvsOp, NetlinkError, OpOutcome};
 use crate::plan::ipvs::drained;
 use crate::plan::IpvsChange;
-
-/// Largest connection timeout (seconds) every kernel takes: ip_vs_set_timeout() refuses
-/// more than INT_MAX / HZ with EINVAL, and HZ is at most 1000.
-const MAX_TIMEOUT_ANY_HZ: u32 = i32::MAX as u32 / 1000;
-
-/// Applies one change to an in-memory table, with the kernel's refusals (EEXIST, ESRCH,
-/// ENOENT, EINVAL for timeouts) as errors so tests see the same failure modes.
-pub fn apply_to_state(state: &mut IpvsState, change: &IpvsChange) -> Result<(), String> {
-    match change {
-        IpvsChange::SetTimeouts { after, .. } => {
-            if [after.tcp, after.tcp_fin, after.udp].iter().any(|t| *t > MAX_TIMEOUT_ANY_HZ) {
-                return Err(format!("timeouts {after:?} out of range (EINVAL)"));
-            }
-            state.timeouts = Some(*after)
-        }
-        IpvsChange::CreateService { service, after } => {
-            if state.services.contains_key(service) {
-                return Err(format!("service {service} already exists (EEXIST)"));
-            }
-            let created = Service { key: *service, settings: after.clone(), destinations: Default::default() };
-            state.services.insert(*service, created);
-        }
-        IpvsChange::UpdateService { service, after, .. } => {
-            find_service(state, service)?.settings = after.clone();
-        }
-        IpvsChange::DeleteService { service, .. } => {
-            state.services.remove(service).ok_or_else(|| format!("service {service} not found (ESRCH)"))?;
-        }
-        IpvsChange::CreateDestination { service, after } => {
-            let destinations = &mut find_service(state, service)?.destinations;
-            if destinations.contains_key(&after.key()) {
-                return Err(format!("real server {} already exists (EEXIST)", after.key()));
-            }
-            destinations.insert(after.key(), after.clone());
-        }
-        IpvsChange::UpdateDestination { service, after, .. } => {
-            let destination = find_service(state, service)?
-                .destinations
-                .get_mut(&after.key())
-                .ok_or_else(|| format!("real server {} not found (ENOENT)", after.key()))?;
-            *destination = after.clone();
-        }
-        IpvsChange::DrainDestination { service, before, .. } => {
-            let destination = find_service(state, service)?
-                .destinations
-                .get_mut(&before.key())
-                .ok_or_else(|| format!("real server {} not found (ENOENT)", before.key()))?;
-            destination.weight = 0;
-        }
-        IpvsChange::DeleteDestination { service, before } => {
-            find_service(state, service)?
-                .destinations
-                .remove(&before.key())
-                .ok_or_else(|| format!("real server {} not found (ENOENT)", before.key()))?;
-        }
-    }
-    Ok(())
-}
-
-fn find_service<'a>(state: &'a mut IpvsState, key: &ServiceKey) -> Result<&'a mut Service, String> {
-    state.services.get_mut(key).ok_or_else(|| format!("service {key} not found (ESRCH)"))
-}
 
 /// Makes `changes` on the kernel in one pipelined batch and says what became of each
 /// (the kernel carries on after a refusal within a window); `stop` is asked between windows.
@@ -91,7 +28,7 @@ pub fn apply(client: &mut IpvsClient, changes: &[&IpvsChange], stop: &mut dyn Fn
 }
 
 fn change_outcome(outcome: OpOutcome) -> ChangeOutcome {
-    let error = |error: NetlinkError| ChangeError { errno: error.errno(), message: error.to_string() };
+    let error = |error: NetlinkError| ChangeError::from(&error);
     match outcome {
         OpOutcome::Applied => ChangeOutcome::Applied,
         OpOutcome::Refused(e) => ChangeOutcome::Failed(error(e)),

@@ -30,23 +30,23 @@ impl LiveHost {
 }
 
 impl LiveHost {
-    fn route(&mut self) -> Result<&mut RouteClient, String> {
+    fn route(&mut self) -> Result<&mut RouteClient, ChangeError> {
         if self.route.is_none() {
-            self.route = Some(RouteClient::connect().map_err(|e| e.to_string())?);
+            self.route = Some(RouteClient::connect().map_err(|e| ChangeError::from(&e))?);
         }
         Ok(self.route.as_mut().expect("connected above"))
     }
 
-    fn ipvs(&mut self) -> Result<&mut IpvsClient, String> {
+    fn ipvs(&mut self) -> Result<&mut IpvsClient, ChangeError> {
         if self.ipvs.is_none() {
-            self.ipvs = Some(IpvsClient::connect().map_err(|e| e.to_string())?);
+            self.ipvs = Some(IpvsClient::connect().map_err(|e| ChangeError::from(&e))?);
         }
         Ok(self.ipvs.as_mut().expect("connected above"))
     }
 
     fn apply_one(&mut self, change: &Change) -> ChangeOutcome {
-        let refused = |message: String| ChangeOutcome::Failed(ChangeError::new(message));
-        let outcome = |result: Result<(), String>| result.map_or_else(refused, |()| ChangeOutcome::Applied);
+        let outcome =
+            |result: Result<(), ChangeError>| result.map_or_else(ChangeOutcome::Failed, |()| ChangeOutcome::Applied);
         match change {
             Change::Module(c) => outcome(super::modules::apply(c)),
             Change::Sysctl(c) => outcome(super::sysctl::apply(c)),
@@ -55,7 +55,7 @@ impl LiveHost {
             Change::Route(c) => self.route_change(|client| super::routes::apply(client, c)),
             Change::Ipvs(c) => match self.ipvs() {
                 Ok(client) => super::ipvs::apply(client, &[c], &mut || false).pop().unwrap_or(ChangeOutcome::NotSent),
-                Err(message) => refused(message),
+                Err(error) => ChangeOutcome::Failed(error),
             },
             Change::File(c) => outcome(super::files::apply(c, self.interest.files.root.as_deref(), self.take_over)),
         }
@@ -67,12 +67,12 @@ impl LiveHost {
     fn route_change(&mut self, make: impl FnOnce(&mut RouteClient) -> Result<(), RouteNetlinkError>) -> ChangeOutcome {
         let client = match self.route() {
             Ok(client) => client,
-            Err(message) => return ChangeOutcome::Failed(ChangeError::new(message)),
+            Err(error) => return ChangeOutcome::Failed(error),
         };
         match make(client) {
             Ok(()) => ChangeOutcome::Applied,
             Err(e) => {
-                let error = ChangeError { message: e.to_string(), errno: e.errno() };
+                let error = ChangeError::from(&e);
                 match e.may_have_changed_the_host() {
                     true => ChangeOutcome::Unknown(error),
                     false => ChangeOutcome::Failed(error),
@@ -99,7 +99,7 @@ impl Host for LiveHost {
         if ipvs.len() == changes.len() && !ipvs.is_empty() {
             return match self.ipvs() {
                 Ok(client) => super::ipvs::apply(client, &ipvs, stop),
-                Err(message) => not_sent_after(ChangeError::new(message), changes.len()),
+                Err(error) => not_sent_after(error, changes.len()),
             };
         }
         let mut outcomes = Vec::with_capacity(changes.len());

@@ -8,17 +8,18 @@
 
 pub mod addresses;
 pub mod drains;
+pub mod faults;
 pub mod files;
 pub mod ipvs;
 pub mod links;
 pub mod live;
+pub mod memory;
 pub mod modules;
 pub mod routes;
 pub mod sysctl;
 
 use std::fmt;
 
-use crate::fault;
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::keyed::Keyed;
 use crate::model::HostState;
@@ -26,17 +27,63 @@ use crate::observe::ObserveError;
 use crate::plan::saved::{SavedPlan, Stale};
 use crate::plan::{self, Change, Ownership, Plan};
 
-/// Why the host did not make a change (or could not say whether it did).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why the host did not make a change (or could not say whether it did), typed so that
+/// the kernel's own answer survives to the report and to JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct ChangeError {
+    /// What lvs-converge was doing and why that failed, as the layer that failed words it.
     pub message: String,
-    /// The kernel's errno (positive), where the failure came from the kernel.
+    /// The errno (positive) the kernel (or the system call) answered, where there was one.
     pub errno: Option<i32>,
+    /// What lvs-converge was doing when the kernel refused (`adding route …`), where the
+    /// layer that failed says so apart from its message.
+    pub action: Option<String>,
+    /// The kernel's own explanation (netlink extended ack), when it sent one.
+    pub kernel_message: Option<String>,
 }
 
 impl ChangeError {
+    /// A failure that did not come from the kernel (a check of lvs-converge's own).
     pub fn new(message: impl Into<String>) -> Self {
-        ChangeError { message: message.into(), errno: None }
+        ChangeError { message: message.into(), errno: None, action: None, kernel_message: None }
+    }
+
+    /// A failure with the kernel's errno.
+    pub fn with_errno(message: impl Into<String>, errno: i32) -> Self {
+        ChangeError { errno: Some(errno), ..ChangeError::new(message) }
+    }
+
+    /// A failed system call: `message` already words it; its errno is kept.
+    pub fn io(message: impl Into<String>, error: &std::io::Error) -> Self {
+        ChangeError { errno: error.raw_os_error(), ..ChangeError::new(message) }
+    }
+
+    /// The same failure, met while undoing a step.
+    fn undoing(self) -> Self {
+        ChangeError { message: format!("undoing it: {}", self.message), ..self }
+    }
+}
+
+impl From<&crate::netlink::route::RouteNetlinkError> for ChangeError {
+    fn from(error: &crate::netlink::route::RouteNetlinkError) -> Self {
+        use crate::netlink::route::RouteNetlinkError::Rejected;
+        let (action, kernel_message) = match error {
+            Rejected { action, kernel, .. } => (Some(action.clone()), kernel.clone()),
+            _ => (None, None),
+        };
+        ChangeError { message: error.to_string(), errno: error.errno(), action, kernel_message }
+    }
+}
+
+impl From<&crate::netlink::ipvs::NetlinkError> for ChangeError {
+    fn from(error: &crate::netlink::ipvs::NetlinkError) -> Self {
+        use crate::netlink::ipvs::NetlinkError::Rejected;
+        let action = match error {
+            Rejected { action, .. } => Some(action.clone()),
+            _ => None,
+        };
+        ChangeError { message: error.to_string(), errno: error.errno(), action, kernel_message: None }
     }
 }
 
@@ -53,8 +100,17 @@ pub enum ChangeOutcome {
     NotSent,
 }
 
+impl ChangeOutcome {
+    /// What a host that gave no answer for a change said about it: nothing, so it may
+    /// have taken effect.
+    pub fn no_answer() -> Self {
+        ChangeOutcome::Unknown(ChangeError::new("the host gave no outcome for this change"))
+    }
+}
+
 /// The host as appliers see it: something to read and to change. The live kernel in
-/// production, memory in unit tests.
+/// production, [`memory::MemoryHost`] in unit tests, either of them wrapped by
+/// [`faults::FaultInjecting`] when fault rules are given.
 pub trait Host {
     fn observe(&mut self) -> Result<HostState, ObserveError>;
     /// Makes `changes` (all of one subsystem, in order) and says what became of each: one
@@ -63,6 +119,17 @@ pub trait Host {
     /// `stop` is asked at the operation boundaries inside the batch (IPVS windows); once it
     /// says yes, nothing more is sent.
     fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome>;
+    /// [`Host::apply`] for a batch of the plan's own changes, the first of them step
+    /// `first_order` of the apply (undo operations go to [`Host::apply`]): only a host that
+    /// acts on plan positions (fault injection) needs to tell the two apart.
+    fn apply_steps(
+        &mut self,
+        _first_order: usize,
+        changes: &[&Change],
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Vec<ChangeOutcome> {
+        self.apply(changes, stop)
+    }
     /// Remembers which removed real servers are draining (keeping the start time of those
     /// already known), so a drain's deadline survives between runs.
     fn remember_drains(&mut self, _draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String> {
@@ -361,34 +428,57 @@ struct Undone {
     kept: Vec<Step>,
     failures: Vec<StepError>,
     unknown: Vec<StepError>,
-    /// Services this apply created and the rollback deleted again: the kernel deleted
-    /// their real servers with them, whatever became of those real servers' own undo.
-    deleted_services: Vec<ServiceKey>,
-    /// Services this apply created whose deletion by the rollback got no answer: their real
-    /// servers may be gone with them or not.
-    maybe_deleted_services: Vec<ServiceKey>,
+    /// Services and interfaces this apply created and the rollback deleted again: the
+    /// kernel deleted what lived in them (real servers; addresses, routes and sysctls of
+    /// the interface) with them, whatever became of those objects' own undo.
+    deleted: Vec<Container>,
+    /// Services and interfaces this apply created whose deletion by the rollback got no
+    /// answer: what lived in them may be gone with them or not.
+    maybe_deleted: Vec<Container>,
 }
 
 impl Undone {
-    /// True when `step` left nothing behind because its service was deleted since.
+    /// True when `step` left nothing behind because what it lives in was deleted since.
     fn swept(&self, step: &Step) -> bool {
-        real_server_service(step).is_some_and(|service| self.deleted_services.contains(service))
+        container(&step.change).is_some_and(|container| self.deleted.contains(&container))
     }
 
-    /// True when whether `step` left anything behind depends on a deletion of its service
-    /// whose answer was lost.
+    /// True when whether `step` left anything behind depends on a deletion of what it
+    /// lives in whose answer was lost.
     fn maybe_swept(&self, step: &Step) -> bool {
-        real_server_service(step).is_some_and(|service| self.maybe_deleted_services.contains(service))
+        container(&step.change).is_some_and(|container| self.maybe_deleted.contains(&container))
     }
 }
 
-/// The service of a step that changes one of its real servers.
-fn real_server_service(step: &Step) -> Option<&ServiceKey> {
+/// Something the kernel deletes together with everything in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Container {
+    Service(ServiceKey),
+    Interface(String),
+}
+
+/// What the object a change puts on the host lives in: a real server in its service; an
+/// address, a route through a device or a per-interface sysctl on its interface.
+fn container(change: &Change) -> Option<Container> {
     use plan::IpvsChange::{CreateDestination, DrainDestination, UpdateDestination};
-    match &step.change {
+    match change {
         Change::Ipvs(
             CreateDestination { service, .. } | UpdateDestination { service, .. } | DrainDestination { service, .. },
-        ) => Some(service),
+        ) => Some(Container::Service(*service)),
+        Change::Address(plan::AddressChange::Create { after }) => Some(Container::Interface(after.interface.clone())),
+        Change::Route(plan::RouteChange::Create { after } | plan::RouteChange::Update { after, .. }) => {
+            after.device.clone().map(Container::Interface)
+        }
+        Change::Sysctl(plan::SysctlChange::Set { key, .. }) => sysctl::interface_of(key).map(Container::Interface),
+        _ => None,
+    }
+}
+
+/// What a change creates that undoing it deletes, with everything in it.
+fn created_container(change: &Change) -> Option<Container> {
+    match change {
+        Change::Ipvs(plan::IpvsChange::CreateService { service, .. }) => Some(Container::Service(*service)),
+        Change::Link(plan::LinkChange::Create { after }) => Some(Container::Interface(after.name.clone())),
         _ => None,
     }
 }
@@ -415,8 +505,8 @@ impl Journal {
             kept: Vec::new(),
             failures: Vec::new(),
             unknown: Vec::new(),
-            deleted_services: Vec::new(),
-            maybe_deleted_services: Vec::new(),
+            deleted: Vec::new(),
+            maybe_deleted: Vec::new(),
         };
         for (step, inverse) in self.undo.into_iter().rev() {
             let Some(inverse) = inverse else {
@@ -431,17 +521,13 @@ impl Journal {
             let mut residue: Option<Vec<Change>> = Some(Vec::new());
             for (part, change) in inverse.iter().enumerate() {
                 let outcome = host.apply(&[change], &mut || false).into_iter().next();
-                let undo_error = |error: ChangeError| ChangeError {
-                    message: format!("undoing it: {}", error.message),
-                    errno: error.errno,
-                };
                 let error = match outcome {
                     Some(ChangeOutcome::Applied) => continue,
                     Some(ChangeOutcome::Unknown(error)) => {
-                        unknown = unknown.or(Some(undo_error(error)));
+                        unknown = unknown.or(Some(error.undoing()));
                         continue;
                     }
-                    Some(ChangeOutcome::Failed(error)) => undo_error(error),
+                    Some(ChangeOutcome::Failed(error)) => error.undoing(),
                     Some(ChangeOutcome::NotSent) | None => ChangeError::new("undoing it: the host did not attempt it"),
                 };
                 failed = failed.or(Some(error));
@@ -455,9 +541,7 @@ impl Journal {
             }
             match (failed, unknown) {
                 (_, Some(error)) => {
-                    if let Change::Ipvs(plan::IpvsChange::CreateService { service, .. }) = step.change {
-                        undone.maybe_deleted_services.push(service);
-                    }
+                    undone.maybe_deleted.extend(created_container(&step.change));
                     undone.unknown.push(StepError { step, error })
                 }
                 (Some(error), None) => {
@@ -469,11 +553,7 @@ impl Journal {
                     }
                     undone.failures.push(StepError { step, error });
                 }
-                (None, None) => {
-                    if let Change::Ipvs(plan::IpvsChange::CreateService { service, .. }) = step.change {
-                        undone.deleted_services.push(service);
-                    }
-                }
+                (None, None) => undone.deleted.extend(created_container(&step.change)),
             }
         }
         undone.kept.reverse();
@@ -496,9 +576,15 @@ impl Journal {
         all_unknown.sort_by_key(|unknown| unknown.step.order);
         let (maybe_kept, kept): (Vec<Step>, Vec<Step>) =
             undone.kept.iter().filter(|step| !undone.swept(step)).cloned().partition(|step| undone.maybe_swept(step));
-        all_unknown.extend(maybe_kept.into_iter().map(|step| StepError {
-            step,
-            error: ChangeError::new("whether it stays depends on the deletion of its service, whose answer was lost"),
+        all_unknown.extend(maybe_kept.into_iter().map(|step| {
+            let what = match container(&step.change) {
+                Some(Container::Interface(_)) => "interface",
+                _ => "service",
+            };
+            let error = ChangeError::new(format!(
+                "whether it stays depends on the deletion of its {what}, whose answer was lost"
+            ));
+            StepError { step, error }
         }));
         all_unknown.sort_by_key(|unknown| unknown.step.order);
         // A failed undo whose step was swept away with its service left nothing behind.
@@ -542,33 +628,12 @@ pub fn execute(
             interrupted = true;
             break;
         }
-        let mut end = batch_end(&changes, start);
-        // An injected failure or kill splits the batch so that it strikes exactly at its
-        // change; an injected refusal is sent inside the batch, for the kernel to refuse.
-        let fault = (start..end).find_map(|index| fault::at_change(first_order + index).map(|f| (index, f)));
-        let mut batch: Vec<Change> = changes[start..end].iter().map(|change| (*change).clone()).collect();
-        let mut split_at = None;
-        match fault {
-            Some((index, fault::ChangeFault::Refuse)) if matches!(changes[index], Change::Ipvs(_)) => {
-                let Change::Ipvs(change) = changes[index] else { unreachable!("matched above") };
-                batch[index - start] = Change::Ipvs(ipvs::refused_stand_in(change));
-            }
-            Some((index, _)) => {
-                end = index;
-                batch.truncate(index - start);
-                split_at = fault;
-            }
-            None => {}
-        }
-        if start == 0 || changes[start - 1].subsystem() != changes[start].subsystem() {
-            fault::before_subsystem(changes[start].subsystem().name());
-        }
-        let refs: Vec<&Change> = batch.iter().collect();
-        let mut outcomes = host.apply(&refs, &mut || (options.stop)());
+        let end = batch_end(&changes, start);
+        let batch = &changes[start..end];
+        let mut outcomes = host.apply_steps(first_order + start, batch, &mut || (options.stop)());
         // A host that answers for fewer changes than it was given has not said what became
         // of the rest: they count as unknown, never as done or not done.
-        let missing = ChangeOutcome::Unknown(ChangeError::new("the host gave no outcome for this change"));
-        outcomes.resize(refs.len(), missing);
+        outcomes.resize(batch.len(), ChangeOutcome::no_answer());
         let mut stopped_inside = false;
         for (index, outcome) in (start..end).zip(outcomes) {
             match outcome {
@@ -588,15 +653,6 @@ pub fn execute(
         if stopped_inside {
             interrupted = true;
             break;
-        }
-        match split_at {
-            Some((_, fault::ChangeFault::Kill)) => fault::die(),
-            Some((index, _)) => {
-                let error = ChangeError::new("injected failure (LVS_CONVERGE_FAULT)");
-                failed.push(StepError { step: step(index), error });
-                break;
-            }
-            None => {}
         }
         start = end;
     }
@@ -632,5 +688,7 @@ pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -
     }
 }
 
+#[cfg(test)]
+mod subsystem_tests;
 #[cfg(test)]
 mod tests;

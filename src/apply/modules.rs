@@ -3,23 +3,25 @@
 
 use std::process::Command;
 
+use super::ChangeError;
 use crate::plan::ModuleChange;
 
-pub fn apply(change: &ModuleChange) -> Result<(), String> {
+/// Loads the module; modprobe reports a refusal on stderr only, so only a failure to run
+/// it has an errno.
+pub fn apply(change: &ModuleChange) -> Result<(), ChangeError> {
     let ModuleChange::Load { name } = change;
-    let output = Command::new("modprobe")
-        .arg(name)
-        .output()
-        .map_err(|error| format!("cannot run modprobe to load {name}: {error} (is kmod installed?)"))?;
+    let output = Command::new("modprobe").arg(name).output().map_err(|error| {
+        ChangeError::io(format!("cannot run modprobe to load {name}: {error} (is kmod installed?)"), &error)
+    })?;
     if output.status.success() {
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    Err(format!(
+    Err(ChangeError::new(format!(
         "modprobe {name} failed: {}; this kernel lacks {name}: use a kernel built with it (CONFIG_{}) or install its modules package",
         stderr.trim(),
         config_option(name)
-    ))
+    )))
 }
 
 /// The kernel config option behind a module, for the error message.

@@ -2,28 +2,54 @@
 
 use std::io::Write;
 
+use super::ChangeError;
 use crate::model::sysctl::{SysctlKey, SysctlKeyError};
 use crate::observe::sysctl::{open, path_of, Access};
 use crate::plan::SysctlChange;
 
-pub fn apply(change: &SysctlChange) -> Result<(), String> {
+pub fn apply(change: &SysctlChange) -> Result<(), ChangeError> {
     let SysctlChange::Set { key, after, .. } = change;
-    let name = SysctlKey::parse(key)
-        .map_err(|error| format!("refusing to set sysctl `{key}`: {error}\n  hint: {}", SysctlKeyError::HINT))?;
-    let path = path_of(&name);
-    open(&name, Access::Write).and_then(|mut file| file.write_all(format!("{after}\n").as_bytes())).map_err(|error| {
-        let hint = match error.kind() {
-            std::io::ErrorKind::NotFound => " (no such sysctl: check the name, and that its interface exists)",
-            std::io::ErrorKind::PermissionDenied => " (writing sysctls needs root)",
-            _ => "",
-        };
-        format!("setting {key} = {after} via {}: {error}{hint}", path.display())
-    })
+    let name = SysctlKey::parse(key).map_err(|error| {
+        ChangeError::new(format!("refusing to set sysctl `{key}`: {error}\n  hint: {}", SysctlKeyError::HINT))
+    })?;
+    open(&name, Access::Write)
+        .and_then(|mut file| file.write_all(format!("{after}\n").as_bytes()))
+        .map_err(|error| refused(key, after, &error))
+}
+
+/// Writing `key` failed with `error`: what was written where, why, and what to check.
+pub(super) fn refused(key: &str, after: &str, error: &std::io::Error) -> ChangeError {
+    let hint = match error.kind() {
+        std::io::ErrorKind::NotFound => " (no such sysctl: check the name, and that its interface exists)",
+        std::io::ErrorKind::PermissionDenied => " (writing sysctls needs root)",
+        _ => "",
+    };
+    let path = SysctlKey::parse(key).map(|name| path_of(&name).display().to_string()).unwrap_or_default();
+    let message = format!("setting {key} = {after} via {path}: {error}{hint}");
+    ChangeError { action: Some(format!("setting {key} = {after}")), ..ChangeError::io(message, error) }
+}
+
+/// The interface of a per-interface sysctl (`net.ipv4.conf.eth0/100.rp_filter` →
+/// `eth0.100`, the inverse of [`crate::model::interface_sysctl`]); `all` and `default` are
+/// no interface. The kernel removes these with their interface.
+pub fn interface_of(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("net.ipv4.conf.").or_else(|| key.strip_prefix("net.ipv6.conf."))?;
+    let (interface, _setting) = rest.rsplit_once('.')?;
+    (!matches!(interface, "all" | "default")).then(|| interface.replace('/', "."))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_interface_of_a_sysctl_is_read_back_from_its_name() {
+        let key = crate::model::interface_sysctl("eth0.100", "rp_filter");
+        assert_eq!(interface_of(&key).as_deref(), Some("eth0.100"));
+        assert_eq!(interface_of("net.ipv6.conf.tun1.disable_ipv6").as_deref(), Some("tun1"));
+        assert_eq!(interface_of("net.ipv4.conf.all.rp_filter"), None);
+        assert_eq!(interface_of("net.ipv4.ip_forward"), None);
+    }
 
     #[test]
     fn a_name_that_leaves_proc_sys_is_refused_before_anything_is_written() {
@@ -36,7 +62,7 @@ mod tests {
         let traversal = format!("net.ipv4.//.//.//.//.{}", components.join("."));
         let change = SysctlChange::Set { key: traversal, before: None, after: "written".into() };
         let error = apply(&change).expect_err("a traversal name was written");
-        assert!(error.contains("refusing to set sysctl"), "{error}");
+        assert!(error.message.contains("refusing to set sysctl"), "{error:?}");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
         std::fs::remove_file(target).unwrap();
     }

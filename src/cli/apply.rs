@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{enter_netns, observe_resolved, resolve_for, write_report, CliError, Context, FormatArg, SpecArg, EXIT_OK};
+use crate::apply::faults::FaultInjecting;
 use crate::apply::live::LiveHost;
 use crate::apply::{self, ApplyError, ApplyOptions};
 use crate::observe::Interest;
@@ -69,7 +70,7 @@ fn apply_saved_plan(path: &Path, args: &ApplyArgs, context: &Context) -> Result<
     let writes_files = lock::writes_persistence(&saved.desired, &saved.ownership, Some(&saved.plan));
     ready_to_change(&mut apply_lock, writes_files, lock_timeout)?;
     let interest = Interest::for_desired(&saved.desired).with_files(&saved.ownership.files, root.as_deref());
-    let mut host = LiveHost::new(interest).take_over(args.take_over);
+    let mut host = FaultInjecting::from_env(LiveHost::new(interest).take_over(args.take_over));
     let result = apply::apply_saved(saved, path, crate::rundir::unix_now(), args.options(), &mut host);
     report_apply(result, args.format.into(), context.style)
 }
@@ -87,7 +88,7 @@ fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, 
         plan::diff(&spec.desired, &observed, &spec.ownership).annotate(|object| spec.origins.get(object).cloned());
     apply::files::check_take_over(&plan, args.take_over).map_err(CliError::TakeOver)?;
     let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, context.root);
-    let mut host = LiveHost::new(interest).take_over(args.take_over);
+    let mut host = FaultInjecting::from_env(LiveHost::new(interest).take_over(args.take_over));
     let result = apply::apply(plan, &spec.desired, &spec.ownership, args.options(), &mut host);
     report_apply(result, args.format.into(), context.style)
 }

@@ -1,0 +1,309 @@
+//! Rollback in every subsystem, against the in-memory host: a plan that loads a module,
+//! changes and creates interfaces, sets sysctls, adds an address and a route, re-weights and
+//! adds IPVS real servers and writes files fails at each of its changes in turn, injected
+//! (fault rules around the host) or refused by the host itself (kernel-like errors); what
+//! the report says stays must be exactly what the host holds.
+
+use super::faults::FaultInjecting;
+use super::memory::MemoryHost;
+use super::*;
+use crate::fault::FaultRules;
+use crate::model::files::HEADER_PREFIX;
+use crate::spec;
+
+/// Tests decide when apply stops, never the process-wide signal flag.
+fn never() -> bool {
+    false
+}
+
+fn options(rollback: bool) -> ApplyOptions {
+    ApplyOptions { rollback, wait: false, stop: never }
+}
+
+const IPVS: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n        - address: 203.0.113.12\n";
+
+fn owned(body: &str) -> String {
+    format!("{HEADER_PREFIX} from /s.yaml: changes here are overwritten.\n{body}")
+}
+
+/// The host before the apply, and what the spec wants of it.
+fn fixture() -> (HostState, HostState, Ownership) {
+    let start = format!(
+        r#"
+modules: [ip_vs]
+links:
+  - {{ name: lo, type: other, kind: loopback, up: true, mtu: 65536 }}
+  - {{ name: eth0, type: other, kind: veth, up: true, mtu: 1500 }}
+sysctls:
+  net.ipv4.ip_forward: "0"
+  net.ipv4.conf.all.arp_ignore: "0"
+addresses:
+  - {{ interface: eth0, address: 192.0.2.1, prefixLength: 24 }}
+files:
+  /etc/lvs/a.conf: {{ content: {a:?} }}
+"#,
+        a = owned("old\n")
+    );
+    let desired = format!(
+        r#"
+modules: [ip_vs, ipip]
+links:
+  - {{ name: eth0, type: other, kind: veth, mtu: 9000 }}
+  - {{ name: tun1, type: ipip, local: 192.0.2.1, remote: 198.51.100.1, up: true }}
+sysctls:
+  net.ipv4.ip_forward: "1"
+  net.ipv4.conf.all.arp_ignore: "1"
+addresses:
+  - {{ interface: eth0, address: 192.0.2.1, prefixLength: 24 }}
+  - {{ interface: tun1, address: 10.1.0.1, prefixLength: 32 }}
+routes:
+  - {{ table: 254, type: unicast, destination: 198.51.100.0, prefixLength: 24, device: tun1, scope: link }}
+files:
+  /etc/lvs/a.conf: {{ content: {a:?} }}
+  /etc/lvs/b.conf: {{ content: {b:?} }}
+"#,
+        a = owned("new\n"),
+        b = owned("created\n")
+    );
+    let mut start: HostState = serde_yaml::from_str(&start).expect("start state");
+    let mut desired: HostState = serde_yaml::from_str(&desired).expect("desired state");
+    let parse = |text: &str| spec::parse(text, std::path::Path::new("test.yaml")).expect("valid spec");
+    start.ipvs = parse(IPVS).desired.ipvs;
+    let target = parse(&IPVS.replace(
+        "        - address: 203.0.113.12\n",
+        "        - address: 203.0.113.12\n          weight: 5\n        - address: 203.0.113.13\n",
+    ));
+    desired.ipvs = target.desired.ipvs;
+    (start, desired, target.ownership)
+}
+
+/// Every subsystem, in plan order, with the positions of its changes.
+const SUBSYSTEMS: [(&str, &[usize]); 7] = [
+    ("modules", &[1]),
+    ("links", &[2, 3]),
+    ("sysctl", &[4, 5]),
+    ("addresses", &[6]),
+    ("routes", &[7]),
+    ("ipvs", &[8, 9]),
+    ("files", &[10, 11]),
+];
+
+#[test]
+fn the_fixture_plans_changes_in_every_subsystem_and_converges() {
+    let (start, desired, ownership) = fixture();
+    let plan = plan::diff(&desired, &start, &ownership);
+    let subsystems: Vec<&str> = plan.changes.iter().map(|planned| planned.change.subsystem().name()).collect();
+    let expected: Vec<&str> = SUBSYSTEMS.iter().flat_map(|(name, orders)| orders.iter().map(move |_| *name)).collect();
+    assert_eq!(subsystems, expected, "{plan:#?}");
+    let mut host = MemoryHost::new(start);
+    apply(plan, &desired, &ownership, options(true), &mut host).expect("converges");
+    assert!(plan::diff(&desired, &host.state, &ownership).converged());
+    assert!(host.state.links.contains_key("tunl0"), "loading ipip brings tunl0, as in the kernel");
+}
+
+/// The host `start` with exactly `steps` made: what the report claims the host holds.
+fn replay(start: &HostState, steps: &[Step]) -> HostState {
+    let mut host = MemoryHost::new(start.clone());
+    for step in steps {
+        let outcome = host.apply(&[&step.change], &mut || false);
+        assert_eq!(outcome, [ChangeOutcome::Applied], "replaying #{} {}", step.order, step.describe());
+    }
+    host.state
+}
+
+/// The report of a failed apply is the host: no unknowns, no failed undo, and replaying
+/// what it says stays on the start gives exactly the host's state.
+fn assert_report_is_the_host(error: &ApplyError, start: &HostState, host: &MemoryHost) {
+    if let Some(Outcome::Partial { unknown, rollback_failures, .. }) = error.outcome() {
+        assert!(unknown.is_empty() && rollback_failures.is_empty(), "{error}");
+    }
+    let stays = error.outcome().map_or(&[][..], Outcome::stays);
+    assert_eq!(host.state, replay(start, stays), "{error}");
+}
+
+fn failed_orders(error: &ApplyError) -> Vec<usize> {
+    match error {
+        ApplyError::Change { failed, .. } => failed.iter().map(|failed| failed.step.order).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn an_injected_failure_in_every_subsystem_is_rolled_back_and_the_report_is_the_host() {
+    let (start, desired, ownership) = fixture();
+    let total = plan::diff(&desired, &start, &ownership).changes.len();
+    for at in 1..=total {
+        for rollback in [true, false] {
+            let rules = FaultRules::parse(&format!("fail-at-change:{at}"));
+            let mut host = FaultInjecting::new(MemoryHost::new(start.clone()), rules);
+            let plan = plan::diff(&desired, &start, &ownership);
+            let error = apply(plan, &desired, &ownership, options(rollback), &mut host).expect_err("injected");
+            assert_eq!(failed_orders(&error), [at], "{error}");
+            let stays: Vec<usize> = error.outcome().unwrap().stays().iter().map(|step| step.order).collect();
+            match (at, rollback) {
+                (1, _) => assert_eq!(error.outcome(), Some(&Outcome::Untouched), "{error}"),
+                // Only the loaded module cannot be undone.
+                (_, true) => {
+                    assert!(matches!(error.outcome(), Some(Outcome::RolledBack { .. })), "{error}");
+                    assert_eq!(stays, [1], "{error}");
+                }
+                (_, false) => assert_eq!(stays, (1..at).collect::<Vec<_>>(), "{error}"),
+            }
+            assert_report_is_the_host(&error, &start, host.inner());
+        }
+    }
+}
+
+#[test]
+fn a_module_that_cannot_be_unloaded_is_reported_as_staying() {
+    let (start, desired, ownership) = fixture();
+    let mut host = FaultInjecting::new(MemoryHost::new(start.clone()), FaultRules::parse("fail-at-change:3"));
+    let plan = plan::diff(&desired, &start, &ownership);
+    let error = apply(plan, &desired, &ownership, options(true), &mut host).expect_err("injected");
+    let text = error.to_string();
+    assert!(text.contains("rolled back; these cannot be undone and stay:\n    #1 create kernel module ipip"), "{text}");
+    assert!(host.inner().state.modules.contains("ipip") && host.inner().state.links.contains_key("tunl0"));
+    assert_report_is_the_host(&error, &start, host.inner());
+}
+
+/// Makes the host refuse change `at` of the fixture's plan by itself, out of band (as
+/// someone else changing the host between the plan and the change would).
+fn break_host_for(at: usize, host: &mut MemoryHost) {
+    let state = &mut host.state;
+    match at {
+        1 => host.loadable_modules = Some(["ip_vs".to_string()].into()),
+        2 => {
+            state.links.remove("eth0");
+            state.addresses.clear();
+        }
+        3 => {
+            let tun1: Link = serde_yaml::from_str("{ name: tun1, type: ipip, up: false, mtu: 1480 }").unwrap();
+            state.links.insert(tun1.key(), tun1);
+        }
+        4 => drop(state.sysctls.remove("net.ipv4.conf.all.arp_ignore")),
+        5 => drop(state.sysctls.remove("net.ipv4.ip_forward")),
+        6 | 7 => host.refuse = vec![at - 1],
+        // The new real server appears before its create (EEXIST), or the re-weighted one
+        // goes before its update (ENOENT).
+        8 | 9 => {
+            let wanted = desired_real_servers();
+            let service = state.ipvs.services.values_mut().next().unwrap();
+            match at {
+                8 => drop(service.destinations.insert(wanted[2].key(), wanted[2].clone())),
+                _ => drop(service.destinations.remove(&wanted[1].key())),
+            }
+        }
+        10 => drop(state.files.insert("/etc/lvs/a.conf".into(), FileState { content: owned("edited\n").into() })),
+        11 => drop(state.files.insert("/etc/lvs/b.conf".into(), FileState { content: owned("theirs\n").into() })),
+        _ => unreachable!(),
+    }
+}
+
+use crate::model::files::FileState;
+use crate::model::ipvs::Destination;
+use crate::model::links::Link;
+
+/// The real servers the fixture wants: .11, .12 at weight 5, and the new .13.
+fn desired_real_servers() -> Vec<Destination> {
+    let (_, desired, _) = fixture();
+    desired.ipvs.services.values().next().unwrap().destinations.values().cloned().collect()
+}
+
+#[test]
+fn a_refusal_by_the_host_in_every_subsystem_is_rolled_back_with_its_errno_in_json() {
+    let (start, desired, ownership) = fixture();
+    // (change, errno the host answers): ENODEV, EEXIST, ENOENT, EINVAL, ESRCH …; modprobe
+    // and the file checks have none.
+    let expected: [(usize, Option<i32>); 11] = [
+        (1, None),
+        (2, Some(19)),
+        (3, Some(17)),
+        (4, Some(2)),
+        (5, Some(2)),
+        (6, Some(22)),
+        (7, Some(22)),
+        (8, Some(17)),
+        (9, Some(2)),
+        (10, None),
+        (11, None),
+    ];
+    for (at, errno) in expected {
+        for rollback in [true, false] {
+            let mut host = MemoryHost::new(start.clone());
+            let plan = plan::diff(&desired, &host.state, &ownership);
+            break_host_for(at, &mut host);
+            let broken = host.state.clone();
+            let error = apply(plan, &desired, &ownership, options(rollback), &mut host).expect_err("refused");
+            assert_eq!(failed_orders(&error), [at], "{error}");
+            let json: serde_json::Value =
+                serde_json::from_str(&crate::render::json::render_apply_failure(&error).unwrap()).unwrap();
+            assert_eq!(json["failed"][0]["errno"], serde_json::json!(errno), "#{at}: {json}");
+            if rollback && at > 1 {
+                assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error}");
+            }
+            assert_report_is_the_host(&error, &broken, &host);
+        }
+    }
+}
+
+#[test]
+fn an_ipvs_batch_goes_on_after_a_refused_operation_and_all_of_it_is_accounted_for() {
+    // The new real server, created out of band just before, is refused (EEXIST); the kernel
+    // carries on with the rest of the window, so the re-weight after it is made.
+    let (start, desired, ownership) = fixture();
+    for rollback in [true, false] {
+        let mut host = MemoryHost::new(start.clone());
+        let plan = plan::diff(&desired, &host.state, &ownership);
+        break_host_for(8, &mut host);
+        let broken = host.state.clone();
+        let error = apply(plan, &desired, &ownership, options(rollback), &mut host).expect_err("refused");
+        let ApplyError::Change { failed, outcome, .. } = &error else { panic!("{error}") };
+        assert_eq!(failed[0].error.errno, Some(17), "{error}");
+        match outcome {
+            Outcome::Partial { stays, .. } if !rollback => {
+                assert_eq!(stays.iter().map(|step| step.order).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 9]);
+                let service = host.state.ipvs.services.values().next().unwrap();
+                assert_eq!(service.destinations.values().nth(1).unwrap().weight, 5, "{error}");
+            }
+            Outcome::RolledBack { kept } if rollback => assert_eq!(kept.len(), 1, "{error}"),
+            other => panic!("rollback {rollback}: {other:?}"),
+        }
+        assert_report_is_the_host(&error, &broken, &host);
+    }
+}
+
+#[test]
+fn a_route_whose_undo_failed_is_gone_with_the_tunnel_the_rollback_deleted() {
+    // The undo of route #7 (through tun1) is refused; the undo of #3 deletes tun1, and the
+    // kernel takes the route with it: nothing of #7 stays, and the report must not say so.
+    let (start, desired, ownership) = fixture();
+    let mut memory = MemoryHost::new(start.clone());
+    // Operations 0-6 are steps 1-7; step 8 fails by injection; the undo of #7 is next.
+    memory.refuse = vec![7];
+    let mut host = FaultInjecting::new(memory, FaultRules::parse("fail-at-change:8"));
+    let plan = plan::diff(&desired, &start, &ownership);
+    let error = apply(plan, &desired, &ownership, options(true), &mut host).expect_err("injected");
+    assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error}");
+    assert!(host.inner().state.routes.is_empty(), "{error}");
+    assert_report_is_the_host(&error, &start, host.inner());
+}
+
+#[test]
+fn a_kernel_refusal_keeps_its_errno_action_and_extended_ack() {
+    use crate::netlink::route::RouteNetlinkError;
+    let refusal = RouteNetlinkError::Rejected {
+        action: "adding route 198.51.100.0/24".into(),
+        errno: 22,
+        kernel: Some("Nexthop device is not up".into()),
+        hint: None,
+    };
+    let error = ChangeError::from(&refusal);
+    assert_eq!(error.message, refusal.to_string(), "the words are the netlink layer's, unchanged");
+    assert_eq!(error.errno, Some(22));
+    assert_eq!(error.action.as_deref(), Some("adding route 198.51.100.0/24"));
+    assert_eq!(error.kernel_message.as_deref(), Some("Nexthop device is not up"));
+    let denied = std::io::Error::from_raw_os_error(13);
+    let error = sysctl::refused("net.ipv4.ip_forward", "1", &denied);
+    assert_eq!((error.errno, error.action.as_deref()), (Some(13), Some("setting net.ipv4.ip_forward = 1")));
+    assert!(error.message.ends_with("(writing sysctls needs root)"), "{error}");
+}
