@@ -11,11 +11,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::apply::live::LiveHost;
 use crate::apply::{self, ApplyError, ApplyOptions, Outcome};
+use crate::desired::{self, Spec};
 use crate::model::HostState;
 use crate::observe::{self, snapshot, Interest, ObserveError};
 use crate::plan::saved::{sha256_hex, ObservedFrom, Provenance, SavedPlan, SavedPlanError, SpecFingerprint};
 use crate::render::{self, text::Style, Format};
-use crate::spec::{self, NodeSelector, Spec, SpecError};
+use crate::spec::{self, NodeSelector, SpecError};
 use crate::{interrupt, lint, lock, netns, plan};
 
 pub const EXIT_OK: u8 = 0;
@@ -237,7 +238,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         };
         let mut described = String::new();
         for name in &names {
-            let spec = document.resolve(&NodeSelector { name: name.as_deref(), local_addresses: vec![] })?;
+            let spec = desired::resolve(&document, &NodeSelector { name: name.as_deref(), local_addresses: vec![] })?;
             described.push_str(&describe_spec(&spec));
             described.push('\n');
         }
@@ -490,7 +491,7 @@ fn resolve(document: &spec::Document, arg: &SpecArg, observed: &HostState) -> Re
         name: arg.node.as_deref(),
         local_addresses: observed.addresses.values().map(|a| a.address).collect(),
     };
-    document.resolve(&selector)
+    desired::resolve(document, &selector)
 }
 
 /// Observes the live host as the spec needs it: addresses first when the node must be found

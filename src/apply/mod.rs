@@ -22,9 +22,10 @@ use crate::fault;
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::keyed::Keyed;
 use crate::model::HostState;
+use crate::model::Ownership;
 use crate::observe::ObserveError;
 use crate::plan::saved::{SavedPlan, Stale};
-use crate::plan::{self, Change, Ownership, Plan};
+use crate::plan::{self, Change, Plan};
 
 /// Why the host did not make a change (or could not say whether it did).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,11 +5,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::ipvs::{self as ipvs_plan, IpvsOwnership};
+use super::ipvs::{self as ipvs_plan};
 use super::{
     changed_fields, Action, AddressChange, Change, ChangeView, FileChange, LinkChange, ModuleChange, RouteChange,
     SysctlChange,
 };
+use crate::model::ownership::IpvsOwnership;
 use crate::model::HostState;
 
 /// The objects that differ from `before` to `after`, as views (Create: appeared, Update:

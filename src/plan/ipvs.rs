@@ -2,9 +2,6 @@
 //! (SET_SERVICE / SET_DEST), because deleting and re-adding a real server drops its
 //! connections and the kernel parks deleted destinations in a trash list.
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
-
 use serde::{Deserialize, Serialize};
 
 use super::{all_fields, changed_fields, Action, ChangeView, Unmanaged};
@@ -13,6 +10,7 @@ use crate::model::ipvs::{
     Destination, DestinationKey, IpvsState, Persistence, Service, ServiceKey, ServiceSettings, Timeouts,
 };
 use crate::model::keyed::Keyed;
+use crate::model::ownership::IpvsOwnership;
 use crate::model::{ObjectId, Subsystem};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,33 +80,6 @@ impl Draining {
             self.connections,
             Seconds(u32::try_from(self.deadline.saturating_sub(now)).unwrap_or(u32::MAX))
         )
-    }
-}
-
-/// Services the spec owns without declaring them: with `prune`, undeclared services inside
-/// the scope are deleted; without it they are only reported.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct IpvsOwnership {
-    pub prune: bool,
-    /// Every service on the host.
-    pub all: bool,
-    /// Every service on these virtual addresses (any protocol and port).
-    pub addresses: BTreeSet<IpAddr>,
-    /// Every firewall-mark service with these marks.
-    pub fwmarks: BTreeSet<u32>,
-    /// Remove real servers gracefully: weight 0 first, delete once their connections end
-    /// or after this many seconds. None: delete at once.
-    #[serde(default)]
-    pub drain_timeout: Option<u32>,
-}
-
-impl IpvsOwnership {
-    pub fn covers(&self, key: &ServiceKey) -> bool {
-        self.all
-            || match key {
-                ServiceKey::Address { address, .. } => self.addresses.contains(address),
-                ServiceKey::FirewallMark { fwmark, .. } => self.fwmarks.contains(fwmark),
-            }
     }
 }
 

@@ -13,7 +13,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Problems;
-use crate::persist::{self, unit, BootUnit, PersistSettings};
+use crate::model::persistence::{self as persist, unrepresentable, BootUnit, PersistSettings};
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -158,7 +158,7 @@ fn absolute(field: String, value: PathBuf, problems: &mut Problems) -> Option<Pa
 
 /// A value the boot unit names must be writable into a unit file exactly.
 fn unit_value(field: &str, what: &str, text: &str, problems: &mut Problems) -> bool {
-    match unit::unrepresentable(text) {
+    match unrepresentable(text) {
         None => true,
         Some(reason) => {
             problems.add(
