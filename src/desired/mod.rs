@@ -70,3 +70,43 @@ pub fn build(validated: Validated) -> Spec {
     }
     Spec { source, node, role, desired, ownership: Ownership { ipvs: ipvs_ownership, files: file_ownership }, origins }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REAL_SERVER: &str = "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\n\
+        sysctls:\n  net.ipv4.conf.all.rp_filter: 2\n";
+
+    #[test]
+    fn the_spec_stage_derives_nothing() {
+        let validated = spec::parse(REAL_SERVER, Path::new("rs.yaml")).expect("valid");
+        assert_eq!(validated.vips, ["203.0.113.100".parse::<std::net::IpAddr>().unwrap()]);
+        assert!(validated.declared.links.is_empty() && validated.declared.modules.is_empty());
+        assert_eq!(validated.declared.sysctls, [("net.ipv4.conf.all.rp_filter".to_string(), "2".to_string())]);
+    }
+
+    #[test]
+    fn role_defaults_are_noted_and_the_spec_s_own_declaration_wins() {
+        let spec = parse(REAL_SERVER, Path::new("rs.yaml")).expect("valid");
+        let origin = |object: ObjectId| spec.origins.get(&object).map(String::as_str);
+        assert_eq!(spec.desired.sysctls["net.ipv4.conf.all.rp_filter"], "2");
+        assert_eq!(origin(ObjectId::Sysctl("net.ipv4.conf.all.rp_filter".into())), None);
+        assert_eq!(spec.desired.sysctls["net.ipv4.conf.all.arp_ignore"], "1");
+        assert_eq!(origin(ObjectId::Sysctl("net.ipv4.conf.all.arp_ignore".into())), Some("role real-server"));
+        assert_eq!(origin(ObjectId::Module("ipip".into())), Some("role real-server"));
+        assert!(spec.desired.links.contains_key("tunl0"));
+    }
+
+    #[test]
+    fn an_ipvs_table_brings_its_modules() {
+        let text =
+            "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - { address: 203.0.113.100, port: 80, \
+            scheduler: wlc, realServers: [{ address: 198.51.100.11 }] }\n";
+        let spec = parse(text, Path::new("d.yaml")).expect("valid");
+        let modules: Vec<&str> = spec.desired.modules.iter().map(String::as_str).collect();
+        assert_eq!(modules, ["ip_vs", "ip_vs_wlc"]);
+        assert_eq!(spec.origins.get(&ObjectId::Module("ip_vs".into())).map(String::as_str), Some("ipvs services"));
+        assert!(spec.desired.files.is_empty() && spec.ownership.files == FileOwnership::default());
+    }
+}
