@@ -21,11 +21,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::apply::{ApplyError, Outcome};
+use crate::desired::{self, Spec};
 use crate::model::HostState;
 use crate::observe::{self, Interest, ObserveError};
 use crate::plan::saved::SavedPlanError;
 use crate::render::{self, text::Style};
-use crate::spec::{self, NodeSelector, Spec, SpecError};
+use crate::spec::{self, NodeSelector, SpecError};
 use crate::{lock, netns};
 
 pub const EXIT_OK: u8 = 0;
@@ -262,7 +263,7 @@ fn resolve(document: &spec::Document, arg: &SpecArg, observed: &HostState) -> Re
         name: arg.node.as_deref(),
         local_addresses: observed.addresses.values().map(|a| a.address).collect(),
     };
-    document.resolve(&selector)
+    desired::resolve(document, &selector)
 }
 
 /// Observes the live host as the spec needs it: addresses first when the node must be found

@@ -1,12 +1,14 @@
 //! lvs-converge: converge a Linux host into an LVS-TUN director or real server from a
 //! declarative spec.
 //!
-//! Data flows one way: `spec` (YAML) → validated desired [`model::HostState`]; `observe`
-//! reads the host into the same type; `plan` diffs the two into ordered typed changes;
+//! Data flows one way: `spec` (YAML) → validated model pieces → `desired` (the desired
+//! [`model::HostState`]: role defaults, prerequisites, persistence files); `observe` reads the
+//! host into the same type; `plan` diffs the two into ordered typed changes;
 //! `render` prints them; `apply` carries them out and verifies.
 
 pub mod apply;
 pub mod cli;
+pub mod desired;
 pub mod fault;
 pub mod import;
 pub mod interrupt;
@@ -16,10 +18,10 @@ pub mod model;
 pub mod netlink;
 pub mod netns;
 pub mod observe;
-pub mod persist;
 pub mod plan;
 pub mod render;
 pub mod rundir;
 pub mod spec;
+pub mod target_root;
 #[cfg(test)]
 mod test_support;

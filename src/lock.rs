@@ -15,7 +15,8 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::model::HostState;
-use crate::plan::{Change, Ownership, Plan};
+use crate::model::Ownership;
+use crate::plan::{Change, Plan};
 use crate::rundir::{self, RunDir, RunDirError};
 
 /// The host-wide lock of the persistence files.

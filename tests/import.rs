@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
+use lvs_converge::desired::files::ipvsadm;
+use lvs_converge::desired::{self, Spec};
 use lvs_converge::import::{self, live, Imported};
 use lvs_converge::model::HostState;
 use lvs_converge::observe::snapshot;
-use lvs_converge::persist::ipvsadm;
-use lvs_converge::spec::{self, Spec};
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import").join(name)
@@ -19,7 +19,7 @@ fn sample(name: &str) -> PathBuf {
 fn written_and_parsed(imported: &Imported, name: &str) -> (String, Spec) {
     let yaml = imported.to_yaml("2024-05-01 12:34:56 UTC");
     let spec =
-        spec::parse(&yaml, Path::new(name)).unwrap_or_else(|e| panic!("{name}: written spec invalid: {e}\n{yaml}"));
+        desired::parse(&yaml, Path::new(name)).unwrap_or_else(|e| panic!("{name}: written spec invalid: {e}\n{yaml}"));
     (yaml, spec)
 }
 

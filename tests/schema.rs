@@ -33,7 +33,7 @@ fn parser_verdict(yaml: &str, source: &Path) -> Result<(), String> {
     };
     for name in &names {
         document
-            .resolve(&NodeSelector { name: name.as_deref(), local_addresses: vec![] })
+            .validate(&NodeSelector { name: name.as_deref(), local_addresses: vec![] })
             .map_err(|e| e.to_string())?;
     }
     Ok(())

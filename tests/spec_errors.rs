@@ -167,7 +167,7 @@ fn every_example_is_valid() {
             spec::SpecKind::Host => vec![None],
         };
         for name in nodes {
-            document.resolve(&spec::NodeSelector { name, local_addresses: vec![] }).unwrap_or_else(|e| panic!("{e}"));
+            document.validate(&spec::NodeSelector { name, local_addresses: vec![] }).unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }
@@ -225,7 +225,7 @@ fn tunnel_checksum_fits_its_encapsulation() {
     );
     let spec = spec::parse(&real_server("{ type: gue, port: 6080, checksum: remcsum }"), Path::new("ok.yaml"))
         .expect("GUE takes remote checksum offload");
-    let service = spec.desired.ipvs.services.values().next().unwrap();
+    let service = spec.ipvs.services.values().next().unwrap();
     let tunnel = service.destinations.values().next().unwrap().tunnel;
     assert_eq!((tunnel.port, tunnel.flags), (6080, 2), "IP_VS_TUNNEL_ENCAP_FLAG_REMCSUM");
 }

@@ -310,7 +310,7 @@ fn check_located(root: &serde_yaml::Mapping) {
     let reparsed: serde_yaml::Mapping = serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(&reparsed, root, "the writer changed the document:\n{text}");
     let errors = match spec::parse_document(text, Path::new("fuzz.yaml")) {
-        Ok(document) => match document.resolve(&spec::NodeSelector::default()) {
+        Ok(document) => match document.validate(&spec::NodeSelector::default()) {
             Ok(_) => return,
             Err(error) => error,
         },

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use lvs_converge::desired;
 use lvs_converge::spec::{self, Diagnostic};
 
 const HEADER: &str = "apiVersion: lvs-converge/v1\nkind: Host\nsysctls:\n";
@@ -45,7 +46,7 @@ fn a_value_with_a_line_break_fails_validation() {
 #[test]
 fn slashed_names_are_stored_dotted_and_count_once() {
     let text = format!("{HEADER}  net/ipv4/conf/eth0.100/rp_filter: 0\n");
-    let spec = spec::parse(&text, Path::new("good.yaml")).expect("slashed name is valid");
+    let spec = desired::parse(&text, Path::new("good.yaml")).expect("slashed name is valid");
     let names: Vec<_> = spec.desired.sysctls.keys().cloned().collect();
     assert_eq!(names, ["net.ipv4.conf.eth0/100.rp_filter"]);
     let errors = errors("  net/ipv4/ip_forward: 1\n  net.ipv4.ip_forward: 1\n");

@@ -119,7 +119,7 @@ mod tests {
     /// each of them to 2, 3, 4.
     fn host_and_reweights() -> (MemoryHost, Vec<Change>) {
         let text = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n        - address: 203.0.113.12\n        - address: 203.0.113.13\n";
-        let spec = crate::spec::parse(text, std::path::Path::new("test.yaml")).unwrap();
+        let spec = crate::desired::parse(text, std::path::Path::new("test.yaml")).unwrap();
         let service = spec.desired.ipvs.services.values().next().unwrap().clone();
         let reweights = (0..3)
             .map(|n| {

@@ -6,7 +6,7 @@
 //! overwritten or removed unless the user passed `--take-over`.
 //!
 //! Every path is reached beneath the root without following links
-//! ([`crate::persist::confined`]). A change is made only if the file is still as the plan
+//! ([`crate::target_root`]). A change is made only if the file is still as the plan
 //! saw it, so that its undo is exact: undoing a write or a removal renames the backup back
 //! (its bytes, mode and owner; no new space needed, a full disk does not block it), undoing
 //! a create removes the file and leaves no backup behind.
@@ -21,8 +21,8 @@ use nix::sys::stat::FileStat;
 use super::ChangeError;
 use crate::fault;
 use crate::model::files::{FileContent, HEADER_PREFIX};
-use crate::persist::confined::{Directory, TargetRoot};
 use crate::plan::{Change, FileChange, Plan};
+use crate::target_root::{Directory, TargetRoot};
 
 /// Mode of files lvs-converge creates.
 const NEW_FILE_MODE: u32 = 0o644;

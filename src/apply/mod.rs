@@ -23,9 +23,10 @@ use std::fmt;
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::keyed::Keyed;
 use crate::model::HostState;
+use crate::model::Ownership;
 use crate::observe::ObserveError;
 use crate::plan::saved::{SavedPlan, Stale};
-use crate::plan::{self, Change, Ownership, Plan};
+use crate::plan::{self, Change, Plan};
 
 /// Why the host did not make a change (or could not say whether it did), typed so that
 /// the kernel's own answer survives to the report and to JSON.

@@ -7,9 +7,9 @@
 use super::faults::FaultInjecting;
 use super::memory::MemoryHost;
 use super::*;
+use crate::desired;
 use crate::fault::FaultRules;
 use crate::model::files::HEADER_PREFIX;
-use crate::spec;
 
 /// Tests decide when apply stops, never the process-wide signal flag.
 fn never() -> bool {
@@ -67,7 +67,7 @@ files:
     );
     let mut start: HostState = serde_yaml::from_str(&start).expect("start state");
     let mut desired: HostState = serde_yaml::from_str(&desired).expect("desired state");
-    let parse = |text: &str| spec::parse(text, std::path::Path::new("test.yaml")).expect("valid spec");
+    let parse = |text: &str| desired::parse(text, std::path::Path::new("test.yaml")).expect("valid spec");
     start.ipvs = parse(IPVS).desired.ipvs;
     let target = parse(&IPVS.replace(
         "        - address: 203.0.113.12\n",

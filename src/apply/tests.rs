@@ -2,7 +2,7 @@
 //! reports must always be what the host holds.
 use super::memory::{apply_ipvs, MemoryHost};
 use super::*;
-use crate::spec;
+use crate::desired;
 
 /// Tests decide when apply stops, never the process-wide signal flag.
 fn never() -> bool {
@@ -19,7 +19,7 @@ fn converge(desired: &HostState, ownership: &Ownership, host: &mut MemoryHost) -
 }
 
 fn desired(text: &str) -> (HostState, Ownership) {
-    let spec = spec::parse(text, std::path::Path::new("test.yaml")).expect("valid spec");
+    let spec = desired::parse(text, std::path::Path::new("test.yaml")).expect("valid spec");
     let mut desired = spec.desired;
     desired.modules.clear();
     (desired, spec.ownership)
@@ -403,7 +403,7 @@ fn the_fault_stand_in_is_refused_whatever_the_change() {
     add(&host.state, &state, &ownership);
     converge(&state, &ownership, &mut host).unwrap();
     let prune_all = Ownership {
-        ipvs: plan::ipvs::IpvsOwnership { prune: true, all: true, ..Default::default() },
+        ipvs: crate::model::ownership::IpvsOwnership { prune: true, all: true, ..Default::default() },
         ..ownership.clone()
     };
     add(&host.state, &HostState::default(), &prune_all);
@@ -535,7 +535,7 @@ mod report_is_the_host {
             stop_after in proptest::option::of(0usize..8),
         ) {
             let ownership = Ownership {
-                ipvs: plan::ipvs::IpvsOwnership { prune: true, all: true, ..Default::default() },
+                ipvs: crate::model::ownership::IpvsOwnership { prune: true, all: true, ..Default::default() },
                 ..Default::default()
             };
             let start = HostState { ipvs: before, ..network_before };

@@ -7,11 +7,12 @@ use super::{
     enter_netns, observe_for, print_stdout, resolve, say, CliError, Context, FormatArg, SpecArg, EXIT_CHANGES_PENDING,
     EXIT_OK,
 };
+use crate::desired::Spec;
 use crate::model::HostState;
 use crate::observe::snapshot;
 use crate::plan::saved::{sha256_hex, ObservedFrom, Provenance, SavedPlan, SavedPlanError, SpecFingerprint};
 use crate::render::{self, text::Style, Format};
-use crate::spec::{self, Spec};
+use crate::spec;
 use crate::{lint, plan};
 
 #[derive(Debug, clap::Args)]

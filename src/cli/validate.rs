@@ -1,7 +1,8 @@
 //! `validate` and `schema`: the spec alone, never the host.
 
 use super::{print_report, CliError, SpecArg, EXIT_OK};
-use crate::spec::{self, NodeSelector, Spec};
+use crate::desired::{self, Spec};
+use crate::spec::{self, NodeSelector};
 
 // validate reads no host, so `--node` cannot default to this host's node.
 #[derive(Debug, clap::Args)]
@@ -24,7 +25,7 @@ pub(super) fn run(args: &ValidateArgs) -> Result<u8, CliError> {
     };
     let mut described = String::new();
     for name in &names {
-        let spec = document.resolve(&NodeSelector { name: name.as_deref(), local_addresses: vec![] })?;
+        let spec = desired::resolve(&document, &NodeSelector { name: name.as_deref(), local_addresses: vec![] })?;
         described.push_str(&describe_spec(&spec));
         described.push('\n');
     }

@@ -22,8 +22,7 @@ use super::{empty_host_spec, ImportError, Imported};
 use crate::model::addresses::{host_prefix_length, Address};
 use crate::model::ipvs::ServiceKey;
 use crate::model::links::{Link, LinkKind};
-use crate::model::HostState;
-use crate::spec::roles::Role;
+use crate::model::{HostState, Role};
 use crate::spec::SpecFile;
 
 /// Which role form `--role` asks for.
@@ -230,9 +229,9 @@ fn needs_declaring(link: &Link) -> bool {
     link.mtu.is_some_and(|mtu| mtu != 1480)
 }
 
-fn resolve(spec: &SpecFile) -> Result<crate::spec::Spec, String> {
+fn resolve(spec: &SpecFile) -> Result<crate::desired::Spec, String> {
     let text = serde_yaml::to_string(spec).expect("spec serializes");
-    crate::spec::parse(&text, Path::new("<import>")).map_err(|error| format!("the role form is not valid: {error}"))
+    crate::desired::parse(&text, Path::new("<import>")).map_err(|error| format!("the role form is not valid: {error}"))
 }
 
 /// The client-facing interface (or IPv4 label) holding every VIP, as `vipInterface` names

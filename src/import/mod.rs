@@ -24,8 +24,8 @@ pub mod writer;
 
 use std::path::{Path, PathBuf};
 
-use crate::model::IpvsState;
-use crate::spec::{SpecFile, SpecKind, API_VERSION};
+use crate::model::{IpvsState, API_VERSION};
+use crate::spec::{SpecFile, SpecKind};
 use canonical::IpvsNotes;
 use writer::Comments;
 

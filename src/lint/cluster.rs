@@ -5,9 +5,10 @@ use super::director::{destination_path, service_path};
 use super::facts::Facts;
 use super::real_server::held_vips;
 use super::Finding;
+use crate::desired::Spec;
 use crate::model::ipvs::{Family, ForwardingMethod, ServiceKey, TunnelType};
-use crate::spec::roles::Role;
-use crate::spec::{Document, Spec};
+use crate::model::Role;
+use crate::spec::Document;
 
 pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
     let mut findings = Vec::new();

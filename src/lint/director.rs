@@ -4,8 +4,9 @@ use std::net::IpAddr;
 
 use super::facts::Facts;
 use super::Finding;
+use crate::desired::Spec;
 use crate::model::ipvs::{Destination, Family, ForwardingMethod, Protocol, Scheduler, Service, ServiceKey};
-use crate::spec::{Document, Spec};
+use crate::spec::Document;
 
 pub(super) fn check(document: &Document, spec: &Spec, facts: &Facts) -> Vec<Finding> {
     let mut findings = Vec::new();

@@ -11,10 +11,11 @@ mod real_server;
 
 use serde::Serialize;
 
+use crate::desired::{self, Spec};
 use crate::model::HostState;
+use crate::model::Role;
 use crate::spec::locate::Position;
-use crate::spec::roles::Role;
-use crate::spec::{Document, NodeSelector, Spec, SpecError, SpecKind};
+use crate::spec::{Document, NodeSelector, SpecError, SpecKind};
 use facts::Facts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -152,12 +153,12 @@ pub fn check_host(document: &Document, spec: &Spec, observed: Option<&HostState>
 /// one `node` names) and the rules that span hosts.
 pub fn check_document(document: &Document, node: Option<&str>) -> Result<Vec<Finding>, SpecError> {
     if document.file.kind == SpecKind::Host {
-        let spec = document.resolve(&NodeSelector::default())?;
+        let spec = desired::resolve(document, &NodeSelector::default())?;
         return Ok(check_host(document, &spec, None));
     }
     if node.is_some() {
         // An unknown --node is an error here too, not an empty (clean) report.
-        document.resolve(&NodeSelector { name: node, local_addresses: vec![] })?;
+        desired::resolve(document, &NodeSelector { name: node, local_addresses: vec![] })?;
     }
     let specs = every_node(document)?;
     let mut findings = Vec::new();
@@ -173,7 +174,7 @@ fn every_node(document: &Document) -> Result<Vec<Spec>, SpecError> {
     document
         .node_names()
         .into_iter()
-        .map(|name| document.resolve(&NodeSelector { name: Some(name), local_addresses: vec![] }))
+        .map(|name| desired::resolve(document, &NodeSelector { name: Some(name), local_addresses: vec![] }))
         .collect()
 }
 

@@ -5,11 +5,11 @@ use std::net::IpAddr;
 
 use super::facts::{Facts, Source};
 use super::Finding;
+use crate::desired::Spec;
 use crate::model::addresses::host_prefix_length;
 use crate::model::interface_sysctl;
 use crate::model::links::LinkKind;
-use crate::spec::roles::Role;
-use crate::spec::Spec;
+use crate::model::Role;
 
 /// The IP-in-IP header a tunnelled packet carries on top of the client's.
 const IPIP_OVERHEAD: u32 = 20;

@@ -1,7 +1,8 @@
 //! Host state as plain data: what the spec wants and what the host has, in the same types.
 //!
-//! Nothing here performs I/O. Readers in `observe` fill these types from the kernel; the spec
-//! layer fills them from YAML; `plan` compares two of them.
+//! Nothing here performs I/O, and nothing here imports another stage: every stage may use
+//! these types. Readers in `observe` fill them from the kernel; `spec` and `desired` fill
+//! them from YAML; `plan` compares two of them.
 
 pub mod addresses;
 pub mod duration;
@@ -10,6 +11,9 @@ pub mod ipvs;
 pub mod keyed;
 pub mod links;
 pub mod object;
+pub mod ownership;
+pub mod persistence;
+pub mod role;
 pub mod routes;
 pub mod sysctl;
 
@@ -24,7 +28,12 @@ pub use ipvs::IpvsState;
 use keyed::KeyedMap;
 pub use links::Link;
 pub use object::{ObjectId, Subsystem};
+pub use ownership::Ownership;
+pub use role::Role;
 pub use routes::Route;
+
+/// The only spec and snapshot version this build understands.
+pub const API_VERSION: &str = "lvs-converge/v1";
 
 /// The dotted sysctl name of a per-interface IPv4 setting: `net.ipv4.conf.eth0/100.rp_filter`
 /// for VLAN `eth0.100`, whose dot the kernel's sysctl tree writes as a slash.

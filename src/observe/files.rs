@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::ObserveError;
 use crate::model::files::FileState;
-use crate::persist::confined::TargetRoot;
-use crate::persist::under_root;
+use crate::target_root::{under_root, TargetRoot};
 
 /// Which files to read.
 #[derive(Debug, Clone, Default)]
@@ -25,7 +24,7 @@ pub fn is_scratch(name: &str) -> bool {
 }
 
 /// Reads every file of interest beneath the root, never through a symbolic link (see
-/// [`crate::persist::confined`]): a link there is an error, not a file.
+/// [`crate::target_root`]): a link there is an error, not a file.
 pub fn read(interest: &FileInterest) -> Result<BTreeMap<PathBuf, FileState>, ObserveError> {
     let root = interest.root.as_deref();
     let failed = |path: &Path| {

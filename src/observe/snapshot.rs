@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ObserveError;
 use crate::model::HostState;
-use crate::spec::API_VERSION;
+use crate::model::API_VERSION;
 
 const KIND: &str = "ObservedState";
 

@@ -3,7 +3,7 @@
 //! lvs-converge wrote it. A file someone else wrote (no header) is shown but flagged: apply
 //! refuses to overwrite it without `--take-over`, and never deletes it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::compare::{each_difference, transition, HostDifference};
 use super::{Action, Change};
 use crate::model::files::{FileContent, FileState};
+use crate::model::ownership::FileOwnership;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "camelCase")]
@@ -47,32 +48,6 @@ pub enum FileChange {
         replaces: Option<FileContent>,
         backup: FileContent,
     },
-}
-
-/// Which files the spec owns beyond those it renders.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FileOwnership {
-    /// Paths of switched-off kinds or kinds with nothing to write: an owned file there is
-    /// removed.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub paths: BTreeSet<PathBuf>,
-    /// Directories (network configuration) where the files whose name starts with the
-    /// prefix are lvs-converge's.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub directories: BTreeMap<PathBuf, String>,
-}
-
-impl FileOwnership {
-    pub fn covers(&self, path: &Path) -> bool {
-        self.paths.contains(path)
-            || match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
-                (Some(directory), Some(name)) => {
-                    self.directories.get(directory).is_some_and(|prefix| name.starts_with(prefix.as_str()))
-                }
-                _ => false,
-            }
-    }
 }
 
 /// Changes, and the paths of foreign files that would have been deleted (left alone).

@@ -2,8 +2,7 @@
 //! (SET_SERVICE / SET_DEST), because deleting and re-adding a real server drops its
 //! connections and the kernel parks deleted destinations in a trash list.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +10,7 @@ use super::compare::{each_difference, HostDifference};
 use super::{Action, Change, Unmanaged};
 use crate::model::ipvs::{Destination, DestinationKey, IpvsState, Service, ServiceKey, ServiceSettings, Timeouts};
 use crate::model::keyed::Keyed;
+use crate::model::ownership::IpvsOwnership;
 use crate::model::ObjectId;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,33 +69,6 @@ pub struct Draining {
     pub connections: u32,
     /// Unix seconds after which it is deleted regardless.
     pub deadline: u64,
-}
-
-/// Services the spec owns without declaring them: with `prune`, undeclared services inside
-/// the scope are deleted; without it they are only reported.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct IpvsOwnership {
-    pub prune: bool,
-    /// Every service on the host.
-    pub all: bool,
-    /// Every service on these virtual addresses (any protocol and port).
-    pub addresses: BTreeSet<IpAddr>,
-    /// Every firewall-mark service with these marks.
-    pub fwmarks: BTreeSet<u32>,
-    /// Remove real servers gracefully: weight 0 first, delete once their connections end
-    /// or after this many seconds. None: delete at once.
-    #[serde(default)]
-    pub drain_timeout: Option<u32>,
-}
-
-impl IpvsOwnership {
-    pub fn covers(&self, key: &ServiceKey) -> bool {
-        self.all
-            || match key {
-                ServiceKey::Address { address, .. } => self.addresses.contains(address),
-                ServiceKey::FirewallMark { fwmark, .. } => self.fwmarks.contains(fwmark),
-            }
-    }
 }
 
 pub struct IpvsDiff {

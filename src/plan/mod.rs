@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ipvs::ServiceKey;
 use crate::model::keyed::Keyed;
+use crate::model::ownership::Ownership;
 use crate::model::{HostState, ObjectId, Subsystem};
 pub use addresses::AddressChange;
 pub use files::FileChange;
@@ -260,15 +261,6 @@ pub struct SubsystemDrift {
 /// saved plans hold them.
 pub fn origins_by_text(origins: &BTreeMap<ObjectId, String>) -> BTreeMap<String, String> {
     origins.iter().map(|(object, origin)| (object.to_string(), origin.clone())).collect()
-}
-
-/// Which objects on the host the spec owns beyond those it declares. By default only
-/// declared objects are managed; everything else is reported as unmanaged.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Ownership {
-    pub ipvs: ipvs::IpvsOwnership,
-    #[serde(default)]
-    pub files: files::FileOwnership,
 }
 
 /// Plans the changes from `observed` to `desired`, in the order they must be made:

@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::compare::HostDifference;
-use super::{Ownership, Plan, Planned};
-use crate::model::{HostState, ObjectId};
+use super::{Plan, Planned};
+use crate::desired;
+use crate::model::{HostState, ObjectId, Ownership};
 use crate::spec::{self, NodeSelector, SpecError};
 
 /// The `format` tag of every saved plan.
@@ -216,9 +217,9 @@ impl SavedPlan {
         }
         let document = spec::parse_document(&self.spec_text, &self.made.spec.path)
             .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
-        let resolved = document
-            .resolve(&NodeSelector { name: self.made.node.as_deref(), local_addresses: vec![] })
-            .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
+        let resolved =
+            desired::resolve(&document, &NodeSelector { name: self.made.node.as_deref(), local_addresses: vec![] })
+                .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
         if resolved.node != self.made.node {
             return Err(inconsistent(format!(
                 "its spec resolves for node {}, but the plan names node {}",
@@ -399,13 +400,12 @@ mod tests {
     use super::*;
     use crate::model::ipvs::DestinationActivity;
     use crate::model::keyed::Keyed;
-    use crate::spec;
 
     const SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nsysctls:\n  net.ipv4.vs.expire_nodest_conn: 1\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n";
 
     /// A host where the spec is converged, with some connections and unrelated modules.
-    fn fixture() -> (spec::Spec, HostState) {
-        let spec = spec::parse(SPEC, Path::new("director.yaml")).expect("valid spec");
+    fn fixture() -> (desired::Spec, HostState) {
+        let spec = desired::parse(SPEC, Path::new("director.yaml")).expect("valid spec");
         let mut observed = spec.desired.clone();
         observed.modules.insert("inet_diag".into());
         let service = *observed.ipvs.services.keys().next().unwrap();
@@ -421,7 +421,7 @@ mod tests {
         (spec, observed)
     }
 
-    fn saved(spec: &spec::Spec, observed: &HostState) -> SavedPlan {
+    fn saved(spec: &desired::Spec, observed: &HostState) -> SavedPlan {
         let made = Provenance {
             created_at: 1_700_000_000,
             spec: SpecFingerprint { path: "director.yaml".into(), sha256: sha256_hex(SPEC.as_bytes()) },
@@ -553,7 +553,7 @@ mod tests {
         // A removed real server still holds connections when the plan is made: it waits.
         // When they have ended, a fresh diff would delete it; the saved plan (which waits)
         // still fits, as traffic alone never makes a plan stale.
-        let spec = spec::parse(SPEC, Path::new("director.yaml")).expect("valid spec");
+        let spec = desired::parse(SPEC, Path::new("director.yaml")).expect("valid spec");
         let mut observed = spec.desired.clone();
         let service = *observed.ipvs.services.keys().next().unwrap();
         let mut removed = observed.ipvs.services[&service].destinations.values().next().unwrap().clone();

@@ -209,7 +209,8 @@ pub struct HostSections<'a> {
     pub sysctls: &'a BTreeMap<String, SysctlValue>,
 }
 
-/// The model objects a spec's host sections declare.
+/// Model objects from one source: a spec's host sections here; a role's defaults or an IPVS
+/// table's prerequisites in `desired`, which merges them in that order.
 #[derive(Debug, Default)]
 pub struct Declared {
     pub modules: Vec<String>,

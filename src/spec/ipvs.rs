@@ -18,7 +18,7 @@ use crate::model::ipvs::{
     ServiceKey, ServiceSettings, Timeouts, TunnelChecksum, TunnelEncapsulation, TunnelType,
 };
 use crate::model::keyed::Keyed;
-use crate::plan::ipvs::IpvsOwnership;
+use crate::model::ownership::IpvsOwnership;
 
 /// ipvsadm's persistence timeout when `-p` is given without a value.
 pub const DEFAULT_PERSISTENCE_TIMEOUT: Seconds = Seconds(300);

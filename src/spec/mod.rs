@@ -1,11 +1,12 @@
-//! The spec: what the user writes (YAML), checked and turned into the desired
-//! [`HostState`]. Every error names file, line, column and field path, with a hint.
+//! The spec: what the user writes (YAML), checked and turned into model pieces for one host
+//! ([`Validated`]); the `desired` stage makes the desired state of them. Every error names
+//! file, line, column and field path, with a hint, and every error is found here.
 
 pub mod host;
 pub mod ipvs;
 pub mod locate;
 pub mod persist;
-pub mod roles;
+pub mod role_checks;
 pub mod schema;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,17 +17,13 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::model::keyed::{Keyed, KeyedMap};
-use crate::model::{HostState, ObjectId};
-use crate::plan::Ownership;
+use crate::model::ownership::IpvsOwnership;
+use crate::model::persistence::PersistSettings;
+use crate::model::{IpvsState, Role, API_VERSION};
 use host::{AddressSpec, Declared, HostSections, LinkSpec, RouteSpec, SysctlValue};
 use ipvs::IpvsSpec;
 use locate::PositionIndex;
 use persist::PersistSpec;
-use roles::Role;
-
-/// The only spec version this build understands.
-pub const API_VERSION: &str = "lvs-converge/v1";
 
 /// The top level of a spec file, as written. A `Host` spec describes one host; a `Cluster`
 /// spec describes every node, and each host picks its part (`--node NAME`, or the node
@@ -109,18 +106,26 @@ pub struct NodeSpec {
     pub persist: Option<PersistSpec>,
 }
 
-/// A validated spec, resolved for one host.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Spec {
+/// A spec validated for one host: what it declares, as model pieces. Nothing is derived yet
+/// (role defaults, IPVS prerequisites, persistence files: `desired` adds them), but nothing
+/// is left to refuse either.
+#[derive(Debug, Default)]
+pub struct Validated {
     pub source: PathBuf,
     /// The Cluster node this is, if any.
     pub node: Option<String>,
     pub role: Option<Role>,
-    pub desired: HostState,
-    pub ownership: Ownership,
-    /// Where derived objects come from (`role real-server`, `ipvs services`); objects the
-    /// spec declares itself are absent.
-    pub origins: BTreeMap<ObjectId, String>,
+    /// Director: the interface (or `eth0:0` label) that holds the VIPs.
+    pub vip_interface: Option<String>,
+    /// Real server: the VIPs it answers for.
+    pub vips: Vec<IpAddr>,
+    /// The host sections (modules, links, addresses, routes, sysctls).
+    pub declared: Declared,
+    pub ipvs: IpvsState,
+    /// Which undeclared services the spec owns, and how real servers are drained.
+    pub ipvs_ownership: IpvsOwnership,
+    /// The `persist:` section resolved; `None`: no files are managed.
+    pub persist: Option<PersistSettings>,
 }
 
 /// Which node of a Cluster spec this host is.
@@ -220,11 +225,6 @@ pub struct Document {
     index_text: String,
 }
 
-/// Reads and validates the spec at `path`, resolved for the host `selector` picks.
-pub fn load(path: &Path, selector: &NodeSelector) -> Result<Spec, SpecError> {
-    read(path)?.resolve(selector)
-}
-
 /// The largest spec read, in bytes. A spec of 4000 services is about 1 MiB; the cap keeps a
 /// wrong file (a log, a disk image, /dev/zero) from being read whole.
 pub const MAX_SPEC_BYTES: usize = 16 * 1024 * 1024;
@@ -234,7 +234,7 @@ pub const MAX_SPEC_BYTES: usize = 16 * 1024 * 1024;
 /// documents are refused before they are parsed.
 pub const MAX_SPEC_DEPTH: usize = 64;
 
-/// Reads and parses the spec at `path` (validation happens in [`Document::resolve`]).
+/// Reads and parses the spec at `path` (validation happens in [`Document::validate`]).
 pub fn read(path: &Path) -> Result<Document, SpecError> {
     use std::io::Read;
     let read_error = |source| SpecError::Read { path: path.to_path_buf(), source };
@@ -284,8 +284,8 @@ fn too_large(source: &Path) -> SpecError {
 }
 
 /// Parses and validates a Host spec, or a Cluster spec for the first node (tests, tools).
-pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
-    parse_document(text, source)?.resolve(&NodeSelector::default())
+pub fn parse(text: &str, source: &Path) -> Result<Validated, SpecError> {
+    parse_document(text, source)?.validate(&NodeSelector::default())
 }
 
 impl Document {
@@ -305,8 +305,8 @@ impl Document {
         PositionIndex::build(&self.index_text)
     }
 
-    /// Validates the whole document and resolves the desired state of one host.
-    pub fn resolve(&self, selector: &NodeSelector) -> Result<Spec, SpecError> {
+    /// Validates the whole document and picks the part of the host `selector` names.
+    pub fn validate(&self, selector: &NodeSelector) -> Result<Validated, SpecError> {
         let mut problems = Problems::default();
         let file = &self.file;
         if file.api_version != API_VERSION {
@@ -316,18 +316,18 @@ impl Document {
                 &format!("this lvs-converge reads `apiVersion: {API_VERSION}`"),
             );
         }
-        let spec = match file.kind {
-            SpecKind::Host => self.resolve_host(&mut problems),
-            SpecKind::Cluster => self.resolve_cluster(selector, &mut problems),
+        let validated = match file.kind {
+            SpecKind::Host => self.validate_host(&mut problems),
+            SpecKind::Cluster => self.validate_cluster(selector, &mut problems),
         };
         if !problems.is_empty() {
             let index = PositionIndex::build(&self.index_text);
             return Err(SpecError::Invalid(problems.into_diagnostics(&self.source.display().to_string(), &index)));
         }
-        Ok(spec)
+        Ok(validated)
     }
 
-    fn resolve_host(&self, problems: &mut Problems) -> Spec {
+    fn validate_host(&self, problems: &mut Problems) -> Validated {
         let file = &self.file;
         for (present, field) in [(!file.nodes.is_empty(), "nodes")] {
             if present {
@@ -350,22 +350,22 @@ impl Document {
         if file.role == Some(Role::RealServer) && file.vips.is_empty() {
             problems.add("role", "a real server needs the VIPs it answers for".into(), "add `vips: [203.0.113.100]`");
         }
-        let ownership = self.ownership();
+        let ipvs_ownership = self.ipvs_ownership();
         let persist = file.persist.as_ref().map(|p| ("persist", p));
-        self.build(
+        self.host_part(
             None,
             file.role,
             file.vip_interface.as_deref(),
-            &file.vips,
+            file.vips.clone(),
             &sections,
             ipvs,
-            ownership,
+            ipvs_ownership,
             persist,
             problems,
         )
     }
 
-    fn resolve_cluster(&self, selector: &NodeSelector, problems: &mut Problems) -> Spec {
+    fn validate_cluster(&self, selector: &NodeSelector, problems: &mut Problems) -> Validated {
         let file = &self.file;
         let host_only: [(bool, &str); 8] = [
             (file.role.is_some(), "role"),
@@ -398,14 +398,7 @@ impl Document {
         }
         let ipvs = file.ipvs.as_ref().map(|ipvs| ipvs.to_model("ipvs", &addresses, problems)).unwrap_or_default();
         let Some((index, node)) = self.select(selector, problems) else {
-            return Spec {
-                source: self.source.clone(),
-                node: None,
-                role: None,
-                desired: HostState::default(),
-                ownership: Ownership::default(),
-                origins: BTreeMap::new(),
-            };
+            return Validated { source: self.source.clone(), ..Validated::default() };
         };
         let path = format!("nodes[{index}]");
         let persist_path = format!("{path}.persist");
@@ -424,15 +417,15 @@ impl Document {
         };
         match node.role {
             Role::Director => {
-                let ownership = self.ownership();
-                self.build(
+                let ipvs_ownership = self.ipvs_ownership();
+                self.host_part(
                     Some(node.name.clone()),
                     Some(Role::Director),
                     node.vip_interface.as_deref(),
-                    &[],
+                    Vec::new(),
                     &sections,
                     ipvs,
-                    ownership,
+                    ipvs_ownership,
                     persist,
                     problems,
                 )
@@ -444,15 +437,14 @@ impl Document {
                     .filter(|service| service.destinations.values().any(|d| d.address == node.address))
                     .filter_map(|service| service.key.address())
                     .collect();
-                let vips: Vec<IpAddr> = vips.into_iter().collect();
-                self.build(
+                self.host_part(
                     Some(node.name.clone()),
                     Some(Role::RealServer),
                     None,
-                    &vips,
+                    vips.into_iter().collect(),
                     &sections,
-                    Default::default(),
-                    Ownership::default(),
+                    IpvsState::default(),
+                    IpvsOwnership::default(),
                     persist,
                     problems,
                 )
@@ -505,97 +497,53 @@ impl Document {
         }
     }
 
-    fn ownership(&self) -> Ownership {
+    fn ipvs_ownership(&self) -> IpvsOwnership {
         let ipvs = self.file.ipvs.as_ref();
         let scope = ipvs.and_then(|ipvs| ipvs.scope.as_ref()).map(|s| s.to_model()).unwrap_or_default();
         let drain_timeout = ipvs.map_or(Some(ipvs::DEFAULT_DRAIN_TIMEOUT.0), |ipvs| ipvs.drain_timeout());
-        Ownership { ipvs: crate::plan::ipvs::IpvsOwnership { drain_timeout, ..scope }, files: Default::default() }
+        IpvsOwnership { drain_timeout, ..scope }
     }
 
-    /// Merges role defaults, IPVS prerequisites and the declared sections (which win).
+    /// Checks what the role needs, then the declared sections, then `persist:` (the order
+    /// of the errors), and gathers the host's part.
     #[allow(clippy::too_many_arguments)]
-    fn build(
+    fn host_part(
         &self,
         node: Option<String>,
         role: Option<Role>,
         vip_interface: Option<&str>,
-        vips: &[IpAddr],
+        vips: Vec<IpAddr>,
         sections: &HostSections,
-        ipvs: crate::model::IpvsState,
-        mut ownership: Ownership,
+        ipvs: IpvsState,
+        ipvs_ownership: IpvsOwnership,
         persist: Option<(&str, &PersistSpec)>,
         problems: &mut Problems,
-    ) -> Spec {
+    ) -> Validated {
         let role_path = if sections.path.is_empty() { "role".to_string() } else { format!("{}.role", sections.path) };
-        let mut desired = HostState::default();
-        let mut origins = BTreeMap::new();
-        let derived = match role {
-            Some(Role::Director) => roles::director(&ipvs, vip_interface, &role_path, problems),
-            Some(Role::RealServer) => roles::real_server(vips, &role_path, problems),
-            None => Declared::default(),
-        };
-        if let Some(role) = role {
-            merge(&mut desired, &mut origins, derived, Some(&format!("role {}", role.name())));
+        match role {
+            Some(Role::Director) => role_checks::director(&ipvs, vip_interface, &role_path, problems),
+            Some(Role::RealServer) => role_checks::real_server(&vips, &role_path, problems),
+            None => {}
         }
-        merge(&mut desired, &mut origins, ipvs_prerequisites(&ipvs), Some("ipvs services"));
-        merge(&mut desired, &mut origins, sections.to_model(problems), None);
-        desired.ipvs = ipvs;
-        if let Some((path, persist)) = persist {
+        let declared = sections.to_model(problems);
+        let persist = persist.map(|(path, persist)| {
             // Headers and the boot unit name the spec by its absolute path, whatever
             // directory lvs-converge runs from.
             let spec = std::path::absolute(&self.source).unwrap_or_else(|_| self.source.clone());
             let origin = persist::Origin { spec: &spec, node: node.as_deref() };
-            let settings = persist.to_model(path, &origin, problems);
-            (desired.files, ownership.files) = crate::persist::render(&desired, &settings);
+            persist.to_model(path, &origin, problems)
+        });
+        Validated {
+            source: self.source.clone(),
+            node,
+            role,
+            vip_interface: vip_interface.map(str::to_string),
+            vips,
+            declared,
+            ipvs,
+            ipvs_ownership,
+            persist,
         }
-        Spec { source: self.source.clone(), node, role, desired, ownership, origins }
-    }
-}
-
-/// The kernel modules an IPVS table needs: ip_vs and each scheduler in use.
-fn ipvs_prerequisites(ipvs: &crate::model::IpvsState) -> Declared {
-    let mut modules: BTreeSet<String> = ipvs.services.values().map(|s| s.settings.scheduler.module()).collect();
-    let engines = ipvs.services.values().filter_map(|s| s.settings.persistence.as_ref()?.engine.as_ref());
-    modules.extend(engines.map(|engine| format!("ip_vs_pe_{engine}")));
-    if !ipvs.services.is_empty() || ipvs.timeouts.is_some() {
-        modules.insert("ip_vs".into());
-    }
-    Declared { modules: modules.into_iter().collect(), ..Declared::default() }
-}
-
-/// Adds `declared` to `desired`, replacing objects with the same identity, and records
-/// `origin` for each (or clears it: the spec's own declaration has no origin note).
-fn merge(desired: &mut HostState, origins: &mut BTreeMap<ObjectId, String>, declared: Declared, origin: Option<&str>) {
-    let mut note = |key: ObjectId| match origin {
-        Some(origin) => {
-            origins.insert(key, origin.to_string());
-        }
-        None => {
-            origins.remove(&key);
-        }
-    };
-    for module in declared.modules {
-        note(ObjectId::Module(module.clone()));
-        desired.modules.insert(module);
-    }
-    for (key, value) in declared.sysctls {
-        note(ObjectId::Sysctl(key.clone()));
-        desired.sysctls.insert(key, value);
-    }
-    insert_all(&mut desired.links, declared.links, ObjectId::Link, &mut note);
-    insert_all(&mut desired.addresses, declared.addresses, ObjectId::Address, &mut note);
-    insert_all(&mut desired.routes, declared.routes, ObjectId::Route, &mut note);
-}
-
-fn insert_all<T: Keyed>(
-    map: &mut KeyedMap<T>,
-    items: Vec<T>,
-    object: impl Fn(T::Key) -> ObjectId,
-    note: &mut impl FnMut(ObjectId),
-) {
-    for item in items {
-        note(object(item.key()));
-        map.insert(item.key(), item);
     }
 }
 

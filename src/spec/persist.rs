@@ -13,7 +13,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Problems;
-use crate::persist::{self, unit, BootUnit, PersistSettings};
+use crate::model::persistence::{self as persist, unrepresentable, BootUnit, PersistSettings};
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -158,7 +158,7 @@ fn absolute(field: String, value: PathBuf, problems: &mut Problems) -> Option<Pa
 
 /// A value the boot unit names must be writable into a unit file exactly.
 fn unit_value(field: &str, what: &str, text: &str, problems: &mut Problems) -> bool {
-    match unit::unrepresentable(text) {
+    match unrepresentable(text) {
         None => true,
         Some(reason) => {
             problems.add(
@@ -247,5 +247,58 @@ impl PersistSpec {
             }
         }
         settings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::spec;
+
+    #[test]
+    fn relative_paths_are_located_errors() {
+        let spec = "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\npersist:\n  sysctl: { path: sysctl.conf }\n";
+        let error = spec::parse(spec, Path::new("rs.yaml")).unwrap_err().to_string();
+        assert!(error.starts_with("rs.yaml:6:"), "{error}");
+        assert!(error.contains("persist.sysctl.path: `sysctl.conf` is not an absolute path"), "{error}");
+    }
+
+    fn persist_error(persist: &str, spec_path: &str) -> String {
+        let spec = format!(
+            "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\npersist:\n{persist}"
+        );
+        spec::parse(&spec, Path::new(spec_path)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn paths_that_climb_out_of_the_root_are_located_errors() {
+        let error = persist_error("  sysctl: { path: /etc/../../tmp/x.conf }\n", "rs.yaml");
+        assert!(error.starts_with("rs.yaml:6:"), "{error}");
+        assert!(error.contains("persist.sysctl.path: `/etc/../../tmp/x.conf` contains `.` or `..`"), "{error}");
+        let error = persist_error("  network: { directory: /etc/systemd/network/.. }\n", "rs.yaml");
+        assert!(error.contains("persist.network.directory: `/etc/systemd/network/..` contains"), "{error}");
+    }
+
+    #[test]
+    fn boot_unit_values_a_unit_cannot_hold_are_located_errors() {
+        let error = persist_error("  bootUnit: { specPath: \"/etc/lvs/rs.yaml\\nExecStartPre=/bin/sh\" }\n", "rs.yaml");
+        assert!(error.starts_with("rs.yaml:6:"), "{error}");
+        assert!(
+            error.contains(
+                "persist.bootUnit.specPath: \"/etc/lvs/rs.yaml\\nExecStartPre=/bin/sh\" contains a control character"
+            ),
+            "{error}"
+        );
+        let error = persist_error("  bootUnit: { specPath: '/etc/lvs/rs\\' }\n", "rs.yaml");
+        assert!(error.contains("the spec path \"/etc/lvs/rs\\\\\" ends with a backslash"), "{error}");
+        // The default specPath is the spec's own path.
+        let error = persist_error("  bootUnit: true\n", "/etc/lvs/rs\n.yaml");
+        assert!(
+            error.contains(
+                "persist.bootUnit.specPath: the spec path \"/etc/lvs/rs\\n.yaml\" contains a control character"
+            ),
+            "{error}"
+        );
     }
 }

@@ -12,8 +12,9 @@ use schemars::generate::SchemaSettings;
 use schemars::Schema;
 use serde_json::{json, Value};
 
-use super::{SpecFile, API_VERSION};
+use super::SpecFile;
 use crate::model::ipvs::{Scheduler, SchedulerFlag};
+use crate::model::API_VERSION;
 
 /// Where the committed schema lives, relative to the repository root.
 pub const SCHEMA_PATH: &str = "schemas/lvs-converge-v1.schema.json";
@@ -63,7 +64,7 @@ fn absent(message: &str) -> Value {
     json!({"type": "null", "errorMessage": message})
 }
 
-/// What `Document::resolve` checks across fields of the top level: a Host spec has no `nodes`;
+/// What `Document::validate` checks across fields of the top level: a Host spec has no `nodes`;
 /// a Cluster spec has nodes and leaves host fields to them; a real server lists its VIPs.
 pub fn spec_file_rules(schema: &mut Schema) {
     let node_only = |field: &str| format!("in a Cluster spec, `{field}` belongs to a node");

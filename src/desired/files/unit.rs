@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::BootUnit;
+use crate::model::persistence::BootUnit;
 
 pub fn render(unit: &BootUnit) -> String {
     let mut arguments = vec![unit.binary.display().to_string(), "apply".into(), "-f".into()];
@@ -35,20 +35,6 @@ pub fn render(unit: &BootUnit) -> String {
          WantedBy=multi-user.target\n",
         spec = path_value(&unit.spec_path)
     )
-}
-
-/// Why `text` cannot be written into the unit, if it cannot: validation refuses such
-/// values, so that the unit always means exactly what the spec says.
-pub fn unrepresentable(text: &str) -> Option<&'static str> {
-    if text.chars().any(char::is_control) {
-        Some("contains a control character (a newline would start a new unit line)")
-    } else if text.ends_with('\\') {
-        Some("ends with a backslash (systemd would join the next unit line to it)")
-    } else if text != text.trim() {
-        Some("starts or ends with whitespace (systemd strips it from unit values)")
-    } else {
-        None
-    }
 }
 
 /// One argument of `ExecStart=`: `%` and `$` doubled (no specifier, no variable), quoted
@@ -145,15 +131,6 @@ mod tests {
             lines_starting(&text, "ExecStart="),
             ["ExecStart=/usr/bin/lvs-converge apply -f /etc/lvs/cluster.yaml --node rs-2.dc1"]
         );
-    }
-
-    #[test]
-    fn unrepresentable_values_are_named() {
-        assert!(unrepresentable("/etc/lvs/a.yaml").is_none());
-        assert!(unrepresentable("/etc/lvs/a b%$.yaml").is_none());
-        assert!(unrepresentable("/etc/lvs/a\n.yaml").unwrap().contains("control character"));
-        assert!(unrepresentable("/etc/lvs/a\\").unwrap().contains("backslash"));
-        assert!(unrepresentable("/etc/lvs/a ").unwrap().contains("whitespace"));
     }
 
     /// systemd's own parser, where it is installed, accepts the escapes (an unknown escape or

@@ -1,5 +1,5 @@
-//! Persistence: pure renderers from a desired [`HostState`] to the files that bring a host
-//! back to that state at boot, one module per format. Every file starts with the header
+//! Persistence files: pure renderers from a desired [`HostState`] to the files that bring a
+//! host back to that state at boot, one module per format. Every file starts with the header
 //! [`crate::model::files::HEADER_PREFIX`], a comment in every one of these formats.
 //!
 //! - `sysctl`: a sysctl.d drop-in (`sysctl -p FILE`, systemd-sysctl);
@@ -8,7 +8,6 @@
 //! - `networkd`: systemd-networkd `.netdev`/`.network` files for tunnels, VIPs and routes;
 //! - `unit`: the systemd unit that runs `lvs-converge apply` at boot (the preferred path).
 
-pub mod confined;
 pub mod ipvsadm;
 pub mod modules;
 pub mod networkd;
@@ -17,48 +16,12 @@ pub mod unit;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::model::files::{FileState, HEADER_PREFIX};
+use crate::model::ownership::FileOwnership;
+use crate::model::persistence::{PersistSettings, NETWORK_FILE_PREFIX};
 use crate::model::HostState;
-use crate::plan::files::FileOwnership;
-
-pub const DEFAULT_SYSCTL_PATH: &str = "/etc/sysctl.d/90-lvs-converge.conf";
-pub const DEFAULT_MODULES_PATH: &str = "/etc/modules-load.d/lvs-converge.conf";
-pub const DEFAULT_IPVS_PATH: &str = "/etc/ipvsadm.rules";
-pub const DEFAULT_NETWORK_DIRECTORY: &str = "/etc/systemd/network";
-pub const DEFAULT_UNIT_PATH: &str = "/etc/systemd/system/lvs-converge.service";
-pub const DEFAULT_BINARY: &str = "/usr/bin/lvs-converge";
-/// Network files are named `90-lvs-converge-<interface>.{netdev,network}`.
-pub const NETWORK_FILE_PREFIX: &str = "90-lvs-converge-";
-
-/// What to persist and where, resolved from the spec's `persist:` section. `None`: off.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PersistSettings {
-    /// Names the spec in every header: its absolute path, and the node of a Cluster spec.
-    pub source: String,
-    pub sysctl: Option<PathBuf>,
-    pub modules: Option<PathBuf>,
-    pub ipvs: Option<PathBuf>,
-    /// systemd-networkd files in this directory.
-    pub network: Option<PathBuf>,
-    pub boot_unit: Option<BootUnit>,
-    /// Default paths of kinds switched off with `false`: a file lvs-converge wrote there
-    /// earlier is removed.
-    pub off: Vec<PathBuf>,
-    /// Network directories switched off (their `90-lvs-converge-*` files are removed).
-    pub network_off: Vec<PathBuf>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootUnit {
-    pub path: PathBuf,
-    /// The spec as the boot unit reads it.
-    pub spec_path: PathBuf,
-    pub binary: PathBuf,
-    /// `--node NAME` for a Cluster spec.
-    pub node: Option<String>,
-}
 
 /// The header line every owned file starts with (ends with a newline).
 pub fn header(source: &str) -> String {
@@ -113,23 +76,18 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
     (files, ownership)
 }
 
-/// `path` under `root` (`--root DIR`): how the tool reaches a file of the target system.
-pub fn under_root(root: Option<&Path>, path: &Path) -> PathBuf {
-    match root {
-        Some(root) => root.join(path.strip_prefix("/").unwrap_or(path)),
-        None => path.to_path_buf(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
-    use crate::spec;
+    use crate::desired;
+    use crate::model::persistence::*;
 
     const HEADER: &str = "# Managed by lvs-converge from /etc/lvs/rs.yaml: changes here are overwritten.\n";
 
     fn desired(text: &str) -> HostState {
-        spec::parse(text, Path::new("t.yaml")).expect("valid spec").desired
+        desired::parse(text, Path::new("t.yaml")).expect("valid spec").desired
     }
 
     fn settings() -> PersistSettings {
@@ -223,58 +181,12 @@ mod tests {
     #[test]
     fn switched_off_kinds_render_nothing_but_own_their_default_path() {
         let spec = "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\npersist:\n  sysctl: false\n  network: false\n  modules: { path: /etc/modules-load.d/lvs.conf }\n  bootUnit: false\n";
-        let spec = spec::parse(spec, Path::new("/etc/lvs/rs.yaml")).expect("valid");
+        let spec = desired::parse(spec, Path::new("/etc/lvs/rs.yaml")).expect("valid");
         let paths: Vec<_> = spec.desired.files.keys().map(|p| p.display().to_string()).collect();
         assert_eq!(paths, ["/etc/modules-load.d/lvs.conf"]);
         let owned: Vec<_> = spec.ownership.files.paths.iter().map(|p| p.display().to_string()).collect();
         assert_eq!(owned, [DEFAULT_IPVS_PATH, DEFAULT_SYSCTL_PATH, DEFAULT_UNIT_PATH]);
         assert!(spec.ownership.files.directories.contains_key(Path::new(DEFAULT_NETWORK_DIRECTORY)));
-    }
-
-    #[test]
-    fn relative_paths_are_located_errors() {
-        let spec = "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\npersist:\n  sysctl: { path: sysctl.conf }\n";
-        let error = spec::parse(spec, Path::new("rs.yaml")).unwrap_err().to_string();
-        assert!(error.starts_with("rs.yaml:6:"), "{error}");
-        assert!(error.contains("persist.sysctl.path: `sysctl.conf` is not an absolute path"), "{error}");
-    }
-
-    fn persist_error(persist: &str, spec_path: &str) -> String {
-        let spec = format!(
-            "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\npersist:\n{persist}"
-        );
-        spec::parse(&spec, Path::new(spec_path)).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn paths_that_climb_out_of_the_root_are_located_errors() {
-        let error = persist_error("  sysctl: { path: /etc/../../tmp/x.conf }\n", "rs.yaml");
-        assert!(error.starts_with("rs.yaml:6:"), "{error}");
-        assert!(error.contains("persist.sysctl.path: `/etc/../../tmp/x.conf` contains `.` or `..`"), "{error}");
-        let error = persist_error("  network: { directory: /etc/systemd/network/.. }\n", "rs.yaml");
-        assert!(error.contains("persist.network.directory: `/etc/systemd/network/..` contains"), "{error}");
-    }
-
-    #[test]
-    fn boot_unit_values_a_unit_cannot_hold_are_located_errors() {
-        let error = persist_error("  bootUnit: { specPath: \"/etc/lvs/rs.yaml\\nExecStartPre=/bin/sh\" }\n", "rs.yaml");
-        assert!(error.starts_with("rs.yaml:6:"), "{error}");
-        assert!(
-            error.contains(
-                "persist.bootUnit.specPath: \"/etc/lvs/rs.yaml\\nExecStartPre=/bin/sh\" contains a control character"
-            ),
-            "{error}"
-        );
-        let error = persist_error("  bootUnit: { specPath: '/etc/lvs/rs\\' }\n", "rs.yaml");
-        assert!(error.contains("the spec path \"/etc/lvs/rs\\\\\" ends with a backslash"), "{error}");
-        // The default specPath is the spec's own path.
-        let error = persist_error("  bootUnit: true\n", "/etc/lvs/rs\n.yaml");
-        assert!(
-            error.contains(
-                "persist.bootUnit.specPath: the spec path \"/etc/lvs/rs\\n.yaml\" contains a control character"
-            ),
-            "{error}"
-        );
     }
 
     #[test]
@@ -309,7 +221,7 @@ mod tests {
 
     #[test]
     fn no_persist_section_manages_no_file() {
-        let spec = spec::parse(REAL_SERVER, Path::new("t.yaml")).unwrap();
+        let spec = desired::parse(REAL_SERVER, Path::new("t.yaml")).unwrap();
         assert!(spec.desired.files.is_empty());
         assert_eq!(spec.ownership.files, FileOwnership::default());
     }

@@ -1,3 +1,6 @@
+//! File I/O on the target system (`/`, or `--root DIR`), shared by the readers in `observe`
+//! and the appliers in `apply`; it renders nothing (that is `desired::files`).
+//!
 //! The one rule for every file path lvs-converge derives (persistence files, their backups
 //! and temp files, the directories they go in): it is resolved beneath the target root (`/`,
 //! or `--root DIR`) and never through a symbolic link. A link inside an image root that
@@ -103,7 +106,7 @@ impl TargetRoot {
 
     /// How the user sees `path` of the target: below `--root`.
     pub fn shown(&self, path: &Path) -> PathBuf {
-        super::under_root(self.root.as_deref(), path)
+        under_root(self.root.as_deref(), path)
     }
 
     fn openat2(&self, relative: &Path) -> nix::Result<OwnedFd> {
@@ -272,6 +275,14 @@ impl Directory {
     /// Makes the directory's entries durable (after a rename or an unlink).
     pub fn sync(&self) -> io::Result<()> {
         unistd::fsync(self.fd.as_fd()).map_err(io_error)
+    }
+}
+
+/// `path` under `root` (`--root DIR`): how the tool reaches a file of the target system.
+pub fn under_root(root: Option<&Path>, path: &Path) -> PathBuf {
+    match root {
+        Some(root) => root.join(path.strip_prefix("/").unwrap_or(path)),
+        None => path.to_path_buf(),
     }
 }
 

@@ -117,10 +117,10 @@ fn destination_line(service: &ServiceKey, destination: &Destination) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec;
+    use crate::desired;
 
     fn ipvs(text: &str) -> IpvsState {
-        spec::parse(text, std::path::Path::new("t.yaml")).expect("valid spec").desired.ipvs
+        desired::parse(text, std::path::Path::new("t.yaml")).expect("valid spec").desired.ipvs
     }
 
     #[test]

@@ -1,33 +1,15 @@
 //! Role defaults: what LVS-TUN needs on a director or a real server, derived from a short
 //! spec. Everything a role adds shows in the plan as coming from the role, and anything the
-//! spec declares itself (same sysctl, link, address) wins.
+//! spec declares itself (same sysctl, link, address) wins. The spec has already refused what
+//! a role cannot be derived from (`spec::role_checks`), so deriving cannot fail.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::host::Declared;
-use super::Problems;
 use crate::model::addresses::{host_prefix_length, Address};
 use crate::model::ipvs::{ForwardingMethod, IpvsState, ServiceKey};
 use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    Director,
-    RealServer,
-}
-
-impl Role {
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Director => "director",
-            Role::RealServer => "real-server",
-        }
-    }
-}
+use crate::spec::host::Declared;
 
 /// Splits `eth0:0` into interface `eth0` and label `eth0:0`.
 fn interface_and_label(vip_interface: &str) -> (String, Option<String>) {
@@ -39,27 +21,19 @@ fn interface_and_label(vip_interface: &str) -> (String, Option<String>) {
 
 /// The director: the VIPs of its IPVS services on the client-facing interface, and IP
 /// forwarding when a real server is reached by NAT (tunnel and DR modes don't forward).
-pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>, path: &str, problems: &mut Problems) -> Declared {
+pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>) -> Declared {
     let mut declared = Declared::default();
-    let vips: std::collections::BTreeSet<IpAddr> = ipvs.services.keys().filter_map(ServiceKey::address).collect();
-    match vip_interface {
-        Some(vip_interface) => {
-            let (interface, label) = interface_and_label(vip_interface);
-            for vip in &vips {
-                declared.addresses.push(Address {
-                    interface: interface.clone(),
-                    address: *vip,
-                    prefix_length: host_prefix_length(vip),
-                    label: label.clone().filter(|_| vip.is_ipv4()),
-                });
-            }
+    if let Some(vip_interface) = vip_interface {
+        let vips: BTreeSet<IpAddr> = ipvs.services.keys().filter_map(ServiceKey::address).collect();
+        let (interface, label) = interface_and_label(vip_interface);
+        for vip in &vips {
+            declared.addresses.push(Address {
+                interface: interface.clone(),
+                address: *vip,
+                prefix_length: host_prefix_length(vip),
+                label: label.clone().filter(|_| vip.is_ipv4()),
+            });
         }
-        None if !vips.is_empty() => problems.add(
-            path,
-            "a director needs `vipInterface` to hold its VIPs".into(),
-            "name the client-facing interface, e.g. `vipInterface: eth0` (or `eth0:0` for a labelled alias as in classic setups)",
-        ),
-        None => {}
     }
     let nat = ipvs.services.values().flat_map(|s| s.destinations.values()).any(|d| d.method == ForwardingMethod::Masq);
     if nat {
@@ -71,7 +45,7 @@ pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>, path: &str, probl
 /// A real server: ipip decapsulation on tunl0, the VIPs on lo, no ARP answers for them, and
 /// no reverse-path filtering of decapsulated packets (their source is the client, which
 /// tunl0 has no route to). The effective rp_filter is max(all, tunl0), so both are 0.
-pub fn real_server(vips: &[IpAddr], path: &str, problems: &mut Problems) -> Declared {
+pub fn real_server(vips: &[IpAddr]) -> Declared {
     let mut declared = Declared { modules: vec!["ipip".into()], ..Declared::default() };
     declared.links.push(Link {
         name: FALLBACK_TUNNEL.into(),
@@ -80,18 +54,6 @@ pub fn real_server(vips: &[IpAddr], path: &str, problems: &mut Problems) -> Decl
         mtu: None,
     });
     for vip in vips {
-        if let Some(message) = super::ipvs::vip_problem(vip) {
-            problems.add(path, message, "list the VIPs clients connect to");
-            continue;
-        }
-        if vip.is_ipv6() {
-            problems.add(
-                path,
-                format!("IPv6 VIP {vip}: the real-server role sets up IPv4 ipip only"),
-                "declare the ip6tnl device and the VIP yourself under links/addresses",
-            );
-            continue;
-        }
         declared.addresses.push(Address { interface: "lo".into(), address: *vip, prefix_length: 32, label: None });
     }
     for (key, value) in [

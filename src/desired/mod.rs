@@ -1,0 +1,112 @@
+//! The desired stage: from a validated spec ([`spec::Validated`]) to the whole desired state of
+//! one host. It adds what the spec implies but does not write (a role's defaults, the kernel
+//! modules an IPVS table needs), records where each such object comes from, and renders the
+//! persistence files from the result. Nothing here can fail: the spec refused all it had to.
+//!
+//! The result keeps the name [`Spec`] and its fields (`desired`, `ownership`, `origins`):
+//! it is still the spec, resolved for one host, and that is how plan, cli, saved plans,
+//! lint and import read it.
+
+pub mod files;
+mod merge;
+mod prerequisites;
+pub mod roles;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::model::ownership::{FileOwnership, Ownership};
+use crate::model::{HostState, ObjectId, Role};
+use crate::spec::{self, Document, NodeSelector, SpecError, Validated};
+
+/// A spec resolved for one host: its desired state and what it owns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    pub source: PathBuf,
+    /// The Cluster node this is, if any.
+    pub node: Option<String>,
+    pub role: Option<Role>,
+    pub desired: HostState,
+    pub ownership: Ownership,
+    /// Where derived objects come from (`role real-server`, `ipvs services`); objects the
+    /// spec declares itself are absent.
+    pub origins: BTreeMap<ObjectId, String>,
+}
+
+/// Reads and validates the spec at `path`, resolved for the host `selector` picks.
+pub fn load(path: &Path, selector: &NodeSelector) -> Result<Spec, SpecError> {
+    resolve(&spec::read(path)?, selector)
+}
+
+/// Validates `document` for the host `selector` picks and resolves its desired state.
+pub fn resolve(document: &Document, selector: &NodeSelector) -> Result<Spec, SpecError> {
+    document.validate(selector).map(build)
+}
+
+/// Parses a Host spec, or a Cluster spec for the first node, and resolves it (tests, tools).
+pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
+    spec::parse(text, source).map(build)
+}
+
+/// Role defaults, then IPVS prerequisites, then the declared sections (which win), then the
+/// files that persist the result.
+pub fn build(validated: Validated) -> Spec {
+    let Validated { source, node, role, vip_interface, vips, declared, ipvs, ipvs_ownership, persist } = validated;
+    let mut desired = HostState::default();
+    let mut origins = BTreeMap::new();
+    if let Some(role) = role {
+        let derived = match role {
+            Role::Director => roles::director(&ipvs, vip_interface.as_deref()),
+            Role::RealServer => roles::real_server(&vips),
+        };
+        merge::merge(&mut desired, &mut origins, derived, Some(&format!("role {}", role.name())));
+    }
+    merge::merge(&mut desired, &mut origins, prerequisites::ipvs(&ipvs), Some("ipvs services"));
+    merge::merge(&mut desired, &mut origins, declared, None);
+    desired.ipvs = ipvs;
+    let mut file_ownership = FileOwnership::default();
+    if let Some(settings) = persist {
+        (desired.files, file_ownership) = files::render(&desired, &settings);
+    }
+    Spec { source, node, role, desired, ownership: Ownership { ipvs: ipvs_ownership, files: file_ownership }, origins }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REAL_SERVER: &str = "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\n\
+        sysctls:\n  net.ipv4.conf.all.rp_filter: 2\n";
+
+    #[test]
+    fn the_spec_stage_derives_nothing() {
+        let validated = spec::parse(REAL_SERVER, Path::new("rs.yaml")).expect("valid");
+        assert_eq!(validated.vips, ["203.0.113.100".parse::<std::net::IpAddr>().unwrap()]);
+        assert!(validated.declared.links.is_empty() && validated.declared.modules.is_empty());
+        assert_eq!(validated.declared.sysctls, [("net.ipv4.conf.all.rp_filter".to_string(), "2".to_string())]);
+    }
+
+    #[test]
+    fn role_defaults_are_noted_and_the_spec_s_own_declaration_wins() {
+        let spec = parse(REAL_SERVER, Path::new("rs.yaml")).expect("valid");
+        let origin = |object: ObjectId| spec.origins.get(&object).map(String::as_str);
+        assert_eq!(spec.desired.sysctls["net.ipv4.conf.all.rp_filter"], "2");
+        assert_eq!(origin(ObjectId::Sysctl("net.ipv4.conf.all.rp_filter".into())), None);
+        assert_eq!(spec.desired.sysctls["net.ipv4.conf.all.arp_ignore"], "1");
+        assert_eq!(origin(ObjectId::Sysctl("net.ipv4.conf.all.arp_ignore".into())), Some("role real-server"));
+        assert_eq!(origin(ObjectId::Module("ipip".into())), Some("role real-server"));
+        assert!(spec.desired.links.contains_key("tunl0"));
+    }
+
+    #[test]
+    fn an_ipvs_table_brings_its_modules() {
+        let text =
+            "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - { address: 203.0.113.100, port: 80, \
+            scheduler: wlc, realServers: [{ address: 198.51.100.11 }] }\n";
+        let spec = parse(text, Path::new("d.yaml")).expect("valid");
+        let modules: Vec<&str> = spec.desired.modules.iter().map(String::as_str).collect();
+        assert_eq!(modules, ["ip_vs", "ip_vs_wlc"]);
+        assert_eq!(spec.origins.get(&ObjectId::Module("ip_vs".into())).map(String::as_str), Some("ipvs services"));
+        assert!(spec.desired.files.is_empty() && spec.ownership.files == FileOwnership::default());
+    }
+}

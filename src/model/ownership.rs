@@ -1,0 +1,72 @@
+//! Which objects on the host the spec owns beyond those it declares. The spec and the desired
+//! stage decide it, the planner and the readers act on it: so it is plain data here, where
+//! every stage may use it without depending on the others.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::ipvs::ServiceKey;
+
+/// By default only declared objects are managed; everything else is reported as unmanaged.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Ownership {
+    pub ipvs: IpvsOwnership,
+    #[serde(default)]
+    pub files: FileOwnership,
+}
+
+/// Services the spec owns without declaring them: with `prune`, undeclared services inside
+/// the scope are deleted; without it they are only reported.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IpvsOwnership {
+    pub prune: bool,
+    /// Every service on the host.
+    pub all: bool,
+    /// Every service on these virtual addresses (any protocol and port).
+    pub addresses: BTreeSet<IpAddr>,
+    /// Every firewall-mark service with these marks.
+    pub fwmarks: BTreeSet<u32>,
+    /// Remove real servers gracefully: weight 0 first, delete once their connections end
+    /// or after this many seconds. None: delete at once.
+    #[serde(default)]
+    pub drain_timeout: Option<u32>,
+}
+
+impl IpvsOwnership {
+    pub fn covers(&self, key: &ServiceKey) -> bool {
+        self.all
+            || match key {
+                ServiceKey::Address { address, .. } => self.addresses.contains(address),
+                ServiceKey::FirewallMark { fwmark, .. } => self.fwmarks.contains(fwmark),
+            }
+    }
+}
+
+/// Which files the spec owns beyond those it renders.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileOwnership {
+    /// Paths of switched-off kinds or kinds with nothing to write: an owned file there is
+    /// removed.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub paths: BTreeSet<PathBuf>,
+    /// Directories (network configuration) where the files whose name starts with the
+    /// prefix are lvs-converge's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub directories: BTreeMap<PathBuf, String>,
+}
+
+impl FileOwnership {
+    pub fn covers(&self, path: &Path) -> bool {
+        self.paths.contains(path)
+            || match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+                (Some(directory), Some(name)) => {
+                    self.directories.get(directory).is_some_and(|prefix| name.starts_with(prefix.as_str()))
+                }
+                _ => false,
+            }
+    }
+}

@@ -1,0 +1,34 @@
+//! What a role needs from the spec before its defaults can be derived (`desired::roles`):
+//! refused here, with the spec's file and line, so that deriving them never fails.
+
+use std::net::IpAddr;
+
+use super::Problems;
+use crate::model::ipvs::{IpvsState, ServiceKey};
+
+/// A director puts its VIPs on `vipInterface`: a table with VIPs needs one.
+pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>, path: &str, problems: &mut Problems) {
+    let has_vips = ipvs.services.keys().any(|key| ServiceKey::address(key).is_some());
+    if vip_interface.is_none() && has_vips {
+        problems.add(
+            path,
+            "a director needs `vipInterface` to hold its VIPs".into(),
+            "name the client-facing interface, e.g. `vipInterface: eth0` (or `eth0:0` for a labelled alias as in classic setups)",
+        );
+    }
+}
+
+/// A real server's VIPs go on `lo` behind an ipip tunnel: each must be a usable IPv4 address.
+pub fn real_server(vips: &[IpAddr], path: &str, problems: &mut Problems) {
+    for vip in vips {
+        if let Some(message) = super::ipvs::vip_problem(vip) {
+            problems.add(path, message, "list the VIPs clients connect to");
+        } else if vip.is_ipv6() {
+            problems.add(
+                path,
+                format!("IPv6 VIP {vip}: the real-server role sets up IPv4 ipip only"),
+                "declare the ip6tnl device and the VIP yourself under links/addresses",
+            );
+        }
+    }
+}
