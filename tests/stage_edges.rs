@@ -42,8 +42,8 @@ const STAGES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "import",
-        &["model", "spec", "desired", "plan", "observe", "render", "netns", "rundir"],
-        "live host, ipvsadm-save or keepalived.conf → spec YAML",
+        &["model", "spec", "desired", "plan"],
+        "a live host's state, ipvsadm-save or keepalived.conf → spec YAML (reading the host and printing are cli's)",
     ),
     (
         "cli",
