@@ -191,7 +191,7 @@ pub fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            say(&format!("error: {error}"));
+            say(&render::notice::error(&error));
             ExitCode::from(error.exit_code())
         }
     }
