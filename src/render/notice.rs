@@ -47,6 +47,14 @@ mod tests {
     use crate::lock::Scope;
 
     #[test]
+    fn a_saved_plan_is_named_twice_where_it_is_and_how_to_apply_it() {
+        assert_eq!(
+            plan_saved(Path::new("/tmp/p.json")),
+            "Saved the plan to /tmp/p.json. To make exactly these changes: lvs-converge apply /tmp/p.json"
+        );
+    }
+
+    #[test]
     fn waiting_names_the_holder_what_it_does_and_how_long_this_apply_waits() {
         let waiting = |scope| Waiting { holder: "4242".into(), scope, timeout: Duration::from_secs(30) };
         assert_eq!(

@@ -20,3 +20,24 @@ pub fn validated(spec: &Spec) -> String {
         desired.modules.len()
     ) + "\n"
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_valid_spec_is_named_with_its_node_and_role_and_counted_by_kind() {
+        let path = Path::new("tests/cases/real_server_role/spec.yaml");
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+        let mut spec = crate::spec::parse(&text, path).unwrap();
+        assert_eq!(
+            validated(&spec),
+            "tests/cases/real_server_role/spec.yaml (real-server) is valid: 0 IPVS service(s), 0 real server(s), 1 link(s), 2 address(es), 1 route(s), 6 sysctl(s), 1 module(s).\n"
+        );
+        spec.node = Some("rs1".into());
+        spec.role = None;
+        assert!(validated(&spec).starts_with("tests/cases/real_server_role/spec.yaml node rs1 is valid: "));
+    }
+}
