@@ -2,7 +2,8 @@
 //! Each command lives in its own module with its arguments and the function that runs it;
 //! this module holds what they share (global options, the spec argument, errors, output
 //! helpers). Only the command line knows clap and writes to stdout and stderr: the core
-//! below it takes plain values and returns data or text.
+//! below it takes plain values and returns data, render returns the words
+//! (tests/command_line_boundary.rs holds both rules).
 //!
 //! Exit codes follow Terraform's `-detailed-exitcode`: 0 success/converged, 1 error,
 //! 2 `plan` found changes to make.
@@ -192,7 +193,7 @@ pub fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            say(&format!("error: {error}"));
+            say(&render::notice::error(&error));
             ExitCode::from(error.exit_code())
         }
     }
@@ -310,48 +311,6 @@ mod tests {
             assert_eq!(CliError::Apply(interrupted).exit_code(), code);
             assert_eq!(CliError::Apply(failed).exit_code(), code);
         }
-    }
-
-    /// Where the code (comments aside) of the Rust files at or under `path` names clap,
-    /// as `file:line`; the command line's own files are skipped.
-    fn clap_users(path: &Path, found: &mut Vec<String>) {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        if path == source.join("cli.rs") || path == source.join("cli") {
-            return;
-        }
-        if path.is_dir() {
-            for entry in std::fs::read_dir(path).unwrap() {
-                clap_users(&entry.unwrap().path(), found);
-            }
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            let text = std::fs::read_to_string(path).unwrap();
-            for (number, line) in text.lines().enumerate() {
-                let code = line.split("//").next().unwrap_or_default();
-                if names_clap(code) {
-                    found.push(format!("{}:{}", path.display(), number + 1));
-                }
-            }
-        }
-    }
-
-    /// Whether `code` holds `clap` as a whole identifier (`clap::…`, `use clap`), not inside
-    /// another word.
-    fn names_clap(code: &str) -> bool {
-        let identifier = |c: char| c.is_alphanumeric() || c == '_';
-        code.match_indices("clap").any(|(at, _)| {
-            let before = code[..at].chars().next_back();
-            let after = code[at + "clap".len()..].chars().next();
-            !before.is_some_and(identifier) && !after.is_some_and(identifier)
-        })
-    }
-
-    #[test]
-    fn only_the_command_line_knows_clap() {
-        assert!(names_clap("use clap::ValueEnum;") && names_clap("#[derive(clap::Args)]"));
-        assert!(!names_clap("let clapping = 1;") && !names_clap("fn reclap()"));
-        let mut found = Vec::new();
-        clap_users(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
-        assert!(found.is_empty(), "clap belongs to src/cli.rs and src/cli/; the core takes plain types: {found:?}");
     }
 
     #[test]

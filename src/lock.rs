@@ -40,12 +40,22 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn doing(self) -> &'static str {
+    /// What the holder is doing, as the error and the waiting notice both say it.
+    pub fn doing(self) -> &'static str {
         match self {
             Scope::Namespace => "is changing this host",
             Scope::PersistenceFiles => "is writing the persistence files (shared by every network namespace)",
         }
     }
+}
+
+/// Another apply holds a lock this one needs, so this one waits (at most `timeout`). The
+/// lock says it once, when it first has to wait, and leaves telling people to its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub holder: String,
+    pub scope: Scope,
+    pub timeout: Duration,
 }
 
 /// Held for the whole apply; released when dropped (or when the process dies).
@@ -56,24 +66,29 @@ pub struct ApplyLock {
 }
 
 /// Takes the current network namespace's lock, waiting up to `timeout` for another apply to
-/// finish.
-pub fn acquire(timeout: Duration) -> Result<ApplyLock, LockError> {
-    acquire_in(RunDir::create()?, timeout)
+/// finish; `on_wait` hears once that it waits.
+pub fn acquire(timeout: Duration, on_wait: &mut dyn FnMut(&Waiting)) -> Result<ApplyLock, LockError> {
+    acquire_in(RunDir::create()?, timeout, on_wait)
 }
 
-fn acquire_in(run_dir: RunDir, timeout: Duration) -> Result<ApplyLock, LockError> {
+fn acquire_in(run_dir: RunDir, timeout: Duration, on_wait: &mut dyn FnMut(&Waiting)) -> Result<ApplyLock, LockError> {
     let name = rundir::per_netns("apply", "lock")
         .map_err(|source| LockError::Io { path: "/proc/self/ns/net".into(), source })?;
-    let namespace = take(&run_dir, &name, Scope::Namespace, timeout)?;
+    let namespace = take(&run_dir, &name, Scope::Namespace, timeout, on_wait)?;
     Ok(ApplyLock { run_dir, _namespace: namespace, persistence: None })
 }
 
 impl ApplyLock {
-    /// Also takes the host-wide lock of the persistence files, waiting up to `timeout`.
-    /// Call it before reading those files, so the plan sees what no one else is writing.
-    pub fn cover_persistence_files(&mut self, timeout: Duration) -> Result<(), LockError> {
+    /// Also takes the host-wide lock of the persistence files, waiting up to `timeout`
+    /// (`on_wait` hears once that it waits). Call it before reading those files, so the plan
+    /// sees what no one else is writing.
+    pub fn cover_persistence_files(
+        &mut self,
+        timeout: Duration,
+        on_wait: &mut dyn FnMut(&Waiting),
+    ) -> Result<(), LockError> {
         if self.persistence.is_none() {
-            self.persistence = Some(take(&self.run_dir, PERSISTENCE_LOCK, Scope::PersistenceFiles, timeout)?);
+            self.persistence = Some(take(&self.run_dir, PERSISTENCE_LOCK, Scope::PersistenceFiles, timeout, on_wait)?);
         }
         Ok(())
     }
@@ -88,9 +103,16 @@ pub fn writes_persistence(desired: &HostState, ownership: &Ownership, plan: Opti
         || plan.is_some_and(|plan| plan.changes.iter().any(|planned| matches!(planned.change, Change::File(_))))
 }
 
-/// Locks `name` in `run_dir`, polling until `timeout`. The file is never truncated before
-/// the lock is held: it holds the current holder's pid.
-fn take(run_dir: &RunDir, name: &str, scope: Scope, timeout: Duration) -> Result<Flock<File>, LockError> {
+/// Locks `name` in `run_dir`, polling until `timeout`; `on_wait` hears of the first poll
+/// that finds it held, unless that one already gives up. The file is never truncated
+/// before the lock is held: it holds the current holder's pid.
+fn take(
+    run_dir: &RunDir,
+    name: &str,
+    scope: Scope,
+    timeout: Duration,
+    on_wait: &mut dyn FnMut(&Waiting),
+) -> Result<Flock<File>, LockError> {
     let path = run_dir.path().join(name);
     let io = |source| LockError::Io { path: path.clone(), source };
     let started = Instant::now();
@@ -113,12 +135,7 @@ fn take(run_dir: &RunDir, name: &str, scope: Scope, timeout: Duration) -> Result
                     return Err(LockError::Busy { path, holder, waited, scope });
                 }
                 if !announced {
-                    // A closed stderr must not turn waiting into a panic.
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "waiting for another lvs-converge apply (pid {holder}) that {} (up to {timeout:?})…",
-                        scope.doing()
-                    );
+                    on_wait(&Waiting { holder, scope, timeout });
                     announced = true;
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -147,7 +164,7 @@ mod tests {
         std::fs::write(scratch.join("victim"), "precious\n").unwrap();
         let name = rundir::per_netns("apply", "lock").unwrap();
         std::os::unix::fs::symlink(scratch.join("victim"), run.join(&name)).unwrap();
-        let error = acquire_in(run_dir, Duration::ZERO).err().expect("a symlinked lock file was used");
+        let error = acquire_in(run_dir, Duration::ZERO, &mut |_| {}).err().expect("a symlinked lock file was used");
         assert!(error.to_string().contains("is a symbolic link"), "{error}");
         assert_eq!(std::fs::read_to_string(scratch.join("victim")).unwrap(), "precious\n");
         std::fs::remove_dir_all(scratch).unwrap();
@@ -159,9 +176,14 @@ mod tests {
         let run = scratch.join("run");
         let run_dir = RunDir::create_at(&run).unwrap();
         let _other = hold(&run.join(rundir::per_netns("apply", "lock").unwrap()), "4242");
-        let error = acquire_in(run_dir, Duration::from_millis(200)).err().expect("took a held lock");
+        let mut waits = Vec::new();
+        let error = acquire_in(run_dir, Duration::from_millis(200), &mut |waiting| waits.push(waiting.clone()))
+            .err()
+            .expect("took a held lock");
         let message = error.to_string();
         assert!(message.contains("another lvs-converge apply (pid 4242) is changing this host"), "{message}");
+        let expected = Waiting { holder: "4242".into(), scope: Scope::Namespace, timeout: Duration::from_millis(200) };
+        assert_eq!(waits, [expected], "said once, though it polled until the timeout");
         std::fs::remove_dir_all(scratch).unwrap();
     }
 
@@ -169,11 +191,14 @@ mod tests {
     fn an_apply_that_writes_persistence_files_waits_for_the_host_wide_lock() {
         let scratch = scratch("lock-persistence");
         let run = scratch.join("run");
-        let mut lock = acquire_in(RunDir::create_at(&run).unwrap(), Duration::ZERO).unwrap();
+        let mut waits = Vec::new();
+        let mut on_wait = |waiting: &Waiting| waits.push(waiting.clone());
+        let mut lock = acquire_in(RunDir::create_at(&run).unwrap(), Duration::ZERO, &mut on_wait).unwrap();
         // Another namespace's apply, writing the persistence files right now.
         let other = hold(&run.join(PERSISTENCE_LOCK), "4343");
         let started = Instant::now();
-        let error = lock.cover_persistence_files(Duration::from_millis(300)).expect_err("took a held lock");
+        let error =
+            lock.cover_persistence_files(Duration::from_millis(300), &mut on_wait).expect_err("took a held lock");
         assert!(started.elapsed() >= Duration::from_millis(300), "gave up without waiting");
         let message = error.to_string();
         assert!(
@@ -182,9 +207,25 @@ mod tests {
         );
         assert!(message.contains("--lock-timeout"), "{message}");
         drop(other);
-        lock.cover_persistence_files(Duration::ZERO).expect("free once the other apply is done");
+        lock.cover_persistence_files(Duration::ZERO, &mut on_wait).expect("free once the other apply is done");
+        let expected =
+            Waiting { holder: "4343".into(), scope: Scope::PersistenceFiles, timeout: Duration::from_millis(300) };
+        assert_eq!(waits, [expected], "only the held lock is waited for");
         let mine = std::fs::read_to_string(run.join(PERSISTENCE_LOCK)).unwrap();
         assert_eq!(mine, std::process::id().to_string());
+        std::fs::remove_dir_all(scratch).unwrap();
+    }
+
+    #[test]
+    fn an_apply_that_gives_up_at_once_never_says_it_waits() {
+        let scratch = scratch("lock-no-wait");
+        let run = scratch.join("run");
+        let run_dir = RunDir::create_at(&run).unwrap();
+        let _other = hold(&run.join(rundir::per_netns("apply", "lock").unwrap()), "4444");
+        let mut waits = Vec::new();
+        let error = acquire_in(run_dir, Duration::ZERO, &mut |waiting| waits.push(waiting.clone()));
+        assert!(matches!(error, Err(LockError::Busy { .. })), "took a held lock");
+        assert_eq!(waits, [], "--lock-timeout 0 gives up without waiting");
         std::fs::remove_dir_all(scratch).unwrap();
     }
 

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{enter_netns, observe_resolved, resolve_for, write_report, CliError, Context, FormatArg, SpecArg, EXIT_OK};
+use super::{
+    enter_netns, observe_resolved, resolve_for, say, write_report, CliError, Context, FormatArg, SpecArg, EXIT_OK,
+};
 use crate::apply::faults::FaultInjecting;
 use crate::apply::live::LiveHost;
 use crate::apply::{self, ApplyError, ApplyOptions};
@@ -66,7 +68,7 @@ fn apply_saved_plan(path: &Path, args: &ApplyArgs, context: &Context) -> Result<
     enter_netns(netns.as_deref())?;
     apply::files::check_take_over(&saved.plan, args.take_over).map_err(CliError::TakeOver)?;
     let lock_timeout = Duration::from_secs(args.lock_timeout);
-    let mut apply_lock = lock::acquire(lock_timeout)?;
+    let mut apply_lock = lock::acquire(lock_timeout, &mut say_waiting)?;
     let writes_files = lock::writes_persistence(&saved.desired, &saved.ownership, Some(&saved.plan));
     ready_to_change(&mut apply_lock, writes_files, lock_timeout)?;
     let interest = Interest::for_desired(&saved.desired).with_files(&saved.ownership.files, root.as_deref());
@@ -80,7 +82,7 @@ fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, 
     enter_netns(context.netns)?;
     let document = spec::read(&arg.path)?;
     let lock_timeout = Duration::from_secs(args.lock_timeout);
-    let mut apply_lock = lock::acquire(lock_timeout)?;
+    let mut apply_lock = lock::acquire(lock_timeout, &mut say_waiting)?;
     let spec = resolve_for(&document, arg)?;
     ready_to_change(&mut apply_lock, lock::writes_persistence(&spec.desired, &spec.ownership, None), lock_timeout)?;
     let observed = observe_resolved(&spec, context.root)?;
@@ -103,9 +105,13 @@ fn ready_to_change(
     lock_timeout: std::time::Duration,
 ) -> Result<(), CliError> {
     if writes_files {
-        apply_lock.cover_persistence_files(lock_timeout)?;
+        apply_lock.cover_persistence_files(lock_timeout, &mut say_waiting)?;
     }
     interrupt::install().map_err(CliError::Signals)
+}
+
+fn say_waiting(waiting: &lock::Waiting) {
+    say(&render::notice::lock_waiting(waiting));
 }
 
 /// An apply's report on stdout and its exit code: the JSON failure document for a failed
@@ -129,10 +135,7 @@ fn read_saved_plan(path: &Path) -> Result<SavedPlan, SavedPlanError> {
 /// stderr (quietly dropped when the reader closed the pipe).
 fn report_applied(out: &mut dyn Write, err: &mut dyn Write, text: &str) -> u8 {
     if let Err(error) = write_report(out, text) {
-        let _ = writeln!(
-            err,
-            "error: the changes were applied and verified, but the report could not be written to standard output: {error}\n  hint: `lvs-converge plan` shows that the host matches the spec"
-        );
+        let _ = writeln!(err, "{}", render::notice::apply_report_unwritten(&error));
     }
     EXIT_OK
 }

@@ -8,6 +8,7 @@ use clap::ValueEnum;
 use super::{enter_netns, print_stdout, say, CliError, Context, EXIT_OK};
 use crate::import::{self, live, utc_timestamp, Imported};
 use crate::observe::{self, Interest};
+use crate::render;
 
 /// `lvs-converge import`'s options.
 #[derive(Debug, clap::Args)]
@@ -54,7 +55,7 @@ pub(super) fn run(args: &ImportArgs, context: &Context) -> Result<u8, CliError> 
     let imported = read_source(args, context.netns)?;
     let text = imported.to_yaml(&utc_timestamp(crate::rundir::unix_now()));
     for note in &imported.notes {
-        say(&format!("note: {note}"));
+        say(&render::notice::note(note));
     }
     match &args.output {
         Some(path) => write_output(path, &text, args.force)?,
@@ -72,11 +73,7 @@ fn read_source(args: &ImportArgs, netns: Option<&str>) -> Result<Imported, CliEr
     }
     enter_netns(netns)?;
     let host = observe::observe_host(&Interest::default())?;
-    let source = match netns {
-        Some(name) => format!("the live host (network namespace {name})"),
-        None => "the live host".to_string(),
-    };
-    Ok(live::import(&host, args.role.into(), &source)?)
+    Ok(live::import(&host, args.role.into(), &render::import::live_host_source(netns))?)
 }
 
 /// Writes `text` to `path`, refusing to replace an existing file unless `force`.

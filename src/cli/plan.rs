@@ -11,7 +11,7 @@ use crate::desired::Spec;
 use crate::model::HostState;
 use crate::observe::snapshot;
 use crate::plan::saved::{sha256_hex, ObservedFrom, Provenance, SavedPlan, SavedPlanError, SpecFingerprint};
-use crate::render::{self, text::Style, Format};
+use crate::render;
 use crate::spec;
 use crate::{lint, plan};
 
@@ -54,7 +54,7 @@ pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
     // Notes are for `check`; a plan shows what breaks or will.
     let mut findings = lint::check_observed(&document, &spec, &observed);
     findings.retain(|f| f.severity != lint::Severity::Note);
-    let text = render_plan(&plan, &findings, args.format.into(), context.style);
+    let text = render::plan_report::plan_report(&plan, &findings, args.format.into(), context.style);
     // The file first: a report that cannot be printed must not lose the saved plan.
     if let Some(out) = &args.out {
         let observed_from = match &args.observed {
@@ -65,22 +65,9 @@ pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
     }
     print_stdout(&text).map_err(|source| CliError::Output { what: "the plan", saved_to: args.out.clone(), source })?;
     if let Some(out) = &args.out {
-        say(&format!("Saved the plan to {0}. To make exactly these changes: lvs-converge apply {0}", out.display()));
+        say(&render::notice::plan_saved(out));
     }
     Ok(if plan.converged() { EXIT_OK } else { EXIT_CHANGES_PENDING })
-}
-
-fn render_plan(plan: &plan::Plan, findings: &[lint::Finding], format: Format, style: Style) -> String {
-    match format {
-        Format::Text if findings.is_empty() => render::text::render_plan(plan, style),
-        Format::Text => format!(
-            "{}\nChecks ({}; `lvs-converge check` also shows notes):\n{}",
-            render::text::render_plan(plan, style),
-            render::findings::tally(findings),
-            render::findings::text(findings, style)
-        ),
-        Format::Json => render::json::render_plan(plan, findings),
-    }
 }
 
 /// `plan --out`: the plan with what it was made from, for `apply PLANFILE`.

@@ -1,7 +1,8 @@
 //! `validate` and `schema`: the spec alone, never the host.
 
 use super::{print_report, CliError, SpecArg, EXIT_OK};
-use crate::desired::{self, Spec};
+use crate::desired;
+use crate::render;
 use crate::spec::{self, NodeSelector};
 
 // validate reads no host, so `--node` cannot default to this host's node.
@@ -26,8 +27,7 @@ pub(super) fn run(args: &ValidateArgs) -> Result<u8, CliError> {
     let mut described = String::new();
     for name in &names {
         let spec = desired::resolve(&document, &NodeSelector { name: name.as_deref(), local_addresses: vec![] })?;
-        described.push_str(&describe_spec(&spec));
-        described.push('\n');
+        described.push_str(&render::spec_summary::validated(&spec));
     }
     print_report(&described, "the result")?;
     Ok(EXIT_OK)
@@ -36,21 +36,4 @@ pub(super) fn run(args: &ValidateArgs) -> Result<u8, CliError> {
 pub(super) fn schema() -> Result<u8, CliError> {
     print_report(&spec::schema::render(), "the schema")?;
     Ok(EXIT_OK)
-}
-
-fn describe_spec(spec: &Spec) -> String {
-    let desired = &spec.desired;
-    let services = desired.ipvs.services.len();
-    let real_servers: usize = desired.ipvs.services.values().map(|s| s.destinations.len()).sum();
-    let node = spec.node.as_ref().map(|n| format!(" node {n}")).unwrap_or_default();
-    let role = spec.role.map(|r| format!(" ({})", r.name())).unwrap_or_default();
-    format!(
-        "{}{node}{role} is valid: {services} IPVS service(s), {real_servers} real server(s), {} link(s), {} address(es), {} route(s), {} sysctl(s), {} module(s).",
-        spec.source.display(),
-        desired.links.len(),
-        desired.addresses.len(),
-        desired.routes.len(),
-        desired.sysctls.len(),
-        desired.modules.len()
-    )
 }

@@ -4,8 +4,13 @@
 
 pub mod change;
 pub mod findings;
+pub mod import;
 pub mod json;
+pub mod notice;
+pub mod plan_report;
 pub mod saved;
+pub mod snapshot;
+pub mod spec_summary;
 pub mod text;
 pub mod unmanaged;
 

@@ -1,0 +1,43 @@
+//! What `validate` says of each spec it resolved: where it came from and what it holds.
+
+use crate::desired::Spec;
+
+/// One line (with its newline) saying that `spec`, a Host spec or one node of a Cluster
+/// spec, is valid and how much of each kind it holds.
+pub fn validated(spec: &Spec) -> String {
+    let desired = &spec.desired;
+    let services = desired.ipvs.services.len();
+    let real_servers: usize = desired.ipvs.services.values().map(|s| s.destinations.len()).sum();
+    let node = spec.node.as_ref().map(|n| format!(" node {n}")).unwrap_or_default();
+    let role = spec.role.map(|r| format!(" ({})", r.name())).unwrap_or_default();
+    format!(
+        "{}{node}{role} is valid: {services} IPVS service(s), {real_servers} real server(s), {} link(s), {} address(es), {} route(s), {} sysctl(s), {} module(s).",
+        spec.source.display(),
+        desired.links.len(),
+        desired.addresses.len(),
+        desired.routes.len(),
+        desired.sysctls.len(),
+        desired.modules.len()
+    ) + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_valid_spec_is_named_with_its_node_and_role_and_counted_by_kind() {
+        let path = Path::new("tests/cases/real_server_role/spec.yaml");
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+        let mut spec = crate::desired::parse(&text, path).unwrap();
+        assert_eq!(
+            validated(&spec),
+            "tests/cases/real_server_role/spec.yaml (real-server) is valid: 0 IPVS service(s), 0 real server(s), 1 link(s), 2 address(es), 1 route(s), 6 sysctl(s), 1 module(s).\n"
+        );
+        spec.node = Some("rs1".into());
+        spec.role = None;
+        assert!(validated(&spec).starts_with("tests/cases/real_server_role/spec.yaml node rs1 is valid: "));
+    }
+}
