@@ -30,7 +30,11 @@ const STAGES: &[(&str, &[&str], &str)] = &[
         "pure diff into ordered typed changes; saved plans re-validate their spec text (spec, desired)",
     ),
     ("lint", &["model", "spec", "desired"], "check's rules over the resolved spec and facts; they never write"),
-    ("render", &["model", "plan", "lint", "apply"], "every word a user reads: plans, findings, apply reports"),
+    (
+        "render",
+        &["model", "desired", "plan", "lint", "apply", "observe", "lock"],
+        "every word a user reads: plans, findings, apply reports, a spec's summary, snapshots, lock waits",
+    ),
     ("interrupt", &[], "the SIGINT/SIGTERM flag apply checks"),
     ("fault", &[], "test-only fault injection"),
     ("netns", &[], "entering a network namespace"),
