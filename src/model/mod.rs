@@ -1,5 +1,9 @@
 //! Host state as plain data: what the spec wants and what the host has, in the same types.
 //!
+//! [`Subsystem`] and [`ObjectId`] name its parts and objects: the one identity that plans,
+//! renderers, drift counts, origins and unmanaged lists share, instead of strings each stage
+//! would have to agree on.
+//!
 //! Nothing here performs I/O, and nothing here imports another stage: every stage may use
 //! these types. Readers in `observe` fill them from the kernel; `spec` and `desired` fill
 //! them from YAML; `plan` compares two of them.
@@ -10,7 +14,6 @@ pub mod files;
 pub mod ipvs;
 pub mod keyed;
 pub mod links;
-pub mod object;
 pub mod ownership;
 pub mod persistence;
 pub mod role;
@@ -18,19 +21,22 @@ pub mod routes;
 pub mod sysctl;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 pub use addresses::Address;
+use addresses::AddressId;
 pub use files::FileState;
 pub use ipvs::IpvsState;
+use ipvs::{DestinationKey, ServiceKey};
 use keyed::KeyedMap;
 pub use links::Link;
-pub use object::{ObjectId, Subsystem};
 pub use ownership::Ownership;
 pub use role::Role;
 pub use routes::Route;
+use routes::RouteKey;
 
 /// The only spec and snapshot version this build understands.
 pub const API_VERSION: &str = "lvs-converge/v1";
@@ -67,4 +73,139 @@ pub struct HostState {
     /// desired state: what the spec renders; observed: those paths that exist.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub files: BTreeMap<PathBuf, FileState>,
+}
+
+/// A part of the host that lvs-converge reads and changes as a whole. The order is the plan's:
+/// prerequisites first, IPVS next, persistence files last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subsystem {
+    Modules,
+    Links,
+    Sysctl,
+    Addresses,
+    Routes,
+    Ipvs,
+    Files,
+}
+
+impl Subsystem {
+    /// Every subsystem, in plan order.
+    pub const ALL: [Subsystem; 7] = [
+        Subsystem::Modules,
+        Subsystem::Links,
+        Subsystem::Sysctl,
+        Subsystem::Addresses,
+        Subsystem::Routes,
+        Subsystem::Ipvs,
+        Subsystem::Files,
+    ];
+
+    /// The name JSON reports and fault rules use (`modules`, `ipvs` …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Subsystem::Modules => "modules",
+            Subsystem::Links => "links",
+            Subsystem::Sysctl => "sysctl",
+            Subsystem::Addresses => "addresses",
+            Subsystem::Routes => "routes",
+            Subsystem::Ipvs => "ipvs",
+            Subsystem::Files => "files",
+        }
+    }
+}
+
+impl fmt::Display for Subsystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One object on the host, by the identity its subsystem gives it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectId {
+    Module(String),
+    Link(String),
+    Sysctl(String),
+    Address(AddressId),
+    Route(RouteKey),
+    /// The table-wide connection timeouts.
+    IpvsTimeouts,
+    IpvsService(ServiceKey),
+    IpvsDestination(ServiceKey, DestinationKey),
+    File(PathBuf),
+}
+
+impl ObjectId {
+    pub fn subsystem(&self) -> Subsystem {
+        match self {
+            ObjectId::Module(_) => Subsystem::Modules,
+            ObjectId::Link(_) => Subsystem::Links,
+            ObjectId::Sysctl(_) => Subsystem::Sysctl,
+            ObjectId::Address(_) => Subsystem::Addresses,
+            ObjectId::Route(_) => Subsystem::Routes,
+            ObjectId::IpvsTimeouts | ObjectId::IpvsService(_) | ObjectId::IpvsDestination(..) => Subsystem::Ipvs,
+            ObjectId::File(_) => Subsystem::Files,
+        }
+    }
+}
+
+/// `subsystem identity`, e.g. `routes local 203.0.113.100/32 table local`: how saved plans
+/// key origins (a stable text, not words for people).
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", self.subsystem())?;
+        match self {
+            ObjectId::Module(name) | ObjectId::Link(name) | ObjectId::Sysctl(name) => f.write_str(name),
+            ObjectId::Address(id) => id.fmt(f),
+            ObjectId::Route(key) => key.fmt(f),
+            ObjectId::IpvsTimeouts => Ok(()),
+            ObjectId::IpvsService(service) => service.fmt(f),
+            ObjectId::IpvsDestination(service, destination) => write!(f, "{destination} of {service}"),
+            ObjectId::File(path) => path.display().fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ipvs::Protocol;
+    use crate::model::routes::{RouteType, TABLE_LOCAL};
+
+    /// Saved plans key origins by this text: changing it makes older saved plans inconsistent.
+    #[test]
+    fn object_text_is_subsystem_then_identity() {
+        let vip = "203.0.113.100".parse().unwrap();
+        let service = ServiceKey::Address { protocol: Protocol::Tcp, address: vip, port: 80 };
+        let cases = [
+            (ObjectId::Module("ip_vs".into()), "modules ip_vs"),
+            (ObjectId::Link("tunl0".into()), "links tunl0"),
+            (ObjectId::Sysctl("net.ipv4.ip_forward".into()), "sysctl net.ipv4.ip_forward"),
+            (
+                ObjectId::Address(AddressId { interface: "lo".into(), address: vip, prefix_length: 32 }),
+                "addresses 203.0.113.100/32 on lo",
+            ),
+            (
+                ObjectId::Route(RouteKey {
+                    table: TABLE_LOCAL,
+                    kind: RouteType::Local,
+                    destination: vip,
+                    prefix_length: 32,
+                    metric: 0,
+                }),
+                "routes local 203.0.113.100/32 table local",
+            ),
+            (ObjectId::IpvsService(service), "ipvs tcp 203.0.113.100:80"),
+            (
+                ObjectId::IpvsDestination(service, DestinationKey { address: "192.0.2.11".parse().unwrap(), port: 80 }),
+                "ipvs 192.0.2.11:80 of tcp 203.0.113.100:80",
+            ),
+            (ObjectId::File("/etc/sysctl.d/90-lvs.conf".into()), "files /etc/sysctl.d/90-lvs.conf"),
+        ];
+        for (object, text) in cases {
+            assert_eq!(object.to_string(), text);
+        }
+        assert_eq!(ObjectId::IpvsTimeouts.subsystem(), Subsystem::Ipvs);
+    }
 }
