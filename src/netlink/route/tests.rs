@@ -3,7 +3,32 @@
 
 use rtnetlink::packet_core::{Emitable, Parseable};
 
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoIpTunnel, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+};
+use rtnetlink::packet_route::route::{
+    RouteAttribute, RouteHeader, RouteProtocol, RouteScope as RtScope, RouteType as RtType, RouteVia,
+};
+use rtnetlink::packet_route::AddressFamily;
+
+use super::addresses::{address_from_message, address_message, describe_address_action, normalise_label};
+use super::client::{consistent_read, within};
+use super::error::{extack_message, hint, Op};
+use super::links::{
+    decode_ipip, describe_link, ipip_change_message, ipip_create_message, link_from_message, link_name, needs_recreate,
+};
+use super::routes::{describe_route, route_from_message, route_message};
 use super::*;
+use crate::model::addresses::Address;
+use crate::model::links::{Link, LinkKind};
+use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 
 fn v4(text: &str) -> Ipv4Addr {
     text.parse().unwrap()
