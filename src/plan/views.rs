@@ -8,7 +8,7 @@ use super::{
 use crate::model::addresses::Address;
 use crate::model::keyed::Keyed;
 use crate::model::links::{Link, LinkKind};
-use crate::model::routes::{Route, TABLE_LOCAL, TABLE_MAIN};
+use crate::model::routes::Route;
 
 fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).expect("model types serialize to JSON")
@@ -128,21 +128,7 @@ fn route_fields(route: &Route) -> Vec<(&'static str, String)> {
 
 /// `local 203.0.113.100/32 table local`, as `ip route` users read it.
 pub fn route_id(route: &Route) -> String {
-    let table = match route.table {
-        TABLE_MAIN => "main".to_string(),
-        TABLE_LOCAL => "local".to_string(),
-        other => other.to_string(),
-    };
-    let mut id = format!(
-        "{} {}/{} table {table}",
-        format!("{:?}", route.kind).to_lowercase(),
-        route.destination,
-        route.prefix_length
-    );
-    if route.metric != 0 {
-        id.push_str(&format!(" metric {}", route.metric));
-    }
-    id
+    route.key().to_string()
 }
 
 pub fn route(change: &RouteChange) -> ChangeView {

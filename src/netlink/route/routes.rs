@@ -1,7 +1,6 @@
 //! Routes: reading every table, adding, replacing and deleting like `ip route`.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rtnetlink::packet_route::route::{
@@ -10,7 +9,7 @@ use rtnetlink::packet_route::route::{
 };
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
+use crate::model::routes::{Route, RouteScope, RouteType};
 
 use super::addresses::is_ipv6_link_local;
 use super::client::RouteClient;
@@ -62,7 +61,7 @@ impl RouteClient {
     /// `ip route add TYPE DEST/LEN [via GW] [dev DEV] table T metric M scope S [src SRC]
     /// proto static`.
     pub fn add_route(&mut self, route: &Route) -> Result<(), RouteNetlinkError> {
-        let action = format!("adding route {}", describe_route(route));
+        let action = format!("adding route {route}");
         let message = self.route_request_message(route, &action)?;
         let request = self.handle.route().add(message).execute();
         self.wait(action, Op::AddRoute(route), request)
@@ -71,7 +70,7 @@ impl RouteClient {
     /// `ip route replace …`: the route with the same table, type, destination and metric
     /// takes the new device, gateway, scope and source (created if missing).
     pub fn replace_route(&mut self, route: &Route) -> Result<(), RouteNetlinkError> {
-        let action = format!("replacing route {}", describe_route(route));
+        let action = format!("replacing route {route}");
         let message = self.route_request_message(route, &action)?;
         let request = self.handle.route().add(message).replace().execute();
         self.wait(action, Op::ReplaceRoute(route), request)
@@ -80,7 +79,7 @@ impl RouteClient {
     /// `ip route del …`, matching the device, gateway, scope and source as given so that
     /// only this route goes when several share a destination.
     pub fn delete_route(&mut self, route: &Route) -> Result<(), RouteNetlinkError> {
-        let action = format!("deleting route {}", describe_route(route));
+        let action = format!("deleting route {route}");
         let mut message = self.route_request_message(route, &action)?;
         // Match routes of any origin (kernel, boot, static …).
         message.header.protocol = RouteProtocol::Unspec;
@@ -224,46 +223,4 @@ pub(crate) fn route_message(route: &Route, device_index: Option<u32>) -> Result<
         message.attributes.push(RouteAttribute::PrefSource(source.into()));
     }
     Ok(message)
-}
-
-struct TableName(u32);
-
-impl fmt::Display for TableName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            TABLE_MAIN => f.write_str("main"),
-            TABLE_LOCAL => f.write_str("local"),
-            other => write!(f, "{other}"),
-        }
-    }
-}
-
-/// A route in `ip route` words: "local 203.0.113.100/32 dev lo table local scope host".
-pub fn describe_route(route: &Route) -> String {
-    let kind = match route.kind {
-        RouteType::Unicast => "unicast",
-        RouteType::Local => "local",
-        RouteType::Blackhole => "blackhole",
-        RouteType::Unreachable => "unreachable",
-    };
-    let mut text = format!("{kind} {}/{}", route.destination, route.prefix_length);
-    if let Some(gateway) = route.gateway {
-        text += &format!(" via {gateway}");
-    }
-    if let Some(device) = &route.device {
-        text += &format!(" dev {device}");
-    }
-    text += &format!(" table {}", TableName(route.table));
-    if route.metric != 0 {
-        text += &format!(" metric {}", route.metric);
-    }
-    text += match route.scope {
-        RouteScope::Universe => "",
-        RouteScope::Link => " scope link",
-        RouteScope::Host => " scope host",
-    };
-    if let Some(source) = route.source {
-        text += &format!(" src {source}");
-    }
-    text
 }

@@ -24,7 +24,7 @@ use super::error::{extack_message, hint, Op};
 use super::links::{
     decode_ipip, describe_link, ipip_change_message, ipip_create_message, link_from_message, link_name, needs_recreate,
 };
-use super::routes::{describe_route, route_from_message, route_message};
+use super::routes::{route_from_message, route_message};
 use super::*;
 use crate::model::addresses::Address;
 use crate::model::links::{Link, LinkKind};
@@ -415,9 +415,9 @@ fn blackhole_and_unreachable_routes_have_no_device() {
 
 #[test]
 fn routes_are_described_in_ip_route_words() {
-    assert_eq!(describe_route(&vip_local_route()), "local 203.0.113.100/32 dev lo table local scope host");
+    assert_eq!(vip_local_route().to_string(), "local 203.0.113.100/32 dev lo table local scope host");
     let route = Route { gateway: Some(ip("192.0.2.1")), metric: 5, table: 100, ..tables_route() };
-    assert_eq!(describe_route(&route), "unicast 198.51.100.0/24 via 192.0.2.1 table 100 metric 5");
+    assert_eq!(route.to_string(), "unicast 198.51.100.0/24 via 192.0.2.1 table 100 metric 5");
 }
 
 // ---------------------------------------------------------------- errors
