@@ -9,6 +9,7 @@ pub mod files;
 pub mod ipvs;
 pub mod keyed;
 pub mod links;
+pub mod modules;
 pub mod routes;
 pub mod sysctl;
 

@@ -10,7 +10,7 @@ use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::{LinkIpIp, LinkMessageBuilder, LinkUnspec};
 
 use crate::model::addresses::Address;
-use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
+use crate::model::links::{check_interface_name, Link, LinkKind, FALLBACK_TUNNEL};
 use crate::model::routes::Route;
 
 use super::client::RouteClient;
@@ -329,7 +329,9 @@ pub(crate) fn ipip_create_message(link: &Link) -> Result<LinkMessage, String> {
             "{FALLBACK_TUNNEL} is created by the ipip module itself (modprobe ipip); it can only be configured"
         ));
     }
-    check_interface_name(&link.name)?;
+    if check_interface_name(&link.name).is_err() {
+        return Err(format!("`{}` is not a valid interface name (1–15 characters, no '/', ':' or spaces)", link.name));
+    }
     let (local, remote, ttl, pmtudisc) = ipip_fields(&link.kind)?;
     let mut builder: LinkMessageBuilder<LinkIpIp> = LinkIpIp::new(&link.name);
     // Explicit "any" (0.0.0.0) is what `ip` sends too.
@@ -385,13 +387,6 @@ pub(crate) fn ipip_change_message(current: &LinkMessage, after: &Link) -> Result
         .index(current.header.index)
         .set_info_data(InfoData::IpTunnel(data))
         .build())
-}
-
-fn check_interface_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > 15 || name.contains(['/', ':']) || name.contains(char::is_whitespace) {
-        return Err(format!("`{name}` is not a valid interface name (1–15 characters, no '/', ':' or spaces)"));
-    }
-    Ok(())
 }
 
 /// A link in `ip link` words: "tun1 (local 192.0.2.10, remote any, ttl 64, pmtudisc)".
