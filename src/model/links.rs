@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn nul_is_refused() {
-        assert!(matches!(refused("eth\00"), InterfaceNameError::Character { character: '\0', .. }));
+        assert!(matches!(refused("eth\u{0}1"), InterfaceNameError::Character { character: '\0', .. }));
     }
 
     #[test]

@@ -31,6 +31,10 @@ impl Writer {
         self.buf.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     pub fn clear(&mut self) {
         self.buf.clear();
     }
