@@ -60,3 +60,18 @@ fn an_interface_named_dot_dot_fails_validation() {
     let error = spec::parse(text, Path::new("bad.yaml")).expect_err("`..` is no interface name");
     assert_eq!(error.diagnostics()[0].path, "links[0].name", "{error}");
 }
+
+/// The spec checks the kernel's rule (model::links::check_interface_name): any whitespace,
+/// not only a space, with the same words as before.
+#[test]
+fn an_interface_name_with_a_tab_fails_validation() {
+    let text = "apiVersion: lvs-converge/v1\nkind: Host\nlinks:\n  - name: \"tun\\t1\"\n    type: ipip\n";
+    let error = spec::parse(text, Path::new("bad.yaml")).expect_err("a tab is no part of an interface name");
+    let diagnostic = &error.diagnostics()[0];
+    assert_eq!(diagnostic.path, "links[0].name", "{error}");
+    assert_eq!(diagnostic.message, "`tun\t1` is not a valid interface name");
+    assert_eq!(
+        diagnostic.hint.as_deref(),
+        Some("use at most 15 characters, no '/', ':' or spaces, and not `.` or `..`")
+    );
+}

@@ -14,6 +14,7 @@ pub mod files;
 pub mod ipvs;
 pub mod keyed;
 pub mod links;
+pub mod modules;
 pub mod ownership;
 pub mod persistence;
 pub mod role;

@@ -5,16 +5,12 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::ObserveError;
-
-/// Module names as the kernel lists them (underscores, not dashes).
-pub fn canonical(name: &str) -> String {
-    name.replace('-', "_")
-}
+use crate::model::modules::canonical_module_name;
 
 pub fn read() -> Result<BTreeSet<String>, ObserveError> {
     let loaded = super::read_proc(Path::new("/proc/modules"))?;
     let mut modules: BTreeSet<String> =
-        loaded.lines().filter_map(|line| line.split_whitespace().next()).map(canonical).collect();
+        loaded.lines().filter_map(|line| line.split_whitespace().next()).map(canonical_module_name).collect();
     modules.extend(builtin());
     Ok(modules)
 }
@@ -32,6 +28,6 @@ fn builtin() -> BTreeSet<String> {
     text.lines()
         .filter_map(|line| line.rsplit('/').next())
         .filter_map(|file| file.strip_suffix(".ko"))
-        .map(canonical)
+        .map(canonical_module_name)
         .collect()
 }

@@ -11,7 +11,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{schema, Problems};
 use crate::model::addresses::{host_prefix_length, Address};
-use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
+use crate::model::links::{check_interface_name, Link, LinkKind, FALLBACK_TUNNEL};
+use crate::model::modules::canonical_module_name;
 use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 use crate::model::sysctl::{SysctlKey, SysctlKeyError};
 
@@ -224,8 +225,10 @@ impl HostSections<'_> {
     pub fn to_model(&self, problems: &mut Problems) -> Declared {
         let path =
             |section: &str| if self.path.is_empty() { section.to_string() } else { format!("{}.{section}", self.path) };
-        let mut declared =
-            Declared { modules: self.modules.iter().map(|m| m.replace('-', "_")).collect(), ..Declared::default() };
+        let mut declared = Declared {
+            modules: self.modules.iter().map(|m| canonical_module_name(m)).collect(),
+            ..Declared::default()
+        };
         for (index, link) in self.links.iter().enumerate() {
             declared.links.extend(link.to_model(&format!("{}[{index}]", path("links")), problems));
         }
@@ -277,14 +280,7 @@ impl LinkSpec {
         } else {
             LinkType::Existing
         });
-        // The kernel's dev_valid_name(); `.` and `..` would also turn per-interface sysctl
-        // names into paths out of /proc/sys/net/ipv4/conf.
-        if self.name.is_empty()
-            || self.name.len() > 15
-            || self.name.contains(['/', ' ', ':'])
-            || self.name == "."
-            || self.name == ".."
-        {
+        if check_interface_name(&self.name).is_err() {
             problems.add(
                 &format!("{path}.name"),
                 format!("`{}` is not a valid interface name", self.name),

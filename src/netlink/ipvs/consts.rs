@@ -80,13 +80,3 @@ pub const CONN_F_FWD_MASK: u32 = 0x7;
 /// Address families (`AF_INET`, `AF_INET6`) as the kernel stores them.
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
-
-/// Generic netlink controller (`GENL_ID_CTRL`, `CTRL_CMD_GETFAMILY`, `CTRL_ATTR_*`).
-pub mod ctrl {
-    pub const ID: u16 = 0x10;
-    pub const CMD_NEWFAMILY: u8 = 1;
-    pub const CMD_GETFAMILY: u8 = 3;
-    pub const VERSION: u8 = 2;
-    pub const ATTR_FAMILY_ID: u16 = 1;
-    pub const ATTR_FAMILY_NAME: u16 = 2;
-}

@@ -24,7 +24,6 @@
 mod codec;
 mod consts;
 mod error;
-mod transport;
 
 #[cfg(test)]
 mod live_tests;
@@ -35,10 +34,9 @@ use crate::model::ipvs::{
     Destination, DestinationActivity, DestinationKey, IpvsState, Service, ServiceKey, ServiceSettings, Timeouts,
 };
 use crate::model::keyed::Keyed;
-use codec::{DecodeError, Writer};
+use crate::netlink::genl::{Ack, Attrs, DecodeError, Fault, GenlSocket};
 pub use error::NetlinkError;
 use error::{describe_errno, errno};
-use transport::{Attrs, Reply, Transport};
 
 /// Requests sent per `send(2)` by [`IpvsClient::execute`]. Their acknowledgements wait in
 /// the socket's receive buffer until read, and the kernel silently drops what does not
@@ -168,39 +166,25 @@ impl IpvsOp<'_> {
 
 /// A connection to the IPVS generic netlink family of one network namespace.
 pub struct IpvsClient {
-    transport: Transport,
+    socket: GenlSocket,
     family: u16,
-    seq: u32,
     window: usize,
-    /// Outgoing requests, reused between calls.
-    out: Writer,
-    /// A request was abandoned before all its replies were read: drain before the next.
-    dirty: bool,
 }
 
-/// Low-level failure of one exchange, before it is put in words.
-enum Fault {
-    Errno { errno: i32, message: Option<String> },
-    Io(std::io::Error),
-    Protocol(String),
-    Decode(DecodeError),
-}
-
-impl Fault {
-    fn into_error(self, action: String) -> NetlinkError {
-        match self {
-            Fault::Errno { errno, .. } if errno == errno::EPERM => NetlinkError::PermissionDenied { action },
-            Fault::Errno { errno, message } => NetlinkError::Rejected {
-                action,
-                errno,
-                reason: format!("the kernel refused: {}", describe_errno(errno)),
-                note: kernel_says(&message),
-            },
-            Fault::Io(source) => NetlinkError::Io { action, source, note: String::new() },
-            Fault::Protocol(detail) => NetlinkError::Protocol { action, detail },
-            Fault::Decode(DecodeError::Malformed(detail)) => NetlinkError::Protocol { action, detail },
-            Fault::Decode(DecodeError::Unrepresentable(detail)) => NetlinkError::Unrepresentable { action, detail },
-        }
+/// Puts a failed exchange into words: `action` is what was being done.
+fn fault_error(fault: Fault, action: String) -> NetlinkError {
+    match fault {
+        Fault::Errno { errno, .. } if errno == errno::EPERM => NetlinkError::PermissionDenied { action },
+        Fault::Errno { errno, message } => NetlinkError::Rejected {
+            action,
+            errno,
+            reason: format!("the kernel refused: {}", describe_errno(errno)),
+            note: kernel_says(&message),
+        },
+        Fault::Io(source) => NetlinkError::Io { action, source, note: String::new() },
+        Fault::Protocol(detail) => NetlinkError::Protocol { action, detail },
+        Fault::Decode(DecodeError::Malformed(detail)) => NetlinkError::Protocol { action, detail },
+        Fault::Decode(DecodeError::Unrepresentable(detail)) => NetlinkError::Unrepresentable { action, detail },
     }
 }
 
@@ -216,27 +200,13 @@ impl IpvsClient {
     /// calling thread is in now; the socket stays bound to it) and resolves the "IPVS"
     /// family. Looking the family up makes the kernel autoload ip_vs when it can.
     pub fn connect() -> Result<Self, NetlinkError> {
-        let transport = Transport::open().map_err(|source| NetlinkError::Socket { source })?;
-        let mut client =
-            IpvsClient { transport, family: 0, seq: 0, window: DEFAULT_WINDOW, out: Writer::new(), dirty: false };
-        let seq = client.next_seq();
-        client.out.clear();
-        codec::family_lookup(&mut client.out, seq);
-        let mut family = None;
-        let result = client.exchange(seq, false, consts::ctrl::CMD_NEWFAMILY, |attrs| {
-            family = Some(codec::decode_family_id(attrs)?);
-            Ok(())
-        });
-        match result {
-            Ok(()) => {}
+        let mut socket = GenlSocket::open().map_err(|source| NetlinkError::Socket { source })?;
+        let family = match socket.resolve_family(consts::FAMILY_NAME) {
+            Ok(family) => family,
             Err(Fault::Errno { errno, .. }) if errno == errno::ENOENT => return Err(NetlinkError::IpvsUnavailable),
-            Err(fault) => return Err(fault.into_error("looking up the IPVS generic netlink family".into())),
-        }
-        client.family = family.ok_or_else(|| NetlinkError::Protocol {
-            action: "looking up the IPVS generic netlink family".into(),
-            detail: "the controller acknowledged without giving a family id".into(),
-        })?;
-        Ok(client)
+            Err(fault) => return Err(fault_error(fault, "looking up the IPVS generic netlink family".into())),
+        };
+        Ok(IpvsClient { socket, family, window: DEFAULT_WINDOW })
     }
 
     /// How many requests [`execute`](Self::execute) sends before reading their acks
@@ -251,36 +221,32 @@ impl IpvsClient {
         self.window = window.max(1);
     }
 
-    fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
     /// Reads the whole table: one GET_SERVICE dump, one GET_DEST dump per service, and
     /// GET_CONFIG for the timeouts (always `Some`).
     ///
     /// Unlike route dumps, IPVS dumps never carry NLM_F_DUMP_INTR: ip_vs_ctl.c resumes
     /// them by position and keeps no generation count, so there is nothing to check here.
     pub fn dump(&mut self) -> Result<IpvsState, NetlinkError> {
-        let seq = self.next_seq();
-        self.out.clear();
-        codec::get_services(&mut self.out, self.family, seq);
+        let family = self.family;
         let mut services: Vec<Service> = Vec::new();
-        self.exchange(seq, true, consts::cmd::NEW_SERVICE, |attrs| {
-            services.push(codec::decode_service(attrs)?);
-            Ok(())
-        })
-        .map_err(|f| f.into_error("reading the IPVS services".into()))?;
+        self.socket
+            .request(
+                true,
+                consts::cmd::NEW_SERVICE,
+                |w, seq| codec::get_services(w, family, seq),
+                |attrs| {
+                    services.push(codec::decode_service(attrs)?);
+                    Ok(())
+                },
+            )
+            .map_err(|f| fault_error(f, "reading the IPVS services".into()))?;
 
         let mut state = IpvsState::default();
         for mut service in services {
             let key = service.key;
-            let seq = self.next_seq();
-            self.out.clear();
-            codec::get_dests(&mut self.out, self.family, seq, &key);
             let destinations = &mut service.destinations;
             let activity = &mut state.activity;
-            self.exchange(seq, true, consts::cmd::NEW_DEST, |attrs| {
+            let each = |attrs: Attrs<'_>| {
                 let dest = codec::decode_dest(attrs, &key)?;
                 let (active, inactive) = codec::decode_dest_connections(attrs)?;
                 if active + inactive > 0 {
@@ -294,112 +260,30 @@ impl IpvsClient {
                 }
                 destinations.insert(dest.key(), dest);
                 Ok(())
-            })
-            .map_err(|f| f.into_error(format!("reading the real servers of service {key}")))?;
+            };
+            self.socket
+                .request(true, consts::cmd::NEW_DEST, |w, seq| codec::get_dests(w, family, seq, &key), each)
+                .map_err(|f| fault_error(f, format!("reading the real servers of service {key}")))?;
             state.services.insert(key, service);
         }
 
-        let seq = self.next_seq();
-        self.out.clear();
-        codec::get_config(&mut self.out, self.family, seq);
         let mut timeouts = None;
-        self.exchange(seq, false, consts::cmd::SET_CONFIG, |attrs| {
-            timeouts = Some(codec::decode_timeouts(attrs)?);
-            Ok(())
-        })
-        .map_err(|f| f.into_error("reading the IPVS timeouts".into()))?;
+        self.socket
+            .request(
+                false,
+                consts::cmd::SET_CONFIG,
+                |w, seq| codec::get_config(w, family, seq),
+                |attrs| {
+                    timeouts = Some(codec::decode_timeouts(attrs)?);
+                    Ok(())
+                },
+            )
+            .map_err(|f| fault_error(f, "reading the IPVS timeouts".into()))?;
         state.timeouts = Some(timeouts.ok_or_else(|| NetlinkError::Protocol {
             action: "reading the IPVS timeouts".into(),
             detail: "GET_CONFIG was acknowledged without a reply".into(),
         })?);
         Ok(state)
-    }
-
-    /// Sends the request in `self.out` (sequence number `seq`) and reads until it is
-    /// finished: NLMSG_DONE for a dump, the ack for anything else. Every data message of
-    /// the request (which must carry generic netlink command `reply_command`) goes to
-    /// `each`. Replies to other sequence numbers (left over from an aborted batch) are
-    /// skipped.
-    fn exchange(
-        &mut self,
-        seq: u32,
-        dump: bool,
-        reply_command: u8,
-        mut each: impl FnMut(Attrs<'_>) -> Result<(), DecodeError>,
-    ) -> Result<(), Fault> {
-        if self.dirty {
-            self.transport.drain();
-        }
-        self.transport.send(self.out.bytes()).map_err(Fault::Io)?;
-        let result = self.exchange_inner(seq, dump, reply_command, &mut each);
-        // Finished cleanly, or refused by the kernel (which ends the request too).
-        self.dirty = !matches!(result, Ok(()) | Err(Fault::Errno { .. }));
-        result
-    }
-
-    fn exchange_inner(
-        &mut self,
-        seq: u32,
-        dump: bool,
-        reply_command: u8,
-        each: &mut impl FnMut(Attrs<'_>) -> Result<(), DecodeError>,
-    ) -> Result<(), Fault> {
-        loop {
-            for reply in self.transport.recv().map_err(Fault::Io)? {
-                if reply.seq() != Some(seq) {
-                    continue;
-                }
-                match reply {
-                    Reply::Payload { command, attrs, .. } if command == reply_command => {
-                        each(attrs).map_err(Fault::Decode)?
-                    }
-                    Reply::Payload { command, .. } => {
-                        return Err(Fault::Protocol(format!(
-                            "reply with generic netlink command {command}, expected {reply_command}"
-                        )))
-                    }
-                    Reply::Error { errno, message, .. } => return Err(Fault::Errno { errno, message }),
-                    Reply::Done { errno: 0, .. } | Reply::Ack { .. } if !dump => return Ok(()),
-                    Reply::Done { errno: 0, .. } => return Ok(()),
-                    Reply::Done { errno, message, .. } => return Err(Fault::Errno { errno, message }),
-                    Reply::Ack { .. } => {
-                        return Err(Fault::Protocol("a dump was acknowledged instead of ended".into()))
-                    }
-                    Reply::Other => {}
-                }
-            }
-        }
-    }
-
-    /// Reads the acknowledgements of a batch whose first request had `first_seq`. Returns
-    /// the socket error if some never arrived (their slots stay `None`). After ENOBUFS it
-    /// still reads what the kernel did queue, to narrow down what is unknown.
-    fn collect_acks(&mut self, first_seq: u32, outcomes: &mut [Ack]) -> Option<std::io::Error> {
-        let mut pending = outcomes.len();
-        let mut overflow = None;
-        while pending > 0 {
-            let replies = match self.transport.recv() {
-                Ok(replies) => replies,
-                Err(e) if e.raw_os_error() == Some(errno::ENOBUFS) => {
-                    overflow = Some(e);
-                    continue;
-                }
-                Err(e) => return Some(overflow.unwrap_or(e)),
-            };
-            for reply in replies {
-                let (seq, outcome) = match reply {
-                    Reply::Ack { seq } => (seq, Ok(())),
-                    Reply::Error { seq, errno, message } => (seq, Err((errno, message))),
-                    _ => continue,
-                };
-                let slot = seq.wrapping_sub(first_seq) as usize;
-                if slot < outcomes.len() && outcomes[slot].is_none() {
-                    outcomes[slot] = Some(outcome);
-                    pending -= 1;
-                }
-            }
-        }
-        None
     }
 
     /// Applies `ops` in order, pipelined (see the module documentation), and says what became
@@ -426,17 +310,13 @@ impl IpvsClient {
     fn send_window(&mut self, ops: &[IpvsOp<'_>], start: usize) -> Vec<OpOutcome> {
         // An operation that cannot be encoded ends the window: the ones before it are
         // still sent, then it is reported as refused without reaching the kernel.
-        self.out.clear();
-        let first_seq = self.seq.wrapping_add(1);
+        let first_seq = self.socket.start_batch();
         let mut end = start;
         let mut invalid = None;
-        while end < ops.len() && end - start < self.window && self.out.len() < MAX_BATCH_BYTES {
-            let seq = self.seq.wrapping_add(1);
-            match codec::encode_op(&mut self.out, self.family, seq, &ops[end]) {
-                Ok(()) => {
-                    self.seq = seq;
-                    end += 1;
-                }
+        while end < ops.len() && end - start < self.window && self.socket.batch_len() < MAX_BATCH_BYTES {
+            let family = self.family;
+            match self.socket.add_to_batch(|w, seq| codec::encode_op(w, family, seq, &ops[end])) {
+                Ok(()) => end += 1,
                 Err(detail) => {
                     invalid = Some(NetlinkError::InvalidRequest { action: ops[end].describe(), detail });
                     break;
@@ -446,11 +326,7 @@ impl IpvsClient {
         let sent = &ops[start..end];
         let mut outcomes: Vec<OpOutcome> = Vec::with_capacity(sent.len() + 1);
         if !sent.is_empty() {
-            if self.dirty {
-                self.transport.drain();
-            }
-            self.dirty = true;
-            if let Err(source) = self.transport.send(self.out.bytes()) {
+            if let Err(source) = self.socket.send_batch() {
                 // One datagram: the kernel saw none of it.
                 outcomes.push(OpOutcome::Refused(NetlinkError::Io {
                     action: sent[0].describe(),
@@ -461,8 +337,7 @@ impl IpvsClient {
                 return outcomes;
             }
             let mut acks: Vec<Ack> = vec![None; sent.len()];
-            let lost = self.collect_acks(first_seq, &mut acks);
-            self.dirty = lost.is_some();
+            let lost = self.socket.collect_acks(first_seq, &mut acks);
             outcomes.extend(sent.iter().zip(acks).map(|(op, ack)| op_outcome(op, ack, lost.as_ref())));
         }
         if let Some(error) = invalid {
@@ -499,10 +374,6 @@ pub fn first_failure(outcomes: Vec<OpOutcome>) -> Result<(), (usize, NetlinkErro
         })
         .map_or(Ok(()), Err)
 }
-
-/// One sent operation's acknowledgement: `None` if it never arrived, otherwise success or
-/// the kernel's errno with its extended-ack message.
-type Ack = Option<Result<(), (i32, Option<String>)>>;
 
 /// Puts one acknowledgement into words. `lost` is the socket error that cost the missing
 /// acknowledgements, if any were missing.

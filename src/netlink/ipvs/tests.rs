@@ -8,12 +8,12 @@ use neli::genl::Genlmsghdr;
 use neli::nl::{NlPayload, Nlmsghdr};
 use neli::FromBytes;
 
-use super::codec::{self, DecodeError};
-use super::transport::{parse_datagram, Reply};
+use super::codec;
 use super::*;
 use crate::model::ipvs::{
     Family, ForwardingMethod, Persistence, Protocol, Scheduler, SchedulerFlag, TunnelEncapsulation, TunnelType,
 };
+use crate::netlink::genl::{self, controller, parse_datagram, DecodeError, Reply, Writer};
 
 // ------------------------------------------------------------------ byte builders
 
@@ -71,13 +71,13 @@ fn flags_struct(flags: u32, mask: u32) -> Vec<u8> {
 }
 
 fn encoded(op: &IpvsOp<'_>, seq: u32) -> Vec<u8> {
-    let mut w = codec::Writer::new();
+    let mut w = Writer::new();
     codec::encode_op(&mut w, FAMILY, seq, op).expect("encodable");
     w.bytes().to_vec()
 }
 
 fn encode_error(op: &IpvsOp<'_>) -> String {
-    let mut w = codec::Writer::new();
+    let mut w = Writer::new();
     let error = codec::encode_op(&mut w, FAMILY, 1, op).expect_err("should not encode");
     assert!(w.bytes().is_empty(), "a failed encoding must leave nothing behind");
     error
@@ -279,15 +279,15 @@ fn set_timeouts_is_set_config_with_three_top_level_attributes() {
 
 #[test]
 fn family_lookup_asks_the_controller_by_name() {
-    let mut w = codec::Writer::new();
-    codec::family_lookup(&mut w, 1);
+    let mut w = Writer::new();
+    controller::family_lookup(&mut w, 1, "IPVS");
     let expected = nlmsg(0x10, REQ_ACK, 1, &[vec![3u8, 2, 0, 0], nla(2, b"IPVS\0")].concat());
     assert_eq!(w.bytes(), expected);
 }
 
 #[test]
 fn dump_requests() {
-    let mut w = codec::Writer::new();
+    let mut w = Writer::new();
     codec::get_services(&mut w, FAMILY, 1);
     assert_eq!(w.bytes(), nlmsg(FAMILY, 0x301, 1, &genl(4, &[])));
     w.clear();
@@ -302,7 +302,7 @@ fn dump_requests() {
 fn several_requests_concatenate_into_one_datagram() {
     let settings = plain_settings();
     let ops = [IpvsOp::NewService(tcp80(), &settings), IpvsOp::DelService(fwmark7())];
-    let mut w = codec::Writer::new();
+    let mut w = Writer::new();
     for (i, op) in ops.iter().enumerate() {
         codec::encode_op(&mut w, FAMILY, i as u32, op).unwrap();
     }
@@ -333,11 +333,11 @@ fn every_operation_is_well_formed_netlink_for_neli() {
 #[test]
 fn attribute_walker_masks_flags_and_stops_at_truncation() {
     let mut bytes = [nla(1 | NESTED, &[1, 2, 3]), nla(2 | 0x4000, &u16b(7))].concat();
-    let attrs = super::transport::Attrs::new(&bytes);
+    let attrs = genl::Attrs::new(&bytes);
     assert_eq!(attrs.get(1), Some(&[1u8, 2, 3][..]));
     assert_eq!(attrs.get(2), Some(&7u16.to_ne_bytes()[..]));
     bytes.extend_from_slice(&[200, 0, 3, 0, 9, 9]); // claims 200 bytes
-    let attrs = super::transport::Attrs::new(&bytes);
+    let attrs = genl::Attrs::new(&bytes);
     assert_eq!(attrs.iter().count(), 2);
     assert_eq!(attrs.get(3), None);
 }

@@ -9,13 +9,18 @@
 //! missing; the lab has them all (tests/lab/scenarios/20_links_addresses_routes_read.sh runs these
 //! tests when given the test binary).
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 
 use nix::sched::{unshare, CloneFlags};
 use serde_json::Value;
 
+use super::addresses::is_ipv6_link_local;
 use super::*;
+use crate::model::addresses::Address;
 use crate::model::keyed::Keyed;
+use crate::model::links::{Link, LinkKind};
+use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 
 /// Moves this test's thread into a new, empty network namespace (lo down). False when not
 /// allowed (not root): the test then says so and passes.

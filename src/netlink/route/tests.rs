@@ -3,7 +3,32 @@
 
 use rtnetlink::packet_core::{Emitable, Parseable};
 
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoIpTunnel, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+};
+use rtnetlink::packet_route::route::{
+    RouteAttribute, RouteHeader, RouteProtocol, RouteScope as RtScope, RouteType as RtType, RouteVia,
+};
+use rtnetlink::packet_route::AddressFamily;
+
+use super::addresses::{address_from_message, address_message, describe_address_action, normalise_label};
+use super::client::{consistent_read, within};
+use super::error::{extack_message, hint, Op};
+use super::links::{
+    decode_ipip, describe_link, ipip_change_message, ipip_create_message, link_from_message, link_name, needs_recreate,
+};
+use super::routes::{route_from_message, route_message};
 use super::*;
+use crate::model::addresses::Address;
+use crate::model::links::{Link, LinkKind};
+use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 
 fn v4(text: &str) -> Ipv4Addr {
     text.parse().unwrap()
@@ -390,9 +415,9 @@ fn blackhole_and_unreachable_routes_have_no_device() {
 
 #[test]
 fn routes_are_described_in_ip_route_words() {
-    assert_eq!(describe_route(&vip_local_route()), "local 203.0.113.100/32 dev lo table local scope host");
+    assert_eq!(vip_local_route().to_string(), "local 203.0.113.100/32 dev lo table local scope host");
     let route = Route { gateway: Some(ip("192.0.2.1")), metric: 5, table: 100, ..tables_route() };
-    assert_eq!(describe_route(&route), "unicast 198.51.100.0/24 via 192.0.2.1 table 100 metric 5");
+    assert_eq!(route.to_string(), "unicast 198.51.100.0/24 via 192.0.2.1 table 100 metric 5");
 }
 
 // ---------------------------------------------------------------- errors

@@ -95,7 +95,7 @@ impl Transport {
             match self.recv_raw() {
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.raw_os_error() == Some(super::error::errno::ENOBUFS) => continue,
+                Err(e) if e.raw_os_error() == Some(crate::netlink::errno::ENOBUFS) => continue,
                 Err(_) => break,
             }
         }
