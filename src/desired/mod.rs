@@ -83,7 +83,10 @@ mod tests {
         let validated = spec::parse(REAL_SERVER, Path::new("rs.yaml")).expect("valid");
         assert_eq!(validated.vips, ["203.0.113.100".parse::<std::net::IpAddr>().unwrap()]);
         assert!(validated.declared.links.is_empty() && validated.declared.modules.is_empty());
-        assert_eq!(validated.declared.sysctls, [("net.ipv4.conf.all.rp_filter".to_string(), "2".to_string())]);
+        assert_eq!(
+            validated.declared.sysctls,
+            BTreeMap::from([("net.ipv4.conf.all.rp_filter".to_string(), "2".to_string())])
+        );
     }
 
     #[test]

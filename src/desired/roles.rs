@@ -8,8 +8,9 @@ use std::net::IpAddr;
 
 use crate::model::addresses::{host_prefix_length, Address};
 use crate::model::ipvs::{ForwardingMethod, IpvsState, ServiceKey};
+use crate::model::keyed;
 use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
-use crate::spec::host::Declared;
+use crate::model::HostState;
 
 /// Splits `eth0:0` into interface `eth0` and label `eth0:0`.
 fn interface_and_label(vip_interface: &str) -> (String, Option<String>) {
@@ -21,23 +22,26 @@ fn interface_and_label(vip_interface: &str) -> (String, Option<String>) {
 
 /// The director: the VIPs of its IPVS services on the client-facing interface, and IP
 /// forwarding when a real server is reached by NAT (tunnel and DR modes don't forward).
-pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>) -> Declared {
-    let mut declared = Declared::default();
+pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>) -> HostState {
+    let mut declared = HostState::default();
     if let Some(vip_interface) = vip_interface {
         let vips: BTreeSet<IpAddr> = ipvs.services.keys().filter_map(ServiceKey::address).collect();
         let (interface, label) = interface_and_label(vip_interface);
         for vip in &vips {
-            declared.addresses.push(Address {
-                interface: interface.clone(),
-                address: *vip,
-                prefix_length: host_prefix_length(vip),
-                label: label.clone().filter(|_| vip.is_ipv4()),
-            });
+            keyed::put(
+                &mut declared.addresses,
+                Address {
+                    interface: interface.clone(),
+                    address: *vip,
+                    prefix_length: host_prefix_length(vip),
+                    label: label.clone().filter(|_| vip.is_ipv4()),
+                },
+            );
         }
     }
     let nat = ipvs.services.values().flat_map(|s| s.destinations.values()).any(|d| d.method == ForwardingMethod::Masq);
     if nat {
-        declared.sysctls.push(("net.ipv4.ip_forward".into(), "1".into()));
+        declared.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
     }
     declared
 }
@@ -45,16 +49,22 @@ pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>) -> Declared {
 /// A real server: ipip decapsulation on tunl0, the VIPs on lo, no ARP answers for them, and
 /// no reverse-path filtering of decapsulated packets (their source is the client, which
 /// tunl0 has no route to). The effective rp_filter is max(all, tunl0), so both are 0.
-pub fn real_server(vips: &[IpAddr]) -> Declared {
-    let mut declared = Declared { modules: vec!["ipip".into()], ..Declared::default() };
-    declared.links.push(Link {
-        name: FALLBACK_TUNNEL.into(),
-        kind: LinkKind::Ipip { local: None, remote: None, ttl: 0, pmtudisc: true },
-        up: Some(true),
-        mtu: None,
-    });
+pub fn real_server(vips: &[IpAddr]) -> HostState {
+    let mut declared = HostState { modules: BTreeSet::from(["ipip".to_string()]), ..HostState::default() };
+    keyed::put(
+        &mut declared.links,
+        Link {
+            name: FALLBACK_TUNNEL.into(),
+            kind: LinkKind::Ipip { local: None, remote: None, ttl: 0, pmtudisc: true },
+            up: Some(true),
+            mtu: None,
+        },
+    );
     for vip in vips {
-        declared.addresses.push(Address { interface: "lo".into(), address: *vip, prefix_length: 32, label: None });
+        keyed::put(
+            &mut declared.addresses,
+            Address { interface: "lo".into(), address: *vip, prefix_length: 32, label: None },
+        );
     }
     for (key, value) in [
         ("net.ipv4.conf.all.arp_ignore", "1"),
@@ -64,7 +74,7 @@ pub fn real_server(vips: &[IpAddr]) -> Declared {
         ("net.ipv4.conf.all.rp_filter", "0"),
         ("net.ipv4.conf.tunl0.rp_filter", "0"),
     ] {
-        declared.sysctls.push((key.into(), value.into()));
+        declared.sysctls.insert(key.into(), value.into());
     }
     declared
 }

@@ -14,6 +14,11 @@ pub trait Keyed {
 
 pub type KeyedMap<T> = BTreeMap<<T as Keyed>::Key, T>;
 
+/// Puts an object under its own key, replacing one with the same identity.
+pub fn put<T: Keyed>(map: &mut KeyedMap<T>, item: T) {
+    map.insert(item.key(), item);
+}
+
 /// Builds a map from items, returning the first duplicated key as the error.
 pub fn collect_unique<T: Keyed>(items: impl IntoIterator<Item = T>) -> Result<KeyedMap<T>, T::Key> {
     let mut map = BTreeMap::new();

@@ -76,6 +76,40 @@ pub struct HostState {
     pub files: BTreeMap<PathBuf, FileState>,
 }
 
+impl HostState {
+    /// Puts `other`'s modules, links, sysctls, addresses and routes into this state, replacing
+    /// objects with the same identity, and names every object it put. A source of such objects
+    /// (a role's defaults, an IPVS table's prerequisites, the spec's own sections) is a
+    /// partial state; IPVS tables and files are only ever whole, so they are not overlaid.
+    pub fn overlay(&mut self, other: HostState) -> Vec<ObjectId> {
+        let mut put = Vec::new();
+        for module in other.modules {
+            put.push(ObjectId::Module(module.clone()));
+            self.modules.insert(module);
+        }
+        for (key, value) in other.sysctls {
+            put.push(ObjectId::Sysctl(key.clone()));
+            self.sysctls.insert(key, value);
+        }
+        overlay_keyed(&mut self.links, other.links, ObjectId::Link, &mut put);
+        overlay_keyed(&mut self.addresses, other.addresses, ObjectId::Address, &mut put);
+        overlay_keyed(&mut self.routes, other.routes, ObjectId::Route, &mut put);
+        put
+    }
+}
+
+fn overlay_keyed<T: keyed::Keyed>(
+    into: &mut KeyedMap<T>,
+    from: KeyedMap<T>,
+    object: impl Fn(T::Key) -> ObjectId,
+    put: &mut Vec<ObjectId>,
+) {
+    for (key, item) in from {
+        put.push(object(key.clone()));
+        into.insert(key, item);
+    }
+}
+
 /// A part of the host that lvs-converge reads and changes as a whole. The order is the plan's:
 /// prerequisites first, IPVS next, persistence files last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -173,6 +207,30 @@ mod tests {
     use super::*;
     use crate::model::ipvs::Protocol;
     use crate::model::routes::{RouteType, TABLE_LOCAL};
+
+    #[test]
+    fn overlay_replaces_objects_of_the_same_identity_and_names_what_it_put() {
+        let link =
+            |mtu| Link { name: "tun1".into(), kind: links::LinkKind::Other { kind: "dummy".into() }, up: None, mtu };
+        let mut state =
+            HostState { sysctls: BTreeMap::from([("net.ipv4.ip_forward".into(), "0".into())]), ..HostState::default() };
+        keyed::put(&mut state.links, link(Some(1400)));
+        let mut source = HostState { modules: BTreeSet::from(["ipip".into()]), ..HostState::default() };
+        source.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
+        keyed::put(&mut source.links, link(Some(1480)));
+        let put = state.overlay(source);
+        assert_eq!(
+            put,
+            [
+                ObjectId::Module("ipip".into()),
+                ObjectId::Sysctl("net.ipv4.ip_forward".into()),
+                ObjectId::Link("tun1".into())
+            ]
+        );
+        assert_eq!(state.sysctls["net.ipv4.ip_forward"], "1");
+        assert_eq!(state.links["tun1"].mtu, Some(1480));
+        assert!(state.modules.contains("ipip"));
+    }
 
     /// Saved plans key origins by this text: changing it makes older saved plans inconsistent.
     #[test]

@@ -15,6 +15,7 @@ use crate::model::links::{check_interface_name, Link, LinkKind, FALLBACK_TUNNEL}
 use crate::model::modules::canonical_module_name;
 use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 use crate::model::sysctl::{SysctlKey, SysctlKeyError};
+use crate::model::{keyed, HostState};
 
 /// An address with an optional prefix length: `203.0.113.100/32`, `2001:db8::1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,33 +211,29 @@ pub struct HostSections<'a> {
     pub sysctls: &'a BTreeMap<String, SysctlValue>,
 }
 
-/// Model objects from one source: a spec's host sections here; a role's defaults or an IPVS
-/// table's prerequisites in `desired`, which merges them in that order.
-#[derive(Debug, Default)]
-pub struct Declared {
-    pub modules: Vec<String>,
-    pub links: Vec<Link>,
-    pub addresses: Vec<Address>,
-    pub routes: Vec<Route>,
-    pub sysctls: Vec<(String, String)>,
-}
-
 impl HostSections<'_> {
-    pub fn to_model(&self, problems: &mut Problems) -> Declared {
+    /// The sections as a partial host state (what `desired` overlays on role defaults).
+    pub fn to_model(&self, problems: &mut Problems) -> HostState {
         let path =
             |section: &str| if self.path.is_empty() { section.to_string() } else { format!("{}.{section}", self.path) };
-        let mut declared = Declared {
+        let mut declared = HostState {
             modules: self.modules.iter().map(|m| canonical_module_name(m)).collect(),
-            ..Declared::default()
+            ..HostState::default()
         };
         for (index, link) in self.links.iter().enumerate() {
-            declared.links.extend(link.to_model(&format!("{}[{index}]", path("links")), problems));
+            if let Some(link) = link.to_model(&format!("{}[{index}]", path("links")), problems) {
+                keyed::put(&mut declared.links, link);
+            }
         }
         for (index, address) in self.addresses.iter().enumerate() {
-            declared.addresses.extend(address.to_model(&format!("{}[{index}]", path("addresses")), problems));
+            if let Some(address) = address.to_model(&format!("{}[{index}]", path("addresses")), problems) {
+                keyed::put(&mut declared.addresses, address);
+            }
         }
         for (index, route) in self.routes.iter().enumerate() {
-            declared.routes.extend(route.to_model(&format!("{}[{index}]", path("routes")), problems));
+            if let Some(route) = route.to_model(&format!("{}[{index}]", path("routes")), problems) {
+                keyed::put(&mut declared.routes, route);
+            }
         }
         let mut canonical_names = BTreeMap::new();
         for (key, value) in self.sysctls {
@@ -265,7 +262,7 @@ impl HostSections<'_> {
                 );
                 continue;
             }
-            declared.sysctls.push((name, value));
+            declared.sysctls.insert(name, value);
         }
         declared
     }

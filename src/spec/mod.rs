@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ownership::IpvsOwnership;
 use crate::model::persistence::PersistSettings;
-use crate::model::{IpvsState, Role, API_VERSION};
-use host::{AddressSpec, Declared, HostSections, LinkSpec, RouteSpec, SysctlValue};
+use crate::model::{HostState, IpvsState, Role, API_VERSION};
+use host::{AddressSpec, HostSections, LinkSpec, RouteSpec, SysctlValue};
 use ipvs::IpvsSpec;
 use locate::PositionIndex;
 use persist::PersistSpec;
@@ -120,7 +120,7 @@ pub struct Validated {
     /// Real server: the VIPs it answers for.
     pub vips: Vec<IpAddr>,
     /// The host sections (modules, links, addresses, routes, sysctls).
-    pub declared: Declared,
+    pub declared: HostState,
     pub ipvs: IpvsState,
     /// Which undeclared services the spec owns, and how real servers are drained.
     pub ipvs_ownership: IpvsOwnership,
