@@ -11,11 +11,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{schema, Problems};
 use crate::model::addresses::{host_prefix_length, Address};
+use crate::model::keyed::{self, Keyed, KeyedMap};
 use crate::model::links::{check_interface_name, Link, LinkKind, FALLBACK_TUNNEL};
-use crate::model::modules::canonical_module_name;
 use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 use crate::model::sysctl::{SysctlKey, SysctlKeyError};
-use crate::model::{keyed, HostState};
 
 /// An address with an optional prefix length: `203.0.113.100/32`, `2001:db8::1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,76 +199,63 @@ pub struct RouteSpec {
     pub source: Option<IpAddr>,
 }
 
-/// The host-level sections, borrowed from wherever they are written (a Host spec's top level
-/// or a Cluster spec's node).
-pub struct HostSections<'a> {
-    pub path: &'a str,
-    pub modules: &'a [String],
-    pub links: &'a [LinkSpec],
-    pub addresses: &'a [AddressSpec],
-    pub routes: &'a [RouteSpec],
-    pub sysctls: &'a BTreeMap<String, SysctlValue>,
-}
-
-impl HostSections<'_> {
-    /// The sections as a partial host state (what `desired` overlays on role defaults).
-    pub fn to_model(&self, problems: &mut Problems) -> HostState {
-        let path =
-            |section: &str| if self.path.is_empty() { section.to_string() } else { format!("{}.{section}", self.path) };
-        let mut declared = HostState {
-            modules: self.modules.iter().map(|m| canonical_module_name(m)).collect(),
-            ..HostState::default()
-        };
-        for (index, link) in self.links.iter().enumerate() {
-            if let Some(link) = link.to_model(&format!("{}[{index}]", path("links")), problems) {
-                keyed::put(&mut declared.links, link);
-            }
+/// Each item of a list section as a model object, put into `into`; the ones with problems
+/// are left out (and reported at `section[index]`).
+pub(super) fn put_each<S, T: Keyed>(
+    items: &[S],
+    section: &str,
+    problems: &mut Problems,
+    to_model: impl Fn(&S, &str, &mut Problems) -> Option<T>,
+    into: &mut KeyedMap<T>,
+) {
+    for (index, item) in items.iter().enumerate() {
+        if let Some(object) = to_model(item, &format!("{section}[{index}]"), problems) {
+            keyed::put(into, object);
         }
-        for (index, address) in self.addresses.iter().enumerate() {
-            if let Some(address) = address.to_model(&format!("{}[{index}]", path("addresses")), problems) {
-                keyed::put(&mut declared.addresses, address);
-            }
-        }
-        for (index, route) in self.routes.iter().enumerate() {
-            if let Some(route) = route.to_model(&format!("{}[{index}]", path("routes")), problems) {
-                keyed::put(&mut declared.routes, route);
-            }
-        }
-        let mut canonical_names = BTreeMap::new();
-        for (key, value) in self.sysctls {
-            let field = format!("{}.{key}", path("sysctls"));
-            let name = match SysctlKey::parse(key) {
-                Ok(name) => name.to_string(),
-                Err(error) => {
-                    problems.add(&field, error.to_string(), SysctlKeyError::HINT);
-                    continue;
-                }
-            };
-            if let Some(first) = canonical_names.insert(name.clone(), key) {
-                problems.add(
-                    &field,
-                    format!("`{key}` names the same sysctl as `{first}`"),
-                    "keep one of them (dotted and slashed names are the same sysctl)",
-                );
-                continue;
-            }
-            let value = value.to_string();
-            if let Some(character) = value.chars().find(|c| c.is_control() && *c != '\t') {
-                problems.add(
-                    &field,
-                    format!("the value of `{key}` holds the control character {character:?}"),
-                    "a sysctl value is one line of text: numbers separated by spaces or tabs, or a word",
-                );
-                continue;
-            }
-            declared.sysctls.insert(name, value);
-        }
-        declared
     }
 }
 
+/// The `sysctls` section by canonical name; names or values with problems are left out.
+pub(super) fn sysctls_to_model(
+    sysctls: &BTreeMap<String, SysctlValue>,
+    section: &str,
+    problems: &mut Problems,
+) -> BTreeMap<String, String> {
+    let mut model = BTreeMap::new();
+    let mut canonical_names = BTreeMap::new();
+    for (key, value) in sysctls {
+        let field = format!("{section}.{key}");
+        let name = match SysctlKey::parse(key) {
+            Ok(name) => name.to_string(),
+            Err(error) => {
+                problems.add(&field, error.to_string(), SysctlKeyError::HINT);
+                continue;
+            }
+        };
+        if let Some(first) = canonical_names.insert(name.clone(), key) {
+            problems.add(
+                &field,
+                format!("`{key}` names the same sysctl as `{first}`"),
+                "keep one of them (dotted and slashed names are the same sysctl)",
+            );
+            continue;
+        }
+        let value = value.to_string();
+        if let Some(character) = value.chars().find(|c| c.is_control() && *c != '\t') {
+            problems.add(
+                &field,
+                format!("the value of `{key}` holds the control character {character:?}"),
+                "a sysctl value is one line of text: numbers separated by spaces or tabs, or a word",
+            );
+            continue;
+        }
+        model.insert(name, value);
+    }
+    model
+}
+
 impl LinkSpec {
-    fn to_model(&self, path: &str, problems: &mut Problems) -> Option<Link> {
+    pub(super) fn to_model(&self, path: &str, problems: &mut Problems) -> Option<Link> {
         let tunnel_fields =
             self.local.is_some() || self.remote.is_some() || self.ttl.is_some() || self.pmtudisc.is_some();
         let kind = self.kind.unwrap_or(if self.name == FALLBACK_TUNNEL || tunnel_fields {
@@ -331,7 +317,7 @@ impl LinkSpec {
 }
 
 impl AddressSpec {
-    fn to_model(&self, path: &str, problems: &mut Problems) -> Option<Address> {
+    pub(super) fn to_model(&self, path: &str, problems: &mut Problems) -> Option<Address> {
         if let Some(label) = &self.label {
             if !label.starts_with(&self.interface) || label.len() > 15 || self.address.address.is_ipv6() {
                 problems.add(
@@ -355,7 +341,7 @@ impl AddressSpec {
 }
 
 impl RouteSpec {
-    fn to_model(&self, path: &str, problems: &mut Problems) -> Option<Route> {
+    pub(super) fn to_model(&self, path: &str, problems: &mut Problems) -> Option<Route> {
         let table = match self.table {
             None | Some(TableSpec::Named(TableName::Main)) => TABLE_MAIN,
             Some(TableSpec::Named(TableName::Local)) => TABLE_LOCAL,

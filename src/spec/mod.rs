@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::model::modules::canonical_module_name;
 use crate::model::ownership::IpvsOwnership;
 use crate::model::persistence::PersistSettings;
 use crate::model::{HostState, IpvsState, Role, API_VERSION};
-use host::{AddressSpec, HostSections, LinkSpec, RouteSpec, SysctlValue};
+use host::{AddressSpec, LinkSpec, RouteSpec, SysctlValue};
 use ipvs::IpvsSpec;
 use locate::PositionIndex;
 use persist::PersistSpec;
@@ -217,6 +218,75 @@ impl Problems {
     }
 }
 
+/// The host-level sections, borrowed from wherever they are written (a Host spec's top level
+/// or a Cluster spec's node). A new section is a field here, on [`SpecFile`] and
+/// [`NodeSpec`], and a line in [`HostSections::to_model`] and [`HostSections::present`].
+pub struct HostSections<'a> {
+    pub path: &'a str,
+    pub modules: &'a [String],
+    pub links: &'a [LinkSpec],
+    pub addresses: &'a [AddressSpec],
+    pub routes: &'a [RouteSpec],
+    pub sysctls: &'a BTreeMap<String, SysctlValue>,
+}
+
+impl SpecFile {
+    fn host_sections(&self) -> HostSections<'_> {
+        HostSections {
+            path: "",
+            modules: &self.modules,
+            links: &self.links,
+            addresses: &self.addresses,
+            routes: &self.routes,
+            sysctls: &self.sysctls,
+        }
+    }
+}
+
+impl NodeSpec {
+    fn host_sections<'a>(&'a self, path: &'a str) -> HostSections<'a> {
+        HostSections {
+            path,
+            modules: &self.modules,
+            links: &self.links,
+            addresses: &self.addresses,
+            routes: &self.routes,
+            sysctls: &self.sysctls,
+        }
+    }
+}
+
+impl HostSections<'_> {
+    /// The names of the sections that hold something, in the order they are written.
+    fn present(&self) -> Vec<&'static str> {
+        [
+            (!self.modules.is_empty(), "modules"),
+            (!self.links.is_empty(), "links"),
+            (!self.addresses.is_empty(), "addresses"),
+            (!self.routes.is_empty(), "routes"),
+            (!self.sysctls.is_empty(), "sysctls"),
+        ]
+        .into_iter()
+        .filter_map(|(present, name)| present.then_some(name))
+        .collect()
+    }
+
+    /// The sections as a partial host state (what `desired` overlays on role defaults).
+    pub fn to_model(&self, problems: &mut Problems) -> HostState {
+        let path =
+            |section: &str| if self.path.is_empty() { section.to_string() } else { format!("{}.{section}", self.path) };
+        let mut declared = HostState {
+            modules: self.modules.iter().map(|m| canonical_module_name(m)).collect(),
+            sysctls: host::sysctls_to_model(self.sysctls, &path("sysctls"), problems),
+            ..HostState::default()
+        };
+        host::put_each(self.links, &path("links"), problems, LinkSpec::to_model, &mut declared.links);
+        host::put_each(self.addresses, &path("addresses"), problems, AddressSpec::to_model, &mut declared.addresses);
+        host::put_each(self.routes, &path("routes"), problems, RouteSpec::to_model, &mut declared.routes);
+        declared
+    }
+}
+
 /// A parsed spec file whose every part is valid, before a node is chosen.
 #[derive(Debug, Clone)]
 pub struct Document {
@@ -338,14 +408,7 @@ impl Document {
                 );
             }
         }
-        let sections = HostSections {
-            path: "",
-            modules: &file.modules,
-            links: &file.links,
-            addresses: &file.addresses,
-            routes: &file.routes,
-            sysctls: &file.sysctls,
-        };
+        let sections = file.host_sections();
         let ipvs = file.ipvs.as_ref().map(|ipvs| ipvs.to_model("ipvs", &BTreeMap::new(), problems)).unwrap_or_default();
         if file.role == Some(Role::RealServer) && file.vips.is_empty() {
             problems.add("role", "a real server needs the VIPs it answers for".into(), "add `vips: [203.0.113.100]`");
@@ -367,24 +430,20 @@ impl Document {
 
     fn validate_cluster(&self, selector: &NodeSelector, problems: &mut Problems) -> Validated {
         let file = &self.file;
-        let host_only: [(bool, &str); 8] = [
+        let host_only = [
             (file.role.is_some(), "role"),
             (file.vip_interface.is_some(), "vipInterface"),
             (!file.vips.is_empty(), "vips"),
-            (!file.modules.is_empty(), "modules"),
-            (!file.links.is_empty(), "links"),
-            (!file.addresses.is_empty(), "addresses"),
-            (!file.routes.is_empty(), "routes"),
-            (!file.sysctls.is_empty(), "sysctls"),
-        ];
-        for (present, field) in host_only {
-            if present {
-                problems.add(
-                    field,
-                    format!("in a Cluster spec, `{field}` belongs to a node"),
-                    "move it under the node it applies to in `nodes`",
-                );
-            }
+        ]
+        .into_iter()
+        .filter_map(|(present, field)| present.then_some(field))
+        .chain(file.host_sections().present());
+        for field in host_only {
+            problems.add(
+                field,
+                format!("in a Cluster spec, `{field}` belongs to a node"),
+                "move it under the node it applies to in `nodes`",
+            );
         }
         let mut addresses = BTreeMap::new();
         for (index, node) in file.nodes.iter().enumerate() {
@@ -407,14 +466,7 @@ impl Document {
             (None, Some(shared)) => Some(("persist", shared)),
             (None, None) => None,
         };
-        let sections = HostSections {
-            path: &path,
-            modules: &node.modules,
-            links: &node.links,
-            addresses: &node.addresses,
-            routes: &node.routes,
-            sysctls: &node.sysctls,
-        };
+        let sections = node.host_sections(&path);
         match node.role {
             Role::Director => {
                 let ipvs_ownership = self.ipvs_ownership();
