@@ -357,3 +357,19 @@ fn oversized_spec_is_refused() {
     let error = spec::parse(&text, Path::new("big.yaml")).expect_err("over the cap");
     assert!(error.to_string().contains("larger than 16 MiB"), "{error}");
 }
+
+#[test]
+fn host_sections_at_the_top_of_a_cluster_spec_belong_to_a_node() {
+    let text = "apiVersion: lvs-converge/v1\nkind: Cluster\nvips: [203.0.113.100]\nmodules: [ipip]\n\
+        links:\n  - name: tunl0\naddresses:\n  - {interface: lo, address: 203.0.113.100}\n\
+        routes:\n  - {destination: 203.0.113.100}\nsysctls:\n  net.ipv4.ip_forward: 1\n\
+        nodes:\n  - {name: d1, address: 192.0.2.1, role: director}\n";
+    let error = spec::parse(text, Path::new("bad.yaml")).expect_err("spec must be rejected");
+    let belonging: Vec<String> = error
+        .diagnostics()
+        .iter()
+        .filter(|d| d.message.ends_with("belongs to a node"))
+        .map(|d| format!("{}:{}", d.line, d.path))
+        .collect();
+    assert_eq!(belonging, ["3:vips", "4:modules", "6:links", "8:addresses", "10:routes", "12:sysctls"], "{error}");
+}
