@@ -18,9 +18,11 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::FileStat;
 
-use super::ChangeError;
+use super::live::Kernel;
+use super::memory::MemoryHost;
+use super::{Applier, ChangeError, ChangeOutcome};
 use crate::fault;
-use crate::model::files::{FileContent, HEADER_PREFIX};
+use crate::model::files::{FileContent, FileState, HEADER_PREFIX};
 use crate::plan::{Change, FileChange, Plan};
 use crate::target_root::{Directory, TargetRoot};
 
@@ -48,7 +50,7 @@ fn temp_name(name: &OsStr) -> OsString {
     temp
 }
 
-pub(super) fn take_over_hint(path: &Path) -> String {
+fn take_over_hint(path: &Path) -> String {
     format!(
         "refusing to overwrite {}: it was not written by lvs-converge (no header)\n  hint: move your settings into the spec, then run apply --take-over to replace the file (the old one is kept as {})",
         path.display(),
@@ -98,6 +100,74 @@ impl Slot {
             .read(name)
             .map(|bytes| bytes.map(FileContent::from))
             .map_err(|e| ChangeError::io(format!("reading {}: {e}", shown.display()), &e))
+    }
+}
+
+impl Applier for FileChange {
+    fn live(&self, kernel: &mut Kernel) -> ChangeOutcome {
+        apply(self, kernel.root(), kernel.takes_over()).into()
+    }
+
+    /// The checks the file applier makes (the file must be as planned; a foreign file is
+    /// not overwritten without take-over; a backup must be what it was), on a map of files.
+    fn in_memory(&self, host: &mut MemoryHost) -> Result<(), ChangeError> {
+        let path = self.path().to_path_buf();
+        let current = host.state.files.get(&path).map(|file| file.content.clone());
+        let forward = matches!(self, FileChange::Create { .. } | FileChange::Update { .. } | FileChange::Delete { .. });
+        let foreign = current.as_ref().is_some_and(|content| !FileState { content: content.clone() }.is_owned());
+        if forward && foreign && !host.take_over {
+            return Err(ChangeError::new(take_over_hint(&path)));
+        }
+        let as_planned = |planned: Option<&FileContent>| match (current.as_ref(), planned) {
+            (Some(current), Some(planned)) if current == planned => Ok(()),
+            (None, None) => Ok(()),
+            (Some(_), None) => Err(ChangeError::new(changed_since_plan(&path, "it was created"))),
+            (None, Some(_)) => Err(ChangeError::new(changed_since_plan(&path, "it was removed"))),
+            (Some(_), Some(_)) => Err(ChangeError::new(changed_since_plan(&path, "its content differs"))),
+        };
+        let write = |host: &mut MemoryHost, content: &FileContent| {
+            host.state.files.insert(path.clone(), FileState { content: content.clone() });
+        };
+        match self {
+            FileChange::Create { after, .. } => {
+                as_planned(None)?;
+                write(host, after);
+            }
+            FileChange::Update { before, after, .. } => {
+                as_planned(Some(before))?;
+                if before != after {
+                    host.backups.insert(path.clone(), before.clone());
+                    write(host, after);
+                }
+            }
+            FileChange::Delete { before, .. } => {
+                as_planned(Some(before))?;
+                host.backups.insert(path.clone(), before.clone());
+                host.state.files.remove(&path);
+            }
+            FileChange::RemoveCreated { content, .. } => match current {
+                None => {}
+                Some(current) if current == *content => {
+                    host.state.files.remove(&path);
+                }
+                Some(_) => return Err(ChangeError::new(changed_since_apply(&path))),
+            },
+            FileChange::RestoreBackup { replaces, backup, .. } => {
+                if host.backups.get(&path) != Some(backup) {
+                    return Err(ChangeError::new(format!(
+                        "{} no longer holds {} as it was: nothing was restored",
+                        backup_path(&path).display(),
+                        path.display()
+                    )));
+                }
+                if current.as_ref() != replaces.as_ref() {
+                    return Err(ChangeError::new(changed_since_apply(&path)));
+                }
+                let restored = host.backups.remove(&path).expect("checked above");
+                write(host, &restored);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -168,14 +238,14 @@ pub fn apply(change: &FileChange, root: Option<&Path>, take_over: bool) -> Resul
     }
 }
 
-pub(super) fn changed_since_plan(shown: &Path, how: &str) -> String {
+fn changed_since_plan(shown: &Path, how: &str) -> String {
     format!(
         "{} changed since the plan was made ({how}): nothing was written\n  hint: run plan again to see the file as it is now",
         shown.display()
     )
 }
 
-pub(super) fn changed_since_apply(shown: &Path) -> String {
+fn changed_since_apply(shown: &Path) -> String {
     format!(
         "{} changed since apply wrote it: left as it is\n  hint: something else writes this file; check it by hand",
         shown.display()

@@ -1,14 +1,34 @@
-//! Carrying out IPVS changes on the kernel through generic netlink (the in-memory table is
-//! [`super::memory`]'s).
+//! Carrying out IPVS changes on the kernel through generic netlink, and on an in-memory
+//! table as the kernel would.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{ChangeError, ChangeOutcome};
-use crate::model::ipvs::{Destination, Family, ForwardingMethod, Timeouts};
+use nix::errno::Errno;
+
+use super::live::Kernel;
+use super::memory::MemoryHost;
+use super::{Applier, ChangeError, ChangeOutcome};
+use crate::model::ipvs::{Destination, Family, ForwardingMethod, Service, ServiceKey, Timeouts};
 use crate::model::keyed::Keyed;
+use crate::model::IpvsState;
 use crate::netlink::ipvs::{IpvsClient, IpvsOp, NetlinkError, OpOutcome};
 use crate::plan::ipvs::drained;
 use crate::plan::IpvsChange;
+
+impl Applier for IpvsChange {
+    /// One change alone; a run of them goes to [`apply`] as one batch (see
+    /// [`super::live::LiveHost`]).
+    fn live(&self, kernel: &mut Kernel) -> ChangeOutcome {
+        match kernel.ipvs() {
+            Ok(client) => apply(client, &[self], &mut || false).pop().unwrap_or(ChangeOutcome::NotSent),
+            Err(error) => ChangeOutcome::Failed(error),
+        }
+    }
+
+    fn in_memory(&self, host: &mut MemoryHost) -> Result<(), ChangeError> {
+        apply_to_table(&mut host.state.ipvs, self)
+    }
+}
 
 /// Makes `changes` on the kernel in one pipelined batch and says what became of each
 /// (the kernel carries on after a refusal within a window); `stop` is asked between windows.
@@ -90,4 +110,74 @@ fn operation(change: &IpvsChange) -> IpvsOp<'_> {
         IpvsChange::DeleteDestination { service, before } => IpvsOp::DelDest(*service, before.key()),
         IpvsChange::DrainDestination { .. } => unreachable!("turned into an update by apply()"),
     }
+}
+
+/// Largest connection timeout (seconds) every kernel takes: ip_vs_set_timeout() refuses
+/// more than INT_MAX / HZ with EINVAL, and HZ is at most 1000.
+const MAX_TIMEOUT_ANY_HZ: u32 = i32::MAX as u32 / 1000;
+
+/// Makes one IPVS change on a table, with the kernel's refusals: EEXIST creating what
+/// exists, ESRCH for a missing service, ENOENT for a missing real server, EINVAL for
+/// timeouts out of range.
+pub fn apply_to_table(table: &mut IpvsState, change: &IpvsChange) -> Result<(), ChangeError> {
+    let refused = |message: String, errno: Errno| ChangeError::with_errno(message, errno as i32);
+    match change {
+        IpvsChange::SetTimeouts { after, .. } => {
+            if [after.tcp, after.tcp_fin, after.udp].iter().any(|t| *t > MAX_TIMEOUT_ANY_HZ) {
+                return Err(refused(format!("timeouts {after:?} out of range (EINVAL)"), Errno::EINVAL));
+            }
+            table.timeouts = Some(*after)
+        }
+        IpvsChange::CreateService { service, after } => {
+            if table.services.contains_key(service) {
+                return Err(refused(format!("service {service} already exists (EEXIST)"), Errno::EEXIST));
+            }
+            let created = Service { key: *service, settings: after.clone(), destinations: Default::default() };
+            table.services.insert(*service, created);
+        }
+        IpvsChange::UpdateService { service, after, .. } => {
+            find_service(table, service)?.settings = after.clone();
+        }
+        IpvsChange::DeleteService { service, .. } => {
+            table
+                .services
+                .remove(service)
+                .ok_or_else(|| refused(format!("service {service} not found (ESRCH)"), Errno::ESRCH))?;
+        }
+        IpvsChange::CreateDestination { service, after } => {
+            let destinations = &mut find_service(table, service)?.destinations;
+            if destinations.contains_key(&after.key()) {
+                return Err(refused(format!("real server {} already exists (EEXIST)", after.key()), Errno::EEXIST));
+            }
+            destinations.insert(after.key(), after.clone());
+        }
+        IpvsChange::UpdateDestination { service, after, .. } => {
+            let destination = find_service(table, service)?
+                .destinations
+                .get_mut(&after.key())
+                .ok_or_else(|| refused(format!("real server {} not found (ENOENT)", after.key()), Errno::ENOENT))?;
+            *destination = after.clone();
+        }
+        IpvsChange::DrainDestination { service, before, .. } => {
+            let destination = find_service(table, service)?
+                .destinations
+                .get_mut(&before.key())
+                .ok_or_else(|| refused(format!("real server {} not found (ENOENT)", before.key()), Errno::ENOENT))?;
+            destination.weight = 0;
+        }
+        IpvsChange::DeleteDestination { service, before } => {
+            find_service(table, service)?
+                .destinations
+                .remove(&before.key())
+                .ok_or_else(|| refused(format!("real server {} not found (ENOENT)", before.key()), Errno::ENOENT))?;
+        }
+    }
+    Ok(())
+}
+
+fn find_service<'a>(table: &'a mut IpvsState, key: &ServiceKey) -> Result<&'a mut Service, ChangeError> {
+    table
+        .services
+        .get_mut(key)
+        .ok_or_else(|| ChangeError::with_errno(format!("service {key} not found (ESRCH)"), Errno::ESRCH as i32))
 }

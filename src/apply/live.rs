@@ -1,6 +1,8 @@
 //! The live kernel of the current network namespace, as a [`Host`].
 
-use super::{ChangeError, ChangeOutcome, Host};
+use std::path::{Path, PathBuf};
+
+use super::{applier, ChangeError, ChangeOutcome, Host};
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::HostState;
 use crate::netlink::ipvs::IpvsClient;
@@ -10,8 +12,16 @@ use crate::plan::Change;
 
 pub struct LiveHost {
     interest: Interest,
+    kernel: Kernel,
+}
+
+/// What the appliers reach on the live kernel: its netlink clients, connected when a change
+/// first needs one (a plan of files alone opens no socket), and the settings of this apply.
+pub struct Kernel {
     ipvs: Option<IpvsClient>,
     route: Option<RouteClient>,
+    /// `--root DIR`: persistence files are written beneath it.
+    root: Option<PathBuf>,
     /// `apply --take-over`: overwrite persistence files lvs-converge did not write.
     take_over: bool,
 }
@@ -19,52 +29,49 @@ pub struct LiveHost {
 impl LiveHost {
     /// Allows overwriting persistence files without lvs-converge's header.
     pub fn take_over(mut self, take_over: bool) -> Self {
-        self.take_over = take_over;
+        self.kernel.take_over = take_over;
         self
     }
 
     /// A host observed with `interest` (the sysctls the spec cares about).
     pub fn new(interest: Interest) -> Self {
-        LiveHost { interest, ipvs: None, route: None, take_over: false }
+        let kernel = Kernel { ipvs: None, route: None, root: interest.files.root.clone(), take_over: false };
+        LiveHost { interest, kernel }
     }
 }
 
-impl LiveHost {
-    fn route(&mut self) -> Result<&mut RouteClient, ChangeError> {
+impl Kernel {
+    pub fn route(&mut self) -> Result<&mut RouteClient, ChangeError> {
         if self.route.is_none() {
             self.route = Some(RouteClient::connect().map_err(|e| ChangeError::from(&e))?);
         }
         Ok(self.route.as_mut().expect("connected above"))
     }
 
-    fn ipvs(&mut self) -> Result<&mut IpvsClient, ChangeError> {
+    pub fn ipvs(&mut self) -> Result<&mut IpvsClient, ChangeError> {
         if self.ipvs.is_none() {
             self.ipvs = Some(IpvsClient::connect().map_err(|e| ChangeError::from(&e))?);
         }
         Ok(self.ipvs.as_mut().expect("connected above"))
     }
 
-    fn apply_one(&mut self, change: &Change) -> ChangeOutcome {
-        let outcome =
-            |result: Result<(), ChangeError>| result.map_or_else(ChangeOutcome::Failed, |()| ChangeOutcome::Applied);
-        match change {
-            Change::Module(c) => outcome(super::modules::apply(c)),
-            Change::Sysctl(c) => outcome(super::sysctl::apply(c)),
-            Change::Link(c) => self.route_change(|client| super::links::apply(client, c)),
-            Change::Address(c) => self.route_change(|client| super::addresses::apply(client, c)),
-            Change::Route(c) => self.route_change(|client| super::routes::apply(client, c)),
-            Change::Ipvs(c) => match self.ipvs() {
-                Ok(client) => super::ipvs::apply(client, &[c], &mut || false).pop().unwrap_or(ChangeOutcome::NotSent),
-                Err(error) => ChangeOutcome::Failed(error),
-            },
-            Change::File(c) => outcome(super::files::apply(c, self.interest.files.root.as_deref(), self.take_over)),
-        }
+    /// The root persistence files are written beneath (`None`: `/`).
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// Whether files lvs-converge did not write may be overwritten.
+    pub fn takes_over(&self) -> bool {
+        self.take_over
     }
 
     /// A change over route netlink, with the kernel's errno kept; one that may have taken
     /// effect although it failed (no answer, or several requests of which some stay) is
     /// unknown, not refused.
-    fn route_change(&mut self, make: impl FnOnce(&mut RouteClient) -> Result<(), RouteNetlinkError>) -> ChangeOutcome {
+    pub fn route_change(
+        &mut self,
+        make: impl FnOnce(&mut RouteClient) -> Result<(), RouteNetlinkError>,
+    ) -> ChangeOutcome {
         let client = match self.route() {
             Ok(client) => client,
             Err(error) => return ChangeOutcome::Failed(error),
@@ -92,12 +99,13 @@ impl Host for LiveHost {
     }
 
     /// IPVS changes go to the kernel as one pipelined batch; the rest one by one, up to the
-    /// first failure.
+    /// first failure. IPVS is the one subsystem handled here by name: only its requests
+    /// share a window, so a run of them cannot go through its applier one change at a time.
     fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
         let ipvs: Vec<_> =
             changes.iter().filter_map(|c| if let Change::Ipvs(i) = c { Some(i) } else { None }).collect();
         if ipvs.len() == changes.len() && !ipvs.is_empty() {
-            return match self.ipvs() {
+            return match self.kernel.ipvs() {
                 Ok(client) => super::ipvs::apply(client, &ipvs, stop),
                 Err(error) => not_sent_after(error, changes.len()),
             };
@@ -107,7 +115,7 @@ impl Host for LiveHost {
             if index > 0 && stop() {
                 break;
             }
-            let outcome = self.apply_one(change);
+            let outcome = applier(change).live(&mut self.kernel);
             let went_wrong = outcome != ChangeOutcome::Applied;
             outcomes.push(outcome);
             if went_wrong {

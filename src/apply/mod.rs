@@ -27,6 +27,8 @@ use crate::model::Ownership;
 use crate::observe::ObserveError;
 use crate::plan::saved::{SavedPlan, Stale};
 use crate::plan::{self, Change, Plan};
+use live::Kernel;
+use memory::MemoryHost;
 
 /// Why the host did not make a change (or could not say whether it did), typed so that
 /// the kernel's own answer survives to the report and to JSON.
@@ -106,6 +108,37 @@ impl ChangeOutcome {
     /// have taken effect.
     pub fn no_answer() -> Self {
         ChangeOutcome::Unknown(ChangeError::new("the host gave no outcome for this change"))
+    }
+}
+
+impl From<Result<(), ChangeError>> for ChangeOutcome {
+    /// A change made by one request that either took effect or was refused.
+    fn from(result: Result<(), ChangeError>) -> Self {
+        result.map_or_else(ChangeOutcome::Failed, |()| ChangeOutcome::Applied)
+    }
+}
+
+/// How one subsystem's changes are carried out, on the live kernel and on the in-memory
+/// host alike, so that both hosts stay one dispatch away from every subsystem: a subsystem
+/// implements it for its change type in its own file, and [`applier`] names it.
+pub trait Applier {
+    /// Makes the change on the kernel and says what became of it.
+    fn live(&self, kernel: &mut Kernel) -> ChangeOutcome;
+    /// Makes the change on the in-memory host, refusing what the kernel refuses, with its
+    /// errno, and with the kernel's side effects on other subsystems.
+    fn in_memory(&self, host: &mut MemoryHost) -> Result<(), ChangeError>;
+}
+
+/// The applier of a change: the one place the appliers go over every subsystem.
+pub fn applier(change: &Change) -> &dyn Applier {
+    match change {
+        Change::Module(change) => change,
+        Change::Link(change) => change,
+        Change::Sysctl(change) => change,
+        Change::Address(change) => change,
+        Change::Route(change) => change,
+        Change::Ipvs(change) => change,
+        Change::File(change) => change,
     }
 }
 

@@ -3,8 +3,39 @@
 
 use std::process::Command;
 
-use super::ChangeError;
+use super::live::Kernel;
+use super::memory::MemoryHost;
+use super::{Applier, ChangeError, ChangeOutcome};
+use crate::model::keyed::Keyed;
+use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
 use crate::plan::ModuleChange;
+
+impl Applier for ModuleChange {
+    fn live(&self, _kernel: &mut Kernel) -> ChangeOutcome {
+        apply(self).into()
+    }
+
+    /// A module this kernel lacks is refused as modprobe refuses it; loading ipip brings
+    /// tunl0, down, as the kernel does.
+    fn in_memory(&self, host: &mut MemoryHost) -> Result<(), ChangeError> {
+        let ModuleChange::Load { name } = self;
+        if host.loadable_modules.as_ref().is_some_and(|loadable| !loadable.contains(name)) {
+            // modprobe says so on stderr; there is no errno to keep.
+            return Err(ChangeError::new(format!("modprobe {name} failed: FATAL: Module {name} not found")));
+        }
+        host.state.modules.insert(name.clone());
+        if name == "ipip" && !host.state.links.contains_key(FALLBACK_TUNNEL) {
+            let fallback = Link {
+                name: FALLBACK_TUNNEL.into(),
+                kind: LinkKind::Ipip { local: None, remote: None, ttl: 0, pmtudisc: true },
+                up: Some(false),
+                mtu: Some(1480),
+            };
+            host.state.links.insert(fallback.key(), fallback);
+        }
+        Ok(())
+    }
+}
 
 /// Loads the module; modprobe reports a refusal on stderr only, so only a failure to run
 /// it has an errno.

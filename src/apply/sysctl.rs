@@ -2,10 +2,31 @@
 
 use std::io::Write;
 
-use super::ChangeError;
+use super::live::Kernel;
+use super::memory::MemoryHost;
+use super::{Applier, ChangeError, ChangeOutcome};
 use crate::model::sysctl::{SysctlKey, SysctlKeyError};
 use crate::observe::sysctl::{open, path_of, Access};
 use crate::plan::SysctlChange;
+
+impl Applier for SysctlChange {
+    fn live(&self, _kernel: &mut Kernel) -> ChangeOutcome {
+        apply(self).into()
+    }
+
+    /// A sysctl that does not exist (of no interface the host has) is ENOENT, as /proc/sys
+    /// answers.
+    fn in_memory(&self, host: &mut MemoryHost) -> Result<(), ChangeError> {
+        let SysctlChange::Set { key, after, .. } = self;
+        let of_a_link = interface_of(key).is_some_and(|interface| host.state.links.contains_key(&interface));
+        if !of_a_link && !host.state.sysctls.contains_key(key) {
+            let missing = std::io::Error::from_raw_os_error(nix::errno::Errno::ENOENT as i32);
+            return Err(refused(key, after, &missing));
+        }
+        host.state.sysctls.insert(key.clone(), after.clone());
+        Ok(())
+    }
+}
 
 pub fn apply(change: &SysctlChange) -> Result<(), ChangeError> {
     let SysctlChange::Set { key, after, .. } = change;

@@ -1,6 +1,7 @@
 //! Apply against an in-memory host that answers like the kernel: what a failed apply
 //! reports must always be what the host holds.
-use super::memory::{apply_ipvs, MemoryHost};
+use super::ipvs::apply_to_table as apply_ipvs;
+use super::memory::MemoryHost;
 use super::*;
 use crate::desired;
 
@@ -590,6 +591,23 @@ mod report_is_the_host {
             let services: BTreeSet<String> = changed.iter().map(|id| service_of(id)).collect();
             let reported: BTreeSet<String> = stays.union(&unknown).map(|id| service_of(id)).collect();
             prop_assert!(services.is_subset(&reported), "{}", error);
+        }
+    }
+}
+
+/// The hosts reach every subsystem through [`applier`]: a match over the kinds of change in
+/// either of them would be one more place a new subsystem has to be added.
+#[test]
+fn the_hosts_name_no_subsystem_but_ipvs() {
+    let production = |source: &'static str| source.split("#[cfg(test)]").next().unwrap_or(source);
+    let hosts =
+        [("live.rs", production(include_str!("live.rs"))), ("memory.rs", production(include_str!("memory.rs")))];
+    for (file, source) in hosts {
+        for subsystem in ["Module", "Link", "Sysctl", "Address", "Route", "File"] {
+            let named = format!("Change::{subsystem}");
+            assert!(!source.contains(&named), "{file} names {named}: dispatch through apply::applier instead");
+            let change_type = format!("{subsystem}Change");
+            assert!(!source.contains(&change_type), "{file} names {change_type}: its applier belongs in its own file");
         }
     }
 }

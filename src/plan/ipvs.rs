@@ -417,7 +417,7 @@ mod tests {
 
     #[test]
     fn every_change_is_undone_by_its_inverse() {
-        use crate::apply::memory::apply_ipvs as apply_to_state;
+        use crate::apply::ipvs::apply_to_table as apply_to_state;
         let start = state(&[service(&[dest("203.0.113.11", 1), dest("198.51.100.22", 4)])]);
         let mut other = service(&[dest("192.0.2.7", 2)]);
         other.key =
