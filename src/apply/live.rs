@@ -1,5 +1,6 @@
 //! The live kernel of the current network namespace, as a [`Host`].
 
+use std::any::Any;
 use std::path::{Path, PathBuf};
 
 use super::{applier, ChangeError, ChangeOutcome, Host};
@@ -15,11 +16,11 @@ pub struct LiveHost {
     kernel: Kernel,
 }
 
-/// What the appliers reach on the live kernel: its netlink clients, connected when a change
-/// first needs one (a plan of files alone opens no socket), and the settings of this apply.
+/// What the appliers reach on the live kernel: its clients, connected when a change first
+/// needs one (a plan of files alone opens no socket), and the settings of this apply.
 pub struct Kernel {
-    ipvs: Option<IpvsClient>,
-    route: Option<RouteClient>,
+    /// Connected clients, one of each type (see [`Kernel::client`]).
+    clients: Vec<Box<dyn Any>>,
     /// `--root DIR`: persistence files are written beneath it.
     root: Option<PathBuf>,
     /// `apply --take-over`: overwrite persistence files lvs-converge did not write.
@@ -35,24 +36,48 @@ impl LiveHost {
 
     /// A host observed with `interest` (the sysctls the spec cares about).
     pub fn new(interest: Interest) -> Self {
-        let kernel = Kernel { ipvs: None, route: None, root: interest.files.root.clone(), take_over: false };
+        let kernel = Kernel { clients: Vec::new(), root: interest.files.root.clone(), take_over: false };
         LiveHost { interest, kernel }
     }
 }
 
+/// A kernel client appliers reach through [`Kernel::client`]. A subsystem with a client of
+/// its own implements this beside its applier; nothing here changes.
+pub trait KernelClient: Sized + 'static {
+    fn connect() -> Result<Self, ChangeError>;
+}
+
+impl KernelClient for RouteClient {
+    fn connect() -> Result<Self, ChangeError> {
+        RouteClient::connect().map_err(|e| ChangeError::from(&e))
+    }
+}
+
+impl KernelClient for IpvsClient {
+    fn connect() -> Result<Self, ChangeError> {
+        IpvsClient::connect().map_err(|e| ChangeError::from(&e))
+    }
+}
+
 impl Kernel {
+    /// The client of type `C`, connected on first use and kept for the rest of the apply.
+    pub fn client<C: KernelClient>(&mut self) -> Result<&mut C, ChangeError> {
+        let index = match self.clients.iter().position(|client| client.is::<C>()) {
+            Some(index) => index,
+            None => {
+                self.clients.push(Box::new(C::connect()?));
+                self.clients.len() - 1
+            }
+        };
+        Ok(self.clients[index].downcast_mut::<C>().expect("found by its type"))
+    }
+
     pub fn route(&mut self) -> Result<&mut RouteClient, ChangeError> {
-        if self.route.is_none() {
-            self.route = Some(RouteClient::connect().map_err(|e| ChangeError::from(&e))?);
-        }
-        Ok(self.route.as_mut().expect("connected above"))
+        self.client()
     }
 
     pub fn ipvs(&mut self) -> Result<&mut IpvsClient, ChangeError> {
-        if self.ipvs.is_none() {
-            self.ipvs = Some(IpvsClient::connect().map_err(|e| ChangeError::from(&e))?);
-        }
-        Ok(self.ipvs.as_mut().expect("connected above"))
+        self.client()
     }
 
     /// The root persistence files are written beneath (`None`: `/`).
@@ -132,4 +157,35 @@ fn not_sent_after(error: ChangeError, count: usize) -> Vec<ChangeOutcome> {
     let mut outcomes = vec![ChangeOutcome::Failed(error)];
     outcomes.resize(count, ChangeOutcome::NotSent);
     outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    static CONNECTS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Fails its first connection, then connects.
+    struct Flaky(usize);
+
+    impl KernelClient for Flaky {
+        fn connect() -> Result<Self, ChangeError> {
+            match CONNECTS.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(ChangeError::new("no socket yet")),
+                n => Ok(Flaky(n)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_client_connects_on_first_use_once_and_a_failed_connect_is_tried_again() {
+        let mut kernel = Kernel { clients: Vec::new(), root: None, take_over: false };
+        assert_eq!(kernel.client::<Flaky>().err().map(|e| e.message), Some("no socket yet".to_string()));
+        assert_eq!(kernel.client::<Flaky>().map(|c| c.0).ok(), Some(1));
+        kernel.client::<Flaky>().unwrap().0 = 7;
+        assert_eq!(kernel.client::<Flaky>().map(|c| c.0).ok(), Some(7), "the same client is kept");
+        assert_eq!(CONNECTS.load(Ordering::SeqCst), 2);
+    }
 }
