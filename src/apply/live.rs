@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::path::{Path, PathBuf};
 
-use super::{applier, ChangeError, ChangeOutcome, Host};
+use super::{applier, one_by_one, ChangeError, ChangeOutcome, Host};
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::HostState;
 use crate::netlink::ipvs::IpvsClient;
@@ -135,20 +135,7 @@ impl Host for LiveHost {
                 Err(error) => not_sent_after(error, changes.len()),
             };
         }
-        let mut outcomes = Vec::with_capacity(changes.len());
-        for (index, change) in changes.iter().enumerate() {
-            if index > 0 && stop() {
-                break;
-            }
-            let outcome = applier(change).live(&mut self.kernel);
-            let went_wrong = outcome != ChangeOutcome::Applied;
-            outcomes.push(outcome);
-            if went_wrong {
-                break;
-            }
-        }
-        outcomes.resize(changes.len(), ChangeOutcome::NotSent);
-        outcomes
+        one_by_one(changes, stop, |change| applier(change).live(&mut self.kernel))
     }
 }
 

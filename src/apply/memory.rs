@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
-use super::{applier, ChangeError, ChangeOutcome, Host};
+use super::{applier, one_by_one, ChangeError, ChangeOutcome, Host};
 use crate::model::files::FileContent;
 use crate::model::HostState;
 use crate::observe::ObserveError;
@@ -100,8 +100,8 @@ impl Host for MemoryHost {
     /// does not take effect (`stop` asked between them). IPVS is named here because only
     /// its operations share a window; each one is still made by its applier.
     fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
-        let mut outcomes = Vec::new();
         if changes.iter().all(|change| matches!(change, Change::Ipvs(_))) {
+            let mut outcomes = Vec::new();
             let window = if self.window == 0 { changes.len().max(1) } else { self.window };
             for batch in changes.chunks(window) {
                 if outcomes.iter().any(|o| *o != ChangeOutcome::Applied) || stop() {
@@ -114,21 +114,10 @@ impl Host for MemoryHost {
                     outcomes.push(self.attempt(change));
                 }
             }
-        } else {
-            for (index, change) in changes.iter().enumerate() {
-                if index > 0 && stop() {
-                    break;
-                }
-                let outcome = self.attempt(change);
-                let went_wrong = outcome != ChangeOutcome::Applied;
-                outcomes.push(outcome);
-                if went_wrong {
-                    break;
-                }
-            }
+            outcomes.resize(changes.len(), ChangeOutcome::NotSent);
+            return outcomes;
         }
-        outcomes.resize(changes.len(), ChangeOutcome::NotSent);
-        outcomes
+        one_by_one(changes, stop, |change| self.attempt(change))
     }
 }
 

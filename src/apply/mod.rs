@@ -171,6 +171,30 @@ pub trait Host {
     }
 }
 
+/// Makes changes one at a time, up to the first that does not plainly apply or a stop
+/// request between two of them; the rest are not sent. How hosts carry out anything but a
+/// run of IPVS changes, which goes to the kernel as one batch.
+fn one_by_one(
+    changes: &[&Change],
+    stop: &mut dyn FnMut() -> bool,
+    mut make: impl FnMut(&Change) -> ChangeOutcome,
+) -> Vec<ChangeOutcome> {
+    let mut outcomes = Vec::with_capacity(changes.len());
+    for (index, change) in changes.iter().enumerate() {
+        if index > 0 && stop() {
+            break;
+        }
+        let outcome = make(change);
+        let went_wrong = outcome != ChangeOutcome::Applied;
+        outcomes.push(outcome);
+        if went_wrong {
+            break;
+        }
+    }
+    outcomes.resize(changes.len(), ChangeOutcome::NotSent);
+    outcomes
+}
+
 /// A change of the plan being applied, with its 1-based position in that plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {

@@ -5,7 +5,8 @@
 use super::*;
 use crate::netlink::errno;
 
-fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
+/// A netlink attribute, padded to 4 bytes (the other families' tests build with it too).
+pub(crate) fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
     out.extend_from_slice(&kind.to_ne_bytes());
@@ -16,7 +17,8 @@ fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-fn nlmsg(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+/// A netlink message: header, then `body`.
+pub(crate) fn nlmsg(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
     out.extend_from_slice(&kind.to_ne_bytes());

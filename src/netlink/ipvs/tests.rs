@@ -13,6 +13,7 @@ use super::*;
 use crate::model::ipvs::{
     Family, ForwardingMethod, Persistence, Protocol, Scheduler, SchedulerFlag, TunnelEncapsulation, TunnelType,
 };
+use crate::netlink::genl::tests::{nla, nlmsg};
 use crate::netlink::genl::{self, controller, parse_datagram, DecodeError, Reply, Writer};
 
 // ------------------------------------------------------------------ byte builders
@@ -20,30 +21,8 @@ use crate::netlink::genl::{self, controller, parse_datagram, DecodeError, Reply,
 const FAMILY: u16 = 0x1c;
 const NESTED: u16 = 0x8000;
 
-fn nla(kind: u16, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(payload);
-    while out.len() % 4 != 0 {
-        out.push(0);
-    }
-    out
-}
-
 fn nested(kind: u16, children: &[Vec<u8>]) -> Vec<u8> {
     nla(kind, &children.concat())
-}
-
-fn nlmsg(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(&flags.to_ne_bytes());
-    out.extend_from_slice(&seq.to_ne_bytes());
-    out.extend_from_slice(&0u32.to_ne_bytes());
-    out.extend_from_slice(body);
-    out
 }
 
 fn genl(command: u8, attrs: &[Vec<u8>]) -> Vec<u8> {
