@@ -72,6 +72,6 @@ fn an_interface_name_with_a_tab_fails_validation() {
     assert_eq!(diagnostic.message, "`tun\t1` is not a valid interface name");
     assert_eq!(
         diagnostic.hint.as_deref(),
-        Some("use at most 15 characters, no '/', ':' or spaces, and not `.` or `..`")
+        Some("use at most 15 bytes, no '/', ':' or whitespace, and not `.` or `..`")
     );
 }

@@ -22,7 +22,7 @@ use super::live::Kernel;
 use super::memory::MemoryHost;
 use super::{Applier, ChangeError, ChangeOutcome};
 use crate::fault;
-use crate::model::files::{FileContent, FileState, HEADER_PREFIX};
+use crate::model::files::{FileContent, FileState};
 use crate::plan::{Change, FileChange, Plan};
 use crate::target_root::{Directory, TargetRoot};
 
@@ -193,7 +193,7 @@ pub fn apply(change: &FileChange, root: Option<&Path>, take_over: bool) -> Resul
     let slot = Slot { directory, name, shown };
     let current = slot.read(&slot.name)?;
     let forward = matches!(change, FileChange::Create { .. } | FileChange::Update { .. } | FileChange::Delete { .. });
-    if forward && !take_over && current.as_ref().is_some_and(|c| !c.as_bytes().starts_with(HEADER_PREFIX.as_bytes())) {
+    if forward && !take_over && current.as_ref().is_some_and(|c| !c.is_owned()) {
         return Err(ChangeError::new(take_over_hint(path)));
     }
     match change {

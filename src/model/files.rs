@@ -22,7 +22,7 @@ pub struct FileState {
 impl FileState {
     /// True when lvs-converge wrote this file (its first line is the header).
     pub fn is_owned(&self) -> bool {
-        self.content.as_bytes().starts_with(HEADER_PREFIX.as_bytes())
+        self.content.is_owned()
     }
 }
 
@@ -33,6 +33,11 @@ impl FileState {
 pub struct FileContent(Vec<u8>);
 
 impl FileContent {
+    /// True when lvs-converge wrote these bytes (the first line is its header).
+    pub fn is_owned(&self) -> bool {
+        self.as_bytes().starts_with(HEADER_PREFIX.as_bytes())
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

@@ -99,6 +99,9 @@ pub enum InterfaceNameError {
     Character { name: String, character: char },
 }
 
+/// The rule of [`check_interface_name`] in words, for the hints that follow a refusal.
+pub const INTERFACE_NAME_RULE: &str = "at most 15 bytes, no '/', ':' or whitespace, and not `.` or `..`";
+
 /// The kernel's rule for interface names (`dev_valid_name()` in net/core/dev.c), the one
 /// rule the spec and the netlink client both check: not empty, at most 15 bytes, not `.`
 /// or `..` (which would also turn per-interface sysctl names into paths out of

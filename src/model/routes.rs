@@ -40,6 +40,17 @@ pub struct RouteKey {
     pub metric: u32,
 }
 
+impl RouteScope {
+    /// The word `ip route` uses for this scope (and the spec, and JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteScope::Universe => "universe",
+            RouteScope::Link => "link",
+            RouteScope::Host => "host",
+        }
+    }
+}
+
 impl RouteType {
     /// The word `ip route` uses for this type (and the spec, and JSON).
     pub fn name(self) -> &'static str {
@@ -157,6 +168,9 @@ mod tests {
     fn type_names_are_the_spec_and_json_words() {
         for kind in [RouteType::Unicast, RouteType::Local, RouteType::Blackhole, RouteType::Unreachable] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
+        for scope in [RouteScope::Universe, RouteScope::Link, RouteScope::Host] {
+            assert_eq!(serde_json::to_value(scope).unwrap(), scope.name());
         }
     }
 

@@ -198,7 +198,7 @@ impl Plan {
         summary
     }
 
-    /// Per-subsystem counts for monitoring: every subsystem of [`SUBSYSTEMS`] is present,
+    /// Per-subsystem counts for monitoring: every subsystem of [`Subsystem::ALL`] is present,
     /// with zeros when nothing differs, so a consumer never meets a missing key.
     pub fn drift(&self) -> Drift {
         let mut subsystems: BTreeMap<String, SubsystemDrift> =

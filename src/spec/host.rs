@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{schema, Problems};
 use crate::model::addresses::{host_prefix_length, Address};
 use crate::model::keyed::{self, Keyed, KeyedMap};
-use crate::model::links::{check_interface_name, Link, LinkKind, FALLBACK_TUNNEL};
+use crate::model::links::{check_interface_name, Link, LinkKind, FALLBACK_TUNNEL, INTERFACE_NAME_RULE};
 use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 use crate::model::sysctl::{SysctlKey, SysctlKeyError};
 
@@ -127,7 +127,7 @@ pub enum LinkType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LinkSpec {
-    /// An interface name: at most 15 characters, no '/', ':' or spaces.
+    /// An interface name: at most 15 bytes, no '/', ':' or whitespace, not `.` or `..`.
     #[schemars(regex(pattern = r"^[^/ :]{1,15}$"))]
     pub name: String,
     /// Default: `ipip` for `tunl0` or when `local`/`remote` are given, else `existing`.
@@ -267,7 +267,7 @@ impl LinkSpec {
             problems.add(
                 &format!("{path}.name"),
                 format!("`{}` is not a valid interface name", self.name),
-                "use at most 15 characters, no '/', ':' or spaces, and not `.` or `..`",
+                &format!("use {INTERFACE_NAME_RULE}"),
             );
             return None;
         }

@@ -10,7 +10,7 @@ use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::{LinkIpIp, LinkMessageBuilder, LinkUnspec};
 
 use crate::model::addresses::Address;
-use crate::model::links::{check_interface_name, Link, LinkKind, FALLBACK_TUNNEL};
+use crate::model::links::{check_interface_name, Link, LinkKind, FALLBACK_TUNNEL, INTERFACE_NAME_RULE};
 use crate::model::routes::Route;
 
 use super::client::RouteClient;
@@ -330,7 +330,7 @@ pub(crate) fn ipip_create_message(link: &Link) -> Result<LinkMessage, String> {
         ));
     }
     if check_interface_name(&link.name).is_err() {
-        return Err(format!("`{}` is not a valid interface name (1–15 characters, no '/', ':' or spaces)", link.name));
+        return Err(format!("`{}` is not a valid interface name ({INTERFACE_NAME_RULE})", link.name));
     }
     let (local, remote, ttl, pmtudisc) = ipip_fields(&link.kind)?;
     let mut builder: LinkMessageBuilder<LinkIpIp> = LinkIpIp::new(&link.name);

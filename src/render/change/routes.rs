@@ -14,7 +14,7 @@ fn route_fields(route: &Route) -> Vec<(&'static str, String)> {
     if let Some(gateway) = route.gateway {
         fields.push(("gateway", gateway.to_string()));
     }
-    fields.push(("scope", format!("{:?}", route.scope).to_lowercase()));
+    fields.push(("scope", route.scope.name().to_string()));
     if let Some(source) = route.source {
         fields.push(("source", source.to_string()));
     }
