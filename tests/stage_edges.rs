@@ -1,7 +1,13 @@
 //! The architecture, checked: which top-level module (stage) may use which. Every
-//! `crate::STAGE` (and `super::` climbing out of a stage) in non-test code under src/ must be
-//! an edge of [`STAGES`]; a new one fails here with its file:line and the rule it breaks.
+//! `crate::STAGE` (and `super::` climbing out of a stage, and a path in a `#[serde(with = "…")]`
+//! string) in non-test code under src/ must be an edge of [`STAGES`]; a new one fails here with
+//! its file:line and the rule it breaks. What would hide a use from this reading is an error
+//! of its own: a glob of the crate root (`crate::*`, `super::*` at the root) and an alias of it
+//! (`crate as x`). So is an `impl` whose type's stage could rely on it without the edge showing
+//! (render's `Display for plan::Change` used by plan's `to_string()`).
 //! Test code (`#[cfg(test)]` items, `mod tests;` files) may reach anywhere and is skipped.
+//!
+//! The table is checked too: it has no cycle, and it allows no edge the code does not use.
 //!
 //! Data flows one way: spec → desired → plan → render, apply; observe reads the host into
 //! the model; model is plain data and depends on nothing.
@@ -24,7 +30,11 @@ const STAGES: &[(&str, &[&str], &str)] = &[
         &["model", "spec"],
         "validated spec → the whole desired state: role defaults, prerequisites, origins, persistence files",
     ),
-    ("netlink", &["model", "fault"], "kernel clients (rtnetlink, generic netlink); fault injection in test builds"),
+    (
+        "netlink",
+        &["model", "fault"],
+        "kernel clients (rtnetlink, generic netlink); their fault points (fault-injection feature)",
+    ),
     ("target_root", &[], "file I/O beneath `/` or `--root`, never through a symlink"),
     ("rundir", &[], "the checked runtime directory and its records"),
     ("observe", &["model", "netlink", "target_root", "rundir"], "read-only readers: host → observed model"),
@@ -40,7 +50,7 @@ const STAGES: &[(&str, &[&str], &str)] = &[
         "every word a user reads: plans, findings, apply reports, a spec's summary, snapshots, lock waits",
     ),
     ("interrupt", &[], "the SIGINT/SIGTERM flag apply checks"),
-    ("fault", &[], "test-only fault injection"),
+    ("fault", &[], "fault injection for tests: LVS_CONVERGE_FAULT, read only with the fault-injection feature"),
     ("netns", &[], "entering a network namespace"),
     ("lock", &["model", "plan", "rundir"], "per-namespace and persistence-files locks"),
     (
