@@ -67,10 +67,12 @@ fn names_clap(code: &[(Token, usize)]) -> Vec<usize> {
 /// The lines where `code` writes to the terminal: a printing macro, or stdout/stderr taken.
 fn prints(code: &[(Token, usize)]) -> Vec<usize> {
     code.windows(2)
-        .filter(|pair| match (pair[0].0, pair[1].0) {
-            (Token::Ident("print" | "println" | "eprint" | "eprintln" | "dbg"), Token::Punct('!')) => true,
-            (Token::Ident("stdout" | "stderr"), Token::Punct('(')) => true,
-            _ => false,
+        .filter(|pair| {
+            matches!(
+                (pair[0].0, pair[1].0),
+                (Token::Ident("print" | "println" | "eprint" | "eprintln" | "dbg"), Token::Punct('!'))
+                    | (Token::Ident("stdout" | "stderr"), Token::Punct('('))
+            )
         })
         .map(|pair| pair[0].1)
         .collect()
