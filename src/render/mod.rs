@@ -12,7 +12,6 @@ pub mod saved;
 pub mod snapshot;
 pub mod spec_summary;
 pub mod text;
-pub mod unmanaged;
 
 /// Output format of `plan`, `apply` and `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
