@@ -1,14 +1,103 @@
-//! A stale saved plan's words: what changed on the host since the plan was made.
+//! A refused saved plan's words: why it was refused, and for a stale one what changed on
+//! the host since the plan was made.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
-use super::change::{address_fields, changed_fields, describe, destination_id, ChangeView};
+use super::change::{self, address_fields, changed_fields, describe, destination_id, ChangeView};
 use crate::model::duration::Seconds;
 use crate::model::keyed::Keyed;
 use crate::model::Subsystem;
 use crate::plan::compare::HostDifference;
-use crate::plan::saved::{ObservedFrom, Stale, Staleness};
-use crate::plan::Action;
+use crate::plan::saved::{
+    Inconsistency, ObservedFrom, PlanDifference, SavedPlanError, Stale, Staleness, FORMAT_VERSION, TOOL_VERSION,
+};
+use crate::plan::{Action, Change};
+
+/// Why the saved plan was refused, with the hint that gets past it.
+pub fn saved_plan_error(error: &SavedPlanError) -> String {
+    match error {
+        SavedPlanError::Io { path, action, source } => format!("{action} saved plan {}: {source}", path.display()),
+        SavedPlanError::Foreign { path, reason } => format!(
+            "{} is not an lvs-converge saved plan: {reason}\n  hint: saved plans are written by `lvs-converge plan -f SPEC --out FILE`",
+            path.display()
+        ),
+        SavedPlanError::NewerFormat { path, found } => format!(
+            "saved plan {} has format version {found}, newer than this lvs-converge ({TOOL_VERSION}) reads ({FORMAT_VERSION})\n  hint: apply it with the lvs-converge that wrote it, or plan again with this one",
+            path.display()
+        ),
+        SavedPlanError::OtherToolVersion { path, found } => format!(
+            "saved plan {} was made by lvs-converge {found}; this is {TOOL_VERSION}\n  hint: apply it with lvs-converge {found}, or plan again with this one",
+            path.display()
+        ),
+        SavedPlanError::Corrupt { path, message } => {
+            format!("saved plan {} is corrupt: {message}\n  hint: plan again to write a new one", path.display())
+        }
+        SavedPlanError::SnapshotTooNarrow { snapshot, what } => format!(
+            "cannot save a plan made from snapshot {}: the snapshot does not hold {what}, which `apply` would read on the host, so the plan could never apply\n  hint: plan on the host itself (`lvs-converge plan -f SPEC --out FILE`), or drop --out to review the snapshot plan only",
+            snapshot.display()
+        ),
+        SavedPlanError::OtherContext { path, option, planned, given } => format!(
+            "saved plan {} was made with {}, but this apply has {}\n  hint: apply with the plan's {option} (or none: it is taken from the plan), or plan again",
+            path.display(),
+            show(option, planned),
+            show(option, given)
+        ),
+        SavedPlanError::InvalidSpec { path, source } => format!(
+            "the spec saved in plan {} is not valid (it is checked as `validate` checks a spec file):\n{source}\n  nothing was changed.\n  hint: fix the spec, then plan again: `lvs-converge plan -f SPEC --out FILE`",
+            path.display()
+        ),
+        SavedPlanError::Inconsistent { path, difference } => format!(
+            "saved plan {} is not what `lvs-converge plan` makes: {}\n  nothing was changed.\n  hint: a saved plan is applied only as `plan --out` wrote it; plan again and apply the new file",
+            path.display(),
+            inconsistency(difference)
+        ),
+    }
+}
+
+/// `--netns lb`, or `no --netns`.
+fn show(option: &str, value: &Option<String>) -> String {
+    value.as_deref().map_or_else(|| format!("no {option}"), |v| format!("{option} {v}"))
+}
+
+fn inconsistency(difference: &Inconsistency) -> String {
+    match difference {
+        Inconsistency::SpecDigest => "its spec text does not have the spec's sha256".into(),
+        Inconsistency::Node { resolved, named } => format!(
+            "its spec resolves for node {}, but the plan names node {}",
+            resolved.as_deref().unwrap_or("(none)"),
+            named.as_deref().unwrap_or("(none)")
+        ),
+        Inconsistency::Desired { first } => format!(
+            "its desired state is not what its spec gives{}",
+            first.as_ref().map(|first| format!(" (first: {})", difference_object(first))).unwrap_or_default()
+        ),
+        Inconsistency::Ownership => "its ownership (prune, managed files) is not what its spec gives".into(),
+        Inconsistency::Origins => "its origins are not what its spec gives".into(),
+        Inconsistency::RelativeRoot(root) => format!("its root {} is not an absolute path", root.display()),
+        Inconsistency::Plan(difference) => plan_difference(difference),
+    }
+}
+
+/// `change 2 is `…`, but its desired state gives `…` there`: where a saved plan departs.
+fn plan_difference(difference: &PlanDifference) -> String {
+    let named = |change: &Change| format!("{} {}", change::action_word(change.action()), change::object(change));
+    match difference {
+        PlanDifference::Differs { number, saved, expected } if named(saved) == named(expected) => {
+            format!("change {number} ({}) holds other values than its desired state gives", named(saved))
+        }
+        PlanDifference::Differs { number, saved, expected } => {
+            format!("change {number} is `{}`, but its desired state gives `{}` there", named(saved), named(expected))
+        }
+        PlanDifference::Extra { number, saved } => {
+            format!("change {number} (`{}`) is not one its desired state gives", named(saved))
+        }
+        PlanDifference::Missing { number, expected } => {
+            format!("change {number} (`{}`) that its desired state gives is missing", named(expected))
+        }
+        PlanDifference::Unmanaged => "its list of unmanaged objects is not what its desired state gives".into(),
+        PlanDifference::Draining => "its draining real servers are not what its desired state gives".into(),
+    }
+}
 
 /// How one difference reads: the object, and for changes the fields that differ.
 pub fn describe_difference(difference: &HostDifference) -> ChangeView {
@@ -41,19 +130,24 @@ pub fn describe_difference(difference: &HostDifference) -> ChangeView {
 }
 
 /// `kind id`: the object that differs.
-impl fmt::Display for HostDifference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&describe_difference(self).object())
-    }
+pub fn difference_object(difference: &HostDifference) -> String {
+    describe_difference(difference).object()
 }
 
-impl fmt::Display for Stale {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let file = self.plan_file.display();
-        let age = Seconds(u32::try_from(self.age).unwrap_or(u32::MAX));
-        match (&self.why, &self.made.observed_from) {
+/// Why a saved plan no longer fits the host, what changed, and how to plan again.
+pub fn stale(stale: &Stale) -> String {
+    let mut text = String::new();
+    write_stale(&mut text, stale).expect("writing to a String");
+    text
+}
+
+fn write_stale(f: &mut String, stale: &Stale) -> fmt::Result {
+    {
+        let file = stale.plan_file.display();
+        let age = Seconds(u32::try_from(stale.age).unwrap_or(u32::MAX));
+        match (&stale.why, &stale.made.observed_from) {
             (Staleness::PlanDiffers(difference), _) => {
-                write!(f, "saved plan {file} does not fit this host: {difference}")?
+                write!(f, "saved plan {file} does not fit this host: {}", plan_difference(difference))?
             }
             (Staleness::HostChanged(_), ObservedFrom::Live) => {
                 write!(f, "saved plan {file} is stale: the host changed since the plan was made {age} ago:")?
@@ -64,20 +158,20 @@ impl fmt::Display for Stale {
                 path.display()
             )?,
         }
-        if let Staleness::HostChanged(changed) = &self.why {
+        if let Staleness::HostChanged(changed) = &stale.why {
             write_changed(f, changed)?;
         }
-        let node = self.made.node.as_ref().map(|n| format!(" --node {n}")).unwrap_or_default();
+        let node = stale.made.node.as_ref().map(|n| format!(" --node {n}")).unwrap_or_default();
         write!(
             f,
             "\n  nothing was changed.\n  hint: run `lvs-converge plan -f {}{node} --out {file}` again, review it, and apply the new plan",
-            self.made.spec.path.display()
+            stale.made.spec.path.display()
         )
     }
 }
 
 /// What appeared, changed or went away, one object a line.
-fn write_changed(f: &mut fmt::Formatter<'_>, changed: &[HostDifference]) -> fmt::Result {
+fn write_changed(f: &mut String, changed: &[HostDifference]) -> fmt::Result {
     for difference in changed {
         write!(f, "\n    {}", changed_line(difference))?;
     }
