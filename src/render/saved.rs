@@ -210,7 +210,7 @@ mod tests {
     use super::*;
     use crate::model::addresses::Address;
     use crate::model::ipvs::{DestinationKey, Protocol, ServiceKey};
-    use crate::plan::{Change, ModuleChange};
+    use crate::plan::{Change, ModuleChange, SysctlChange};
 
     /// The variant's name. No wildcard: a new kind of difference does not compile until it
     /// is named here, and then the table below must describe it.
@@ -264,5 +264,41 @@ mod tests {
         for (difference, line) in &table {
             assert_eq!(changed_line(difference), *line);
         }
+    }
+
+    /// A saved plan's change that names the same object and action as the recomputed one
+    /// holds other values; one that names another is quoted beside it. render decides
+    /// which by the words, as the plan check did when it made the text itself.
+    #[test]
+    fn a_departing_change_reads_by_whether_its_name_differs() {
+        let set = |key: &str, after: &str| {
+            Change::Sysctl(SysctlChange::Set { key: key.into(), before: Some("0".into()), after: after.into() })
+        };
+        let differs = |saved, expected| PlanDifference::Differs { number: 2, saved, expected };
+        assert_eq!(
+            plan_difference(&differs(set("net.ipv4.ip_forward", "2"), set("net.ipv4.ip_forward", "1"))),
+            "change 2 (update sysctl net.ipv4.ip_forward) holds other values than its desired state gives"
+        );
+        assert_eq!(
+            plan_difference(&differs(set("net.ipv4.ip_forward", "1"), set("net.ipv4.conf.all.arp_ignore", "1"))),
+            "change 2 is `update sysctl net.ipv4.ip_forward`, but its desired state gives `update sysctl net.ipv4.conf.all.arp_ignore` there"
+        );
+        let missing = PlanDifference::Missing { number: 3, expected: set("net.ipv4.ip_forward", "1") };
+        assert_eq!(
+            plan_difference(&missing),
+            "change 3 (`update sysctl net.ipv4.ip_forward`) that its desired state gives is missing"
+        );
+    }
+
+    #[test]
+    fn an_inconsistent_plan_names_the_file_the_difference_and_the_way_out() {
+        let error = |difference| SavedPlanError::Inconsistent { path: "/tmp/p.json".into(), difference };
+        let first = HostDifference::ModuleUnloaded("ip_vs_wlc".into());
+        assert_eq!(
+            saved_plan_error(&error(Inconsistency::Desired { first: Some(first) })),
+            "saved plan /tmp/p.json is not what `lvs-converge plan` makes: its desired state is not what its spec gives (first: kernel module ip_vs_wlc)\n  nothing was changed.\n  hint: a saved plan is applied only as `plan --out` wrote it; plan again and apply the new file"
+        );
+        assert!(saved_plan_error(&error(Inconsistency::Node { resolved: None, named: Some("lb1".into()) }))
+            .contains(": its spec resolves for node (none), but the plan names node lb1\n"));
     }
 }
