@@ -35,7 +35,7 @@ pub enum Action {
     Delete,
 }
 
-/// One change to the host. How it reads to people (its `Display`, fields and JSON view) is
+/// One change to the host. How it reads to people (its name, fields and JSON view) is
 /// made in `render::change`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "subsystem", rename_all = "lowercase")]
