@@ -142,32 +142,30 @@ pub fn stale(stale: &Stale) -> String {
 }
 
 fn write_stale(f: &mut String, stale: &Stale) -> fmt::Result {
-    {
-        let file = stale.plan_file.display();
-        let age = Seconds(u32::try_from(stale.age).unwrap_or(u32::MAX));
-        match (&stale.why, &stale.made.observed_from) {
-            (Staleness::PlanDiffers(difference), _) => {
-                write!(f, "saved plan {file} does not fit this host: {}", plan_difference(difference))?
-            }
-            (Staleness::HostChanged(_), ObservedFrom::Live) => {
-                write!(f, "saved plan {file} is stale: the host changed since the plan was made {age} ago:")?
-            }
-            (Staleness::HostChanged(_), ObservedFrom::Snapshot { path }) => write!(
-                f,
-                "saved plan {file} is stale: this host differs from snapshot {} that the plan was made from {age} ago:",
-                path.display()
-            )?,
+    let file = stale.plan_file.display();
+    let age = Seconds(u32::try_from(stale.age).unwrap_or(u32::MAX));
+    match (&stale.why, &stale.made.observed_from) {
+        (Staleness::PlanDiffers(difference), _) => {
+            write!(f, "saved plan {file} does not fit this host: {}", plan_difference(difference))?
         }
-        if let Staleness::HostChanged(changed) = &stale.why {
-            write_changed(f, changed)?;
+        (Staleness::HostChanged(_), ObservedFrom::Live) => {
+            write!(f, "saved plan {file} is stale: the host changed since the plan was made {age} ago:")?
         }
-        let node = stale.made.node.as_ref().map(|n| format!(" --node {n}")).unwrap_or_default();
-        write!(
+        (Staleness::HostChanged(_), ObservedFrom::Snapshot { path }) => write!(
             f,
-            "\n  nothing was changed.\n  hint: run `lvs-converge plan -f {}{node} --out {file}` again, review it, and apply the new plan",
-            stale.made.spec.path.display()
-        )
+            "saved plan {file} is stale: this host differs from snapshot {} that the plan was made from {age} ago:",
+            path.display()
+        )?,
     }
+    if let Staleness::HostChanged(changed) = &stale.why {
+        write_changed(f, changed)?;
+    }
+    let node = stale.made.node.as_ref().map(|n| format!(" --node {n}")).unwrap_or_default();
+    write!(
+        f,
+        "\n  nothing was changed.\n  hint: run `lvs-converge plan -f {}{node} --out {file}` again, review it, and apply the new plan",
+        stale.made.spec.path.display()
+    )
 }
 
 /// What appeared, changed or went away, one object a line.
