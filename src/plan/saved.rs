@@ -99,7 +99,7 @@ pub enum SavedPlanError {
     SnapshotTooNarrow { snapshot: PathBuf, what: String },
     OtherContext { path: PathBuf, option: &'static str, planned: Option<String>, given: Option<String> },
     InvalidSpec { path: PathBuf, source: SpecError },
-    Inconsistent { path: PathBuf, difference: Inconsistency },
+    Inconsistent { path: PathBuf, difference: Box<Inconsistency> },
 }
 
 /// How a saved plan's parts fail to follow from one another as `plan --out` makes them.
@@ -164,7 +164,7 @@ pub enum Staleness {
     HostChanged(Vec<HostDifference>),
     /// The digest matches, but the saved desired state gives other changes on this host
     /// (the first difference named).
-    PlanDiffers(PlanDifference),
+    PlanDiffers(Box<PlanDifference>),
 }
 
 impl SavedPlan {
@@ -241,8 +241,10 @@ impl SavedPlan {
     /// origins; the plan must be exactly what `diff` gives from them and the saved observed
     /// state; the root must be absolute. So the file can ask for no more than a valid spec.
     pub fn check_consistent(&self, path: &Path) -> Result<(), SavedPlanError> {
-        let inconsistent =
-            |difference: Inconsistency| SavedPlanError::Inconsistent { path: path.to_path_buf(), difference };
+        let inconsistent = |difference: Inconsistency| SavedPlanError::Inconsistent {
+            path: path.to_path_buf(),
+            difference: Box::new(difference),
+        };
         if sha256_hex(self.spec_text.as_bytes()) != self.made.spec.sha256 {
             return Err(inconsistent(Inconsistency::SpecDigest));
         }
@@ -328,7 +330,7 @@ impl SavedPlan {
         } else {
             match first_difference(&self.replan(now), &self.plan) {
                 None => return Ok(()),
-                Some(difference) => Staleness::PlanDiffers(difference),
+                Some(difference) => Staleness::PlanDiffers(Box::new(difference)),
             }
         };
         Err(Box::new(Stale {
@@ -554,7 +556,10 @@ mod tests {
         let stale = forged.check_fresh(&observed, Path::new("p.json"), 0).expect_err("a change nobody planned");
         assert_eq!(
             stale.why,
-            Staleness::PlanDiffers(PlanDifference::Extra { number: 1, saved: super::super::Change::Sysctl(sysctl) })
+            Staleness::PlanDiffers(Box::new(PlanDifference::Extra {
+                number: 1,
+                saved: super::super::Change::Sysctl(sysctl)
+            }))
         );
         let text = stale_text(&stale);
         assert!(

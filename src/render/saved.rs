@@ -290,7 +290,8 @@ mod tests {
 
     #[test]
     fn an_inconsistent_plan_names_the_file_the_difference_and_the_way_out() {
-        let error = |difference| SavedPlanError::Inconsistent { path: "/tmp/p.json".into(), difference };
+        let error =
+            |difference| SavedPlanError::Inconsistent { path: "/tmp/p.json".into(), difference: Box::new(difference) };
         let first = HostDifference::ModuleUnloaded("ip_vs_wlc".into());
         assert_eq!(
             saved_plan_error(&error(Inconsistency::Desired { first: Some(first) })),
