@@ -134,14 +134,16 @@ pub enum CliError {
     Spec(#[from] SpecError),
     #[error(transparent)]
     Observe(#[from] ObserveError),
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
+    /// Worded by render: naming a failed step takes render's words for changes.
+    #[error("{}", render::apply_failure::apply_error(.0))]
+    Apply(ApplyError),
     #[error(transparent)]
     Netns(#[from] netns::NetnsError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
-    #[error(transparent)]
-    SavedPlan(#[from] SavedPlanError),
+    /// Worded by render, as `Apply` is.
+    #[error("{}", render::saved::saved_plan_error(.0))]
+    SavedPlan(SavedPlanError),
     #[error(transparent)]
     Import(#[from] crate::import::ImportError),
     #[error("cannot install the SIGINT/SIGTERM handlers that let apply stop cleanly: {0}")]
@@ -165,6 +167,18 @@ pub enum CliError {
     /// pipe is not an error.
     #[error("cannot write {what} to standard output: {source}\n  hint: check where standard output goes (a full disk, a closed terminal){}", .saved_to.as_ref().map(|p| format!("; the plan was saved to {} all the same", p.display())).unwrap_or_default())]
     Output { what: &'static str, saved_to: Option<PathBuf>, source: std::io::Error },
+}
+
+impl From<ApplyError> for CliError {
+    fn from(error: ApplyError) -> Self {
+        CliError::Apply(error)
+    }
+}
+
+impl From<SavedPlanError> for CliError {
+    fn from(error: SavedPlanError) -> Self {
+        CliError::SavedPlan(error)
+    }
 }
 
 impl CliError {

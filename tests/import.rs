@@ -10,6 +10,7 @@ use lvs_converge::desired::{self, Spec};
 use lvs_converge::import::{self, live, Imported};
 use lvs_converge::model::HostState;
 use lvs_converge::observe::snapshot;
+use lvs_converge::render;
 
 fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/import").join(name)
@@ -37,7 +38,7 @@ fn sorted_rules(text: &str) -> Vec<String> {
 
 fn assert_converged(spec: &Spec, observed: &HostState, name: &str) {
     let plan = lvs_converge::plan::diff(&spec.desired, observed, &spec.ownership);
-    let changes: Vec<String> = plan.changes.iter().map(|c| c.change.to_string()).collect();
+    let changes: Vec<String> = plan.changes.iter().map(|c| render::change::object(&c.change)).collect();
     assert!(plan.converged(), "{name}: plan of the imported spec is not empty: {changes:?}");
 }
 
@@ -130,7 +131,7 @@ fn keepalived_things_not_converted_are_reported_with_their_lines() {
 
 fn import_host(name: &str, role: live::RoleChoice) -> Result<(HostState, String, Spec), import::ImportError> {
     let state = snapshot::read(&sample(&format!("hosts/{name}"))).unwrap();
-    let imported = live::import(&state, role, "a test snapshot")?;
+    let imported = live::import(&state, role, "a test snapshot", render::change::object)?;
     let (yaml, spec) = written_and_parsed(&imported, name);
     Ok((state, yaml, spec))
 }
@@ -172,7 +173,7 @@ fn golden_case_snapshots_round_trip() {
     for entry in std::fs::read_dir(cases).unwrap() {
         let path = entry.unwrap().path().join("observed.yaml");
         let state = snapshot::read(&path).unwrap();
-        let imported = live::import(&state, live::RoleChoice::Auto, "a snapshot").unwrap();
+        let imported = live::import(&state, live::RoleChoice::Auto, "a snapshot", render::change::object).unwrap();
         let (_, spec) = written_and_parsed(&imported, &path.display().to_string());
         assert_converged(&spec, &state, &path.display().to_string());
         count += 1;

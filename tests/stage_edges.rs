@@ -655,7 +655,6 @@ fn impl_violations(files: &[SourceFile]) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "render still implements Display/Serialize for plan's types (render/change/mod.rs, render/saved.rs, render/unmanaged.rs); another slice moves them, the lead un-ignores this after merging it"]
 fn every_impl_lives_where_its_users_may_reach_it() {
     let problems = impl_violations(&stage_files(&src()));
     assert!(

@@ -91,7 +91,7 @@ struct Slot {
 
 impl Slot {
     fn failed(&self, what: &str, error: std::io::Error) -> ChangeError {
-        ChangeError::io(format!("{what} {}: {error}", self.shown.display()), &error)
+        ChangeError::io(format!("{what} {}: {error:?}", self.shown.display()), &error)
     }
 
     fn read(&self, name: &OsStr) -> Result<Option<FileContent>, ChangeError> {
@@ -279,7 +279,7 @@ fn write(slot: &Slot, content: &FileContent, existing: Option<FileStat>) -> Resu
     let temp = temp_name(&slot.name);
     let temp_shown = directory.shown_entry(&temp);
     let failed = |what: &str, error: std::io::Error| {
-        ChangeError::io(format!("{what} {}: {error}", temp_shown.display()), &error)
+        ChangeError::io(format!("{what} {}: {error:?}", temp_shown.display()), &error)
     };
     directory.remove(&temp).map_err(|e| failed("removing the leftover", e))?;
     let mode = existing.map_or(NEW_FILE_MODE, |status| status.st_mode & 0o7777);
@@ -323,7 +323,7 @@ fn keep_backup(slot: &Slot, status: &FileStat) -> Result<(), ChangeError> {
     let directory = &slot.directory;
     let backup = backup_name(&slot.name);
     let failed = |error: std::io::Error| {
-        ChangeError::io(format!("keeping a backup of {}: {error}", slot.shown.display()), &error)
+        ChangeError::io(format!("keeping a backup of {}: {error:?}", slot.shown.display()), &error)
     };
     directory.remove(&backup).map_err(failed)?;
     if directory.hard_link(&slot.name, &backup).is_ok() {
@@ -442,7 +442,7 @@ mod tests {
             false,
         );
         let error = apply(&change, Some(&root), false).unwrap_err();
-        assert!(error.message.starts_with("refusing to overwrite /etc/ipvsadm.rules"), "{error}");
+        assert!(error.message.starts_with("refusing to overwrite /etc/ipvsadm.rules"), "{error:?}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "-A -t 192.0.2.1:80 -s rr\n");
         apply(&change, Some(&root), true).unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().starts_with(OURS));
@@ -590,9 +590,9 @@ mod tests {
         assert!(
             matches!(&error, ApplyError::Change { failed, outcome: Outcome::RolledBack { kept }, .. }
                 if kept.is_empty() && failed.len() == 1 && failed[0].step.order == 4),
-            "{error}"
+            "{error:?}"
         );
-        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert!(crate::render::apply_failure::apply_error(&error).contains("symbolic link"), "{error:?}");
         let after: Vec<_> = ["ipvsadm.rules", "old.conf"].iter().map(|name| identity(&etc.join(name))).collect();
         assert_eq!(after, before);
         assert_eq!(names(&etc), ["ipvsadm.rules", "network", "old.conf", "sysctl.d"]);
@@ -611,11 +611,11 @@ mod tests {
         symlink(&outside, root.join("etc/sysctl.d")).unwrap();
         symlink(outside.join("ipvsadm.rules"), root.join("etc/ipvsadm.rules")).unwrap();
         let error = apply(&create("/etc/sysctl.d/90.conf", OURS), Some(&root), false).unwrap_err();
-        assert!(error.message.contains("symbolic link"), "{error}");
+        assert!(error.message.contains("symbolic link"), "{error:?}");
         let error = apply(&update("/etc/ipvsadm.rules", "host\n", OURS, false), Some(&root), true).unwrap_err();
-        assert!(error.message.contains("symbolic link"), "{error}");
+        assert!(error.message.contains("symbolic link"), "{error:?}");
         let error = apply(&create("/etc/../../host-etc/x", OURS), Some(&root), false).unwrap_err();
-        assert!(error.message.contains("`.` or `..`"), "{error}");
+        assert!(error.message.contains("`.` or `..`"), "{error:?}");
         assert_eq!(names(&outside), ["ipvsadm.rules"]);
         assert_eq!(std::fs::read_to_string(outside.join("ipvsadm.rules")).unwrap(), "host\n");
         assert_eq!(names(&base), ["host-etc", "root"]);
@@ -627,9 +627,9 @@ mod tests {
         let path = root.join("a.conf");
         std::fs::write(&path, format!("{OURS}edited\n")).unwrap();
         let error = apply(&update("/a.conf", format!("{OURS}planned\n"), OURS, true), Some(&root), false).unwrap_err();
-        assert!(error.message.contains("changed since the plan was made (its content differs)"), "{error}");
+        assert!(error.message.contains("changed since the plan was made (its content differs)"), "{error:?}");
         let error = apply(&create("/a.conf", OURS), Some(&root), false).unwrap_err();
-        assert!(error.message.contains("(it was created)"), "{error}");
+        assert!(error.message.contains("(it was created)"), "{error:?}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{OURS}edited\n"));
         assert_eq!(names(&root), ["a.conf"]);
     }

@@ -18,8 +18,6 @@ pub mod modules;
 pub mod routes;
 pub mod sysctl;
 
-use std::fmt;
-
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::keyed::Keyed;
 use crate::model::HostState;
@@ -202,13 +200,6 @@ pub struct Step {
     pub change: Change,
 }
 
-impl Step {
-    /// `update ipvs real server …`: how messages name it.
-    pub fn describe(&self) -> String {
-        format!("{} {}", self.change.action(), self.change)
-    }
-}
-
 /// A step that went wrong (or whose undo did), and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepError {
@@ -241,78 +232,43 @@ impl Outcome {
     }
 }
 
-fn list_steps(steps: &[Step]) -> String {
-    steps.iter().map(|step| format!("\n    #{} {}", step.order, step.describe())).collect()
-}
-
-fn list_errors(errors: &[StepError]) -> String {
-    errors
-        .iter()
-        .map(|failed| format!("\n    #{} {}: {}", failed.step.order, failed.step.describe(), failed.error.message))
-        .collect()
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Outcome::Untouched => f.write_str("nothing was changed; fix the cause and run apply again"),
-            Outcome::RolledBack { kept } if kept.is_empty() => {
-                f.write_str("the changes that took effect were rolled back: the host is as it was")
-            }
-            Outcome::RolledBack { kept } => write!(
-                f,
-                "the changes that took effect were rolled back; these cannot be undone and stay:{}",
-                list_steps(kept)
-            ),
-            Outcome::Partial { stays, unknown, rollback_failures } => {
-                if stays.is_empty() {
-                    f.write_str("no change is known to stay applied")?;
-                } else {
-                    write!(f, "these {} change(s) were applied and stay:{}", stays.len(), list_steps(stays))?;
-                }
-                if !unknown.is_empty() {
-                    write!(
-                        f,
-                        "\n  whether these {} change(s) took effect is unknown (compare `lvs-converge plan`):{}",
-                        unknown.len(),
-                        list_errors(unknown)
-                    )?;
-                }
-                if !rollback_failures.is_empty() {
-                    write!(
-                        f,
-                        "\n  rollback failed for {} change(s):{}",
-                        rollback_failures.len(),
-                        list_errors(rollback_failures)
-                    )?;
-                }
-                f.write_str("\n  fix the cause and run apply again to finish")
-            }
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
+/// Why an apply failed and how it left the host. Plain data: its words are made in
+/// `render::apply_failure`, because naming a step takes render's words for changes.
+#[derive(Debug)]
 pub enum ApplyError {
-    #[error(transparent)]
-    Observe(#[from] ObserveError),
+    Observe(ObserveError),
     /// Changes were refused (or their answers lost); `outcome` says what the host holds.
-    #[error("{}", describe_failure(*.total, .failed, .outcome))]
-    Change { total: usize, failed: Vec<StepError>, outcome: Outcome },
+    Change {
+        total: usize,
+        failed: Vec<StepError>,
+        outcome: Outcome,
+    },
     /// A stop request (SIGINT/SIGTERM) ended apply at an operation boundary.
-    #[error("apply was interrupted after {sent} of {total} change(s) were attempted\n  {outcome}")]
-    Interrupted { sent: usize, total: usize, outcome: Outcome },
-    #[error("apply finished but the host still differs from the spec in {} place(s):\n{}\n  hint: something else may be changing this host (another tool, a daemon); compare `lvs-converge plan`", .residual.changes.len(), describe(.residual))]
-    Residual { residual: Plan },
+    Interrupted {
+        sent: usize,
+        total: usize,
+        outcome: Outcome,
+    },
+    /// Apply finished, but re-planning the host still gives these changes.
+    Residual {
+        residual: Plan,
+    },
     /// A saved plan no longer fits the host: nothing was changed.
-    #[error(transparent)]
     Stale(Box<Stale>),
-    #[error("the changes were applied, but recording which real servers drain failed: {0}\n  hint: a later apply restarts their drain clock; check that /run is writable")]
+    /// The drain records could not be written (the reason, as the record store words it).
     DrainRecords(String),
     /// Changes took effect, then apply could not finish (re-reading or verifying the host,
     /// recording drains): what was made stays, and `outcome` lists it.
-    #[error("{cause}\n  {outcome}")]
-    AfterChanges { cause: Box<ApplyError>, outcome: Outcome },
+    AfterChanges {
+        cause: Box<ApplyError>,
+        outcome: Outcome,
+    },
+}
+
+impl From<ObserveError> for ApplyError {
+    fn from(error: ObserveError) -> Self {
+        ApplyError::Observe(error)
+    }
 }
 
 impl ApplyError {
@@ -326,34 +282,6 @@ impl ApplyError {
             _ => None,
         }
     }
-}
-
-/// `change 3 of 5 failed: update …` for every refused change, then what the host holds.
-fn describe_failure(total: usize, failed: &[StepError], outcome: &Outcome) -> String {
-    let mut text: String = failed
-        .iter()
-        .map(|failed| {
-            format!(
-                "change {} of {total} failed: {}\n  cause: {}\n  ",
-                failed.step.order,
-                failed.step.describe(),
-                failed.error.message
-            )
-        })
-        .collect();
-    if failed.is_empty() {
-        text.push_str("the host's answers to some changes were lost\n  ");
-    }
-    text.push_str(&outcome.to_string());
-    text
-}
-
-fn describe(plan: &Plan) -> String {
-    plan.changes
-        .iter()
-        .map(|planned| format!("    {:?} {}", planned.change.action(), planned.change))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// What an apply did.

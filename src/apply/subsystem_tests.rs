@@ -106,7 +106,13 @@ fn replay(start: &HostState, steps: &[Step]) -> HostState {
     let mut host = MemoryHost::new(start.clone());
     for step in steps {
         let outcome = host.apply(&[&step.change], &mut || false);
-        assert_eq!(outcome, [ChangeOutcome::Applied], "replaying #{} {}", step.order, step.describe());
+        assert_eq!(
+            outcome,
+            [ChangeOutcome::Applied],
+            "replaying #{} {}",
+            step.order,
+            crate::render::apply_failure::step(step)
+        );
     }
     host.state
 }
@@ -115,10 +121,10 @@ fn replay(start: &HostState, steps: &[Step]) -> HostState {
 /// what it says stays on the start gives exactly the host's state.
 fn assert_report_is_the_host(error: &ApplyError, start: &HostState, host: &MemoryHost) {
     if let Some(Outcome::Partial { unknown, rollback_failures, .. }) = error.outcome() {
-        assert!(unknown.is_empty() && rollback_failures.is_empty(), "{error}");
+        assert!(unknown.is_empty() && rollback_failures.is_empty(), "{error:?}");
     }
     let stays = error.outcome().map_or(&[][..], Outcome::stays);
-    assert_eq!(host.state, replay(start, stays), "{error}");
+    assert_eq!(host.state, replay(start, stays), "{error:?}");
 }
 
 fn failed_orders(error: &ApplyError) -> Vec<usize> {
@@ -138,16 +144,16 @@ fn an_injected_failure_in_every_subsystem_is_rolled_back_and_the_report_is_the_h
             let mut host = FaultInjecting::new(MemoryHost::new(start.clone()), rules);
             let plan = plan::diff(&desired, &start, &ownership);
             let error = apply(plan, &desired, &ownership, options(rollback), &mut host).expect_err("injected");
-            assert_eq!(failed_orders(&error), [at], "{error}");
+            assert_eq!(failed_orders(&error), [at], "{error:?}");
             let stays: Vec<usize> = error.outcome().unwrap().stays().iter().map(|step| step.order).collect();
             match (at, rollback) {
-                (1, _) => assert_eq!(error.outcome(), Some(&Outcome::Untouched), "{error}"),
+                (1, _) => assert_eq!(error.outcome(), Some(&Outcome::Untouched), "{error:?}"),
                 // Only the loaded module cannot be undone.
                 (_, true) => {
-                    assert!(matches!(error.outcome(), Some(Outcome::RolledBack { .. })), "{error}");
-                    assert_eq!(stays, [1], "{error}");
+                    assert!(matches!(error.outcome(), Some(Outcome::RolledBack { .. })), "{error:?}");
+                    assert_eq!(stays, [1], "{error:?}");
                 }
-                (_, false) => assert_eq!(stays, (1..at).collect::<Vec<_>>(), "{error}"),
+                (_, false) => assert_eq!(stays, (1..at).collect::<Vec<_>>(), "{error:?}"),
             }
             assert_report_is_the_host(&error, &start, host.inner());
         }
@@ -160,7 +166,7 @@ fn a_module_that_cannot_be_unloaded_is_reported_as_staying() {
     let mut host = FaultInjecting::new(MemoryHost::new(start.clone()), FaultRules::parse("fail-at-change:3"));
     let plan = plan::diff(&desired, &start, &ownership);
     let error = apply(plan, &desired, &ownership, options(true), &mut host).expect_err("injected");
-    let text = error.to_string();
+    let text = crate::render::apply_failure::apply_error(&error);
     assert!(text.contains("rolled back; these cannot be undone and stay:\n    #1 create kernel module ipip"), "{text}");
     assert!(host.inner().state.modules.contains("ipip") && host.inner().state.links.contains_key("tunl0"));
     assert_report_is_the_host(&error, &start, host.inner());
@@ -234,12 +240,12 @@ fn a_refusal_by_the_host_in_every_subsystem_is_rolled_back_with_its_errno_in_jso
             break_host_for(at, &mut host);
             let broken = host.state.clone();
             let error = apply(plan, &desired, &ownership, options(rollback), &mut host).expect_err("refused");
-            assert_eq!(failed_orders(&error), [at], "{error}");
+            assert_eq!(failed_orders(&error), [at], "{error:?}");
             let json: serde_json::Value =
                 serde_json::from_str(&crate::render::json::render_apply_failure(&error).unwrap()).unwrap();
             assert_eq!(json["failed"][0]["errno"], serde_json::json!(errno), "#{at}: {json}");
             if rollback && at > 1 {
-                assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error}");
+                assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error:?}");
             }
             assert_report_is_the_host(&error, &broken, &host);
         }
@@ -257,15 +263,15 @@ fn an_ipvs_batch_goes_on_after_a_refused_operation_and_all_of_it_is_accounted_fo
         break_host_for(8, &mut host);
         let broken = host.state.clone();
         let error = apply(plan, &desired, &ownership, options(rollback), &mut host).expect_err("refused");
-        let ApplyError::Change { failed, outcome, .. } = &error else { panic!("{error}") };
-        assert_eq!(failed[0].error.errno, Some(17), "{error}");
+        let ApplyError::Change { failed, outcome, .. } = &error else { panic!("{error:?}") };
+        assert_eq!(failed[0].error.errno, Some(17), "{error:?}");
         match outcome {
             Outcome::Partial { stays, .. } if !rollback => {
                 assert_eq!(stays.iter().map(|step| step.order).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 9]);
                 let service = host.state.ipvs.services.values().next().unwrap();
-                assert_eq!(service.destinations.values().nth(1).unwrap().weight, 5, "{error}");
+                assert_eq!(service.destinations.values().nth(1).unwrap().weight, 5, "{error:?}");
             }
-            Outcome::RolledBack { kept } if rollback => assert_eq!(kept.len(), 1, "{error}"),
+            Outcome::RolledBack { kept } if rollback => assert_eq!(kept.len(), 1, "{error:?}"),
             other => panic!("rollback {rollback}: {other:?}"),
         }
         assert_report_is_the_host(&error, &broken, &host);
@@ -283,8 +289,8 @@ fn a_route_whose_undo_failed_is_gone_with_the_tunnel_the_rollback_deleted() {
     let mut host = FaultInjecting::new(memory, FaultRules::parse("fail-at-change:8"));
     let plan = plan::diff(&desired, &start, &ownership);
     let error = apply(plan, &desired, &ownership, options(true), &mut host).expect_err("injected");
-    assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error}");
-    assert!(host.inner().state.routes.is_empty(), "{error}");
+    assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error:?}");
+    assert!(host.inner().state.routes.is_empty(), "{error:?}");
     assert_report_is_the_host(&error, &start, host.inner());
 }
 
@@ -305,5 +311,5 @@ fn a_kernel_refusal_keeps_its_errno_action_and_extended_ack() {
     let denied = std::io::Error::from_raw_os_error(13);
     let error = sysctl::refused("net.ipv4.ip_forward", "1", &denied);
     assert_eq!((error.errno, error.action.as_deref()), (Some(13), Some("setting net.ipv4.ip_forward = 1")));
-    assert!(error.message.ends_with("(writing sysctls needs root)"), "{error}");
+    assert!(error.message.ends_with("(writing sysctls needs root)"), "{error:?}");
 }

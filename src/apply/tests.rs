@@ -49,7 +49,7 @@ fn failure_rolls_back_to_the_exact_starting_state() {
     let (changed, _) = desired(&SPEC.replace("203.0.113.11", "203.0.113.12").replace("weight: 0", "weight: 5"));
     host.refuse = vec![host.attempted + 2];
     let error = converge(&changed, &ownership, &mut host).expect_err("refused");
-    let text = error.to_string();
+    let text = crate::render::apply_failure::apply_error(&error);
     assert!(text.starts_with("change 3 of 3 failed: update ipvs real server 203.0.113.11:80"), "{text}");
     assert!(
         matches!(&error, ApplyError::Change { outcome: Outcome::RolledBack { kept }, .. } if kept.is_empty()),
@@ -65,7 +65,7 @@ fn without_rollback_the_earlier_changes_stay_and_are_listed() {
     let mut host = MemoryHost { refuse: vec![1], carry_on: false, ..Default::default() };
     let plan = plan::diff(&state, &host.state, &ownership);
     let error = apply(plan, &state, &ownership, options(false), &mut host).expect_err("refused");
-    let text = error.to_string();
+    let text = crate::render::apply_failure::apply_error(&error);
     assert!(text.starts_with("change 2 of 3 failed: create ipvs real server"), "{text}");
     assert!(
         matches!(&error, ApplyError::Change { outcome: Outcome::Partial { stays, unknown, rollback_failures }, .. }
@@ -93,10 +93,13 @@ fn a_change_that_does_not_take_is_reported_as_residual_drift() {
     assert!(
         matches!(&error, ApplyError::AfterChanges { cause, outcome: Outcome::Partial { stays, .. } }
             if matches!(&**cause, ApplyError::Residual { residual } if residual.changes.len() == 1) && stays.len() == 1),
-        "{error}"
+        "{error:?}"
     );
-    assert!(error.to_string().contains("Update ipvs real server"), "{error}");
-    assert!(error.to_string().contains("these 1 change(s) were applied and stay"), "{error}");
+    assert!(crate::render::apply_failure::apply_error(&error).contains("Update ipvs real server"), "{error:?}");
+    assert!(
+        crate::render::apply_failure::apply_error(&error).contains("these 1 change(s) were applied and stay"),
+        "{error:?}"
+    );
 }
 
 fn save(desired: &HostState, ownership: &Ownership, host: &MemoryHost) -> SavedPlan {
@@ -126,8 +129,11 @@ fn a_saved_plan_applies_once_then_is_stale() {
     assert_eq!(report.plan.changes, saved.plan.changes);
     assert_eq!(host.state, state);
     let error = apply_file(&saved, &mut host).expect_err("the host changed under the plan: its own apply");
-    assert!(matches!(error, ApplyError::Stale(_)), "{error}");
-    assert!(error.to_string().contains("appeared ipvs service tcp 203.0.113.100:80"), "{error}");
+    assert!(matches!(error, ApplyError::Stale(_)), "{error:?}");
+    assert!(
+        crate::render::apply_failure::apply_error(&error).contains("appeared ipvs service tcp 203.0.113.100:80"),
+        "{error:?}"
+    );
     assert_eq!(host.state, state);
 }
 
@@ -144,8 +150,9 @@ fn a_stale_saved_plan_changes_nothing_and_names_the_drift() {
     let made = host.attempted;
     let error = apply_file(&saved, &mut host).expect_err("stale");
     assert!(
-        error.to_string().contains("changed  ipvs real server 198.51.100.22:80 of tcp 203.0.113.100:80: weight 0 → 9"),
-        "{error}"
+        crate::render::apply_failure::apply_error(&error)
+            .contains("changed  ipvs real server 198.51.100.22:80 of tcp 203.0.113.100:80: weight 0 → 9"),
+        "{error:?}"
     );
     assert_eq!((host.state.clone(), host.attempted), (before, made));
 }
@@ -205,10 +212,10 @@ fn a_refused_middle_operation_is_rolled_back_with_what_the_kernel_did_after_it()
     let start = host.state.clone();
     let plan = plan_of(vec![reweight(0, 2), ghost_update(&reweight(1, 1)), reweight(2, 4)]);
     let error = execute(&plan, 1, options(true), &mut host, &mut Journal::default()).expect_err("refused");
-    let ApplyError::Change { failed, outcome, .. } = &error else { panic!("{error}") };
-    assert_eq!(failed.iter().map(|f| f.step.order).collect::<Vec<_>>(), [2], "{error}");
-    assert_eq!(*outcome, Outcome::RolledBack { kept: vec![] }, "{error}");
-    assert_eq!(host.state, start, "'rolled back: the host is as it was' must be true: {error}");
+    let ApplyError::Change { failed, outcome, .. } = &error else { panic!("{error:?}") };
+    assert_eq!(failed.iter().map(|f| f.step.order).collect::<Vec<_>>(), [2], "{error:?}");
+    assert_eq!(*outcome, Outcome::RolledBack { kept: vec![] }, "{error:?}");
+    assert_eq!(host.state, start, "'rolled back: the host is as it was' must be true: {error:?}");
 }
 
 #[test]
@@ -218,17 +225,17 @@ fn a_refused_first_operation_with_later_ones_applied_is_partial_not_untouched() 
     let start = host.state.clone();
     let plan = plan_of(vec![ghost_update(&reweight(0, 1)), reweight(1, 3), reweight(2, 4)]);
     let error = execute(&plan, 1, options(false), &mut host, &mut Journal::default()).expect_err("refused");
-    let Some(Outcome::Partial { stays, unknown, rollback_failures }) = error.outcome() else { panic!("{error}") };
-    assert_eq!(stays.iter().map(|s| s.order).collect::<Vec<_>>(), [2, 3], "{error}");
-    assert!(unknown.is_empty() && rollback_failures.is_empty(), "{error}");
-    assert!(!error.to_string().contains("nothing was changed"), "{error}");
+    let Some(Outcome::Partial { stays, unknown, rollback_failures }) = error.outcome() else { panic!("{error:?}") };
+    assert_eq!(stays.iter().map(|s| s.order).collect::<Vec<_>>(), [2, 3], "{error:?}");
+    assert!(unknown.is_empty() && rollback_failures.is_empty(), "{error:?}");
+    assert!(!crate::render::apply_failure::apply_error(&error).contains("nothing was changed"), "{error:?}");
     // Exactly what is listed differs from the start.
     let mut listed = start.clone();
     for step in stays {
         let Change::Ipvs(change) = &step.change else { unreachable!() };
         apply_ipvs(&mut listed.ipvs, change).unwrap();
     }
-    assert_eq!(host.state, listed, "{error}");
+    assert_eq!(host.state, listed, "{error:?}");
 }
 
 #[test]
@@ -242,7 +249,7 @@ fn timeouts_the_kernel_refuses_do_not_hide_the_service_created_after_them() {
         let plan = plan::diff(&desired, &host.state, &ownership);
         assert!(matches!(plan.changes[0].change, Change::Ipvs(IpvsChange::SetTimeouts { .. })));
         let error = apply(plan, &desired, &ownership, options(rollback), &mut host).expect_err("EINVAL");
-        let text = error.to_string();
+        let text = crate::render::apply_failure::apply_error(&error);
         assert!(text.starts_with("change 1 of 4 failed: update ipvs connection timeouts"), "{text}");
         match error.outcome() {
             Some(Outcome::RolledBack { kept }) if rollback => {
@@ -269,15 +276,19 @@ fn rollback_goes_on_past_a_failed_undo_and_lists_it() {
     // 5 undoes step 2 (refused), 6 undoes step 1.
     host.refuse = vec![host.attempted + 5];
     let error = execute(&plan, 1, options(true), &mut host, &mut Journal::default()).expect_err("refused");
-    let Some(Outcome::Partial { stays, unknown, rollback_failures }) = error.outcome() else { panic!("{error}") };
-    assert_eq!(stays.iter().map(|s| s.order).collect::<Vec<_>>(), [2], "{error}");
-    assert_eq!(rollback_failures.iter().map(|f| f.step.order).collect::<Vec<_>>(), [2], "{error}");
-    assert!(unknown.is_empty(), "{error}");
+    let Some(Outcome::Partial { stays, unknown, rollback_failures }) = error.outcome() else { panic!("{error:?}") };
+    assert_eq!(stays.iter().map(|s| s.order).collect::<Vec<_>>(), [2], "{error:?}");
+    assert_eq!(rollback_failures.iter().map(|f| f.step.order).collect::<Vec<_>>(), [2], "{error:?}");
+    assert!(unknown.is_empty(), "{error:?}");
     let mut expected = start;
     let Change::Ipvs(change) = &plan.changes[1].change else { unreachable!() };
     apply_ipvs(&mut expected.ipvs, change).unwrap();
-    assert_eq!(host.state, expected, "only the step whose undo failed stays: {error}");
-    assert!(error.to_string().contains("rollback failed for 1 change(s):\n    #2 update ipvs real server"), "{error}");
+    assert_eq!(host.state, expected, "only the step whose undo failed stays: {error:?}");
+    assert!(
+        crate::render::apply_failure::apply_error(&error)
+            .contains("rollback failed for 1 change(s):\n    #2 update ipvs real server"),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -287,10 +298,13 @@ fn a_lost_answer_makes_the_result_partial_and_names_the_change() {
     let plan = plan_of(vec![reweight(0, 2), reweight(1, 3), reweight(2, 4)]);
     host.lose_answer = Some((host.attempted + 1, true));
     let error = execute(&plan, 1, options(true), &mut host, &mut Journal::default()).expect_err("unknown");
-    let Some(Outcome::Partial { stays, unknown, .. }) = error.outcome() else { panic!("{error}") };
-    assert!(stays.is_empty(), "steps 1 and 3 were applied and undone: {error}");
-    assert_eq!(unknown.iter().map(|u| u.step.order).collect::<Vec<_>>(), [2], "{error}");
-    assert!(error.to_string().contains("whether these 1 change(s) took effect is unknown"), "{error}");
+    let Some(Outcome::Partial { stays, unknown, .. }) = error.outcome() else { panic!("{error:?}") };
+    assert!(stays.is_empty(), "steps 1 and 3 were applied and undone: {error:?}");
+    assert_eq!(unknown.iter().map(|u| u.step.order).collect::<Vec<_>>(), [2], "{error:?}");
+    assert!(
+        crate::render::apply_failure::apply_error(&error).contains("whether these 1 change(s) took effect is unknown"),
+        "{error:?}"
+    );
     assert_ne!(host.state, start, "the lost one took effect here, and the report does not claim otherwise");
 }
 
@@ -325,20 +339,20 @@ fn a_stop_request_ends_apply_at_a_window_boundary_and_rolls_back() {
     // Checks: before the batch (1), before window 1 (2), before window 2 (3): stop there.
     let error = execute(&plan_of(changes()), 1, interrupting(true, 3), &mut host, &mut Journal::default())
         .expect_err("interrupted");
-    assert!(matches!(error, ApplyError::Interrupted { sent: 2, total: 3, .. }), "{error}");
-    assert_eq!(error.outcome(), Some(&Outcome::RolledBack { kept: vec![] }), "{error}");
+    assert!(matches!(error, ApplyError::Interrupted { sent: 2, total: 3, .. }), "{error:?}");
+    assert_eq!(error.outcome(), Some(&Outcome::RolledBack { kept: vec![] }), "{error:?}");
     assert_eq!(host.state, start);
 
     let error = execute(&plan_of(changes()), 1, interrupting(false, 3), &mut host, &mut Journal::default())
         .expect_err("interrupted");
-    let Some(Outcome::Partial { stays, .. }) = error.outcome() else { panic!("{error}") };
-    assert_eq!(stays.iter().map(|s| s.order).collect::<Vec<_>>(), [1, 2], "{error}");
+    let Some(Outcome::Partial { stays, .. }) = error.outcome() else { panic!("{error:?}") };
+    assert_eq!(stays.iter().map(|s| s.order).collect::<Vec<_>>(), [1, 2], "{error:?}");
     assert_eq!(host.state.ipvs.services.values().next().unwrap().destinations.values().nth(2).unwrap().weight, 1);
 
     let mut untouched = three().0;
     let error = execute(&plan_of(changes()), 1, interrupting(true, 0), &mut untouched, &mut Journal::default())
         .expect_err("interrupted before anything");
-    assert_eq!(error.outcome(), Some(&Outcome::Untouched), "{error}");
+    assert_eq!(error.outcome(), Some(&Outcome::Untouched), "{error:?}");
 }
 
 #[test]
@@ -357,16 +371,20 @@ fn a_failure_in_a_follow_up_pass_reports_the_first_pass_too() {
         assert_eq!(plan.changes.len(), 2, "{plan:?}");
         host.refuse = vec![host.attempted + 2];
         let error = apply(plan, &target, &ownership, options(rollback), &mut host).expect_err("pass 2 refused");
-        assert!(error.to_string().starts_with("change 3 of 3 failed: delete ipvs real server 203.0.113.13"), "{error}");
+        assert!(
+            crate::render::apply_failure::apply_error(&error)
+                .starts_with("change 3 of 3 failed: delete ipvs real server 203.0.113.13"),
+            "{error:?}"
+        );
         match error.outcome() {
             Some(Outcome::Partial { stays, .. }) if !rollback => {
-                assert_eq!(stays.iter().map(|s| s.order).collect::<Vec<_>>(), [1, 2], "{error}")
+                assert_eq!(stays.iter().map(|s| s.order).collect::<Vec<_>>(), [1, 2], "{error:?}")
             }
             Some(Outcome::RolledBack { kept }) if rollback => {
                 assert!(kept.is_empty());
-                assert_eq!(host.state, start, "{error}");
+                assert_eq!(host.state, start, "{error:?}");
             }
-            other => panic!("rollback {rollback}: {other:?}\n{error}"),
+            other => panic!("rollback {rollback}: {other:?}\n{error:?}"),
         }
     }
 }
@@ -511,7 +529,7 @@ mod report_is_the_host {
     }
 
     fn objects<'a>(changes: impl IntoIterator<Item = &'a Change>) -> BTreeSet<String> {
-        changes.into_iter().map(|change| change.to_string()).collect()
+        changes.into_iter().map(crate::render::change::object).collect()
     }
 
     /// The service an object id belongs to (`… of tcp X` → `tcp X`).
@@ -556,7 +574,7 @@ mod report_is_the_host {
                 }
                 Err(error) => error,
             };
-            let outcome = error.outcome().unwrap_or_else(|| panic!("a failure while changing the host: {error}"));
+            let outcome = error.outcome().unwrap_or_else(|| panic!("a failure while changing the host: {error:?}"));
             let difference = plan::diff(&host.state, &start, &ownership);
             let changed = objects(difference.changes.iter().map(|planned| &planned.change));
             let stays = objects(outcome.stays().iter().map(|step| &step.change));
@@ -575,14 +593,14 @@ mod report_is_the_host {
                 unknown.iter().filter(|id| id.starts_with("ipvs service ")).map(|id| service_of(id)).collect();
             let covered = |id: &String| unknown.contains(id) || unknown_services.contains(&service_of(id));
             let certain: BTreeSet<String> = changed.iter().filter(|id| !covered(id)).cloned().collect();
-            prop_assert!(stays.is_disjoint(&unknown), "{}", error);
-            prop_assert!(stays.is_subset(&changed), "reported as staying but not on the host:\n{}", error);
-            prop_assert!(certain.is_subset(&stays), "on the host but not reported: {:?}\n{}", certain, error);
-            prop_assert!(failed.is_disjoint(&changed), "a change reported as failed took effect:\n{}", error);
+            prop_assert!(stays.is_disjoint(&unknown), "{:?}", error);
+            prop_assert!(stays.is_subset(&changed), "reported as staying but not on the host:\n{:?}", error);
+            prop_assert!(certain.is_subset(&stays), "on the host but not reported: {:?}\n{:?}", certain, error);
+            prop_assert!(failed.is_disjoint(&changed), "a change reported as failed took effect:\n{:?}", error);
             match outcome {
-                Outcome::Untouched | Outcome::RolledBack { .. } => prop_assert!(changed.is_empty(), "{}", error),
+                Outcome::Untouched | Outcome::RolledBack { .. } => prop_assert!(changed.is_empty(), "{:?}", error),
                 Outcome::Partial { .. } => {
-                    prop_assert!(!stays.is_empty() || !unknown.is_empty() || rollback_failures > 0, "{}", error)
+                    prop_assert!(!stays.is_empty() || !unknown.is_empty() || rollback_failures > 0, "{:?}", error)
                 }
             }
             if !rollback {
@@ -590,7 +608,7 @@ mod report_is_the_host {
             }
             let services: BTreeSet<String> = changed.iter().map(|id| service_of(id)).collect();
             let reported: BTreeSet<String> = stays.union(&unknown).map(|id| service_of(id)).collect();
-            prop_assert!(services.is_subset(&reported), "{}", error);
+            prop_assert!(services.is_subset(&reported), "{:?}", error);
         }
     }
 }

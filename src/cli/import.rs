@@ -73,7 +73,7 @@ fn read_source(args: &ImportArgs, netns: Option<&str>) -> Result<Imported, CliEr
     }
     enter_netns(netns)?;
     let host = observe::observe_host(&Interest::default())?;
-    Ok(live::import(&host, args.role.into(), &render::import::live_host_source(netns))?)
+    Ok(live::import(&host, args.role.into(), &render::import::live_host_source(netns), render::change::object)?)
 }
 
 /// Writes `text` to `path`, refusing to replace an existing file unless `force`.

@@ -23,6 +23,7 @@ use crate::model::addresses::{host_prefix_length, Address};
 use crate::model::ipvs::ServiceKey;
 use crate::model::links::{Link, LinkKind};
 use crate::model::{HostState, Role};
+use crate::plan::Change;
 use crate::spec::SpecFile;
 
 /// Which role form `--role` asks for.
@@ -45,8 +46,14 @@ struct Explicit {
 }
 
 /// Imports the observed state `host` (from `observe::observe_host` with the default
-/// interest, or a snapshot). `source` names the host for the header.
-pub fn import(host: &HostState, role: RoleChoice, source: &str) -> Result<Imported, ImportError> {
+/// interest, or a snapshot). `source` names the host for the header; `name_change` names a
+/// change a role's defaults would make (render's words, passed in: import makes none).
+pub fn import(
+    host: &HostState,
+    role: RoleChoice,
+    source: &str,
+    name_change: fn(&Change) -> String,
+) -> Result<Imported, ImportError> {
     let explicit = explicit(host);
     let (ipvs_spec, mut ipvs_comments) = canonical::ipvs_spec(&host.ipvs, &IpvsNotes::default(), "ipvs");
     ipvs_comments
@@ -65,7 +72,7 @@ pub fn import(host: &HostState, role: RoleChoice, source: &str) -> Result<Import
     };
     let mut unmet = Vec::new();
     for candidate in candidates {
-        match role_form(host, &explicit, candidate, ipvs.clone()) {
+        match role_form(host, &explicit, candidate, ipvs.clone(), name_change) {
             Ok(spec) => {
                 return Ok(Imported { source: source.into(), spec, comments: ipvs_comments, notes });
             }
@@ -166,6 +173,7 @@ fn role_form(
     explicit: &Explicit,
     role: Role,
     ipvs: Option<crate::spec::ipvs::IpvsSpec>,
+    name_change: fn(&Change) -> String,
 ) -> Result<SpecFile, Vec<String>> {
     let mut spec = empty_host_spec();
     spec.role = Some(role);
@@ -219,7 +227,8 @@ fn role_form(
     if plan.converged() {
         Ok(spec)
     } else {
-        let changes: Vec<String> = plan.changes.iter().map(|c| format!("it would change {}", c.change)).collect();
+        let changes: Vec<String> =
+            plan.changes.iter().map(|c| format!("it would change {}", name_change(&c.change))).collect();
         Err(changes)
     }
 }

@@ -99,7 +99,7 @@ mod tests {
     const BEFORE: &str = "apiVersion: lvs-converge/v1\nkind: ObservedState\nstate:\n  modules: [ip_vs, ipip]\n  sysctls: {net.ipv4.ip_forward: '0'}\n  addresses:\n    - {interface: eth0, address: 203.0.113.10, prefixLength: 24}\n  ipvs:\n    services:\n      - {protocol: tcp, address: 203.0.113.100, port: 80, scheduler: wlc, destinations: [{address: 203.0.113.11, port: 80, method: tunnel, weight: 1}]}\n";
 
     fn lines(differences: &[HostDifference]) -> Vec<String> {
-        differences.iter().map(|d| format!("{:?} {d}", d.action())).collect()
+        differences.iter().map(|d| format!("{:?} {}", d.action(), crate::render::saved::difference_object(d))).collect()
     }
 
     #[test]

@@ -10,12 +10,11 @@ pub mod modules;
 pub mod routes;
 pub mod saved;
 pub mod sysctl;
+pub mod unmanaged;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ipvs::ServiceKey;
 use crate::model::keyed::Keyed;
 use crate::model::ownership::Ownership;
 use crate::model::{HostState, ObjectId, Subsystem};
@@ -26,6 +25,7 @@ pub use links::LinkChange;
 pub use modules::ModuleChange;
 pub use routes::RouteChange;
 pub use sysctl::SysctlChange;
+pub use unmanaged::Unmanaged;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,7 +35,7 @@ pub enum Action {
     Delete,
 }
 
-/// One change to the host. How it reads to people (its `Display`, fields and JSON view) is
+/// One change to the host. How it reads to people (its name, fields and JSON view) is
 /// made in `render::change`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "subsystem", rename_all = "lowercase")]
@@ -56,34 +56,6 @@ pub struct Planned {
     pub change: Change,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
-}
-
-/// An object on the host that the spec does not own: reported, never touched. Its words
-/// (kind and identity, also its serde form in JSON and saved plans) are made in
-/// `render::unmanaged`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Unmanaged {
-    /// An ipip tunnel the spec does not declare.
-    IpipTunnel(String),
-    /// A service the spec does not declare. `in_scope`: its ownership covers the service,
-    /// which only `prune` would remove.
-    IpvsService { service: ServiceKey, in_scope: bool },
-    /// A file in the spec's file scope that lvs-converge did not write, so it is not deleted.
-    ForeignFile(PathBuf),
-}
-
-impl Unmanaged {
-    pub fn object(&self) -> ObjectId {
-        match self {
-            Unmanaged::IpipTunnel(name) => ObjectId::Link(name.clone()),
-            Unmanaged::IpvsService { service, .. } => ObjectId::IpvsService(*service),
-            Unmanaged::ForeignFile(path) => ObjectId::File(path.clone()),
-        }
-    }
-
-    pub fn subsystem(&self) -> Subsystem {
-        self.object().subsystem()
-    }
 }
 
 impl Change {

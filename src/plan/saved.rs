@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::compare::HostDifference;
-use super::{Plan, Planned};
+use super::{Change, Plan};
 use crate::desired;
 use crate::model::{HostState, ObjectId, Ownership};
 use crate::spec::{self, NodeSelector, SpecError};
@@ -87,31 +87,64 @@ pub enum ObservedFrom {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why a saved plan is refused. Plain data: how each reads is made in `render::saved`,
+/// because naming a change or a host difference takes render's words.
+#[derive(Debug)]
 pub enum SavedPlanError {
-    #[error("{action} saved plan {}: {source}", .path.display())]
     Io { path: PathBuf, action: &'static str, source: std::io::Error },
-    #[error("{} is not an lvs-converge saved plan: {reason}\n  hint: saved plans are written by `lvs-converge plan -f SPEC --out FILE`", .path.display())]
     Foreign { path: PathBuf, reason: String },
-    #[error("saved plan {} has format version {found}, newer than this lvs-converge ({TOOL_VERSION}) reads ({FORMAT_VERSION})\n  hint: apply it with the lvs-converge that wrote it, or plan again with this one", .path.display())]
     NewerFormat { path: PathBuf, found: u64 },
-    #[error("saved plan {} was made by lvs-converge {found}; this is {TOOL_VERSION}\n  hint: apply it with lvs-converge {found}, or plan again with this one", .path.display())]
     OtherToolVersion { path: PathBuf, found: String },
-    #[error("saved plan {} is corrupt: {message}\n  hint: plan again to write a new one", .path.display())]
     Corrupt { path: PathBuf, message: String },
-    #[error("cannot save a plan made from snapshot {}: the snapshot does not hold {what}, which `apply` would read on the host, so the plan could never apply\n  hint: plan on the host itself (`lvs-converge plan -f SPEC --out FILE`), or drop --out to review the snapshot plan only", .snapshot.display())]
     SnapshotTooNarrow { snapshot: PathBuf, what: String },
-    #[error("saved plan {} was made with {}, but this apply has {}\n  hint: apply with the plan's {option} (or none: it is taken from the plan), or plan again", .path.display(), show(.option, .planned), show(.option, .given))]
     OtherContext { path: PathBuf, option: &'static str, planned: Option<String>, given: Option<String> },
-    #[error("the spec saved in plan {} is not valid (it is checked as `validate` checks a spec file):\n{source}\n  nothing was changed.\n  hint: fix the spec, then plan again: `lvs-converge plan -f SPEC --out FILE`", .path.display())]
     InvalidSpec { path: PathBuf, source: SpecError },
-    #[error("saved plan {} is not what `lvs-converge plan` makes: {difference}\n  nothing was changed.\n  hint: a saved plan is applied only as `plan --out` wrote it; plan again and apply the new file", .path.display())]
-    Inconsistent { path: PathBuf, difference: String },
+    Inconsistent { path: PathBuf, difference: Box<Inconsistency> },
 }
 
-/// `--netns lb`, or `no --netns`.
-fn show(option: &str, value: &Option<String>) -> String {
-    value.as_deref().map_or_else(|| format!("no {option}"), |v| format!("{option} {v}"))
+/// How a saved plan's parts fail to follow from one another as `plan --out` makes them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inconsistency {
+    /// Its spec text does not hash to the saved sha256.
+    SpecDigest,
+    /// Its spec resolves for another node than the one the plan names.
+    Node {
+        resolved: Option<String>,
+        named: Option<String>,
+    },
+    /// Its desired state is not what its spec gives; `first` differs first.
+    Desired {
+        first: Option<HostDifference>,
+    },
+    Ownership,
+    Origins,
+    RelativeRoot(PathBuf),
+    /// Its plan is not what its desired state gives on its observed state.
+    Plan(PlanDifference),
+}
+
+/// Where a saved plan departs from the plan recomputed from its desired state. `number`
+/// counts changes from 1, as people read a plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanDifference {
+    /// Change `number` is `saved` where the desired state gives `expected`.
+    Differs {
+        number: usize,
+        saved: Change,
+        expected: Change,
+    },
+    /// Change `number` is one the desired state does not give.
+    Extra {
+        number: usize,
+        saved: Change,
+    },
+    /// Change `number`, which the desired state gives, is missing.
+    Missing {
+        number: usize,
+        expected: Change,
+    },
+    Unmanaged,
+    Draining,
 }
 
 /// The host changed since the plan was made: applying it would act on a host nobody
@@ -131,11 +164,8 @@ pub enum Staleness {
     HostChanged(Vec<HostDifference>),
     /// The digest matches, but the saved desired state gives other changes on this host
     /// (the first difference named).
-    PlanDiffers(String),
+    PlanDiffers(Box<PlanDifference>),
 }
-
-/// Its words are made in `render::saved`.
-impl std::error::Error for Stale {}
 
 impl SavedPlan {
     /// A plan without its spec's text (see [`SavedPlan::with_spec_text`]): enough to apply
@@ -211,9 +241,12 @@ impl SavedPlan {
     /// origins; the plan must be exactly what `diff` gives from them and the saved observed
     /// state; the root must be absolute. So the file can ask for no more than a valid spec.
     pub fn check_consistent(&self, path: &Path) -> Result<(), SavedPlanError> {
-        let inconsistent = |difference: String| SavedPlanError::Inconsistent { path: path.to_path_buf(), difference };
+        let inconsistent = |difference: Inconsistency| SavedPlanError::Inconsistent {
+            path: path.to_path_buf(),
+            difference: Box::new(difference),
+        };
         if sha256_hex(self.spec_text.as_bytes()) != self.made.spec.sha256 {
-            return Err(inconsistent("its spec text does not have the spec's sha256".into()));
+            return Err(inconsistent(Inconsistency::SpecDigest));
         }
         let document = spec::parse_document(&self.spec_text, &self.made.spec.path)
             .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
@@ -221,30 +254,23 @@ impl SavedPlan {
             desired::resolve(&document, &NodeSelector { name: self.made.node.as_deref(), local_addresses: vec![] })
                 .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
         if resolved.node != self.made.node {
-            return Err(inconsistent(format!(
-                "its spec resolves for node {}, but the plan names node {}",
-                resolved.node.as_deref().unwrap_or("(none)"),
-                self.made.node.as_deref().unwrap_or("(none)")
-            )));
+            return Err(inconsistent(Inconsistency::Node { resolved: resolved.node, named: self.made.node.clone() }));
         }
         if resolved.desired != self.desired {
-            let first = super::changes_between(&resolved.desired, &self.desired)
-                .first()
-                .map(|difference| format!(" (first: {difference})"))
-                .unwrap_or_default();
-            return Err(inconsistent(format!("its desired state is not what its spec gives{first}")));
+            let first = super::changes_between(&resolved.desired, &self.desired).into_iter().next();
+            return Err(inconsistent(Inconsistency::Desired { first }));
         }
         if resolved.ownership != self.ownership {
-            return Err(inconsistent("its ownership (prune, managed files) is not what its spec gives".into()));
+            return Err(inconsistent(Inconsistency::Ownership));
         }
         if super::origins_by_text(&resolved.origins) != self.origins {
-            return Err(inconsistent("its origins are not what its spec gives".into()));
+            return Err(inconsistent(Inconsistency::Origins));
         }
         if let Some(root) = self.made.root.as_ref().filter(|root| !root.is_absolute()) {
-            return Err(inconsistent(format!("its root {} is not an absolute path", root.display())));
+            return Err(inconsistent(Inconsistency::RelativeRoot(root.clone())));
         }
         match first_difference(&self.replan(&self.observed), &self.plan) {
-            Some(difference) => Err(inconsistent(difference)),
+            Some(difference) => Err(inconsistent(Inconsistency::Plan(difference))),
             None => Ok(()),
         }
     }
@@ -304,7 +330,7 @@ impl SavedPlan {
         } else {
             match first_difference(&self.replan(now), &self.plan) {
                 None => return Ok(()),
-                Some(difference) => Staleness::PlanDiffers(difference),
+                Some(difference) => Staleness::PlanDiffers(Box::new(difference)),
             }
         };
         Err(Box::new(Stale {
@@ -318,40 +344,29 @@ impl SavedPlan {
 
 /// Where `saved` departs from `expected`, the plan recomputed from the saved desired state:
 /// the first change that differs, is missing or is extra, then the rest of the plan.
-fn first_difference(expected: &Plan, saved: &Plan) -> Option<String> {
-    let describe = |planned: &Planned| format!("{} {}", planned.change.action(), planned.change);
+fn first_difference(expected: &Plan, saved: &Plan) -> Option<PlanDifference> {
     let count = expected.changes.len().max(saved.changes.len());
     for index in 0..count {
         let number = index + 1;
         match (expected.changes.get(index), saved.changes.get(index)) {
             (Some(want), Some(have)) if want == have => continue,
-            (Some(want), Some(have)) if describe(want) == describe(have) => {
-                return Some(format!(
-                    "change {number} ({}) holds other values than its desired state gives",
-                    describe(have)
-                ))
-            }
             (Some(want), Some(have)) => {
-                return Some(format!(
-                    "change {number} is `{}`, but its desired state gives `{}` there",
-                    describe(have),
-                    describe(want)
-                ))
+                return Some(PlanDifference::Differs {
+                    number,
+                    saved: have.change.clone(),
+                    expected: want.change.clone(),
+                })
             }
-            (None, Some(have)) => {
-                return Some(format!("change {number} (`{}`) is not one its desired state gives", describe(have)))
-            }
-            (Some(want), None) => {
-                return Some(format!("change {number} (`{}`) that its desired state gives is missing", describe(want)))
-            }
+            (None, Some(have)) => return Some(PlanDifference::Extra { number, saved: have.change.clone() }),
+            (Some(want), None) => return Some(PlanDifference::Missing { number, expected: want.change.clone() }),
             (None, None) => unreachable!("index below the longer length"),
         }
     }
     if expected.unmanaged != saved.unmanaged {
-        return Some("its list of unmanaged objects is not what its desired state gives".into());
+        return Some(PlanDifference::Unmanaged);
     }
     if expected.draining != saved.draining || expected.observed_at != saved.observed_at {
-        return Some("its draining real servers are not what its desired state gives".into());
+        return Some(PlanDifference::Draining);
     }
     None
 }
@@ -400,6 +415,7 @@ mod tests {
     use super::*;
     use crate::model::ipvs::DestinationActivity;
     use crate::model::keyed::Keyed;
+    use crate::render::saved::{saved_plan_error, stale as stale_text};
 
     const SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nsysctls:\n  net.ipv4.vs.expire_nodest_conn: 1\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n";
 
@@ -462,7 +478,7 @@ mod tests {
         service.destinations.values_mut().next().unwrap().weight = 5;
         assert_ne!(observed_digest(&reweighted, &spec.desired), plan.observed_digest);
         let stale = plan.check_fresh(&reweighted, Path::new("p.json"), 1_700_000_090).expect_err("stale");
-        let text = stale.to_string();
+        let text = stale_text(&stale);
         assert!(
             text.starts_with("saved plan p.json is stale: the host changed since the plan was made 1m30s ago:"),
             "{text}"
@@ -476,7 +492,7 @@ mod tests {
         let mut unloaded = observed.clone();
         unloaded.modules.remove("ip_vs_wlc");
         let stale = plan.check_fresh(&unloaded, Path::new("p.json"), 0).expect_err("a wanted module went away");
-        assert!(stale.to_string().contains("gone     kernel module ip_vs_wlc"), "{stale}");
+        assert!(stale_text(&stale).contains("gone     kernel module ip_vs_wlc"), "{stale:?}");
     }
 
     #[test]
@@ -485,7 +501,7 @@ mod tests {
         let text = saved(&spec, &observed).to_json();
         let path = Path::new("/tmp/p.json");
         assert_eq!(SavedPlan::from_json(&text, path).expect("reads back"), saved(&spec, &observed));
-        let error = |text: &str| SavedPlan::from_json(text, path).expect_err("refused").to_string();
+        let error = |text: &str| saved_plan_error(&SavedPlan::from_json(text, path).expect_err("refused"));
         assert!(error("not json").starts_with("/tmp/p.json is not an lvs-converge saved plan: not JSON"));
         assert!(error("{\"format\": \"terraform\"}").contains("is not an lvs-converge saved plan"));
         let newer = text.replace("\"format_version\": 1,", "\"format_version\": 2,");
@@ -508,7 +524,7 @@ mod tests {
         let path = Path::new("p.json");
         assert_eq!(plan.context(path, None, None).unwrap(), (Some("lb".into()), None));
         assert_eq!(plan.context(path, Some("lb"), None).unwrap(), (Some("lb".into()), None));
-        let error = plan.context(path, Some("other"), None).expect_err("other namespace").to_string();
+        let error = saved_plan_error(&plan.context(path, Some("other"), None).expect_err("other namespace"));
         assert!(
             error.starts_with("saved plan p.json was made with --netns lb, but this apply has --netns other"),
             "{error}"
@@ -533,19 +549,26 @@ mod tests {
             before: Some("0".into()),
             after: "1".into(),
         };
-        forged.plan.changes.push(Planned { change: super::super::Change::Sysctl(sysctl), origin: None });
+        forged
+            .plan
+            .changes
+            .push(super::super::Planned { change: super::super::Change::Sysctl(sysctl.clone()), origin: None });
         let stale = forged.check_fresh(&observed, Path::new("p.json"), 0).expect_err("a change nobody planned");
         assert_eq!(
             stale.why,
-            Staleness::PlanDiffers(
-                "change 1 (`update sysctl net.//.//.//tmp.x`) is not one its desired state gives".into()
-            )
+            Staleness::PlanDiffers(Box::new(PlanDifference::Extra {
+                number: 1,
+                saved: super::super::Change::Sysctl(sysctl)
+            }))
         );
-        let text = stale.to_string();
-        assert!(text.starts_with("saved plan p.json does not fit this host: change 1"), "{text}");
+        let text = stale_text(&stale);
+        assert!(
+            text.starts_with("saved plan p.json does not fit this host: change 1 (`update sysctl net.//.//.//tmp.x`) is not one its desired state gives"),
+            "{text}"
+        );
         assert!(text.contains("\n  nothing was changed."), "{text}");
         let error = SavedPlan::from_json(&forged.to_json(), Path::new("p.json")).expect_err("refused on reading");
-        assert!(matches!(error, SavedPlanError::Inconsistent { .. }), "{error}");
+        assert!(matches!(error, SavedPlanError::Inconsistent { .. }), "{error:?}");
     }
 
     #[test]

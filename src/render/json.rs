@@ -109,7 +109,7 @@ pub fn render_apply_failure(error: &ApplyError) -> Option<String> {
         applied: !outcome.stays().is_empty(),
         outcome: name,
         interrupted: matches!(error, ApplyError::Interrupted { .. }),
-        message: error.to_string(),
+        message: super::apply_failure::apply_error(error),
         failed: errors(failed),
         unknown: errors(unknown),
         stays: outcome.stays().iter().map(|step| json_change(step.order, &step.change, None)).collect(),

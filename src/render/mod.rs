@@ -2,6 +2,7 @@
 //! a user reads about a change or an object is made here; renderers only format, they never
 //! decide what changes, and never write: the command line prints what they make.
 
+pub mod apply_failure;
 pub mod change;
 pub mod findings;
 pub mod import;
@@ -12,7 +13,6 @@ pub mod saved;
 pub mod snapshot;
 pub mod spec_summary;
 pub mod text;
-pub mod unmanaged;
 
 /// Output format of `plan`, `apply` and `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::change::{self, FieldChange};
-use super::unmanaged;
+use crate::plan::unmanaged;
 use crate::plan::{Action, Change, Plan};
 
 /// ANSI colours, or none.

@@ -9,8 +9,6 @@ mod modules;
 mod routes;
 mod sysctl;
 
-use std::fmt;
-
 use serde::Serialize;
 
 pub(crate) use addresses::fields as address_fields;
@@ -77,20 +75,16 @@ pub fn detail(change: &Change) -> Option<String> {
 }
 
 /// `kind id`, e.g. `ipvs service tcp 203.0.113.100:80`: how messages name a change's object.
-impl fmt::Display for Change {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&describe(self).object())
-    }
+pub fn object(change: &Change) -> String {
+    describe(change).object()
 }
 
 /// `create`, `update`, `delete`.
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Delete => "delete",
-        })
+pub fn action_word(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Delete => "delete",
     }
 }
 
@@ -367,7 +361,7 @@ mod tests {
         assert_eq!((named.len(), table.len()), (VARIANTS, VARIANTS), "every variant once in the table: {named:?}");
         for (change, text, fields) in &table {
             let view = describe(change);
-            assert_eq!(format!("{} {change}", change.action()), *text, "{change:?}");
+            assert_eq!(format!("{} {}", action_word(change.action()), object(change)), *text, "{change:?}");
             assert_eq!(fields_text(&view), *fields, "{text}");
             assert_eq!((view.subsystem, view.action), (change.subsystem(), change.action()), "{text}");
             assert!(!view.kind.is_empty(), "{text}: no kind");

@@ -1,6 +1,6 @@
-//! Objects the spec does not own, as people read them: a kind and an identity. The same
-//! words are their form in JSON plans and in saved plans (`{subsystem, kind, id}`), so
-//! reading a saved plan parses them back.
+//! Objects the spec does not own. Their form in saved plans (`{subsystem, kind, id}`) is
+//! words, a kind and an identity, because JSON plans always showed them so: one form for
+//! both, which reading a saved plan parses back. render shows the same kind and identity.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,8 +9,33 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::model::ipvs::{Family, Protocol, ServiceKey};
-use crate::model::Subsystem;
-use crate::plan::Unmanaged;
+use crate::model::{ObjectId, Subsystem};
+
+/// An object on the host that the spec does not own: reported, never touched.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Unmanaged {
+    /// An ipip tunnel the spec does not declare.
+    IpipTunnel(String),
+    /// A service the spec does not declare. `in_scope`: its ownership covers the service,
+    /// which only `prune` would remove.
+    IpvsService { service: ServiceKey, in_scope: bool },
+    /// A file in the spec's file scope that lvs-converge did not write, so it is not deleted.
+    ForeignFile(PathBuf),
+}
+
+impl Unmanaged {
+    pub fn object(&self) -> ObjectId {
+        match self {
+            Unmanaged::IpipTunnel(name) => ObjectId::Link(name.clone()),
+            Unmanaged::IpvsService { service, .. } => ObjectId::IpvsService(*service),
+            Unmanaged::ForeignFile(path) => ObjectId::File(path.clone()),
+        }
+    }
+
+    pub fn subsystem(&self) -> Subsystem {
+        self.object().subsystem()
+    }
+}
 
 const IN_SCOPE: &str = " (in scope; set prune to remove it)";
 const FOREIGN: &str = " (not written by lvs-converge)";
