@@ -12,8 +12,10 @@
 //!   operation the kernel refuses (an update of a real server that does not exist, or
 //!   timeouts out of range), so the kernel really carries on with the rest of the window;
 //!   other changes fail as with `fail-at-change`;
-//! - `run-before-ipvs:COMMAND` — runs `sh -c COMMAND` just before the first IPVS batch is
-//!   sent (e.g. to delete a real server out of band; COMMAND cannot contain a comma);
+//! - `run-before-SUBSYSTEM:COMMAND` (`run-before-ipvs` …) — runs `sh -c COMMAND` once per
+//!   apply, just before the first batch of that subsystem is sent, not again before a
+//!   later pass's batch (e.g. to delete a real server out of band; COMMAND cannot contain
+//!   a comma);
 //! - `abort-at:NAME` — abort when the code passes the named point (e.g. `file-before-rename`);
 //! - `fail-at:NAME` — the first pass through the named point fails as if the kernel refused
 //!   it (e.g. `ipip-create`, `link-set-mtu`: the later requests of a change made of several);
@@ -59,10 +61,6 @@ impl FaultRules {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
-
     /// The fault planned for change `number`, if any.
     pub fn at_change(&self, number: usize) -> Option<ChangeFault> {
         self.rules.iter().find_map(|(kind, arg)| {
@@ -82,7 +80,7 @@ impl FaultRules {
     }
 }
 
-/// Runs `command` with `sh -c`, just before the first batch of `subsystem` is sent.
+/// Runs `command` with `sh -c`, just before the apply's first batch of `subsystem` is sent.
 pub fn run_before(subsystem: &str, command: &str) {
     let status = std::process::Command::new("sh").arg("-c").arg(command).status();
     eprintln!("fault injection: ran `{command}` before the {subsystem} changes: {status:?}");
@@ -150,6 +148,6 @@ mod tests {
         );
         assert_eq!(rules.commands_before("ipvs"), ["ipvsadm -C"]);
         assert!(rules.commands_before("links").is_empty());
-        assert!(FaultRules::parse("").is_empty());
+        assert_eq!(FaultRules::parse(""), FaultRules::default());
     }
 }

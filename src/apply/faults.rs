@@ -3,6 +3,8 @@
 //! so the apply loop itself knows nothing of them, and the same rules prove rollback on the
 //! kernel (the lab) and on [`super::memory::MemoryHost`] (unit tests).
 
+use std::collections::BTreeSet;
+
 use super::{ipvs, ChangeError, ChangeOutcome, Host};
 use crate::fault::{self, ChangeFault, FaultRules};
 use crate::model::ipvs::{DestinationKey, ServiceKey};
@@ -14,16 +16,17 @@ use crate::plan::Change;
 pub struct FaultInjecting<H: Host> {
     host: H,
     rules: FaultRules,
-    /// The subsystem of the last batch of plan changes, so that a `run-before-SUBSYSTEM`
-    /// command runs once before that subsystem's changes, not before each batch.
-    last_subsystem: Option<Subsystem>,
+    /// The subsystems whose `run-before-SUBSYSTEM` commands have run: once per apply,
+    /// before the first batch of that subsystem, not again before a later pass's batch
+    /// (the drain deletes after the files of a first pass, say).
+    ran_before: BTreeSet<Subsystem>,
     /// What a kill rule does; [`fault::die`] outside tests, which cannot die.
     kill: fn(),
 }
 
 impl<H: Host> FaultInjecting<H> {
     pub fn new(host: H, rules: FaultRules) -> Self {
-        FaultInjecting { host, rules, last_subsystem: None, kill: || fault::die() }
+        FaultInjecting { host, rules, ran_before: BTreeSet::new(), kill: || fault::die() }
     }
 
     /// `host` with the rules of `LVS_CONVERGE_FAULT` (none without the `fault-injection`
@@ -34,10 +37,6 @@ impl<H: Host> FaultInjecting<H> {
 
     pub fn inner(&self) -> &H {
         &self.host
-    }
-
-    pub fn inner_mut(&mut self) -> &mut H {
-        &mut self.host
     }
 }
 
@@ -62,12 +61,11 @@ impl<H: Host> Host for FaultInjecting<H> {
     ) -> Vec<ChangeOutcome> {
         if let Some(first) = changes.first() {
             let subsystem = first.subsystem();
-            if self.last_subsystem != Some(subsystem) {
+            if self.ran_before.insert(subsystem) {
                 for command in self.rules.commands_before(subsystem.name()) {
                     fault::run_before(subsystem.name(), command);
                 }
             }
-            self.last_subsystem = Some(subsystem);
         }
         let fault = (0..changes.len()).find_map(|index| self.rules.at_change(first_order + index).map(|f| (index, f)));
         let Some((at, fault)) = fault else {
@@ -202,6 +200,25 @@ mod tests {
         refusing.carry_on = false;
         let mut host = FaultInjecting::new(refusing, FaultRules::parse("kill-at-change:3")).kill_by_panicking();
         assert_eq!(kinds(&send(&mut host, 1, &reweights)), "F--");
+    }
+
+    #[test]
+    fn run_before_runs_once_per_apply_even_when_its_subsystem_comes_back_in_a_later_pass() {
+        let scratch = crate::test_support::scratch_dir("faults", "run-before-passes");
+        let log = scratch.join("log");
+        let rules = FaultRules::parse(&format!("run-before-ipvs:echo ran >> {}", log.display()));
+        let (host, reweights) = host_and_reweights();
+        let mut host = FaultInjecting::new(host, rules);
+        let file = Change::File(crate::plan::FileChange::Create {
+            path: "/etc/lvs/a.conf".into(),
+            after: crate::model::files::FileContent::from("text\n"),
+        });
+        // Pass 1 ends on the files; pass 2 (the drain deletes) is IPVS again.
+        send(&mut host, 1, &reweights[..1]);
+        send(&mut host, 2, std::slice::from_ref(&file));
+        send(&mut host, 3, &reweights[1..]);
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "ran\n");
+        std::fs::remove_dir_all(scratch).unwrap();
     }
 
     #[test]

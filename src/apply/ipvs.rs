@@ -33,17 +33,8 @@ impl Applier for IpvsChange {
 /// Makes `changes` on the kernel in one pipelined batch and says what became of each
 /// (the kernel carries on after a refusal within a window); `stop` is asked between windows.
 pub fn apply(client: &mut IpvsClient, changes: &[&IpvsChange], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
-    // Draining is an in-place update to weight 0.
-    let changes: Vec<IpvsChange> = changes
-        .iter()
-        .map(|change| match change {
-            IpvsChange::DrainDestination { service, before, .. } => {
-                IpvsChange::UpdateDestination { service: *service, before: before.clone(), after: drained(before) }
-            }
-            other => (*other).clone(),
-        })
-        .collect();
-    let ops: Vec<IpvsOp> = changes.iter().map(operation).collect();
+    let mut weight_zero = vec![None; changes.len()];
+    let ops: Vec<IpvsOp> = changes.iter().zip(&mut weight_zero).map(|(change, slot)| operation(change, slot)).collect();
     client.execute(&ops, stop).into_iter().map(change_outcome).collect()
 }
 
@@ -98,8 +89,9 @@ pub fn refused_stand_in(change: &IpvsChange) -> IpvsChange {
     IpvsChange::UpdateDestination { service, before: ghost.clone(), after: ghost }
 }
 
-/// The netlink request that makes a change.
-fn operation(change: &IpvsChange) -> IpvsOp<'_> {
+/// The netlink request that makes a change. A drain is an in-place update to weight 0; the
+/// real server it sends lives in `weight_zero`, which the request borrows.
+fn operation<'a>(change: &'a IpvsChange, weight_zero: &'a mut Option<Destination>) -> IpvsOp<'a> {
     match change {
         IpvsChange::SetTimeouts { after, .. } => IpvsOp::SetTimeouts(*after),
         IpvsChange::CreateService { service, after } => IpvsOp::NewService(*service, after),
@@ -108,7 +100,9 @@ fn operation(change: &IpvsChange) -> IpvsOp<'_> {
         IpvsChange::CreateDestination { service, after } => IpvsOp::NewDest(*service, after),
         IpvsChange::UpdateDestination { service, after, .. } => IpvsOp::SetDest(*service, after),
         IpvsChange::DeleteDestination { service, before } => IpvsOp::DelDest(*service, before.key()),
-        IpvsChange::DrainDestination { .. } => unreachable!("turned into an update by apply()"),
+        IpvsChange::DrainDestination { service, before, .. } => {
+            IpvsOp::SetDest(*service, weight_zero.insert(drained(before)))
+        }
     }
 }
 
@@ -119,7 +113,7 @@ const MAX_TIMEOUT_ANY_HZ: u32 = i32::MAX as u32 / 1000;
 /// Makes one IPVS change on a table, with the kernel's refusals: EEXIST creating what
 /// exists, ESRCH for a missing service, ENOENT for a missing real server, EINVAL for
 /// timeouts out of range.
-pub fn apply_to_table(table: &mut IpvsState, change: &IpvsChange) -> Result<(), ChangeError> {
+pub(crate) fn apply_to_table(table: &mut IpvsState, change: &IpvsChange) -> Result<(), ChangeError> {
     let refused = |message: String, errno: Errno| ChangeError::with_errno(message, errno as i32);
     match change {
         IpvsChange::SetTimeouts { after, .. } => {
@@ -180,4 +174,29 @@ fn find_service<'a>(table: &'a mut IpvsState, key: &ServiceKey) -> Result<&'a mu
         .services
         .get_mut(key)
         .ok_or_else(|| ChangeError::with_errno(format!("service {key} not found (ESRCH)"), Errno::ESRCH as i32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ipvs::Protocol;
+
+    #[test]
+    fn a_drain_is_sent_as_an_update_of_its_real_server_to_weight_0() {
+        let service =
+            ServiceKey::Address { protocol: Protocol::Tcp, address: "203.0.113.100".parse().unwrap(), port: 80 };
+        let before = Destination {
+            address: "203.0.113.11".parse().unwrap(),
+            port: 80,
+            method: ForwardingMethod::Tunnel,
+            weight: 3,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            tunnel: Default::default(),
+        };
+        let drain = IpvsChange::DrainDestination { service, before: before.clone(), timeout: 60 };
+        let mut weight_zero = None;
+        let IpvsOp::SetDest(key, sent) = operation(&drain, &mut weight_zero) else { panic!("not a SET_DEST") };
+        assert_eq!((key, sent), (service, &Destination { weight: 0, ..before }));
+    }
 }

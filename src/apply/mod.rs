@@ -152,8 +152,10 @@ pub trait Host {
     /// says yes, nothing more is sent.
     fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome>;
     /// [`Host::apply`] for a batch of the plan's own changes, the first of them step
-    /// `first_order` of the apply (undo operations go to [`Host::apply`]): only a host that
-    /// acts on plan positions (fault injection) needs to tell the two apart.
+    /// `first_order` of the apply (undo operations go to [`Host::apply`]). This is the seam
+    /// for fault injection ([`faults::FaultInjecting`]): its rules name plan positions
+    /// (`fail-at-change:K`) and must never strike an undo, so the apply loop passes positions
+    /// here and nowhere else; every other host is the default, [`Host::apply`].
     fn apply_steps(
         &mut self,
         _first_order: usize,
@@ -405,7 +407,7 @@ fn draining_now(executed: &Plan, next: &Plan) -> Vec<(ServiceKey, DestinationKey
 /// The undo log of one apply: every step that took effect, whatever its position in its
 /// batch, with the changes that undo it (`None`: it cannot be undone).
 #[derive(Default)]
-pub struct Journal {
+struct Journal {
     undo: Vec<(Step, Option<Vec<Change>>)>,
 }
 
@@ -594,7 +596,7 @@ fn batch_end(changes: &[&Change], start: usize) -> usize {
 /// apply), recording every change that takes effect in `journal`. On a failure, an
 /// unknown outcome or a stop request, sends nothing more and settles the host: rolls back
 /// everything in the journal (unless told not to) and reports exactly what stays.
-pub fn execute(
+fn execute(
     plan: &Plan,
     first_order: usize,
     options: ApplyOptions,

@@ -1,8 +1,10 @@
 //! Rollback in every subsystem, against the in-memory host: a plan that loads a module,
-//! changes and creates interfaces, sets sysctls, adds an address and a route, re-weights and
-//! adds IPVS real servers and writes files fails at each of its changes in turn, injected
-//! (fault rules around the host) or refused by the host itself (kernel-like errors); what
-//! the report says stays must be exactly what the host holds.
+//! changes and creates interfaces, sets sysctls, adds an address and a route, sets IPVS
+//! timeouts, updates a service, creates, updates and deletes real servers, prunes a
+//! service and writes files fails at each of its changes in turn, injected (fault rules
+//! around the host) or refused by the host itself the kernel's way (what the change needs
+//! changed out of band first: EEXIST, ENOENT, ESRCH, ENODEV); what the report says stays
+//! must be exactly what the host holds.
 
 use super::faults::FaultInjecting;
 use super::memory::MemoryHost;
@@ -10,6 +12,7 @@ use super::*;
 use crate::desired;
 use crate::fault::FaultRules;
 use crate::model::files::HEADER_PREFIX;
+use crate::model::Subsystem;
 
 /// Tests decide when apply stops, never the process-wide signal flag.
 fn never() -> bool {
@@ -20,7 +23,13 @@ fn options(rollback: bool) -> ApplyOptions {
     ApplyOptions { rollback, wait: false, stop: never }
 }
 
-const IPVS: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n        - address: 203.0.113.12\n";
+/// The IPVS table before: timeouts, a service with .11 .12 .14, and a second service on
+/// port 443.
+const IPVS_START: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  timeouts: { tcp: 900, tcpFin: 120, udp: 300 }\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n        - address: 203.0.113.12\n        - address: 203.0.113.14\n    - address: 203.0.113.100\n      port: 443\n      realServers:\n        - address: 203.0.113.11\n";
+
+/// What the spec wants: other timeouts, another scheduler, .12 re-weighted, .13 added, .14
+/// deleted, and the undeclared port 443 pruned.
+const IPVS_TARGET: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  scope: { addresses: [203.0.113.100], prune: true }\n  timeouts: { tcp: 600, tcpFin: 120, udp: 300 }\n  services:\n    - address: 203.0.113.100\n      port: 80\n      scheduler: rr\n      realServers:\n        - address: 203.0.113.11\n        - address: 203.0.113.12\n          weight: 5\n        - address: 203.0.113.13\n";
 
 fn owned(body: &str) -> String {
     format!("{HEADER_PREFIX} from /s.yaml: changes here are overwritten.\n{body}")
@@ -55,7 +64,7 @@ sysctls:
   net.ipv4.conf.all.arp_ignore: "1"
 addresses:
   - {{ interface: eth0, address: 192.0.2.1, prefixLength: 24 }}
-  - {{ interface: tun1, address: 10.1.0.1, prefixLength: 32 }}
+  - {{ interface: eth0, address: 192.0.2.5, prefixLength: 32 }}
 routes:
   - {{ table: 254, type: unicast, destination: 198.51.100.0, prefixLength: 24, device: tun1, scope: link }}
 files:
@@ -68,33 +77,23 @@ files:
     let mut start: HostState = serde_yaml::from_str(&start).expect("start state");
     let mut desired: HostState = serde_yaml::from_str(&desired).expect("desired state");
     let parse = |text: &str| desired::parse(text, std::path::Path::new("test.yaml")).expect("valid spec");
-    start.ipvs = parse(IPVS).desired.ipvs;
-    let target = parse(&IPVS.replace(
-        "        - address: 203.0.113.12\n",
-        "        - address: 203.0.113.12\n          weight: 5\n        - address: 203.0.113.13\n",
-    ));
+    start.ipvs = parse(IPVS_START).desired.ipvs;
+    let target = parse(IPVS_TARGET);
     desired.ipvs = target.desired.ipvs;
-    (start, desired, target.ownership)
+    let mut ownership = target.ownership;
+    // Deleted at once, so the plan holds a real server delete (a drain is an update).
+    ownership.ipvs.drain_timeout = None;
+    (start, desired, ownership)
 }
-
-/// Every subsystem, in plan order, with the positions of its changes.
-const SUBSYSTEMS: [(&str, &[usize]); 7] = [
-    ("modules", &[1]),
-    ("links", &[2, 3]),
-    ("sysctl", &[4, 5]),
-    ("addresses", &[6]),
-    ("routes", &[7]),
-    ("ipvs", &[8, 9]),
-    ("files", &[10, 11]),
-];
 
 #[test]
 fn the_fixture_plans_changes_in_every_subsystem_and_converges() {
     let (start, desired, ownership) = fixture();
     let plan = plan::diff(&desired, &start, &ownership);
-    let subsystems: Vec<&str> = plan.changes.iter().map(|planned| planned.change.subsystem().name()).collect();
-    let expected: Vec<&str> = SUBSYSTEMS.iter().flat_map(|(name, orders)| orders.iter().map(move |_| *name)).collect();
-    assert_eq!(subsystems, expected, "{plan:#?}");
+    let mut subsystems: Vec<Subsystem> = plan.changes.iter().map(|planned| planned.change.subsystem()).collect();
+    subsystems.dedup();
+    // A new subsystem fails here until the fixture (and the refusals below) cover it.
+    assert_eq!(subsystems, Subsystem::ALL, "{plan:#?}");
     let mut host = MemoryHost::new(start);
     apply(plan, &desired, &ownership, options(true), &mut host).expect("converges");
     assert!(plan::diff(&desired, &host.state, &ownership).converged());
@@ -188,26 +187,46 @@ fn break_host_for(at: usize, host: &mut MemoryHost) {
         }
         4 => drop(state.sysctls.remove("net.ipv4.conf.all.arp_ignore")),
         5 => drop(state.sysctls.remove("net.ipv4.ip_forward")),
-        6 | 7 => host.refuse = vec![at - 1],
-        // The new real server appears before its create (EEXIST), or the re-weighted one
-        // goes before its update (ENOENT).
-        8 | 9 => {
+        6 => {
+            let address: Address =
+                serde_yaml::from_str("{ interface: eth0, address: 192.0.2.5, prefixLength: 32 }").unwrap();
+            state.addresses.insert(address.key(), address);
+        }
+        7 => {
+            let route: Route = serde_yaml::from_str(
+                "{ table: 254, type: unicast, destination: 198.51.100.0, prefixLength: 24, device: eth0, scope: link }",
+            )
+            .unwrap();
+            state.routes.insert(route.key(), route);
+        }
+        // The kernel refuses timeouts only out of range, which the plan never holds.
+        8 => host.refuse = vec![at - 1],
+        // The service goes (ESRCH for its update and for every real server change after
+        // it), a real server appears before its create (EEXIST), goes before its update or
+        // its delete (ENOENT), the pruned service goes before its delete (ESRCH).
+        9..=13 => {
             let wanted = desired_real_servers();
-            let service = state.ipvs.services.values_mut().next().unwrap();
+            let services = &mut state.ipvs.services;
+            let web = &mut services.values_mut().next().unwrap().destinations;
             match at {
-                8 => drop(service.destinations.insert(wanted[2].key(), wanted[2].clone())),
-                _ => drop(service.destinations.remove(&wanted[1].key())),
+                10 => drop(web.insert(wanted[2].key(), wanted[2].clone())),
+                11 => drop(web.remove(&wanted[1].key())),
+                12 => drop(web.pop_last()),
+                9 => drop(services.pop_first()),
+                _ => drop(services.pop_last()),
             }
         }
-        10 => drop(state.files.insert("/etc/lvs/a.conf".into(), FileState { content: owned("edited\n").into() })),
-        11 => drop(state.files.insert("/etc/lvs/b.conf".into(), FileState { content: owned("theirs\n").into() })),
+        14 => drop(state.files.insert("/etc/lvs/a.conf".into(), FileState { content: owned("edited\n").into() })),
+        15 => drop(state.files.insert("/etc/lvs/b.conf".into(), FileState { content: owned("theirs\n").into() })),
         _ => unreachable!(),
     }
 }
 
+use crate::model::addresses::Address;
 use crate::model::files::FileState;
 use crate::model::ipvs::Destination;
 use crate::model::links::Link;
+use crate::model::routes::Route;
 
 /// The real servers the fixture wants: .11, .12 at weight 5, and the new .13.
 fn desired_real_servers() -> Vec<Destination> {
@@ -218,29 +237,33 @@ fn desired_real_servers() -> Vec<Destination> {
 #[test]
 fn a_refusal_by_the_host_in_every_subsystem_is_rolled_back_with_its_errno_in_json() {
     let (start, desired, ownership) = fixture();
-    // (change, errno the host answers): ENODEV, EEXIST, ENOENT, EINVAL, ESRCH …; modprobe
-    // and the file checks have none.
-    let expected: [(usize, Option<i32>); 11] = [
-        (1, None),
-        (2, Some(19)),
-        (3, Some(17)),
-        (4, Some(2)),
-        (5, Some(2)),
-        (6, Some(22)),
-        (7, Some(22)),
-        (8, Some(17)),
-        (9, Some(2)),
-        (10, None),
-        (11, None),
+    // (change, errno the host answers, the changes refused): modprobe and the file checks
+    // have none; a service gone out of band takes its real servers' changes with it.
+    let expected: [(usize, Option<i32>, &[usize]); 15] = [
+        (1, None, &[1]),
+        (2, Some(19), &[2]),
+        (3, Some(17), &[3]),
+        (4, Some(2), &[4]),
+        (5, Some(2), &[5]),
+        (6, Some(17), &[6]),
+        (7, Some(17), &[7]),
+        (8, Some(22), &[8]),
+        (9, Some(3), &[9, 10, 11, 12]),
+        (10, Some(17), &[10]),
+        (11, Some(2), &[11]),
+        (12, Some(2), &[12]),
+        (13, Some(3), &[13]),
+        (14, None, &[14]),
+        (15, None, &[15]),
     ];
-    for (at, errno) in expected {
+    for (at, errno, refused) in expected {
         for rollback in [true, false] {
             let mut host = MemoryHost::new(start.clone());
             let plan = plan::diff(&desired, &host.state, &ownership);
             break_host_for(at, &mut host);
             let broken = host.state.clone();
             let error = apply(plan, &desired, &ownership, options(rollback), &mut host).expect_err("refused");
-            assert_eq!(failed_orders(&error), [at], "{error:?}");
+            assert_eq!(failed_orders(&error), refused, "{error:?}");
             let json: serde_json::Value =
                 serde_json::from_str(&crate::render::json::render_apply_failure(&error).unwrap()).unwrap();
             assert_eq!(json["failed"][0]["errno"], serde_json::json!(errno), "#{at}: {json}");
@@ -260,14 +283,17 @@ fn an_ipvs_batch_goes_on_after_a_refused_operation_and_all_of_it_is_accounted_fo
     for rollback in [true, false] {
         let mut host = MemoryHost::new(start.clone());
         let plan = plan::diff(&desired, &host.state, &ownership);
-        break_host_for(8, &mut host);
+        break_host_for(10, &mut host);
         let broken = host.state.clone();
         let error = apply(plan, &desired, &ownership, options(rollback), &mut host).expect_err("refused");
         let ApplyError::Change { failed, outcome, .. } = &error else { panic!("{error:?}") };
         assert_eq!(failed[0].error.errno, Some(17), "{error:?}");
         match outcome {
             Outcome::Partial { stays, .. } if !rollback => {
-                assert_eq!(stays.iter().map(|step| step.order).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7, 9]);
+                assert_eq!(
+                    stays.iter().map(|step| step.order).collect::<Vec<_>>(),
+                    [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13]
+                );
                 let service = host.state.ipvs.services.values().next().unwrap();
                 assert_eq!(service.destinations.values().nth(1).unwrap().weight, 5, "{error:?}");
             }
@@ -312,4 +338,43 @@ fn a_kernel_refusal_keeps_its_errno_action_and_extended_ack() {
     let error = sysctl::refused("net.ipv4.ip_forward", "1", &denied);
     assert_eq!((error.errno, error.action.as_deref()), (Some(13), Some("setting net.ipv4.ip_forward = 1")));
     assert!(error.message.ends_with("(writing sysctls needs root)"), "{error:?}");
+}
+
+/// The memory host, where someone deletes every route out of band just before the IPVS
+/// changes are sent; it keeps the errno of every route change it refused.
+struct RoutesGoOutOfBand {
+    host: MemoryHost,
+    route_errnos: Vec<Option<i32>>,
+}
+
+impl Host for RoutesGoOutOfBand {
+    fn observe(&mut self) -> Result<HostState, crate::observe::ObserveError> {
+        self.host.observe()
+    }
+
+    fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
+        if changes.first().is_some_and(|change| change.subsystem() == Subsystem::Ipvs) {
+            self.host.state.routes.clear();
+        }
+        let outcomes = self.host.apply(changes, stop);
+        for (change, outcome) in changes.iter().zip(&outcomes) {
+            if let (Change::Route(_), ChangeOutcome::Failed(error)) = (change, outcome) {
+                self.route_errnos.push(error.errno);
+            }
+        }
+        outcomes
+    }
+}
+
+#[test]
+fn the_undo_of_a_route_gone_out_of_band_is_refused_with_esrch_and_the_tunnel_sweeps_it() {
+    let (start, desired, ownership) = fixture();
+    let host = RoutesGoOutOfBand { host: MemoryHost::new(start.clone()), route_errnos: Vec::new() };
+    let mut host = FaultInjecting::new(host, FaultRules::parse("fail-at-change:9"));
+    let plan = plan::diff(&desired, &start, &ownership);
+    let error = apply(plan, &desired, &ownership, options(true), &mut host).expect_err("injected");
+    assert_eq!(host.inner().route_errnos, [Some(3)], "the undo of #7 deleted nothing: {error:?}");
+    // The route lived in tun1, which the undo of #3 deleted: nothing of #7 stays.
+    assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error:?}");
+    assert_report_is_the_host(&error, &start, &host.inner().host);
 }

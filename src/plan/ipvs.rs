@@ -417,7 +417,7 @@ mod tests {
 
     #[test]
     fn every_change_is_undone_by_its_inverse() {
-        use crate::apply::ipvs::apply_to_table as apply_to_state;
+        use crate::apply::ipvs::apply_to_table;
         let start = state(&[service(&[dest("203.0.113.11", 1), dest("198.51.100.22", 4)])]);
         let mut other = service(&[dest("192.0.2.7", 2)]);
         other.key =
@@ -431,11 +431,11 @@ mod tests {
         assert!(changes.len() >= 4, "{changes:?}");
         let mut state = start_with_other.clone();
         for change in &changes {
-            apply_to_state(&mut state, change).unwrap();
+            apply_to_table(&mut state, change).unwrap();
         }
         for change in changes.iter().rev() {
             for undo in change.inverse() {
-                apply_to_state(&mut state, &undo).unwrap();
+                apply_to_table(&mut state, &undo).unwrap();
             }
         }
         assert_eq!(state, start_with_other);
