@@ -20,7 +20,8 @@ impl Applier for SysctlChange {
     fn in_memory(&self, host: &mut MemoryHost) -> Result<(), ChangeError> {
         let SysctlChange::Set { key, after, .. } = self;
         let of_a_link = interface_of(key).is_some_and(|interface| host.state.links.contains_key(&interface));
-        if !(of_a_link && is_interface_setting(key)) && !host.state.sysctls.contains_key(key) {
+        let exists = host.state.sysctls.contains_key(key) || (of_a_link && is_interface_setting(key));
+        if !exists {
             let missing = std::io::Error::from_raw_os_error(nix::errno::Errno::ENOENT as i32);
             return Err(refused(key, after, &missing));
         }
