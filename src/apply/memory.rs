@@ -1,6 +1,7 @@
 //! A host held in memory that answers like the kernel, for every subsystem: creating what
-//! exists is EEXIST, changing or deleting what is missing is ENODEV (interfaces), ESRCH
-//! (routes, IPVS services), ENOENT (real servers, sysctls) or EADDRNOTAVAIL (addresses),
+//! exists is EEXIST, changing or deleting what is missing is ENODEV (interfaces, and any
+//! route through one), ESRCH (routes, IPVS services), ENOENT (real servers, sysctls, a
+//! setting the kernel has under no interface) or EADDRNOTAVAIL (addresses),
 //! deleting an interface takes its addresses, routes and sysctls with it, loading ipip
 //! brings tunl0, and an IPVS batch is answered window by window, the kernel carrying on
 //! after a refusal to the end of its window. What [`Host::observe`] reads back is the state
@@ -192,6 +193,37 @@ routes:
         assert_eq!(errno(&mut host, Change::Route(RouteChange::Create { after: route("eth0") })), eexist);
         assert_eq!(errno(&mut host, Change::Route(RouteChange::Delete { before: route("tun1") })), None);
         assert_eq!(errno(&mut host, Change::Route(RouteChange::Delete { before: route("tun1") })), Some(3));
+    }
+
+    #[test]
+    fn deleting_a_route_through_a_missing_interface_is_enodev_as_on_the_live_path() {
+        // The live client resolves the device before it sends the delete, so the kernel
+        // never gets to answer ESRCH: the answer is the missing interface's ENODEV.
+        let mut host = host();
+        let mut stray = route("gone");
+        stray.destination = "198.51.100.0".parse().unwrap();
+        let delete = || Change::Route(RouteChange::Delete { before: stray.clone() });
+        let routes_before = host.state.routes.clone();
+        assert_eq!(errno(&mut host, delete()), Some(Errno::ENODEV as i32));
+        assert_eq!(host.state.routes, routes_before, "a refused delete deletes nothing");
+        let mut gone = route("gone");
+        gone.destination = "203.0.113.0".parse().unwrap();
+        assert_eq!(errno(&mut host, Change::Route(RouteChange::Delete { before: gone })), Some(Errno::ENODEV as i32));
+        // Through an interface that exists, a missing route is still ESRCH.
+        assert_eq!(errno(&mut host, Change::Route(RouteChange::Delete { before: route("eth0") })), Some(3));
+    }
+
+    #[test]
+    fn a_setting_the_kernel_does_not_have_is_enoent_even_under_an_existing_interface() {
+        let mut host = host();
+        let set = |key: &str| Change::Sysctl(SysctlChange::Set { key: key.into(), before: None, after: "1".into() });
+        assert_eq!(errno(&mut host, set("net.ipv4.conf.eth0.no_such_setting")), Some(Errno::ENOENT as i32));
+        assert!(!host.state.sysctls.contains_key("net.ipv4.conf.eth0.no_such_setting"), "{:?}", host.state);
+        assert_eq!(errno(&mut host, set("net.ipv4.conf.eth0.arp_ignore")), None);
+        assert_eq!(errno(&mut host, set("net.ipv4.conf.eth0.accept_local")), None);
+        // A setting the host was seen to have is there whatever its name.
+        host.state.sysctls.insert("net.ipv4.conf.eth0.from_a_newer_kernel".into(), "0".into());
+        assert_eq!(errno(&mut host, set("net.ipv4.conf.eth0.from_a_newer_kernel")), None);
     }
 
     #[test]

@@ -84,7 +84,8 @@ impl From<&crate::netlink::ipvs::NetlinkError> for ChangeError {
             Rejected { action, .. } => Some(action.clone()),
             _ => None,
         };
-        ChangeError { message: error.to_string(), errno: error.errno(), action, kernel_message: None }
+        let kernel_message = error.kernel_message().map(str::to_string);
+        ChangeError { message: error.to_string(), errno: error.errno(), action, kernel_message }
     }
 }
 

@@ -14,8 +14,9 @@ impl Applier for RouteChange {
         kernel.route_change(|client| apply(client, self))
     }
 
-    /// ENODEV adding a route through a missing interface, EEXIST adding one that exists,
-    /// ESRCH deleting one that does not.
+    /// ENODEV for a route through a missing interface, deletes included (the live client
+    /// resolves the device before it sends anything), EEXIST adding one that exists, ESRCH
+    /// deleting one that does not.
     fn in_memory(&self, host: &mut MemoryHost) -> Result<(), ChangeError> {
         let (verb, route) = match self {
             RouteChange::Create { after } => ("adding", after),
@@ -24,7 +25,7 @@ impl Applier for RouteChange {
         };
         let action = format!("{verb} route {}", route.key());
         let device_missing = route.device.as_ref().is_some_and(|device| !host.state.links.contains_key(device));
-        if device_missing && !matches!(self, RouteChange::Delete { .. }) {
+        if device_missing {
             return Err(refused(action, Errno::ENODEV));
         }
         let routes = &mut host.state.routes;

@@ -14,12 +14,14 @@ impl Applier for SysctlChange {
         apply(self).into()
     }
 
-    /// A sysctl that does not exist (of no interface the host has) is ENOENT, as /proc/sys
-    /// answers.
+    /// A sysctl that does not exist is ENOENT, as /proc/sys answers: one the host was not
+    /// seen to have, unless it is a per-interface setting the kernel has, of an interface
+    /// the host has.
     fn in_memory(&self, host: &mut MemoryHost) -> Result<(), ChangeError> {
         let SysctlChange::Set { key, after, .. } = self;
         let of_a_link = interface_of(key).is_some_and(|interface| host.state.links.contains_key(&interface));
-        if !of_a_link && !host.state.sysctls.contains_key(key) {
+        let exists = host.state.sysctls.contains_key(key) || (of_a_link && is_interface_setting(key));
+        if !exists {
             let missing = std::io::Error::from_raw_os_error(nix::errno::Errno::ENOENT as i32);
             return Err(refused(key, after, &missing));
         }
@@ -50,6 +52,56 @@ pub(super) fn refused(key: &str, after: &str, error: &std::io::Error) -> ChangeE
     ChangeError { action: Some(format!("setting {key} = {after}")), ..ChangeError::io(message, error) }
 }
 
+/// The per-interface IPv4 settings the kernel creates under `net.ipv4.conf.<interface>`
+/// (`DEVINET_SYSCTL_*` in net/ipv4/devinet.c, Linux 6.1): lvs-converge's own (`arp_ignore`,
+/// `arp_announce`, `rp_filter`) and every other. A kernel older or newer than that may have
+/// fewer or more; the in-memory host answers ENOENT for any other name, as /proc/sys does.
+const IPV4_INTERFACE_SETTINGS: &[&str] = &[
+    "accept_local",
+    "accept_redirects",
+    "accept_source_route",
+    "arp_accept",
+    "arp_announce",
+    "arp_evict_nocarrier",
+    "arp_filter",
+    "arp_ignore",
+    "arp_notify",
+    "bc_forwarding",
+    "bootp_relay",
+    "disable_policy",
+    "disable_xfrm",
+    "drop_gratuitous_arp",
+    "drop_unicast_in_l2_multicast",
+    "force_igmp_version",
+    "forwarding",
+    "igmpv2_unsolicited_report_interval",
+    "igmpv3_unsolicited_report_interval",
+    "ignore_routes_with_linkdown",
+    "log_martians",
+    "mc_forwarding",
+    "medium_id",
+    "promote_secondaries",
+    "proxy_arp",
+    "proxy_arp_pvlan",
+    "route_localnet",
+    "rp_filter",
+    "secure_redirects",
+    "send_redirects",
+    "shared_media",
+    "src_valid_mark",
+    "tag",
+];
+
+/// Whether the kernel has `key` under each interface: an IPv4 setting it creates for
+/// every interface. IPv6 settings are not checked (lvs-converge manages none of them), so
+/// any name under `net.ipv6.conf.<interface>` counts.
+fn is_interface_setting(key: &str) -> bool {
+    match key.strip_prefix("net.ipv4.conf.").and_then(|rest| rest.rsplit_once('.')) {
+        Some((_interface, setting)) => IPV4_INTERFACE_SETTINGS.contains(&setting),
+        None => key.starts_with("net.ipv6.conf."),
+    }
+}
+
 /// The interface of a per-interface sysctl (`net.ipv4.conf.eth0/100.rp_filter` →
 /// `eth0.100`, the inverse of [`crate::model::interface_sysctl`]); `all` and `default` are
 /// no interface. The kernel removes these with their interface.
@@ -70,6 +122,19 @@ mod tests {
         assert_eq!(interface_of("net.ipv6.conf.tun1.disable_ipv6").as_deref(), Some("tun1"));
         assert_eq!(interface_of("net.ipv4.conf.all.rp_filter"), None);
         assert_eq!(interface_of("net.ipv4.ip_forward"), None);
+    }
+
+    #[test]
+    fn the_settings_the_kernel_has_under_every_interface_are_known() {
+        for setting in ["arp_ignore", "arp_announce", "rp_filter", "accept_local", "forwarding"] {
+            assert!(is_interface_setting(&crate::model::interface_sysctl("eth0.100", setting)), "{setting}");
+        }
+        assert!(!is_interface_setting("net.ipv4.conf.eth0.no_such_setting"));
+        assert!(!is_interface_setting("net.ipv4.conf.eth0.rp_filte"));
+        assert!(is_interface_setting("net.ipv6.conf.tun1.disable_ipv6"));
+        assert!(!is_interface_setting("net.ipv4.ip_forward"));
+        let sorted = IPV4_INTERFACE_SETTINGS.windows(2).all(|pair| pair[0] < pair[1]);
+        assert!(sorted, "kept sorted so that a duplicate or a missing name shows");
     }
 
     #[test]

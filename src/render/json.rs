@@ -1,7 +1,8 @@
 //! Machine-readable plans. `format_version` is MAJOR.MINOR: the major number changes only
 //! when a consumer would have to (a field removed or its meaning changed), the minor one
-//! when fields are added (1.1: `drift`; 1.2: the failure report of `apply`), so consumers
-//! check the major number and may read newer minors.
+//! when fields are added (1.1: `drift`; 1.2: the failure report of `apply`; 1.3: its
+//! `operation` and `kernel_message`), so consumers check the major number and may read
+//! newer minors.
 
 use serde::Serialize;
 
@@ -11,7 +12,7 @@ use crate::lint::Finding;
 use crate::plan::ipvs::Draining;
 use crate::plan::{Action, Drift, Plan, Summary, Unmanaged};
 
-pub const FORMAT_VERSION: &str = "1.2";
+pub const FORMAT_VERSION: &str = "1.3";
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -75,6 +76,13 @@ struct JsonStepError {
     error: String,
     /// The kernel's errno (positive), when the kernel gave one.
     errno: Option<i32>,
+    /// The request lvs-converge made when the kernel refused (`adding route …`), when the
+    /// failing layer names it apart from `error`. Not `action`: that is the plan's verb.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<String>,
+    /// The kernel's own explanation (netlink extended ack), when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_message: Option<String>,
 }
 
 /// A failed or interrupted `apply`: how the host was left, computed from what the host
@@ -128,6 +136,8 @@ fn step_error(failed: &StepError) -> JsonStepError {
         action: view.action,
         error: failed.error.message.clone(),
         errno: failed.error.errno,
+        operation: failed.error.action.clone(),
+        kernel_message: failed.error.kernel_message.clone(),
     }
 }
 
@@ -167,5 +177,63 @@ fn plan_document<'a>(plan: &'a Plan, findings: &'a [Finding]) -> JsonPlan<'a> {
         unmanaged: &plan.unmanaged,
         draining: &plan.draining,
         findings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::ChangeError;
+    use crate::model::ipvs::Timeouts;
+    use crate::plan::ipvs::IpvsChange;
+    use crate::plan::Change;
+
+    fn step(order: usize) -> Step {
+        Step { order, change: Change::Ipvs(IpvsChange::SetTimeouts { before: None, after: Timeouts::KERNEL_DEFAULTS }) }
+    }
+
+    fn refused(order: usize, kernel_message: Option<&str>) -> StepError {
+        let error = ChangeError {
+            message: "setting IPVS timeouts: the kernel rejected the timeouts (EINVAL)".to_string(),
+            errno: Some(22),
+            action: Some("setting IPVS timeouts".to_string()),
+            kernel_message: kernel_message.map(str::to_string),
+        };
+        StepError { step: step(order), error }
+    }
+
+    fn report(error: &ApplyError) -> serde_json::Value {
+        serde_json::from_str(&render_apply_failure(error).expect("a failure document")).unwrap()
+    }
+
+    #[test]
+    fn failure_entries_carry_the_operation_and_the_kernels_own_message() {
+        let outcome = Outcome::Partial {
+            stays: vec![step(1)],
+            unknown: vec![refused(3, Some("lost"))],
+            rollback_failures: vec![refused(1, Some("cannot undo"))],
+        };
+        let error = ApplyError::Change { total: 3, failed: vec![refused(2, Some("Invalid timeout"))], outcome };
+        let json = report(&error);
+        assert_eq!(json["format_version"], "1.3");
+        for (list, kernel) in [("failed", "Invalid timeout"), ("unknown", "lost"), ("rollback_failures", "cannot undo")]
+        {
+            let entry = &json[list][0];
+            assert_eq!(entry["kernel_message"], kernel, "{list}: {json}");
+            assert_eq!(entry["operation"], "setting IPVS timeouts", "{list}: {json}");
+            assert_eq!(entry["errno"], 22, "{list}: {json}");
+            assert_eq!(entry["action"], "update", "{list}: the plan's verb stays: {json}");
+        }
+    }
+
+    #[test]
+    fn a_failure_without_kernel_words_has_no_such_fields() {
+        let mut silent = refused(1, None);
+        silent.error.action = None;
+        let error = ApplyError::Change { total: 1, failed: vec![silent], outcome: Outcome::Untouched };
+        let entry = &report(&error)["failed"][0];
+        assert!(entry.get("kernel_message").is_none(), "{entry}");
+        assert!(entry.get("operation").is_none(), "{entry}");
+        assert_eq!(entry["errno"], 22);
     }
 }

@@ -24,10 +24,10 @@ pub enum NetlinkError {
     PermissionDenied { action: String },
 
     /// The kernel refused one request. `errno` is the positive error number; `reason`
-    /// explains it for this kind of request; `note` tells what else happened in the same
-    /// batch (empty when nothing did).
-    #[error("{action}: {reason}{note}")]
-    Rejected { action: String, errno: i32, reason: String, note: String },
+    /// explains it for this kind of request; `kernel` is the kernel's own explanation
+    /// (extended ack) when it sent one, kept apart so that the report can show it as such.
+    #[error("{action}: {reason}{}", kernel_says(.kernel))]
+    Rejected { action: String, errno: i32, reason: String, kernel: Option<String> },
 
     /// A request the kernel cannot be given, caught before anything was sent.
     #[error("{action}: {detail}")]
@@ -52,6 +52,13 @@ pub enum NetlinkError {
     Unrepresentable { action: String, detail: String },
 }
 
+fn kernel_says(kernel: &Option<String>) -> String {
+    match kernel {
+        Some(message) => format!(" (kernel: {message})"),
+        None => String::new(),
+    }
+}
+
 impl NetlinkError {
     /// The kernel's errno, for errors that carry one.
     pub fn errno(&self) -> Option<i32> {
@@ -59,6 +66,14 @@ impl NetlinkError {
             NetlinkError::Rejected { errno, .. } => Some(*errno),
             NetlinkError::PermissionDenied { .. } => Some(errno::EPERM),
             NetlinkError::Socket { source } | NetlinkError::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// The kernel's own explanation of a refusal (netlink extended ack), when it sent one.
+    pub fn kernel_message(&self) -> Option<&str> {
+        match self {
+            NetlinkError::Rejected { kernel, .. } => kernel.as_deref(),
             _ => None,
         }
     }

@@ -179,19 +179,12 @@ fn fault_error(fault: Fault, action: String) -> NetlinkError {
             action,
             errno,
             reason: format!("the kernel refused: {}", describe_errno(errno)),
-            note: kernel_says(&message),
+            kernel: message,
         },
         Fault::Io(source) => NetlinkError::Io { action, source, note: String::new() },
         Fault::Protocol(detail) => NetlinkError::Protocol { action, detail },
         Fault::Decode(DecodeError::Malformed(detail)) => NetlinkError::Protocol { action, detail },
         Fault::Decode(DecodeError::Unrepresentable(detail)) => NetlinkError::Unrepresentable { action, detail },
-    }
-}
-
-fn kernel_says(message: &Option<String>) -> String {
-    match message {
-        Some(m) => format!(" (kernel: {m})"),
-        None => String::new(),
     }
 }
 
@@ -387,7 +380,7 @@ fn op_outcome(op: &IpvsOp<'_>, ack: Ack, lost: Option<&std::io::Error>) -> OpOut
             action: op.describe(),
             errno,
             reason: op.rejection(errno),
-            note: kernel_says(&message),
+            kernel: message,
         }),
         None => {
             let cause = lost.map_or_else(|| "acknowledgement missing".to_string(), ToString::to_string);

@@ -623,6 +623,27 @@ fn every_acknowledgement_becomes_its_own_outcome() {
 }
 
 #[test]
+fn the_kernels_extack_message_is_kept_apart_from_the_wording() {
+    let op = IpvsOp::DelService(fwmark7());
+    let outcome = op_outcome(&op, Some(Err((3, Some("no such service".to_string())))), None);
+    let OpOutcome::Refused(error) = &outcome else { panic!("{outcome:?}") };
+    assert_eq!(error.kernel_message(), Some("no such service"));
+    assert_eq!(
+        error.to_string(),
+        "deleting service fwmark 7 (ipv4): service fwmark 7 (ipv4) does not exist (ESRCH) (kernel: no such service)"
+    );
+    let change_error = crate::apply::ChangeError::from(error);
+    assert_eq!(change_error.kernel_message.as_deref(), Some("no such service"));
+    assert_eq!(change_error.action.as_deref(), Some("deleting service fwmark 7 (ipv4)"));
+    assert_eq!(change_error.errno, Some(3));
+
+    let silent = op_outcome(&op, refused(3), None);
+    let OpOutcome::Refused(error) = &silent else { panic!("{silent:?}") };
+    assert_eq!(error.kernel_message(), None);
+    assert_eq!(crate::apply::ChangeError::from(error).kernel_message, None);
+}
+
+#[test]
 fn a_lost_acknowledgement_is_unknown_not_failed() {
     let op = IpvsOp::DelService(tcp80());
     let overflow = std::io::Error::from_raw_os_error(105);

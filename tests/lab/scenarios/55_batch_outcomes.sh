@@ -129,6 +129,8 @@ for flags in "" "--no-rollback"; do
     run_cmd jq -c '{outcome, failed: [.failed[] | {order, id, errno}], stays: [.stays[].id]}' <<<"$json"
     expect_eq "$(jq -r '[.failed[] | "\(.id) errno \(.errno)"] | join(",")' <<<"$json")" \
         "198.51.100.21:80 of tcp 192.0.2.2:80 errno 2" "the update of the vanished real server failed with ENOENT"
+    expect_eq "$(jq -r '.failed[0].operation' <<<"$json")" \
+        "updating real server 198.51.100.21:80 of service tcp 192.0.2.2:80" "the report names the refused request"
 done
 expect_eq "$rc" 4 "exit code with --no-rollback"
 cat /tmp/apply.err
