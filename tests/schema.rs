@@ -138,6 +138,8 @@ fn wrong_specs() -> Vec<(&'static str, String)> {
         ("bad CIDR prefix", format!("{HOST}addresses: [{{ address: 203.0.113.100/33, interface: lo }}]\n")),
         ("route to nowhere", format!("{HOST}routes: [{{ destination: 203.0.113.0/24 }}]\n")),
         ("interface name too long", format!("{HOST}links: [{{ name: a-very-long-tunnel-name }}]\n")),
+        ("interface name with a tab", format!("{HOST}links: [{{ name: \"tun\\t1\" }}]\n")),
+        ("interface named ..", format!("{HOST}links: [{{ name: \"..\" }}]\n")),
         ("misspelt persist setting", format!("{HOST}persist:\n  sysctl: {{ paht: /etc/sysctl.d/x.conf }}\n")),
         ("real server without VIPs", format!("{HOST}role: real-server\n")),
         ("host field in a Cluster spec", "apiVersion: lvs-converge/v1\nkind: Cluster\nrole: director\nnodes: [{ name: d, address: 203.0.113.10, role: director, vipInterface: eth0 }]\n".into()),

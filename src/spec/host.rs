@@ -128,7 +128,7 @@ pub enum LinkType {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LinkSpec {
     /// An interface name: at most 15 bytes, no '/', ':' or whitespace, not `.` or `..`.
-    #[schemars(regex(pattern = r"^[^/ :]{1,15}$"))]
+    #[schemars(regex(pattern = r"^(?!\.{1,2}$)[^/:\s]{1,15}$"))]
     pub name: String,
     /// Default: `ipip` for `tunl0` or when `local`/`remote` are given, else `existing`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
