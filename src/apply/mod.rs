@@ -24,7 +24,7 @@ use crate::model::HostState;
 use crate::model::Ownership;
 use crate::observe::ObserveError;
 use crate::plan::saved::{SavedPlan, Stale};
-use crate::plan::{self, Action, Change, Plan};
+use crate::plan::{self, Change, Plan};
 use live::Kernel;
 use memory::MemoryHost;
 
@@ -61,13 +61,6 @@ impl ChangeError {
     }
 
     /// The same failure, met while undoing a step.
-    /// The kernel answered that the object (or the interface it lived on) does not exist.
-    fn says_absent(&self) -> bool {
-        use nix::errno::Errno;
-        let absent = [Errno::ENOENT, Errno::ESRCH, Errno::ENODEV, Errno::EADDRNOTAVAIL];
-        self.errno.is_some_and(|errno| absent.iter().any(|e| *e as i32 == errno))
-    }
-
     fn undoing(self) -> Self {
         ChangeError { message: format!("undoing it: {}", self.message), ..self }
     }
@@ -522,11 +515,6 @@ impl Journal {
                     Some(ChangeOutcome::Unknown(error)) => {
                         unknown = unknown.or(Some(error.undoing()));
                         continue;
-                    }
-                    // Removing what the kernel says is not there: it went meanwhile (out of
-                    // band, or with its interface or service), which is what the undo wanted.
-                    Some(ChangeOutcome::Failed(error)) if change.action() == Action::Delete && error.says_absent() => {
-                        continue
                     }
                     Some(ChangeOutcome::Failed(error)) => error.undoing(),
                     Some(ChangeOutcome::NotSent) | None => ChangeError::new("undoing it: the host did not attempt it"),

@@ -378,20 +378,3 @@ fn the_undo_of_a_route_gone_out_of_band_is_refused_with_esrch_and_the_tunnel_swe
     assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error:?}");
     assert_report_is_the_host(&error, &start, &host.inner().host);
 }
-
-#[test]
-fn the_undo_of_a_route_gone_out_of_band_on_a_surviving_interface_is_not_reported_as_staying() {
-    let (start, mut desired, ownership) = fixture();
-    // The route goes through eth0, which rollback does not delete: nothing sweeps it.
-    for route in desired.routes.values_mut() {
-        route.device = Some("eth0".into());
-    }
-    let host = RoutesGoOutOfBand { host: MemoryHost::new(start.clone()), route_errnos: Vec::new() };
-    let mut host = FaultInjecting::new(host, FaultRules::parse("fail-at-change:9"));
-    let plan = plan::diff(&desired, &start, &ownership);
-    let error = apply(plan, &desired, &ownership, options(true), &mut host).expect_err("injected");
-    assert_eq!(host.inner().route_errnos, [Some(3)], "the undo of #7 found no route: {error:?}");
-    // Its undo wanted the route gone, and it is: the rollback is whole (only the module stays).
-    assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error:?}");
-    assert_report_is_the_host(&error, &start, &host.inner().host);
-}
