@@ -1,7 +1,8 @@
 //! Observers: read-only readers of the host's live state, one per subsystem, plus
 //! snapshots of that state on disk (`show` writes them, `plan --observed` reads them).
 //! Nothing in this module changes the host; in particular the IPVS table is only read when
-//! ip_vs is already loaded, because asking netlink for the IPVS family would load it.
+//! ip_vs is already loaded, because asking netlink for the IPVS family would load it (on a
+//! kernel without module support, asking loads nothing and is the only way to know).
 
 pub mod addresses;
 pub mod drains;
@@ -34,10 +35,6 @@ pub enum ObserveError {
     Snapshot { path: String, message: String },
 }
 
-pub(crate) fn read_proc(path: &Path) -> Result<String, ObserveError> {
-    std::fs::read_to_string(path).map_err(|source| ObserveError::Proc { path: path.to_path_buf(), source })
-}
-
 /// Which sysctls to read (all other subsystems are read whole).
 #[derive(Debug, Clone, Default)]
 pub struct Interest {
@@ -48,6 +45,8 @@ pub struct Interest {
     /// Also the LVS-relevant keys of every interface, for the checks a plan runs (they judge
     /// what the spec leaves out as the host has it).
     pub lvs_sysctls: bool,
+    /// The modules wanted: what counts as present on a kernel without module support.
+    pub modules: BTreeSet<String>,
 }
 
 impl Interest {
@@ -57,6 +56,7 @@ impl Interest {
             sysctl_keys: Some(desired.sysctls.keys().cloned().collect()),
             files: files::FileInterest { paths: desired.files.keys().cloned().collect(), ..Default::default() },
             lvs_sysctls: false,
+            modules: desired.modules.clone(),
         }
     }
 
@@ -90,7 +90,15 @@ pub fn observe_host(interest: &Interest) -> Result<HostState, ObserveError> {
         None => sysctl::default_keys(links.keys().cloned()),
     };
     let sysctls = sysctl::read(&sysctl_keys)?;
-    let ipvs = if modules.contains("ip_vs") { ipvs::read()? } else { IpvsState::default() };
+    let ipvs = match &modules {
+        modules::KernelModules::Listed(listed) if !listed.contains("ip_vs") => IpvsState::default(),
+        modules::KernelModules::Listed(_) => ipvs::read()?,
+        modules::KernelModules::BuiltIn => match ipvs::read() {
+            Err(ObserveError::Ipvs(NetlinkError::IpvsUnavailable)) => IpvsState::default(),
+            read => read?,
+        },
+    };
+    let modules = modules.present(&interest.modules);
     let files = files::read(&interest.files)?;
     Ok(HostState { modules, links, sysctls, addresses, routes, ipvs, files })
 }
