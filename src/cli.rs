@@ -6,7 +6,9 @@
 //! (tests/command_line_boundary.rs holds both rules).
 //!
 //! Exit codes follow Terraform's `-detailed-exitcode`: 0 success/converged, 1 error,
-//! 2 `plan` found changes to make.
+//! 2 `plan` found changes to make (README's exit-code table is the contract,
+//! tests/exit_codes.rs walks it). A usage error is an error like any other (1): clap's own
+//! 2 would read as "changes pending" to a script.
 
 mod apply;
 mod check;
@@ -48,7 +50,7 @@ pub const EXIT_PARTIAL: u8 = 4;
         `show` prints the host's current state, `validate` checks a spec offline, `check` finds LVS-TUN \
         mistakes (why and fix), `import` captures an existing host, ipvsadm-save file or keepalived.conf as a \
         spec, `schema` prints the spec's JSON Schema.\n\n\
-        Exit codes: 0 success (plan: nothing to change), 1 error (nothing changed), 2 plan: changes pending \
+        Exit codes: 0 success (plan: nothing to change), 1 error (nothing changed; a usage error too), 2 plan: changes pending \
         (check: errors found), 3 apply failed or was stopped (SIGINT/SIGTERM) and was rolled back, 4 apply failed or \
         was stopped and what took effect stays (listed; JSON: `stays`).",
     after_help = "Examples:\n  lvs-converge validate -f director.yaml\n  lvs-converge plan -f director.yaml\n  lvs-converge apply -f director.yaml\n  lvs-converge plan -f director.yaml --out plan.json && lvs-converge apply plan.json\n  lvs-converge show --format json > observed.json\n  lvs-converge plan -f director.yaml --observed observed.json   # offline, no root needed\n  lvs-converge import -o host.yaml && lvs-converge check -f host.yaml --host"
@@ -89,7 +91,8 @@ pub enum Command {
     /// Find LVS-TUN mistakes that a valid spec can still hold (a real server reached through
     /// the director's own tunnel, strict rp_filter or ARP answers on a real server …), each with
     /// why it breaks and how to fix it. Offline unless --host or --observed. Exit 0: no errors,
-    /// 2: errors found (with --strict, warnings too), 1: the spec could not be checked.
+    /// 2: errors found (with --strict, warnings too), 1: the spec is invalid (as `validate` says) or could
+    /// not be checked.
     Check(check::CheckArgs),
     /// Capture what the host (or an ipvsadm-save / keepalived.conf file) has as a Host spec,
     /// without changing anything: `plan` of the result against the same host shows no change.
@@ -155,6 +158,10 @@ pub enum CliError {
     /// than panicking should that rule ever be lost.
     #[error("apply needs a spec (-f FILE) or a plan saved by `plan --out` (PLANFILE)")]
     NothingToApply,
+    /// `--observed` takes the host's files from the snapshot, so a `--root` beside it would
+    /// be ignored: refused rather than ignored silently.
+    #[error("--root and --observed cannot be used together: --root DIR reads and writes the persistence files below DIR on this host, while --observed FILE takes the whole host, its persistence files included, from the snapshot FILE written by `show`\n  hint: leave out --root to plan or check against the snapshot, or leave out --observed to read this host with its persistence files below DIR")]
+    RootWithObserved,
     /// `import -o FILE` without `--force`, and FILE exists.
     #[error("{} already exists\n  hint: pass --force to overwrite it, or choose another -o FILE", .0.display())]
     ImportExists(PathBuf),
@@ -203,13 +210,29 @@ struct Context<'a> {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(usage) => return ExitCode::from(usage_exit(&usage)),
+    };
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             say(&render::notice::error(&error));
             ExitCode::from(error.exit_code())
         }
+    }
+}
+
+/// Prints clap's answer where it belongs and returns its exit code: `--help` and
+/// `--version` on stdout with 0, a usage error (unknown flag or subcommand, a missing or bad
+/// value) on stderr with 1.
+fn usage_exit(answer: &clap::Error) -> u8 {
+    // Nowhere to print it (a closed stdout or stderr): the exit code alone tells.
+    let _ = answer.print();
+    if answer.use_stderr() {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
     }
 }
 
@@ -234,6 +257,14 @@ fn style(choice: ColorChoice) -> Style {
         ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     Style { color }
+}
+
+/// Refuses `--root` beside `--observed` (see [`CliError::RootWithObserved`]).
+fn refuse_root_with_observed(context: &Context, observed: Option<&Path>) -> Result<(), CliError> {
+    match (context.root, observed) {
+        (Some(_), Some(_)) => Err(CliError::RootWithObserved),
+        _ => Ok(()),
+    }
 }
 
 /// Enters `--netns` when given. Commands call it only once they know they read the live
@@ -269,6 +300,19 @@ fn print_report(text: &str, what: &'static str) -> Result<(), CliError> {
 /// another exit code): the exit code already says what happened.
 fn say(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// The spec as `validate` judges it: `node` of a Cluster spec, or every node when none is
+/// named (`check` judges no spec that `validate` refuses), each resolved as plan would.
+fn validated_nodes(document: &spec::Document, node: Option<&str>) -> Result<Vec<Spec>, SpecError> {
+    let names: Vec<Option<&str>> = match (node, document.file.kind) {
+        // Without nodes, resolving once reports that the spec has none.
+        (None, spec::SpecKind::Cluster) if !document.file.nodes.is_empty() => {
+            document.node_names().into_iter().map(Some).collect()
+        }
+        (node, _) => vec![node],
+    };
+    names.into_iter().map(|name| desired::resolve(document, &NodeSelector { name, local_addresses: vec![] })).collect()
 }
 
 /// Resolves the spec for this host, given its observed state (whose addresses pick the node

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::{enter_netns, print_report, resolve, CliError, Context, FormatArg, SpecArg, EXIT_CHANGES_PENDING, EXIT_OK};
+use super::{
+    enter_netns, print_report, refuse_root_with_observed, resolve, validated_nodes, CliError, Context, FormatArg,
+    SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
+};
 use crate::lint;
 use crate::observe::{self, snapshot, Interest};
 use crate::render::{self, text::Style, Format};
@@ -33,23 +36,24 @@ pub struct CheckArgs {
 
 pub(super) fn run(args: &CheckArgs, context: &Context) -> Result<u8, CliError> {
     let arg = &args.spec;
-    let findings = match (&args.observed, args.host) {
-        (None, false) => {
-            let document = spec::read(&arg.path)?;
-            lint::check_document(&document, arg.node.as_deref())?
-        }
-        (snapshot_path, _) => {
-            if snapshot_path.is_none() {
-                enter_netns(context.netns)?;
-            }
-            let document = spec::read(&arg.path)?;
-            let observed = match snapshot_path {
-                Some(path) => snapshot::read(path)?,
-                None => observe::observe_host(&Interest::default())?,
-            };
-            let spec = resolve(&document, arg, &observed)?;
-            lint::check_observed(&document, &spec, &observed)
-        }
+    refuse_root_with_observed(context, args.observed.as_deref())?;
+    let judge_host = args.host || args.observed.is_some();
+    if args.host {
+        enter_netns(context.netns)?;
+    }
+    let document = spec::read(&arg.path)?;
+    // A spec `validate` refuses is an error (exit 1), never a clean report: the rules below
+    // judge only what resolves, and an empty node list resolves to nothing at all.
+    validated_nodes(&document, arg.node.as_deref())?;
+    let findings = if judge_host {
+        let observed = match &args.observed {
+            Some(path) => snapshot::read(path)?,
+            None => observe::observe_host(&Interest::default())?,
+        };
+        let spec = resolve(&document, arg, &observed)?;
+        lint::check_observed(&document, &spec, &observed)
+    } else {
+        lint::check_document(&document, arg.node.as_deref())?
     };
     report_findings(&findings, args.strict, args.format.into(), context.style)
 }

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{
-    enter_netns, observe_for, print_stdout, resolve, say, CliError, Context, FormatArg, SpecArg, EXIT_CHANGES_PENDING,
-    EXIT_OK,
+    enter_netns, observe_for, print_stdout, refuse_root_with_observed, resolve, say, CliError, Context, FormatArg,
+    SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
 };
 use crate::desired::Spec;
 use crate::model::HostState;
@@ -33,6 +33,7 @@ pub struct PlanArgs {
 
 pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
     let arg = &args.spec;
+    refuse_root_with_observed(context, args.observed.as_deref())?;
     if args.observed.is_none() {
         enter_netns(context.netns)?;
     }

@@ -1,9 +1,8 @@
 //! `validate` and `schema`: the spec alone, never the host.
 
-use super::{print_report, CliError, SpecArg, EXIT_OK};
-use crate::desired;
+use super::{print_report, validated_nodes, CliError, SpecArg, EXIT_OK};
 use crate::render;
-use crate::spec::{self, NodeSelector};
+use crate::spec;
 
 // validate reads no host, so `--node` cannot default to this host's node.
 #[derive(Debug, clap::Args)]
@@ -17,18 +16,8 @@ pub struct ValidateArgs {
 pub(super) fn run(args: &ValidateArgs) -> Result<u8, CliError> {
     let arg = &args.spec;
     let document = spec::read(&arg.path)?;
-    let names: Vec<Option<String>> = match (&arg.node, document.file.kind) {
-        // Without nodes, resolving once reports that the spec has none.
-        (None, spec::SpecKind::Cluster) if !document.file.nodes.is_empty() => {
-            document.node_names().into_iter().map(|n| Some(n.to_string())).collect()
-        }
-        (node, _) => vec![node.clone()],
-    };
-    let mut described = String::new();
-    for name in &names {
-        let spec = desired::resolve(&document, &NodeSelector { name: name.as_deref(), local_addresses: vec![] })?;
-        described.push_str(&render::spec_summary::validated(&spec));
-    }
+    let described: String =
+        validated_nodes(&document, arg.node.as_deref())?.iter().map(render::spec_summary::validated).collect();
     print_report(&described, "the result")?;
     Ok(EXIT_OK)
 }
