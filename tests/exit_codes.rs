@@ -2,9 +2,10 @@
 //! the binary once or more for each row, so that the table and the code cannot drift. A row
 //! without a case fails, and so does a case without a row.
 //!
-//! Everything runs offline (snapshots, spec files) except apply, which changes sysctls in a
-//! network namespace of its own (`unshare --net`: needs root; without it those rows are
-//! proven by the lab, 55_batch_outcomes and 57_signals, and said to be skipped here).
+//! Everything runs offline (snapshots, spec files) except apply, which changes sysctls, and
+//! show, which reads the host: both in a network namespace of their own (`unshare --net`:
+//! needs root; without it those cases are skipped and said to be, and the lab proves apply's
+//! codes: 55_batch_outcomes, 57_signals).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -198,7 +199,8 @@ fn cases_for(row: &Row, f: &Fixtures) -> Option<Vec<Case>> {
             case(&["--root", &f.path(""), "check", "-f", &drift("spec.yaml"), "--observed", &drift("observed.yaml")])
                 .saying("--root and --observed cannot be used together"),
         ],
-        ("show", 0) => vec![case(&["show"]), case(&["show", "--format", "json"])],
+        // Not the test machine's own namespace: reading its IPVS table needs root.
+        ("show", 0) => vec![case(&["show"]).in_private_netns(), case(&["show", "--format", "json"]).in_private_netns()],
         ("show", 1) => vec![
             case(&["--netns", "/etc/passwd", "show"]).saying("`/etc/passwd` is not a network namespace"),
             case(&["--netns", "no-such-namespace", "show"]).saying("not found"),
@@ -321,7 +323,7 @@ fn every_row_of_the_readme_exit_code_table_is_what_the_binary_does() {
     }
     if skipped > 0 {
         eprintln!(
-            "{skipped} apply case(s) skipped: they need root to make a network namespace (`unshare --net`); the lab proves those codes (55_batch_outcomes, 57_signals)"
+            "{skipped} apply/show case(s) skipped: they need root to make a network namespace (`unshare --net`); the lab proves those codes (55_batch_outcomes, 57_signals)"
         );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
