@@ -33,10 +33,10 @@ pub struct CheckArgs {
 
 pub(super) fn run(args: &CheckArgs, context: &Context) -> Result<u8, CliError> {
     let arg = &args.spec;
-    let findings = match (&args.observed, args.host) {
+    let (findings, node) = match (&args.observed, args.host) {
         (None, false) => {
             let document = spec::read(&arg.path)?;
-            lint::check_document(&document, arg.node.as_deref())?
+            (lint::check_document(&document, arg.node.as_deref())?, arg.node.clone())
         }
         (snapshot_path, _) => {
             if snapshot_path.is_none() {
@@ -48,17 +48,23 @@ pub(super) fn run(args: &CheckArgs, context: &Context) -> Result<u8, CliError> {
                 None => observe::observe_host(&Interest::default())?,
             };
             let spec = resolve(&document, arg, &observed)?;
-            lint::check_observed(&document, &spec, &observed)
+            (lint::check_observed(&document, &spec, &observed), spec.node)
         }
     };
-    report_findings(&findings, args.strict, args.format.into(), context.style)
+    report_findings(&findings, node.as_deref(), args.strict, args.format.into(), context.style)
 }
 
 /// Prints `check`'s findings; the exit code says whether any is bad enough to act on.
-fn report_findings(findings: &[lint::Finding], strict: bool, format: Format, style: Style) -> Result<u8, CliError> {
+fn report_findings(
+    findings: &[lint::Finding],
+    node: Option<&str>,
+    strict: bool,
+    format: Format,
+    style: Style,
+) -> Result<u8, CliError> {
     let text = match format {
-        Format::Text => render::findings::check_text(findings, style),
-        Format::Json => render::findings::check_json(findings),
+        Format::Text => render::findings::check_text(findings, node, style),
+        Format::Json => render::findings::check_json(findings, node),
     };
     print_report(&text, "the findings")?;
     let counts = lint::counts(findings);
