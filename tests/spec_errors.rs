@@ -342,20 +342,45 @@ fn deep_nesting_is_refused_before_parsing() {
     assert_eq!((d.line, d.column, d.path.as_str()), (3, 67, ""), "{d}");
 }
 
-/// A file over the size cap is refused before it is read whole, naming the file and the cap.
+/// A file over the size cap is refused before it is read whole, naming the file, its size
+/// and the cap.
 #[test]
 fn oversized_spec_is_refused() {
     let path = std::env::temp_dir().join(format!("lvs-converge-oversized-{}.yaml", std::process::id()));
     let mut text = HEADER.to_string();
-    text.push_str(&"# padding\n".repeat(spec::MAX_SPEC_BYTES / 10));
+    text.push_str(&"# padding\n".repeat(spec::MAX_SPEC_BYTES / 10 + 10));
     std::fs::write(&path, &text).unwrap();
     let error = spec::read(&path).expect_err("over the cap");
     std::fs::remove_file(&path).ok();
     let message = error.to_string();
-    assert!(message.contains(&format!("{}:1:1: the spec is larger than 16 MiB", path.display())), "{message}");
+    let expected = format!(
+        "{}:1:1: the spec is {} bytes (16.0 MiB), more than the limit of 16 MiB (16777216 bytes)",
+        path.display(),
+        text.len()
+    );
+    assert!(message.contains(&expected), "{message}");
     // The same text handed over directly (import, tests) meets the same cap.
     let error = spec::parse(&text, Path::new("big.yaml")).expect_err("over the cap");
-    assert!(error.to_string().contains("larger than 16 MiB"), "{error}");
+    assert!(error.to_string().contains(&format!("the spec is {} bytes", text.len())), "{error}");
+    // A device has no size: it is just over the limit, and never read whole.
+    let error = spec::read(Path::new("/dev/zero")).expect_err("over the cap");
+    assert!(error.to_string().contains("the spec is larger than the limit of 16 MiB"), "{error}");
+}
+
+/// A UTF-8 byte order mark (Windows editors, web forms) is not part of the first key.
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let cluster = "apiVersion: lvs-converge/v1\nkind: Cluster\nnodes:\n  - { name: web1, address: 203.0.113.11, role: real-server }\n\
+                   ipvs:\n  services:\n    - { address: 203.0.113.100, port: 80, realServers: [{ node: web1 }] }\n";
+    for text in [service("      port: 80\n      realServers: [{ address: 198.51.100.22 }]\n"), cluster.to_string()] {
+        let with_mark = format!("\u{feff}{text}");
+        spec::parse(&with_mark, Path::new("bom.yaml")).unwrap_or_else(|error| panic!("{error}\n{text}"));
+    }
+    // Positions stay those of the text an editor shows.
+    let d = only_error(&format!("\u{feff}{}", service("      port: 70000\n")));
+    assert_eq!((d.line, d.column), (6, 13), "{d}");
+    let d = only_error("\u{feff}apiVersion: lvs-converge/v1\nkind: Host\nbogus: 1\n");
+    assert_eq!((d.line, d.column), (3, 1), "{d}");
 }
 
 #[test]

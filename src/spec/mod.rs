@@ -311,13 +311,24 @@ pub fn read(path: &Path) -> Result<Document, SpecError> {
     let mut bytes = Vec::new();
     // One byte past the cap tells a file at the cap from a larger one, without reading more.
     let file = std::fs::File::open(path).map_err(read_error)?;
+    // A device or a pipe has no size to tell; it is just "larger".
+    let size = file.metadata().ok().filter(|meta| meta.is_file()).map(|meta| meta.len());
     file.take(MAX_SPEC_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
     if bytes.len() > MAX_SPEC_BYTES {
-        return Err(too_large(path));
+        return Err(too_large(path, size));
     }
     let text = String::from_utf8(bytes)
         .map_err(|error| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, error)))?;
     parse_document(&text, path)
+}
+
+/// Some editors (Windows ones, web forms) start a UTF-8 file with U+FEFF; YAML allows it,
+/// but the parsers take it as part of the first key (`missing field kind`).
+const BYTE_ORDER_MARK: char = '\u{feff}';
+
+/// `text` without a leading byte order mark: what the YAML parsers read.
+fn yaml_of(text: &str) -> &str {
+    text.strip_prefix(BYTE_ORDER_MARK).unwrap_or(text)
 }
 
 /// Parses spec `text` that came from `source` (used in messages only). Text over the size or
@@ -325,9 +336,10 @@ pub fn read(path: &Path) -> Result<Document, SpecError> {
 pub fn parse_document(text: &str, source: &Path) -> Result<Document, SpecError> {
     let file_name = source.display().to_string();
     if text.len() > MAX_SPEC_BYTES {
-        return Err(too_large(source));
+        return Err(too_large(source, Some(text.len() as u64)));
     }
-    if let Some(position) = locate::deeper_than(text, MAX_SPEC_DEPTH) {
+    let yaml = yaml_of(text);
+    if let Some(position) = locate::deeper_than(yaml, MAX_SPEC_DEPTH) {
         return Err(SpecError::Invalid(vec![Diagnostic {
             file: file_name,
             line: position.line,
@@ -337,19 +349,28 @@ pub fn parse_document(text: &str, source: &Path) -> Result<Document, SpecError> 
             hint: Some("a spec needs a few levels; check the file is the spec you meant".into()),
         }]));
     }
-    let file: SpecFile =
-        serde_yaml::from_str(text).map_err(|error| SpecError::Invalid(vec![yaml_diagnostic(&file_name, &error)]))?;
+    let file: SpecFile = serde_yaml::from_str(yaml)
+        .map_err(|error| SpecError::Invalid(vec![yaml_diagnostic(&file_name, yaml, &error)]))?;
     Ok(Document { source: source.to_path_buf(), file, index_text: text.to_string() })
 }
 
-fn too_large(source: &Path) -> SpecError {
+/// `size`: the file's size in bytes, when it has one (a device or pipe has not).
+fn too_large(source: &Path, size: Option<u64>) -> SpecError {
+    let limit = format!("{} MiB ({MAX_SPEC_BYTES} bytes)", MAX_SPEC_BYTES >> 20);
+    let message = match size {
+        Some(size) => format!(
+            "the spec is {size} bytes ({:.1} MiB), more than the limit of {limit}",
+            size as f64 / f64::from(1 << 20)
+        ),
+        None => format!("the spec is larger than the limit of {limit}"),
+    };
     SpecError::Invalid(vec![Diagnostic {
         file: source.display().to_string(),
         line: 1,
         column: 1,
         path: String::new(),
-        message: format!("the spec is larger than {} MiB ({MAX_SPEC_BYTES} bytes)", MAX_SPEC_BYTES >> 20),
-        hint: Some("a spec is kilobytes; check the file is the spec you meant".into()),
+        message,
+        hint: Some("a spec is kilobytes (4000 services are about 1 MiB); check the file is the spec you meant".into()),
     }])
 }
 
@@ -372,7 +393,7 @@ impl Document {
     /// Where each field path stands in the file (built on demand: only errors and findings
     /// need it).
     pub fn positions(&self) -> PositionIndex {
-        PositionIndex::build(&self.index_text)
+        PositionIndex::build(yaml_of(&self.index_text))
     }
 
     /// Validates the whole document and picks the part of the host `selector` names.
@@ -391,7 +412,7 @@ impl Document {
             SpecKind::Cluster => self.validate_cluster(selector, &mut problems),
         };
         if !problems.is_empty() {
-            let index = PositionIndex::build(&self.index_text);
+            let index = PositionIndex::build(yaml_of(&self.index_text));
             return Err(SpecError::Invalid(problems.into_diagnostics(&self.source.display().to_string(), &index)));
         }
         Ok(validated)
@@ -601,7 +622,7 @@ impl Document {
 
 /// Turns serde_yaml's error ("path: message at line L column C") into a diagnostic with a
 /// hint where the message alone doesn't say how to fix it.
-fn yaml_diagnostic(file: &str, error: &serde_yaml::Error) -> Diagnostic {
+fn yaml_diagnostic(file: &str, _yaml: &str, error: &serde_yaml::Error) -> Diagnostic {
     let (line, column) = error.location().map_or((1, 1), |l| (l.line(), l.column()));
     let full = error.to_string();
     let without_location = match full.rfind(" at line ") {
