@@ -64,8 +64,73 @@ fn duplicate_service() {
     let text = format!(
         "{HEADER}ipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n    - address: 203.0.113.100\n      port: 80\n"
     );
-    let d = assert_error(&text, 7, "ipvs.services[1]", "declared twice");
+    let d =
+        assert_error(&text, 7, "ipvs.services[1]", "declared twice: first at line 5 (ipvs.services[0]), again here");
     assert!(d.hint.as_deref().unwrap().contains("merge"));
+}
+
+/// A repeated real server or node names where the first one is, like a repeated service.
+#[test]
+fn a_repeated_real_server_or_node_names_the_first() {
+    let real_servers = service(
+        "      port: 80\n      realServers:\n        - { address: 198.51.100.22 }\n        - { address: 198.51.100.23 }\n        - { address: 198.51.100.22 }\n",
+    );
+    assert_error(&real_servers, 10, "ipvs.services[0].realServers[2]", "listed twice in this service: first at line 8");
+    let nodes = "apiVersion: lvs-converge/v1\nkind: Cluster\nnodes:\n  - { name: web1, address: 203.0.113.11, role: real-server }\n\
+                 \x20 - { name: web1, address: 203.0.113.12, role: real-server }\n";
+    let error = spec::parse(nodes, Path::new("bad.yaml")).expect_err("rejected");
+    let d = error.diagnostics().iter().find(|d| d.message.contains("declared twice")).expect("the repeated node");
+    assert_eq!((d.line, d.path.as_str()), (5, "nodes[1].name"), "{d}");
+    assert!(d.message.contains("first at line 4 (nodes[0].name)"), "{d}");
+}
+
+/// A key set twice is reported where it is set again (serde_yaml places it at the mapping,
+/// the first line of a document for a top-level key), naming the first.
+#[test]
+fn a_key_set_twice_is_reported_at_its_second_line() {
+    let d = only_error(&format!("{HEADER}kind: Cluster\n"));
+    assert_eq!((d.line, d.column, d.path.as_str()), (3, 1, "kind"), "{d}");
+    assert_eq!(d.message, "`kind` is set twice: first at line 2, again here");
+    let d = only_error(&service("      port: 80\n      scheduler: rr\n      port: 81\n"));
+    assert_eq!((d.line, d.column, d.path.as_str()), (8, 7, "ipvs.services[0].port"), "{d}");
+    assert!(d.message.contains("first at line 6"), "{d}");
+}
+
+/// A number too large for any integer type is out of the field's range, said in words: the
+/// kernel's range where the spec checks one, the field's otherwise; never a Rust type name.
+#[test]
+fn huge_numbers_are_out_of_the_fields_range() {
+    let cases = [
+        (service("      port: 18446744073709551616\n"), "port 18446744073709551616 is out of range 0-65535"),
+        (service("      port: 9223372036854775808\n"), "port 9223372036854775808 is out of range 0-65535"),
+        (service("      port: -9223372036854775809\n"), "port -9223372036854775809 is out of range 0-65535"),
+        (
+            service("      port: 99999999999999999999999999999999999999999\n"),
+            "port 99999999999999999999999999999999999999999 is out of range 0-65535",
+        ),
+        (
+            real_server_with("          weight: 340282366920938463463374607431768211456\n"),
+            "weight 340282366920938463463374607431768211456 is out of range 0-2147483647",
+        ),
+        (
+            format!("{HEADER}ipvs:\n  timeouts:\n    tcp: 99999999999999999999\n"),
+            "timeout 99999999999999999999 is out of range 1-2147483",
+        ),
+        (format!("{HEADER}links:\n  - name: tun1\n    type: ipip\n    ttl: 300\n"), "ttl 300 is out of range 0-255"),
+        (
+            service("      port: 80\n      persistence:\n        netmask: 99999999999999999999\n"),
+            "netmask 99999999999999999999 is out of range: expected a prefix length",
+        ),
+    ];
+    for (text, expected) in cases {
+        let d = only_error(&text);
+        assert!(d.message.contains(expected), "`{}` does not say `{expected}`", d.message);
+        for rust_type in ["u128", "i128", "i64", "u8", "u32", "floating point"] {
+            assert!(!d.message.contains(rust_type), "`{}` names `{rust_type}`", d.message);
+        }
+    }
+    // A fraction stays a wrong type.
+    assert!(only_error(&service("      port: 8.5\n")).message.contains("expected a whole number"));
 }
 
 #[test]
