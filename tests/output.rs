@@ -103,3 +103,35 @@ fn errors_on_a_broken_stderr_do_not_panic() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!((output.status.code(), output.status.signal()), (Some(1), None));
 }
+
+/// `check` names the Cluster node it judged, in text and JSON: the one found by address in
+/// the snapshot, the one `--node` names, none when it judged every node.
+#[test]
+fn check_names_the_cluster_node_it_judged() {
+    let case = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/cluster_node");
+    let check = |extra: &[&str], format: &str| {
+        let mut args: Vec<String> =
+            ["check", "--color", "never", "--format", format, "-f", &format!("{case}/spec.yaml")]
+                .map(String::from)
+                .to_vec();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let output = run(&args, Stdio::piped(), Stdio::piped());
+        assert_no_panic(&output);
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    let observed = format!("{case}/observed.yaml");
+    for (extra, node) in
+        [(vec!["--observed", observed.as_str()], Some("web1")), (vec!["--node", "lb1"], Some("lb1")), (vec![], None)]
+    {
+        let json: serde_json::Value = serde_json::from_str(&check(&extra, "json")).expect("JSON");
+        assert_eq!(json["node"], node.map_or(serde_json::Value::Null, Into::into), "{extra:?}: {json}");
+        assert!(json["findings"].is_array(), "{json}");
+        let text = check(&extra, "text");
+        let expected = node.map(|name| format!("Cluster node: {name}"));
+        assert_eq!(
+            text.lines().next().filter(|l| l.starts_with("Cluster node")).map(str::to_string),
+            expected,
+            "{text}"
+        );
+    }
+}

@@ -64,8 +64,73 @@ fn duplicate_service() {
     let text = format!(
         "{HEADER}ipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n    - address: 203.0.113.100\n      port: 80\n"
     );
-    let d = assert_error(&text, 7, "ipvs.services[1]", "declared twice");
+    let d =
+        assert_error(&text, 7, "ipvs.services[1]", "declared twice: first at line 5 (ipvs.services[0]), again here");
     assert!(d.hint.as_deref().unwrap().contains("merge"));
+}
+
+/// A repeated real server or node names where the first one is, like a repeated service.
+#[test]
+fn a_repeated_real_server_or_node_names_the_first() {
+    let real_servers = service(
+        "      port: 80\n      realServers:\n        - { address: 198.51.100.22 }\n        - { address: 198.51.100.23 }\n        - { address: 198.51.100.22 }\n",
+    );
+    assert_error(&real_servers, 10, "ipvs.services[0].realServers[2]", "listed twice in this service: first at line 8");
+    let nodes = "apiVersion: lvs-converge/v1\nkind: Cluster\nnodes:\n  - { name: web1, address: 203.0.113.11, role: real-server }\n\
+                 \x20 - { name: web1, address: 203.0.113.12, role: real-server }\n";
+    let error = spec::parse(nodes, Path::new("bad.yaml")).expect_err("rejected");
+    let d = error.diagnostics().iter().find(|d| d.message.contains("declared twice")).expect("the repeated node");
+    assert_eq!((d.line, d.path.as_str()), (5, "nodes[1].name"), "{d}");
+    assert!(d.message.contains("first at line 4 (nodes[0].name)"), "{d}");
+}
+
+/// A key set twice is reported where it is set again (serde_yaml places it at the mapping,
+/// the first line of a document for a top-level key), naming the first.
+#[test]
+fn a_key_set_twice_is_reported_at_its_second_line() {
+    let d = only_error(&format!("{HEADER}kind: Cluster\n"));
+    assert_eq!((d.line, d.column, d.path.as_str()), (3, 1, "kind"), "{d}");
+    assert_eq!(d.message, "`kind` is set twice: first at line 2, again here");
+    let d = only_error(&service("      port: 80\n      scheduler: rr\n      port: 81\n"));
+    assert_eq!((d.line, d.column, d.path.as_str()), (8, 7, "ipvs.services[0].port"), "{d}");
+    assert!(d.message.contains("first at line 6"), "{d}");
+}
+
+/// A number too large for any integer type is out of the field's range, said in words: the
+/// kernel's range where the spec checks one, the field's otherwise; never a Rust type name.
+#[test]
+fn huge_numbers_are_out_of_the_fields_range() {
+    let cases = [
+        (service("      port: 18446744073709551616\n"), "port 18446744073709551616 is out of range 0-65535"),
+        (service("      port: 9223372036854775808\n"), "port 9223372036854775808 is out of range 0-65535"),
+        (service("      port: -9223372036854775809\n"), "port -9223372036854775809 is out of range 0-65535"),
+        (
+            service("      port: 99999999999999999999999999999999999999999\n"),
+            "port 99999999999999999999999999999999999999999 is out of range 0-65535",
+        ),
+        (
+            real_server_with("          weight: 340282366920938463463374607431768211456\n"),
+            "weight 340282366920938463463374607431768211456 is out of range 0-2147483647",
+        ),
+        (
+            format!("{HEADER}ipvs:\n  timeouts:\n    tcp: 99999999999999999999\n"),
+            "timeout 99999999999999999999 is out of range 1-2147483",
+        ),
+        (format!("{HEADER}links:\n  - name: tun1\n    type: ipip\n    ttl: 300\n"), "ttl 300 is out of range 0-255"),
+        (
+            service("      port: 80\n      persistence:\n        netmask: 99999999999999999999\n"),
+            "netmask 99999999999999999999 is out of range: expected a prefix length",
+        ),
+    ];
+    for (text, expected) in cases {
+        let d = only_error(&text);
+        assert!(d.message.contains(expected), "`{}` does not say `{expected}`", d.message);
+        for rust_type in ["u128", "i128", "i64", "u8", "u32", "floating point"] {
+            assert!(!d.message.contains(rust_type), "`{}` names `{rust_type}`", d.message);
+        }
+    }
+    // A fraction stays a wrong type.
+    assert!(only_error(&service("      port: 8.5\n")).message.contains("expected a whole number"));
 }
 
 #[test]
@@ -342,20 +407,45 @@ fn deep_nesting_is_refused_before_parsing() {
     assert_eq!((d.line, d.column, d.path.as_str()), (3, 67, ""), "{d}");
 }
 
-/// A file over the size cap is refused before it is read whole, naming the file and the cap.
+/// A file over the size cap is refused before it is read whole, naming the file, its size
+/// and the cap.
 #[test]
 fn oversized_spec_is_refused() {
     let path = std::env::temp_dir().join(format!("lvs-converge-oversized-{}.yaml", std::process::id()));
     let mut text = HEADER.to_string();
-    text.push_str(&"# padding\n".repeat(spec::MAX_SPEC_BYTES / 10));
+    text.push_str(&"# padding\n".repeat(spec::MAX_SPEC_BYTES / 10 + 10));
     std::fs::write(&path, &text).unwrap();
     let error = spec::read(&path).expect_err("over the cap");
     std::fs::remove_file(&path).ok();
     let message = error.to_string();
-    assert!(message.contains(&format!("{}:1:1: the spec is larger than 16 MiB", path.display())), "{message}");
+    let expected = format!(
+        "{}:1:1: the spec is {} bytes (16.0 MiB), more than the limit of 16 MiB (16777216 bytes)",
+        path.display(),
+        text.len()
+    );
+    assert!(message.contains(&expected), "{message}");
     // The same text handed over directly (import, tests) meets the same cap.
     let error = spec::parse(&text, Path::new("big.yaml")).expect_err("over the cap");
-    assert!(error.to_string().contains("larger than 16 MiB"), "{error}");
+    assert!(error.to_string().contains(&format!("the spec is {} bytes", text.len())), "{error}");
+    // A device has no size: it is just over the limit, and never read whole.
+    let error = spec::read(Path::new("/dev/zero")).expect_err("over the cap");
+    assert!(error.to_string().contains("the spec is larger than the limit of 16 MiB"), "{error}");
+}
+
+/// A UTF-8 byte order mark (Windows editors, web forms) is not part of the first key.
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let cluster = "apiVersion: lvs-converge/v1\nkind: Cluster\nnodes:\n  - { name: web1, address: 203.0.113.11, role: real-server }\n\
+                   ipvs:\n  services:\n    - { address: 203.0.113.100, port: 80, realServers: [{ node: web1 }] }\n";
+    for text in [service("      port: 80\n      realServers: [{ address: 198.51.100.22 }]\n"), cluster.to_string()] {
+        let with_mark = format!("\u{feff}{text}");
+        spec::parse(&with_mark, Path::new("bom.yaml")).unwrap_or_else(|error| panic!("{error}\n{text}"));
+    }
+    // Positions stay those of the text an editor shows.
+    let d = only_error(&format!("\u{feff}{}", service("      port: 70000\n")));
+    assert_eq!((d.line, d.column), (6, 13), "{d}");
+    let d = only_error("\u{feff}apiVersion: lvs-converge/v1\nkind: Host\nbogus: 1\n");
+    assert_eq!((d.line, d.column), (3, 1), "{d}");
 }
 
 #[test]

@@ -73,8 +73,9 @@ fn apply_saved_plan(path: &Path, args: &ApplyArgs, context: &Context) -> Result<
     ready_to_change(&mut apply_lock, writes_files, lock_timeout)?;
     let interest = Interest::for_desired(&saved.desired).with_files(&saved.ownership.files, root.as_deref());
     let mut host = FaultInjecting::from_env(LiveHost::new(interest).take_over(args.take_over));
+    let node = saved.made.node.clone();
     let result = apply::apply_saved(saved, path, crate::rundir::unix_now(), args.options(), &mut host);
-    report_apply(result, args.format.into(), context.style)
+    report_apply(result, node.as_deref(), args.format.into(), context.style)
 }
 
 /// `apply -f SPEC`: plan against the live host, then make those changes.
@@ -92,7 +93,7 @@ fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, 
     let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, context.root);
     let mut host = FaultInjecting::from_env(LiveHost::new(interest).take_over(args.take_over));
     let result = apply::apply(plan, &spec.desired, &spec.ownership, args.options(), &mut host);
-    report_apply(result, args.format.into(), context.style)
+    report_apply(result, spec.node.as_deref(), args.format.into(), context.style)
 }
 
 /// The last step before apply reads the host to change it: the host-wide lock when it may
@@ -116,9 +117,16 @@ fn say_waiting(waiting: &lock::Waiting) {
 
 /// An apply's report on stdout and its exit code: the JSON failure document for a failed
 /// one (the error itself goes to stderr), the report of a successful one.
-fn report_apply(result: Result<apply::ApplyReport, ApplyError>, format: Format, style: Style) -> Result<u8, CliError> {
+/// `node`: the Cluster node applied (None: a Host spec).
+fn report_apply(
+    result: Result<apply::ApplyReport, ApplyError>,
+    node: Option<&str>,
+    format: Format,
+    style: Style,
+) -> Result<u8, CliError> {
     let report = result.map_err(|error| report_apply_failure(error, format))?;
-    Ok(report_applied(&mut std::io::stdout().lock(), &mut std::io::stderr(), &render_apply(&report, format, style)))
+    let text = render_apply(&report, node, format, style);
+    Ok(report_applied(&mut std::io::stdout().lock(), &mut std::io::stderr(), &text))
 }
 
 fn read_saved_plan(path: &Path) -> Result<SavedPlan, SavedPlanError> {
@@ -140,10 +148,10 @@ fn report_applied(out: &mut dyn Write, err: &mut dyn Write, text: &str) -> u8 {
     EXIT_OK
 }
 
-fn render_apply(report: &apply::ApplyReport, format: Format, style: Style) -> String {
+fn render_apply(report: &apply::ApplyReport, node: Option<&str>, format: Format, style: Style) -> String {
     match format {
-        Format::Text => render::text::render_apply(&report.plan, style),
-        Format::Json => render::json::render_apply(&report.plan),
+        Format::Text => render::text::render_apply(&report.plan, node, style),
+        Format::Json => render::json::render_apply(&report.plan, node),
     }
 }
 

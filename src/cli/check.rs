@@ -38,31 +38,37 @@ pub(super) fn run(args: &CheckArgs, context: &Context) -> Result<u8, CliError> {
     let arg = &args.spec;
     refuse_root_with_observed(context, args.observed.as_deref())?;
     let judge_host = args.host || args.observed.is_some();
-    if args.host {
+    if args.host && args.observed.is_none() {
         enter_netns(context.netns)?;
     }
     let document = spec::read(&arg.path)?;
     // A spec `validate` refuses is an error (exit 1), never a clean report: the rules below
     // judge only what resolves, and an empty node list resolves to nothing at all.
     validated_nodes(&document, arg.node.as_deref())?;
-    let findings = if judge_host {
+    let (findings, node) = if judge_host {
         let observed = match &args.observed {
             Some(path) => snapshot::read(path)?,
             None => observe::observe_host(&Interest::default())?,
         };
         let spec = resolve(&document, arg, &observed)?;
-        lint::check_observed(&document, &spec, &observed)
+        (lint::check_observed(&document, &spec, &observed), spec.node)
     } else {
-        lint::check_document(&document, arg.node.as_deref())?
+        (lint::check_document(&document, arg.node.as_deref())?, arg.node.clone())
     };
-    report_findings(&findings, args.strict, args.format.into(), context.style)
+    report_findings(&findings, node.as_deref(), args.strict, args.format.into(), context.style)
 }
 
 /// Prints `check`'s findings; the exit code says whether any is bad enough to act on.
-fn report_findings(findings: &[lint::Finding], strict: bool, format: Format, style: Style) -> Result<u8, CliError> {
+fn report_findings(
+    findings: &[lint::Finding],
+    node: Option<&str>,
+    strict: bool,
+    format: Format,
+    style: Style,
+) -> Result<u8, CliError> {
     let text = match format {
-        Format::Text => render::findings::check_text(findings, style),
-        Format::Json => render::findings::check_json(findings),
+        Format::Text => render::findings::check_text(findings, node, style),
+        Format::Json => render::findings::check_json(findings, node),
     };
     print_report(&text, "the findings")?;
     let counts = lint::counts(findings);

@@ -55,7 +55,8 @@ pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
     // Notes are for `check`; a plan shows what breaks or will.
     let mut findings = lint::check_observed(&document, &spec, &observed);
     findings.retain(|f| f.severity != lint::Severity::Note);
-    let text = render::plan_report::plan_report(&plan, &findings, args.format.into(), context.style);
+    let text =
+        render::plan_report::plan_report(&plan, spec.node.as_deref(), &findings, args.format.into(), context.style);
     // The file first: a report that cannot be printed must not lose the saved plan.
     if let Some(out) = &args.out {
         let observed_from = match &args.observed {

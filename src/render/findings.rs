@@ -35,9 +35,11 @@ pub fn tally(findings: &[Finding]) -> String {
     format!("{}, {}, {}", plural(errors, "error"), plural(warnings, "warning"), plural(notes, "note"))
 }
 
-/// `check`'s whole text output.
-pub fn check_text(findings: &[Finding], style: Style) -> String {
-    let mut out = text(findings, style);
+/// `check`'s whole text output; `node` is the Cluster node judged against a host (None: a
+/// Host spec, or every node).
+pub fn check_text(findings: &[Finding], node: Option<&str>, style: Style) -> String {
+    let mut out = super::text::node_line(node, style);
+    out.push_str(&text(findings, style));
     if findings.is_empty() {
         out.push_str(&style.bold("No problems found."));
         out.push('\n');
@@ -47,15 +49,16 @@ pub fn check_text(findings: &[Finding], style: Style) -> String {
     out
 }
 
-/// `check --format json`.
-pub fn check_json(findings: &[Finding]) -> String {
+/// `check --format json`; `node` as for [`check_text`] (null in JSON when None).
+pub fn check_json(findings: &[Finding], node: Option<&str>) -> String {
     #[derive(Serialize)]
     struct JsonCheck<'a> {
         format_version: &'static str,
+        node: Option<&'a str>,
         summary: Counts,
         findings: &'a [Finding],
     }
-    let document = JsonCheck { format_version: super::json::FORMAT_VERSION, summary: counts(findings), findings };
+    let document = JsonCheck { format_version: super::json::FORMAT_VERSION, node, summary: counts(findings), findings };
     let mut text = serde_json::to_string_pretty(&document).expect("findings serialize");
     text.push('\n');
     text

@@ -17,6 +17,9 @@ pub const FORMAT_VERSION: &str = "1.3";
 #[derive(Serialize)]
 struct JsonPlan<'a> {
     format_version: &'static str,
+    /// The Cluster node this host was taken to be (`--node`, or the node whose address it
+    /// has); null for a Host spec.
+    node: Option<&'a str>,
     /// True when the host differs from the spec (changes to make, or real servers draining).
     changes: bool,
     summary: Summary,
@@ -24,11 +27,11 @@ struct JsonPlan<'a> {
     /// the changes.
     drift: Drift,
     resource_changes: Vec<JsonChange>,
+    // Arrays are always present, empty when there is nothing in them: `jq '.findings[]'`
+    // must not fail on a clean host.
     unmanaged: &'a [Unmanaged],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
     draining: &'a [Draining],
-    /// Errors and warnings of `lvs-converge check` for this host (absent: none).
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    /// Errors and warnings of `lvs-converge check` for this host.
     findings: &'a [Finding],
 }
 
@@ -49,12 +52,13 @@ struct JsonChange {
     diff: Option<String>,
 }
 
-pub fn render_plan(plan: &Plan, findings: &[Finding]) -> String {
-    to_text(&plan_document(plan, findings))
+/// A plan for the Cluster `node` (None: a Host spec) with the findings of its checks.
+pub fn render_plan(plan: &Plan, node: Option<&str>, findings: &[Finding]) -> String {
+    to_text(&plan_document(plan, node, findings))
 }
 
 /// An apply's result: the plan that was carried out, and that it was verified.
-pub fn render_apply(plan: &Plan) -> String {
+pub fn render_apply(plan: &Plan, node: Option<&str>) -> String {
     #[derive(Serialize)]
     struct JsonApply<'a> {
         #[serde(flatten)]
@@ -62,7 +66,7 @@ pub fn render_apply(plan: &Plan) -> String {
         applied: bool,
         verified: bool,
     }
-    to_text(&JsonApply { plan: plan_document(plan, &[]), applied: !plan.is_empty(), verified: true })
+    to_text(&JsonApply { plan: plan_document(plan, node, &[]), applied: !plan.is_empty(), verified: true })
 }
 
 /// A change that failed, whose outcome is unknown, or whose undo failed.
@@ -162,9 +166,10 @@ fn to_text<T: Serialize>(document: &T) -> String {
     text
 }
 
-fn plan_document<'a>(plan: &'a Plan, findings: &'a [Finding]) -> JsonPlan<'a> {
+fn plan_document<'a>(plan: &'a Plan, node: Option<&'a str>, findings: &'a [Finding]) -> JsonPlan<'a> {
     JsonPlan {
         format_version: FORMAT_VERSION,
+        node,
         changes: !plan.converged(),
         summary: plan.summary(),
         drift: plan.drift(),
@@ -224,6 +229,110 @@ mod tests {
             assert_eq!(entry["errno"], 22, "{list}: {json}");
             assert_eq!(entry["action"], "update", "{list}: the plan's verb stays: {json}");
         }
+    }
+
+    fn plan_of(changes: Vec<Change>) -> Plan {
+        let changes = changes.into_iter().map(|change| crate::plan::Planned { change, origin: None }).collect();
+        Plan { changes, ..Plan::default() }
+    }
+
+    fn plan_json(plan: &Plan, node: Option<&str>) -> serde_json::Value {
+        serde_json::from_str(&render_plan(plan, node, &[])).unwrap()
+    }
+
+    #[test]
+    fn every_list_is_present_when_empty_so_jq_can_iterate_it() {
+        let plan = plan_json(&Plan::default(), None);
+        let apply: serde_json::Value = serde_json::from_str(&render_apply(&Plan::default(), None)).unwrap();
+        for (document, lists) in [
+            (plan, &["resource_changes", "unmanaged", "draining", "findings"][..]),
+            (apply, &["resource_changes", "unmanaged", "draining", "findings"]),
+            (serde_json::from_str(&super::super::findings::check_json(&[], None)).unwrap(), &["findings"]),
+        ] {
+            for list in lists {
+                assert_eq!(document[list], serde_json::json!([]), "{list}: {document}");
+            }
+            assert!(document.get("node").is_some_and(serde_json::Value::is_null), "a Host spec: {document}");
+        }
+    }
+
+    #[test]
+    fn the_cluster_node_is_named() {
+        assert_eq!(plan_json(&Plan::default(), Some("web1"))["node"], "web1");
+        let apply: serde_json::Value = serde_json::from_str(&render_apply(&Plan::default(), Some("web1"))).unwrap();
+        assert_eq!(apply["node"], "web1");
+        let check: serde_json::Value =
+            serde_json::from_str(&super::super::findings::check_json(&[], Some("web1"))).unwrap();
+        assert_eq!(check["node"], "web1");
+    }
+
+    #[test]
+    fn services_and_real_servers_show_every_setting_defaults_included() {
+        use crate::model::ipvs::{
+            Destination, ForwardingMethod, Protocol, Scheduler, ServiceKey, ServiceSettings, TunnelEncapsulation,
+            TunnelType,
+        };
+        let service =
+            ServiceKey::Address { protocol: Protocol::Tcp, address: "203.0.113.100".parse().unwrap(), port: 80 };
+        let settings = ServiceSettings {
+            scheduler: Scheduler::Wlc,
+            scheduler_flags: vec![],
+            persistence: None,
+            one_packet: false,
+        };
+        let real_server = |method, tunnel| Destination {
+            address: "192.0.2.11".parse().unwrap(),
+            port: 80,
+            method,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            tunnel,
+        };
+        let gue = TunnelEncapsulation { kind: TunnelType::Gue, port: 6080, flags: 2 };
+        let plan = plan_of(vec![
+            step(1).change,
+            Change::Ipvs(IpvsChange::CreateService { service, after: settings.clone() }),
+            Change::Ipvs(IpvsChange::UpdateService {
+                service,
+                before: settings.clone(),
+                after: ServiceSettings { scheduler: Scheduler::Rr, ..settings },
+            }),
+            Change::Ipvs(IpvsChange::CreateDestination {
+                service,
+                after: real_server(ForwardingMethod::Tunnel, TunnelEncapsulation::default()),
+            }),
+            Change::Ipvs(IpvsChange::CreateDestination { service, after: real_server(ForwardingMethod::Tunnel, gue) }),
+            Change::Ipvs(IpvsChange::CreateDestination {
+                service,
+                after: real_server(ForwardingMethod::Dr, TunnelEncapsulation::default()),
+            }),
+        ]);
+        let changes = &plan_json(&plan, None)["resource_changes"];
+        assert_eq!(changes[0]["id"], "timeouts", "{changes}");
+        let service_after = serde_json::json!({
+            "protocol": "tcp", "address": "203.0.113.100", "port": 80,
+            "scheduler": "wlc", "schedulerFlags": [], "persistence": null, "onePacket": false
+        });
+        assert_eq!(changes[1]["after"], service_after);
+        assert_eq!(changes[2]["before"], service_after);
+        assert_eq!(changes[2]["after"]["scheduler"], "rr");
+        assert_eq!(changes[2]["after"]["onePacket"], false, "{}", changes[2]);
+        let real_server_after = |tunnel: serde_json::Value| {
+            serde_json::json!({
+                "address": "192.0.2.11", "port": 80, "method": tunnel.get("type").map_or("dr", |_| "tunnel"),
+                "weight": 1, "upperThreshold": 0, "lowerThreshold": 0, "tunnel": tunnel
+            })
+        };
+        assert_eq!(
+            changes[3]["after"],
+            real_server_after(serde_json::json!({"type": "ipip", "port": 0, "flags": 0, "checksum": "none"}))
+        );
+        assert_eq!(
+            changes[4]["after"],
+            real_server_after(serde_json::json!({"type": "gue", "port": 6080, "flags": 2, "checksum": "remcsum"}))
+        );
+        assert_eq!(changes[5]["after"], real_server_after(serde_json::Value::Null));
     }
 
     #[test]

@@ -111,9 +111,12 @@ pub fn describe_difference(difference: &HostDifference) -> ChangeView {
             fields: changed_fields(&address_fields(before), &address_fields(after)),
             ..ChangeView::bare(Subsystem::Addresses, Action::Update, "address", after.key().to_string())
         },
-        HostDifference::IpvsTimeoutsGone => {
-            ChangeView::bare(Subsystem::Ipvs, Action::Delete, "ipvs connection timeouts", String::new())
-        }
+        HostDifference::IpvsTimeoutsGone => ChangeView::bare(
+            Subsystem::Ipvs,
+            Action::Delete,
+            "ipvs connection timeouts",
+            super::change::TIMEOUTS_ID.to_string(),
+        ),
         HostDifference::Drain { service, destination, before, after } => {
             let since = |value: &Option<u64>| value.iter().map(|s| ("since", s.to_string())).collect::<Vec<_>>();
             ChangeView {

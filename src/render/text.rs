@@ -53,9 +53,16 @@ fn verb(change: &Change) -> &'static str {
     }
 }
 
-/// The whole plan as text. Ends with a newline.
-pub fn render_plan(plan: &Plan, style: Style) -> String {
-    let mut out = String::new();
+/// `Cluster node: NAME`, the first line of every report about one node of a Cluster spec:
+/// which part of the spec was applied to this host is not obvious when the host found it by
+/// its address. Empty for a Host spec.
+pub fn node_line(node: Option<&str>, style: Style) -> String {
+    node.map(|name| format!("{} {name}\n", style.bold("Cluster node:"))).unwrap_or_default()
+}
+
+/// The whole plan for the Cluster `node` (None: a Host spec) as text. Ends with a newline.
+pub fn render_plan(plan: &Plan, node: Option<&str>, style: Style) -> String {
+    let mut out = node_line(node, style);
     if plan.converged() {
         out.push_str(&style.bold("No changes."));
         out.push_str(" The host matches the spec.\n");
@@ -147,11 +154,15 @@ fn field_text(field: &FieldChange, action: Action, style: Style) -> String {
 }
 
 /// After a successful apply: what was done, and that it was verified.
-pub fn render_apply(plan: &Plan, style: Style) -> String {
+pub fn render_apply(plan: &Plan, node: Option<&str>, style: Style) -> String {
     if plan.converged() {
-        return format!("{} The host already matched the spec; nothing was changed.\n", style.bold("No changes."));
+        return format!(
+            "{}{} The host already matched the spec; nothing was changed.\n",
+            node_line(node, style),
+            style.bold("No changes.")
+        );
     }
-    let mut out = render_plan(plan, style);
+    let mut out = render_plan(plan, node, style);
     let summary = plan.summary();
     let _ = writeln!(
         out,
@@ -162,4 +173,21 @@ pub fn render_apply(plan: &Plan, style: Style) -> String {
         summary.delete
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: Style = Style { color: false };
+
+    #[test]
+    fn a_cluster_nodes_reports_name_the_node_first() {
+        let plan = Plan::default();
+        assert_eq!(render_plan(&plan, Some("web1"), PLAIN).lines().next(), Some("Cluster node: web1"));
+        assert_eq!(render_apply(&plan, Some("web1"), PLAIN).lines().next(), Some("Cluster node: web1"));
+        let check = super::super::findings::check_text(&[], Some("web1"), PLAIN);
+        assert_eq!(check.lines().next(), Some("Cluster node: web1"));
+        assert!(!render_plan(&plan, None, PLAIN).contains("node"), "a Host spec has no node");
+    }
 }

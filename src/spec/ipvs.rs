@@ -137,13 +137,36 @@ impl Limit {
         if (self.min..=self.max).contains(&value) {
             return u32::try_from(value).ok();
         }
-        problems.add(
-            path,
-            format!("{} {value} is out of range {}-{} ({})", self.field, self.min, self.max, self.source),
-            self.hint,
-        );
+        problems.add(path, self.out_of_range(&value.to_string()), self.hint);
         None
     }
+
+    /// `port 70000 is out of range 0-65535 (why)`; `value` as written, which may be too
+    /// large for any integer type.
+    pub fn out_of_range(&self, value: &str) -> String {
+        format!("{} {value} is out of range {}-{} ({})", self.field, self.min, self.max, self.source)
+    }
+}
+
+/// The kernel's range for the number at field `path` (`ipvs.services[0].realServers[1].port`),
+/// if the spec checks one there. The netmask's depends on the service's family: not here.
+pub fn limit_at(path: &str) -> Option<Limit> {
+    let (parent, field) = path.rsplit_once('.')?;
+    let parent_field = parent.rsplit('.').next().unwrap_or(parent);
+    let in_list = |list: &str| parent_field.starts_with(list) && parent_field.ends_with(']');
+    let limit = match field {
+        "port" if parent_field == "tunnel" => GUE_PORT,
+        "port" if in_list("realServers[") => REAL_SERVER_PORT,
+        "port" if in_list("services[") => SERVICE_PORT,
+        "fwmark" if in_list("services[") => FWMARK,
+        "weight" if in_list("realServers[") => WEIGHT,
+        "upperThreshold" if in_list("realServers[") => UPPER_THRESHOLD,
+        "lowerThreshold" if in_list("realServers[") => LOWER_THRESHOLD,
+        "timeout" if parent_field == "persistence" => PERSISTENCE_TIMEOUT,
+        "tcp" | "tcpFin" | "udp" if parent_field == "timeouts" => CONNECTION_TIMEOUT,
+        _ => return None,
+    };
+    Some(limit)
 }
 
 /// An address the kernel cannot use in some place, and why.
@@ -510,19 +533,22 @@ impl IpvsSpec {
     pub fn to_model(&self, path: &str, nodes: &BTreeMap<String, IpAddr>, problems: &mut Problems) -> IpvsState {
         let timeouts = self.timeouts.as_ref().and_then(|t| t.to_model(&format!("{path}.timeouts"), problems));
         let mut state = IpvsState { timeouts, ..IpvsState::default() };
+        let mut first_declared: BTreeMap<_, String> = BTreeMap::new();
         for (index, service_spec) in self.services.iter().enumerate() {
             let service_path = format!("{path}.services[{index}]");
             let Some(service) = service_spec.to_model(&service_path, nodes, problems) else {
                 continue;
             };
-            if state.services.contains_key(&service.key) {
-                problems.add(
+            if let Some(first) = first_declared.get(&service.key) {
+                problems.add_repeated(
                     &service_path,
+                    first,
                     format!("service {} is declared twice", service.key),
                     "merge the two entries' realServers into one service",
                 );
                 continue;
             }
+            first_declared.insert(service.key, service_path);
             state.services.insert(service.key(), service);
         }
         state
@@ -642,17 +668,20 @@ impl ServiceSpec {
             _ => 0,
         };
         let mut destinations = Vec::new();
+        let mut first_listed: BTreeMap<_, String> = BTreeMap::new();
         for (index, real_server) in self.real_servers.iter().enumerate() {
             let dest_path = format!("{path}.realServers[{index}]");
             if let Some(dest) = real_server.to_model(&dest_path, family, default_port, nodes, problems) {
-                if destinations.iter().any(|d: &Destination| d.key() == dest.key()) {
-                    problems.add(
+                if let Some(first) = first_listed.get(&dest.key()) {
+                    problems.add_repeated(
                         &dest_path,
+                        first,
                         format!("real server {} is listed twice in this service", dest.key()),
                         "remove the duplicate entry",
                     );
                     continue;
                 }
+                first_listed.insert(dest.key(), dest_path);
                 destinations.push(dest);
             }
         }

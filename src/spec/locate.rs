@@ -21,6 +21,9 @@ pub struct Position {
 #[derive(Debug, Default)]
 pub struct PositionIndex {
     positions: HashMap<String, Position>,
+    /// Field path → position of the key where it is set again (a mapping with a key
+    /// twice), for serde_yaml's `duplicate field`, which it places at the mapping.
+    repeated_keys: HashMap<String, Position>,
 }
 
 impl PositionIndex {
@@ -30,7 +33,12 @@ impl PositionIndex {
         let mut recorder = Recorder::default();
         let mut parser = Parser::new_from_str(text);
         let _ = parser.load(&mut recorder, false);
-        PositionIndex { positions: recorder.positions }
+        PositionIndex { positions: recorder.positions, repeated_keys: recorder.repeated_keys }
+    }
+
+    /// Where the key of `path` stands the second time its mapping sets it, if it does.
+    pub fn repeated_key(&self, path: &str) -> Option<Position> {
+        self.repeated_keys.get(path).copied()
     }
 
     /// Position of `path`, or of its closest recorded ancestor (a defaulted field has no node
@@ -119,6 +127,7 @@ enum Frame {
 struct Recorder {
     stack: Vec<Frame>,
     positions: HashMap<String, Position>,
+    repeated_keys: HashMap<String, Position>,
 }
 
 impl Recorder {
@@ -140,7 +149,15 @@ impl Recorder {
             }
             Some(Frame::Mapping { path, pending_key, .. }) => match pending_key.take() {
                 None => {
-                    *pending_key = Some(key_text.unwrap_or("?").to_string());
+                    let key = key_text.unwrap_or("?").to_string();
+                    // The first value of a key is recorded before the mapping's next key is
+                    // read: a recorded path here is a key set twice.
+                    let key_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    if self.positions.contains_key(&key_path) {
+                        let at = Position { line: mark.line(), column: mark.col() + 1 };
+                        self.repeated_keys.entry(key_path).or_insert(at);
+                    }
+                    *pending_key = Some(key);
                     None
                 }
                 Some(key) if path.is_empty() => Some(key),
@@ -208,6 +225,17 @@ mod tests {
         assert_eq!(index.find("ipvs"), Some(Position { line: 3, column: 3 }));
         // An empty flow mapping has no key: its brace.
         assert_eq!(PositionIndex::build("a: {}\n").find("a"), Some(Position { line: 1, column: 4 }));
+    }
+
+    #[test]
+    fn finds_a_key_set_twice_where_it_is_set_again() {
+        let text = "kind: Host\nipvs:\n  services:\n    - port: 80\n      address: x\n      port: 81\nkind: Cluster\n";
+        let index = PositionIndex::build(text);
+        assert_eq!(index.repeated_key("ipvs.services[0].port"), Some(Position { line: 6, column: 7 }));
+        assert_eq!(index.repeated_key("kind"), Some(Position { line: 7, column: 1 }));
+        assert_eq!(index.repeated_key("ipvs.services[0].address"), None);
+        // The first one keeps its place.
+        assert_eq!(index.find("ipvs.services[0].port"), Some(Position { line: 4, column: 13 }));
     }
 
     #[test]

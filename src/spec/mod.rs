@@ -184,12 +184,28 @@ impl SpecError {
 /// Problems found while turning a parsed spec into the model, by field path.
 #[derive(Debug, Default)]
 pub struct Problems {
-    entries: Vec<(String, String, String)>,
+    entries: Vec<Problem>,
+}
+
+#[derive(Debug)]
+struct Problem {
+    path: String,
+    message: String,
+    hint: String,
+    /// For a repeated declaration: the path of the first one, whose line the message names.
+    first: Option<String>,
 }
 
 impl Problems {
     pub fn add(&mut self, path: &str, message: String, hint: &str) {
-        self.entries.push((path.to_string(), message, hint.to_string()));
+        self.entries.push(Problem { path: path.to_string(), message, hint: hint.to_string(), first: None });
+    }
+
+    /// A declaration at `path` that repeats the one at `first`: the message is completed with
+    /// where the first one is, once positions are known.
+    pub fn add_repeated(&mut self, path: &str, first: &str, message: String, hint: &str) {
+        let first = Some(first.to_string());
+        self.entries.push(Problem { path: path.to_string(), message, hint: hint.to_string(), first });
     }
 
     pub fn len(&self) -> usize {
@@ -201,10 +217,14 @@ impl Problems {
     }
 
     fn into_diagnostics(self, file: &str, index: &PositionIndex) -> Vec<Diagnostic> {
+        let at = |path: &str| index.find(path).unwrap_or(locate::Position { line: 1, column: 1 });
         self.entries
             .into_iter()
-            .map(|(path, message, hint)| {
-                let position = index.find(&path).unwrap_or(locate::Position { line: 1, column: 1 });
+            .map(|Problem { path, mut message, hint, first }| {
+                if let Some(first) = first {
+                    message.push_str(&format!(": first at line {} ({first}), again here", at(&first).line));
+                }
+                let position = at(&path);
                 Diagnostic {
                     file: file.to_string(),
                     line: position.line,
@@ -311,13 +331,24 @@ pub fn read(path: &Path) -> Result<Document, SpecError> {
     let mut bytes = Vec::new();
     // One byte past the cap tells a file at the cap from a larger one, without reading more.
     let file = std::fs::File::open(path).map_err(read_error)?;
+    // A device or a pipe has no size to tell; it is just "larger".
+    let size = file.metadata().ok().filter(|meta| meta.is_file()).map(|meta| meta.len());
     file.take(MAX_SPEC_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(read_error)?;
     if bytes.len() > MAX_SPEC_BYTES {
-        return Err(too_large(path));
+        return Err(too_large(path, size));
     }
     let text = String::from_utf8(bytes)
         .map_err(|error| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, error)))?;
     parse_document(&text, path)
+}
+
+/// Some editors (Windows ones, web forms) start a UTF-8 file with U+FEFF; YAML allows it,
+/// but the parsers take it as part of the first key (`missing field kind`).
+const BYTE_ORDER_MARK: char = '\u{feff}';
+
+/// `text` without a leading byte order mark: what the YAML parsers read.
+fn yaml_of(text: &str) -> &str {
+    text.strip_prefix(BYTE_ORDER_MARK).unwrap_or(text)
 }
 
 /// Parses spec `text` that came from `source` (used in messages only). Text over the size or
@@ -325,9 +356,10 @@ pub fn read(path: &Path) -> Result<Document, SpecError> {
 pub fn parse_document(text: &str, source: &Path) -> Result<Document, SpecError> {
     let file_name = source.display().to_string();
     if text.len() > MAX_SPEC_BYTES {
-        return Err(too_large(source));
+        return Err(too_large(source, Some(text.len() as u64)));
     }
-    if let Some(position) = locate::deeper_than(text, MAX_SPEC_DEPTH) {
+    let yaml = yaml_of(text);
+    if let Some(position) = locate::deeper_than(yaml, MAX_SPEC_DEPTH) {
         return Err(SpecError::Invalid(vec![Diagnostic {
             file: file_name,
             line: position.line,
@@ -337,19 +369,28 @@ pub fn parse_document(text: &str, source: &Path) -> Result<Document, SpecError> 
             hint: Some("a spec needs a few levels; check the file is the spec you meant".into()),
         }]));
     }
-    let file: SpecFile =
-        serde_yaml::from_str(text).map_err(|error| SpecError::Invalid(vec![yaml_diagnostic(&file_name, &error)]))?;
+    let file: SpecFile = serde_yaml::from_str(yaml)
+        .map_err(|error| SpecError::Invalid(vec![yaml_diagnostic(&file_name, yaml, &error)]))?;
     Ok(Document { source: source.to_path_buf(), file, index_text: text.to_string() })
 }
 
-fn too_large(source: &Path) -> SpecError {
+/// `size`: the file's size in bytes, when it has one (a device or pipe has not).
+fn too_large(source: &Path, size: Option<u64>) -> SpecError {
+    let limit = format!("{} MiB ({MAX_SPEC_BYTES} bytes)", MAX_SPEC_BYTES >> 20);
+    let message = match size {
+        Some(size) => format!(
+            "the spec is {size} bytes ({:.1} MiB), more than the limit of {limit}",
+            size as f64 / f64::from(1 << 20)
+        ),
+        None => format!("the spec is larger than the limit of {limit}"),
+    };
     SpecError::Invalid(vec![Diagnostic {
         file: source.display().to_string(),
         line: 1,
         column: 1,
         path: String::new(),
-        message: format!("the spec is larger than {} MiB ({MAX_SPEC_BYTES} bytes)", MAX_SPEC_BYTES >> 20),
-        hint: Some("a spec is kilobytes; check the file is the spec you meant".into()),
+        message,
+        hint: Some("a spec is kilobytes (4000 services are about 1 MiB); check the file is the spec you meant".into()),
     }])
 }
 
@@ -372,7 +413,7 @@ impl Document {
     /// Where each field path stands in the file (built on demand: only errors and findings
     /// need it).
     pub fn positions(&self) -> PositionIndex {
-        PositionIndex::build(&self.index_text)
+        PositionIndex::build(yaml_of(&self.index_text))
     }
 
     /// Validates the whole document and picks the part of the host `selector` names.
@@ -391,7 +432,7 @@ impl Document {
             SpecKind::Cluster => self.validate_cluster(selector, &mut problems),
         };
         if !problems.is_empty() {
-            let index = PositionIndex::build(&self.index_text);
+            let index = PositionIndex::build(yaml_of(&self.index_text));
             return Err(SpecError::Invalid(problems.into_diagnostics(&self.source.display().to_string(), &index)));
         }
         Ok(validated)
@@ -446,13 +487,20 @@ impl Document {
             );
         }
         let mut addresses = BTreeMap::new();
+        let mut first_declared: BTreeMap<_, String> = BTreeMap::new();
         for (index, node) in file.nodes.iter().enumerate() {
-            if addresses.insert(node.name.clone(), node.address).is_some() {
-                problems.add(
-                    &format!("nodes[{index}].name"),
+            let path = format!("nodes[{index}].name");
+            match first_declared.get(&node.name) {
+                Some(first) => problems.add_repeated(
+                    &path,
+                    first,
                     format!("node `{}` is declared twice", node.name),
                     "node names are unique",
-                );
+                ),
+                None => {
+                    addresses.insert(node.name.clone(), node.address);
+                    first_declared.insert(node.name.clone(), path);
+                }
             }
         }
         let ipvs = file.ipvs.as_ref().map(|ipvs| ipvs.to_model("ipvs", &addresses, problems)).unwrap_or_default();
@@ -600,20 +648,88 @@ impl Document {
 }
 
 /// Turns serde_yaml's error ("path: message at line L column C") into a diagnostic with a
-/// hint where the message alone doesn't say how to fix it.
-fn yaml_diagnostic(file: &str, error: &serde_yaml::Error) -> Diagnostic {
-    let (line, column) = error.location().map_or((1, 1), |l| (l.line(), l.column()));
+/// hint where the message alone doesn't say how to fix it. `yaml` is the text it parsed.
+fn yaml_diagnostic(file: &str, yaml: &str, error: &serde_yaml::Error) -> Diagnostic {
+    let location = error.location();
+    let (line, column) = location.as_ref().map_or((1, 1), |l| (l.line(), l.column()));
     let full = error.to_string();
     let without_location = match full.rfind(" at line ") {
         Some(cut) => &full[..cut],
         None => full.as_str(),
     };
-    let plain = without_location
-        .replace("expected i64", "expected a whole number")
-        .replace("expected u32", "expected a whole number")
-        .replace("expected u8", "expected a whole number");
-    let (path, message) = split_path(&plain);
-    Diagnostic { file: file.to_string(), line, column, hint: hint_for(&message), path, message }
+    let (path, message) = split_path(without_location);
+    let diagnostic =
+        |line, column, path, message, hint| Diagnostic { file: file.to_string(), line, column, path, message, hint };
+    if let Some(key) = message.strip_prefix("duplicate field `").and_then(|rest| rest.strip_suffix('`')) {
+        // serde_yaml places it at the mapping; the second key is where to look.
+        let key_path = if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+        let index = PositionIndex::build(yaml);
+        if let (Some(again), Some(first)) = (index.repeated_key(&key_path), index.find(&key_path)) {
+            let message = format!("`{key}` is set twice: first at line {}, again here", first.line);
+            return diagnostic(again.line, again.column, key_path, message, Some("keep one of them".into()));
+        }
+    }
+    let written = location.map(|l| scalar_at(yaml, l.index()));
+    if let Some((message, hint)) = number_out_of_range(&path, &message, written) {
+        return diagnostic(line, column, path, message, hint);
+    }
+    let mut plain = message.replace(" as u128", "").replace(" as i128", "");
+    for (rust_type, _) in INTEGER_TYPES {
+        plain = plain.replace(&format!("expected {rust_type}"), "expected a whole number");
+    }
+    let hint = hint_for(&plain);
+    diagnostic(line, column, path, plain, hint)
+}
+
+/// Rust's integer types as serde names them in messages, and their ranges in words.
+const INTEGER_TYPES: [(&str, &str); 5] = [
+    ("u8", "0-255"),
+    ("u16", "0-65535"),
+    ("u32", "0-4294967295"),
+    ("u64", "0-18446744073709551615"),
+    ("i64", "-9223372036854775808 to 9223372036854775807"),
+];
+
+/// The plain scalar that starts at byte `index` of `yaml`, as written.
+fn scalar_at(yaml: &str, index: usize) -> &str {
+    let rest = yaml.get(index..).unwrap_or_default();
+    let end = rest.find([' ', '\t', '\r', '\n', ',', '}', ']', '#']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// serde's message for a whole number a field cannot hold (`integer `N` as u128, expected
+/// i64`; past u128 the parser even makes it a float), said as the field's range: the
+/// kernel's, from [`ipvs::limit_at`], or else the field type's. `written` is the number as
+/// the spec has it. None for any other message (`8.5`, a number where text belongs).
+fn number_out_of_range(path: &str, message: &str, written: Option<&str>) -> Option<(String, Option<String>)> {
+    let (kind, rest) = ["invalid type: integer `", "invalid value: integer `", "invalid type: floating point `"]
+        .into_iter()
+        .find_map(|prefix| message.strip_prefix(prefix).map(|rest| (prefix, rest)))?;
+    let (number, expected) = rest.split_once('`')?;
+    let expected = expected.trim_start_matches(" as u128").trim_start_matches(" as i128");
+    let expected = expected.strip_prefix(", expected ").unwrap_or_default();
+    let integer_literal = |text: &str| {
+        let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    let number = match written.filter(|text| integer_literal(text)) {
+        Some(text) => text.to_string(),
+        // A float the spec wrote as one (`8.5`) is a wrong type, not a large number.
+        None if kind.contains("floating point") => return None,
+        None => number.to_string(),
+    };
+    if let Some(limit) = ipvs::limit_at(path) {
+        return Some((limit.out_of_range(&number), Some(limit.hint.to_string())));
+    }
+    let field = path.rsplit('.').next().unwrap_or_default();
+    let field = field.split('[').next().unwrap_or_default();
+    let subject = if field.is_empty() { number.clone() } else { format!("{field} {number}") };
+    if let Some((_, range)) = INTEGER_TYPES.iter().find(|(rust_type, _)| *rust_type == expected) {
+        return Some((format!("{subject} is out of range {range}"), None));
+    }
+    // A field with its own reader (a netmask) says what it takes; a number too large for
+    // any integer is out of its range whatever that is.
+    (number.parse::<i64>().is_err()).then(|| (format!("{subject} is out of range: expected {expected}"), None))
 }
 
 /// serde_yaml prefixes messages with the field path and a colon; the path never has spaces.

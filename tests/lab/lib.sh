@@ -352,7 +352,7 @@ ipvs_objects() {
         }
         $1 == "-A" { print "ipvs service " service($2, $3), $0 }
         $1 == "-a" { print "ipvs real server " $5 " of " service($2, $3), $0 }
-        /^Timeout/ { print "ipvs connection timeouts", $0 }'
+        /^Timeout/ { print "ipvs connection timeouts timeouts", $0 }'
 }
 
 # Ids of the objects whose line differs between two ipvs_objects outputs (each line is

@@ -1,10 +1,13 @@
 //! IPVS: connection timeouts, services and real servers, with ipvsadm's words for their
 //! settings.
 
+use serde::Serialize;
+
 use super::{all_fields, changed_fields, to_json, ChangeView, FieldChange};
 use crate::model::duration::Seconds;
 use crate::model::ipvs::{
-    Destination, DestinationKey, ForwardingMethod, Persistence, ServiceKey, ServiceSettings, Timeouts, TunnelChecksum,
+    Destination, DestinationKey, ForwardingMethod, Persistence, Scheduler, SchedulerFlag, ServiceKey, ServiceSettings,
+    Timeouts, TunnelChecksum, TunnelType,
 };
 use crate::model::keyed::Keyed;
 use crate::model::Subsystem;
@@ -15,26 +18,27 @@ pub fn describe(change: &IpvsChange) -> ChangeView {
     let (kind, id, fields, before, after) = match change {
         IpvsChange::SetTimeouts { before, after } => (
             "ipvs connection timeouts",
-            String::new(),
+            TIMEOUTS_ID.to_string(),
             changed_fields(&before.map(|t| timeout_fields(&t)).unwrap_or_default(), &timeout_fields(after)),
             before.map(|t| to_json(&t)),
             Some(to_json(after)),
         ),
         IpvsChange::CreateService { service, after } => {
-            ("ipvs service", service.to_string(), all_fields(service_fields(after), action), None, Some(to_json(after)))
+            let fields = all_fields(service_fields(after), action);
+            ("ipvs service", service.to_string(), fields, None, Some(service_json(service, after)))
         }
         IpvsChange::UpdateService { service, before, after } => (
             "ipvs service",
             service.to_string(),
             changed_fields(&service_fields(before), &service_fields(after)),
-            Some(to_json(before)),
-            Some(to_json(after)),
+            Some(service_json(service, before)),
+            Some(service_json(service, after)),
         ),
         IpvsChange::DeleteService { service, before, .. } => (
             "ipvs service",
             service.to_string(),
             all_fields(service_fields(before), action),
-            Some(to_json(before)),
+            Some(service_json(service, before)),
             None,
         ),
         IpvsChange::CreateDestination { service, after } => (
@@ -42,20 +46,20 @@ pub fn describe(change: &IpvsChange) -> ChangeView {
             destination_id(service, &after.key()),
             all_fields(destination_fields(after), action),
             None,
-            Some(to_json(after)),
+            Some(destination_json(after)),
         ),
         IpvsChange::UpdateDestination { service, before, after } => (
             "ipvs real server",
             destination_id(service, &after.key()),
             changed_fields(&destination_fields(before), &destination_fields(after)),
-            Some(to_json(before)),
-            Some(to_json(after)),
+            Some(destination_json(before)),
+            Some(destination_json(after)),
         ),
         IpvsChange::DeleteDestination { service, before } => (
             "ipvs real server",
             destination_id(service, &before.key()),
             all_fields(destination_fields(before), action),
-            Some(to_json(before)),
+            Some(destination_json(before)),
             None,
         ),
         IpvsChange::DrainDestination { service, before, timeout } => {
@@ -70,12 +74,91 @@ pub fn describe(change: &IpvsChange) -> ChangeView {
                 "ipvs real server",
                 destination_id(service, &before.key()),
                 fields,
-                Some(to_json(before)),
-                Some(to_json(&after)),
+                Some(destination_json(before)),
+                Some(destination_json(&after)),
             )
         }
     };
     ChangeView { subsystem: Subsystem::Ipvs, action, kind, id, fields, before, after }
+}
+
+/// The id of the one connection-timeouts object a network namespace has.
+pub const TIMEOUTS_ID: &str = "timeouts";
+
+/// A service's `before`/`after` in JSON: every setting, defaults included (an empty flag
+/// list, `persistence: null`, `onePacket: false`), so that a consumer never has to know
+/// the defaults to read one, and keyed like a real server's (its identity first).
+fn service_json(service: &ServiceKey, settings: &ServiceSettings) -> serde_json::Value {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ServiceJson<'a> {
+        #[serde(flatten)]
+        key: &'a ServiceKey,
+        scheduler: Scheduler,
+        scheduler_flags: &'a [SchedulerFlag],
+        persistence: Option<PersistenceJson<'a>>,
+        one_packet: bool,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PersistenceJson<'a> {
+        timeout: u32,
+        prefix_length: u8,
+        engine: Option<&'a str>,
+    }
+    to_json(&ServiceJson {
+        key: service,
+        scheduler: settings.scheduler,
+        scheduler_flags: &settings.scheduler_flags,
+        persistence: settings.persistence.as_ref().map(|p| PersistenceJson {
+            timeout: p.timeout,
+            prefix_length: p.prefix_length,
+            engine: p.engine.as_deref(),
+        }),
+        one_packet: settings.one_packet,
+    })
+}
+
+/// A real server's `before`/`after` in JSON: every field, defaults included; `tunnel` (its
+/// type, GUE port, checksum in the spec's words and its kernel flags) for `method: tunnel`, null for the
+/// methods that do not encapsulate.
+fn destination_json(destination: &Destination) -> serde_json::Value {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct DestinationJson {
+        address: std::net::IpAddr,
+        port: u16,
+        method: ForwardingMethod,
+        weight: u32,
+        upper_threshold: u32,
+        lower_threshold: u32,
+        tunnel: Option<TunnelJson>,
+    }
+    #[derive(Serialize)]
+    struct TunnelJson {
+        #[serde(rename = "type")]
+        kind: TunnelType,
+        /// The GUE receiver's UDP port; 0 for ipip and gre, which have none.
+        port: u16,
+        /// IP_VS_TUNNEL_ENCAP_FLAG_* bits, as JSON had them before `checksum`.
+        flags: u16,
+        checksum: TunnelChecksum,
+    }
+    let tunnel = &destination.tunnel;
+    to_json(&DestinationJson {
+        address: destination.address,
+        port: destination.port,
+        method: destination.method,
+        weight: destination.weight,
+        upper_threshold: destination.upper_threshold,
+        lower_threshold: destination.lower_threshold,
+        tunnel: (destination.method == ForwardingMethod::Tunnel).then(|| TunnelJson {
+            kind: tunnel.kind,
+            port: tunnel.port,
+            flags: tunnel.flags,
+            checksum: TunnelChecksum::from_flags(tunnel.flags),
+        }),
+    })
 }
 
 /// `real server … of …: draining, 2 connection(s) left; …`, as of `now` (Unix seconds).

@@ -12,8 +12,8 @@ mod sysctl;
 use serde::Serialize;
 
 pub(crate) use addresses::fields as address_fields;
-pub use ipvs::describe_draining;
 pub(crate) use ipvs::destination_id;
+pub use ipvs::{describe_draining, TIMEOUTS_ID};
 
 use crate::model::Subsystem;
 use crate::plan::{Action, Change};
@@ -42,9 +42,15 @@ pub struct ChangeView {
 }
 
 impl ChangeView {
-    /// `kind id`: how messages name the object.
+    /// `kind id`: how messages name the object. A host's one object of a kind has its kind's
+    /// last word as id (`ipvs connection timeouts`, id `timeouts`): it is not said twice.
     pub fn object(&self) -> String {
-        format!("{} {}", self.kind, self.id).trim_end().to_string()
+        let singleton = self.kind.strip_suffix(self.id.as_str()).is_some_and(|rest| rest.ends_with(' '));
+        if singleton || self.id.is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{} {}", self.kind, self.id)
+        }
     }
 
     /// A view without fields or JSON, for objects only seen, never changed, this way.
