@@ -48,20 +48,24 @@ pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
     spec::parse(text, source).map(build)
 }
 
-/// Role defaults, then IPVS prerequisites, then the declared sections (which win), then the
+/// Role defaults, then the prerequisites of the IPVS table and of every ipip link, then the declared sections (which win), then the
 /// files that persist the result.
 pub fn build(validated: Validated) -> Spec {
     let Validated { source, node, role, vip_interface, vips, declared, ipvs, ipvs_ownership, persist } = validated;
     let mut desired = HostState::default();
     let mut origins = BTreeMap::new();
-    if let Some(role) = role {
-        let derived = match role {
-            Role::Director => roles::director(&ipvs, vip_interface.as_deref()),
-            Role::RealServer => roles::real_server(&vips),
-        };
-        merge::merge(&mut desired, &mut origins, derived, Some(&format!("role {}", role.name())));
+    let role_defaults = role.map(|role| match role {
+        Role::Director => roles::director(&ipvs, vip_interface.as_deref()),
+        Role::RealServer => roles::real_server(&vips),
+    });
+    let link_modules = prerequisites::links(
+        role_defaults.iter().flat_map(|defaults| defaults.links.values()).chain(declared.links.values()),
+    );
+    if let (Some(role), Some(defaults)) = (role, role_defaults) {
+        merge::merge(&mut desired, &mut origins, defaults, Some(&format!("role {}", role.name())));
     }
     merge::merge(&mut desired, &mut origins, prerequisites::ipvs(&ipvs), Some("ipvs services"));
+    merge::merge(&mut desired, &mut origins, link_modules, Some("ipip links"));
     merge::merge(&mut desired, &mut origins, declared, None);
     desired.ipvs = ipvs;
     let mut file_ownership = FileOwnership::default();
@@ -97,7 +101,7 @@ mod tests {
         assert_eq!(origin(ObjectId::Sysctl("net.ipv4.conf.all.rp_filter".into())), None);
         assert_eq!(spec.desired.sysctls["net.ipv4.conf.all.arp_ignore"], "1");
         assert_eq!(origin(ObjectId::Sysctl("net.ipv4.conf.all.arp_ignore".into())), Some("role real-server"));
-        assert_eq!(origin(ObjectId::Module("ipip".into())), Some("role real-server"));
+        assert_eq!(origin(ObjectId::Module("ipip".into())), Some("ipip links"));
         assert!(spec.desired.links.contains_key("tunl0"));
     }
 
@@ -111,5 +115,27 @@ mod tests {
         assert_eq!(modules, ["ip_vs", "ip_vs_wlc"]);
         assert_eq!(spec.origins.get(&ObjectId::Module("ip_vs".into())).map(String::as_str), Some("ipvs services"));
         assert!(spec.desired.files.is_empty() && spec.ownership.files == FileOwnership::default());
+    }
+
+    /// Issue 18: only the real-server role brought `ipip`; a tunnel declared without a role
+    /// was created live (netlink loads the module) but at boot nothing loaded it.
+    #[test]
+    fn every_ipip_link_brings_the_ipip_module_live_and_at_boot() {
+        for links in ["[{ name: tunl0 }]", "[{ name: tun-dir, local: 198.51.100.22, remote: 203.0.113.10 }]"] {
+            let text = format!(
+                "apiVersion: lvs-converge/v1\nkind: Host\nlinks: {links}\npersist: {{ network: false, bootUnit: false }}\n"
+            );
+            let spec = parse(&text, Path::new("/etc/lvs/t.yaml")).expect("valid");
+            assert!(spec.desired.modules.contains("ipip"), "{links}");
+            assert_eq!(
+                spec.origins.get(&ObjectId::Module("ipip".into())).map(String::as_str),
+                Some("ipip links"),
+                "{links}"
+            );
+            let modules_file = &spec.desired.files[Path::new(crate::model::persistence::DEFAULT_MODULES_PATH)];
+            assert!(modules_file.content.as_text().unwrap().ends_with("\nipip\n"), "{links}");
+        }
+        let eth0 = "apiVersion: lvs-converge/v1\nkind: Host\nlinks: [{ name: eth0, mtu: 1500 }]\n";
+        assert!(parse(eth0, Path::new("t.yaml")).expect("valid").desired.modules.is_empty());
     }
 }
