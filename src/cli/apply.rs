@@ -83,7 +83,7 @@ fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, 
     let document = spec::read(&arg.path)?;
     let lock_timeout = Duration::from_secs(args.lock_timeout);
     let mut apply_lock = lock::acquire(lock_timeout, &mut say_waiting)?;
-    let spec = resolve_for(&document, arg)?;
+    let spec = resolve_for(&document, arg, context.root)?;
     ready_to_change(&mut apply_lock, lock::writes_persistence(&spec.desired, &spec.ownership, None), lock_timeout)?;
     let observed = observe_resolved(&spec, context.root)?;
     let plan =

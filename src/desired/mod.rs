@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::model::ownership::{FileOwnership, Ownership};
+use crate::model::persistence::{HostNetworkd, PersistenceGap};
 use crate::model::{HostState, ObjectId, Role};
 use crate::spec::{self, Document, NodeSelector, SpecError, Validated};
 
@@ -31,6 +32,10 @@ pub struct Spec {
     /// Where derived objects come from (`role real-server`, `ipvs services`); objects the
     /// spec declares itself are absent.
     pub origins: BTreeMap<ObjectId, String>,
+    /// What the persistence files cannot bring back at boot.
+    pub persistence_gaps: Vec<PersistenceGap>,
+    /// The host's own networkd files this was resolved with (none offline).
+    pub host_networkd: HostNetworkd,
 }
 
 /// Reads and validates the spec at `path`, resolved for the host `selector` picks.
@@ -38,19 +43,30 @@ pub fn load(path: &Path, selector: &NodeSelector) -> Result<Spec, SpecError> {
     resolve(&spec::read(path)?, selector)
 }
 
-/// Validates `document` for the host `selector` picks and resolves its desired state.
+/// Validates `document` for the host `selector` picks and resolves its desired state, as
+/// for a host without networkd files of its own (offline: `validate`, `check`).
 pub fn resolve(document: &Document, selector: &NodeSelector) -> Result<Spec, SpecError> {
-    document.validate(selector).map(build)
+    resolve_on(document, selector, &HostNetworkd::default())
+}
+
+/// [`resolve`] for a host whose own networkd files are `host_network` (read by
+/// `observe::files::read_host_networkd`): they decide where network settings persist.
+pub fn resolve_on(
+    document: &Document,
+    selector: &NodeSelector,
+    host_network: &HostNetworkd,
+) -> Result<Spec, SpecError> {
+    document.validate(selector).map(|validated| build(validated, host_network))
 }
 
 /// Parses a Host spec, or a Cluster spec for the first node, and resolves it (tests, tools).
 pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
-    spec::parse(text, source).map(build)
+    spec::parse(text, source).map(|validated| build(validated, &HostNetworkd::default()))
 }
 
 /// Role defaults, then the prerequisites of the IPVS table and of every ipip link, then the declared sections (which win), then the
 /// files that persist the result.
-pub fn build(validated: Validated) -> Spec {
+pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
     let Validated { source, node, role, vip_interface, vips, declared, ipvs, ipvs_ownership, persist } = validated;
     let mut desired = HostState::default();
     let mut origins = BTreeMap::new();
@@ -69,10 +85,17 @@ pub fn build(validated: Validated) -> Spec {
     merge::merge(&mut desired, &mut origins, declared, None);
     desired.ipvs = ipvs;
     let mut file_ownership = FileOwnership::default();
+    let mut persistence_gaps = Vec::new();
     if let Some(settings) = persist {
-        (desired.files, file_ownership) = files::render(&desired, &settings);
+        let network;
+        (desired.files, file_ownership, network) = files::render(&desired, &settings, host_network);
+        for (drop_in, host_file) in network.drop_ins {
+            origins.insert(ObjectId::File(drop_in), format!("the host's {}, as a drop-in", host_file.display()));
+        }
+        persistence_gaps = network.gaps;
     }
-    Spec { source, node, role, desired, ownership: Ownership { ipvs: ipvs_ownership, files: file_ownership }, origins }
+    let ownership = Ownership { ipvs: ipvs_ownership, files: file_ownership };
+    Spec { source, node, role, desired, ownership, origins, persistence_gaps, host_networkd: host_network.clone() }
 }
 
 #[cfg(test)]

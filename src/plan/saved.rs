@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::compare::HostDifference;
 use super::{Change, Plan};
 use crate::desired;
+use crate::model::persistence::HostNetworkd;
 use crate::model::{HostState, ObjectId, Ownership};
 use crate::spec::{self, NodeSelector, SpecError};
 
@@ -52,6 +53,14 @@ pub struct SavedPlan {
     pub observed: HostState,
     /// `sha256:HEX` of [`canonical`] `observed`.
     pub observed_digest: String,
+    /// The host's own networkd files the spec was resolved with (they decide which network
+    /// settings go in drop-ins), so that the spec text resolves to the same files again.
+    #[serde(default, skip_serializing_if = "is_unread")]
+    pub host_networkd: HostNetworkd,
+}
+
+fn is_unread(host: &HostNetworkd) -> bool {
+    host.files.is_empty()
 }
 
 /// Where and when a plan was made.
@@ -191,12 +200,19 @@ impl SavedPlan {
             plan,
             observed,
             observed_digest,
+            host_networkd: HostNetworkd::default(),
         }
     }
 
     /// The spec text the desired state was resolved from (what `made.spec.sha256` hashes).
     pub fn with_spec_text(mut self, text: &str) -> Self {
         self.spec_text = text.to_string();
+        self
+    }
+
+    /// The host's own networkd files the spec was resolved with.
+    pub fn with_host_networkd(mut self, host: HostNetworkd) -> Self {
+        self.host_networkd = host;
         self
     }
 
@@ -250,9 +266,9 @@ impl SavedPlan {
         }
         let document = spec::parse_document(&self.spec_text, &self.made.spec.path)
             .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
-        let resolved =
-            desired::resolve(&document, &NodeSelector { name: self.made.node.as_deref(), local_addresses: vec![] })
-                .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
+        let selector = NodeSelector { name: self.made.node.as_deref(), local_addresses: vec![] };
+        let resolved = desired::resolve_on(&document, &selector, &self.host_networkd)
+            .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
         if resolved.node != self.made.node {
             return Err(inconsistent(Inconsistency::Node { resolved: resolved.node, named: self.made.node.clone() }));
         }
