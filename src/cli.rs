@@ -303,12 +303,22 @@ fn resolve_for(document: &spec::Document, arg: &SpecArg, root: Option<&std::path
         HostState::default()
     };
     let spec = resolve(document, arg, &observed)?;
-    if !spec.desired.files.keys().any(|path| path.extension().is_some_and(|e| e == "network")) {
+    if !writes_network_settings(&spec.desired) {
         return Ok(spec);
     }
     let host_networkd = observe::files::read_host_networkd(root)?;
     let selector = NodeSelector { name: spec.node.as_deref(), local_addresses: vec![] };
     Ok(desired::resolve_on(document, &selector, &host_networkd)?)
+}
+
+/// Whether `desired` persists interface settings, which the host's own networkd files
+/// place (offline, every interface gets a `.network` file of lvs-converge's own).
+fn writes_network_settings(desired: &HostState) -> bool {
+    let drop_ins = |path: &std::path::Path| path.to_str().is_some_and(|p| p.ends_with(".network.d"));
+    desired
+        .files
+        .keys()
+        .any(|path| path.extension().is_some_and(|e| e == "network") || path.parent().is_some_and(drop_ins))
 }
 
 fn observe_resolved(spec: &Spec, root: Option<&std::path::Path>) -> Result<HostState, CliError> {

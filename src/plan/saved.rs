@@ -174,6 +174,9 @@ pub enum Staleness {
     /// The digest matches, but the saved desired state gives other changes on this host
     /// (the first difference named).
     PlanDiffers(Box<PlanDifference>),
+    /// The host's own networkd files differ from those the spec was resolved with: the
+    /// plan may put network settings in the wrong file (a drop-in or one of its own).
+    HostNetworkdChanged,
 }
 
 impl SavedPlan {
@@ -349,12 +352,29 @@ impl SavedPlan {
                 Some(difference) => Staleness::PlanDiffers(Box::new(difference)),
             }
         };
-        Err(Box::new(Stale {
+        Err(self.stale(why, plan_file, now_seconds))
+    }
+
+    /// Ok when the host's own networkd files are `now` as they were when the plan was made.
+    pub fn check_host_networkd(
+        &self,
+        now: &HostNetworkd,
+        plan_file: &Path,
+        now_seconds: u64,
+    ) -> Result<(), Box<Stale>> {
+        if *now == self.host_networkd {
+            return Ok(());
+        }
+        Err(self.stale(Staleness::HostNetworkdChanged, plan_file, now_seconds))
+    }
+
+    fn stale(&self, why: Staleness, plan_file: &Path, now_seconds: u64) -> Box<Stale> {
+        Box::new(Stale {
             plan_file: plan_file.to_path_buf(),
             made: self.made.clone(),
             age: now_seconds.saturating_sub(self.made.created_at),
             why,
-        }))
+        })
     }
 }
 
@@ -531,6 +551,52 @@ mod tests {
         let edited = text.replace("\"weight\": 1", "\"weight\": 7");
         assert_ne!(edited, text);
         assert!(error(&edited).contains("does not match its digest"), "{}", error(&edited));
+    }
+
+    /// Issue 18: a spec with network settings resolves differently on a host whose own
+    /// networkd file configures an interface (a drop-in): the saved plan keeps those files,
+    /// re-resolves with them, and is stale on a host whose files differ.
+    #[test]
+    fn a_plan_keeps_the_host_networkd_files_it_was_resolved_with() {
+        use crate::model::persistence::{HostNetworkFile, InterfaceMatch};
+        let text =
+            "apiVersion: lvs-converge/v1\nkind: Host\naddresses: [{ address: 192.0.2.10/24, interface: eth1 }]\n\
+            persist: { sysctl: false, modules: false, ipvs: false, bootUnit: false }\n";
+        let host = HostNetworkd {
+            files: vec![HostNetworkFile {
+                path: "/usr/lib/systemd/network/10-eth1.network".into(),
+                matches: InterfaceMatch::Names { patterns: vec!["eth1".into()], inverted: false },
+            }],
+        };
+        let document = spec::parse_document(text, Path::new("h.yaml")).unwrap();
+        let spec = desired::resolve_on(&document, &NodeSelector::default(), &host).unwrap();
+        let observed = HostState::default();
+        let made = Provenance {
+            created_at: 1_700_000_000,
+            spec: SpecFingerprint { path: "h.yaml".into(), sha256: sha256_hex(text.as_bytes()) },
+            node: None,
+            netns: None,
+            root: None,
+            observed_from: ObservedFrom::Live,
+        };
+        let plan = super::super::diff(&spec.desired, &observed, &spec.ownership)
+            .annotate(|object| spec.origins.get(object).cloned());
+        let saved = SavedPlan::new(made, spec.desired.clone(), spec.ownership.clone(), &spec.origins, plan, observed)
+            .with_spec_text(text);
+        let path = Path::new("/tmp/p.json");
+        let without = saved_plan_error(&SavedPlan::from_json(&saved.to_json(), path).expect_err("resolves otherwise"));
+        assert!(without.contains("its desired state is not what its spec gives"), "{without}");
+        let saved = saved.with_host_networkd(host.clone());
+        let read = SavedPlan::from_json(&saved.to_json(), path).expect("re-resolves with the saved host files");
+        assert!(read.check_host_networkd(&host, path, 1_700_000_060).is_ok());
+        let stale = read.check_host_networkd(&HostNetworkd::default(), path, 1_700_000_060).unwrap_err();
+        assert!(
+            stale_text(&stale).starts_with(
+                "saved plan /tmp/p.json is stale: the host's own systemd-networkd files are not those the plan was made with 1m ago"
+            ),
+            "{}",
+            stale_text(&stale)
+        );
     }
 
     #[test]
