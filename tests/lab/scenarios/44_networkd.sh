@@ -1,0 +1,115 @@
+# shellcheck shell=bash disable=SC2154  # run_out assigns the variables
+# Issue 18: what persists for networkd. A role-less spec with a named ipip link, an address
+# on eth1 (which the host's own networkd file configures), a route via a gateway, a
+# blackhole and an unreachable route. The kernel side: ipip is loaded (and listed for
+# boot) though no role asked for it; the routes are there. The files: eth1's settings are a
+# drop-in of the host's file, the routes are persisted; the drop-in goes once the host
+# file does. Then, when the VM has systemd-networkd (LAB_EXTRA_BINS), the files
+# themselves bring a wiped namespace back.
+ROOT=/tmp/root-h
+SPEC=/tmp/networkd.yaml
+NET=$ROOT/etc/systemd/network
+cat >$SPEC <<'YAML'
+apiVersion: lvs-converge/v1
+kind: Host
+links:
+  - { name: tun-dir, local: 192.0.2.10, remote: 192.0.2.20 }
+addresses:
+  - { address: 192.0.2.10/24, interface: eth1 }
+routes:
+  - { destination: 198.18.0.0/15, gateway: 192.0.2.1 }
+  - { destination: 203.0.113.0/24, type: blackhole }
+  - { destination: 198.51.100.128/25, type: unreachable, table: 100 }
+persist:
+  sysctl: false
+  ipvs: false
+  bootUnit: false
+YAML
+
+host_ns() {
+    _lab_ns_add "$1"
+    ip -n "$1" link add eth1 type dummy
+    ip -n "$1" link set eth1 up
+}
+
+step "a host namespace with eth1, its own networkd file for eth1, ipip unloaded"
+host_ns h
+mkdir -p "$ROOT/usr/lib/systemd/network"
+printf '[Match]\nName=eth1\n\n[Network]\nLinkLocalAddressing=no\n' >"$ROOT/usr/lib/systemd/network/10-eth1.network"
+run_cmd modprobe -r ipip || true
+expect_not_contains "$(lsmod)" "ipip" "ipip not loaded before apply"
+
+step "plan names the drop-in and the routes; apply; converged"
+rc=0
+run_out plan lvs-converge --netns h --root $ROOT plan -f $SPEC || rc=$?
+expect_eq "$rc" 2 "plan exit code"
+expect_contains "$plan" "+ file /etc/systemd/network/10-eth1.network.d/90-lvs-converge.conf" "drop-in for the host's eth1 file"
+expect_contains "$plan" "(from the host's /usr/lib/systemd/network/10-eth1.network, as a drop-in)" "plan names the host file"
+expect_not_contains "$plan" "90-lvs-converge-eth1.network" "no rival file for eth1"
+expect_contains "$plan" "(from ipip links)" "ipip module from the link, no role"
+run_cmd lvs-converge --netns h --root $ROOT apply -f $SPEC
+rc=0
+run_out replan lvs-converge --netns h --root $ROOT plan -f $SPEC || rc=$?
+expect_eq "$rc" 0 "converged after apply"
+
+step "the kernel side: ipip loaded, tunl0 there, routes as declared"
+expect_contains "$(lsmod)" "ipip" "ipip loaded"
+run_out tunl0 ip -n h -d link show tunl0
+expect_contains "$tunl0" "ipip" "tunl0 exists"
+run_out routes ip -n h -d route show table all
+expect_contains "$routes" "198.18.0.0/15 via 192.0.2.1 dev eth1" "gateway route"
+expect_contains "$routes" "blackhole 203.0.113.0/24" "blackhole route"
+expect_contains "$routes" "unreachable 198.51.100.128/25 table 100" "unreachable route"
+
+step "the files: modules list, drop-in, lo and tunnel files"
+run_cmd find "$ROOT" -type f
+expect_contains "$(cat "$ROOT/etc/modules-load.d/lvs-converge.conf")" "ipip" "ipip listed for boot"
+run_out dropin cat "$NET/10-eth1.network.d/90-lvs-converge.conf"
+expect_not_contains "$dropin" "[Match]" "a drop-in matches nothing of its own"
+expect_contains "$dropin" "Address=192.0.2.10/24" "eth1 address in the drop-in"
+expect_contains "$dropin" "Destination=198.18.0.0/15
+Gateway=192.0.2.1" "gateway route in eth1's drop-in"
+run_out lo cat "$NET/90-lvs-converge-lo.network"
+expect_contains "$lo" "Type=blackhole" "blackhole route in lo's file"
+expect_contains "$lo" "Type=unreachable
+Table=100" "unreachable route in lo's file"
+expect_contains "$(cat "$NET/90-lvs-converge-tun-dir.netdev")" "Kind=ipip" "tunnel netdev"
+
+step "the host file goes: the drop-in is stale, a file of lvs-converge's own takes over"
+run_cmd rm "$ROOT/usr/lib/systemd/network/10-eth1.network"
+rc=0
+run_out plan lvs-converge --netns h --root $ROOT plan -f $SPEC || rc=$?
+expect_eq "$rc" 2 "plan exit code"
+expect_contains "$plan" "- file /etc/systemd/network/10-eth1.network.d/90-lvs-converge.conf" "stale drop-in deleted"
+expect_contains "$plan" "+ file /etc/systemd/network/90-lvs-converge-eth1.network" "own file for eth1"
+run_cmd lvs-converge --netns h --root $ROOT apply -f $SPEC
+expect_fail test -e "$NET/10-eth1.network.d/90-lvs-converge.conf"
+
+NETWORKD=/lib/systemd/systemd-networkd
+if [[ ! -x $NETWORKD ]]; then
+    step "no systemd-networkd in this VM (LAB_EXTRA_BINS=$NETWORKD adds it): the boot side is not run"
+    return 0
+fi
+step "systemd-networkd brings a fresh namespace back from the files alone"
+grep -q '^systemd-network:' /etc/passwd ||
+    echo 'systemd-network:x:998:998:networkd:/:/bin/false' >>/etc/passwd
+grep -q '^systemd-network:' /etc/group || echo 'systemd-network:x:998:' >>/etc/group
+mkdir -p /etc/systemd/network /usr/lib/systemd/network /run/systemd/netif
+printf '[Match]\nName=eth1\n\n[Network]\nLinkLocalAddressing=no\n' >/usr/lib/systemd/network/10-eth1.network
+cp "$NET"/90-lvs-converge-lo.network "$NET"/90-lvs-converge-tun-dir.* /etc/systemd/network/
+mkdir -p /etc/systemd/network/10-eth1.network.d
+cp "$NET/90-lvs-converge-eth1.network" /tmp/eth1.network
+# eth1's settings as the drop-in they were before the host file went.
+sed -n '/^\[Address\]/,$p' /tmp/eth1.network >/etc/systemd/network/10-eth1.network.d/90-lvs-converge.conf
+host_ns boot
+ip netns exec boot $NETWORKD >/tmp/networkd.log 2>&1 &
+networkd=$!
+ok=0
+wait_for 20 sh -c 'ip -n boot route show 198.18.0.0/15 | grep -q "via 192.0.2.1"' && ok=1
+run_cmd cat /tmp/networkd.log
+run_cmd ip -n boot -d addr
+run_cmd ip -n boot -d route show table all
+kill "$networkd" || true
+expect_eq "$ok" 1 "networkd applied the drop-in's address and gateway route"
+run_out routes ip -n boot -d route show table all
+expect_contains "$routes" "blackhole 203.0.113.0/24" "networkd made the blackhole route from lo's file"
