@@ -24,13 +24,18 @@ fn finding(document: &Document, spec: &Spec, gap: &PersistenceGap, prefix: &str)
                 Some(index) => format!("{prefix}routes[{index}]"),
                 None => format!("{prefix}routes"),
             };
+            let (via, reason) = match gateway {
+                Some(gateway) => (format!(" via {gateway}"), format!("no interface the spec configures holds {gateway}")),
+                None => (String::new(), "it has neither `device` nor a gateway".to_string()),
+            };
+            let reached = gateway.map(|g| g.to_string()).unwrap_or_else(|| "the destination".into());
             Finding::warning(
                 "route-not-persisted",
-                format!("route {route} via {gateway} is applied but not persisted: no interface the spec configures holds {gateway}"),
+                format!("route {route}{via} is applied but not persisted: {reason}"),
                 "systemd-networkd puts a route on the interface whose .network file holds it; for a route with a \
                  gateway and no device that interface is unknown, so no file brings the route back after a reboot \
                  (only the boot unit, `lvs-converge apply` at boot, would).",
-                format!("add `device: INTERFACE` (the interface {gateway} is reached through) to the route"),
+                format!("add `device: INTERFACE` (the interface {reached} is reached through) to the route"),
             )
             .at(path)
         }

@@ -137,7 +137,8 @@ fn bracket(pattern: &[u8], byte: Option<u8>) -> Option<(bool, &[u8])> {
 pub enum PersistenceGap {
     /// A route via a gateway without `device`, where no interface the spec configures reaches
     /// the gateway: networkd puts a route on an interface, and which one is not known.
-    RouteWithoutInterface { route: RouteKey, gateway: IpAddr },
+    /// (Validation refuses a forwarding route with neither, so `gateway` is always there.)
+    RouteWithoutInterface { route: RouteKey, gateway: Option<IpAddr> },
     /// The host's file that configures `interface` matches other interfaces too: a drop-in
     /// would configure them all alike, and a file of lvs-converge's own would take the
     /// interface away from the host's configuration (networkd applies one file), so

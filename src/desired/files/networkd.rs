@@ -76,10 +76,7 @@ pub fn render(desired: &HostState, host: &HostNetworkd) -> NetworkFiles {
                 interfaces.insert(interface);
                 routes.push((interface, route));
             }
-            None => gaps.push(PersistenceGap::RouteWithoutInterface {
-                route: route.key(),
-                gateway: route.gateway.expect("only a route via a gateway can lack an interface"),
-            }),
+            None => gaps.push(PersistenceGap::RouteWithoutInterface { route: route.key(), gateway: route.gateway }),
         }
     }
     let mut files = Vec::new();
@@ -340,7 +337,10 @@ mod tests {
             spec.desired.routes.values().find(|r| r.gateway == Some("172.16.0.1".parse().unwrap())).unwrap();
         assert_eq!(
             spec.persistence_gaps,
-            [PersistenceGap::RouteWithoutInterface { route: unreached.key(), gateway: "172.16.0.1".parse().unwrap() }]
+            [PersistenceGap::RouteWithoutInterface {
+                route: unreached.key(),
+                gateway: Some("172.16.0.1".parse().unwrap())
+            }]
         );
         assert!(!bodies.iter().any(|(_, body)| body.contains("100.64.0.0")));
     }

@@ -65,6 +65,7 @@ step "the files: modules list, drop-in, lo and tunnel files"
 run_cmd find "$ROOT" -type f
 expect_contains "$(cat "$ROOT/etc/modules-load.d/lvs-converge.conf")" "ipip" "ipip listed for boot"
 run_out dropin cat "$NET/10-eth1.network.d/90-lvs-converge.conf"
+cp "$NET/10-eth1.network.d/90-lvs-converge.conf" /tmp/eth1-drop-in.conf
 expect_not_contains "$dropin" "[Match]" "a drop-in matches nothing of its own"
 expect_contains "$dropin" "Address=192.0.2.10/24" "eth1 address in the drop-in"
 expect_contains "$dropin" "Destination=198.18.0.0/15
@@ -94,22 +95,41 @@ step "systemd-networkd brings a fresh namespace back from the files alone"
 grep -q '^systemd-network:' /etc/passwd ||
     echo 'systemd-network:x:998:998:networkd:/:/bin/false' >>/etc/passwd
 grep -q '^systemd-network:' /etc/group || echo 'systemd-network:x:998:' >>/etc/group
-mkdir -p /etc/systemd/network /usr/lib/systemd/network /run/systemd/netif
+mkdir -p /etc/systemd/network/10-eth1.network.d /usr/lib/systemd/network /run/systemd
 printf '[Match]\nName=eth1\n\n[Network]\nLinkLocalAddressing=no\n' >/usr/lib/systemd/network/10-eth1.network
 cp "$NET"/90-lvs-converge-lo.network "$NET"/90-lvs-converge-tun-dir.* /etc/systemd/network/
-mkdir -p /etc/systemd/network/10-eth1.network.d
-cp "$NET/90-lvs-converge-eth1.network" /tmp/eth1.network
-# eth1's settings as the drop-in they were before the host file went.
-sed -n '/^\[Address\]/,$p' /tmp/eth1.network >/etc/systemd/network/10-eth1.network.d/90-lvs-converge.conf
-host_ns boot
-ip netns exec boot $NETWORKD >/tmp/networkd.log 2>&1 &
-networkd=$!
-ok=0
-wait_for 20 sh -c 'ip -n boot route show 198.18.0.0/15 | grep -q "via 192.0.2.1"' && ok=1
-run_cmd cat /tmp/networkd.log
-run_cmd ip -n boot -d addr
-run_cmd ip -n boot -d route show table all
-kill "$networkd" || true
-expect_eq "$ok" 1 "networkd applied the drop-in's address and gateway route"
+# run_networkd NS SECS: networkd for namespace NS, until it has configured eth1 and lo
+# and the gateway route is there (or SECS more seconds pass); prints 1 if it is.
+# No udevd here: with /sys read-only networkd does not wait for udev to initialize links.
+# bash, not busybox sh: its `ip` applet has no -n.
+run_networkd() {
+    local ns=$1 secs=$2 pid ok=0
+    host_ns "$ns"
+    ip netns exec "$ns" unshare -m bash -c "mount -o remount,ro /sys && exec $NETWORKD" >"/tmp/networkd-$ns.log" 2>&1 &
+    pid=$!
+    wait_for 30 grep -q "lo: Configuring" "/tmp/networkd-$ns.log" || true
+    wait_for "$secs" bash -c "ip -n $ns route show 198.18.0.0/15 | grep -q 'via 192.0.2.1'" && ok=1
+    kill "$pid" || true
+    wait "$pid" || true
+    grep -v 'Failed to update' "/tmp/networkd-$ns.log" || true
+    run_cmd ip -n "$ns" -d route show table all
+    echo "$ok"
+}
+
+# What main wrote: a file of its own for eth1, which networkd ignores for the host's.
+cp "$NET/90-lvs-converge-eth1.network" /etc/systemd/network/
+run_out rival run_networkd rival 3
+expect_contains "$rival" "eth1: Configuring with /usr/lib/systemd/network/10-eth1.network" "networkd uses the host's file"
+expect_eq "${rival##*$'\n'}" 0 "a rival file of lvs-converge's own is ignored: no gateway route"
+expect_not_contains "$(ip -n rival -4 addr show eth1)" "192.0.2.10/24" "and no address"
+
+# What apply writes now: the drop-in of the host's file.
+rm /etc/systemd/network/90-lvs-converge-eth1.network
+cp /tmp/eth1-drop-in.conf /etc/systemd/network/10-eth1.network.d/90-lvs-converge.conf
+run_out boot run_networkd boot 30
+expect_contains "$boot" "eth1: Configuring with /usr/lib/systemd/network/10-eth1.network" "networkd uses the host's file"
+expect_eq "${boot##*$'\n'}" 1 "networkd applied the drop-in's gateway route"
+expect_contains "$(ip -n boot -4 addr show eth1)" "192.0.2.10/24" "networkd put the drop-in's address on eth1"
 run_out routes ip -n boot -d route show table all
 expect_contains "$routes" "blackhole 203.0.113.0/24" "networkd made the blackhole route from lo's file"
+expect_contains "$routes" "unreachable 198.51.100.128/25 table 100" "networkd made the unreachable route"
