@@ -174,8 +174,8 @@ pub enum Staleness {
     /// The digest matches, but the saved desired state gives other changes on this host
     /// (the first difference named).
     PlanDiffers(Box<PlanDifference>),
-    /// The host's own networkd files differ from those the spec was resolved with: the
-    /// plan may put network settings in the wrong file (a drop-in or one of its own).
+    /// The host's own networkd files differ from those the spec was resolved with, so that
+    /// its network settings now go in other files (a drop-in or one of lvs-converge's own).
     HostNetworkdChanged,
 }
 
@@ -355,7 +355,9 @@ impl SavedPlan {
         Err(self.stale(why, plan_file, now_seconds))
     }
 
-    /// Ok when the host's own networkd files are `now` as they were when the plan was made.
+    /// Ok when the host's own networkd files, `now`, place the network settings as those
+    /// the plan was made with did (files that configure none of its interfaces, such as
+    /// systemd's `80-container-ve.network`, make no difference; nor do they offline).
     pub fn check_host_networkd(
         &self,
         now: &HostNetworkd,
@@ -363,6 +365,12 @@ impl SavedPlan {
         now_seconds: u64,
     ) -> Result<(), Box<Stale>> {
         if *now == self.host_networkd {
+            return Ok(());
+        }
+        let selector = NodeSelector { name: self.made.node.as_deref(), local_addresses: vec![] };
+        let document = spec::parse_document(&self.spec_text, &self.made.spec.path).ok();
+        let resolved = document.and_then(|document| desired::resolve_on(&document, &selector, now).ok());
+        if resolved.is_some_and(|spec| spec.desired.files == self.desired.files) {
             return Ok(());
         }
         Err(self.stale(Staleness::HostNetworkdChanged, plan_file, now_seconds))
@@ -589,10 +597,16 @@ mod tests {
         let saved = saved.with_host_networkd(host.clone());
         let read = SavedPlan::from_json(&saved.to_json(), path).expect("re-resolves with the saved host files");
         assert!(read.check_host_networkd(&host, path, 1_700_000_060).is_ok());
+        let mut unrelated = host.clone();
+        unrelated.files.push(HostNetworkFile {
+            path: "/usr/lib/systemd/network/80-container-ve.network".into(),
+            matches: InterfaceMatch::Names { patterns: vec!["ve-*".into()], inverted: false },
+        });
+        assert!(read.check_host_networkd(&unrelated, path, 1_700_000_060).is_ok());
         let stale = read.check_host_networkd(&HostNetworkd::default(), path, 1_700_000_060).unwrap_err();
         assert!(
             stale_text(&stale).starts_with(
-                "saved plan /tmp/p.json is stale: the host's own systemd-networkd files are not those the plan was made with 1m ago"
+                "saved plan /tmp/p.json is stale: the host's own systemd-networkd files changed since the plan was made 1m ago, and now call for other network files"
             ),
             "{}",
             stale_text(&stale)

@@ -150,8 +150,9 @@ fn write_stale(f: &mut String, stale: &Stale) -> fmt::Result {
         }
         (Staleness::HostNetworkdChanged, _) => write!(
             f,
-            "saved plan {file} is stale: the host's own systemd-networkd files are not those the plan was made with \
-             {age} ago (they decide whether network settings go in a drop-in or a file of lvs-converge's own)"
+            "saved plan {file} is stale: the host's own systemd-networkd files changed since the plan was made \
+             {age} ago, and now call for other network files (a drop-in of the host's file, or a file of \
+             lvs-converge's own)"
         )?,
         (Staleness::HostChanged(_), ObservedFrom::Live) => {
             write!(f, "saved plan {file} is stale: the host changed since the plan was made {age} ago:")?
