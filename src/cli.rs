@@ -302,7 +302,18 @@ fn resolve_for(document: &spec::Document, arg: &SpecArg, root: Option<&std::path
     } else {
         HostState::default()
     };
-    let spec = resolve(document, arg, &observed)?;
+    resolve_on_host(document, arg, &observed, root)
+}
+
+/// [`resolve`] for the live host `observed` was read from, with its own networkd files
+/// (under `root`) when the spec writes network settings.
+fn resolve_on_host(
+    document: &spec::Document,
+    arg: &SpecArg,
+    observed: &HostState,
+    root: Option<&std::path::Path>,
+) -> Result<Spec, CliError> {
+    let spec = resolve(document, arg, observed)?;
     if !writes_network_settings(&spec.desired) {
         return Ok(spec);
     }

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::{enter_netns, print_report, resolve, CliError, Context, FormatArg, SpecArg, EXIT_CHANGES_PENDING, EXIT_OK};
+use super::{
+    enter_netns, print_report, resolve, resolve_on_host, CliError, Context, FormatArg, SpecArg, EXIT_CHANGES_PENDING,
+    EXIT_OK,
+};
 use crate::lint;
 use crate::observe::{self, snapshot, Interest};
 use crate::render::{self, text::Style, Format};
@@ -43,11 +46,18 @@ pub(super) fn run(args: &CheckArgs, context: &Context) -> Result<u8, CliError> {
                 enter_netns(context.netns)?;
             }
             let document = spec::read(&arg.path)?;
-            let observed = match snapshot_path {
-                Some(path) => snapshot::read(path)?,
-                None => observe::observe_host(&Interest::default())?,
+            let (observed, spec) = match snapshot_path {
+                Some(path) => {
+                    let observed = snapshot::read(path)?;
+                    let spec = resolve(&document, arg, &observed)?;
+                    (observed, spec)
+                }
+                None => {
+                    let observed = observe::observe_host(&Interest::default())?;
+                    let spec = resolve_on_host(&document, arg, &observed, context.root)?;
+                    (observed, spec)
+                }
             };
-            let spec = resolve(&document, arg, &observed)?;
             lint::check_observed(&document, &spec, &observed)
         }
     };

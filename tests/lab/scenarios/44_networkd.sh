@@ -86,6 +86,21 @@ expect_contains "$plan" "+ file /etc/systemd/network/90-lvs-converge-eth1.networ
 run_cmd lvs-converge --netns h --root $ROOT apply -f $SPEC
 expect_fail test -e "$NET/10-eth1.network.d/90-lvs-converge.conf"
 
+step "a host file for eth1 and other interfaces: no drop-in, no rival file, a warning"
+printf '[Match]\nName=eth* en*\n' >"$ROOT/usr/lib/systemd/network/80-wired.network"
+rc=0
+run_out checked lvs-converge --netns h --root $ROOT check --host -f $SPEC || rc=$?
+# (It also judges the tunnel a real server's without a VIP, an error: exit 2.)
+expect_eq "$rc" 2 "check exit code"
+expect_contains "$checked" "network-not-persisted" "check --host names the gap"
+expect_contains "$checked" "the host's /usr/lib/systemd/network/80-wired.network configures it and other interfaces too" "check --host says why"
+rc=0
+run_out plan lvs-converge --netns h --root $ROOT plan -f $SPEC || rc=$?
+expect_eq "$rc" 2 "plan exit code"
+expect_contains "$plan" "- file /etc/systemd/network/90-lvs-converge-eth1.network" "the rival file goes"
+expect_contains "$plan" "network-not-persisted" "plan shows the warning"
+run_cmd rm "$ROOT/usr/lib/systemd/network/80-wired.network"
+
 NETWORKD=/lib/systemd/systemd-networkd
 if [[ ! -x $NETWORKD ]]; then
     step "no systemd-networkd in this VM (LAB_EXTRA_BINS=$NETWORKD adds it): the boot side is not run"
