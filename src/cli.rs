@@ -332,18 +332,48 @@ fn observe_for(
     arg: &SpecArg,
     root: Option<&std::path::Path>,
 ) -> Result<(Spec, HostState), CliError> {
-    let spec = resolve_for(document, arg)?;
+    let spec = resolve_for(document, arg, root)?;
     let observed = observe_resolved(&spec, root)?;
     Ok((spec, observed))
 }
 
-fn resolve_for(document: &spec::Document, arg: &SpecArg) -> Result<Spec, CliError> {
+/// Resolves the spec for the live host, its own networkd files (under `root`) included
+/// when the spec writes network settings: those files decide where the settings go.
+fn resolve_for(document: &spec::Document, arg: &SpecArg, root: Option<&std::path::Path>) -> Result<Spec, CliError> {
     // Only a Cluster spec without --node needs the host's addresses to pick its node first.
-    if document.file.kind == spec::SpecKind::Cluster && arg.node.is_none() {
-        Ok(resolve(document, arg, &observe::observe_host(&Interest::default())?)?)
+    let observed = if document.file.kind == spec::SpecKind::Cluster && arg.node.is_none() {
+        observe::observe_host(&Interest::default())?
     } else {
-        Ok(resolve(document, arg, &HostState::default())?)
+        HostState::default()
+    };
+    resolve_on_host(document, arg, &observed, root)
+}
+
+/// [`resolve`] for the live host `observed` was read from, with its own networkd files
+/// (under `root`) when the spec writes network settings.
+fn resolve_on_host(
+    document: &spec::Document,
+    arg: &SpecArg,
+    observed: &HostState,
+    root: Option<&std::path::Path>,
+) -> Result<Spec, CliError> {
+    let spec = resolve(document, arg, observed)?;
+    if !writes_network_settings(&spec.desired) {
+        return Ok(spec);
     }
+    let host_networkd = observe::files::read_host_networkd(root)?;
+    let selector = NodeSelector { name: spec.node.as_deref(), local_addresses: vec![] };
+    Ok(desired::resolve_on(document, &selector, &host_networkd)?)
+}
+
+/// Whether `desired` persists interface settings, which the host's own networkd files
+/// place (offline, every interface gets a `.network` file of lvs-converge's own).
+fn writes_network_settings(desired: &HostState) -> bool {
+    let drop_ins = |path: &std::path::Path| path.to_str().is_some_and(|p| p.ends_with(".network.d"));
+    desired
+        .files
+        .keys()
+        .any(|path| path.extension().is_some_and(|e| e == "network") || path.parent().is_some_and(drop_ins))
 }
 
 fn observe_resolved(spec: &Spec, root: Option<&std::path::Path>) -> Result<HostState, CliError> {

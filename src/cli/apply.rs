@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    enter_netns, observe_resolved, resolve_for, say, write_report, CliError, Context, FormatArg, SpecArg, EXIT_OK,
+    enter_netns, observe_resolved, resolve_for, say, write_report, writes_network_settings, CliError, Context,
+    FormatArg, SpecArg, EXIT_OK,
 };
 use crate::apply::faults::FaultInjecting;
 use crate::apply::live::LiveHost;
@@ -66,6 +67,12 @@ fn apply_saved_plan(path: &Path, args: &ApplyArgs, context: &Context) -> Result<
     let saved = read_saved_plan(path)?;
     let (netns, root) = saved.context(path, context.netns, context.root)?;
     enter_netns(netns.as_deref())?;
+    if writes_network_settings(&saved.desired) {
+        let host_networkd = crate::observe::files::read_host_networkd(root.as_deref())?;
+        saved
+            .check_host_networkd(&host_networkd, path, crate::rundir::unix_now())
+            .map_err(|stale| CliError::Apply(ApplyError::Stale(stale)))?;
+    }
     apply::files::check_take_over(&saved.plan, args.take_over).map_err(CliError::TakeOver)?;
     let lock_timeout = Duration::from_secs(args.lock_timeout);
     let mut apply_lock = lock::acquire(lock_timeout, &mut say_waiting)?;
@@ -84,7 +91,7 @@ fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, 
     let document = spec::read(&arg.path)?;
     let lock_timeout = Duration::from_secs(args.lock_timeout);
     let mut apply_lock = lock::acquire(lock_timeout, &mut say_waiting)?;
-    let spec = resolve_for(&document, arg)?;
+    let spec = resolve_for(&document, arg, context.root)?;
     ready_to_change(&mut apply_lock, lock::writes_persistence(&spec.desired, &spec.ownership, None), lock_timeout)?;
     let observed = observe_resolved(&spec, context.root)?;
     let plan =

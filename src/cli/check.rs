@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::{
-    enter_netns, print_report, refuse_root_with_observed, resolve, validated_nodes, CliError, Context, FormatArg,
-    SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
+    enter_netns, print_report, refuse_root_with_observed, resolve, resolve_on_host, validated_nodes, CliError, Context,
+    FormatArg, SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
 };
 use crate::lint;
 use crate::observe::{self, snapshot, Interest};
@@ -46,11 +46,18 @@ pub(super) fn run(args: &CheckArgs, context: &Context) -> Result<u8, CliError> {
     // judge only what resolves, and an empty node list resolves to nothing at all.
     validated_nodes(&document, arg.node.as_deref())?;
     let (findings, node) = if judge_host {
-        let observed = match &args.observed {
-            Some(path) => snapshot::read(path)?,
-            None => observe::observe_host(&Interest::default())?,
+        let (observed, spec) = match &args.observed {
+            Some(path) => {
+                let observed = snapshot::read(path)?;
+                let spec = resolve(&document, arg, &observed)?;
+                (observed, spec)
+            }
+            None => {
+                let observed = observe::observe_host(&Interest::default())?;
+                let spec = resolve_on_host(&document, arg, &observed, context.root)?;
+                (observed, spec)
+            }
         };
-        let spec = resolve(&document, arg, &observed)?;
         (lint::check_observed(&document, &spec, &observed), spec.node)
     } else {
         (lint::check_document(&document, arg.node.as_deref())?, arg.node.clone())

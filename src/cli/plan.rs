@@ -94,7 +94,8 @@ fn write_saved_plan(
         observed_from,
     };
     let saved = SavedPlan::new(made, spec.desired, spec.ownership, &spec.origins, plan.clone(), observed)
-        .with_spec_text(spec_text);
+        .with_spec_text(spec_text)
+        .with_host_networkd(spec.host_networkd);
     write_private(out, saved.to_json().as_bytes()).map_err(|source| io("writing", source))
 }
 

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::model::ownership::{FileOwnership, Ownership};
+use crate::model::persistence::{HostNetworkd, PersistenceGap};
 use crate::model::{HostState, ObjectId, Role};
 use crate::spec::{self, Document, NodeSelector, SpecError, Validated};
 
@@ -31,6 +32,10 @@ pub struct Spec {
     /// Where derived objects come from (`role real-server`, `ipvs services`); objects the
     /// spec declares itself are absent.
     pub origins: BTreeMap<ObjectId, String>,
+    /// What the persistence files cannot bring back at boot.
+    pub persistence_gaps: Vec<PersistenceGap>,
+    /// The host's own networkd files this was resolved with (none offline).
+    pub host_networkd: HostNetworkd,
 }
 
 /// Reads and validates the spec at `path`, resolved for the host `selector` picks.
@@ -38,37 +43,59 @@ pub fn load(path: &Path, selector: &NodeSelector) -> Result<Spec, SpecError> {
     resolve(&spec::read(path)?, selector)
 }
 
-/// Validates `document` for the host `selector` picks and resolves its desired state.
+/// Validates `document` for the host `selector` picks and resolves its desired state, as
+/// for a host without networkd files of its own (offline: `validate`, `check`).
 pub fn resolve(document: &Document, selector: &NodeSelector) -> Result<Spec, SpecError> {
-    document.validate(selector).map(build)
+    resolve_on(document, selector, &HostNetworkd::default())
+}
+
+/// [`resolve`] for a host whose own networkd files are `host_network` (read by
+/// `observe::files::read_host_networkd`): they decide where network settings persist.
+pub fn resolve_on(
+    document: &Document,
+    selector: &NodeSelector,
+    host_network: &HostNetworkd,
+) -> Result<Spec, SpecError> {
+    document.validate(selector).map(|validated| build(validated, host_network))
 }
 
 /// Parses a Host spec, or a Cluster spec for the first node, and resolves it (tests, tools).
 pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
-    spec::parse(text, source).map(build)
+    spec::parse(text, source).map(|validated| build(validated, &HostNetworkd::default()))
 }
 
-/// Role defaults, then IPVS prerequisites, then the declared sections (which win), then the
+/// Role defaults, then the prerequisites of the IPVS table and of every ipip link, then the declared sections (which win), then the
 /// files that persist the result.
-pub fn build(validated: Validated) -> Spec {
+pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
     let Validated { source, node, role, vip_interface, vips, declared, ipvs, ipvs_ownership, persist } = validated;
     let mut desired = HostState::default();
     let mut origins = BTreeMap::new();
-    if let Some(role) = role {
-        let derived = match role {
-            Role::Director => roles::director(&ipvs, vip_interface.as_deref()),
-            Role::RealServer => roles::real_server(&vips),
-        };
-        merge::merge(&mut desired, &mut origins, derived, Some(&format!("role {}", role.name())));
+    let role_defaults = role.map(|role| match role {
+        Role::Director => roles::director(&ipvs, vip_interface.as_deref()),
+        Role::RealServer => roles::real_server(&vips),
+    });
+    let link_modules = prerequisites::links(
+        role_defaults.iter().flat_map(|defaults| defaults.links.values()).chain(declared.links.values()),
+    );
+    if let (Some(role), Some(defaults)) = (role, role_defaults) {
+        merge::merge(&mut desired, &mut origins, defaults, Some(&format!("role {}", role.name())));
     }
     merge::merge(&mut desired, &mut origins, prerequisites::ipvs(&ipvs), Some("ipvs services"));
+    merge::merge(&mut desired, &mut origins, link_modules, Some("ipip links"));
     merge::merge(&mut desired, &mut origins, declared, None);
     desired.ipvs = ipvs;
     let mut file_ownership = FileOwnership::default();
+    let mut persistence_gaps = Vec::new();
     if let Some(settings) = persist {
-        (desired.files, file_ownership) = files::render(&desired, &settings);
+        let network;
+        (desired.files, file_ownership, network) = files::render(&desired, &settings, host_network);
+        for (drop_in, host_file) in network.drop_ins {
+            origins.insert(ObjectId::File(drop_in), format!("the host's {}, as a drop-in", host_file.display()));
+        }
+        persistence_gaps = network.gaps;
     }
-    Spec { source, node, role, desired, ownership: Ownership { ipvs: ipvs_ownership, files: file_ownership }, origins }
+    let ownership = Ownership { ipvs: ipvs_ownership, files: file_ownership };
+    Spec { source, node, role, desired, ownership, origins, persistence_gaps, host_networkd: host_network.clone() }
 }
 
 #[cfg(test)]
@@ -97,7 +124,7 @@ mod tests {
         assert_eq!(origin(ObjectId::Sysctl("net.ipv4.conf.all.rp_filter".into())), None);
         assert_eq!(spec.desired.sysctls["net.ipv4.conf.all.arp_ignore"], "1");
         assert_eq!(origin(ObjectId::Sysctl("net.ipv4.conf.all.arp_ignore".into())), Some("role real-server"));
-        assert_eq!(origin(ObjectId::Module("ipip".into())), Some("role real-server"));
+        assert_eq!(origin(ObjectId::Module("ipip".into())), Some("ipip links"));
         assert!(spec.desired.links.contains_key("tunl0"));
     }
 
@@ -111,5 +138,27 @@ mod tests {
         assert_eq!(modules, ["ip_vs", "ip_vs_wlc"]);
         assert_eq!(spec.origins.get(&ObjectId::Module("ip_vs".into())).map(String::as_str), Some("ipvs services"));
         assert!(spec.desired.files.is_empty() && spec.ownership.files == FileOwnership::default());
+    }
+
+    /// Issue 18: only the real-server role brought `ipip`; a tunnel declared without a role
+    /// was created live (netlink loads the module) but at boot nothing loaded it.
+    #[test]
+    fn every_ipip_link_brings_the_ipip_module_live_and_at_boot() {
+        for links in ["[{ name: tunl0 }]", "[{ name: tun-dir, local: 198.51.100.22, remote: 203.0.113.10 }]"] {
+            let text = format!(
+                "apiVersion: lvs-converge/v1\nkind: Host\nlinks: {links}\npersist: {{ network: false, bootUnit: false }}\n"
+            );
+            let spec = parse(&text, Path::new("/etc/lvs/t.yaml")).expect("valid");
+            assert!(spec.desired.modules.contains("ipip"), "{links}");
+            assert_eq!(
+                spec.origins.get(&ObjectId::Module("ipip".into())).map(String::as_str),
+                Some("ipip links"),
+                "{links}"
+            );
+            let modules_file = &spec.desired.files[Path::new(crate::model::persistence::DEFAULT_MODULES_PATH)];
+            assert!(modules_file.content.as_text().unwrap().ends_with("\nipip\n"), "{links}");
+        }
+        let eth0 = "apiVersion: lvs-converge/v1\nkind: Host\nlinks: [{ name: eth0, mtu: 1500 }]\n";
+        assert!(parse(eth0, Path::new("t.yaml")).expect("valid").desired.modules.is_empty());
     }
 }

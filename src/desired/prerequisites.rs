@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::model::links::{Link, LinkKind};
 use crate::model::{HostState, IpvsState};
 
 /// The kernel modules an IPVS table needs: ip_vs and each scheduler in use.
@@ -12,5 +13,15 @@ pub fn ipvs(ipvs: &IpvsState) -> HostState {
     if !ipvs.services.is_empty() || ipvs.timeouts.is_some() {
         modules.insert("ip_vs".into());
     }
+    HostState { modules, ..HostState::default() }
+}
+
+/// The kernel module ipip links need, whoever declares them (a role or the spec): `ipip`
+/// creates tunl0 and decapsulates for named tunnels too. Loading a named tunnel over
+/// netlink would pull it in by itself, but at boot only modules-load.d does, and without
+/// it tunl0 never appears for its sysctls and networkd file to act on.
+pub fn links<'a>(links: impl IntoIterator<Item = &'a Link>) -> HostState {
+    let ipip = links.into_iter().any(|link| matches!(link.kind, LinkKind::Ipip { .. }));
+    let modules = if ipip { BTreeSet::from(["ipip".to_string()]) } else { BTreeSet::new() };
     HostState { modules, ..HostState::default() }
 }

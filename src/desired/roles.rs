@@ -50,7 +50,8 @@ pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>) -> HostState {
 /// no reverse-path filtering of decapsulated packets (their source is the client, which
 /// tunl0 has no route to). The effective rp_filter is max(all, tunl0), so both are 0.
 pub fn real_server(vips: &[IpAddr]) -> HostState {
-    let mut declared = HostState { modules: BTreeSet::from(["ipip".to_string()]), ..HostState::default() };
+    // The `ipip` module comes with tunl0, as with every ipip link: `prerequisites::links`.
+    let mut declared = HostState::default();
     keyed::put(
         &mut declared.links,
         Link {

@@ -7,6 +7,7 @@
 mod cluster;
 mod director;
 mod facts;
+mod persistence;
 mod real_server;
 
 use serde::Serialize;
@@ -143,6 +144,7 @@ pub fn check_host(document: &Document, spec: &Spec, observed: Option<&HostState>
         Some(Role::RealServer) => findings.extend(real_server::check(spec, &facts, &prefix)),
         None => {}
     }
+    findings.extend(persistence::check(document, spec, &prefix));
     for finding in &mut findings {
         finding.node = spec.node.clone();
     }

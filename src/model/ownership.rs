@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::ipvs::ServiceKey;
+use super::persistence::NETWORK_DROP_IN_NAME;
 
 /// By default only declared objects are managed; everything else is reported as unmanaged.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -54,7 +55,8 @@ pub struct FileOwnership {
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub paths: BTreeSet<PathBuf>,
     /// Directories (network configuration) where the files whose name starts with the
-    /// prefix are lvs-converge's.
+    /// prefix are lvs-converge's, and so are its drop-ins for the host's `.network` files
+    /// ([`NETWORK_DROP_IN_NAME`] in each `<file>.network.d/`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub directories: BTreeMap<PathBuf, String>,
 }
@@ -65,8 +67,14 @@ impl FileOwnership {
             || match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
                 (Some(directory), Some(name)) => {
                     self.directories.get(directory).is_some_and(|prefix| name.starts_with(prefix.as_str()))
+                        || (name == NETWORK_DROP_IN_NAME && self.covers_drop_in_directory(directory))
                 }
                 _ => false,
             }
+    }
+
+    fn covers_drop_in_directory(&self, directory: &Path) -> bool {
+        let drop_ins = directory.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".network.d"));
+        drop_ins && directory.parent().is_some_and(|parent| self.directories.contains_key(parent))
     }
 }

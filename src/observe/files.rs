@@ -1,11 +1,15 @@
 //! Persistence files as they are on disk: exactly the paths the spec renders or owns, and
 //! lvs-converge's files in the network directory. Absent files are simply not in the map.
+//! Also the host's own systemd-networkd files, as facts: which one configures an interface.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::ObserveError;
 use crate::model::files::FileState;
+use crate::model::persistence::{
+    HostNetworkFile, HostNetworkd, InterfaceMatch, NETWORKD_DIRECTORIES, NETWORK_DROP_IN_NAME, NETWORK_FILE_PREFIX,
+};
 use crate::target_root::{under_root, TargetRoot};
 
 /// Which files to read.
@@ -46,6 +50,11 @@ pub fn read(interest: &FileInterest) -> Result<BTreeMap<PathBuf, FileState>, Obs
             if name.starts_with(prefix.as_str()) && config && !is_scratch(name) {
                 paths.insert(directory.join(name));
             }
+            // lvs-converge's drop-in for a host file, wherever that file is.
+            let real_directory = |path: PathBuf| std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
+            if name.ends_with(".network.d") && real_directory(under_root(root, &directory.join(name))) {
+                paths.insert(directory.join(name).join(NETWORK_DROP_IN_NAME));
+            }
         }
     }
     let mut files = BTreeMap::new();
@@ -55,6 +64,106 @@ pub fn read(interest: &FileInterest) -> Result<BTreeMap<PathBuf, FileState>, Obs
         }
     }
     Ok(files)
+}
+
+/// The host's own `.network` files (not lvs-converge's) in networkd's directories under
+/// `root`, masked and ordered as networkd does. A symbolic link is not followed: as a file it
+/// masks its name (the `-> /dev/null` idiom) and configures nothing known; as a directory
+/// (`/lib` on a merged-/usr system) it is the same files again, already read.
+pub fn read_host_networkd(root: Option<&Path>) -> Result<HostNetworkd, ObserveError> {
+    let failed = |path: &Path| {
+        let shown = under_root(root, path);
+        move |source| ObserveError::Proc { path: shown, source }
+    };
+    let Some(target) = TargetRoot::open(root, false).map_err(failed(Path::new("/")))? else {
+        return Ok(HostNetworkd::default());
+    };
+    let mut seen = BTreeSet::new();
+    let mut files = BTreeMap::new();
+    for directory in NETWORKD_DIRECTORIES.map(Path::new) {
+        if passes_a_link(root, directory) {
+            continue;
+        }
+        let Some(opened) = target.directory(directory, false).map_err(failed(directory))? else {
+            continue;
+        };
+        for name in opened.names().map_err(failed(directory))? {
+            let Some(name) = name.to_str() else { continue };
+            if !name.ends_with(".network") || name.starts_with(NETWORK_FILE_PREFIX) || !seen.insert(name.to_string()) {
+                continue;
+            }
+            let path = directory.join(name);
+            let on_disk = under_root(root, &path);
+            if std::fs::symlink_metadata(&on_disk).is_ok_and(|meta| !meta.file_type().is_file()) {
+                continue;
+            }
+            let Some(bytes) = target.read(&path).map_err(failed(&path))? else { continue };
+            // An empty file masks like a link to /dev/null.
+            if let Some(matches) = interface_match(&String::from_utf8_lossy(&bytes)).filter(|_| !bytes.is_empty()) {
+                files.insert(name.to_string(), HostNetworkFile { path, matches });
+            }
+        }
+    }
+    Ok(HostNetworkd { files: files.into_values().collect() })
+}
+
+/// Whether some directory on the way to `directory` (under `root`) is a symbolic link.
+fn passes_a_link(root: Option<&Path>, directory: &Path) -> bool {
+    directory.ancestors().filter(|a| a.parent().is_some()).any(|ancestor| {
+        std::fs::symlink_metadata(under_root(root, ancestor)).is_ok_and(|meta| meta.file_type().is_symlink())
+    })
+}
+
+/// The interface names a `.network` file's `[Match]` sections accept; `None` when it
+/// matches by other conditions only (MAC address, driver …), which no name can tell.
+fn interface_match(text: &str) -> Option<InterfaceMatch> {
+    let mut section = String::new();
+    let (mut patterns, mut inverted, mut named, mut other_conditions) = (Vec::new(), false, false, false);
+    let mut logical = String::new();
+    for raw in text.lines() {
+        // A line ending in a backslash continues on the next one.
+        if let Some(start) = raw.strip_suffix('\\') {
+            logical.push_str(start);
+            logical.push(' ');
+            continue;
+        }
+        logical.push_str(raw);
+        let line = std::mem::take(&mut logical);
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else { continue };
+        if section != "Match" {
+            continue;
+        }
+        let value = value.trim();
+        match key.trim() {
+            "Name" if value.is_empty() => (patterns, inverted, named) = (Vec::new(), false, false),
+            "Name" => {
+                named = true;
+                let value = match value.strip_prefix('!') {
+                    Some(rest) => {
+                        inverted = true;
+                        rest
+                    }
+                    None => value,
+                };
+                patterns.extend(value.split_whitespace().map(|word| word.trim_matches('"').to_string()));
+            }
+            _ if !value.is_empty() => other_conditions = true,
+            _ => {}
+        }
+    }
+    match (named, other_conditions) {
+        (true, _) => Some(InterfaceMatch::Names { patterns, inverted }),
+        (false, false) => Some(InterfaceMatch::Every),
+        (false, true) => None,
+    }
 }
 
 #[cfg(test)]
@@ -109,5 +218,84 @@ mod tests {
             let error = read(&interest).unwrap_err().to_string();
             assert!(error.contains("symbolic link"), "{error}");
         }
+    }
+
+    /// Issue 18: lvs-converge's `.network` file competed with the host's own for the same
+    /// interface; which host file networkd uses for it is read as networkd reads it.
+    #[test]
+    fn the_host_s_networkd_files_are_masked_and_ordered_as_networkd_does() {
+        let root = scratch("networkd");
+        for directory in ["etc/systemd/network", "run/systemd/network", "usr/lib/systemd/network"] {
+            std::fs::create_dir_all(root.join(directory)).unwrap();
+        }
+        let write = |path: &str, text: &str| std::fs::write(root.join(path), text).unwrap();
+        write("usr/lib/systemd/network/99-wired.network", "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n");
+        write("usr/lib/systemd/network/20-eth1.network", "[Match]\nName=eth1\n");
+        // Masked by the same name in /etc (an empty file) and in /run (a link to /dev/null).
+        write("etc/systemd/network/20-eth1.network", "");
+        write("usr/lib/systemd/network/30-eth2.network", "[Match]\nName=eth2\n");
+        symlink("/dev/null", root.join("run/systemd/network/30-eth2.network")).unwrap();
+        write("run/systemd/network/10-netplan-eth0.network", "# netplan\n[Match]\nName=eth0\n");
+        write("etc/systemd/network/50-by-mac.network", "[Match]\nMACAddress=52:54:00:12:34:56\n");
+        write("etc/systemd/network/60-not-these.network", "[Match]\nName=!eth* \\\n  lo tunl0 en*\n");
+        write("etc/systemd/network/90-lvs-converge-eth0.network", "[Match]\nName=eth0\n");
+        write("etc/systemd/network/40-eth0.network.example", "[Match]\nName=eth0\n");
+        std::fs::create_dir_all(root.join("lib")).unwrap();
+        symlink("../usr/lib/systemd", root.join("lib/systemd")).unwrap();
+        let host = read_host_networkd(Some(&root)).unwrap();
+        let paths: Vec<_> = host.files.iter().map(|f| f.path.display().to_string()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/run/systemd/network/10-netplan-eth0.network",
+                "/etc/systemd/network/60-not-these.network",
+                "/usr/lib/systemd/network/99-wired.network"
+            ]
+        );
+        let configuring = |name: &str| host.configuring(name).map(|file| file.path.display().to_string());
+        assert_eq!(configuring("eth0").as_deref(), Some("/run/systemd/network/10-netplan-eth0.network"));
+        assert_eq!(configuring("eth1").as_deref(), Some("/usr/lib/systemd/network/99-wired.network"));
+        assert_eq!(configuring("tun-dir").as_deref(), Some("/etc/systemd/network/60-not-these.network"));
+        assert_eq!(configuring("tunl0"), None);
+        assert_eq!(configuring("lo"), None);
+        assert!(read_host_networkd(Some(&root.join("absent"))).unwrap().files.is_empty());
+    }
+
+    #[test]
+    fn a_match_section_without_conditions_matches_every_interface() {
+        assert_eq!(interface_match("[Network]\nDHCP=yes\n"), Some(InterfaceMatch::Every));
+        assert_eq!(interface_match("[Match]\nDriver=e1000\n"), None);
+        assert_eq!(
+            interface_match("[Match]\nName=eth0\nName=\nName=\"eth1\" eth2\n[Link]\nName=x\n"),
+            Some(InterfaceMatch::Names { patterns: vec!["eth1".into(), "eth2".into()], inverted: false })
+        );
+    }
+
+    /// Issue 18: a drop-in lvs-converge wrote for a host file must go when it is no longer
+    /// wanted (the interface left the spec, the host file went), like its own files do.
+    #[test]
+    fn drop_ins_in_the_network_directory_are_read_and_stale_ones_removed() {
+        let root = scratch("drop-ins");
+        std::fs::create_dir_all(root.join("etc/net/10-eth0.network.d")).unwrap();
+        std::fs::create_dir_all(root.join("etc/net/20-eth1.network.d")).unwrap();
+        let ours = "# Managed by lvs-converge: changes here are overwritten.\n[Address]\nAddress=203.0.113.100/32\n";
+        std::fs::write(root.join("etc/net/10-eth0.network.d/90-lvs-converge.conf"), ours).unwrap();
+        std::fs::write(root.join("etc/net/10-eth0.network.d/50-mtu.conf"), "[Link]\nMTUBytes=9000\n").unwrap();
+        std::fs::write(root.join("etc/net/20-eth1.network.d/90-lvs-converge.conf"), "[Link]\nMTUBytes=1400\n").unwrap();
+        let files = read(&interest(&root, &[], Some("/etc/net"))).unwrap();
+        let paths: Vec<_> = files.keys().map(|path| path.display().to_string()).collect();
+        assert_eq!(
+            paths,
+            ["/etc/net/10-eth0.network.d/90-lvs-converge.conf", "/etc/net/20-eth1.network.d/90-lvs-converge.conf"]
+        );
+        let ownership = crate::model::ownership::FileOwnership {
+            directories: [(PathBuf::from("/etc/net"), "90-lvs-converge-".to_string())].into(),
+            ..Default::default()
+        };
+        let (changes, foreign) = crate::plan::files::diff(&BTreeMap::new(), &files, &ownership);
+        let deleted: Vec<_> = changes.iter().map(|change| change.path().display().to_string()).collect();
+        assert_eq!(deleted, ["/etc/net/10-eth0.network.d/90-lvs-converge.conf"]);
+        // Not ours (no header): left alone, and said.
+        assert_eq!(foreign, [PathBuf::from("/etc/net/20-eth1.network.d/90-lvs-converge.conf")]);
     }
 }

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::compare::HostDifference;
 use super::{Change, Plan};
 use crate::desired;
+use crate::model::persistence::HostNetworkd;
 use crate::model::{HostState, ObjectId, Ownership};
 use crate::spec::{self, NodeSelector, SpecError};
 
@@ -52,6 +53,14 @@ pub struct SavedPlan {
     pub observed: HostState,
     /// `sha256:HEX` of [`canonical`] `observed`.
     pub observed_digest: String,
+    /// The host's own networkd files the spec was resolved with (they decide which network
+    /// settings go in drop-ins), so that the spec text resolves to the same files again.
+    #[serde(default, skip_serializing_if = "is_unread")]
+    pub host_networkd: HostNetworkd,
+}
+
+fn is_unread(host: &HostNetworkd) -> bool {
+    host.files.is_empty()
 }
 
 /// Where and when a plan was made.
@@ -165,6 +174,9 @@ pub enum Staleness {
     /// The digest matches, but the saved desired state gives other changes on this host
     /// (the first difference named).
     PlanDiffers(Box<PlanDifference>),
+    /// The host's own networkd files differ from those the spec was resolved with, so that
+    /// its network settings now go in other files (a drop-in or one of lvs-converge's own).
+    HostNetworkdChanged,
 }
 
 impl SavedPlan {
@@ -191,12 +203,19 @@ impl SavedPlan {
             plan,
             observed,
             observed_digest,
+            host_networkd: HostNetworkd::default(),
         }
     }
 
     /// The spec text the desired state was resolved from (what `made.spec.sha256` hashes).
     pub fn with_spec_text(mut self, text: &str) -> Self {
         self.spec_text = text.to_string();
+        self
+    }
+
+    /// The host's own networkd files the spec was resolved with.
+    pub fn with_host_networkd(mut self, host: HostNetworkd) -> Self {
+        self.host_networkd = host;
         self
     }
 
@@ -250,9 +269,9 @@ impl SavedPlan {
         }
         let document = spec::parse_document(&self.spec_text, &self.made.spec.path)
             .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
-        let resolved =
-            desired::resolve(&document, &NodeSelector { name: self.made.node.as_deref(), local_addresses: vec![] })
-                .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
+        let selector = NodeSelector { name: self.made.node.as_deref(), local_addresses: vec![] };
+        let resolved = desired::resolve_on(&document, &selector, &self.host_networkd)
+            .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
         if resolved.node != self.made.node {
             return Err(inconsistent(Inconsistency::Node { resolved: resolved.node, named: self.made.node.clone() }));
         }
@@ -333,12 +352,37 @@ impl SavedPlan {
                 Some(difference) => Staleness::PlanDiffers(Box::new(difference)),
             }
         };
-        Err(Box::new(Stale {
+        Err(self.stale(why, plan_file, now_seconds))
+    }
+
+    /// Ok when the host's own networkd files, `now`, place the network settings as those
+    /// the plan was made with did (files that configure none of its interfaces, such as
+    /// systemd's `80-container-ve.network`, make no difference; nor do they offline).
+    pub fn check_host_networkd(
+        &self,
+        now: &HostNetworkd,
+        plan_file: &Path,
+        now_seconds: u64,
+    ) -> Result<(), Box<Stale>> {
+        if *now == self.host_networkd {
+            return Ok(());
+        }
+        let selector = NodeSelector { name: self.made.node.as_deref(), local_addresses: vec![] };
+        let document = spec::parse_document(&self.spec_text, &self.made.spec.path).ok();
+        let resolved = document.and_then(|document| desired::resolve_on(&document, &selector, now).ok());
+        if resolved.is_some_and(|spec| spec.desired.files == self.desired.files) {
+            return Ok(());
+        }
+        Err(self.stale(Staleness::HostNetworkdChanged, plan_file, now_seconds))
+    }
+
+    fn stale(&self, why: Staleness, plan_file: &Path, now_seconds: u64) -> Box<Stale> {
+        Box::new(Stale {
             plan_file: plan_file.to_path_buf(),
             made: self.made.clone(),
             age: now_seconds.saturating_sub(self.made.created_at),
             why,
-        }))
+        })
     }
 }
 
@@ -515,6 +559,58 @@ mod tests {
         let edited = text.replace("\"weight\": 1", "\"weight\": 7");
         assert_ne!(edited, text);
         assert!(error(&edited).contains("does not match its digest"), "{}", error(&edited));
+    }
+
+    /// Issue 18: a spec with network settings resolves differently on a host whose own
+    /// networkd file configures an interface (a drop-in): the saved plan keeps those files,
+    /// re-resolves with them, and is stale on a host whose files differ.
+    #[test]
+    fn a_plan_keeps_the_host_networkd_files_it_was_resolved_with() {
+        use crate::model::persistence::{HostNetworkFile, InterfaceMatch};
+        let text =
+            "apiVersion: lvs-converge/v1\nkind: Host\naddresses: [{ address: 192.0.2.10/24, interface: eth1 }]\n\
+            persist: { sysctl: false, modules: false, ipvs: false, bootUnit: false }\n";
+        let host = HostNetworkd {
+            files: vec![HostNetworkFile {
+                path: "/usr/lib/systemd/network/10-eth1.network".into(),
+                matches: InterfaceMatch::Names { patterns: vec!["eth1".into()], inverted: false },
+            }],
+        };
+        let document = spec::parse_document(text, Path::new("h.yaml")).unwrap();
+        let spec = desired::resolve_on(&document, &NodeSelector::default(), &host).unwrap();
+        let observed = HostState::default();
+        let made = Provenance {
+            created_at: 1_700_000_000,
+            spec: SpecFingerprint { path: "h.yaml".into(), sha256: sha256_hex(text.as_bytes()) },
+            node: None,
+            netns: None,
+            root: None,
+            observed_from: ObservedFrom::Live,
+        };
+        let plan = super::super::diff(&spec.desired, &observed, &spec.ownership)
+            .annotate(|object| spec.origins.get(object).cloned());
+        let saved = SavedPlan::new(made, spec.desired.clone(), spec.ownership.clone(), &spec.origins, plan, observed)
+            .with_spec_text(text);
+        let path = Path::new("/tmp/p.json");
+        let without = saved_plan_error(&SavedPlan::from_json(&saved.to_json(), path).expect_err("resolves otherwise"));
+        assert!(without.contains("its desired state is not what its spec gives"), "{without}");
+        let saved = saved.with_host_networkd(host.clone());
+        let read = SavedPlan::from_json(&saved.to_json(), path).expect("re-resolves with the saved host files");
+        assert!(read.check_host_networkd(&host, path, 1_700_000_060).is_ok());
+        let mut unrelated = host.clone();
+        unrelated.files.push(HostNetworkFile {
+            path: "/usr/lib/systemd/network/80-container-ve.network".into(),
+            matches: InterfaceMatch::Names { patterns: vec!["ve-*".into()], inverted: false },
+        });
+        assert!(read.check_host_networkd(&unrelated, path, 1_700_000_060).is_ok());
+        let stale = read.check_host_networkd(&HostNetworkd::default(), path, 1_700_000_060).unwrap_err();
+        assert!(
+            stale_text(&stale).starts_with(
+                "saved plan /tmp/p.json is stale: the host's own systemd-networkd files changed since the plan was made 1m ago, and now call for other network files"
+            ),
+            "{}",
+            stale_text(&stale)
+        );
     }
 
     #[test]

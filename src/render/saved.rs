@@ -151,6 +151,12 @@ fn write_stale(f: &mut String, stale: &Stale) -> fmt::Result {
         (Staleness::PlanDiffers(difference), _) => {
             write!(f, "saved plan {file} does not fit this host: {}", plan_difference(difference))?
         }
+        (Staleness::HostNetworkdChanged, _) => write!(
+            f,
+            "saved plan {file} is stale: the host's own systemd-networkd files changed since the plan was made \
+             {age} ago, and now call for other network files (a drop-in of the host's file, or a file of \
+             lvs-converge's own)"
+        )?,
         (Staleness::HostChanged(_), ObservedFrom::Live) => {
             write!(f, "saved plan {file} is stale: the host changed since the plan was made {age} ago:")?
         }

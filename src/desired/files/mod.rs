@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use crate::model::files::{FileState, HEADER_PREFIX};
 use crate::model::ownership::FileOwnership;
-use crate::model::persistence::{PersistSettings, NETWORK_FILE_PREFIX};
+use crate::model::persistence::{HostNetworkd, PersistSettings, PersistenceGap, NETWORK_FILE_PREFIX};
 use crate::model::HostState;
 
 /// The header line every owned file starts with (ends with a newline).
@@ -39,9 +39,22 @@ pub fn one_line(value: &str) -> Cow<'_, str> {
     }
 }
 
-/// Every file `settings` asks for, rendered from `desired`, and which other files the spec
-/// owns (kinds with nothing to write, switched-off kinds, the network directory).
-pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<PathBuf, FileState>, FileOwnership) {
+/// What the network files could not persist, and the host file each drop-in extends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkNotes {
+    pub gaps: Vec<PersistenceGap>,
+    /// Drop-in path → the host's `.network` file it extends.
+    pub drop_ins: BTreeMap<PathBuf, PathBuf>,
+}
+
+/// Every file `settings` asks for, rendered from `desired` (network files given the host's
+/// own, `host_network`), and which other files the spec owns (kinds with nothing to write,
+/// switched-off kinds, the network directory).
+pub fn render(
+    desired: &HostState,
+    settings: &PersistSettings,
+    host_network: &HostNetworkd,
+) -> (BTreeMap<PathBuf, FileState>, FileOwnership, NetworkNotes) {
     let header = header(&settings.source);
     let mut files = BTreeMap::new();
     let mut ownership = FileOwnership { paths: settings.off.iter().cloned().collect(), ..FileOwnership::default() };
@@ -64,16 +77,20 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
     for directory in &settings.network_off {
         ownership.directories.insert(directory.clone(), NETWORK_FILE_PREFIX.to_string());
     }
+    let mut notes = NetworkNotes::default();
     if let Some(directory) = &settings.network {
         ownership.directories.insert(directory.clone(), NETWORK_FILE_PREFIX.to_string());
-        for (name, body) in networkd::render(desired) {
-            files.insert(
-                directory.join(format!("{NETWORK_FILE_PREFIX}{name}")),
-                FileState { content: format!("{header}{body}").into() },
-            );
+        let network = networkd::render(desired, host_network);
+        for file in network.files {
+            let path = directory.join(&file.name);
+            if let Some(host_file) = file.extends {
+                notes.drop_ins.insert(path.clone(), host_file);
+            }
+            files.insert(path, FileState { content: format!("{header}{}", file.body).into() });
         }
+        notes.gaps = network.gaps;
     }
-    (files, ownership)
+    (files, ownership, notes)
 }
 
 #[cfg(test)]
@@ -112,7 +129,7 @@ mod tests {
 
     #[test]
     fn every_file_starts_with_the_header_and_nothing_to_write_means_no_file() {
-        let (files, ownership) = render(&desired(REAL_SERVER), &settings());
+        let (files, ownership, _) = render(&desired(REAL_SERVER), &settings(), &HostNetworkd::default());
         for (path, file) in &files {
             assert!(file.content.as_text().unwrap().starts_with(HEADER), "{}", path.display());
             assert!(file.is_owned());
@@ -125,7 +142,7 @@ mod tests {
 
     #[test]
     fn sysctl_modules_and_unit_render_exactly() {
-        let (files, _) = render(&desired(REAL_SERVER), &settings());
+        let (files, _, _) = render(&desired(REAL_SERVER), &settings(), &HostNetworkd::default());
         let text =
             |path: &str| files[Path::new(path)].content.as_text().unwrap().strip_prefix(HEADER).unwrap().to_string();
         assert_eq!(
@@ -145,7 +162,7 @@ mod tests {
 
     #[test]
     fn networkd_files_render_exactly() {
-        let (files, _) = render(&desired(REAL_SERVER), &settings());
+        let (files, _, _) = render(&desired(REAL_SERVER), &settings(), &HostNetworkd::default());
         let text = |name: &str| {
             let path = Path::new(DEFAULT_NETWORK_DIRECTORY).join(format!("{NETWORK_FILE_PREFIX}{name}"));
             files[&path].content.as_text().unwrap().strip_prefix(HEADER).unwrap().to_string()
@@ -170,7 +187,7 @@ mod tests {
         let director = desired(
             "apiVersion: lvs-converge/v1\nkind: Host\nrole: director\nvipInterface: eth0:0\nipvs:\n  services:\n    - { address: 203.0.113.100, port: 80, realServers: [{ address: 203.0.113.11 }] }\n",
         );
-        let (files, _) = render(&director, &settings());
+        let (files, _, _) = render(&director, &settings(), &HostNetworkd::default());
         let path = Path::new(DEFAULT_NETWORK_DIRECTORY).join("90-lvs-converge-eth0.network");
         assert_eq!(
             files[&path].content.as_text().unwrap().strip_prefix(HEADER).unwrap(),
@@ -194,7 +211,7 @@ mod tests {
         let mut state = desired(REAL_SERVER);
         state.sysctls.insert("net.ipv4.ip_forward".into(), "1\nkernel.core_pattern = |/tmp/x".into());
         state.modules.insert("ipip\nevil".into());
-        let (files, _) = render(&state, &settings());
+        let (files, _, _) = render(&state, &settings(), &HostNetworkd::default());
         for (path, file) in &files {
             let text = file.content.as_text().unwrap();
             assert!(

@@ -1,27 +1,84 @@
 //! systemd-networkd configuration for what the spec manages on each interface: a `.netdev`
 //! for each named ipip tunnel (tunl0 comes with the `ipip` module and can't be created),
-//! and a `.network` per interface with its admin state, MTU, addresses (with labels) and
-//! routes.
+//! and the `.network` settings of each interface: admin state, MTU, addresses (with
+//! labels) and routes.
 //!
-//! networkd applies only the first `.network` file (in lexical order) that matches an
-//! interface. These files are named `90-lvs-converge-<interface>.network`, so for an
-//! interface another file already configures (the director's `eth0`), that file wins and
-//! this one is ignored: it never replaces the host's own network setup. The boot unit
-//! (`lvs-converge apply` at boot) has no such limit; see the README.
+//! networkd applies only the first `.network` file (by name, across its directories) that
+//! matches an interface. Where the host's own file configures an interface (the director's
+//! `eth0`), lvs-converge's settings go in a drop-in of that file,
+//! `<file>.network.d/90-lvs-converge.conf`, which networkd reads with it; elsewhere in a
+//! file of its own, `90-lvs-converge-<interface>.network`. A host file that matches other
+//! interfaces too gets no drop-in (it would configure them all alike), and no file of
+//! lvs-converge's own competes with it: that is a [`PersistenceGap`] the plan names.
+//!
+//! Routes go in the file of their device; a route via a gateway without a device in the
+//! file of the interface the spec puts the gateway's subnet on; a route that only drops
+//! packets (blackhole, unreachable) in lo's. The boot unit (`lvs-converge apply` at boot)
+//! has no such limits; see the README.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
 use super::one_line;
+use crate::model::addresses::prefix_contains;
+use crate::model::keyed::Keyed;
 use crate::model::links::LinkKind;
-use crate::model::routes::{RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
+use crate::model::persistence::{HostNetworkd, PersistenceGap, NETWORK_DROP_IN_NAME, NETWORK_FILE_PREFIX};
+use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 use crate::model::HostState;
 
-/// (file name without the prefix, body) for every file, in name order.
-pub fn render(desired: &HostState) -> Vec<(String, String)> {
+/// One rendered file: its path relative to the network directory, its body, and for a
+/// drop-in the host file it extends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkFile {
+    pub name: PathBuf,
+    pub body: String,
+    pub extends: Option<PathBuf>,
+}
+
+/// What the files are, and what they cannot persist.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NetworkFiles {
+    pub files: Vec<NetworkFile>,
+    pub gaps: Vec<PersistenceGap>,
+}
+
+/// The interface whose `.network` settings persist `route`, if there is one (see the module
+/// documentation); the gateway's interface is the one with the longest prefix holding it.
+fn persisting_interface<'a>(desired: &'a HostState, route: &'a Route) -> Option<&'a str> {
+    if let Some(device) = &route.device {
+        return Some(device);
+    }
+    if matches!(route.kind, RouteType::Blackhole | RouteType::Unreachable) {
+        return Some("lo");
+    }
+    let gateway = route.gateway?;
+    let on_addresses = desired.addresses.values().map(|a| (a.address, a.prefix_length, a.interface.as_str()));
+    let device_routes = desired.routes.values().filter(|r| r.gateway.is_none() && r.kind == RouteType::Unicast);
+    let on_routes = device_routes.filter_map(|r| Some((r.destination, r.prefix_length, r.device.as_deref()?)));
+    on_addresses
+        .chain(on_routes)
+        .filter(|(network, prefix_length, _)| prefix_contains(*network, *prefix_length, gateway))
+        .max_by_key(|(_, prefix_length, _)| *prefix_length)
+        .map(|(_, _, interface)| interface)
+}
+
+/// Every file for `desired`, given the host's own `.network` files.
+pub fn render(desired: &HostState, host: &HostNetworkd) -> NetworkFiles {
     let mut interfaces: BTreeSet<&str> = desired.links.values().map(|l| l.name.as_str()).collect();
     interfaces.extend(desired.addresses.values().map(|a| a.interface.as_str()));
-    interfaces.extend(desired.routes.values().filter_map(|r| r.device.as_deref()));
+    let mut gaps = Vec::new();
+    let mut routes = Vec::new();
+    for route in desired.routes.values() {
+        match persisting_interface(desired, route) {
+            Some(interface) => {
+                interfaces.insert(interface);
+                routes.push((interface, route));
+            }
+            None => gaps.push(PersistenceGap::RouteWithoutInterface { route: route.key(), gateway: route.gateway }),
+        }
+    }
     let mut files = Vec::new();
     for interface in interfaces {
         let link = desired.links.get(interface);
@@ -43,11 +100,12 @@ pub fn render(desired: &HostState) -> Vec<(String, String)> {
                 }
                 let _ = writeln!(netdev, "DiscoverPathMTU={}", yes_no(*pmtudisc));
                 netdev.push_str("Independent=yes\n");
-                files.push((format!("{interface}.netdev"), netdev));
+                let name = PathBuf::from(format!("{NETWORK_FILE_PREFIX}{interface}.netdev"));
+                files.push(NetworkFile { name, body: netdev, extends: None });
             }
         }
         let tunnel = link.is_some_and(|l| matches!(l.kind, LinkKind::Ipip { .. }));
-        let mut network = format!("[Match]\nName={}\n", one_line(interface));
+        let mut network = String::new();
         let mut link_section = String::new();
         if let Some(mtu) = link.and_then(|l| l.mtu) {
             let _ = writeln!(link_section, "MTUBytes={mtu}");
@@ -67,7 +125,7 @@ pub fn render(desired: &HostState) -> Vec<(String, String)> {
                 let _ = writeln!(network, "Label={}", one_line(label));
             }
         }
-        for route in desired.routes.values().filter(|r| r.device.as_deref() == Some(interface)) {
+        for (_, route) in routes.iter().filter(|(on, _)| *on == interface) {
             let _ = write!(network, "\n[Route]\nDestination={}/{}\n", route.destination, route.prefix_length);
             if let Some(gateway) = route.gateway {
                 let _ = writeln!(network, "Gateway={gateway}");
@@ -96,11 +154,33 @@ pub fn render(desired: &HostState) -> Vec<(String, String)> {
                 let _ = writeln!(network, "PreferredSource={source}");
             }
         }
-        if network.lines().count() > 2 {
-            files.push((format!("{interface}.network"), network));
+        if network.is_empty() {
+            continue;
+        }
+        match host.configuring(interface) {
+            None => files.push(NetworkFile {
+                name: PathBuf::from(format!("{NETWORK_FILE_PREFIX}{interface}.network")),
+                body: format!("[Match]\nName={}\n{network}", one_line(interface)),
+                extends: None,
+            }),
+            Some(host_file) if host_file.matches.only(interface) => {
+                let file_name = host_file.path.file_name().unwrap_or(host_file.path.as_os_str());
+                let mut directory = file_name.to_os_string();
+                directory.push(".d");
+                files.push(NetworkFile {
+                    name: Path::new(&directory).join(NETWORK_DROP_IN_NAME),
+                    body: network.strip_prefix('\n').unwrap_or(&network).to_string(),
+                    extends: Some(host_file.path.clone()),
+                });
+            }
+            Some(host_file) => gaps.push(PersistenceGap::SharedHostFile {
+                interface: interface.to_string(),
+                host_file: host_file.path.clone(),
+            }),
         }
     }
-    files
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    NetworkFiles { files, gaps }
 }
 
 fn yes_no(value: bool) -> &'static str {
@@ -108,5 +188,160 @@ fn yes_no(value: bool) -> &'static str {
         "yes"
     } else {
         "no"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::desired;
+    use crate::model::persistence::{HostNetworkFile, InterfaceMatch, DEFAULT_NETWORK_DIRECTORY};
+    use crate::model::ObjectId;
+
+    const PERSIST: &str = "persist: { sysctl: false, modules: false, ipvs: false, bootUnit: false }\n";
+
+    fn host(files: &[(&str, &[&str])]) -> HostNetworkd {
+        HostNetworkd {
+            files: files
+                .iter()
+                .map(|(path, names)| HostNetworkFile {
+                    path: path.into(),
+                    matches: InterfaceMatch::Names {
+                        patterns: names.iter().map(|n| n.to_string()).collect(),
+                        inverted: false,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn resolve(spec: &str, host: &HostNetworkd) -> desired::Spec {
+        let document = crate::spec::parse_document(spec, Path::new("/etc/lvs/d.yaml")).expect("parses");
+        desired::resolve_on(&document, &Default::default(), host).expect("valid")
+    }
+
+    /// Each network file lvs-converge renders, by path under the network directory, without
+    /// its header line.
+    fn bodies(spec: &desired::Spec) -> Vec<(String, String)> {
+        let directory = Path::new(DEFAULT_NETWORK_DIRECTORY);
+        spec.desired
+            .files
+            .iter()
+            .filter_map(|(path, file)| Some((path.strip_prefix(directory).ok()?, file)))
+            .map(|(path, file)| {
+                let text = file.content.as_text().unwrap();
+                (path.display().to_string(), text.split_once('\n').unwrap().1.to_string())
+            })
+            .collect()
+    }
+
+    const DIRECTOR: &str = "apiVersion: lvs-converge/v1\nkind: Host\nrole: director\nvipInterface: eth0:0\n\
+        addresses: [{ address: 192.0.2.10/24, interface: eth1 }]\n\
+        ipvs:\n  services:\n    - { address: 203.0.113.100, port: 80, realServers: [{ address: 203.0.113.11 }] }\n";
+
+    /// Issue 18: `90-lvs-converge-eth0.network` lost to (or, sorting first, took eth0 from)
+    /// the host's own file for eth0: networkd applies only the first match.
+    #[test]
+    fn an_interface_the_host_configures_gets_a_drop_in_of_the_host_s_file() {
+        let spec = format!("{DIRECTOR}{PERSIST}");
+        let host = host(&[("/run/systemd/network/10-netplan-eth0.network", &["eth0"])]);
+        let spec = resolve(&spec, &host);
+        assert_eq!(
+            bodies(&spec),
+            [
+                (
+                    "10-netplan-eth0.network.d/90-lvs-converge.conf".to_string(),
+                    "[Address]\nAddress=203.0.113.100/32\nLabel=eth0:0\n".to_string()
+                ),
+                (
+                    "90-lvs-converge-eth1.network".to_string(),
+                    "[Match]\nName=eth1\n\n[Address]\nAddress=192.0.2.10/24\n".to_string()
+                ),
+            ]
+        );
+        let drop_in = Path::new(DEFAULT_NETWORK_DIRECTORY).join("10-netplan-eth0.network.d/90-lvs-converge.conf");
+        assert_eq!(
+            spec.origins.get(&ObjectId::File(drop_in.clone())).map(String::as_str),
+            Some("the host's /run/systemd/network/10-netplan-eth0.network, as a drop-in")
+        );
+        assert!(spec.ownership.files.covers(&drop_in));
+        assert!(spec.persistence_gaps.is_empty());
+        // Offline (no host files known): a file of its own, as before.
+        let offline = resolve(&format!("{DIRECTOR}{PERSIST}"), &HostNetworkd::default());
+        assert!(offline
+            .desired
+            .files
+            .contains_key(&Path::new(DEFAULT_NETWORK_DIRECTORY).join("90-lvs-converge-eth0.network")));
+    }
+
+    #[test]
+    fn a_host_file_for_other_interfaces_too_gets_no_drop_in_and_no_rival() {
+        let spec = resolve(
+            &format!("{DIRECTOR}{PERSIST}"),
+            &host(&[("/usr/lib/systemd/network/80-wired.network", &["en*", "eth*"])]),
+        );
+        assert!(bodies(&spec).is_empty(), "{:?}", bodies(&spec));
+        assert_eq!(
+            spec.persistence_gaps,
+            [
+                PersistenceGap::SharedHostFile {
+                    interface: "eth0".into(),
+                    host_file: "/usr/lib/systemd/network/80-wired.network".into()
+                },
+                PersistenceGap::SharedHostFile {
+                    interface: "eth1".into(),
+                    host_file: "/usr/lib/systemd/network/80-wired.network".into()
+                }
+            ]
+        );
+    }
+
+    /// Issue 18: routes via a gateway without a device, and blackhole/unreachable routes,
+    /// were applied but written in no file.
+    #[test]
+    fn routes_via_a_gateway_and_routes_that_drop_go_in_a_file_or_are_named_gaps() {
+        let spec = "apiVersion: lvs-converge/v1\nkind: Host\n\
+            links: [{ name: tun-dir, local: 198.51.100.22, remote: 203.0.113.10 }]\n\
+            addresses: [{ address: 192.0.2.10/24, interface: eth1 }, { address: 192.0.2.77/32, interface: lo }]\n\
+            routes:\n\
+            \x20 - { destination: 10.1.0.0/16, device: tun-dir }\n\
+            \x20 - { destination: 198.18.0.0/15, gateway: 192.0.2.1, metric: 20 }\n\
+            \x20 - { destination: 10.9.0.0/24, gateway: 10.1.2.3, table: 100 }\n\
+            \x20 - { destination: 203.0.113.0/24, type: blackhole }\n\
+            \x20 - { destination: 198.51.100.128/25, type: unreachable, table: 100 }\n\
+            \x20 - { destination: 100.64.0.0/10, gateway: 172.16.0.1 }\n";
+        let spec = resolve(&format!("{spec}{PERSIST}"), &HostNetworkd::default());
+        let bodies = bodies(&spec);
+        let body = |name: &str| bodies.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_str()).unwrap();
+        assert_eq!(
+            body("90-lvs-converge-eth1.network"),
+            "[Match]\nName=eth1\n\n[Address]\nAddress=192.0.2.10/24\n\n\
+             [Route]\nDestination=198.18.0.0/15\nGateway=192.0.2.1\nType=unicast\nTable=main\nScope=global\nMetric=20\n"
+        );
+        assert_eq!(
+            body("90-lvs-converge-tun-dir.network"),
+            "[Match]\nName=tun-dir\n\n[Link]\nActivationPolicy=up\n\n\
+             [Network]\nLinkLocalAddressing=no\nConfigureWithoutCarrier=yes\n\n\
+             [Route]\nDestination=10.9.0.0/24\nGateway=10.1.2.3\nType=unicast\nTable=100\nScope=global\n\n\
+             [Route]\nDestination=10.1.0.0/16\nType=unicast\nTable=main\nScope=link\n"
+        );
+        assert_eq!(
+            body("90-lvs-converge-lo.network"),
+            "[Match]\nName=lo\n\n[Address]\nAddress=192.0.2.77/32\n\n\
+             [Route]\nDestination=198.51.100.128/25\nType=unreachable\nTable=100\nScope=global\n\n\
+             [Route]\nDestination=203.0.113.0/24\nType=blackhole\nTable=main\nScope=global\n"
+        );
+        let unreached =
+            spec.desired.routes.values().find(|r| r.gateway == Some("172.16.0.1".parse().unwrap())).unwrap();
+        assert_eq!(
+            spec.persistence_gaps,
+            [PersistenceGap::RouteWithoutInterface {
+                route: unreached.key(),
+                gateway: Some("172.16.0.1".parse().unwrap())
+            }]
+        );
+        assert!(!bodies.iter().any(|(_, body)| body.contains("100.64.0.0")));
     }
 }
