@@ -15,8 +15,9 @@ pub const NETWORK_FILE_PREFIX: &str = "90-lvs-converge-";
 /// What to persist and where, resolved from the spec's `persist:` section. `None`: off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersistSettings {
-    /// Names the spec in every header: its absolute path, and the node of a Cluster spec.
-    pub source: String,
+    /// The node of a Cluster spec, named in every header. Never the spec's path: the same
+    /// spec planned from another place (a CI checkout) must render the same files.
+    pub node: Option<String>,
     pub sysctl: Option<PathBuf>,
     pub modules: Option<PathBuf>,
     pub ipvs: Option<PathBuf>,

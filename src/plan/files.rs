@@ -1,7 +1,9 @@
 //! Persistence files: each rendered file is created or rewritten when its content differs;
 //! a file of a kind the spec switched off (or that renders nothing) is deleted when
 //! lvs-converge wrote it. A file someone else wrote (no header) is shown but flagged: apply
-//! refuses to overwrite it without `--take-over`, and never deletes it.
+//! refuses to overwrite it without `--take-over`, and never deletes it. An ipvsadm
+//! package's empty stub is neither: it is replaced freely and never deleted (the package
+//! owns it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,9 +76,9 @@ pub fn diff(
         if !ownership.covers(path) {
             continue;
         }
-        if have.is_owned() {
+        if have.content.written_by_lvs_converge() {
             changes.push(FileChange::Delete { path: path.clone(), before: have.content.clone() });
-        } else {
+        } else if !have.content.is_package_stub() {
             foreign.push(path.clone());
         }
     }
@@ -166,7 +168,7 @@ mod tests {
         entries.iter().map(|(p, c)| (PathBuf::from(p), FileState { content: (*c).into() })).collect()
     }
 
-    const OURS: &str = "# Managed by lvs-converge from /s.yaml: changes here are overwritten.\na = 1\n";
+    const OURS: &str = "# Managed by lvs-converge: changes here are overwritten.\na = 1\n";
 
     #[test]
     fn creates_updates_and_leaves_equal_files_alone() {
@@ -196,6 +198,22 @@ mod tests {
         let deleted: Vec<_> = changes.iter().map(|c| c.path().display().to_string()).collect();
         assert_eq!(deleted, ["/etc/net/90-lvs-converge-tun1.netdev", "/etc/off"]);
         assert_eq!(foreign, [PathBuf::from("/etc/net/90-lvs-converge-eth0.network")]);
+    }
+
+    /// Finding 18.4: Debian's empty rules stub was "not owned" (take-over needed) and would
+    /// have been listed as a foreign file left alone.
+    #[test]
+    fn a_package_stub_is_replaced_freely_and_never_deleted() {
+        let stub = "# emtpy rules file for ipvsadm\n";
+        let desired = files(&[("/etc/ipvsadm.rules", "--set 0 0 0\n-A -f 1 -s wlc\n")]);
+        let (changes, _) = diff(&desired, &files(&[("/etc/ipvsadm.rules", stub)]), &FileOwnership::default());
+        assert!(matches!(&changes[..], [FileChange::Update { owned: true, .. }]), "{changes:?}");
+        let ownership = FileOwnership { paths: [PathBuf::from("/etc/ipvsadm.rules")].into(), ..Default::default() };
+        let (changes, foreign) = diff(&BTreeMap::new(), &files(&[("/etc/ipvsadm.rules", stub)]), &ownership);
+        assert!(changes.is_empty() && foreign.is_empty(), "{changes:?} {foreign:?}");
+        let ours = "--set 0 0 0\n-A -f 1 -s wlc\n";
+        let (changes, _) = diff(&BTreeMap::new(), &files(&[("/etc/ipvsadm.rules", ours)]), &ownership);
+        assert!(matches!(&changes[..], [FileChange::Delete { .. }]), "{changes:?}");
     }
 
     #[test]

@@ -123,7 +123,8 @@ pub struct BootUnitSetting {
     pub binary: Option<PathBuf>,
 }
 
-/// Where the spec is: its absolute path, and the node of a Cluster spec.
+/// Where the spec is: its absolute path (the boot unit's default `specPath`), and the node
+/// of a Cluster spec.
 pub struct Origin<'a> {
     pub spec: &'a Path,
     pub node: Option<&'a str>,
@@ -175,10 +176,7 @@ impl PersistSpec {
     pub fn to_model(&self, path: &str, origin: &Origin, problems: &mut Problems) -> PersistSettings {
         let at = |field: &str| if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
         let mut settings = PersistSettings {
-            source: match origin.node {
-                Some(node) => format!("{} (node {node})", origin.spec.display()),
-                None => origin.spec.display().to_string(),
-            },
+            node: origin.node.map(str::to_string),
             sysctl: None,
             modules: None,
             ipvs: None,
