@@ -7,6 +7,10 @@ pub const DEFAULT_SYSCTL_PATH: &str = "/etc/sysctl.d/90-lvs-converge.conf";
 pub const DEFAULT_MODULES_PATH: &str = "/etc/modules-load.d/lvs-converge.conf";
 pub const DEFAULT_IPVS_PATH: &str = "/etc/ipvsadm.rules";
 pub const DEFAULT_NETWORK_DIRECTORY: &str = "/etc/systemd/network";
+/// Debian's ipvsadm package: its init script restores DEFAULT_IPVS_PATH at boot only when
+/// this file says `AUTO="true"` (the package ships `AUTO="false"`).
+pub const DEBIAN_IPVSADM_DEFAULTS: &str = "/etc/default/ipvsadm";
+pub const DEBIAN_IPVSADM_AUTO: (&str, &str) = ("AUTO", "true");
 pub const DEFAULT_UNIT_PATH: &str = "/etc/systemd/system/lvs-converge.service";
 pub const DEFAULT_BINARY: &str = "/usr/bin/lvs-converge";
 /// Network files are named `90-lvs-converge-<interface>.{netdev,network}`.

@@ -18,11 +18,13 @@ pub mod unit;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::model::files::{FileState, HEADER_PREFIX, IPVS_RULES_MARKER};
 use crate::model::ownership::FileOwnership;
-use crate::model::persistence::{PersistSettings, NETWORK_FILE_PREFIX};
+use crate::model::persistence::{
+    PersistSettings, DEBIAN_IPVSADM_AUTO, DEBIAN_IPVSADM_DEFAULTS, DEFAULT_IPVS_PATH, NETWORK_FILE_PREFIX,
+};
 use crate::model::HostState;
 
 /// The header line every owned file starts with (ends with a newline). It names the node
@@ -66,7 +68,10 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
     };
     single(&settings.sysctl, &header, sysctl::render(desired));
     single(&settings.modules, &header, modules::render(desired));
-    single(&settings.ipvs, IPVS_RULES_MARKER, ipvsadm::render(&desired.ipvs));
+    let rules = ipvsadm::render(&desired.ipvs);
+    // Debian's init script restores these very rules at boot only when told to.
+    let debian_boot_restore = rules.is_some() && settings.ipvs.as_deref() == Some(Path::new(DEFAULT_IPVS_PATH));
+    single(&settings.ipvs, IPVS_RULES_MARKER, rules);
     let unit_path = settings.boot_unit.as_ref().map(|u| u.path.clone());
     single(&unit_path, &header, settings.boot_unit.as_ref().map(unit::render));
     for directory in &settings.network_off {
@@ -80,6 +85,10 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
                 FileState { content: format!("{header}{body}").into() },
             );
         }
+    }
+    if debian_boot_restore {
+        let (name, value) = DEBIAN_IPVSADM_AUTO;
+        ownership.settings.insert(DEBIAN_IPVSADM_DEFAULTS.into(), [(name.to_string(), value.to_string())].into());
     }
     (files, ownership)
 }
@@ -147,6 +156,15 @@ mod tests {
             "--set 0 0 0\n-A -t 203.0.113.100:80 -s wlc\n-a -t 203.0.113.100:80 -r 203.0.113.11:80 -i -w 1 --tun-type ipip\n"
         );
         assert!(rules.is_owned() && rules.content.written_by_lvs_converge());
+        let (_, ownership) = render(&director, &settings());
+        let auto = &ownership.settings[Path::new(DEBIAN_IPVSADM_DEFAULTS)];
+        assert_eq!(auto.iter().collect::<Vec<_>>(), [(&"AUTO".to_string(), &"true".to_string())]);
+        // Rules elsewhere (RHEL's path) or none at all: Debian's init script has nothing to restore.
+        let (_, ownership) =
+            render(&director, &PersistSettings { ipvs: Some("/etc/sysconfig/ipvsadm".into()), ..settings() });
+        assert!(ownership.settings.is_empty());
+        let (_, ownership) = render(&desired(REAL_SERVER), &settings());
+        assert!(ownership.settings.is_empty());
     }
 
     #[test]
