@@ -263,7 +263,7 @@ fn values_the_kernel_cannot_hold_are_refused() {
         (real_server_with("          port: 0\n"), 9, format!("{rs}.port"), "port 0 on a real server of a port-80 service".into()),
         (real_server_with("          lowerThreshold: 5\n"), 9, format!("{rs}.lowerThreshold"), "lowerThreshold 5 is above upperThreshold 0 (ip_vs_add_dest() refuses it".into()),
         // ipvsadm -R (the persisted rules) reads -w up to 65535 (issue 18, finding 3).
-        (real_server_with("          weight: 65536\n"), 9, format!("{rs}.weight"), "weight 65536 is out of range 0-65535 (ipvsadm -R, which restores the persisted rules, reads -w up to 65535".into()),
+        (real_server_with("          weight: 65536\n"), 9, format!("{rs}.weight"), "weight 65536 is out of range 0-65535 (ipvsadm -R, which restores the persisted rules, reads -w up to 65535 (upstream".into()),
         (real_server_with("          weight: 2147483648\n"), 9, format!("{rs}.weight"), "weight 2147483648 is out of range 0-65535".into()),
         (
             format!("{HEADER}ipvs:\n  services:\n    - address: \"2001:db8::100\"\n      port: 80\n      persistence: {{netmask: 0}}\n"),

@@ -160,16 +160,13 @@ fn number<T: std::str::FromStr>(word: &str, what: &str, fail: Fail) -> Result<T,
 }
 
 /// A value ipvsadm checks against the range the spec shares with it (`limit`): outside it,
-/// `ipvsadm -R` refuses the line and stops restoring, so no table has it to import.
+/// `ipvsadm -R` refuses the line (upstream's, at least) and the spec cannot hold it.
 fn ipvsadm_number(word: &str, option: &str, limit: &Limit, fail: Fail) -> Result<u32, ImportError> {
     let value: u64 = number(word, limit.field, fail)?;
     match u32::try_from(value) {
         Ok(value) if (limit.min..=limit.max).contains(&i64::from(value)) => Ok(value),
         _ => Err(fail(
-            format!(
-                "`{option} {word}`: ipvsadm takes {} {}-{} only, and `ipvsadm -R` stops at this line",
-                limit.field, limit.min, limit.max
-            ),
+            format!("`{option} {word}`: {} out of range {}-{} ({})", limit.field, limit.min, limit.max, limit.source),
             Some(limit.hint),
         )),
     }
@@ -474,13 +471,16 @@ mod tests {
     /// validate; ipvsadm refuses it ("invalid timeout value") and `ipvsadm -R` stops there.
     /// The same for the other values ipvsadm refuses and the spec cannot hold.
     #[test]
-    fn values_ipvsadm_refuses_are_refused_naming_ipvsadm() {
+    fn values_outside_ipvsadms_ranges_are_refused_naming_the_range() {
         for (rules, expected) in [
-            ("-A -t 10.1.1.1:80 -s rr -p 0\n", "rules:1: `-p 0`: ipvsadm takes persistence timeout 1-2678400 only"),
-            ("-A -t 10.1.1.1:80 -p 2678401\n", "rules:1: `-p 2678401`: ipvsadm takes persistence timeout 1-2678400"),
+            (
+                "-A -t 10.1.1.1:80 -s rr -p 0\n",
+                "rules:1: `-p 0`: persistence timeout out of range 1-2678400 (ipvsadm -R",
+            ),
+            ("-A -t 10.1.1.1:80 -p 2678401\n", "rules:1: `-p 2678401`: persistence timeout out of range 1-2678400"),
             (
                 "-A -t 10.1.1.1:80\n-a -t 10.1.1.1:80 -r 10.2.2.2 -w 65536\n",
-                "rules:2: `-w 65536`: ipvsadm takes weight 0-65535",
+                "rules:2: `-w 65536`: weight out of range 0-65535 (ipvsadm -R",
             ),
         ] {
             let error = parse(rules, "rules").unwrap_err().to_string();

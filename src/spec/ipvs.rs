@@ -26,7 +26,8 @@ pub const DEFAULT_PERSISTENCE_TIMEOUT: Seconds = Seconds(300);
 pub const DEFAULT_WEIGHT: i64 = 1;
 /// C's INT_MAX: ipvsadm reads thresholds up to it.
 const INT_MAX: i64 = i32::MAX as i64;
-/// ipvsadm's `-w` range (`string_to_number(optarg, 0, 65535)` in ipvsadm.c, 1.26 to 1.31).
+/// ipvsadm's `-w` range (`string_to_number(optarg, 0, 65535)` in upstream ipvsadm.c up to
+/// 1.31; Debian patches it to INT_MAX, but the spec must restore on every distro).
 const IPVSADM_MAX_WEIGHT: i64 = 65535;
 /// ipvsadm's `MAX_TIMEOUT` (31 days): the most `-p` and `--set` take.
 const IPVSADM_MAX_TIMEOUT: i64 = 86400 * 31;
@@ -78,8 +79,8 @@ pub const WEIGHT: Limit = Limit {
     field: "weight",
     min: 0,
     max: IPVSADM_MAX_WEIGHT,
-    source: "ipvsadm -R, which restores the persisted rules, reads -w up to 65535 (the kernel's int \
-             would take more, but a rules file with it is refused at boot)",
+    source: "ipvsadm -R, which restores the persisted rules, reads -w up to 65535 (upstream and \
+             RHEL; Debian patches it to INT_MAX): a rules file with more is refused at boot",
     hint: "weights are 0 (drain: no new connections) to 65535; scale them down keeping their ratios",
 };
 pub const UPPER_THRESHOLD: Limit = Limit {

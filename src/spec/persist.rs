@@ -24,8 +24,9 @@ pub struct PersistSpec {
     /// modules-load.d list (default /etc/modules-load.d/lvs-converge.conf).
     #[serde(default)]
     pub modules: Toggle<PathSetting>,
-    /// IPVS rules for ipvsadm-restore (default /etc/ipvsadm.rules, Debian's; RHEL's
-    /// ipvsadm.service reads /etc/sysconfig/ipvsadm).
+    /// IPVS rules for `ipvsadm -R` (default /etc/ipvsadm.rules, Debian's, whose
+    /// /etc/default/ipvsadm then gets `AUTO="true"`; RHEL's ipvsadm.service reads
+    /// /etc/sysconfig/ipvsadm).
     #[serde(default)]
     pub ipvs: Toggle<PathSetting>,
     /// Tunnels, VIPs and routes as systemd-networkd files (default /etc/systemd/network).
