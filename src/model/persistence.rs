@@ -7,10 +7,20 @@ pub const DEFAULT_SYSCTL_PATH: &str = "/etc/sysctl.d/90-lvs-converge.conf";
 pub const DEFAULT_MODULES_PATH: &str = "/etc/modules-load.d/lvs-converge.conf";
 pub const DEFAULT_IPVS_PATH: &str = "/etc/ipvsadm.rules";
 pub const DEFAULT_NETWORK_DIRECTORY: &str = "/etc/systemd/network";
-/// Debian's ipvsadm package: its init script restores DEFAULT_IPVS_PATH at boot only when
-/// this file says `AUTO="true"` (the package ships `AUTO="false"`).
 pub const DEBIAN_IPVSADM_DEFAULTS: &str = "/etc/default/ipvsadm";
-pub const DEBIAN_IPVSADM_AUTO: (&str, &str) = ("AUTO", "true");
+pub const RHEL_IPVS_PATH: &str = "/etc/sysconfig/ipvsadm";
+pub const RHEL_IPVSADM_CONFIG: &str = "/etc/sysconfig/ipvsadm-config";
+/// The shell settings a distro's ipvsadm package reads beside the rules file lvs-converge
+/// writes: (rules path, settings file, the values the spec owns there). Set only where that
+/// file exists.
+pub const IPVSADM_PACKAGE_SETTINGS: [(&str, &str, &[(&str, &str)]); 2] = [
+    // Debian's init script restores the rules at boot only with AUTO="true"; the package
+    // ships "false".
+    (DEFAULT_IPVS_PATH, DEBIAN_IPVSADM_DEFAULTS, &[("AUTO", "true")]),
+    // RHEL's ipvsadm.service, with "yes", saves the live table over the rules at stop or
+    // restart: the file would no longer be lvs-converge's.
+    (RHEL_IPVS_PATH, RHEL_IPVSADM_CONFIG, &[("IPVS_SAVE_ON_STOP", "no"), ("IPVS_SAVE_ON_RESTART", "no")]),
+];
 pub const DEFAULT_UNIT_PATH: &str = "/etc/systemd/system/lvs-converge.service";
 pub const DEFAULT_BINARY: &str = "/usr/bin/lvs-converge";
 /// Network files are named `90-lvs-converge-<interface>.{netdev,network}`.

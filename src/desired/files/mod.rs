@@ -22,9 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::files::{FileState, HEADER_PREFIX, IPVS_RULES_MARKER};
 use crate::model::ownership::FileOwnership;
-use crate::model::persistence::{
-    PersistSettings, DEBIAN_IPVSADM_AUTO, DEBIAN_IPVSADM_DEFAULTS, DEFAULT_IPVS_PATH, NETWORK_FILE_PREFIX,
-};
+use crate::model::persistence::{PersistSettings, IPVSADM_PACKAGE_SETTINGS, NETWORK_FILE_PREFIX};
 use crate::model::HostState;
 
 /// The header line every owned file starts with (ends with a newline). It names the node
@@ -69,8 +67,10 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
     single(&settings.sysctl, &header, sysctl::render(desired));
     single(&settings.modules, &header, modules::render(desired));
     let rules = ipvsadm::render(&desired.ipvs);
-    // Debian's init script restores these very rules at boot only when told to.
-    let debian_boot_restore = rules.is_some() && settings.ipvs.as_deref() == Some(Path::new(DEFAULT_IPVS_PATH));
+    // The distro's ipvsadm package restores these very rules at boot only when set to.
+    let package_settings = IPVSADM_PACKAGE_SETTINGS
+        .iter()
+        .find(|(path, _, _)| rules.is_some() && settings.ipvs.as_deref() == Some(Path::new(path)));
     single(&settings.ipvs, IPVS_RULES_MARKER, rules);
     let unit_path = settings.boot_unit.as_ref().map(|u| u.path.clone());
     single(&unit_path, &header, settings.boot_unit.as_ref().map(unit::render));
@@ -86,9 +86,9 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
             );
         }
     }
-    if debian_boot_restore {
-        let (name, value) = DEBIAN_IPVSADM_AUTO;
-        ownership.settings.insert(DEBIAN_IPVSADM_DEFAULTS.into(), [(name.to_string(), value.to_string())].into());
+    if let Some((_, file, values)) = package_settings {
+        let values = values.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        ownership.settings.insert(file.into(), values);
     }
     (files, ownership)
 }
@@ -157,11 +157,25 @@ mod tests {
         );
         assert!(rules.is_owned() && rules.content.written_by_lvs_converge());
         let (_, ownership) = render(&director, &settings());
-        let auto = &ownership.settings[Path::new(DEBIAN_IPVSADM_DEFAULTS)];
-        assert_eq!(auto.iter().collect::<Vec<_>>(), [(&"AUTO".to_string(), &"true".to_string())]);
-        // Rules elsewhere (RHEL's path) or none at all: Debian's init script has nothing to restore.
-        let (_, ownership) =
-            render(&director, &PersistSettings { ipvs: Some("/etc/sysconfig/ipvsadm".into()), ..settings() });
+        let owned = |ownership: &FileOwnership| -> Vec<String> {
+            let mut all = Vec::new();
+            for (path, values) in &ownership.settings {
+                all.extend(values.iter().map(|(name, value)| format!("{}: {name}={value}", path.display())));
+            }
+            all
+        };
+        assert_eq!(owned(&ownership), ["/etc/default/ipvsadm: AUTO=true"]);
+        let rhel = PersistSettings { ipvs: Some("/etc/sysconfig/ipvsadm".into()), ..settings() };
+        let (_, ownership) = render(&director, &rhel);
+        assert_eq!(
+            owned(&ownership),
+            [
+                "/etc/sysconfig/ipvsadm-config: IPVS_SAVE_ON_RESTART=no",
+                "/etc/sysconfig/ipvsadm-config: IPVS_SAVE_ON_STOP=no"
+            ]
+        );
+        // Rules elsewhere or none at all: no package restores them.
+        let (_, ownership) = render(&director, &PersistSettings { ipvs: Some("/etc/lvs/rules".into()), ..settings() });
         assert!(ownership.settings.is_empty());
         let (_, ownership) = render(&desired(REAL_SERVER), &settings());
         assert!(ownership.settings.is_empty());
