@@ -10,16 +10,27 @@ pub const DEFAULT_NETWORK_DIRECTORY: &str = "/etc/systemd/network";
 pub const DEBIAN_IPVSADM_DEFAULTS: &str = "/etc/default/ipvsadm";
 pub const RHEL_IPVS_PATH: &str = "/etc/sysconfig/ipvsadm";
 pub const RHEL_IPVSADM_CONFIG: &str = "/etc/sysconfig/ipvsadm-config";
-/// The shell settings a distro's ipvsadm package reads beside the rules file lvs-converge
-/// writes: (rules path, settings file, the values the spec owns there). Set only where that
-/// file exists.
-pub const IPVSADM_PACKAGE_SETTINGS: [(&str, &str, &[(&str, &str)]); 2] = [
+/// Shell settings a distro's ipvsadm package reads beside the rules file lvs-converge
+/// writes. Set only where `file` exists.
+pub struct PackageSettings {
+    /// The rules path the package restores at boot.
+    pub rules: &'static str,
+    pub file: &'static str,
+    /// The values the spec owns there.
+    pub values: &'static [(&'static str, &'static str)],
+}
+
+pub const IPVSADM_PACKAGE_SETTINGS: [PackageSettings; 2] = [
     // Debian's init script restores the rules at boot only with AUTO="true"; the package
     // ships "false".
-    (DEFAULT_IPVS_PATH, DEBIAN_IPVSADM_DEFAULTS, &[("AUTO", "true")]),
+    PackageSettings { rules: DEFAULT_IPVS_PATH, file: DEBIAN_IPVSADM_DEFAULTS, values: &[("AUTO", "true")] },
     // RHEL's ipvsadm.service, with "yes", saves the live table over the rules at stop or
     // restart: the file would no longer be lvs-converge's.
-    (RHEL_IPVS_PATH, RHEL_IPVSADM_CONFIG, &[("IPVS_SAVE_ON_STOP", "no"), ("IPVS_SAVE_ON_RESTART", "no")]),
+    PackageSettings {
+        rules: RHEL_IPVS_PATH,
+        file: RHEL_IPVSADM_CONFIG,
+        values: &[("IPVS_SAVE_ON_STOP", "no"), ("IPVS_SAVE_ON_RESTART", "no")],
+    },
 ];
 pub const DEFAULT_UNIT_PATH: &str = "/etc/systemd/system/lvs-converge.service";
 pub const DEFAULT_BINARY: &str = "/usr/bin/lvs-converge";

@@ -70,7 +70,7 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
     // The distro's ipvsadm package restores these very rules at boot only when set to.
     let package_settings = IPVSADM_PACKAGE_SETTINGS
         .iter()
-        .find(|(path, _, _)| rules.is_some() && settings.ipvs.as_deref() == Some(Path::new(path)));
+        .find(|package| rules.is_some() && settings.ipvs.as_deref() == Some(Path::new(package.rules)));
     single(&settings.ipvs, IPVS_RULES_MARKER, rules);
     let unit_path = settings.boot_unit.as_ref().map(|u| u.path.clone());
     single(&unit_path, &header, settings.boot_unit.as_ref().map(unit::render));
@@ -86,9 +86,9 @@ pub fn render(desired: &HostState, settings: &PersistSettings) -> (BTreeMap<Path
             );
         }
     }
-    if let Some((_, file, values)) = package_settings {
-        let values = values.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
-        ownership.settings.insert(file.into(), values);
+    if let Some(package) = package_settings {
+        let values = package.values.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        ownership.settings.insert(package.file.into(), values);
     }
     (files, ownership)
 }
