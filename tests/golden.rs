@@ -5,9 +5,9 @@
 //! After an intended output change, regenerate with `UPDATE_GOLDEN=1 cargo test --test golden`
 //! and review the diff.
 //!
-//! Persistence files name the spec by its absolute path, which depends on where the repo is
-//! checked out: `@CASE@` in `observed.yaml` stands for the case's directory, and the outputs
-//! are compared with that directory written as `@CASE@` too.
+//! `@CASE@` in `observed.yaml` stands for the case's directory, and the outputs are compared
+//! with that directory written as `@CASE@` too (older lvs-converge headers named the spec's
+//! path; today's name none, see `the_same_spec_at_another_path_plans_no_change`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -103,4 +103,26 @@ fn golden_cases_cover_every_change_kind() {
     ] {
         assert!(seen.contains(kind), "no golden case plans a `{kind}` change (seen: {seen:?})");
     }
+}
+
+/// Issue 18, persistence finding 1: every header named the spec's absolute path, so the
+/// same spec planned from another place (a CI checkout) showed every file as drifted.
+#[test]
+fn the_same_spec_at_another_path_plans_no_change() {
+    let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/persist_converged");
+    let checkout = std::env::temp_dir().join(format!("lvs-converge-ci-checkout-{}/deploy", std::process::id()));
+    std::fs::create_dir_all(&checkout).expect("checkout directory");
+    let spec = checkout.join("rs1.yaml");
+    std::fs::copy(case.join("spec.yaml"), &spec).expect("copy the spec");
+    let output = Command::new(env!("CARGO_BIN_EXE_lvs-converge"))
+        .args(["plan", "--color", "never", "-f"])
+        .arg(&spec)
+        .arg("--observed")
+        .arg(case.join("observed.yaml"))
+        .output()
+        .expect("run lvs-converge");
+    let _ = std::fs::remove_dir_all(checkout.parent().unwrap());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("No changes."), "{stdout}");
 }

@@ -198,8 +198,8 @@ fn schema_carries_the_kernel_timeout_ranges() {
     let persistence = |timeout: &str| web_service(&format!(", persistence: {{ timeout: {timeout} }}"));
     let timeouts = |tcp: &str| format!("{HOST}ipvs:\n  timeouts: {{ tcp: {tcp} }}\n");
     for (what, yaml, valid) in [
-        ("persistence timeout at the limit", persistence("4294967"), true),
-        ("persistence timeout past the limit", persistence("4294968"), false),
+        ("persistence timeout at the limit", persistence("2678400"), true),
+        ("persistence timeout past the limit", persistence("2678401"), false),
         ("connection timeout at the limit", timeouts("2147483"), true),
         ("connection timeout past the limit", timeouts("9000000"), false),
         ("connection timeout 0", timeouts("0"), false),

@@ -316,18 +316,20 @@ fn values_the_kernel_cannot_hold_are_refused() {
         |address: &str| service(&format!("      port: 80\n      realServers:\n        - address: \"{address}\"\n"));
     let rs = "ipvs.services[0].realServers[0]";
     let mut cases: Vec<(String, usize, String, String)> = vec![
-        // Kept as timeout × HZ in 32 bits: 20000000s read back as 2820130s at HZ=250.
-        (persistence("20000000"), 8, "ipvs.services[0].persistence.timeout".into(), "persistence timeout 20000000 is out of range 1-4294967 (ip_vs_add_service() keeps timeout × HZ jiffies in 32 bits".into()),
-        (persistence("4294968"), 8, "ipvs.services[0].persistence.timeout".into(), "out of range 1-4294967".into()),
-        (persistence("49d17h2m48s"), 8, "ipvs.services[0].persistence.timeout".into(), "persistence timeout 4294968 is out of range".into()),
-        (persistence("0"), 8, "ipvs.services[0].persistence.timeout".into(), "persistence timeout 0 is out of range 1-4294967".into()),
+        // ipvsadm -R (the persisted rules) reads -p up to 31 days (issue 18, finding 3).
+        (persistence("20000000"), 8, "ipvs.services[0].persistence.timeout".into(), "persistence timeout 20000000 is out of range 1-2678400 (ipvsadm -R, which restores the persisted rules, reads -p up to 31 days".into()),
+        (persistence("2678401"), 8, "ipvs.services[0].persistence.timeout".into(), "out of range 1-2678400".into()),
+        (persistence("31d1s"), 8, "ipvs.services[0].persistence.timeout".into(), "persistence timeout 2678401 is out of range".into()),
+        (persistence("0"), 8, "ipvs.services[0].persistence.timeout".into(), "persistence timeout 0 is out of range 1-2678400".into()),
         // ip_vs_set_timeout: EINVAL above INT_MAX/HZ; 0 means "leave unchanged".
         (timeouts("tcp", "9000000"), 5, "ipvs.timeouts.tcp".into(), "timeout 9000000 is out of range 1-2147483 (ip_vs_set_timeout() refuses".into()),
         (timeouts("tcpFin", "2147484"), 5, "ipvs.timeouts.tcpFin".into(), "out of range 1-2147483".into()),
         (timeouts("udp", "0"), 5, "ipvs.timeouts.udp".into(), "timeout 0 is out of range 1-2147483".into()),
         (real_server_with("          port: 0\n"), 9, format!("{rs}.port"), "port 0 on a real server of a port-80 service".into()),
         (real_server_with("          lowerThreshold: 5\n"), 9, format!("{rs}.lowerThreshold"), "lowerThreshold 5 is above upperThreshold 0 (ip_vs_add_dest() refuses it".into()),
-        (real_server_with("          weight: 2147483648\n"), 9, format!("{rs}.weight"), "weight 2147483648 is out of range 0-2147483647".into()),
+        // ipvsadm -R (the persisted rules) reads -w up to 65535 (issue 18, finding 3).
+        (real_server_with("          weight: 65536\n"), 9, format!("{rs}.weight"), "weight 65536 is out of range 0-65535 (ipvsadm -R, which restores the persisted rules, reads -w up to 65535 (upstream".into()),
+        (real_server_with("          weight: 2147483648\n"), 9, format!("{rs}.weight"), "weight 2147483648 is out of range 0-65535".into()),
         (
             format!("{HEADER}ipvs:\n  services:\n    - address: \"2001:db8::100\"\n      port: 80\n      persistence: {{netmask: 0}}\n"),
             7,
@@ -364,14 +366,15 @@ fn values_the_kernel_cannot_hold_are_refused() {
     assert!(wrong.is_empty(), "{} of {total} cases wrong:\n{}", wrong.len(), wrong.join("\n\n"));
 }
 
-/// The edges of the same ranges are accepted, so the limits are the kernel's and no tighter.
+/// The edges of the same ranges are accepted, so the limits are the kernel's and ipvsadm's
+/// and no tighter.
 #[test]
 fn values_at_the_kernel_limits_are_accepted() {
     let ok = [
-        service("      port: 80\n      persistence:\n        timeout: 4294967\n"),
-        service("      port: 80\n      persistence:\n        timeout: 49d17h2m47s\n"),
+        service("      port: 80\n      persistence:\n        timeout: 2678400\n"),
+        service("      port: 80\n      persistence:\n        timeout: 31d\n"),
         format!("{HEADER}ipvs:\n  timeouts: {{tcp: 2147483, tcpFin: 1, udp: 24d20h31m23s}}\n"),
-        real_server_with("          weight: 2147483647\n          upperThreshold: 2147483647\n          lowerThreshold: 2147483647\n"),
+        real_server_with("          weight: 65535\n          upperThreshold: 2147483647\n          lowerThreshold: 2147483647\n"),
         real_server_with("          port: 8080\n          method: masq\n"),
         real_server_with("          upperThreshold: 5\n          lowerThreshold: 5\n"),
         // All-ports service: its real servers take port 0 too.

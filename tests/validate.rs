@@ -40,7 +40,7 @@ fn values_the_kernel_cannot_hold_fail_validate_with_location_and_range() {
     );
     assert!(
         stderr.contains(&format!(
-            "{file}:8:30: ipvs.services[0].persistence.timeout: persistence timeout 20000000 is out of range 1-4294967"
+            "{file}:8:30: ipvs.services[0].persistence.timeout: persistence timeout 20000000 is out of range 1-2678400"
         )),
         "{stderr}"
     );

@@ -3,7 +3,8 @@
 //! file, never a torn one. The existing file's mode and owner are kept, the file it
 //! replaces stays as `<path>.lvs-converge.bak` (the same inode: one backup), and nothing is
 //! written when the content is already right. A file without lvs-converge's header is not
-//! overwritten or removed unless the user passed `--take-over`.
+//! overwritten or removed unless the user passed `--take-over`; setting one value the spec
+//! owns in it (`SetValue`) is not an overwrite.
 //!
 //! Every path is reached beneath the root without following links
 //! ([`crate::target_root`]). A change is made only if the file is still as the plan
@@ -133,7 +134,7 @@ impl Applier for FileChange {
                 as_planned(None)?;
                 write(host, after);
             }
-            FileChange::Update { before, after, .. } => {
+            FileChange::Update { before, after, .. } | FileChange::SetValue { before, after, .. } => {
                 as_planned(Some(before))?;
                 if before != after {
                     host.backups.insert(path.clone(), before.clone());
@@ -201,7 +202,7 @@ pub fn apply(change: &FileChange, root: Option<&Path>, take_over: bool) -> Resul
             expect_as_planned(&slot, current.as_ref(), None)?;
             write(&slot, after, None)
         }
-        FileChange::Update { before, after, .. } => {
+        FileChange::Update { before, after, .. } | FileChange::SetValue { before, after, .. } => {
             expect_as_planned(&slot, current.as_ref(), Some(before))?;
             let status = slot.directory.regular_file(&slot.name).map_err(|e| slot.failed("reading", e))?;
             write(&slot, after, status)
@@ -453,6 +454,30 @@ mod tests {
         apply(&delete, Some(&root), false).unwrap();
         assert!(!path.exists());
         assert_eq!(std::fs::read_to_string(backup_path(&path)).unwrap(), content);
+    }
+
+    /// Issue 18, persistence finding 4: one setting the spec owns in Debian's
+    /// /etc/default/ipvsadm is written without --take-over; undone, the very file is back.
+    #[test]
+    fn a_setting_is_written_into_a_foreign_file_without_take_over_and_undone() {
+        let root = scratch("set-value");
+        let path = root.join("etc/default/ipvsadm");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "# mine\nAUTO=\"false\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let before = identity(&path);
+        let change = FileChange::SetValue {
+            path: "/etc/default/ipvsadm".into(),
+            name: "AUTO".into(),
+            value: "true".into(),
+            before: "# mine\nAUTO=\"false\"\n".into(),
+            after: "# mine\nAUTO=\"true\"\n".into(),
+        };
+        apply(&change, Some(&root), false).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\nAUTO=\"true\"\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600, "mode kept");
+        undo(&change, &root).unwrap();
+        assert_eq!(identity(&path), before);
     }
 
     /// Finding 6: a Latin-1 file taken over, then rolled back, came back as lossy UTF-8

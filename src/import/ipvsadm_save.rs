@@ -14,7 +14,7 @@ use crate::model::ipvs::{
     ServiceKey, ServiceSettings, Timeouts, TunnelChecksum, TunnelEncapsulation, TunnelType,
 };
 use crate::model::keyed::Keyed;
-use crate::spec::ipvs::DEFAULT_PERSISTENCE_TIMEOUT;
+use crate::spec::ipvs::{Limit, DEFAULT_PERSISTENCE_TIMEOUT, PERSISTENCE_TIMEOUT, WEIGHT};
 
 /// The table a rules file describes.
 #[derive(Debug, Default)]
@@ -30,6 +30,19 @@ const SCHED_FLAG_3: &str = "flag-3";
 
 pub fn parse(text: &str, file: &str) -> Result<SavedTable, ImportError> {
     let mut table = SavedTable::default();
+    // An editor's byte order mark glues itself to the first word: ipvsadm -R reads
+    // "\u{feff}-A" as no option at all and stops there. The rules are plain enough to read
+    // past it; the note says that ipvsadm cannot.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => {
+            table.messages.push(format!(
+                "{file}:1: a UTF-8 byte order mark at the start was skipped; `ipvsadm -R` rejects the first \
+                 line with it: remove it from the file"
+            ));
+            rest
+        }
+        None => text,
+    };
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let content = raw.trim();
@@ -146,6 +159,19 @@ fn number<T: std::str::FromStr>(word: &str, what: &str, fail: Fail) -> Result<T,
     word.parse().map_err(|_| fail(format!("`{word}` is not a valid {what}"), None))
 }
 
+/// A value ipvsadm checks against the range the spec shares with it (`limit`): outside it,
+/// `ipvsadm -R` refuses the line (upstream's, at least) and the spec cannot hold it.
+fn ipvsadm_number(word: &str, option: &str, limit: &Limit, fail: Fail) -> Result<u32, ImportError> {
+    let value: u64 = number(word, limit.field, fail)?;
+    match u32::try_from(value) {
+        Ok(value) if (limit.min..=limit.max).contains(&i64::from(value)) => Ok(value),
+        _ => Err(fail(
+            format!("`{option} {word}`: {} out of range {}-{} ({})", limit.field, limit.min, limit.max, limit.source),
+            Some(limit.hint),
+        )),
+    }
+}
+
 /// The service an option such as `-t 203.0.113.100:80` names. Host and service names are
 /// refused: the import must not depend on DNS or /etc/services.
 fn service_key(option: &str, value: &str, ipv6: bool, fail: Fail) -> Result<ServiceKey, ImportError> {
@@ -176,9 +202,23 @@ fn socket(value: &str, fail: Fail) -> Result<(IpAddr, Option<u16>), ImportError>
             _ => (value, None),
         }
     };
-    let address: IpAddr =
-        address.parse().map_err(|_| fail(format!("`{address}` is not a numeric IP address"), names_hint))?;
+    let address: IpAddr = address.parse().map_err(|_| {
+        // Digits and dots are a numeric address gone wrong, not a host name.
+        if !address.is_empty() && address.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            fail(
+                format!("`{address}` is not an IPv4 address"),
+                Some("four numbers 0-255 separated by dots, such as 203.0.113.11"),
+            )
+        } else {
+            fail(format!("`{address}` is not a numeric IP address"), names_hint)
+        }
+    })?;
     let port = match port {
+        Some(port) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => {
+            Some(port.parse().map_err(|_| {
+                fail(format!("port {port} is out of range 0-65535"), Some("a TCP/UDP/SCTP port is 0-65535"))
+            })?)
+        }
         Some(port) => Some(port.parse().map_err(|_| fail(format!("`{port}` is not a numeric port"), names_hint))?),
         None => None,
     };
@@ -226,7 +266,7 @@ fn service_line(options: &mut Options, fail: Fail) -> Result<Service, ImportErro
             "-b" | "--sched-flags" => flag_names.extend(options.value(&word, fail)?.split(',').map(str::to_string)),
             "-p" | "--persistent" => {
                 persistence_timeout = Some(match options.optional_number() {
-                    Some(value) => number(&value, "persistence timeout", fail)?,
+                    Some(value) => ipvsadm_number(&value, "-p", &PERSISTENCE_TIMEOUT, fail)?,
                     None => DEFAULT_PERSISTENCE_TIMEOUT.0,
                 })
             }
@@ -332,7 +372,7 @@ fn destination_line(
             "-g" | "--gatewaying" => method = ForwardingMethod::Dr,
             "-i" | "--ipip" => method = ForwardingMethod::Tunnel,
             "-m" | "--masquerading" => method = ForwardingMethod::Masq,
-            "-w" | "--weight" => weight = number(&options.value(&word, fail)?, "weight", fail)?,
+            "-w" | "--weight" => weight = ipvsadm_number(&options.value(&word, fail)?, "-w", &WEIGHT, fail)?,
             "-x" | "--u-threshold" => upper = number(&options.value(&word, fail)?, "upper threshold", fail)?,
             "-y" | "--l-threshold" => lower = number(&options.value(&word, fail)?, "lower threshold", fail)?,
             "--tun-type" => {
@@ -410,6 +450,57 @@ mod tests {
         assert!(error.contains("no earlier -A line"), "{error}");
         let error = parse("-A -u 10.1.1.1:53 -s rr -b sh-port\n", "rules").unwrap_err().to_string();
         assert!(error.contains("does not apply to scheduler rr"), "{error}");
+    }
+
+    /// Issue 18, persistence finding 5: both gave the "save with -n" hint, which names the
+    /// wrong problem.
+    #[test]
+    fn a_number_out_of_range_is_named_as_such_not_as_a_host_name() {
+        for (rules, expected) in [
+            ("-A -t 10.1.1.1:99999 -s rr\n", "rules:1: port 99999 is out of range 0-65535"),
+            ("-A -t 300.0.0.1:80 -s rr\n", "rules:1: `300.0.0.1` is not an IPv4 address"),
+            ("-A -t 10.1.1.1:80\n-a -t 10.1.1.1:80 -r 10.0.0.256:80\n", "rules:2: `10.0.0.256` is not an IPv4 address"),
+        ] {
+            let error = parse(rules, "rules").unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{error}");
+            assert!(!error.contains("ipvsadm-save -n"), "{error}");
+        }
+    }
+
+    /// Issue 18, persistence finding 5: `-p 0` imported as `timeout: 0s`, a spec that fails
+    /// validate; ipvsadm refuses it ("invalid timeout value") and `ipvsadm -R` stops there.
+    /// The same for the other values ipvsadm refuses and the spec cannot hold.
+    #[test]
+    fn values_outside_ipvsadms_ranges_are_refused_naming_the_range() {
+        for (rules, expected) in [
+            (
+                "-A -t 10.1.1.1:80 -s rr -p 0\n",
+                "rules:1: `-p 0`: persistence timeout out of range 1-2678400 (ipvsadm -R",
+            ),
+            ("-A -t 10.1.1.1:80 -p 2678401\n", "rules:1: `-p 2678401`: persistence timeout out of range 1-2678400"),
+            (
+                "-A -t 10.1.1.1:80\n-a -t 10.1.1.1:80 -r 10.2.2.2 -w 65536\n",
+                "rules:2: `-w 65536`: weight out of range 0-65535 (ipvsadm -R",
+            ),
+        ] {
+            let error = parse(rules, "rules").unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{error}");
+            assert!(error.contains("hint:"), "{error}");
+        }
+        let table = parse("-A -t 10.1.1.1:80 -p 2678400\n-a -t 10.1.1.1:80 -r 10.2.2.2 -w 65535\n", "t").unwrap();
+        let service = table.ipvs.services.values().next().unwrap();
+        assert_eq!(service.settings.persistence.as_ref().unwrap().timeout, 2678400);
+        assert_eq!(service.destinations.values().next().unwrap().weight, 65535);
+    }
+
+    /// Issue 18, persistence finding 5: a byte order mark broke the first rule.
+    #[test]
+    fn a_byte_order_mark_is_skipped_with_a_note() {
+        let table = parse("\u{feff}-A -t 10.1.1.1:80 -s rr\n", "rules").unwrap();
+        assert_eq!(table.ipvs.services.len(), 1);
+        assert_eq!(table.messages.len(), 1);
+        assert!(table.messages[0].starts_with("rules:1: a UTF-8 byte order mark"), "{:?}", table.messages);
+        assert!(table.messages[0].contains("ipvsadm -R"), "{:?}", table.messages);
     }
 
     #[test]

@@ -8,9 +8,23 @@ use std::fmt;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The first line of every file lvs-converge owns starts with this. A file without it was
-/// written by someone else and is never overwritten unless the user says `--take-over`.
+/// The first line of every file lvs-converge owns starts with this (but the IPVS rules, see
+/// [`IPVS_RULES_MARKER`]). A file without it was written by someone else and is never
+/// overwritten unless the user says `--take-over`.
 pub const HEADER_PREFIX: &str = "# Managed by lvs-converge";
+
+/// The first line of the IPVS rules file lvs-converge writes, in place of the header:
+/// plain `ipvsadm -R` reads no comment (it stops at a `#` line, only the distro wrappers
+/// strip them), so ownership needs a line it accepts. `--set 0 0 0` leaves every
+/// connection timeout as it is (the kernel reads 0 as "unchanged"), and `ipvsadm-save`
+/// never writes `--set`: a rules file someone saved by hand never starts with it.
+pub const IPVS_RULES_MARKER: &str = "--set 0 0 0\n";
+
+/// Files the distros' ipvsadm packages put at the rules path before anything was saved
+/// (exact contents): they hold no rule, so replacing one loses nothing and needs no
+/// `--take-over`. Debian ships the first (typo included) as a conffile of the package;
+/// its init script writes the second when the rules file is missing.
+pub const IPVSADM_PACKAGE_STUBS: [&str; 2] = ["# emtpy rules file for ipvsadm\n", "# ipvsadm.rules\n"];
 
 /// One regular file, by content (mode and owner are kept as found; new files get 0644 root).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -20,7 +34,7 @@ pub struct FileState {
 }
 
 impl FileState {
-    /// True when lvs-converge wrote this file (its first line is the header).
+    /// True when lvs-converge may rewrite this file without `--take-over`.
     pub fn is_owned(&self) -> bool {
         self.content.is_owned()
     }
@@ -33,9 +47,22 @@ impl FileState {
 pub struct FileContent(Vec<u8>);
 
 impl FileContent {
-    /// True when lvs-converge wrote these bytes (the first line is its header).
+    /// True when lvs-converge may rewrite these bytes without `--take-over`: it wrote them,
+    /// or they are an ipvsadm package's empty stub.
     pub fn is_owned(&self) -> bool {
+        self.written_by_lvs_converge() || self.is_package_stub()
+    }
+
+    /// True when lvs-converge wrote these bytes (the first line is its header, or the IPVS
+    /// rules marker): only such a file is ever removed.
+    pub fn written_by_lvs_converge(&self) -> bool {
         self.as_bytes().starts_with(HEADER_PREFIX.as_bytes())
+            || self.as_bytes().starts_with(IPVS_RULES_MARKER.as_bytes())
+    }
+
+    /// True when these bytes are exactly a stub an ipvsadm package ships or creates.
+    pub fn is_package_stub(&self) -> bool {
+        IPVSADM_PACKAGE_STUBS.iter().any(|stub| self.as_bytes() == stub.as_bytes())
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -129,6 +156,25 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Findings 18.2 and 18.4: the rules file carries no `#` header (plain `ipvsadm -R`
+    /// rejects it) and Debian's package stub was "not owned".
+    #[test]
+    fn ownership_is_the_header_the_rules_marker_or_a_package_stub() {
+        let ours = FileContent::from("--set 0 0 0\n-A -t 203.0.113.100:80 -s wlc\n");
+        assert!(ours.is_owned() && ours.written_by_lvs_converge());
+        let debian = FileContent::from("# emtpy rules file for ipvsadm\n");
+        assert!(debian.is_owned() && debian.is_package_stub() && !debian.written_by_lvs_converge());
+        assert!(FileContent::from("# ipvsadm.rules\n").is_owned());
+        for foreign in [
+            "-A -t 203.0.113.100:80 -s wlc\n",
+            "# ipvsadm.rules\n-A -t 203.0.113.100:80 -s wlc\n",
+            "# emtpy rules file for ipvsadm\n-A -t 203.0.113.100:80 -s wlc\n",
+            "--set 900 120 300\n",
+        ] {
+            assert!(!FileContent::from(foreign).is_owned(), "{foreign}");
+        }
+    }
 
     #[test]
     fn text_is_a_json_string_and_other_bytes_round_trip_exactly() {

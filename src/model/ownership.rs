@@ -59,6 +59,11 @@ pub struct FileOwnership {
     /// ([`NETWORK_DROP_IN_NAME`] in each `<file>.network.d/`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub directories: BTreeMap<PathBuf, String>,
+    /// Shell-variable settings (`NAME="value"`) the spec owns in files someone else owns,
+    /// such as `AUTO` in Debian's /etc/default/ipvsadm: only that line is ever changed, and
+    /// only when the file is there.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<PathBuf, BTreeMap<String, String>>,
 }
 
 impl FileOwnership {

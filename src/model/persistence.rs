@@ -12,6 +12,31 @@ pub const DEFAULT_SYSCTL_PATH: &str = "/etc/sysctl.d/90-lvs-converge.conf";
 pub const DEFAULT_MODULES_PATH: &str = "/etc/modules-load.d/lvs-converge.conf";
 pub const DEFAULT_IPVS_PATH: &str = "/etc/ipvsadm.rules";
 pub const DEFAULT_NETWORK_DIRECTORY: &str = "/etc/systemd/network";
+pub const DEBIAN_IPVSADM_DEFAULTS: &str = "/etc/default/ipvsadm";
+pub const RHEL_IPVS_PATH: &str = "/etc/sysconfig/ipvsadm";
+pub const RHEL_IPVSADM_CONFIG: &str = "/etc/sysconfig/ipvsadm-config";
+/// Shell settings a distro's ipvsadm package reads beside the rules file lvs-converge
+/// writes. Set only where `file` exists.
+pub struct PackageSettings {
+    /// The rules path the package restores at boot.
+    pub rules: &'static str,
+    pub file: &'static str,
+    /// The values the spec owns there.
+    pub values: &'static [(&'static str, &'static str)],
+}
+
+pub const IPVSADM_PACKAGE_SETTINGS: [PackageSettings; 2] = [
+    // Debian's init script restores the rules at boot only with AUTO="true"; the package
+    // ships "false".
+    PackageSettings { rules: DEFAULT_IPVS_PATH, file: DEBIAN_IPVSADM_DEFAULTS, values: &[("AUTO", "true")] },
+    // RHEL's ipvsadm.service, with "yes", saves the live table over the rules at stop or
+    // restart: the file would no longer be lvs-converge's.
+    PackageSettings {
+        rules: RHEL_IPVS_PATH,
+        file: RHEL_IPVSADM_CONFIG,
+        values: &[("IPVS_SAVE_ON_STOP", "no"), ("IPVS_SAVE_ON_RESTART", "no")],
+    },
+];
 pub const DEFAULT_UNIT_PATH: &str = "/etc/systemd/system/lvs-converge.service";
 pub const DEFAULT_BINARY: &str = "/usr/bin/lvs-converge";
 /// Network files are named `90-lvs-converge-<interface>.{netdev,network}`.
@@ -149,8 +174,9 @@ pub enum PersistenceGap {
 /// What to persist and where, resolved from the spec's `persist:` section. `None`: off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersistSettings {
-    /// Names the spec in every header: its absolute path, and the node of a Cluster spec.
-    pub source: String,
+    /// The node of a Cluster spec, named in every header. Never the spec's path: the same
+    /// spec planned from another place (a CI checkout) must render the same files.
+    pub node: Option<String>,
     pub sysctl: Option<PathBuf>,
     pub modules: Option<PathBuf>,
     pub ipvs: Option<PathBuf>,

@@ -69,6 +69,7 @@ impl Interest {
     /// Also the files the spec owns without rendering them, all read under `root`.
     pub fn with_files(mut self, ownership: &crate::model::ownership::FileOwnership, root: Option<&Path>) -> Self {
         self.files.paths.extend(ownership.paths.iter().cloned());
+        self.files.paths.extend(ownership.settings.keys().cloned());
         self.files.directories.extend(ownership.directories.clone());
         self.files.root = root.map(Path::to_path_buf);
         self

@@ -24,8 +24,13 @@ use crate::model::ownership::IpvsOwnership;
 pub const DEFAULT_PERSISTENCE_TIMEOUT: Seconds = Seconds(300);
 /// ipvsadm's weight when `-w` is omitted.
 pub const DEFAULT_WEIGHT: i64 = 1;
-/// C's INT_MAX: the kernel keeps weights in an `int`, ipvsadm reads thresholds up to it.
+/// C's INT_MAX: ipvsadm reads thresholds up to it.
 const INT_MAX: i64 = i32::MAX as i64;
+/// ipvsadm's `-w` range (`string_to_number(optarg, 0, 65535)` in upstream ipvsadm.c up to
+/// 1.31; Debian patches it to INT_MAX, but the spec must restore on every distro).
+const IPVSADM_MAX_WEIGHT: i64 = 65535;
+/// ipvsadm's `MAX_TIMEOUT` (31 days): the most `-p` and `--set` take.
+const IPVSADM_MAX_TIMEOUT: i64 = 86400 * 31;
 /// The largest timer tick rate Linux is built with (CONFIG_HZ_1000). Limits on values the
 /// kernel multiplies by HZ are taken at this rate, so that they hold on every kernel.
 const MAX_HZ: i64 = 1000;
@@ -73,9 +78,10 @@ pub const FWMARK: Limit = Limit {
 pub const WEIGHT: Limit = Limit {
     field: "weight",
     min: 0,
-    max: INT_MAX,
-    source: "the kernel keeps an int; ip_vs_add_dest() refuses a negative one with ERANGE",
-    hint: "weights are 0 (drain: no new connections) or positive",
+    max: IPVSADM_MAX_WEIGHT,
+    source: "ipvsadm -R, which restores the persisted rules, reads -w up to 65535 (upstream and \
+             RHEL; Debian patches it to INT_MAX): a rules file with more is refused at boot",
+    hint: "weights are 0 (drain: no new connections) to 65535; scale them down keeping their ratios",
 };
 pub const UPPER_THRESHOLD: Limit = Limit {
     field: "upperThreshold",
@@ -88,10 +94,10 @@ pub const LOWER_THRESHOLD: Limit = Limit { field: "lowerThreshold", ..UPPER_THRE
 pub const PERSISTENCE_TIMEOUT: Limit = Limit {
     field: "persistence timeout",
     min: 1,
-    max: u32::MAX as i64 / MAX_HZ,
-    source: "ip_vs_add_service() keeps timeout × HZ jiffies in 32 bits: longer wraps around and \
-             reads back shorter; 4294967s is the most at HZ=1000",
-    hint: "at most 49 days (4294967s, `49d17h2m47s`); remove `persistence` to turn it off",
+    max: IPVSADM_MAX_TIMEOUT,
+    source: "ipvsadm -R, which restores the persisted rules, reads -p up to 31 days (2678400s); \
+             the kernel keeps timeout × HZ jiffies in 32 bits, which holds that at every HZ",
+    hint: "at most 31 days (2678400s, `31d`); remove `persistence` to turn it off",
 };
 pub const CONNECTION_TIMEOUT: Limit = Limit {
     field: "timeout",
@@ -363,7 +369,7 @@ pub struct ServiceSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersistenceSpec {
-    /// Default 300s, as `ipvsadm -p`; 1s to 4294967s (49d17h2m47s).
+    /// Default 300s, as `ipvsadm -p`; 1s to 2678400s (31d), the most `ipvsadm -p` takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("minimum" = PERSISTENCE_TIMEOUT.min, "maximum" = PERSISTENCE_TIMEOUT.max))]
     pub timeout: Option<Seconds>,
@@ -393,9 +399,10 @@ pub struct RealServerSpec {
     /// `tunnel` (default), `dr` or `masq`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<ForwardingMethod>,
-    /// Default 1; 0 keeps existing connections but sends no new ones.
+    /// Default 1; 0 keeps existing connections but sends no new ones; at most 65535
+    /// (`ipvsadm -w`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0, max = INT_MAX))]
+    #[schemars(extend("minimum" = WEIGHT.min, "maximum" = WEIGHT.max))]
     pub weight: Option<i64>,
     /// Stop sending new connections above this many (0, the default: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]

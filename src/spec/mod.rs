@@ -627,8 +627,8 @@ impl Document {
         }
         let declared = sections.to_model(problems);
         let persist = persist.map(|(path, persist)| {
-            // Headers and the boot unit name the spec by its absolute path, whatever
-            // directory lvs-converge runs from.
+            // The boot unit names the spec by its absolute path, whatever directory
+            // lvs-converge runs from.
             let spec = std::path::absolute(&self.source).unwrap_or_else(|_| self.source.clone());
             let origin = persist::Origin { spec: &spec, node: node.as_deref() };
             persist.to_model(path, &origin, problems)

@@ -24,8 +24,9 @@ pub struct PersistSpec {
     /// modules-load.d list (default /etc/modules-load.d/lvs-converge.conf).
     #[serde(default)]
     pub modules: Toggle<PathSetting>,
-    /// IPVS rules for ipvsadm-restore (default /etc/ipvsadm.rules, Debian's; RHEL's
-    /// ipvsadm.service reads /etc/sysconfig/ipvsadm).
+    /// IPVS rules for `ipvsadm -R` (default /etc/ipvsadm.rules, Debian's, whose
+    /// /etc/default/ipvsadm then gets `AUTO="true"`; RHEL's ipvsadm.service reads
+    /// /etc/sysconfig/ipvsadm).
     #[serde(default)]
     pub ipvs: Toggle<PathSetting>,
     /// Tunnels, VIPs and routes as systemd-networkd files (default /etc/systemd/network).
@@ -123,7 +124,8 @@ pub struct BootUnitSetting {
     pub binary: Option<PathBuf>,
 }
 
-/// Where the spec is: its absolute path, and the node of a Cluster spec.
+/// Where the spec is: its absolute path (the boot unit's default `specPath`), and the node
+/// of a Cluster spec.
 pub struct Origin<'a> {
     pub spec: &'a Path,
     pub node: Option<&'a str>,
@@ -175,10 +177,7 @@ impl PersistSpec {
     pub fn to_model(&self, path: &str, origin: &Origin, problems: &mut Problems) -> PersistSettings {
         let at = |field: &str| if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
         let mut settings = PersistSettings {
-            source: match origin.node {
-                Some(node) => format!("{} (node {node})", origin.spec.display()),
-                None => origin.spec.display().to_string(),
-            },
+            node: origin.node.map(str::to_string),
             sysctl: None,
             modules: None,
             ipvs: None,

@@ -287,6 +287,13 @@ build_initramfs() {
 
     local spec
     local src
+    # Debian's ipvsadm package as installed on this host (42_distro_ipvsadm restores
+    # through its own init script): kept apart from /etc until a scenario installs them.
+    mkdir -p "$ROOT/lab/debian-ipvsadm/etc/init.d" "$ROOT/lab/debian-ipvsadm/etc/default" "$ROOT/lab/debian-ipvsadm/lib"
+    for src in /etc/init.d/ipvsadm /etc/default/ipvsadm /etc/ipvsadm.rules /lib/lsb; do
+        if [[ -e $src ]]; then cp -a "$src" "$ROOT/lab/debian-ipvsadm$src"; fi
+    done
+
     for spec in ${LAB_EXTRA_FILES:-}; do
         src=${spec%%:*}
         # relative sources: from the current directory, else from the repo

@@ -1,6 +1,8 @@
 //! IPVS rules in `ipvsadm-save -n` format: what distro ipvsadm units (Debian's
-//! /etc/ipvsadm.rules, RHEL's /etc/sysconfig/ipvsadm) hand to `ipvsadm-restore`, which drops
-//! `#` lines, clears the table and feeds the rest to `ipvsadm -R`.
+//! /etc/ipvsadm.rules, RHEL's /etc/sysconfig/ipvsadm) hand to `ipvsadm-restore` or straight
+//! to `ipvsadm -R`. Plain `ipvsadm -R` parses every line as options and stops at the first
+//! it cannot (a `#` comment included), so the file holds nothing but rules (its first line,
+//! the ownership marker `--set 0 0 0`, is one too: it changes no timeout).
 //!
 //! Services in key order, each followed by its real servers in key order. Two additions to
 //! what `ipvsadm-save` writes, both accepted by `ipvsadm -R`: the spec's connection

@@ -1,6 +1,8 @@
 //! Persistence files: pure renderers from a desired [`HostState`] to the files that bring a
 //! host back to that state at boot, one module per format. Every file starts with the header
-//! [`crate::model::files::HEADER_PREFIX`], a comment in every one of these formats.
+//! [`crate::model::files::HEADER_PREFIX`], a comment in every one of these formats, except
+//! the IPVS rules: plain `ipvsadm -R` reads no comment, they start with
+//! [`crate::model::files::IPVS_RULES_MARKER`] instead.
 //!
 //! - `sysctl`: a sysctl.d drop-in (`sysctl -p FILE`, systemd-sysctl);
 //! - `modules`: a modules-load.d list (systemd-modules-load, one module per line);
@@ -16,16 +18,23 @@ pub mod unit;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::model::files::{FileState, HEADER_PREFIX};
+use crate::model::files::{FileState, HEADER_PREFIX, IPVS_RULES_MARKER};
 use crate::model::ownership::FileOwnership;
-use crate::model::persistence::{HostNetworkd, PersistSettings, PersistenceGap, NETWORK_FILE_PREFIX};
+use crate::model::persistence::{
+    HostNetworkd, PersistSettings, PersistenceGap, IPVSADM_PACKAGE_SETTINGS, NETWORK_FILE_PREFIX,
+};
 use crate::model::HostState;
 
-/// The header line every owned file starts with (ends with a newline).
-pub fn header(source: &str) -> String {
-    format!("{HEADER_PREFIX} from {}: changes here are overwritten.\n", one_line(source))
+/// The header line every owned file starts with (ends with a newline). It names the node
+/// of a Cluster spec but never the spec's path, so that the same spec planned from another
+/// place (a CI checkout) renders the same files.
+pub fn header(node: Option<&str>) -> String {
+    match node {
+        Some(node) => format!("{HEADER_PREFIX} (node {}): changes here are overwritten.\n", one_line(node)),
+        None => format!("{HEADER_PREFIX}: changes here are overwritten.\n"),
+    }
 }
 
 /// A spec value as it goes into one line of a rendered file. Validation should refuse
@@ -55,14 +64,14 @@ pub fn render(
     settings: &PersistSettings,
     host_network: &HostNetworkd,
 ) -> (BTreeMap<PathBuf, FileState>, FileOwnership, NetworkNotes) {
-    let header = header(&settings.source);
+    let header = header(settings.node.as_deref());
     let mut files = BTreeMap::new();
     let mut ownership = FileOwnership { paths: settings.off.iter().cloned().collect(), ..FileOwnership::default() };
-    let mut single = |path: &Option<PathBuf>, body: Option<String>| {
+    let mut single = |path: &Option<PathBuf>, first_line: &str, body: Option<String>| {
         if let Some(path) = path {
             match body {
                 Some(body) => {
-                    files.insert(path.clone(), FileState { content: format!("{header}{body}").into() });
+                    files.insert(path.clone(), FileState { content: format!("{first_line}{body}").into() });
                 }
                 None => {
                     ownership.paths.insert(path.clone());
@@ -70,10 +79,16 @@ pub fn render(
             }
         }
     };
-    single(&settings.sysctl, sysctl::render(desired));
-    single(&settings.modules, modules::render(desired));
-    single(&settings.ipvs, ipvsadm::render(&desired.ipvs));
-    single(&settings.boot_unit.as_ref().map(|u| u.path.clone()), settings.boot_unit.as_ref().map(unit::render));
+    single(&settings.sysctl, &header, sysctl::render(desired));
+    single(&settings.modules, &header, modules::render(desired));
+    let rules = ipvsadm::render(&desired.ipvs);
+    // The distro's ipvsadm package restores these very rules at boot only when set to.
+    let package_settings = IPVSADM_PACKAGE_SETTINGS
+        .iter()
+        .find(|package| rules.is_some() && settings.ipvs.as_deref() == Some(Path::new(package.rules)));
+    single(&settings.ipvs, IPVS_RULES_MARKER, rules);
+    let unit_path = settings.boot_unit.as_ref().map(|u| u.path.clone());
+    single(&unit_path, &header, settings.boot_unit.as_ref().map(unit::render));
     for directory in &settings.network_off {
         ownership.directories.insert(directory.clone(), NETWORK_FILE_PREFIX.to_string());
     }
@@ -90,6 +105,10 @@ pub fn render(
         }
         notes.gaps = network.gaps;
     }
+    if let Some(package) = package_settings {
+        let values = package.values.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        ownership.settings.insert(package.file.into(), values);
+    }
     (files, ownership, notes)
 }
 
@@ -101,7 +120,7 @@ mod tests {
     use crate::desired;
     use crate::model::persistence::*;
 
-    const HEADER: &str = "# Managed by lvs-converge from /etc/lvs/rs.yaml: changes here are overwritten.\n";
+    const HEADER: &str = "# Managed by lvs-converge (node rs2): changes here are overwritten.\n";
 
     fn desired(text: &str) -> HostState {
         desired::parse(text, Path::new("t.yaml")).expect("valid spec").desired
@@ -109,7 +128,7 @@ mod tests {
 
     fn settings() -> PersistSettings {
         PersistSettings {
-            source: "/etc/lvs/rs.yaml".into(),
+            node: Some("rs2".into()),
             sysctl: Some(DEFAULT_SYSCTL_PATH.into()),
             modules: Some(DEFAULT_MODULES_PATH.into()),
             ipvs: Some(DEFAULT_IPVS_PATH.into()),
@@ -132,12 +151,53 @@ mod tests {
         let (files, ownership, _) = render(&desired(REAL_SERVER), &settings(), &HostNetworkd::default());
         for (path, file) in &files {
             assert!(file.content.as_text().unwrap().starts_with(HEADER), "{}", path.display());
+            assert!(file.content.written_by_lvs_converge());
             assert!(file.is_owned());
         }
         // A real server has no IPVS table: no rules file, but an old one of ours goes.
         assert!(!files.contains_key(Path::new(DEFAULT_IPVS_PATH)));
         assert!(ownership.paths.contains(Path::new(DEFAULT_IPVS_PATH)));
         assert_eq!(ownership.directories[Path::new(DEFAULT_NETWORK_DIRECTORY)], NETWORK_FILE_PREFIX);
+    }
+
+    /// Finding 18.2: the rules file started with the `#` header, and plain `ipvsadm -R`
+    /// stops at the first line it cannot parse.
+    #[test]
+    fn the_ipvs_rules_carry_no_comment_only_the_marker_ipvsadm_accepts() {
+        let director = desired(
+            "apiVersion: lvs-converge/v1\nkind: Host\nrole: director\nvipInterface: eth0\nipvs:\n  services:\n    - { address: 203.0.113.100, port: 80, realServers: [{ address: 203.0.113.11 }] }\n",
+        );
+        let (files, _, _) = render(&director, &settings(), &HostNetworkd::default());
+        let rules = &files[Path::new(DEFAULT_IPVS_PATH)];
+        let text = rules.content.as_text().unwrap();
+        assert_eq!(
+            text,
+            "--set 0 0 0\n-A -t 203.0.113.100:80 -s wlc\n-a -t 203.0.113.100:80 -r 203.0.113.11:80 -i -w 1 --tun-type ipip\n"
+        );
+        assert!(rules.is_owned() && rules.content.written_by_lvs_converge());
+        let (_, ownership, _) = render(&director, &settings(), &HostNetworkd::default());
+        let owned = |ownership: &FileOwnership| -> Vec<String> {
+            let mut all = Vec::new();
+            for (path, values) in &ownership.settings {
+                all.extend(values.iter().map(|(name, value)| format!("{}: {name}={value}", path.display())));
+            }
+            all
+        };
+        assert_eq!(owned(&ownership), ["/etc/default/ipvsadm: AUTO=true"]);
+        let rhel = PersistSettings { ipvs: Some("/etc/sysconfig/ipvsadm".into()), ..settings() };
+        let (_, ownership, _) = render(&director, &rhel, &HostNetworkd::default());
+        assert_eq!(
+            owned(&ownership),
+            [
+                "/etc/sysconfig/ipvsadm-config: IPVS_SAVE_ON_RESTART=no",
+                "/etc/sysconfig/ipvsadm-config: IPVS_SAVE_ON_STOP=no"
+            ]
+        );
+        // Rules elsewhere or none at all: no package restores them.
+        let (_, ownership, _) = render(&director, &PersistSettings { ipvs: Some("/etc/lvs/rules".into()), ..settings() }, &HostNetworkd::default());
+        assert!(ownership.settings.is_empty());
+        let (_, ownership, _) = render(&desired(REAL_SERVER), &settings(), &HostNetworkd::default());
+        assert!(ownership.settings.is_empty());
     }
 
     #[test]
@@ -229,11 +289,22 @@ mod tests {
     }
 
     #[test]
-    fn a_control_character_in_the_source_stays_inside_the_header_comment() {
-        assert_eq!(
-            header("/etc/lvs/a\nb.yaml"),
-            "# Managed by lvs-converge from /etc/lvs/a\\nb.yaml: changes here are overwritten.\n"
-        );
+    fn a_control_character_in_the_node_stays_inside_the_header_comment() {
+        assert_eq!(header(Some("rs\nb")), "# Managed by lvs-converge (node rs\\nb): changes here are overwritten.\n");
+    }
+
+    /// Finding 18.1: the header held the spec's absolute path, so the same spec planned from
+    /// a CI checkout showed every file as drifted.
+    #[test]
+    fn the_same_spec_at_another_path_renders_the_same_files() {
+        let at = |path: &str| {
+            let spec = "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\npersist:\n  bootUnit: { specPath: /etc/lvs/rs.yaml }\n";
+            desired::parse(spec, Path::new(path)).expect("valid").desired.files
+        };
+        let (host, checkout) = (at("/etc/lvs/rs.yaml"), at("/builds/ci/lvs/rs.yaml"));
+        assert!(!host.is_empty());
+        assert_eq!(host, checkout);
+        assert!(host.values().all(|file| file.content.as_text().unwrap().starts_with("# Managed by lvs-converge: ")));
     }
 
     #[test]

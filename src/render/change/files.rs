@@ -1,7 +1,10 @@
 //! Persistence files: their content as JSON, and a unified diff for people.
 
+use std::path::Path;
+
 use super::ChangeView;
 use crate::model::files::FileContent;
+use crate::model::persistence::{DEBIAN_IPVSADM_DEFAULTS, DEFAULT_IPVS_PATH, RHEL_IPVSADM_CONFIG, RHEL_IPVS_PATH};
 use crate::model::Subsystem;
 use crate::plan::FileChange;
 
@@ -32,6 +35,21 @@ pub fn diff(change: &FileChange) -> String {
     let mut text = String::new();
     if change.overwrites_foreign_file() {
         text.push_str("not owned (no lvs-converge header): apply will refuse without --take-over\n");
+    }
+    if let FileChange::SetValue { name, value, .. } = change {
+        text.push_str(&format!(
+            "sets {name}=\"{value}\" only: the rest of the file is not lvs-converge's and stays as it is\n"
+        ));
+        let path = change.path();
+        if path == Path::new(DEBIAN_IPVSADM_DEFAULTS) {
+            text.push_str(&format!(
+                "(Debian's ipvsadm init script restores {DEFAULT_IPVS_PATH} at boot only with {name}=\"{value}\")\n"
+            ));
+        } else if path == Path::new(RHEL_IPVSADM_CONFIG) {
+            text.push_str(&format!(
+                "(otherwise RHEL's ipvsadm.service saves the live table over {RHEL_IPVS_PATH}, which is then not lvs-converge's)\n"
+            ));
+        }
     }
     fn as_text(content: Option<&FileContent>) -> Option<&str> {
         content.map_or(Some(""), FileContent::as_text)

@@ -166,13 +166,14 @@ mod tests {
             Change::File(FileChange::Create { .. }) => "File::Create",
             Change::File(FileChange::Update { .. }) => "File::Update",
             Change::File(FileChange::Delete { .. }) => "File::Delete",
+            Change::File(FileChange::SetValue { .. }) => "File::SetValue",
             Change::File(FileChange::RemoveCreated { .. }) => "File::RemoveCreated",
             Change::File(FileChange::RestoreBackup { .. }) => "File::RestoreBackup",
         }
     }
 
     /// The arms of [`variant`]: raise it with the arm a new variant needs.
-    const VARIANTS: usize = 23;
+    const VARIANTS: usize = 24;
 
     /// One change of every variant, with how it reads: `action kind id`, then its fields.
     fn table() -> Vec<(Change, &'static str, &'static str)> {
@@ -331,6 +332,17 @@ mod tests {
             (
                 Change::File(FileChange::Delete { path: path.clone(), before: "ip_vs\n".into() }),
                 "delete file /etc/modules-load.d/lvs.conf",
+                "",
+            ),
+            (
+                Change::File(FileChange::SetValue {
+                    path: path.clone(),
+                    name: "AUTO".into(),
+                    value: "true".into(),
+                    before: "AUTO=\"false\"\n".into(),
+                    after: "AUTO=\"true\"\n".into(),
+                }),
+                "update file /etc/modules-load.d/lvs.conf",
                 "",
             ),
             (

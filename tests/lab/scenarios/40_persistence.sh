@@ -2,7 +2,7 @@
 # Issue 6: survive the reboot. The seed cluster converged with `persist:` on; each host
 # (network namespace) gets its own /etc through --root. Then: files are untouched by a
 # second apply; the live state, wiped, comes back from the rendered files with the
-# standard tools only; the boot unit's command converges a wiped host; a hand edit is
+# standard tools only (the IPVS rules through plain `ipvsadm -R`); the boot unit's command converges a wiped host; a hand edit is
 # planned exactly; a foreign file is refused without --take-over; a crash between the temp
 # write and the rename leaves the old file.
 VIP=203.0.113.100
@@ -84,7 +84,8 @@ for ns in $HOSTS; do
 done
 run_cmd cat /tmp/root-director/etc/ipvsadm.rules /tmp/root-rs1/etc/sysctl.d/90-lvs-converge.conf \
     /tmp/root-director/etc/systemd/network/90-lvs-converge-eth0.network /tmp/root-rs1/etc/systemd/system/lvs-converge.service
-expect_contains "$(head -n1 /tmp/root-rs2/etc/modules-load.d/lvs-converge.conf)" "# Managed by lvs-converge from $SPEC (node rs2)" "header"
+expect_eq "$(head -n1 /tmp/root-rs2/etc/modules-load.d/lvs-converge.conf)" "# Managed by lvs-converge (node rs2): changes here are overwritten." "header (no spec path)"
+expect_eq "$(head -n1 /tmp/root-director/etc/ipvsadm.rules)" "--set 0 0 0" "rules file: the marker, no comment"
 run_out converged live_state
 
 step "(1) two more applies: every file byte-identical and untouched (mtime and inode)"
@@ -111,8 +112,8 @@ for ns in $HOSTS; do
 done
 echo "-- sysctl.d: sysctl -p FILE in each namespace (busybox sysctl)"
 for ns in rs1 rs2; do run_in $ns sysctl -p "$(root_of $ns)/etc/sysctl.d/90-lvs-converge.conf"; done
-echo "-- IPVS: ipvsadm-restore < rules"
-run_cmd ip netns exec director sh -c 'ipvsadm-restore < /tmp/root-director/etc/ipvsadm.rules'
+echo "-- IPVS: plain ipvsadm -R < rules (no wrapper strips anything)"
+run_cmd ip netns exec director sh -c 'ipvsadm -R < /tmp/root-director/etc/ipvsadm.rules'
 echo "-- EMULATING systemd-networkd (it cannot run in this VM): a small parser applies the"
 echo "   .network files' [Link] ActivationPolicy=up and [Address] Address=/Label= with ip(8)"
 networkd_emulate() {
