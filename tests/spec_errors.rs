@@ -110,7 +110,7 @@ fn huge_numbers_are_out_of_the_fields_range() {
         ),
         (
             real_server_with("          weight: 340282366920938463463374607431768211456\n"),
-            "weight 340282366920938463463374607431768211456 is out of range 0-2147483647",
+            "weight 340282366920938463463374607431768211456 is out of range 0-65535",
         ),
         (
             format!("{HEADER}ipvs:\n  timeouts:\n    tcp: 99999999999999999999\n"),
