@@ -104,14 +104,20 @@ fn keepalived_things_not_converted_are_reported_with_their_lines() {
     for (needle, what) in [
         ("include /etc", "include"),
         ("vrrp_instance VI_1", "vrrp_instance"),
-        ("virtual_server_group WEB", "virtual_server_group"),
-        ("virtual_server group WEB", "virtual_server group"),
         ("virtual_server 203.0.113.100 25", "no real servers"),
     ] {
         let reference = format!("keepalived.conf:{}", line_of(needle));
         assert!(notes.contains(&reference), "{what}: no note naming {reference}:\n{notes}");
         assert!(yaml.contains(&reference), "{what}: no YAML comment naming {reference}:\n{yaml}");
     }
+    // A group's services name the virtual_server block and the group they come from.
+    let group = format!(
+        "keepalived.conf:{} (virtual_server group WEB, virtual_server_group at {}:{})",
+        line_of("virtual_server group WEB"),
+        path.display(),
+        line_of("virtual_server_group WEB")
+    );
+    assert_eq!(yaml.matches(&group).count(), 2, "{group}:\n{yaml}");
     for (needle, what) in [
         ("HTTP_GET {", "HTTP_GET"),
         ("TCP_CHECK {", "TCP_CHECK"),
