@@ -36,8 +36,25 @@ fn push_comment(out: &mut String, indent: usize, text: &str) {
         let _ = writeln!(out, "{:indent$}#", "");
     }
     for line in text.lines() {
-        let _ = writeln!(out, "{:indent$}#{}{line}", "", if line.is_empty() { "" } else { " " });
+        let _ = writeln!(out, "{:indent$}#{}{}", "", if line.is_empty() { "" } else { " " }, printable(line));
     }
+}
+
+/// `text` with what YAML does not allow anywhere in a stream, comments included (control
+/// characters but tab, and the non-characters), written as `\u{…}`: a note quoting a source
+/// line must not make the spec unreadable.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+            || c >= '\u{10000}'
+    };
+    if text.chars().all(allowed) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| if allowed(c) { c.to_string() } else { format!("\\u{{{:x}}}", u32::from(c)) })
+        .collect::<String>()
+        .into()
 }
 
 fn comments_for(out: &mut String, indent: usize, path: &str, comments: &Comments) {
@@ -118,10 +135,15 @@ fn write_sequence_items(out: &mut String, items: &[Value], indent: usize, path: 
     }
 }
 
+/// Looks only at the keys sorted right after each prefix: a scan of every key for every item
+/// made importing large files quadratic.
 fn has_comments_below(path: &str, comments: &Comments) -> bool {
-    let prefix_dot = format!("{path}.");
-    let prefix_index = format!("{path}[");
-    comments.keys().any(|key| key.starts_with(&prefix_dot) || key.starts_with(&prefix_index))
+    [format!("{path}."), format!("{path}[")].iter().any(|prefix| {
+        comments
+            .range::<str, _>((std::ops::Bound::Included(prefix.as_str()), std::ops::Bound::Unbounded))
+            .next()
+            .is_some_and(|(key, _)| key.starts_with(prefix.as_str()))
+    })
 }
 
 /// Flow style only for collections of scalars or of small flow collections (never a list of
@@ -210,6 +232,16 @@ mod tests {
             text,
             "# Imported\napiVersion: lvs-converge/v1\nkind: Host\nvips: [203.0.113.100]\nipvs:\n  services:\n    # from line 3\n    - address: \"2001:db8::100\"\n      port: 80\n      persistence: { timeout: 1h }\n      realServers:\n        - { address: 203.0.113.11, weight: 3 }\n        # HTTP_GET not converted\n        - { address: 203.0.113.12 }\n"
         );
+        assert_eq!(yaml(&text), document);
+    }
+
+    #[test]
+    fn comments_with_control_characters_still_read_back() {
+        let comments = Comments::from([("a".to_string(), vec!["bell\u{7} nul\u{0} esc\u{1b} ok\u{a0}".to_string()])]);
+        let document = yaml("a: 1\nb: 2\n");
+        let text = write(&["head\u{1}".to_string()], &document, &comments);
+        assert!(text.contains("# bell\\u{7} nul\\u{0} esc\\u{1b} ok\u{a0}\n"), "{text}");
+        assert!(text.starts_with("# head\\u{1}\n"), "{text}");
         assert_eq!(yaml(&text), document);
     }
 
