@@ -83,7 +83,8 @@ pub struct Lexed {
 /// Reads `text` (the file named `file`) and everything it includes.
 pub fn read(text: &str, file: &str) -> Result<Lexed, ImportError> {
     let mut reader = Reader::default();
-    reader.file(text, file, true, &[])?;
+    let including: Vec<PathBuf> = std::fs::canonicalize(file).into_iter().collect();
+    reader.file(text, file, true, &including)?;
     let Reader { lines, mut messages, .. } = reader;
     let nodes = tree(lines, &mut messages)?;
     Ok(Lexed { nodes, messages })
@@ -334,14 +335,15 @@ fn first_word(text: &str) -> &str {
     text.split([' ', '\t']).next().unwrap_or(text)
 }
 
-/// `$NAME=value` (spaces allowed before `=`, skipped after it): the name and the value.
+/// `$NAME=value` (blanks after `=` skipped; keepalived takes `$NAME =` for a keyword): the
+/// name and the value.
 fn definition(text: &str) -> Option<(String, String)> {
     let body = text.strip_prefix('$')?;
     if !body.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         return None;
     }
     let name_end = body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(body.len());
-    let value = body[name_end..].trim_start_matches([' ', '\t']).strip_prefix('=')?;
+    let value = body[name_end..].strip_prefix('=')?;
     Some((body[..name_end].to_string(), value.trim_start_matches([' ', '\t']).to_string()))
 }
 
@@ -644,7 +646,7 @@ mod tests {
 
     #[test]
     fn definitions_expand_where_keepalived_expands_them() {
-        let text = "$VIP=10.0.0.1\n$PORT = 80\nvirtual_server $VIP ${PORT} { a $VIPX $VIP,x }\n";
+        let text = "$VIP=10.0.0.1\n$PORT= 80\nvirtual_server $VIP ${PORT} { a $VIPX $VIP,x }\n";
         assert_eq!(
             words(text),
             vec![

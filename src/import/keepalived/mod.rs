@@ -147,6 +147,18 @@ fn groups(nodes: &[Node], messages: &mut Vec<String>) -> BTreeMap<String, Group>
                 )),
             }
         }
+        let has = |wanted: fn(&Target) -> bool| members.iter().any(wanted);
+        if has(|t| matches!(t, Target::Address(IpAddr::V4(_), _)))
+            && has(|t| matches!(t, Target::Address(IpAddr::V6(_), _)))
+            && has(|t| matches!(t, Target::Fwmark(_)))
+        {
+            messages.push(format!(
+                "{}: virtual_server_group {name} has IPv4 and IPv6 addresses and a fwmark: keepalived removes \
+                 the group (\"cannot have IPv4, IPv6 and fwmark without family\")",
+                node.origin
+            ));
+            members.clear();
+        }
         if groups.contains_key(&name) {
             messages.push(format!(
                 "{}: virtual_server_group {name} is defined again: import uses the first definition",
