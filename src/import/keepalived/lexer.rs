@@ -370,6 +370,9 @@ fn reference(after: &str) -> Option<(&str, usize)> {
 /// (`\#` and `\!` are the characters themselves), trailing blanks.
 fn decomment(raw: &str) -> String {
     let text = raw.trim_start_matches([' ', '\t']);
+    if !text.contains(['"', '\\', '#', '!']) {
+        return text.trim_end_matches([' ', '\t']).to_string();
+    }
     let mut out = String::with_capacity(text.len());
     let mut quoted = false;
     let mut chars = text.chars().peekable();
@@ -392,6 +395,24 @@ fn decomment(raw: &str) -> String {
 /// word), a `"quoted string"` is one word without its quotes, `{` and `}` outside quotes are
 /// words of their own.
 fn tokens(text: &str) -> Vec<String> {
+    if !text.contains('"') {
+        // The common case, without building words a character at a time.
+        let mut tokens = Vec::new();
+        for word in text.split([' ', '\t', '\x0b', '\x0c', '\r']).filter(|word| !word.is_empty()) {
+            let mut rest = word;
+            while let Some(brace) = rest.find(['{', '}']) {
+                if brace > 0 {
+                    tokens.push(rest[..brace].to_string());
+                }
+                tokens.push(rest[brace..brace + 1].to_string());
+                rest = &rest[brace + 1..];
+            }
+            if !rest.is_empty() {
+                tokens.push(rest.to_string());
+            }
+        }
+        return tokens;
+    }
     let mut tokens = Vec::new();
     let mut current = String::new();
     let mut quoted = false;
