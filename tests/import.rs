@@ -239,7 +239,7 @@ fn keepalived_virtual_server_weight_goes_to_real_servers_without_one() {
         let rule = format!("-a -t 203.0.113.100:80 -r {real}:80 -i -w {weight} --tun-type ipip");
         assert!(rules.contains(&rule), "{rule} not in {rules:?}");
     }
-    assert!(notes.join("\n").contains("line 15: `weight 70000`: keepalived takes 0-65535"), "{notes:?}");
+    assert!(notes.join("\n").contains("line 15: `weight 2147483648`: keepalived takes 0-2147483647"), "{notes:?}");
 }
 
 #[test]
@@ -358,4 +358,38 @@ fn keepalived_byte_order_mark_is_skipped_and_nul_refused() {
     assert!(notes[0].starts_with("tests/import/keepalived/bom.conf:1: the file starts with a UTF-8 byte order mark"));
     let error = keepalived_fixture_error("nul");
     assert!(error.starts_with("tests/import/keepalived/nul.conf:3: a NUL byte"), "{error}");
+}
+
+/// The sample configurations keepalived's own package ships (Debian: keepalived's
+/// doc/samples), read where the package installed them rather than copied here: each
+/// imports to a spec that passes `validate`, or fails naming the file and line (`@id` lines).
+#[test]
+fn keepalived_package_samples_import_to_valid_specs() {
+    let directory = Path::new("/usr/share/doc/keepalived/samples");
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        eprintln!("skipped: no keepalived samples in {}", directory.display());
+        return;
+    };
+    let mut imported = 0;
+    for path in entries.map(|entry| entry.unwrap().path()) {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("keepalived.conf.") {
+            continue;
+        }
+        match import::from_keepalived_file(&path) {
+            Ok(result) => {
+                let (yaml, spec) = written_and_parsed(&result, &name);
+                if name == "keepalived.conf.virtual_server_group" {
+                    assert!(spec.desired.ipvs.services.len() > 1, "{name}: one service per group member\n{yaml}");
+                }
+                imported += 1;
+            }
+            Err(error) => {
+                let error = error.to_string();
+                assert!(error.starts_with(&format!("{}:", path.display())), "{name}: {error}");
+                assert!(error.contains("`@"), "{name}: only @id lines may fail: {error}");
+            }
+        }
+    }
+    assert!(imported >= 10, "only {imported} samples imported");
 }

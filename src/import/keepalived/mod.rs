@@ -43,8 +43,8 @@ pub use lexer::MAX_INCLUDE_DEPTH;
 pub const KEEPALIVED_PERSISTENCE_TIMEOUT: u32 = 360;
 /// The longest `persistence_timeout` keepalived takes (LVS_MAX_TIMEOUT, 31 days).
 const KEEPALIVED_MAX_PERSISTENCE_TIMEOUT: u32 = 2_678_400;
-/// The largest `weight` keepalived takes (IPVS_WEIGHT_LIMIT).
-const KEEPALIVED_MAX_WEIGHT: u32 = 65_535;
+/// The largest `weight` keepalived 2.x takes (IPVS_WEIGHT_LIMIT, INT_MAX).
+const KEEPALIVED_MAX_WEIGHT: u32 = i32::MAX as u32;
 
 #[derive(Debug, Default)]
 pub struct KeepalivedConfig {
@@ -388,7 +388,7 @@ fn address(word: Option<&str>, node: &Node) -> Result<IpAddr, ImportError> {
     })
 }
 
-/// A `weight` keepalived accepts (0-65535), or a note saying it keeps `fallback`.
+/// A `weight` keepalived accepts (0-2147483647), or a note saying it keeps `fallback`.
 fn weight(node: &Node, fallback: &str, notes: &mut Vec<String>) -> Option<u32> {
     let word = node.arg(0).unwrap_or("");
     let weight = word.parse::<u32>().ok().filter(|weight| *weight <= KEEPALIVED_MAX_WEIGHT);
