@@ -268,6 +268,7 @@ fn keepalived_warnings_fall_back_as_keepalived_does() {
         "-a -t 203.0.113.100:443 -r 198.51.100.23:443 -i -w 1 --tun-type ipip",
         "-a -t 203.0.113.100:443 -r 198.51.100.24:443 -i -w 1 --tun-type gre --tun-csum",
         "-a -t 203.0.113.100:443 -r 198.51.100.25:443 -i -w 1 --tun-type gue --tun-port 6080 --tun-remcsum",
+        "-a -t 203.0.113.100:443 -r 198.51.100.26:443 -i -w 1 --tun-type ipip",
         "-A -u 203.0.113.100:53 -s wlc",
     ] {
         assert!(rules.contains(&rule.to_string()), "{rule} not in {rules:?}");
@@ -279,7 +280,8 @@ fn keepalived_warnings_fall_back_as_keepalived_does() {
         "line 16: `lvs_method TUN type gue`: a GUE tunnel needs `port N`",
         "line 20: `lvs_method TUN type gre remcsum`: GRE tunnels do not support remcsum",
         "line 23: `lvs_method TUN type ipip csum`: ipip tunnels take no checksum option",
-        "line 34: unknown protocol `tcpx`: keepalived ignores it",
+        "line 32: `tunnel_type` not converted: keepalived 2.2.7 does not know it",
+        "line 37: unknown protocol `tcpx`: keepalived ignores it",
     ] {
         assert!(notes.contains(expected), "no note `{expected}`:\n{notes}");
     }

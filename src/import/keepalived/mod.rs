@@ -335,6 +335,7 @@ fn runtime_note(keyword: &str) -> Option<&'static str> {
         "delay_loop" | "connect_timeout" | "retry" | "delay_before_retry" | "warmup" | "notify_up" | "notify_down"
         | "smtp_alert" | "virtualhost" | "snmp_name" => "health-check setting",
         "lvs_flush" | "lvs_flush_onstop" => "keepalived knows it only in global_defs and ignores it here",
+        "tunnel_type" => "keepalived 2.2.7 does not know it (\"Unknown keyword\"): write `lvs_method TUN type …`",
         _ => return None,
     })
 }
