@@ -40,6 +40,14 @@ import_matches_keepalived() {
         lvs-converge --netns "$ns" plan -f "/tmp/$ns.yaml" || true
     fi
     expect_eq "$rc" 0 "[$fixture] plan of the import against keepalived's own table"
+    # The plan looks only at the services the spec declares: the counts show keepalived
+    # built no others.
+    run_out summary lvs-converge validate -f "/tmp/$ns.yaml"
+    local services real_servers
+    services=$(sed -n 's/.* \([0-9]*\) IPVS service(s).*/\1/p' <<<"$summary")
+    real_servers=$(sed -n 's/.* \([0-9]*\) real server(s).*/\1/p' <<<"$summary")
+    expect_eq "$(in_ns "$ns" ipvsadm -Sn | grep -c '^-A')" "$services" "[$fixture] services keepalived built"
+    expect_eq "$(in_ns "$ns" ipvsadm -Sn | grep -c '^-a')" "$real_servers" "[$fixture] real servers keepalived built"
     kill "$ka_pid"
     wait "$ka_pid" || true
 }
