@@ -5,8 +5,10 @@
 #
 #   tests/bench/import.sh [BINARY] [SIZE_MB...]     default: target/release/lvs-converge 2 10
 #
-# Each virtual_server block is a TUN service with persistence, four real servers and an
-# HTTP_GET checker on each (≈1 KB): the shape of a large director's configuration.
+# Each virtual_server block is a TUN service with persistence, four real servers with
+# thresholds and an HTTP_GET checker on the first (≈0.8 KB): the shape of a large director's
+# configuration. Every checker is a note in the written spec, which must stay under the
+# 16 MiB a spec may have; import refuses to write a larger one.
 set -euo pipefail
 
 binary=${1:-target/release/lvs-converge}
@@ -24,7 +26,8 @@ generate() {
         for (i = 0; bytes < limit; i++) {
             block = sprintf("virtual_server 10.%d.%d.%d 80 {\n    delay_loop 6\n    lb_algo wlc\n    lvs_method TUN\n    protocol TCP\n    persistence_timeout 600\n", int(i / 65536) % 256, int(i / 256) % 256, i % 256)
             for (r = 1; r <= 4; r++) {
-                block = block sprintf("    real_server 192.0.%d.%d 80 {\n        weight %d\n        HTTP_GET {\n            url {\n                path /health\n                status_code 200\n            }\n            connect_timeout 3\n        }\n    }\n", r, i % 250 + 1, r)
+                check = r > 1 ? "" : "        HTTP_GET {\n            url {\n                path /health\n                status_code 200\n            }\n            connect_timeout 3\n        }\n"
+                block = block sprintf("    real_server 192.0.%d.%d 80 {\n        weight %d\n%s        uthreshold 1000\n        lthreshold 100\n    }\n", r, i % 250 + 1, r, check)
             }
             block = block "}\n"
             printf "%s", block
@@ -60,5 +63,5 @@ for size in "${sizes[@]}"; do
         keepalived_s="(keepalived not installed)"
     fi
     printf '%-8s %-10s %-14s %-14s %-16s\n' "${size}MB" "$services" "$import_s" "$import_kib" "$keepalived_s"
-    [[ -s $work/out-$size.yaml ]] || echo "  import wrote nothing for ${size}MB" >&2
+    [[ -s $work/out-$size.yaml ]] || echo "  import wrote nothing for ${size}MB: $("$binary" import --keepalived "$conf" 2>&1 >/dev/null | tail -2)" >&2
 done
