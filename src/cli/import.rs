@@ -53,7 +53,7 @@ impl From<RoleArg> for live::RoleChoice {
 /// the notes to stderr.
 pub(super) fn run(args: &ImportArgs, context: &Context) -> Result<u8, CliError> {
     let imported = read_source(args, context.netns)?;
-    let text = imported.to_yaml(&utc_timestamp(crate::rundir::unix_now()));
+    let text = imported.to_yaml_readable(&utc_timestamp(crate::rundir::unix_now()))?;
     for note in &imported.notes {
         say(&render::notice::note(note));
     }

@@ -39,6 +39,9 @@ pub enum ImportError {
     /// `--role` names a role whose short form does not describe the host.
     #[error("{0}")]
     Role(String),
+    /// The spec written would be larger than a spec may be, so it could not be read back.
+    #[error("the spec imported from {origin} would be {} MiB, more than the {} MiB lvs-converge reads\n  hint: split the source (keepalived: into files for `include`) and import the parts separately", .bytes >> 20, crate::spec::MAX_SPEC_BYTES >> 20)]
+    TooLarge { origin: String, bytes: usize },
 }
 
 /// An imported spec, ready to write.
@@ -55,6 +58,16 @@ pub struct Imported {
 }
 
 impl Imported {
+    /// The spec as YAML, as [`Imported::to_yaml`], refused when it would be too large to
+    /// read back.
+    pub fn to_yaml_readable(&self, imported_at: &str) -> Result<String, ImportError> {
+        let text = self.to_yaml(imported_at);
+        if text.len() > crate::spec::MAX_SPEC_BYTES {
+            return Err(ImportError::TooLarge { origin: self.source.clone(), bytes: text.len() });
+        }
+        Ok(text)
+    }
+
     /// The spec as YAML, with a header naming the source and `imported_at` (UTC).
     pub fn to_yaml(&self, imported_at: &str) -> String {
         let mut header = vec![
@@ -135,6 +148,21 @@ pub fn utc_timestamp(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spec_too_large_to_read_back_is_refused() {
+        let note = "n".repeat(1024);
+        let imported = Imported {
+            source: "keepalived config big.conf".into(),
+            spec: empty_host_spec(),
+            comments: Comments::new(),
+            notes: vec![note; crate::spec::MAX_SPEC_BYTES / 1024 + 1],
+        };
+        let error = imported.to_yaml_readable("T").unwrap_err().to_string();
+        assert!(error.starts_with("the spec imported from keepalived config big.conf would be 16 MiB"), "{error}");
+        let small = Imported { notes: Vec::new(), ..imported };
+        assert!(small.to_yaml_readable("T").is_ok());
+    }
 
     #[test]
     fn timestamps_are_utc_calendar_dates() {

@@ -194,7 +194,11 @@ mod tests {
             ]
         );
         // Rules elsewhere or none at all: no package restores them.
-        let (_, ownership, _) = render(&director, &PersistSettings { ipvs: Some("/etc/lvs/rules".into()), ..settings() }, &HostNetworkd::default());
+        let (_, ownership, _) = render(
+            &director,
+            &PersistSettings { ipvs: Some("/etc/lvs/rules".into()), ..settings() },
+            &HostNetworkd::default(),
+        );
         assert!(ownership.settings.is_empty());
         let (_, ownership, _) = render(&desired(REAL_SERVER), &settings(), &HostNetworkd::default());
         assert!(ownership.settings.is_empty());
