@@ -324,7 +324,9 @@ fn check_located(root: &serde_yaml::Mapping) {
 }
 
 fn check_in_text(text: &str, error: &spec::SpecError) {
-    let lines = text.lines().count().max(1);
+    // libyaml (serde_yaml's scanner) also breaks lines at NEL, LS and PS, which `str::lines` keeps.
+    let yaml_break = |c: char| matches!(c, '\n' | '\u{85}' | '\u{2028}' | '\u{2029}');
+    let lines = text.split(yaml_break).count().max(1);
     for diagnostic in error.diagnostics() {
         assert!(diagnostic.line >= 1 && diagnostic.line <= lines + 1, "outside the text: {diagnostic}\n{text}");
         assert!(diagnostic.column >= 1, "{diagnostic}");
