@@ -1,7 +1,8 @@
 //! Machine-readable plans. `format_version` is MAJOR.MINOR: the major number changes only
 //! when a consumer would have to (a field removed or its meaning changed), the minor one
 //! when fields are added (1.1: `drift`; 1.2: the failure report of `apply`; 1.3: its
-//! `operation` and `kernel_message`), so consumers check the major number and may read
+//! `operation` and `kernel_message`; 1.4: `node`, lists always present, complete service and
+//! real-server settings, the timeouts object's id `timeouts`), so consumers check the major number and may read
 //! newer minors.
 
 use serde::Serialize;
@@ -12,7 +13,7 @@ use crate::lint::Finding;
 use crate::plan::ipvs::Draining;
 use crate::plan::{Action, Drift, Plan, Summary, Unmanaged};
 
-pub const FORMAT_VERSION: &str = "1.3";
+pub const FORMAT_VERSION: &str = "1.4";
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -220,7 +221,7 @@ mod tests {
         };
         let error = ApplyError::Change { total: 3, failed: vec![refused(2, Some("Invalid timeout"))], outcome };
         let json = report(&error);
-        assert_eq!(json["format_version"], "1.3");
+        assert_eq!(json["format_version"], "1.4");
         for (list, kernel) in [("failed", "Invalid timeout"), ("unknown", "lost"), ("rollback_failures", "cannot undo")]
         {
             let entry = &json[list][0];
