@@ -231,7 +231,11 @@ build_initramfs() {
     # flock (util-linux): holds the apply lock from outside in the safety scenario
     # keepalived: builds an IPVS table the import scenario reads back from keepalived.conf
     # jq: reads apply's JSON failure report in the batch outcome scenario
-    for b in bash ip ipvsadm ipvsadm-restore kmod flock /usr/sbin/keepalived jq ${LAB_EXTRA_BINS:-}; do
+    # systemd-networkd (when the host has it: Debian's systemd package): the networkd scenario
+    # lets networkd itself configure a namespace from the rendered files
+    local networkd=
+    [[ -x /lib/systemd/systemd-networkd ]] && networkd=/lib/systemd/systemd-networkd
+    for b in bash ip ipvsadm ipvsadm-restore kmod flock /usr/sbin/keepalived jq $networkd ${LAB_EXTRA_BINS:-}; do
         if [[ $b != /* ]]; then b=$(command -v "$b") || die "no $b on host"; fi
         copy_bin "$(readlink -f "$b")"
         # keep the usual name too (ip is /usr/sbin/ip, /usr/bin/ip on others)

@@ -103,7 +103,7 @@ run_cmd rm "$ROOT/usr/lib/systemd/network/80-wired.network"
 
 NETWORKD=/lib/systemd/systemd-networkd
 if [[ ! -x $NETWORKD ]]; then
-    step "no systemd-networkd in this VM (LAB_EXTRA_BINS=$NETWORKD adds it): the boot side is not run"
+    step "no systemd-networkd in this VM (lab.sh copies the host's when it has one): the boot side is not run"
     return 0
 fi
 step "systemd-networkd brings a fresh namespace back from the files alone"
