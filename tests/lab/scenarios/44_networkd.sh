@@ -4,7 +4,7 @@
 # blackhole and an unreachable route. The kernel side: ipip is loaded (and listed for
 # boot) though no role asked for it; the routes are there. The files: eth1's settings are a
 # drop-in of the host's file, the routes are persisted; the drop-in goes once the host
-# file does. Then, when the VM has systemd-networkd (LAB_EXTRA_BINS), the files
+# file does. Then, when the VM has systemd-networkd (lab.sh copies the host's), the files
 # themselves bring a wiped namespace back.
 ROOT=/tmp/root-h
 SPEC=/tmp/networkd.yaml
