@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 started=$(date +%s)
+echo "== host packages (cargo tests import keepalived's own sample configs)"
+LAB_PACKAGES_ONLY=1 tests/lab/lab.sh
+
 echo "== cargo test"
 cargo test --locked 2>&1
 
