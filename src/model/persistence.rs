@@ -14,7 +14,6 @@ pub const DEFAULT_IPVS_PATH: &str = "/etc/ipvsadm.rules";
 pub const DEFAULT_NETWORK_DIRECTORY: &str = "/etc/systemd/network";
 pub const DEBIAN_IPVSADM_DEFAULTS: &str = "/etc/default/ipvsadm";
 pub const RHEL_IPVS_PATH: &str = "/etc/sysconfig/ipvsadm";
-pub const RHEL_IPVSADM_CONFIG: &str = "/etc/sysconfig/ipvsadm-config";
 /// Shell settings a distro's ipvsadm package reads beside the rules file lvs-converge
 /// writes. Set only where `file` exists.
 pub struct PackageSettings {
@@ -25,18 +24,16 @@ pub struct PackageSettings {
     pub values: &'static [(&'static str, &'static str)],
 }
 
-pub const IPVSADM_PACKAGE_SETTINGS: [PackageSettings; 2] = [
+pub const IPVSADM_PACKAGE_SETTINGS: [PackageSettings; 1] = [
     // Debian's init script restores the rules at boot only with AUTO="true"; the package
     // ships "false".
     PackageSettings { rules: DEFAULT_IPVS_PATH, file: DEBIAN_IPVSADM_DEFAULTS, values: &[("AUTO", "true")] },
-    // RHEL's ipvsadm.service, with "yes", saves the live table over the rules at stop or
-    // restart: the file would no longer be lvs-converge's.
-    PackageSettings {
-        rules: RHEL_IPVS_PATH,
-        file: RHEL_IPVSADM_CONFIG,
-        values: &[("IPVS_SAVE_ON_STOP", "no"), ("IPVS_SAVE_ON_RESTART", "no")],
-    },
 ];
+/// RHEL's ipvsadm.service restores `RHEL_IPVS_PATH` at start but, at stop, writes
+/// `ipvsadm-save -n` over it (`ExecStop=`; it reads no ipvsadm-config): the rules would lose
+/// their marker, timeouts and thresholds and no longer be lvs-converge's. With the rules
+/// there, this drop-in replaces that `ExecStop=` with the table flush alone.
+pub const RHEL_IPVSADM_DROP_IN: &str = "/etc/systemd/system/ipvsadm.service.d/90-lvs-converge.conf";
 pub const DEFAULT_UNIT_PATH: &str = "/etc/systemd/system/lvs-converge.service";
 pub const DEFAULT_BINARY: &str = "/usr/bin/lvs-converge";
 /// Network files are named `90-lvs-converge-<interface>.{netdev,network}`.

@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use crate::model::files::{FileState, HEADER_PREFIX, IPVS_RULES_MARKER};
 use crate::model::ownership::FileOwnership;
 use crate::model::persistence::{
-    HostNetworkd, PersistSettings, PersistenceGap, IPVSADM_PACKAGE_SETTINGS, NETWORK_FILE_PREFIX,
+    HostNetworkd, PersistSettings, PersistenceGap, IPVSADM_PACKAGE_SETTINGS, NETWORK_FILE_PREFIX, RHEL_IPVSADM_DROP_IN,
+    RHEL_IPVS_PATH,
 };
 use crate::model::HostState;
 
@@ -86,6 +87,10 @@ pub fn render(
     let package_settings = IPVSADM_PACKAGE_SETTINGS
         .iter()
         .find(|package| rules.is_some() && settings.ipvs.as_deref() == Some(Path::new(package.rules)));
+    let rhel_drop_in =
+        (settings.ipvs.as_deref() == Some(Path::new(RHEL_IPVS_PATH))).then(|| PathBuf::from(RHEL_IPVSADM_DROP_IN));
+    let keep_rules_at_stop = rules.as_ref().map(|_| "[Service]\nExecStop=\nExecStop=/sbin/ipvsadm -C\n".to_string());
+    single(&rhel_drop_in, &header, keep_rules_at_stop);
     single(&settings.ipvs, IPVS_RULES_MARKER, rules);
     let unit_path = settings.boot_unit.as_ref().map(|u| u.path.clone());
     single(&unit_path, &header, settings.boot_unit.as_ref().map(unit::render));
@@ -185,14 +190,19 @@ mod tests {
         };
         assert_eq!(owned(&ownership), ["/etc/default/ipvsadm: AUTO=true"]);
         let rhel = PersistSettings { ipvs: Some("/etc/sysconfig/ipvsadm".into()), ..settings() };
-        let (_, ownership, _) = render(&director, &rhel, &HostNetworkd::default());
+        let (files, ownership, _) = render(&director, &rhel, &HostNetworkd::default());
+        // RHEL's ipvsadm.service would save the live table over the rules at stop (its
+        // `ExecStop=`, which reads no ipvsadm-config): a drop-in leaves only the flush.
+        assert!(ownership.settings.is_empty());
         assert_eq!(
-            owned(&ownership),
-            [
-                "/etc/sysconfig/ipvsadm-config: IPVS_SAVE_ON_RESTART=no",
-                "/etc/sysconfig/ipvsadm-config: IPVS_SAVE_ON_STOP=no"
-            ]
+            files[Path::new(RHEL_IPVSADM_DROP_IN)].content.as_text().unwrap().strip_prefix(HEADER).unwrap(),
+            "[Service]\nExecStop=\nExecStop=/sbin/ipvsadm -C\n"
         );
+        let (files, ownership, _) = render(&desired(REAL_SERVER), &rhel, &HostNetworkd::default());
+        assert!(!files.contains_key(Path::new(RHEL_IPVSADM_DROP_IN)), "no rules, no drop-in");
+        assert!(ownership.paths.contains(Path::new(RHEL_IPVSADM_DROP_IN)), "an old drop-in of ours goes");
+        let (files, _, _) = render(&director, &settings(), &HostNetworkd::default());
+        assert!(!files.contains_key(Path::new(RHEL_IPVSADM_DROP_IN)), "Debian's path: no RHEL drop-in");
         // Rules elsewhere or none at all: no package restores them.
         let (_, ownership, _) = render(
             &director,

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::ChangeView;
 use crate::model::files::FileContent;
-use crate::model::persistence::{DEBIAN_IPVSADM_DEFAULTS, DEFAULT_IPVS_PATH, RHEL_IPVSADM_CONFIG, RHEL_IPVS_PATH};
+use crate::model::persistence::{DEBIAN_IPVSADM_DEFAULTS, DEFAULT_IPVS_PATH};
 use crate::model::Subsystem;
 use crate::plan::FileChange;
 
@@ -44,10 +44,6 @@ pub fn diff(change: &FileChange) -> String {
         if path == Path::new(DEBIAN_IPVSADM_DEFAULTS) {
             text.push_str(&format!(
                 "(Debian's ipvsadm init script restores {DEFAULT_IPVS_PATH} at boot only with {name}=\"{value}\")\n"
-            ));
-        } else if path == Path::new(RHEL_IPVSADM_CONFIG) {
-            text.push_str(&format!(
-                "(otherwise RHEL's ipvsadm.service saves the live table over {RHEL_IPVS_PATH}, which is then not lvs-converge's)\n"
             ));
         }
     }
