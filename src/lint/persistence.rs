@@ -42,7 +42,7 @@ fn finding(document: &Document, spec: &Spec, gap: &PersistenceGap, prefix: &str)
         PersistenceGap::SharedHostFile { interface, host_file } => Finding::warning(
             "network-not-persisted",
             format!(
-                "{interface}'s settings are applied but not persisted: the host's {} configures it and other interfaces too",
+                "{interface}'s settings are applied but not persisted: the host's {} may configure it and other interfaces too",
                 host_file.display()
             ),
             "systemd-networkd applies one .network file per interface. A drop-in of that file would give every \

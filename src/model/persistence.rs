@@ -76,14 +76,25 @@ pub enum InterfaceMatch {
     /// No condition at all: networkd applies the file to every interface.
     Every,
     /// `Name=`: shell globs, any of which accepts a name; `!` before the list inverts it.
-    /// Other conditions beside `Name=` are taken as met: the file is meant for these names.
-    Names { patterns: Vec<String>, inverted: bool },
+    /// `conditional`: other conditions stand beside `Name=` (MAC address, driver, type …),
+    /// so the file may not apply to a name it accepts: no drop-in can rely on it.
+    Names {
+        patterns: Vec<String>,
+        inverted: bool,
+        #[serde(default)]
+        conditional: bool,
+    },
+    /// Conditions other than `Name=` only (netplan's `match: macaddress`, `Type=ether`): no
+    /// name can tell which interfaces it configures, so it may be any of them.
+    OtherConditions,
 }
 
 impl HostNetworkd {
-    /// The host's file that configures `interface`, if one does.
-    pub fn configuring(&self, interface: &str) -> Option<&HostNetworkFile> {
-        self.files.iter().find(|file| file.matches.accepts(interface))
+    /// The host's file that configures `interface`, if one does. `hardware`: the interface
+    /// has a MAC address and a driver (not lo, not an ipip tunnel), so a file matched by
+    /// such conditions alone may be the one.
+    pub fn configuring(&self, interface: &str, hardware: bool) -> Option<&HostNetworkFile> {
+        self.files.iter().find(|file| file.matches.accepts(interface, hardware))
     }
 }
 
@@ -91,17 +102,19 @@ impl InterfaceMatch {
     /// Whether this accepts `interface` and no other name: every pattern is that very name.
     pub fn only(&self, interface: &str) -> bool {
         match self {
-            InterfaceMatch::Every => false,
-            InterfaceMatch::Names { patterns, inverted } => {
-                !inverted && !patterns.is_empty() && patterns.iter().all(|pattern| pattern == interface)
+            InterfaceMatch::Every | InterfaceMatch::OtherConditions => false,
+            InterfaceMatch::Names { patterns, inverted, conditional } => {
+                !inverted && !conditional && !patterns.is_empty() && patterns.iter().all(|pattern| pattern == interface)
             }
         }
     }
 
-    pub fn accepts(&self, interface: &str) -> bool {
+    /// Whether this may configure `interface`; `hardware` as in [`HostNetworkd::configuring`].
+    pub fn accepts(&self, interface: &str, hardware: bool) -> bool {
         match self {
             InterfaceMatch::Every => true,
-            InterfaceMatch::Names { patterns, inverted } => {
+            InterfaceMatch::OtherConditions => hardware,
+            InterfaceMatch::Names { patterns, inverted, .. } => {
                 patterns.iter().any(|pattern| glob_matches(pattern.as_bytes(), interface.as_bytes())) != *inverted
             }
         }
@@ -218,14 +231,18 @@ mod tests {
     use super::*;
 
     fn names(patterns: &[&str], inverted: bool) -> InterfaceMatch {
-        InterfaceMatch::Names { patterns: patterns.iter().map(|p| p.to_string()).collect(), inverted }
+        InterfaceMatch::Names {
+            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+            inverted,
+            conditional: false,
+        }
     }
 
     /// Issue 18: networkd's first matching file wins, so which host file configures an
     /// interface decides where lvs-converge's settings must go.
     #[test]
     fn interface_names_match_as_networkd_matches_them() {
-        let accepts = |m: &InterfaceMatch, name: &str| m.accepts(name);
+        let accepts = |m: &InterfaceMatch, name: &str| m.accepts(name, true);
         assert!(accepts(&names(&["eth0"], false), "eth0") && !accepts(&names(&["eth0"], false), "eth01"));
         assert!(accepts(&names(&["en*", "eth*"], false), "eth1") && accepts(&names(&["en*"], false), "enp3s0"));
         assert!(!accepts(&names(&["en*"], false), "lo"));
@@ -249,7 +266,7 @@ mod tests {
                 },
             ],
         };
-        let configuring = |name: &str| host.configuring(name).map(|file| file.path.as_path());
+        let configuring = |name: &str| host.configuring(name, name.starts_with("eth")).map(|file| file.path.as_path());
         assert_eq!(configuring("eth0"), Some(Path::new("/run/systemd/network/10-netplan-eth0.network")));
         assert_eq!(configuring("eth1"), Some(Path::new("/usr/lib/systemd/network/80-wired.network")));
         assert_eq!(configuring("tunl0"), None);

@@ -99,7 +99,8 @@ pub fn read_host_networkd(root: Option<&Path>) -> Result<HostNetworkd, ObserveEr
             }
             let Some(bytes) = target.read(&path).map_err(failed(&path))? else { continue };
             // An empty file masks like a link to /dev/null.
-            if let Some(matches) = interface_match(&String::from_utf8_lossy(&bytes)).filter(|_| !bytes.is_empty()) {
+            if !bytes.is_empty() {
+                let matches = interface_match(&String::from_utf8_lossy(&bytes));
                 files.insert(name.to_string(), HostNetworkFile { path, matches });
             }
         }
@@ -114,9 +115,9 @@ fn passes_a_link(root: Option<&Path>, directory: &Path) -> bool {
     })
 }
 
-/// The interface names a `.network` file's `[Match]` sections accept; `None` when it
-/// matches by other conditions only (MAC address, driver …), which no name can tell.
-fn interface_match(text: &str) -> Option<InterfaceMatch> {
+/// The interface names a `.network` file's `[Match]` sections accept, and whether other
+/// conditions (MAC address, driver …), which no name can tell, stand beside them.
+fn interface_match(text: &str) -> InterfaceMatch {
     let mut section = String::new();
     let (mut patterns, mut inverted, mut named, mut other_conditions) = (Vec::new(), false, false, false);
     let mut logical = String::new();
@@ -160,9 +161,9 @@ fn interface_match(text: &str) -> Option<InterfaceMatch> {
         }
     }
     match (named, other_conditions) {
-        (true, _) => Some(InterfaceMatch::Names { patterns, inverted }),
-        (false, false) => Some(InterfaceMatch::Every),
-        (false, true) => None,
+        (true, conditional) => InterfaceMatch::Names { patterns, inverted, conditional },
+        (false, false) => InterfaceMatch::Every,
+        (false, true) => InterfaceMatch::OtherConditions,
     }
 }
 
@@ -248,13 +249,16 @@ mod tests {
             paths,
             [
                 "/run/systemd/network/10-netplan-eth0.network",
+                "/etc/systemd/network/50-by-mac.network",
                 "/etc/systemd/network/60-not-these.network",
                 "/usr/lib/systemd/network/99-wired.network"
             ]
         );
-        let configuring = |name: &str| host.configuring(name).map(|file| file.path.display().to_string());
+        let configuring =
+            |name: &str| host.configuring(name, name.starts_with("eth")).map(|file| file.path.display().to_string());
         assert_eq!(configuring("eth0").as_deref(), Some("/run/systemd/network/10-netplan-eth0.network"));
-        assert_eq!(configuring("eth1").as_deref(), Some("/usr/lib/systemd/network/99-wired.network"));
+        // A file matched by MAC address may be eth1's: it sorts before the catch-all.
+        assert_eq!(configuring("eth1").as_deref(), Some("/etc/systemd/network/50-by-mac.network"));
         assert_eq!(configuring("tun-dir").as_deref(), Some("/etc/systemd/network/60-not-these.network"));
         assert_eq!(configuring("tunl0"), None);
         assert_eq!(configuring("lo"), None);
@@ -263,12 +267,37 @@ mod tests {
 
     #[test]
     fn a_match_section_without_conditions_matches_every_interface() {
-        assert_eq!(interface_match("[Network]\nDHCP=yes\n"), Some(InterfaceMatch::Every));
-        assert_eq!(interface_match("[Match]\nDriver=e1000\n"), None);
+        assert_eq!(interface_match("[Network]\nDHCP=yes\n"), InterfaceMatch::Every);
         assert_eq!(
             interface_match("[Match]\nName=eth0\nName=\nName=\"eth1\" eth2\n[Link]\nName=x\n"),
-            Some(InterfaceMatch::Names { patterns: vec!["eth1".into(), "eth2".into()], inverted: false })
+            InterfaceMatch::Names { patterns: vec!["eth1".into(), "eth2".into()], inverted: false, conditional: false }
         );
+    }
+
+    /// Review of issue 18: a host file matched by MAC address (netplan's `match: macaddress`)
+    /// or driver may be the file networkd applies to any interface. A file of lvs-converge's
+    /// own would lose to it at boot, a drop-in might attach to a file that does not apply:
+    /// neither may be written as if the file were not there.
+    #[test]
+    fn a_host_file_matched_by_other_conditions_may_configure_any_interface() {
+        let by_mac = interface_match("[Match]\nMACAddress=52:54:00:12:34:56\n\n[Network]\nDHCP=yes\n");
+        assert_eq!(by_mac, InterfaceMatch::OtherConditions);
+        assert!(by_mac.accepts("eth0", true) && !by_mac.accepts("tun-dir", false) && !by_mac.only("eth0"));
+        let named_and_typed = interface_match("[Match]\nName=eth0\nType=ether\n");
+        assert!(named_and_typed.accepts("eth0", true) && !named_and_typed.only("eth0"));
+        assert!(!named_and_typed.accepts("eth1", true));
+        let root = scratch("by-mac");
+        std::fs::create_dir_all(root.join("run/systemd/network")).unwrap();
+        std::fs::write(
+            root.join("run/systemd/network/10-netplan-eth0.network"),
+            "[Match]\nMACAddress=52:54:00:12:34:56\n",
+        )
+        .unwrap();
+        let host = read_host_networkd(Some(&root)).unwrap();
+        let file = host.configuring("eth0", true).expect("the MAC-matched file counts");
+        assert_eq!(file.path, Path::new("/run/systemd/network/10-netplan-eth0.network"));
+        assert!(!file.matches.only("eth0"));
+        assert_eq!(host.configuring("lo", false), None, "lo has no MAC address to match");
     }
 
     /// Issue 18: a drop-in lvs-converge wrote for a host file must go when it is no longer

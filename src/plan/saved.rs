@@ -573,7 +573,7 @@ mod tests {
         let host = HostNetworkd {
             files: vec![HostNetworkFile {
                 path: "/usr/lib/systemd/network/10-eth1.network".into(),
-                matches: InterfaceMatch::Names { patterns: vec!["eth1".into()], inverted: false },
+                matches: InterfaceMatch::Names { patterns: vec!["eth1".into()], inverted: false, conditional: false },
             }],
         };
         let document = spec::parse_document(text, Path::new("h.yaml")).unwrap();
@@ -600,7 +600,7 @@ mod tests {
         let mut unrelated = host.clone();
         unrelated.files.push(HostNetworkFile {
             path: "/usr/lib/systemd/network/80-container-ve.network".into(),
-            matches: InterfaceMatch::Names { patterns: vec!["ve-*".into()], inverted: false },
+            matches: InterfaceMatch::Names { patterns: vec!["ve-*".into()], inverted: false, conditional: false },
         });
         assert!(read.check_host_networkd(&unrelated, path, 1_700_000_060).is_ok());
         let stale = read.check_host_networkd(&HostNetworkd::default(), path, 1_700_000_060).unwrap_err();

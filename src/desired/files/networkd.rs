@@ -157,7 +157,8 @@ pub fn render(desired: &HostState, host: &HostNetworkd) -> NetworkFiles {
         if network.is_empty() {
             continue;
         }
-        match host.configuring(interface) {
+        let hardware = interface != "lo" && !tunnel;
+        match host.configuring(interface, hardware) {
             None => files.push(NetworkFile {
                 name: PathBuf::from(format!("{NETWORK_FILE_PREFIX}{interface}.network")),
                 body: format!("[Match]\nName={}\n{network}", one_line(interface)),
@@ -211,6 +212,7 @@ mod tests {
                     matches: InterfaceMatch::Names {
                         patterns: names.iter().map(|n| n.to_string()).collect(),
                         inverted: false,
+                        conditional: false,
                     },
                 })
                 .collect(),
@@ -296,6 +298,29 @@ mod tests {
                 }
             ]
         );
+    }
+
+    /// Review of issue 18: a host file matched by MAC address only (netplan) may be the one
+    /// networkd applies to eth0 and eth1; a file of ours would lose to it at boot.
+    #[test]
+    fn a_host_file_matched_by_mac_address_gets_no_rival_for_interfaces_with_one() {
+        let by_mac = HostNetworkd {
+            files: vec![HostNetworkFile {
+                path: "/run/systemd/network/10-netplan-eth0.network".into(),
+                matches: InterfaceMatch::OtherConditions,
+            }],
+        };
+        let spec = resolve(&format!("{DIRECTOR}{PERSIST}"), &by_mac);
+        assert!(bodies(&spec).is_empty(), "{:?}", bodies(&spec));
+        let gaps: Vec<_> = spec
+            .persistence_gaps
+            .iter()
+            .map(|gap| match gap {
+                PersistenceGap::SharedHostFile { interface, .. } => interface.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(gaps, ["eth0", "eth1"]);
     }
 
     /// Issue 18: routes via a gateway without a device, and blackhole/unreachable routes,
