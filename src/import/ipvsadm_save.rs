@@ -167,7 +167,8 @@ fn ipvsadm_number(word: &str, option: &str, limit: &Limit, fail: Fail) -> Result
         Ok(value) if (limit.min..=limit.max).contains(&i64::from(value)) => Ok(value),
         _ => Err(fail(
             format!("`{option} {word}`: {} out of range {}-{} ({})", limit.field, limit.min, limit.max, limit.source),
-            Some(limit.hint),
+            // The spec's own hint speaks of spec fields; here the fix is in the saved rules.
+            Some("ipvsadm -R refuses this rule too: correct the value in the file (or drop the option) and import again"),
         )),
     }
 }

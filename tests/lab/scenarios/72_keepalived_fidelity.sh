@@ -3,7 +3,9 @@
 # own checker builds its table in a fresh namespace, and the spec `lvs-converge import`
 # makes of the same file plans no change against that table: the import is what keepalived
 # builds, refused values, non-breaking-space lines and groups included. `keepalived -t`
-# shows the warnings the import's notes mirror.
+# shows the warnings the import's notes mirror. The byte order mark fixture is the one
+# exception (import keeps the first block keepalived loses): only `keepalived -t`'s warning
+# and the import's note are compared for it.
 modprobe ip_vs
 modprobe ipip
 
