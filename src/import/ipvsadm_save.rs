@@ -168,7 +168,9 @@ fn ipvsadm_number(word: &str, option: &str, limit: &Limit, fail: Fail) -> Result
         _ => Err(fail(
             format!("`{option} {word}`: {} out of range {}-{} ({})", limit.field, limit.min, limit.max, limit.source),
             // The spec's own hint speaks of spec fields; here the fix is in the saved rules.
-            Some("ipvsadm -R refuses this rule too: correct the value in the file (or drop the option) and import again"),
+            Some(
+                "ipvsadm -R refuses this rule too: correct the value in the file (or drop the option) and import again",
+            ),
         )),
     }
 }

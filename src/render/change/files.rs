@@ -21,7 +21,14 @@ pub fn describe(change: &FileChange) -> ChangeView {
         id: change.path().display().to_string(),
         fields: vec![],
         before,
-        after: after.map(|content| serde_json::json!({ "content": content })),
+        after: after.map(|content| match change {
+            // Machines tell a one-setting edit of a file lvs-converge does not own (no
+            // `--take-over` needed) from a rewrite by this field, not by the diff's prose.
+            FileChange::SetValue { name, value, .. } => {
+                serde_json::json!({ "content": content, "setting": { "name": name, "value": value } })
+            }
+            _ => serde_json::json!({ "content": content }),
+        }),
     }
 }
 
@@ -85,6 +92,23 @@ mod tests {
             diff(&change),
             "--- /etc/x.conf\n+++ /etc/x.conf\n@@ -1,3 +1,3 @@\n # Managed by lvs-converge from /s.yaml: changes here are overwritten.\n a = 1\n-b = 2\n+b = 3\n"
         );
+    }
+
+    #[test]
+    fn a_setting_change_names_the_setting_in_json() {
+        let change = FileChange::SetValue {
+            path: "/etc/default/ipvsadm".into(),
+            name: "AUTO".into(),
+            value: "true".into(),
+            before: "AUTO=\"false\"\n".into(),
+            after: "AUTO=\"true\"\n".into(),
+        };
+        let view = describe(&change);
+        assert_eq!(
+            view.after,
+            Some(serde_json::json!({ "content": "AUTO=\"true\"\n", "setting": { "name": "AUTO", "value": "true" } }))
+        );
+        assert_eq!(view.before, Some(serde_json::json!({ "content": "AUTO=\"false\"\n" })));
     }
 
     #[test]
