@@ -162,6 +162,10 @@ pub enum CliError {
     /// be ignored: refused rather than ignored silently.
     #[error("--root and --observed cannot be used together: --root DIR reads and writes the persistence files below DIR on this host, while --observed FILE takes the whole host, its persistence files included, from the snapshot FILE written by `show`\n  hint: leave out --root to plan or check against the snapshot, or leave out --observed to read this host with its persistence files below DIR")]
     RootWithObserved,
+    /// `--root` given to a command that reads and writes no persistence file: refused rather
+    /// than ignored silently.
+    #[error("--root does nothing for `{0}`: only plan, apply and check --host read (and apply writes) the persistence files below it\n  hint: leave out --root")]
+    RootUnused(&'static str),
     /// `import -o FILE` without `--force`, and FILE exists.
     #[error("{} already exists\n  hint: pass --force to overwrite it, or choose another -o FILE", .0.display())]
     ImportExists(PathBuf),
@@ -239,6 +243,17 @@ fn usage_exit(answer: &clap::Error) -> u8 {
 /// Runs the command `cli` names and returns its exit code.
 pub fn run(cli: &Cli) -> Result<u8, CliError> {
     let context = Context { netns: cli.netns.as_deref(), root: cli.root.as_deref(), style: style(cli.color) };
+    let unused_root = match &cli.command {
+        Command::Show(_) => Some("show"),
+        Command::Import(_) => Some("import"),
+        Command::Validate(_) => Some("validate"),
+        Command::Schema => Some("schema"),
+        Command::Check(args) if !args.judges_the_host() => Some("check without --host"),
+        _ => None,
+    };
+    if let (Some(command), Some(_)) = (unused_root, context.root) {
+        return Err(CliError::RootUnused(command));
+    }
     match &cli.command {
         Command::Plan(args) => plan::run(args, &context),
         Command::Apply(args) => apply::run(args, &context),

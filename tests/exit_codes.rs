@@ -163,6 +163,8 @@ fn cases_for(row: &Row, f: &Fixtures) -> Option<Vec<Case>> {
         ("validate", 1) => vec![
             case(&["validate", "-f", &f.path("empty-cluster.yaml")]).saying("lists its hosts under `nodes`"),
             case(&["validate", "-f", &f.path("missing.yaml")]),
+            case(&["--root", &f.path(""), "validate", "-f", &repo("examples/seed/cluster.yaml")])
+                .saying("--root does nothing for `validate`"),
         ],
         ("plan", 0) => vec![case(&["plan", "-f", &converged("spec.yaml"), "--observed", &converged("observed.yaml")])],
         ("plan", 2) => vec![case(&["plan", "-f", &drift("spec.yaml"), "--observed", &drift("observed.yaml")])],
@@ -198,18 +200,23 @@ fn cases_for(row: &Row, f: &Fixtures) -> Option<Vec<Case>> {
                 .saying("nodes[2].sysctls.kernel.panic"),
             case(&["--root", &f.path(""), "check", "-f", &drift("spec.yaml"), "--observed", &drift("observed.yaml")])
                 .saying("--root and --observed cannot be used together"),
+            case(&["--root", &f.path(""), "check", "-f", &repo("examples/seed/cluster.yaml")])
+                .saying("--root does nothing for `check without --host`"),
         ],
         // Not the test machine's own namespace: reading its IPVS table needs root.
         ("show", 0) => vec![case(&["show"]).in_private_netns(), case(&["show", "--format", "json"]).in_private_netns()],
         ("show", 1) => vec![
             case(&["--netns", "/etc/passwd", "show"]).saying("`/etc/passwd` is not a network namespace"),
             case(&["--netns", "no-such-namespace", "show"]).saying("not found"),
+            case(&["--root", "/", "show"]).saying("--root does nothing for `show`"),
         ],
         ("import", 0) => vec![case(&["import", "--ipvsadm-save", &repo("tests/import/rich.ipvsadm-save")])],
         ("import", 1) => vec![
             case(&["import", "--ipvsadm-save", &f.path("missing.ipvsadm-save")]),
             case(&["import", "--ipvsadm-save", &repo("tests/import/rich.ipvsadm-save"), "-o", &f.path("exists.yaml")])
                 .saying("already exists"),
+            case(&["--root", "/", "import", "--ipvsadm-save", &repo("tests/import/rich.ipvsadm-save")])
+                .saying("--root does nothing for `import`"),
         ],
         ("schema", 0) => vec![case(&["schema"])],
         _ => return None,

@@ -34,10 +34,17 @@ pub struct CheckArgs {
     format: FormatArg,
 }
 
+impl CheckArgs {
+    /// Whether this check reads a host (live, or a snapshot), not only the spec.
+    pub(super) fn judges_the_host(&self) -> bool {
+        self.host || self.observed.is_some()
+    }
+}
+
 pub(super) fn run(args: &CheckArgs, context: &Context) -> Result<u8, CliError> {
     let arg = &args.spec;
     refuse_root_with_observed(context, args.observed.as_deref())?;
-    let judge_host = args.host || args.observed.is_some();
+    let judge_host = args.judges_the_host();
     if args.host && args.observed.is_none() {
         enter_netns(context.netns)?;
     }
