@@ -164,7 +164,7 @@ pub enum CliError {
     RootWithObserved,
     /// `--root` given to a command that reads and writes no persistence file: refused rather
     /// than ignored silently.
-    #[error("--root does nothing for `{0}`: only plan, apply and check --host read (and apply writes) the persistence files below it\n  hint: leave out --root")]
+    #[error("--root does nothing for `{0}`: only plan, apply and check --host read (and apply writes) the persistence files below it\n  hint: leave out --root (for check: or add --host to check this host with its files below DIR)")]
     RootUnused(&'static str),
     /// `import -o FILE` without `--force`, and FILE exists.
     #[error("{} already exists\n  hint: pass --force to overwrite it, or choose another -o FILE", .0.display())]

@@ -10,7 +10,7 @@ echo "== host packages (cargo tests import keepalived's own sample configs)"
 LAB_PACKAGES_ONLY=1 tests/lab/lab.sh
 
 echo "== cargo test"
-cargo test --locked 2>&1
+LVS_CONVERGE_REQUIRE_SAMPLES=1 cargo test --locked 2>&1
 
 echo "== live netlink tests, built for the lab VM"
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl

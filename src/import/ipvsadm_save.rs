@@ -169,7 +169,7 @@ fn ipvsadm_number(word: &str, option: &str, limit: &Limit, fail: Fail) -> Result
             format!("`{option} {word}`: {} out of range {}-{} ({})", limit.field, limit.min, limit.max, limit.source),
             // The spec's own hint speaks of spec fields; here the fix is in the saved rules.
             Some(
-                "ipvsadm -R refuses this rule too: correct the value in the file (or drop the option) and import again",
+                "the spec holds only what every distro's ipvsadm -R restores: correct the value in the file (or drop the option) and import again",
             ),
         )),
     }

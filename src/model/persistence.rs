@@ -76,8 +76,10 @@ pub enum InterfaceMatch {
     /// No condition at all: networkd applies the file to every interface.
     Every,
     /// `Name=`: shell globs, any of which accepts a name; `!` before the list inverts it.
-    /// `conditional`: other conditions stand beside `Name=` (MAC address, driver, type …),
-    /// so the file may not apply to a name it accepts: no drop-in can rely on it.
+    /// `conditional`: conditions other than a MAC address stand beside `Name=` (driver,
+    /// type, host, kernel command line …), so the file may not apply to a name it accepts:
+    /// no drop-in can rely on it. (A MAC address beside an exact name, netplan's
+    /// `match: macaddress` with `set-name`, still configures that one name alone.)
     Names {
         patterns: Vec<String>,
         inverted: bool,
@@ -85,14 +87,16 @@ pub enum InterfaceMatch {
         conditional: bool,
     },
     /// Conditions other than `Name=` only (netplan's `match: macaddress`, `Type=ether`): no
-    /// name can tell which interfaces it configures, so it may be any of them.
-    OtherConditions,
+    /// name can tell which interfaces it configures, so it may be any of them. `mac_only`:
+    /// only `MACAddress=`/`PermanentMACAddress=`, which interfaces without one (lo, ipip
+    /// tunnels) never match.
+    OtherConditions { mac_only: bool },
 }
 
 impl HostNetworkd {
-    /// The host's file that configures `interface`, if one does. `hardware`: the interface
-    /// has a MAC address and a driver (not lo, not an ipip tunnel), so a file matched by
-    /// such conditions alone may be the one.
+    /// The host's file that configures `interface`, if one may. `hardware`: the interface
+    /// may have a MAC address (not lo, not an ipip tunnel), so a file matched by MAC address
+    /// alone may be the one.
     pub fn configuring(&self, interface: &str, hardware: bool) -> Option<&HostNetworkFile> {
         self.files.iter().find(|file| file.matches.accepts(interface, hardware))
     }
@@ -102,7 +106,7 @@ impl InterfaceMatch {
     /// Whether this accepts `interface` and no other name: every pattern is that very name.
     pub fn only(&self, interface: &str) -> bool {
         match self {
-            InterfaceMatch::Every | InterfaceMatch::OtherConditions => false,
+            InterfaceMatch::Every | InterfaceMatch::OtherConditions { .. } => false,
             InterfaceMatch::Names { patterns, inverted, conditional } => {
                 !inverted && !conditional && !patterns.is_empty() && patterns.iter().all(|pattern| pattern == interface)
             }
@@ -113,7 +117,7 @@ impl InterfaceMatch {
     pub fn accepts(&self, interface: &str, hardware: bool) -> bool {
         match self {
             InterfaceMatch::Every => true,
-            InterfaceMatch::OtherConditions => hardware,
+            InterfaceMatch::OtherConditions { mac_only } => !mac_only || hardware,
             InterfaceMatch::Names { patterns, inverted, .. } => {
                 patterns.iter().any(|pattern| glob_matches(pattern.as_bytes(), interface.as_bytes())) != *inverted
             }
@@ -174,9 +178,10 @@ pub enum PersistenceGap {
     /// the gateway: networkd puts a route on an interface, and which one is not known.
     /// (Validation refuses a forwarding route with neither, so `gateway` is always there.)
     RouteWithoutInterface { route: RouteKey, gateway: Option<IpAddr> },
-    /// The host's file that configures `interface` matches other interfaces too: a drop-in
-    /// would configure them all alike, and a file of lvs-converge's own would take the
-    /// interface away from the host's configuration (networkd applies one file), so
+    /// The host's file that may configure `interface` matches other interfaces too, or by
+    /// conditions no name can tell: a drop-in would configure them all alike (or attach to a
+    /// file that does not apply), and a file of lvs-converge's own would lose to it or take
+    /// the interface away from the host's configuration (networkd applies one file), so
     /// nothing is written for it.
     SharedHostFile { interface: String, host_file: PathBuf },
 }

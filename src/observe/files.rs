@@ -119,7 +119,8 @@ fn passes_a_link(root: Option<&Path>, directory: &Path) -> bool {
 /// conditions (MAC address, driver …), which no name can tell, stand beside them.
 fn interface_match(text: &str) -> InterfaceMatch {
     let mut section = String::new();
-    let (mut patterns, mut inverted, mut named, mut other_conditions) = (Vec::new(), false, false, false);
+    let (mut patterns, mut inverted, mut named) = (Vec::new(), false, false);
+    let (mut mac_conditions, mut other_conditions) = (false, false);
     let mut logical = String::new();
     for raw in text.lines() {
         // A line ending in a backslash continues on the next one.
@@ -156,14 +157,15 @@ fn interface_match(text: &str) -> InterfaceMatch {
                 };
                 patterns.extend(value.split_whitespace().map(|word| word.trim_matches('"').to_string()));
             }
+            "MACAddress" | "PermanentMACAddress" if !value.is_empty() => mac_conditions = true,
             _ if !value.is_empty() => other_conditions = true,
             _ => {}
         }
     }
-    match (named, other_conditions) {
-        (true, conditional) => InterfaceMatch::Names { patterns, inverted, conditional },
+    match (named, mac_conditions || other_conditions) {
+        (true, _) => InterfaceMatch::Names { patterns, inverted, conditional: other_conditions },
         (false, false) => InterfaceMatch::Every,
-        (false, true) => InterfaceMatch::OtherConditions,
+        (false, true) => InterfaceMatch::OtherConditions { mac_only: !other_conditions },
     }
 }
 
@@ -281,11 +283,18 @@ mod tests {
     #[test]
     fn a_host_file_matched_by_other_conditions_may_configure_any_interface() {
         let by_mac = interface_match("[Match]\nMACAddress=52:54:00:12:34:56\n\n[Network]\nDHCP=yes\n");
-        assert_eq!(by_mac, InterfaceMatch::OtherConditions);
+        assert_eq!(by_mac, InterfaceMatch::OtherConditions { mac_only: true });
         assert!(by_mac.accepts("eth0", true) && !by_mac.accepts("tun-dir", false) && !by_mac.only("eth0"));
+        // A type or kind can match a tunnel or lo too.
+        let by_kind = interface_match("[Match]\nKind=ipip\n");
+        assert_eq!(by_kind, InterfaceMatch::OtherConditions { mac_only: false });
+        assert!(by_kind.accepts("tun-dir", false) && by_kind.accepts("lo", false));
         let named_and_typed = interface_match("[Match]\nName=eth0\nType=ether\n");
         assert!(named_and_typed.accepts("eth0", true) && !named_and_typed.only("eth0"));
         assert!(!named_and_typed.accepts("eth1", true));
+        // netplan's `match: macaddress` with `set-name: eth0`: that one name alone, a drop-in.
+        let named_by_mac = interface_match("[Match]\nPermanentMACAddress=52:54:00:12:34:56\nName=eth0\n");
+        assert!(named_by_mac.accepts("eth0", true) && named_by_mac.only("eth0"));
         let root = scratch("by-mac");
         std::fs::create_dir_all(root.join("run/systemd/network")).unwrap();
         std::fs::write(

@@ -2,8 +2,8 @@
 //! when a consumer would have to (a field removed or its meaning changed), the minor one
 //! when fields are added (1.1: `drift`; 1.2: the failure report of `apply`; 1.3: its
 //! `operation` and `kernel_message`; 1.4: `node`, lists always present, complete service and
-//! real-server settings, the timeouts object's id `timeouts`), so consumers check the major number and may read
-//! newer minors.
+//! real-server settings, the timeouts object's id `timeouts`, a setting change's
+//! `after.setting`), so consumers check the major number and may read newer minors.
 
 use serde::Serialize;
 

@@ -87,10 +87,14 @@ pub fn render(
     let package_settings = IPVSADM_PACKAGE_SETTINGS
         .iter()
         .find(|package| rules.is_some() && settings.ipvs.as_deref() == Some(Path::new(package.rules)));
-    let rhel_drop_in =
-        (settings.ipvs.as_deref() == Some(Path::new(RHEL_IPVS_PATH))).then(|| PathBuf::from(RHEL_IPVSADM_DROP_IN));
-    let keep_rules_at_stop = rules.as_ref().map(|_| "[Service]\nExecStop=\nExecStop=/sbin/ipvsadm -C\n".to_string());
-    single(&rhel_drop_in, &header, keep_rules_at_stop);
+    // Owned whatever the rules path (removed, if it is ours, once the rules are elsewhere or
+    // gone): its path is fixed, and only a file with lvs-converge's header is ever deleted.
+    let rules_at_rhel_path = settings.ipvs.as_deref() == Some(Path::new(RHEL_IPVS_PATH));
+    let keep_rules_at_stop = rules
+        .as_ref()
+        .filter(|_| rules_at_rhel_path)
+        .map(|_| "[Service]\nExecStop=\nExecStop=/sbin/ipvsadm -C\n".to_string());
+    single(&Some(PathBuf::from(RHEL_IPVSADM_DROP_IN)), &header, keep_rules_at_stop);
     single(&settings.ipvs, IPVS_RULES_MARKER, rules);
     let unit_path = settings.boot_unit.as_ref().map(|u| u.path.clone());
     single(&unit_path, &header, settings.boot_unit.as_ref().map(unit::render));
@@ -201,8 +205,9 @@ mod tests {
         let (files, ownership, _) = render(&desired(REAL_SERVER), &rhel, &HostNetworkd::default());
         assert!(!files.contains_key(Path::new(RHEL_IPVSADM_DROP_IN)), "no rules, no drop-in");
         assert!(ownership.paths.contains(Path::new(RHEL_IPVSADM_DROP_IN)), "an old drop-in of ours goes");
-        let (files, _, _) = render(&director, &settings(), &HostNetworkd::default());
+        let (files, ownership, _) = render(&director, &settings(), &HostNetworkd::default());
         assert!(!files.contains_key(Path::new(RHEL_IPVSADM_DROP_IN)), "Debian's path: no RHEL drop-in");
+        assert!(ownership.paths.contains(Path::new(RHEL_IPVSADM_DROP_IN)), "one left from the RHEL path goes");
         // Rules elsewhere or none at all: no package restores them.
         let (_, ownership, _) = render(
             &director,
@@ -276,7 +281,7 @@ mod tests {
         let paths: Vec<_> = spec.desired.files.keys().map(|p| p.display().to_string()).collect();
         assert_eq!(paths, ["/etc/modules-load.d/lvs.conf"]);
         let owned: Vec<_> = spec.ownership.files.paths.iter().map(|p| p.display().to_string()).collect();
-        assert_eq!(owned, [DEFAULT_IPVS_PATH, DEFAULT_SYSCTL_PATH, DEFAULT_UNIT_PATH]);
+        assert_eq!(owned, [DEFAULT_IPVS_PATH, DEFAULT_SYSCTL_PATH, RHEL_IPVSADM_DROP_IN, DEFAULT_UNIT_PATH]);
         assert!(spec.ownership.files.directories.contains_key(Path::new(DEFAULT_NETWORK_DIRECTORY)));
     }
 

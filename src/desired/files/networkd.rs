@@ -157,7 +157,8 @@ pub fn render(desired: &HostState, host: &HostNetworkd) -> NetworkFiles {
         if network.is_empty() {
             continue;
         }
-        let hardware = interface != "lo" && !tunnel;
+        // lo and ipip tunnels (tunl0 too, declared or not) have no MAC address to match.
+        let hardware = interface != "lo" && interface != "tunl0" && !tunnel;
         match host.configuring(interface, hardware) {
             None => files.push(NetworkFile {
                 name: PathBuf::from(format!("{NETWORK_FILE_PREFIX}{interface}.network")),
@@ -307,7 +308,7 @@ mod tests {
         let by_mac = HostNetworkd {
             files: vec![HostNetworkFile {
                 path: "/run/systemd/network/10-netplan-eth0.network".into(),
-                matches: InterfaceMatch::OtherConditions,
+                matches: InterfaceMatch::OtherConditions { mac_only: true },
             }],
         };
         let spec = resolve(&format!("{DIRECTOR}{PERSIST}"), &by_mac);

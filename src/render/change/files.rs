@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::ChangeView;
 use crate::model::files::FileContent;
-use crate::model::persistence::{DEBIAN_IPVSADM_DEFAULTS, DEFAULT_IPVS_PATH};
+use crate::model::persistence::{DEBIAN_IPVSADM_DEFAULTS, DEFAULT_IPVS_PATH, RHEL_IPVSADM_DROP_IN};
 use crate::model::Subsystem;
 use crate::plan::FileChange;
 
@@ -42,6 +42,11 @@ pub fn diff(change: &FileChange) -> String {
     let mut text = String::new();
     if change.overwrites_foreign_file() {
         text.push_str("not owned (no lvs-converge header): apply will refuse without --take-over\n");
+    }
+    if change.path() == Path::new(RHEL_IPVSADM_DROP_IN) && after.is_some() {
+        text.push_str(
+            "systemd reads this drop-in after `systemctl daemon-reload`: until then ipvsadm.service's stop still saves the live table over the rules\n",
+        );
     }
     if let FileChange::SetValue { name, value, .. } = change {
         text.push_str(&format!(
@@ -91,6 +96,16 @@ mod tests {
         assert_eq!(
             diff(&change),
             "--- /etc/x.conf\n+++ /etc/x.conf\n@@ -1,3 +1,3 @@\n # Managed by lvs-converge from /s.yaml: changes here are overwritten.\n a = 1\n-b = 2\n+b = 3\n"
+        );
+    }
+
+    #[test]
+    fn the_rhel_drop_in_says_systemd_must_reload() {
+        let change = FileChange::Create { path: RHEL_IPVSADM_DROP_IN.into(), after: "[Service]\n".into() };
+        assert!(
+            diff(&change).starts_with("systemd reads this drop-in after `systemctl daemon-reload`"),
+            "{}",
+            diff(&change)
         );
     }
 

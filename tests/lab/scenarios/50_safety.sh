@@ -60,15 +60,19 @@ step "live traffic while the director moves to v2 (apply --wait drains rs2 befor
 loop=$!
 ( while :; do in_ns director ipvsadm -Ln -t $VIP:80 | awk '$1 == "->" && $2 ~ /198.51.100.22/ { print "rs2 weight", $4 }' | head -1 | grep . || echo "rs2 gone"; sleep 0.1; done ) >/tmp/watch.log &
 watch=$!
-# Slow clients that keep a connection open for 10 s, until one of them is on rs2, so that
-# rs2 has an established connection to drain. (Round robin alone does not guarantee it:
-# the request loop above takes turns too.) 10 s, not less: on a loaded machine the VM's
-# clock runs on while apply starts, and a drain that ends at once is never seen at weight 0.
+# Slow clients, started until one of them is on rs2, so that rs2 has an established
+# connection to drain. (Round robin alone does not guarantee it: the request loop above
+# takes turns too.) Each holds its connection until the watch has seen rs2 at weight 0
+# (at most 30 s), so the drain lasts until it is seen however slow the machine is.
+hold_until_drain_seen() {
+    for _ in $(seq 1 300); do grep -q 'rs2 weight 0' /tmp/watch.log && break; sleep 0.1; done
+    sleep 1
+}
 rs2_active() {
     in_ns director ipvsadm -Ln -t $VIP:80 | awk '$1 == "->" && $2 ~ /198.51.100.22/ { print $5 }'
 }
 for i in 1 2 3 4 5 6; do
-    ( (printf 'GET / HTTP/1.0\r\n'; sleep 10) | in_ns client timeout 20 busybox nc 203.0.113.100 80 >/dev/null 2>&1 ) &
+    ( (printf 'GET / HTTP/1.0\r\n'; hold_until_drain_seen) | in_ns client timeout 45 busybox nc 203.0.113.100 80 >/dev/null 2>&1 ) &
     sleep 0.3
     [[ $(rs2_active) -gt 0 ]] && break
 done
