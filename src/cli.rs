@@ -25,6 +25,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::apply::{ApplyError, Outcome};
 use crate::desired::{self, Spec};
+use crate::model::persistence::HostNetworkd;
 use crate::model::HostState;
 use crate::observe::{self, Interest, ObserveError};
 use crate::plan::saved::SavedPlanError;
@@ -372,23 +373,17 @@ fn resolve_on_host(
     observed: &HostState,
     root: Option<&std::path::Path>,
 ) -> Result<Spec, CliError> {
-    let spec = resolve(document, arg, observed)?;
-    if !writes_network_settings(&spec.desired) {
-        return Ok(spec);
-    }
-    let host_networkd = observe::files::read_host_networkd(root)?;
-    let selector = NodeSelector { name: spec.node.as_deref(), local_addresses: vec![] };
-    Ok(desired::resolve_on(document, &selector, &host_networkd)?)
-}
-
-/// Whether `desired` persists interface settings, which the host's own networkd files
-/// place (offline, every interface gets a `.network` file of lvs-converge's own).
-fn writes_network_settings(desired: &HostState) -> bool {
-    let drop_ins = |path: &std::path::Path| path.to_str().is_some_and(|p| p.ends_with(".network.d"));
-    desired
-        .files
-        .keys()
-        .any(|path| path.extension().is_some_and(|e| e == "network") || path.parent().is_some_and(drop_ins))
+    let selector = NodeSelector {
+        name: arg.node.as_deref(),
+        local_addresses: observed.addresses.values().map(|a| a.address).collect(),
+    };
+    let validated = document.validate(&selector)?;
+    // Only a spec that persists network settings needs the host's own networkd files, which
+    // decide where those settings go (offline, every interface gets a file of its own).
+    let writes_network = validated.persist.as_ref().is_some_and(|persist| persist.network.is_some());
+    let host_networkd =
+        if writes_network { observe::files::read_host_networkd(root)? } else { HostNetworkd::default() };
+    Ok(desired::build(validated, &host_networkd))
 }
 
 fn observe_resolved(spec: &Spec, root: Option<&std::path::Path>) -> Result<HostState, CliError> {

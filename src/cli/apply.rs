@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    enter_netns, observe_resolved, resolve_for, say, write_report, writes_network_settings, CliError, Context,
-    FormatArg, SpecArg, EXIT_OK,
+    enter_netns, observe_resolved, resolve_for, say, write_report, CliError, Context, FormatArg, SpecArg, EXIT_OK,
 };
 use crate::apply::faults::FaultInjecting;
 use crate::apply::live::LiveHost;
@@ -59,6 +58,16 @@ pub(super) fn run(args: &ApplyArgs, context: &Context) -> Result<u8, CliError> {
         (None, Some(spec)) => apply_spec(spec, args, context),
         (None, None) => Err(CliError::NothingToApply),
     }
+}
+
+/// Whether the saved plan's desired state persists interface settings (a `.network` file or
+/// a drop-in of the host's): only then do the host's own networkd files bear on it.
+fn writes_network_settings(desired: &crate::model::HostState) -> bool {
+    let drop_ins = |path: &Path| path.to_str().is_some_and(|p| p.ends_with(".network.d"));
+    desired
+        .files
+        .keys()
+        .any(|path| path.extension().is_some_and(|e| e == "network") || path.parent().is_some_and(drop_ins))
 }
 
 /// `apply PLANFILE`: exactly the saved plan's changes, in the namespace and root it was made for.
