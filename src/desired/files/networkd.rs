@@ -25,7 +25,7 @@ use crate::model::addresses::prefix_contains;
 use crate::model::keyed::Keyed;
 use crate::model::links::LinkKind;
 use crate::model::persistence::{HostNetworkd, PersistenceGap, NETWORK_DROP_IN_NAME, NETWORK_FILE_PREFIX};
-use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
+use crate::model::routes::{Route, RouteScope, RouteType, TableName};
 use crate::model::HostState;
 
 /// One rendered file: its path relative to the network directory, its body, and for a
@@ -130,17 +130,9 @@ pub fn render(desired: &HostState, host: &HostNetworkd) -> NetworkFiles {
             if let Some(gateway) = route.gateway {
                 let _ = writeln!(network, "Gateway={gateway}");
             }
-            let kind = match route.kind {
-                RouteType::Unicast => "unicast",
-                RouteType::Local => "local",
-                RouteType::Blackhole => "blackhole",
-                RouteType::Unreachable => "unreachable",
-            };
-            let table = match route.table {
-                TABLE_MAIN => "main".to_string(),
-                TABLE_LOCAL => "local".to_string(),
-                other => other.to_string(),
-            };
+            // networkd's `Type=` and `Table=` take the words `ip route` uses; its scope word
+            // for the universe is "global".
+            let (kind, table) = (route.kind.name(), TableName(route.table));
             let scope = match route.scope {
                 RouteScope::Universe => "global",
                 RouteScope::Link => "link",
