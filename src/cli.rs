@@ -331,14 +331,18 @@ fn validated_nodes(document: &spec::Document, node: Option<&str>) -> Result<Vec<
     names.into_iter().map(|name| desired::resolve(document, &NodeSelector { name, local_addresses: vec![] })).collect()
 }
 
+/// `--node`, else this host's addresses (as `observed` holds them) pick a Cluster's node.
+fn node_selector<'a>(arg: &'a SpecArg, observed: &HostState) -> NodeSelector<'a> {
+    NodeSelector {
+        name: arg.node.as_deref(),
+        local_addresses: observed.addresses.values().map(|a| a.address).collect(),
+    }
+}
+
 /// Resolves the spec for this host, given its observed state (whose addresses pick the node
 /// of a Cluster spec when `--node` is not given).
 fn resolve(document: &spec::Document, arg: &SpecArg, observed: &HostState) -> Result<Spec, SpecError> {
-    let selector = NodeSelector {
-        name: arg.node.as_deref(),
-        local_addresses: observed.addresses.values().map(|a| a.address).collect(),
-    };
-    desired::resolve(document, &selector)
+    desired::resolve(document, &node_selector(arg, observed))
 }
 
 /// Observes the live host as the spec needs it: addresses first when the node must be found
@@ -373,11 +377,7 @@ fn resolve_on_host(
     observed: &HostState,
     root: Option<&std::path::Path>,
 ) -> Result<Spec, CliError> {
-    let selector = NodeSelector {
-        name: arg.node.as_deref(),
-        local_addresses: observed.addresses.values().map(|a| a.address).collect(),
-    };
-    let validated = document.validate(&selector)?;
+    let validated = document.validate(&node_selector(arg, observed))?;
     // Only a spec that persists network settings needs the host's own networkd files, which
     // decide where those settings go (offline, every interface gets a file of its own).
     let writes_network = validated.persist.as_ref().is_some_and(|persist| persist.network.is_some());
