@@ -18,7 +18,7 @@
 //!   a comma);
 //! - `abort-at:NAME` — abort when the code passes the named point (e.g. `file-before-rename`);
 //! - `fail-at:NAME` — the first pass through the named point fails as if the kernel refused
-//!   it (e.g. `ipip-create`, `link-set-mtu`: the later requests of a change made of several);
+//!   it (e.g. `tunnel-create`, `link-set-mtu`: the later requests of a change made of several);
 //!   `fail-always-at:NAME` — every pass fails (so that putting things back fails too).
 //!
 //! The rules about changes (`*-at-change`, `run-before-*`) act around any host, through

@@ -1,5 +1,5 @@
-//! Carrying out interface changes on the kernel: ipip tunnels are created, changed and
-//! deleted; any interface's MTU and admin state are set.
+//! Carrying out interface changes on the kernel: tunnels (ipip, gre, sit, ip6tnl, ip6gre)
+//! are created, changed and deleted; any interface's MTU and admin state are set.
 
 use nix::errno::Errno;
 
@@ -17,7 +17,8 @@ impl Applier for LinkChange {
     }
 
     /// EEXIST creating an interface that exists, ENODEV changing or deleting one that does
-    /// not; tunl0 is only configured (it comes with ipip); deleting an interface takes its
+    /// not; the fallback devices are only configured (each comes with its module), and of
+    /// their tunnel parameters only ip6tnl0's mode changes; deleting an interface takes its
     /// addresses, routes and sysctls with it, as the kernel does.
     fn in_memory(&self, host: &mut MemoryHost) -> Result<(), ChangeError> {
         let links = &mut host.state.links;
@@ -26,18 +27,20 @@ impl Applier for LinkChange {
                 Some(current) => {
                     let up = after.up.or(current.up);
                     let mtu = after.mtu.or(current.mtu);
-                    *current = Link { kind: current.kind.clone(), up, mtu, ..after.clone() };
+                    *current = Link { kind: current.kind.configured_fallback(&after.kind), up, mtu, ..after.clone() };
                     Ok(())
                 }
                 None => Err(ChangeError::new(format!(
-                    "configuring {}: {} does not exist: it appears when the ipip module is loaded",
-                    after.name, after.name
+                    "configuring {}: {} does not exist: it appears when the {} module is loaded",
+                    after.name,
+                    after.name,
+                    after.kind.module().unwrap_or("tunnel")
                 ))),
             },
             LinkChange::Create { after } => {
                 let action = format!("creating interface {}", after.name);
-                if !matches!(after.kind, LinkKind::Ipip { .. }) {
-                    return Err(ChangeError::new(format!("{action}: lvs-converge only creates ipip tunnels")));
+                if !after.kind.is_tunnel() {
+                    return Err(ChangeError::new(format!("{action}: lvs-converge only creates tunnels")));
                 }
                 if links.contains_key(&after.name) {
                     return Err(refused(action, Errno::EEXIST));
@@ -49,10 +52,18 @@ impl Applier for LinkChange {
             }
             LinkChange::Update { after, .. } => {
                 let action = format!("changing interface {}", after.name);
-                let current = links.get_mut(&after.name).ok_or_else(|| refused(action, Errno::ENODEV))?;
+                let Some(current) = links.get_mut(&after.name) else {
+                    return Err(refused(action, Errno::ENODEV));
+                };
                 // Only the MTU and admin state of interfaces of other kinds are managed.
                 let kind = match after.kind {
                     LinkKind::Other { .. } => current.kind.clone(),
+                    // The kernel refuses any other change of a fallback's parameters.
+                    _ if current.is_fallback_tunnel()
+                        && current.kind.configured_fallback(&after.kind) != after.kind =>
+                    {
+                        return Err(refused(action, Errno::EINVAL));
+                    }
                     _ => after.kind.clone(),
                 };
                 // What the spec leaves out stays as it is.
@@ -63,8 +74,10 @@ impl Applier for LinkChange {
             }
             LinkChange::Delete { before } => {
                 let action = format!("deleting interface {}", before.name);
-                if before.is_fallback_tunnel() || !matches!(before.kind, LinkKind::Ipip { .. }) {
-                    return Err(ChangeError::new(format!("{action}: lvs-converge only deletes its ipip tunnels")));
+                if before.is_fallback_tunnel() || !before.kind.is_tunnel() {
+                    return Err(ChangeError::new(format!(
+                        "{action}: lvs-converge only deletes the tunnels it manages"
+                    )));
                 }
                 links.remove(&before.name).ok_or_else(|| refused(action, Errno::ENODEV))?;
                 // The kernel takes the interface's addresses, routes and sysctls with it.
@@ -81,49 +94,43 @@ impl Applier for LinkChange {
 /// Makes one change; on failure, a message that names the interface and the cause.
 pub fn apply(client: &mut RouteClient, change: &LinkChange) -> Result<(), RouteNetlinkError> {
     match change {
-        // tunl0 comes with the ipip module, which an earlier change of this plan loads:
-        // by now it exists and only needs configuring.
+        // A fallback device (tunl0, gre0 …) comes with its module, which an earlier change
+        // of this plan loads: by now it exists and only needs configuring.
         LinkChange::Create { after } if after.is_fallback_tunnel() => {
             let current = client.links()?.into_iter().find(|l| l.name == after.name);
             match current {
-                Some(current) => client.update_link(&current, &Link { kind: current.kind.clone(), ..after.clone() }),
-                None => Err(RouteNetlinkError::InvalidRequest {
-                    action: format!("configuring {}", after.name),
-                    detail: format!(
-                        "{} does not exist: it appears when the ipip module is loaded; add `modules: [ipip]` (the real-server role does)",
-                        after.name
-                    ),
-                }),
+                Some(current) => {
+                    let kind = current.kind.configured_fallback(&after.kind);
+                    client.update_link(&current, &Link { kind, ..after.clone() })
+                }
+                None => {
+                    let module = after.kind.module().unwrap_or("tunnel");
+                    Err(RouteNetlinkError::InvalidRequest {
+                        action: format!("configuring {}", after.name),
+                        detail: format!(
+                            "{} does not exist: it appears when the {module} module is loaded; add `modules: [{module}]` (the real-server role does)",
+                            after.name
+                        ),
+                    })
+                }
             }
         }
         LinkChange::Create { after } => match &after.kind {
-            LinkKind::Ipip { .. } => client.create_ipip(after),
-            other @ (LinkKind::Gre { .. } | LinkKind::Sit { .. } | LinkKind::Ip6tnl { .. } | LinkKind::Ip6gre { .. }) => {
-                Err(RouteNetlinkError::InvalidRequest {
-                    action: format!("creating interface {}", after.name),
-                    detail: format!("creating {} tunnels is not supported yet", other.name()),
-                })
-            }
             LinkKind::Other { kind } => Err(RouteNetlinkError::InvalidRequest {
                 action: format!("creating interface {}", after.name),
                 detail: format!(
-                    "lvs-converge only creates ipip tunnels, and a {kind} interface must exist before the spec can configure it"
+                    "lvs-converge only creates tunnels, and a {kind} interface must exist before the spec can configure it"
                 ),
             }),
+            _ => client.create_tunnel(after),
         },
         LinkChange::Update { before, after } => client.update_link(before, after),
         LinkChange::Delete { before } => match &before.kind {
-            LinkKind::Ipip { .. } => client.delete_link(&before.name),
-            other @ (LinkKind::Gre { .. } | LinkKind::Sit { .. } | LinkKind::Ip6tnl { .. } | LinkKind::Ip6gre { .. }) => {
-                Err(RouteNetlinkError::InvalidRequest {
-                    action: format!("refusing to delete interface {}", before.name),
-                    detail: format!("deleting {} tunnels is not supported yet", other.name()),
-                })
-            }
             LinkKind::Other { kind } => Err(RouteNetlinkError::InvalidRequest {
                 action: format!("refusing to delete interface {}", before.name),
-                detail: format!("it is a {kind} interface, and lvs-converge only deletes the ipip tunnels it manages"),
+                detail: format!("it is a {kind} interface, and lvs-converge only deletes the tunnels it manages"),
             }),
+            _ => client.delete_link(&before.name),
         },
     }
 }

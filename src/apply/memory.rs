@@ -255,4 +255,52 @@ routes:
         assert_eq!(host.apply(&[&load, &configure()], &mut || false), [ChangeOutcome::Applied, ChangeOutcome::Applied]);
         assert_eq!(host.state.links[FALLBACK_TUNNEL].up, Some(true));
     }
+
+    #[test]
+    fn every_tunnel_module_brings_its_fallback_which_is_configured_never_created_or_deleted() {
+        use crate::model::links::{Ip6tnlMode, LinkKind, FALLBACK_TUNNELS};
+        let mut host = MemoryHost::default();
+        for module in ["ip_gre", "sit", "ip6_tunnel", "ip6_gre"] {
+            let load = Change::Module(ModuleChange::Load { name: module.into() });
+            assert_eq!(host.apply(&[&load], &mut || false), [ChangeOutcome::Applied]);
+        }
+        let names: Vec<&str> = host.state.links.keys().map(String::as_str).collect();
+        assert_eq!(names, ["gre0", "ip6gre0", "ip6tnl0", "sit0"]);
+        for name in FALLBACK_TUNNELS.into_iter().filter(|name| *name != FALLBACK_TUNNEL) {
+            let fallback = host.state.links[name].clone();
+            let delete = Change::Link(LinkChange::Delete { before: fallback.clone() });
+            assert!(matches!(host.apply(&[&delete], &mut || false)[..], [ChangeOutcome::Failed(_)]), "{name}");
+            let configure = Change::Link(LinkChange::Create { after: Link { up: Some(true), ..fallback } });
+            assert_eq!(host.apply(&[&configure], &mut || false), [ChangeOutcome::Applied], "{name}");
+            assert_eq!(host.state.links[name].up, Some(true), "{name}");
+        }
+        // ip6tnl0 takes a mode; gre0 keeps the kernel's parameters.
+        let ip6tnl0 = host.state.links["ip6tnl0"].clone();
+        let any = LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 0, mode: Ip6tnlMode::Any };
+        let mode =
+            Change::Link(LinkChange::Update { before: ip6tnl0.clone(), after: Link { kind: any.clone(), ..ip6tnl0 } });
+        assert_eq!(host.apply(&[&mode], &mut || false), [ChangeOutcome::Applied]);
+        assert_eq!(host.state.links["ip6tnl0"].kind, any);
+        let gre0 = host.state.links["gre0"].clone();
+        let p2p = LinkKind::Gre { local: None, remote: Some("192.0.2.1".parse().unwrap()), ttl: 0, pmtudisc: false };
+        let endpoints = Change::Link(LinkChange::Update { before: gre0.clone(), after: Link { kind: p2p, ..gre0 } });
+        assert_eq!(errno(&mut host, endpoints), Some(Errno::EINVAL as i32));
+    }
+
+    #[test]
+    fn named_tunnels_of_every_kind_are_created_and_deleted() {
+        let mut host = host();
+        for yaml in [
+            "{ name: gre1, type: gre, remote: 192.0.2.1 }",
+            "{ name: sit1, type: sit, remote: 192.0.2.1 }",
+            "{ name: ip6tnl1, type: ip6tnl, remote: '2001:db8::1', mode: any }",
+            "{ name: ip6gre1, type: ip6gre, remote: '2001:db8::1' }",
+        ] {
+            let tunnel: Link = serde_yaml::from_str(yaml).unwrap();
+            assert_eq!(errno(&mut host, Change::Link(LinkChange::Create { after: tunnel.clone() })), None, "{yaml}");
+            assert_eq!(host.state.links[&tunnel.name].kind, tunnel.kind);
+            assert_eq!(errno(&mut host, Change::Link(LinkChange::Delete { before: tunnel.clone() })), None, "{yaml}");
+            assert!(!host.state.links.contains_key(&tunnel.name));
+        }
+    }
 }

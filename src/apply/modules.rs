@@ -7,7 +7,7 @@ use super::live::Kernel;
 use super::memory::MemoryHost;
 use super::{Applier, ChangeError, ChangeOutcome};
 use crate::model::keyed::Keyed;
-use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
+use crate::model::links::{Link, LinkKind, FALLBACK_TUNNELS};
 use crate::plan::ModuleChange;
 
 impl Applier for ModuleChange {
@@ -15,8 +15,9 @@ impl Applier for ModuleChange {
         apply(self).into()
     }
 
-    /// A module this kernel lacks is refused as modprobe refuses it; loading ipip brings
-    /// tunl0, down, as the kernel does.
+    /// A module this kernel lacks is refused as modprobe refuses it; loading a tunnel
+    /// module brings its fallback device (ipip tunl0, ip_gre gre0 …), down, as the kernel
+    /// does.
     fn in_memory(&self, host: &mut MemoryHost) -> Result<(), ChangeError> {
         let ModuleChange::Load { name } = self;
         if host.loadable_modules.as_ref().is_some_and(|loadable| !loadable.contains(name)) {
@@ -24,16 +25,27 @@ impl Applier for ModuleChange {
             return Err(ChangeError::new(format!("modprobe {name} failed: FATAL: Module {name} not found")));
         }
         host.state.modules.insert(name.clone());
-        if name == "ipip" && !host.state.links.contains_key(FALLBACK_TUNNEL) {
-            let fallback = Link {
-                name: FALLBACK_TUNNEL.into(),
-                kind: LinkKind::Ipip { local: None, remote: None, ttl: 0, pmtudisc: true },
-                up: Some(false),
-                mtu: Some(1480),
+        for fallback in FALLBACK_TUNNELS {
+            let Some(kind) = LinkKind::fallback(fallback).filter(|kind| kind.module() == Some(name.as_str())) else {
+                continue;
             };
-            host.state.links.insert(fallback.key(), fallback);
+            if !host.state.links.contains_key(fallback) {
+                let mtu = Some(fallback_mtu(&kind));
+                let link = Link { name: fallback.into(), kind, up: Some(false), mtu };
+                host.state.links.insert(link.key(), link);
+            }
         }
         Ok(())
+    }
+}
+
+/// A fallback device's MTU as the kernel sets it: 1500 less the outer headers.
+fn fallback_mtu(kind: &LinkKind) -> u32 {
+    match kind {
+        LinkKind::Gre { .. } => 1476,
+        LinkKind::Ip6tnl { .. } => 1452,
+        LinkKind::Ip6gre { .. } => 1448,
+        _ => 1480,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::links::{Link, LinkKind};
+use crate::model::links::Link;
 use crate::model::{HostState, IpvsState};
 
 /// The kernel modules an IPVS table needs: ip_vs and each scheduler in use.
@@ -16,12 +16,34 @@ pub fn ipvs(ipvs: &IpvsState) -> HostState {
     HostState { modules, ..HostState::default() }
 }
 
-/// The kernel module ipip links need, whoever declares them (a role or the spec): `ipip`
-/// creates tunl0 and decapsulates for named tunnels too. Loading a named tunnel over
-/// netlink would pull it in by itself, but at boot only modules-load.d does, and without
-/// it tunl0 never appears for its sysctls and networkd file to act on.
+/// The kernel modules tunnel links need, whoever declares them (a role or the spec): each
+/// kind's module (ipip, ip_gre, sit, ip6_tunnel, ip6_gre) creates its fallback device and
+/// decapsulates for named tunnels too. Creating a named tunnel over netlink would pull it
+/// in by itself, but at boot only modules-load.d does, and without it the fallback never
+/// appears for its sysctls and networkd file to act on.
 pub fn links<'a>(links: impl IntoIterator<Item = &'a Link>) -> HostState {
-    let ipip = links.into_iter().any(|link| matches!(link.kind, LinkKind::Ipip { .. }));
-    let modules = if ipip { BTreeSet::from(["ipip".to_string()]) } else { BTreeSet::new() };
+    let modules = links.into_iter().filter_map(|link| link.kind.module()).map(str::to_string).collect();
     HostState { modules, ..HostState::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tunnel_link_brings_its_module_and_other_links_none() {
+        let links: Vec<Link> = [
+            "{ name: tunl0, type: ipip }",
+            "{ name: gre0, type: gre }",
+            "{ name: sit1, type: sit }",
+            "{ name: ip6tnl0, type: ip6tnl }",
+            "{ name: g6, type: ip6gre }",
+            "{ name: eth0, type: other, kind: ether }",
+        ]
+        .iter()
+        .map(|yaml| serde_yaml::from_str(yaml).unwrap())
+        .collect();
+        let modules: Vec<String> = super::links(&links).modules.into_iter().collect();
+        assert_eq!(modules, ["ip6_gre", "ip6_tunnel", "ip_gre", "ipip", "sit"]);
+    }
 }

@@ -165,6 +165,17 @@ impl LinkKind {
         }
     }
 
+    /// What a fallback device of this kind becomes when configured as `want` asks: its
+    /// tunnel parameters are the kernel's and stay, except ip6tnl0's mode, which can be set.
+    pub fn configured_fallback(&self, want: &LinkKind) -> LinkKind {
+        match (self, want) {
+            (LinkKind::Ip6tnl { local, remote, hop_limit, .. }, LinkKind::Ip6tnl { mode, .. }) => {
+                LinkKind::Ip6tnl { local: *local, remote: *remote, hop_limit: *hop_limit, mode: *mode }
+            }
+            _ => self.clone(),
+        }
+    }
+
     /// The kind, with the kernel's settings, of the fallback device called `name`; None
     /// when no module creates a device of that name.
     pub fn fallback(name: &str) -> Option<LinkKind> {
@@ -279,6 +290,19 @@ mod tests {
         }
         assert_eq!(LinkKind::fallback("gretap0"), None);
         assert_eq!(LinkKind::fallback("tun1"), None);
+    }
+
+    #[test]
+    fn a_configured_fallback_keeps_the_kernels_parameters_but_ip6tnl0_takes_the_mode() {
+        let ip6tnl0 = LinkKind::fallback(FALLBACK_IP6TNL).unwrap();
+        let want = LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 64, mode: Ip6tnlMode::Any };
+        assert_eq!(
+            ip6tnl0.configured_fallback(&want),
+            LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 0, mode: Ip6tnlMode::Any }
+        );
+        let gre0 = LinkKind::fallback(FALLBACK_GRE).unwrap();
+        let want = LinkKind::Gre { local: None, remote: None, ttl: 64, pmtudisc: true };
+        assert_eq!(gre0.configured_fallback(&want), gre0);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::io;
 
 use crate::model::addresses::Address;
-use crate::model::links::{Link, LinkKind, FALLBACK_TUNNEL};
+use crate::model::links::{Link, LinkKind, FALLBACK_TUNNELS};
 use crate::model::routes::Route;
 
 use super::errno::{self, describe_errno};
@@ -113,7 +113,7 @@ fn hint_text(hint: &Option<String>) -> String {
 #[derive(Clone, Copy)]
 pub(super) enum Op<'a> {
     Read,
-    CreateIpip(&'a Link),
+    CreateTunnel(&'a Link),
     ChangeTunnel(&'a str),
     SetMtu(&'a str),
     SetUp(&'a str),
@@ -134,26 +134,34 @@ pub(super) fn hint(op: Op<'_>, code: i32) -> Option<String> {
         );
     }
     let text = match (op, code) {
-        (Op::CreateIpip(link), EEXIST) => match &link.kind {
-            LinkKind::Ipip { local: None, remote: None, .. } => format!(
-                "an ipip device with no local/remote is the fallback {FALLBACK_TUNNEL}, which the ipip module already creates; configure {FALLBACK_TUNNEL} instead or give the tunnel a local/remote address"
-            ),
-            _ => format!(
-                "either an interface named {} already exists, or another ipip tunnel already has the same local and remote addresses (the kernel allows one tunnel per endpoint pair; see `ip -d link show type ipip`)",
-                link.name
-            ),
-        },
-        (Op::CreateIpip(_), EOPNOTSUPP) | (Op::CreateIpip(_), ENOENT) => {
-            "the kernel has no ipip support loaded and could not autoload it: run `modprobe ipip`".into()
+        (Op::CreateTunnel(link), EEXIST) => {
+            let kind = link.kind.name();
+            match any_any_fallback(&link.kind) {
+                Some(fallback) => format!(
+                    "with no local/remote this {kind} device would be the fallback {fallback}, which the {} module already creates; configure {fallback} instead or give the tunnel a local/remote address",
+                    link.kind.module().unwrap_or(kind)
+                ),
+                None => format!(
+                    "either an interface named {} already exists, or another {kind} tunnel already has the same local and remote addresses (the kernel allows one tunnel per endpoint pair; see `ip -d link show type {kind}`)",
+                    link.name
+                ),
+            }
         }
-        (Op::CreateIpip(_), EINVAL) => {
+        (Op::CreateTunnel(link), EOPNOTSUPP) | (Op::CreateTunnel(link), ENOENT) => {
+            let module = link.kind.module().unwrap_or("its");
+            format!(
+                "the kernel has no {} support loaded and could not autoload it: run `modprobe {module}`",
+                link.kind.name()
+            )
+        }
+        (Op::CreateTunnel(_), EINVAL) => {
             "the kernel refused these tunnel parameters (is the MTU within 68–65515? is the name at most 15 characters?)".into()
         }
         (Op::ChangeTunnel(name), EINVAL) => format!(
-            "the kernel cannot change {name} in place (the fallback {FALLBACK_TUNNEL} and external/collect-metadata tunnels cannot be changed); delete and recreate it"
+            "the kernel cannot change {name} in place (the fallback devices such as tunl0 and gre0, and external/collect-metadata tunnels, cannot be changed); delete and recreate it"
         ),
         (Op::ChangeTunnel(_), EEXIST) => {
-            "another ipip tunnel already has these local and remote addresses (one tunnel per endpoint pair; see `ip -d link show type ipip`)".into()
+            "another tunnel of this kind already has these local and remote addresses (one tunnel per endpoint pair; see `ip -d link`)".into()
         }
         (Op::SetMtu(name), EINVAL) => format!(
             "the MTU is outside what {name} accepts; `ip -d link show {name}` shows its minmtu and maxmtu"
@@ -249,4 +257,20 @@ pub(super) fn extack_message(payload: &[u8], capped: bool) -> Option<String> {
         rest = rest.get((len + 3) & !3..).unwrap_or_default();
     }
     None
+}
+
+/// The fallback device a tunnel of this kind with no local and no remote would duplicate
+/// (the kernel says EEXIST, as the fallback already has those endpoints).
+fn any_any_fallback(kind: &LinkKind) -> Option<&'static str> {
+    let any_any = match kind {
+        LinkKind::Ipip { local, remote, .. }
+        | LinkKind::Gre { local, remote, .. }
+        | LinkKind::Sit { local, remote, .. } => local.is_none() && remote.is_none(),
+        LinkKind::Ip6tnl { local, remote, .. } | LinkKind::Ip6gre { local, remote, .. } => {
+            local.is_none() && remote.is_none()
+        }
+        LinkKind::Other { .. } => false,
+    };
+    let same_kind = |name: &&str| LinkKind::fallback(name).is_some_and(|fallback| fallback.name() == kind.name());
+    FALLBACK_TUNNELS.into_iter().find(same_kind).filter(|_| any_any)
 }

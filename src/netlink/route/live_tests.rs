@@ -402,17 +402,18 @@ fn live_writes_take_effect() {
         mtu: Some(1400),
         ..tunnel("tun1", Some("203.0.113.100"), Some("198.51.100.22"), 64, true)
     };
-    client.create_ipip(&tun1).unwrap();
+    client.create_tunnel(&tun1).unwrap();
     assert_eq!(find_link(&mut client, "tun1").unwrap(), tun1);
     assert_reads_match_ip(&mut client);
 
     // a second any/any ipip device is tunl0's twin
-    let twin = client.create_ipip(&tunnel("tun9", None, None, 0, true)).unwrap_err();
+    let twin = client.create_tunnel(&tunnel("tun9", None, None, 0, true)).unwrap_err();
     eprintln!("refused as expected: {twin}");
     assert_eq!(twin.errno(), Some(errno::EEXIST), "{twin}");
     assert!(twin.to_string().contains("configure tunl0 instead or give the tunnel a local/remote address"), "{twin}");
     // the same endpoints twice
-    let same = client.create_ipip(&tunnel("tun8", Some("203.0.113.100"), Some("198.51.100.22"), 0, true)).unwrap_err();
+    let same =
+        client.create_tunnel(&tunnel("tun8", Some("203.0.113.100"), Some("198.51.100.22"), 0, true)).unwrap_err();
     eprintln!("refused as expected: {same}");
     assert_eq!(same.errno(), Some(errno::EEXIST), "{same}");
 
@@ -490,7 +491,7 @@ fn live_failed_link_changes_put_the_interface_back() {
         mtu: Some(1400),
         ..tunnel("tun1", Some("203.0.113.100"), Some("198.51.100.22"), 0, true)
     };
-    client.create_ipip(&fixed).unwrap();
+    client.create_tunnel(&fixed).unwrap();
     client.add_address(&vip("tun1", "10.9.0.1", 30, None)).unwrap();
     let on_tunnel =
         Route { scope: RouteScope::Link, ..route(TABLE_MAIN, RouteType::Unicast, "198.51.100.128", 25, Some("tun1")) };
@@ -503,7 +504,7 @@ fn live_failed_link_changes_put_the_interface_back() {
 
     // fixed remote -> any remote is a delete and a create: the create is refused
     let any_remote = Link { up: None, mtu: None, ..tunnel("tun1", Some("203.0.113.100"), None, 0, true) };
-    std::env::set_var("LVS_CONVERGE_FAULT", "fail-at:ipip-create");
+    std::env::set_var("LVS_CONVERGE_FAULT", "fail-at:tunnel-create");
     let refused = client.update_link(&fixed, &any_remote).unwrap_err();
     eprintln!("refused as expected: {refused}");
     assert!(!refused.may_have_changed_the_host(), "{refused}");
@@ -512,7 +513,7 @@ fn live_failed_link_changes_put_the_interface_back() {
     assert!(client.routes().unwrap().contains(&on_tunnel), "and its route");
 
     // and putting it back is refused as well: the error says the tunnel is left changed
-    std::env::set_var("LVS_CONVERGE_FAULT", "fail-always-at:ipip-create");
+    std::env::set_var("LVS_CONVERGE_FAULT", "fail-always-at:tunnel-create");
     let lost = client.update_link(&fixed, &any_remote).unwrap_err();
     eprintln!("refused as expected: {lost}");
     assert!(lost.may_have_changed_the_host(), "{lost}");
@@ -520,7 +521,7 @@ fn live_failed_link_changes_put_the_interface_back() {
     assert!(find_link(&mut client, "tun1").is_none(), "the report matches the kernel: tun1 is gone");
 
     // in place: the new endpoint is taken, the MTU refused: the endpoint is set back
-    client.create_ipip(&fixed).unwrap();
+    client.create_tunnel(&fixed).unwrap();
     let fixed = find_link(&mut client, "tun1").unwrap();
     let moved = Link { mtu: Some(1300), ..tunnel("tun1", Some("203.0.113.100"), Some("198.51.100.33"), 0, true) };
     std::env::set_var("LVS_CONVERGE_FAULT", "fail-at:link-set-mtu");

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! let mut net = RouteClient::connect()?;   // socket in the current network namespace
-//! let links = net.links()?;                // every interface, ipip tunnels decoded
+//! let links = net.links()?;                // every interface, tunnels decoded
 //! net.add_address(&vip)?;                  // like `ip addr add VIP/32 dev lo`
 //! ```
 //!
@@ -22,6 +22,7 @@ mod client;
 mod error;
 mod links;
 mod routes;
+mod tunnels;
 
 #[cfg(test)]
 mod live_tests;

@@ -4,14 +4,14 @@
 use rtnetlink::packet_core::{Emitable, Parseable};
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
 use rtnetlink::packet_route::link::{
-    InfoData, InfoIpTunnel, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+    InfoData, InfoGre, InfoGre6, InfoIpTunnel, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
 };
 use rtnetlink::packet_route::route::{
     RouteAttribute, RouteHeader, RouteProtocol, RouteScope as RtScope, RouteType as RtType, RouteVia,
@@ -21,13 +21,12 @@ use rtnetlink::packet_route::AddressFamily;
 use super::addresses::{address_from_message, address_message, describe_address_action, normalise_label};
 use super::client::{consistent_read, within};
 use super::error::{extack_message, hint, Op};
-use super::links::{
-    decode_ipip, describe_link, ipip_change_message, ipip_create_message, link_from_message, link_name, needs_recreate,
-};
+use super::links::{link_from_message, link_name};
 use super::routes::{route_from_message, route_message};
+use super::tunnels::{decode_tunnel, describe_link, needs_recreate, tunnel_change_message, tunnel_create_message};
 use super::*;
 use crate::model::addresses::Address;
-use crate::model::links::{Link, LinkKind};
+use crate::model::links::{Ip6tnlMode, Link, LinkKind};
 use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 
 fn v4(text: &str) -> Ipv4Addr {
@@ -51,6 +50,14 @@ fn names() -> BTreeMap<u32, String> {
 
 fn ipip(local: Option<&str>, remote: Option<&str>, ttl: u8, pmtudisc: bool) -> LinkKind {
     LinkKind::Ipip { local: local.map(v4), remote: remote.map(v4), ttl, pmtudisc }
+}
+
+fn v6(text: &str) -> Ipv6Addr {
+    text.parse().unwrap()
+}
+
+fn decode_ipip(data: &[InfoIpTunnel]) -> LinkKind {
+    decode_tunnel(&InfoKind::IpIp, Some(&InfoData::IpTunnel(data.to_vec()))).unwrap()
 }
 
 fn link_message(index: u32, name: &str, infos: Vec<LinkInfo>, layer: LinkLayerType, up: bool) -> LinkMessage {
@@ -140,7 +147,7 @@ fn created_tunnel_reads_back_as_itself() {
         up: Some(true),
         mtu: Some(1400),
     };
-    let message = ipip_create_message(&link).unwrap();
+    let message = tunnel_create_message(&link).unwrap();
     assert!(message.header.flags.contains(LinkFlags::Up));
     assert!(message.header.change_mask.contains(LinkFlags::Up));
     assert_eq!(link_from_message(&wire(&message)), Some(link));
@@ -149,7 +156,7 @@ fn created_tunnel_reads_back_as_itself() {
 #[test]
 fn created_any_any_tunnel_sends_explicit_any() {
     let link = Link { name: "tun2".into(), kind: ipip(None, None, 0, false), up: None, mtu: None };
-    let message = ipip_create_message(&link).unwrap();
+    let message = tunnel_create_message(&link).unwrap();
     assert!(!message.header.change_mask.contains(LinkFlags::Up), "admin state untouched");
     assert!(!message.attributes.iter().any(|a| matches!(a, LinkAttribute::Mtu(_))));
     assert_eq!(link_from_message(&wire(&message)).unwrap().kind, link.kind);
@@ -158,12 +165,12 @@ fn created_any_any_tunnel_sends_explicit_any() {
 #[test]
 fn tunl0_and_other_kinds_are_never_created() {
     let tunl0 = Link { name: "tunl0".into(), kind: ipip(None, None, 0, false), up: Some(true), mtu: None };
-    assert!(ipip_create_message(&tunl0).unwrap_err().contains("ipip module"));
+    assert!(tunnel_create_message(&tunl0).unwrap_err().contains("ipip module"));
     let veth = Link { name: "veth0".into(), kind: LinkKind::Other { kind: "veth".into() }, up: None, mtu: None };
-    assert!(ipip_create_message(&veth).unwrap_err().contains("only creates ipip"));
+    assert!(tunnel_create_message(&veth).unwrap_err().contains("only creates ipip, gre, sit, ip6tnl and ip6gre"));
     let long =
         Link { name: "a-very-long-tunnel".into(), kind: ipip(None, Some("192.0.2.1"), 0, true), up: None, mtu: None };
-    assert!(ipip_create_message(&long).unwrap_err().contains("not a valid interface name"));
+    assert!(tunnel_create_message(&long).unwrap_err().contains("not a valid interface name"));
 }
 
 #[test]
@@ -185,7 +192,7 @@ fn change_keeps_unmanaged_tunnel_attributes_and_replaces_managed_ones() {
         true,
     );
     let after = Link { name: "tun1".into(), kind: ipip(None, Some("198.51.100.33"), 0, false), up: None, mtu: None };
-    let message = wire(&ipip_change_message(&current, &after).unwrap());
+    let message = wire(&tunnel_change_message(&current, &after).unwrap());
     assert_eq!(message.header.index, 7);
     assert!(link_name(&message).is_none(), "identified by index only");
     let Some(LinkAttribute::LinkInfo(infos)) =
@@ -210,6 +217,216 @@ fn switching_between_fixed_and_any_remote_needs_a_new_device() {
     assert!(!needs_recreate(&any, &ipip(Some("192.0.2.11"), None, 0, false)));
     assert!(needs_recreate(&p2p, &any));
     assert!(needs_recreate(&any, &p2p));
+}
+
+fn ip6tnl(local: Option<&str>, remote: Option<&str>, hop_limit: u8, mode: Ip6tnlMode) -> LinkKind {
+    LinkKind::Ip6tnl { local: local.map(v6), remote: remote.map(v6), hop_limit, mode }
+}
+
+fn kind_of(name: &str, infos: Vec<LinkInfo>) -> LinkKind {
+    link_from_message(&wire(&link_message(4, name, infos, LinkLayerType::Tunnel, false))).unwrap().kind
+}
+
+#[test]
+fn fallback_devices_as_the_kernel_reports_them_read_as_their_kinds() {
+    // ip -d link show gre0: "gre remote any local any ttl inherit nopmtudisc"
+    let gre0 = kind_of(
+        "gre0",
+        vec![
+            LinkInfo::Kind(InfoKind::GreTun),
+            LinkInfo::Data(InfoData::GreTun(vec![
+                InfoGre::Link(0),
+                InfoGre::Local(v4("0.0.0.0")),
+                InfoGre::Remote(v4("0.0.0.0")),
+                InfoGre::Ttl(0),
+                InfoGre::Tos(0),
+                InfoGre::PathMTUDiscovery(false),
+            ])),
+        ],
+    );
+    assert_eq!(gre0, LinkKind::fallback("gre0").unwrap());
+    // sit0: "sit ip6ip remote any local any ttl 64 nopmtudisc"
+    let sit0 = kind_of(
+        "sit0",
+        vec![
+            LinkInfo::Kind(InfoKind::SitTun),
+            LinkInfo::Data(InfoData::IpTunnel(vec![
+                InfoIpTunnel::Local(ip("0.0.0.0")),
+                InfoIpTunnel::Remote(ip("0.0.0.0")),
+                InfoIpTunnel::Ttl(64),
+                InfoIpTunnel::PMtuDisc(false),
+                InfoIpTunnel::Protocol(rtnetlink::packet_route::IpProtocol::Ipv6),
+            ])),
+        ],
+    );
+    assert_eq!(sit0, LinkKind::fallback("sit0").unwrap());
+    // ip6tnl0: "ip6tnl ip6ip6 remote :: local :: encaplimit 0 hoplimit inherit"
+    let ip6tnl0 = kind_of(
+        "ip6tnl0",
+        vec![
+            LinkInfo::Kind(InfoKind::Ip6Tnl),
+            LinkInfo::Data(InfoData::IpTunnel(vec![
+                InfoIpTunnel::Local(ip("::")),
+                InfoIpTunnel::Remote(ip("::")),
+                InfoIpTunnel::Ttl(0),
+                InfoIpTunnel::EncapLimit(0),
+                InfoIpTunnel::Protocol(rtnetlink::packet_route::IpProtocol::Ipv6),
+            ])),
+        ],
+    );
+    assert_eq!(ip6tnl0, LinkKind::fallback("ip6tnl0").unwrap());
+    let ip6gre0 = kind_of(
+        "ip6gre0",
+        vec![
+            LinkInfo::Kind(InfoKind::GreTun6),
+            LinkInfo::Data(InfoData::GreTun6(vec![
+                InfoGre6::Local(v6("::")),
+                InfoGre6::Remote(v6("::")),
+                InfoGre6::Ttl(0),
+            ])),
+        ],
+    );
+    assert_eq!(ip6gre0, LinkKind::fallback("ip6gre0").unwrap());
+}
+
+#[test]
+fn ethernet_over_gre_devices_are_other_kinds_not_gre_tunnels() {
+    let gre_data = vec![InfoGre::Local(v4("0.0.0.0")), InfoGre::Remote(v4("0.0.0.0"))];
+    let gre6_data = vec![InfoGre6::Local(v6("::")), InfoGre6::Remote(v6("::"))];
+    for (name, infos, kind) in [
+        (
+            "gretap0",
+            vec![LinkInfo::Kind(InfoKind::GreTap), LinkInfo::Data(InfoData::GreTap(gre_data.clone()))],
+            "gretap",
+        ),
+        ("erspan0", vec![LinkInfo::Kind(InfoKind::ErSpan), LinkInfo::Data(InfoData::ErSpan(gre_data))], "erspan"),
+        (
+            "ip6gretap0",
+            vec![LinkInfo::Kind(InfoKind::GreTap6), LinkInfo::Data(InfoData::GreTap6(gre6_data.clone()))],
+            "ip6gretap",
+        ),
+        (
+            "ip6erspan0",
+            vec![LinkInfo::Kind(InfoKind::Ip6ErSpan), LinkInfo::Data(InfoData::Ip6ErSpan(gre6_data))],
+            "ip6erspan",
+        ),
+    ] {
+        assert_eq!(kind_of(name, infos), LinkKind::Other { kind: kind.into() }, "{name}");
+    }
+}
+
+#[test]
+fn every_tunnel_kind_is_created_as_itself() {
+    let kinds = [
+        ipip(Some("192.0.2.10"), Some("198.51.100.22"), 64, true),
+        LinkKind::Gre { local: Some(v4("192.0.2.10")), remote: None, ttl: 0, pmtudisc: false },
+        LinkKind::Sit { local: None, remote: Some(v4("198.51.100.22")), ttl: 64, pmtudisc: true },
+        ip6tnl(Some("2001:db8::1"), Some("2001:db8::2"), 64, Ip6tnlMode::Ip6ip6),
+        ip6tnl(None, None, 0, Ip6tnlMode::Any),
+        ip6tnl(Some("2001:db8::1"), None, 255, Ip6tnlMode::Ipip6),
+        LinkKind::Ip6gre { local: None, remote: Some(v6("2001:db8::2")), hop_limit: 64 },
+    ];
+    for kind in kinds {
+        let link = Link { name: "tun1".into(), kind, up: Some(true), mtu: Some(1400) };
+        let message = tunnel_create_message(&link).unwrap();
+        assert_eq!(link_from_message(&wire(&message)), Some(link.clone()), "{link:?}");
+    }
+}
+
+#[test]
+fn fallback_devices_are_never_created_and_say_which_module_brings_them() {
+    for (name, kind, module) in [
+        ("gre0", LinkKind::fallback("gre0").unwrap(), "ip_gre"),
+        ("sit0", LinkKind::fallback("sit0").unwrap(), "sit"),
+        ("ip6tnl0", LinkKind::fallback("ip6tnl0").unwrap(), "ip6_tunnel"),
+        ("ip6gre0", LinkKind::fallback("ip6gre0").unwrap(), "ip6_gre"),
+    ] {
+        let link = Link { name: name.into(), kind, up: Some(true), mtu: None };
+        let refusal = tunnel_create_message(&link).unwrap_err();
+        assert!(refusal.contains(&format!("created by the {module} module itself (modprobe {module})")), "{refusal}");
+    }
+}
+
+#[test]
+fn a_gre_change_keeps_its_keys_and_an_ip6tnl_change_its_flags() {
+    let gre = link_message(
+        8,
+        "gre1",
+        vec![
+            LinkInfo::Kind(InfoKind::GreTun),
+            LinkInfo::Data(InfoData::GreTun(vec![
+                InfoGre::IKey(7),
+                InfoGre::Local(v4("192.0.2.10")),
+                InfoGre::Remote(v4("198.51.100.22")),
+                InfoGre::Ttl(64),
+                InfoGre::PathMTUDiscovery(true),
+            ])),
+        ],
+        LinkLayerType::Tunnel,
+        true,
+    );
+    let after = Link {
+        name: "gre1".into(),
+        kind: LinkKind::Gre { local: None, remote: Some(v4("198.51.100.33")), ttl: 0, pmtudisc: false },
+        up: None,
+        mtu: None,
+    };
+    let message = wire(&tunnel_change_message(&gre, &after).unwrap());
+    assert_eq!(message.header.index, 8);
+    let Some(LinkAttribute::LinkInfo(infos)) =
+        message.attributes.iter().find(|a| matches!(a, LinkAttribute::LinkInfo(_)))
+    else {
+        panic!("no IFLA_LINKINFO")
+    };
+    let Some(LinkInfo::Data(InfoData::GreTun(data))) = infos.iter().find(|i| matches!(i, LinkInfo::Data(_))) else {
+        panic!("no gre IFLA_INFO_DATA: {infos:?}")
+    };
+    assert!(data.contains(&InfoGre::IKey(7)), "{data:?}");
+    assert_eq!(data.iter().filter(|a| matches!(a, InfoGre::Remote(_))).count(), 1);
+    assert_eq!(decode_tunnel(&InfoKind::GreTun, Some(&InfoData::GreTun(data.clone()))), Some(after.kind.clone()));
+
+    let ip6tnl0 = link_message(
+        5,
+        "ip6tnl0",
+        vec![
+            LinkInfo::Kind(InfoKind::Ip6Tnl),
+            LinkInfo::Data(InfoData::IpTunnel(vec![
+                InfoIpTunnel::Local(ip("::")),
+                InfoIpTunnel::Remote(ip("::")),
+                InfoIpTunnel::Ttl(0),
+                InfoIpTunnel::EncapLimit(0),
+                InfoIpTunnel::Protocol(rtnetlink::packet_route::IpProtocol::Ipv6),
+            ])),
+        ],
+        LinkLayerType::Tunnel6,
+        false,
+    );
+    let any = Link { name: "ip6tnl0".into(), kind: ip6tnl(None, None, 0, Ip6tnlMode::Any), up: None, mtu: None };
+    let message = wire(&tunnel_change_message(&ip6tnl0, &any).unwrap());
+    let read = link_from_message(&message);
+    assert_eq!(read.map(|l| l.kind), None, "no name in a change: identified by index");
+    let Some(LinkAttribute::LinkInfo(infos)) =
+        message.attributes.iter().find(|a| matches!(a, LinkAttribute::LinkInfo(_)))
+    else {
+        panic!("no IFLA_LINKINFO")
+    };
+    let Some(LinkInfo::Data(InfoData::IpTunnel(data))) = infos.iter().find(|i| matches!(i, LinkInfo::Data(_))) else {
+        panic!("no IFLA_INFO_DATA")
+    };
+    assert!(data.contains(&InfoIpTunnel::EncapLimit(0)), "{data:?}");
+    assert_eq!(decode_tunnel(&InfoKind::Ip6Tnl, Some(&InfoData::IpTunnel(data.clone()))), Some(any.kind));
+    let wrong = Link { kind: LinkKind::Ip6gre { local: None, remote: None, hop_limit: 0 }, ..after };
+    assert!(tunnel_change_message(&gre, &wrong).unwrap_err().contains("is not a tunnel of kind ip6gre"));
+}
+
+#[test]
+fn another_kind_under_the_same_name_needs_a_new_device() {
+    let gre = LinkKind::Gre { local: None, remote: Some(v4("198.51.100.22")), ttl: 0, pmtudisc: true };
+    let ipip = ipip(None, Some("198.51.100.22"), 0, true);
+    assert!(needs_recreate(&gre, &ipip));
+    let p2p6 = ip6tnl(None, Some("2001:db8::2"), 64, Ip6tnlMode::Ip6ip6);
+    assert!(!needs_recreate(&p2p6, &ip6tnl(None, Some("2001:db8::3"), 64, Ip6tnlMode::Any)));
+    assert!(needs_recreate(&p2p6, &ip6tnl(None, None, 64, Ip6tnlMode::Ip6ip6)));
 }
 
 // ---------------------------------------------------------------- addresses
@@ -458,14 +675,19 @@ fn rejected(op: Op<'_>, code: i32, action: &str) -> String {
 #[test]
 fn second_any_any_tunnel_is_explained_as_tunl0() {
     let link = Link { name: "tun9".into(), kind: ipip(None, None, 0, true), up: None, mtu: None };
-    let text = rejected(Op::CreateIpip(&link), errno::EEXIST, "creating ipip tunnel tun9");
+    let text = rejected(Op::CreateTunnel(&link), errno::EEXIST, "creating ipip tunnel tun9");
     assert!(
-        text.contains("an ipip device with no local/remote is the fallback tunl0, which the ipip module already creates; configure tunl0 instead or give the tunnel a local/remote address"),
+        text.contains("with no local/remote this ipip device would be the fallback tunl0, which the ipip module already creates; configure tunl0 instead or give the tunnel a local/remote address"),
         "{text}"
     );
     assert!(text.starts_with("creating ipip tunnel tun9: File exists (EEXIST) — "), "{text}");
     let p2p = Link { kind: ipip(None, Some("192.0.2.1"), 0, true), ..link };
-    assert!(rejected(Op::CreateIpip(&p2p), errno::EEXIST, "x").contains("same local and remote"));
+    assert!(rejected(Op::CreateTunnel(&p2p), errno::EEXIST, "x").contains("same local and remote"));
+    let ip6gre = Link { kind: LinkKind::Ip6gre { local: None, remote: None, hop_limit: 64 }, ..p2p };
+    let text = rejected(Op::CreateTunnel(&ip6gre), errno::EEXIST, "x");
+    assert!(text.contains("the fallback ip6gre0, which the ip6_gre module already creates"), "{text}");
+    let text = rejected(Op::CreateTunnel(&ip6gre), errno::EOPNOTSUPP, "x");
+    assert!(text.contains("run `modprobe ip6_gre`"), "{text}");
 }
 
 #[test]
@@ -496,6 +718,8 @@ fn errors_name_the_object_the_cause_and_what_to_do() {
 fn links_are_described_in_ip_link_words() {
     let link = Link { name: "tun1".into(), kind: ipip(Some("192.0.2.10"), None, 0, false), up: None, mtu: None };
     assert_eq!(describe_link(&link), "tun1 (local 192.0.2.10, remote any, ttl inherit, nopmtudisc)");
+    let ip6tnl = Link { kind: ip6tnl(None, Some("2001:db8::2"), 64, Ip6tnlMode::Ipip6), ..link };
+    assert_eq!(describe_link(&ip6tnl), "tun1 (mode ipip6, local any, remote 2001:db8::2, hoplimit 64)");
 }
 
 #[test]
