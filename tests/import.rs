@@ -173,6 +173,27 @@ fn a_host_off_its_role_gets_explicit_sections_and_the_reason() {
 }
 
 #[test]
+fn tunnels_of_every_kind_are_imported_but_fallbacks_left_down_are_not() {
+    let (state, yaml, spec) = import_host("tunnel-kinds.yaml", live::RoleChoice::Auto).unwrap();
+    assert_converged(&spec, &state, "tunnel-kinds");
+    for line in [
+        "- { name: gre0 }",
+        "- { name: ip6tnl0, mode: any }",
+        "- { name: gre1, type: gre, local: 198.51.100.22, remote: 198.51.100.1, ttl: 64 }",
+        "- { name: sit1, type: sit, remote: 198.51.100.1 }",
+        r#"- { name: t6, type: ip6tnl, local: "2001:db8::22", remote: "2001:db8::1", mode: ipip6 }"#,
+        r#"- { name: g6, type: ip6gre, remote: "2001:db8::1", hopLimit: 255, up: false, mtu: 1400 }"#,
+        "modules: [ip6_gre, ip6_tunnel, ip_gre, sit]",
+        "address: 10.0.1.2/30, interface: gre1",
+    ] {
+        assert!(yaml.contains(line), "no `{line}` in:\n{yaml}");
+    }
+    for absent in ["sit0", "ip6gre0", "gretap0"] {
+        assert!(!yaml.contains(absent), "`{absent}` imported:\n{yaml}");
+    }
+}
+
+#[test]
 fn golden_case_snapshots_round_trip() {
     let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
     let mut count = 0;

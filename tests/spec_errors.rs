@@ -466,3 +466,92 @@ fn host_sections_at_the_top_of_a_cluster_spec_belong_to_a_node() {
         .collect();
     assert_eq!(belonging, ["3:vips", "4:modules", "6:links", "8:addresses", "10:routes", "12:sysctls"], "{error}");
 }
+
+/// A `links:` list of one entry (line 4 on).
+fn link(fields: &str) -> String {
+    format!("{HEADER}links:\n  - name: {fields}\n")
+}
+
+#[test]
+fn tunnel_endpoints_of_the_wrong_family_are_refused_at_their_line() {
+    let d = assert_error(
+        &link("t6\n    type: ip6tnl\n    local: 2001:db8::1\n    remote: 192.0.2.1"),
+        7,
+        "links[0].remote",
+        "192.0.2.1 is not an IPv6 address, and ip6tnl tunnels run over IPv6",
+    );
+    assert!(d.hint.unwrap().contains("set `type` to ipip, gre or sit"));
+    assert_error(
+        &link("gre1\n    type: gre\n    local: 2001:db8::1"),
+        6,
+        "links[0].local",
+        "2001:db8::1 is not an IPv4 address, and gre tunnels run over IPv4",
+    );
+    // Without a type, endpoints make an ipip tunnel: IPv6 ones say which types take them.
+    let d = assert_error(&link("t6\n    remote: 2001:db8::1"), 5, "links[0].remote", "not an IPv4 address");
+    assert!(d.hint.unwrap().contains("ip6tnl or ip6gre"));
+}
+
+#[test]
+fn tunnel_fields_of_another_type_are_refused_at_their_line() {
+    assert_error(
+        &link("gre1\n    type: gre\n    hopLimit: 64"),
+        6,
+        "links[0].hopLimit",
+        "does not apply to gre tunnels",
+    );
+    assert_error(&link("g6\n    type: ip6gre\n    mode: any"), 6, "links[0].mode", "does not apply to ip6gre tunnels");
+    assert_error(&link("t6\n    type: ip6tnl\n    ttl: 64"), 6, "links[0].ttl", "does not apply to ip6tnl tunnels");
+    assert_error(&link("t6\n    type: ip6tnl\n    mode: ip4ip6"), 6, "links[0].mode", "unknown variant");
+}
+
+#[test]
+fn a_fallback_device_is_of_its_modules_type_and_has_no_endpoints() {
+    let d = assert_error(
+        &link("gre0\n    type: ipip"),
+        5,
+        "links[0].type",
+        "gre0 is the ip_gre module's fallback gre device, not ipip",
+    );
+    assert!(d.hint.unwrap().contains("write `type: gre` or leave `type` out"));
+    assert_error(
+        &link("ip6tnl0\n    remote: 2001:db8::1"),
+        5,
+        "links[0].remote",
+        "ip6tnl0 is the ip6_tunnel module's fallback device: its local/remote can't be set",
+    );
+}
+
+#[test]
+fn every_tunnel_type_reads_into_its_kind() {
+    use lvs_converge::model::links::{Ip6tnlMode, LinkKind};
+    let text = format!(
+        "{HEADER}links:\n  - {{ name: gre0 }}\n  - {{ name: ip6tnl0, mode: ipip6 }}\n  - {{ name: gre1, type: gre, remote: 192.0.2.1, ttl: 64 }}\n  - {{ name: sit1, type: sit, local: 192.0.2.2 }}\n  - {{ name: t6, type: ip6tnl, remote: \"2001:db8::1\" }}\n  - {{ name: g6, type: ip6gre, local: \"2001:db8::2\", hopLimit: 0 }}\n"
+    );
+    let spec = spec::parse(&text, Path::new("ok.yaml")).expect("every tunnel type parses");
+    let kind = |name: &str| spec.declared.links[name].kind.clone();
+    assert_eq!(kind("gre0"), LinkKind::Gre { local: None, remote: None, ttl: 0, pmtudisc: true });
+    assert_eq!(kind("ip6tnl0"), LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 64, mode: Ip6tnlMode::Ipip6 });
+    assert_eq!(
+        kind("gre1"),
+        LinkKind::Gre { local: None, remote: Some("192.0.2.1".parse().unwrap()), ttl: 64, pmtudisc: true }
+    );
+    assert_eq!(
+        kind("sit1"),
+        LinkKind::Sit { local: Some("192.0.2.2".parse().unwrap()), remote: None, ttl: 0, pmtudisc: true }
+    );
+    assert_eq!(
+        kind("t6"),
+        LinkKind::Ip6tnl {
+            local: None,
+            remote: Some("2001:db8::1".parse().unwrap()),
+            hop_limit: 64,
+            mode: Ip6tnlMode::Ip6ip6
+        }
+    );
+    assert_eq!(
+        kind("g6"),
+        LinkKind::Ip6gre { local: Some("2001:db8::2".parse().unwrap()), remote: None, hop_limit: 0 }
+    );
+    assert!(spec.declared.links.values().all(|link| link.up == Some(true)), "tunnels default to up");
+}

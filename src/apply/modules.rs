@@ -30,22 +30,12 @@ impl Applier for ModuleChange {
                 continue;
             };
             if !host.state.links.contains_key(fallback) {
-                let mtu = Some(fallback_mtu(&kind));
+                let mtu = kind.usual_mtu();
                 let link = Link { name: fallback.into(), kind, up: Some(false), mtu };
                 host.state.links.insert(link.key(), link);
             }
         }
         Ok(())
-    }
-}
-
-/// A fallback device's MTU as the kernel sets it: 1500 less the outer headers.
-fn fallback_mtu(kind: &LinkKind) -> u32 {
-    match kind {
-        LinkKind::Gre { .. } => 1476,
-        LinkKind::Ip6tnl { .. } => 1452,
-        LinkKind::Ip6gre { .. } => 1448,
-        _ => 1480,
     }
 }
 

@@ -5,6 +5,7 @@
 //! everything the spec can express.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use crate::model::addresses::Address;
 use crate::model::duration::Seconds;
@@ -12,7 +13,7 @@ use crate::model::ipvs::{
     Destination, DestinationKey, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Service, ServiceKey,
     Timeouts, TunnelChecksum, TunnelEncapsulation, TunnelType,
 };
-use crate::model::links::{Link, LinkKind};
+use crate::model::links::{Ip6tnlMode, Link, LinkKind, DEFAULT_HOP_LIMIT};
 use crate::spec::host::{AddressSpec, Cidr, LinkSpec, LinkType, SysctlValue};
 use crate::spec::ipvs::{
     IpvsSpec, Netmask, PersistenceSpec, RealServerSpec, ServiceSpec, TimeoutsSpec, TunnelSpec,
@@ -131,25 +132,54 @@ fn real_server_spec(destination: &Destination, service_port: u16) -> RealServerS
     }
 }
 
-/// An ipip tunnel as a `links:` entry: tunnels default to up, path MTU discovery on, TTL 0.
-/// `mtu` is written unless it is ipip's usual 1480.
+/// A tunnel as a `links:` entry, with what the spec's defaults say left out: tunnels
+/// default to up, path MTU discovery on, TTL 0, hop limit 64, ip6tnl mode ip6ip6, and the
+/// type of a fallback device is its own, of a tunnel with endpoints ipip. `mtu` is written
+/// unless it is the kind's usual one.
 pub fn link_spec(link: &Link) -> Option<LinkSpec> {
-    let LinkKind::Ipip { local, remote, ttl, pmtudisc } = &link.kind else {
+    if !link.kind.is_tunnel() {
         return None;
-    };
+    }
     let fallback = link.is_fallback_tunnel();
-    Some(LinkSpec {
+    let (mut ttl, mut pmtudisc, mut hop_limit, mut mode) = (None, None, None, None);
+    let (local, remote) = match &link.kind {
+        LinkKind::Ipip { local: l, remote: r, ttl: t, pmtudisc: p }
+        | LinkKind::Gre { local: l, remote: r, ttl: t, pmtudisc: p }
+        | LinkKind::Sit { local: l, remote: r, ttl: t, pmtudisc: p } => {
+            ttl = Some(*t).filter(|t| *t != 0);
+            pmtudisc = Some(*p).filter(|p| !*p);
+            (l.map(IpAddr::V4), r.map(IpAddr::V4))
+        }
+        LinkKind::Ip6tnl { local: l, remote: r, hop_limit: h, mode: m } => {
+            hop_limit = Some(*h).filter(|h| *h != DEFAULT_HOP_LIMIT);
+            mode = Some(*m).filter(|m| *m != Ip6tnlMode::default());
+            (l.map(IpAddr::V6), r.map(IpAddr::V6))
+        }
+        LinkKind::Ip6gre { local: l, remote: r, hop_limit: h } => {
+            hop_limit = Some(*h).filter(|h| *h != DEFAULT_HOP_LIMIT);
+            (l.map(IpAddr::V6), r.map(IpAddr::V6))
+        }
+        LinkKind::Other { .. } => return None,
+    };
+    let implied_ipip = matches!(link.kind, LinkKind::Ipip { .. }) && (local.is_some() || remote.is_some());
+    let kind = LinkType::of(&link.kind);
+    let spec = LinkSpec {
         name: link.name.clone(),
-        // tunl0 and tunnels with endpoints are ipip by default; an any/any named tunnel is not.
-        kind: (!fallback && local.is_none() && remote.is_none()).then_some(LinkType::Ipip),
-        local: *local,
-        remote: *remote,
-        ttl: (!fallback && *ttl != 0).then_some(*ttl),
-        // tunl0's own parameters are the kernel's and never compared.
-        pmtudisc: (!fallback && !*pmtudisc).then_some(false),
+        kind: (!fallback && !implied_ipip).then_some(kind),
+        local,
+        remote,
+        ttl,
+        hop_limit,
+        pmtudisc,
+        mode,
         up: (link.up != Some(true)).then_some(link.up.unwrap_or(false)),
-        mtu: link.mtu.filter(|mtu| *mtu != 1480),
-    })
+        mtu: link.mtu.filter(|mtu| Some(*mtu) != link.kind.usual_mtu()),
+    };
+    if fallback {
+        // A fallback's own parameters are the kernel's and never compared; ip6tnl0's mode is.
+        return Some(LinkSpec { local: None, remote: None, ttl: None, hop_limit: None, pmtudisc: None, ..spec });
+    }
+    Some(spec)
 }
 
 pub fn address_spec(address: &Address) -> AddressSpec {

@@ -21,7 +21,7 @@ use super::canonical::{self, IpvsNotes};
 use super::{empty_host_spec, ImportError, Imported};
 use crate::model::addresses::{host_prefix_length, Address};
 use crate::model::ipvs::ServiceKey;
-use crate::model::links::{Link, LinkKind};
+use crate::model::links::{Link, FALLBACK_TUNNEL};
 use crate::model::{HostState, Role};
 use crate::plan::Change;
 use crate::spec::SpecFile;
@@ -122,7 +122,10 @@ fn explicit(host: &HostState) -> Explicit {
     let tunnels: BTreeSet<&str> = host
         .links
         .values()
-        .filter(|link| matches!(link.kind, LinkKind::Ipip { .. }))
+        .filter(|link| link.kind.is_tunnel())
+        // A fallback device exists wherever its module is loaded; one down decapsulates
+        // nothing, so only tunl0 (as before) or one brought up is part of the setup.
+        .filter(|link| !link.is_fallback_tunnel() || link.name == FALLBACK_TUNNEL || link.up == Some(true))
         .map(|link| link.name.as_str())
         .collect();
     let vips = service_vips(host);
@@ -152,8 +155,14 @@ fn explicit(host: &HostState) -> Explicit {
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let modules = ["ipip", "ip_vs"].into_iter().filter(|m| host.modules.contains(*m)).map(String::from).collect();
-    let links = host.links.values().filter(|link| tunnels.contains(link.name.as_str())).cloned().collect();
+    let links: Vec<Link> = host.links.values().filter(|link| tunnels.contains(link.name.as_str())).cloned().collect();
+    let tunnel_modules: BTreeSet<&str> = links.iter().filter_map(|link| link.kind.module()).collect();
+    let modules = host
+        .modules
+        .iter()
+        .filter(|m| m.as_str() == "ipip" || m.as_str() == "ip_vs" || tunnel_modules.contains(m.as_str()))
+        .cloned()
+        .collect();
     Explicit { modules, links, addresses, sysctls }
 }
 

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::keyed::Keyed;
@@ -27,13 +28,13 @@ pub const FALLBACK_IP6GRE: &str = "ip6gre0";
 pub const FALLBACK_TUNNELS: [&str; 5] = [FALLBACK_TUNNEL, FALLBACK_GRE, FALLBACK_SIT, FALLBACK_IP6TNL, FALLBACK_IP6GRE];
 
 /// Which inner packets an ip6tnl device carries, in iproute2's words.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Ip6tnlMode {
     /// IPv6 in IPv6 (inner protocol 41); the mode of the fallback ip6tnl0.
     #[default]
     Ip6ip6,
-    /// IPv4 in IPv6 (inner protocol 4); iproute2 also accepts `ip4ip6` on input.
+    /// IPv4 in IPv6 (inner protocol 4).
     Ipip6,
     /// Both.
     Any,
@@ -173,6 +174,18 @@ impl LinkKind {
                 LinkKind::Ip6tnl { local: *local, remote: *remote, hop_limit: *hop_limit, mode: *mode }
             }
             _ => self.clone(),
+        }
+    }
+
+    /// The MTU the kernel gives a new device of this kind over a 1500-byte underlay: 1500
+    /// less the outer headers. None for other kinds.
+    pub fn usual_mtu(&self) -> Option<u32> {
+        match self {
+            LinkKind::Ipip { .. } | LinkKind::Sit { .. } => Some(1480),
+            LinkKind::Gre { .. } => Some(1476),
+            LinkKind::Ip6tnl { .. } => Some(1452),
+            LinkKind::Ip6gre { .. } => Some(1448),
+            LinkKind::Other { .. } => None,
         }
     }
 

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Visitor};
@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{schema, Problems};
 use crate::model::addresses::{host_prefix_length, Address};
 use crate::model::keyed::{self, Keyed, KeyedMap};
-use crate::model::links::{check_interface_name, Link, LinkKind, FALLBACK_TUNNEL, INTERFACE_NAME_RULE};
+use crate::model::links::{check_interface_name, Ip6tnlMode, Link, LinkKind, DEFAULT_HOP_LIMIT, INTERFACE_NAME_RULE};
 use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL, TABLE_MAIN};
 use crate::model::sysctl::{SysctlKey, SysctlKeyError};
 
@@ -118,31 +118,79 @@ impl fmt::Display for SysctlValue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkType {
-    /// An ipip tunnel (tunl0 or a named one).
+    /// An ipip tunnel, IPv4 in IPv4 (tunl0 or a named one).
     Ipip,
+    /// A GRE tunnel over IPv4 (gre0 or a named one).
+    Gre,
+    /// IPv6 in IPv4 (sit0 or a named one).
+    Sit,
+    /// IPv4 or IPv6 in IPv6, by `mode` (ip6tnl0 or a named one).
+    Ip6tnl,
+    /// A GRE tunnel over IPv6 (ip6gre0 or a named one).
+    Ip6gre,
     /// An existing interface (ethernet, loopback …): only `up` and `mtu` are managed.
     Existing,
 }
 
+impl LinkType {
+    fn word(self) -> &'static str {
+        match self {
+            LinkType::Ipip => "ipip",
+            LinkType::Gre => "gre",
+            LinkType::Sit => "sit",
+            LinkType::Ip6tnl => "ip6tnl",
+            LinkType::Ip6gre => "ip6gre",
+            LinkType::Existing => "existing",
+        }
+    }
+
+    /// The type a `links:` entry gives for a model kind.
+    pub fn of(kind: &LinkKind) -> LinkType {
+        match kind {
+            LinkKind::Ipip { .. } => LinkType::Ipip,
+            LinkKind::Gre { .. } => LinkType::Gre,
+            LinkKind::Sit { .. } => LinkType::Sit,
+            LinkKind::Ip6tnl { .. } => LinkType::Ip6tnl,
+            LinkKind::Ip6gre { .. } => LinkType::Ip6gre,
+            LinkKind::Other { .. } => LinkType::Existing,
+        }
+    }
+
+    /// True for the tunnels whose outer header is IPv6.
+    fn ipv6_underlay(self) -> bool {
+        matches!(self, LinkType::Ip6tnl | LinkType::Ip6gre)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = schema::link_rules)]
 pub struct LinkSpec {
     /// An interface name: at most 15 bytes, no '/', ':' or whitespace, not `.` or `..`.
     #[schemars(regex(pattern = r"^(?!\.{1,2}$)[^/:\s]{1,15}$"))]
     pub name: String,
-    /// Default: `ipip` for `tunl0` or when `local`/`remote` are given, else `existing`.
+    /// Default: the fallback device's own type for `tunl0`, `gre0`, `sit0`, `ip6tnl0` and
+    /// `ip6gre0`; `ipip` when tunnel fields are given; else `existing`.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<LinkType>,
+    /// Outer source address: IPv4 for ipip, gre and sit; IPv6 for ip6tnl and ip6gre.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub local: Option<Ipv4Addr>,
+    pub local: Option<IpAddr>,
+    /// Outer destination address, of the same family as `local`; none: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remote: Option<Ipv4Addr>,
-    /// Outer TTL; 0 (default) inherits the inner packet's.
+    pub remote: Option<IpAddr>,
+    /// Outer TTL of ipip, gre and sit; 0 (default) inherits the inner packet's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u8>,
-    /// Path MTU discovery on the outer header (default on, as the kernel).
+    /// Outer hop limit of ip6tnl and ip6gre; default 64, 0 inherits the inner packet's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hop_limit: Option<u8>,
+    /// Path MTU discovery on the outer header of ipip, gre and sit (default on, as the kernel).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pmtudisc: Option<bool>,
+    /// ip6tnl only: the inner packets it carries: `ip6ip6` (default), `ipip6` (IPv4) or `any`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Ip6tnlMode>,
     /// Admin state; tunnels default to up, existing interfaces are left as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up: Option<bool>,
@@ -255,13 +303,28 @@ pub(super) fn sysctls_to_model(
 }
 
 impl LinkSpec {
+    /// The tunnel fields given, by name, for messages about the ones a type does not take.
+    fn tunnel_fields(&self) -> Vec<&'static str> {
+        [
+            ("local", self.local.is_some()),
+            ("remote", self.remote.is_some()),
+            ("ttl", self.ttl.is_some()),
+            ("hopLimit", self.hop_limit.is_some()),
+            ("pmtudisc", self.pmtudisc.is_some()),
+            ("mode", self.mode.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+    }
+
     pub(super) fn to_model(&self, path: &str, problems: &mut Problems) -> Option<Link> {
-        let tunnel_fields =
-            self.local.is_some() || self.remote.is_some() || self.ttl.is_some() || self.pmtudisc.is_some();
-        let kind = self.kind.unwrap_or(if self.name == FALLBACK_TUNNEL || tunnel_fields {
-            LinkType::Ipip
-        } else {
-            LinkType::Existing
+        let tunnel_fields = self.tunnel_fields();
+        let fallback = LinkKind::fallback(&self.name);
+        let kind = self.kind.unwrap_or(match &fallback {
+            Some(kind) => LinkType::of(kind),
+            None if !tunnel_fields.is_empty() => LinkType::Ipip,
+            None => LinkType::Existing,
         });
         if check_interface_name(&self.name).is_err() {
             problems.add(
@@ -271,46 +334,121 @@ impl LinkSpec {
             );
             return None;
         }
-        match kind {
-            LinkType::Existing => {
-                if tunnel_fields {
-                    problems.add(
-                        path,
-                        format!(
-                            "`{}` is an existing interface; local/remote/ttl/pmtudisc are for ipip tunnels",
-                            self.name
-                        ),
-                        "add `type: ipip` or remove the tunnel fields",
-                    );
-                    return None;
-                }
-                Some(Link {
-                    name: self.name.clone(),
-                    kind: LinkKind::Other { kind: "existing".into() },
-                    up: self.up,
-                    mtu: self.mtu,
-                })
+        if kind == LinkType::Existing {
+            if !tunnel_fields.is_empty() {
+                problems.add(
+                    path,
+                    format!("`{}` is an existing interface; {} are for tunnels", self.name, tunnel_fields.join("/")),
+                    "add the tunnel's `type` (ipip, gre, sit, ip6tnl, ip6gre) or remove the tunnel fields",
+                );
+                return None;
             }
-            LinkType::Ipip => {
-                if self.name == FALLBACK_TUNNEL && (self.local.is_some() || self.remote.is_some()) {
-                    problems.add(
-                        path,
-                        "tunl0 is the ipip module's fallback device: its local/remote can't be set".into(),
-                        "leave tunl0 without endpoints (it accepts ipip from any director), or declare a named tunnel such as `tun-director` with local/remote",
-                    );
-                    return None;
-                }
-                Some(Link {
-                    name: self.name.clone(),
-                    kind: LinkKind::Ipip {
-                        local: self.local,
-                        remote: self.remote,
-                        ttl: self.ttl.unwrap_or(0),
-                        pmtudisc: self.pmtudisc.unwrap_or(true),
-                    },
-                    up: Some(self.up.unwrap_or(true)),
-                    mtu: self.mtu,
-                })
+            return Some(Link {
+                name: self.name.clone(),
+                kind: LinkKind::Other { kind: "existing".into() },
+                up: self.up,
+                mtu: self.mtu,
+            });
+        }
+        let before = problems.len();
+        if let Some(fallback) = &fallback {
+            self.check_fallback(fallback, kind, path, problems);
+        }
+        self.check_fields_of(kind, path, problems);
+        if problems.len() > before {
+            return None;
+        }
+        let v4 = |ip: Option<IpAddr>| match ip {
+            Some(IpAddr::V4(v4)) => Some(v4),
+            _ => None,
+        };
+        let v6 = |ip: Option<IpAddr>| match ip {
+            Some(IpAddr::V6(v6)) => Some(v6),
+            _ => None,
+        };
+        let (local, remote) = (self.local, self.remote);
+        let ttl = self.ttl.unwrap_or(0);
+        let pmtudisc = self.pmtudisc.unwrap_or(true);
+        let hop_limit = self.hop_limit.unwrap_or(DEFAULT_HOP_LIMIT);
+        let kind = match kind {
+            LinkType::Ipip => LinkKind::Ipip { local: v4(local), remote: v4(remote), ttl, pmtudisc },
+            LinkType::Gre => LinkKind::Gre { local: v4(local), remote: v4(remote), ttl, pmtudisc },
+            LinkType::Sit => LinkKind::Sit { local: v4(local), remote: v4(remote), ttl, pmtudisc },
+            LinkType::Ip6tnl => LinkKind::Ip6tnl {
+                local: v6(local),
+                remote: v6(remote),
+                hop_limit,
+                mode: self.mode.unwrap_or_default(),
+            },
+            LinkType::Ip6gre => LinkKind::Ip6gre { local: v6(local), remote: v6(remote), hop_limit },
+            LinkType::Existing => unreachable!("returned above"),
+        };
+        Some(Link { name: self.name.clone(), kind, up: Some(self.up.unwrap_or(true)), mtu: self.mtu })
+    }
+
+    /// A fallback device is of its module's type, and its endpoints are the kernel's.
+    fn check_fallback(&self, fallback: &LinkKind, kind: LinkType, path: &str, problems: &mut Problems) {
+        let name = &self.name;
+        let module = fallback.module().unwrap_or("tunnel");
+        let own = LinkType::of(fallback);
+        if kind != own {
+            problems.add(
+                &format!("{path}.type"),
+                format!("{name} is the {module} module's fallback {} device, not {}", own.word(), kind.word()),
+                &format!(
+                    "write `type: {}` or leave `type` out, or give a {} tunnel another name",
+                    own.word(),
+                    kind.word()
+                ),
+            );
+            return;
+        }
+        if let Some(field) = ["local", "remote"].into_iter().find(|f| self.tunnel_fields().contains(f)) {
+            problems.add(
+                &format!("{path}.{field}"),
+                format!("{name} is the {module} module's fallback device: its local/remote can't be set"),
+                &format!(
+                    "leave {name} without endpoints (it accepts {} from any sender), or declare a named tunnel such as `tun-director` with local/remote",
+                    own.word()
+                ),
+            );
+        }
+    }
+
+    /// The fields `kind` takes, and endpoints of its underlay's family.
+    fn check_fields_of(&self, kind: LinkType, path: &str, problems: &mut Problems) {
+        let ipv6 = kind.ipv6_underlay();
+        let refused: &[&str] = match kind {
+            LinkType::Ip6tnl => &["ttl", "pmtudisc"],
+            LinkType::Ip6gre => &["ttl", "pmtudisc", "mode"],
+            _ => &["hopLimit", "mode"],
+        };
+        for field in self.tunnel_fields().into_iter().filter(|f| refused.contains(f)) {
+            let instead = match field {
+                "ttl" => "use `hopLimit` for the outer hop limit of an IPv6 tunnel",
+                "hopLimit" => "use `ttl` for the outer TTL of an IPv4 tunnel",
+                "mode" => "`mode` applies to ip6tnl only",
+                _ => "remove it (the kernel has no such setting for this type)",
+            };
+            problems.add(
+                &format!("{path}.{field}"),
+                format!("`{field}` does not apply to {} tunnels", kind.word()),
+                instead,
+            );
+        }
+        for (field, address) in [("local", self.local), ("remote", self.remote)] {
+            let Some(address) = address else { continue };
+            if address.is_ipv6() != ipv6 {
+                let (family, types, other) = if ipv6 {
+                    ("IPv6", "ip6tnl and ip6gre", "ipip, gre or sit")
+                } else {
+                    ("IPv4", "ipip, gre and sit", "ip6tnl or ip6gre")
+                };
+                problems.add(
+                    &format!("{path}.{field}"),
+                    format!("{address} is not an {family} address, and {} tunnels run over {family}", kind.word()),
+                    &format!("{types} tunnels take {family} endpoints: give one, or set `type` to {other}"),
+                );
             }
         }
     }

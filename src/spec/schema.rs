@@ -153,6 +153,41 @@ pub fn route_rules(schema: &mut Schema) {
     );
 }
 
+/// The fields a link's type takes (`LinkSpec::to_model`): endpoints of its underlay's
+/// family, `ttl`/`pmtudisc` over IPv4, `hopLimit` over IPv6, `mode` on ip6tnl only. A
+/// fallback device without `type` is of its own type.
+pub fn link_rules(schema: &mut Schema) {
+    let of_type = |types: &[&str], fallbacks: &[&str]| {
+        json!({"anyOf": [
+            {"properties": {"type": {"enum": types}}, "required": ["type"]},
+            {"properties": {"name": {"enum": fallbacks}}, "not": {"required": ["type"]}}
+        ]})
+    };
+    add_all_of(
+        schema,
+        vec![
+            json!({
+                "if": of_type(&["ip6tnl", "ip6gre"], &["ip6tnl0", "ip6gre0"]),
+                "then": {"properties": {
+                    "local": {"format": "ipv6"},
+                    "remote": {"format": "ipv6"},
+                    "ttl": absent("`ttl` does not apply to IPv6 tunnels: use `hopLimit`"),
+                    "pmtudisc": absent("`pmtudisc` does not apply to IPv6 tunnels")
+                }},
+                "else": {"properties": {
+                    "local": {"format": "ipv4"},
+                    "remote": {"format": "ipv4"},
+                    "hopLimit": absent("`hopLimit` applies to ip6tnl and ip6gre only: use `ttl`")
+                }}
+            }),
+            json!({
+                "if": {"not": of_type(&["ip6tnl"], &["ip6tnl0"])},
+                "then": {"properties": {"mode": absent("`mode` applies to ip6tnl only")}}
+            }),
+        ],
+    );
+}
+
 /// A real server is given by `address` or, in a Cluster spec, by `node`: one of the two.
 pub fn real_server_rules(schema: &mut Schema) {
     add_all_of(
