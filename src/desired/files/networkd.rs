@@ -1,5 +1,6 @@
 //! systemd-networkd configuration for what the spec manages on each interface: a `.netdev`
-//! for each named ipip tunnel (tunl0 comes with the `ipip` module and can't be created),
+//! for each named tunnel (ipip, gre, sit, ip6tnl, ip6gre; the fallback devices such as
+//! tunl0 come with their module and can't be created),
 //! and the `.network` settings of each interface: admin state, MTU, addresses (with
 //! labels) and routes.
 //!
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use super::one_line;
 use crate::model::addresses::prefix_contains;
 use crate::model::keyed::Keyed;
-use crate::model::links::LinkKind;
+use crate::model::links::{Link, LinkKind, FALLBACK_TUNNELS};
 use crate::model::persistence::{HostNetworkd, PersistenceGap, NETWORK_DROP_IN_NAME, NETWORK_FILE_PREFIX};
 use crate::model::routes::{Route, RouteScope, RouteType, TableName};
 use crate::model::HostState;
@@ -82,29 +83,11 @@ pub fn render(desired: &HostState, host: &HostNetworkd) -> NetworkFiles {
     let mut files = Vec::new();
     for interface in interfaces {
         let link = desired.links.get(interface);
-        if let Some(link) = link.filter(|l| !l.is_fallback_tunnel()) {
-            if let LinkKind::Ipip { local, remote, ttl, pmtudisc } = &link.kind {
-                let mut netdev = format!("[NetDev]\nName={}\nKind=ipip\n", one_line(&link.name));
-                if let Some(mtu) = link.mtu {
-                    let _ = writeln!(netdev, "MTUBytes={mtu}");
-                }
-                netdev.push_str("\n[Tunnel]\n");
-                if let Some(local) = local {
-                    let _ = writeln!(netdev, "Local={local}");
-                }
-                if let Some(remote) = remote {
-                    let _ = writeln!(netdev, "Remote={remote}");
-                }
-                if *ttl != 0 {
-                    let _ = writeln!(netdev, "TTL={ttl}");
-                }
-                let _ = writeln!(netdev, "DiscoverPathMTU={}", yes_no(*pmtudisc));
-                netdev.push_str("Independent=yes\n");
-                let name = PathBuf::from(format!("{NETWORK_FILE_PREFIX}{interface}.netdev"));
-                files.push(NetworkFile { name, body: netdev, extends: None });
-            }
+        if let Some(netdev) = link.filter(|l| !l.is_fallback_tunnel()).and_then(tunnel_netdev) {
+            let name = PathBuf::from(format!("{NETWORK_FILE_PREFIX}{interface}.netdev"));
+            files.push(NetworkFile { name, body: netdev, extends: None });
         }
-        let tunnel = link.is_some_and(|l| matches!(l.kind, LinkKind::Ipip { .. }));
+        let tunnel = link.is_some_and(|l| l.kind.is_tunnel());
         let mut network = String::new();
         let mut link_section = String::new();
         if let Some(mtu) = link.and_then(|l| l.mtu) {
@@ -149,8 +132,9 @@ pub fn render(desired: &HostState, host: &HostNetworkd) -> NetworkFiles {
         if network.is_empty() {
             continue;
         }
-        // lo and ipip tunnels (tunl0 too, declared or not) have no MAC address to match.
-        let hardware = interface != "lo" && interface != "tunl0" && !tunnel;
+        // lo and tunnels (the fallback devices too, declared or not) have no MAC address to
+        // match.
+        let hardware = interface != "lo" && !FALLBACK_TUNNELS.contains(&interface) && !tunnel;
         match host.configuring(interface, hardware) {
             None => files.push(NetworkFile {
                 name: PathBuf::from(format!("{NETWORK_FILE_PREFIX}{interface}.network")),
@@ -175,6 +159,47 @@ pub fn render(desired: &HostState, host: &HostNetworkd) -> NetworkFiles {
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     NetworkFiles { files, gaps }
+}
+
+/// The `.netdev` of a named tunnel: `Kind=` and `[Tunnel]` as systemd.netdev(5) names
+/// them. IPv6 tunnels always state their hop limit (networkd's `TTL=`), as their default is
+/// not the spec's.
+fn tunnel_netdev(link: &Link) -> Option<String> {
+    let mut tunnel = String::new();
+    let endpoints = |tunnel: &mut String, local: Option<String>, remote: Option<String>| {
+        if let Some(local) = local {
+            let _ = writeln!(tunnel, "Local={local}");
+        }
+        if let Some(remote) = remote {
+            let _ = writeln!(tunnel, "Remote={remote}");
+        }
+    };
+    match &link.kind {
+        LinkKind::Ipip { local, remote, ttl, pmtudisc }
+        | LinkKind::Gre { local, remote, ttl, pmtudisc }
+        | LinkKind::Sit { local, remote, ttl, pmtudisc } => {
+            endpoints(&mut tunnel, local.map(|ip| ip.to_string()), remote.map(|ip| ip.to_string()));
+            if *ttl != 0 {
+                let _ = writeln!(tunnel, "TTL={ttl}");
+            }
+            let _ = writeln!(tunnel, "DiscoverPathMTU={}", yes_no(*pmtudisc));
+        }
+        LinkKind::Ip6tnl { local, remote, hop_limit, mode } => {
+            endpoints(&mut tunnel, local.map(|ip| ip.to_string()), remote.map(|ip| ip.to_string()));
+            let _ = writeln!(tunnel, "TTL={hop_limit}\nMode={mode}");
+        }
+        LinkKind::Ip6gre { local, remote, hop_limit } => {
+            endpoints(&mut tunnel, local.map(|ip| ip.to_string()), remote.map(|ip| ip.to_string()));
+            let _ = writeln!(tunnel, "TTL={hop_limit}");
+        }
+        LinkKind::Other { .. } => return None,
+    }
+    let mut netdev = format!("[NetDev]\nName={}\nKind={}\n", one_line(&link.name), link.kind.name());
+    if let Some(mtu) = link.mtu {
+        let _ = writeln!(netdev, "MTUBytes={mtu}");
+    }
+    let _ = write!(netdev, "\n[Tunnel]\n{tunnel}Independent=yes\n");
+    Some(netdev)
 }
 
 fn yes_no(value: bool) -> &'static str {
@@ -235,6 +260,48 @@ mod tests {
     const DIRECTOR: &str = "apiVersion: lvs-converge/v1\nkind: Host\nrole: director\nvipInterface: eth0:0\n\
         addresses: [{ address: 192.0.2.10/24, interface: eth1 }]\n\
         ipvs:\n  services:\n    - { address: 203.0.113.100, port: 80, realServers: [{ address: 203.0.113.11 }] }\n";
+
+    #[test]
+    fn named_tunnels_of_every_kind_get_a_netdev_and_fallbacks_only_their_network_settings() {
+        let spec = format!(
+            "apiVersion: lvs-converge/v1\nkind: Host\n{PERSIST}links:\n\
+             - {{ name: gre0 }}\n\
+             - {{ name: ip6tnl0, mode: any }}\n\
+             - {{ name: gre1, type: gre, local: 192.0.2.10, remote: 192.0.2.1, ttl: 64 }}\n\
+             - {{ name: sit1, type: sit, remote: 192.0.2.1, pmtudisc: false }}\n\
+             - {{ name: t6, type: ip6tnl, local: \"2001:db8::10\", remote: \"2001:db8::1\", mode: ipip6 }}\n\
+             - {{ name: g6, type: ip6gre, remote: \"2001:db8::1\", hopLimit: 0, mtu: 1400 }}\n"
+        );
+        let bodies = bodies(&resolve(&spec, &HostNetworkd::default()));
+        let body = |name: &str| bodies.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_str()).unwrap_or_default();
+        let network =
+            "\n[Link]\nActivationPolicy=up\n\n[Network]\nLinkLocalAddressing=no\nConfigureWithoutCarrier=yes\n";
+        assert_eq!(body("90-lvs-converge-gre0.network"), format!("[Match]\nName=gre0\n{network}"));
+        assert_eq!(body("90-lvs-converge-ip6tnl0.network"), format!("[Match]\nName=ip6tnl0\n{network}"));
+        for fallback in ["gre0", "ip6tnl0"] {
+            assert!(
+                !bodies.iter().any(|(name, _)| name == &format!("90-lvs-converge-{fallback}.netdev")),
+                "{bodies:?}"
+            );
+        }
+        assert_eq!(
+            body("90-lvs-converge-gre1.netdev"),
+            "[NetDev]\nName=gre1\nKind=gre\n\n[Tunnel]\nLocal=192.0.2.10\nRemote=192.0.2.1\nTTL=64\nDiscoverPathMTU=yes\nIndependent=yes\n"
+        );
+        assert_eq!(
+            body("90-lvs-converge-sit1.netdev"),
+            "[NetDev]\nName=sit1\nKind=sit\n\n[Tunnel]\nRemote=192.0.2.1\nDiscoverPathMTU=no\nIndependent=yes\n"
+        );
+        assert_eq!(
+            body("90-lvs-converge-t6.netdev"),
+            "[NetDev]\nName=t6\nKind=ip6tnl\n\n[Tunnel]\nLocal=2001:db8::10\nRemote=2001:db8::1\nTTL=64\nMode=ipip6\nIndependent=yes\n"
+        );
+        assert_eq!(
+            body("90-lvs-converge-g6.netdev"),
+            "[NetDev]\nName=g6\nKind=ip6gre\nMTUBytes=1400\n\n[Tunnel]\nRemote=2001:db8::1\nTTL=0\nIndependent=yes\n"
+        );
+        assert_eq!(body("90-lvs-converge-g6.network"), format!("[Match]\nName=g6\n\n[Link]\nMTUBytes=1400\nActivationPolicy=up\n\n[Network]\nLinkLocalAddressing=no\nConfigureWithoutCarrier=yes\n"));
+    }
 
     /// Issue 18: `90-lvs-converge-eth0.network` lost to (or, sorting first, took eth0 from)
     /// the host's own file for eth0: networkd applies only the first match.
