@@ -8,11 +8,12 @@ use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::LinkUnspec;
 
 use crate::model::addresses::Address;
-use crate::model::links::{Link, LinkKind, FALLBACK_TUNNELS};
+use crate::model::links::{Ip6tnlMode, Link, LinkKind, FALLBACK_TUNNELS};
 use crate::model::routes::Route;
 
 use super::client::RouteClient;
-use super::error::{Op, RouteNetlinkError};
+use super::error::{hint, Op, RouteNetlinkError};
+use super::ip6tnl0;
 use super::tunnels::{decode_tunnel, describe_link, needs_recreate, tunnel_change_message, tunnel_create_message};
 
 impl RouteClient {
@@ -108,7 +109,11 @@ impl RouteClient {
     fn set_in_place(&mut self, from: &Link, to: &Link, made: &mut bool) -> Result<(), RouteNetlinkError> {
         let name = to.name.as_str();
         if to.kind.is_tunnel() && from.kind != to.kind {
-            self.change_tunnel(to)?;
+            match &to.kind {
+                // update_link let only ip6tnl0's mode through for a fallback device.
+                LinkKind::Ip6tnl { mode, .. } if to.is_fallback_tunnel() => self.set_fallback_mode(name, *mode)?,
+                _ => self.change_tunnel(to)?,
+            }
             *made = true;
         }
         if let Some(mtu) = to.mtu.filter(|mtu| from.mtu != Some(*mtu)) {
@@ -124,6 +129,16 @@ impl RouteClient {
             *made = true;
         }
         Ok(())
+    }
+
+    /// `ip -6 tunnel change ip6tnl0 mode MODE`: an ioctl, as the kernel refuses RTM_NEWLINK
+    /// changes of a fallback device.
+    fn set_fallback_mode(&mut self, name: &str, mode: Ip6tnlMode) -> Result<(), RouteNetlinkError> {
+        let action = format!("setting the mode of {name} to {mode}");
+        ip6tnl0::set_mode(name, mode).map_err(|error| {
+            let errno = error.raw_os_error().unwrap_or(0);
+            RouteNetlinkError::Rejected { action, errno, kernel: None, hint: hint(Op::ChangeTunnel(name), errno) }
+        })
     }
 
     fn change_tunnel(&mut self, after: &Link) -> Result<(), RouteNetlinkError> {

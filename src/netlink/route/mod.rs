@@ -20,6 +20,7 @@
 mod addresses;
 mod client;
 mod error;
+mod ip6tnl0;
 mod links;
 mod routes;
 mod tunnels;
