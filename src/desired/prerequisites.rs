@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::model::fou::FouPort;
 use crate::model::links::{Link, LinkKind};
 use crate::model::{HostState, IpvsState};
 
@@ -23,5 +24,13 @@ pub fn ipvs(ipvs: &IpvsState) -> HostState {
 pub fn links<'a>(links: impl IntoIterator<Item = &'a Link>) -> HostState {
     let ipip = links.into_iter().any(|link| matches!(link.kind, LinkKind::Ipip { .. }));
     let modules = if ipip { BTreeSet::from(["ipip".to_string()]) } else { BTreeSet::new() };
+    HostState { modules, ..HostState::default() }
+}
+
+/// The kernel modules foo-over-UDP ports need, whoever declares them: the module of the
+/// "fou" family. An IPv6 port also needs the kernel's IPv6, which every host with an IPv6
+/// underlay address already has loaded (or built in), so it is not asked for.
+pub fn fou_ports<'a>(ports: impl IntoIterator<Item = &'a FouPort>) -> HostState {
+    let modules = ports.into_iter().map(|port| port.module().to_string()).collect();
     HostState { modules, ..HostState::default() }
 }

@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 use super::ipvs::Family;
 use super::keyed::Keyed;
 
-/// What a port expects inside its UDP payload.
+/// What a port expects inside its UDP payload. Written beside the port as `type: gue` or
+/// `type: direct, protocol: 4`, as the spec writes it (YAML has no plain form for a
+/// variant with fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(tag = "type", rename_all = "lowercase")]
 pub enum FouEncapsulation {
     /// Generic UDP Encapsulation: a GUE header names the inner protocol (what IPVS sends
     /// with `--tun-type gue`).
@@ -32,12 +34,14 @@ impl FouEncapsulation {
 
 /// A receive port. The kernel knows it by socket family and port: the same port may be open
 /// once for IPv4 and once for IPv6.
+// No deny_unknown_fields: serde cannot combine it with the flattened encapsulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct FouPort {
     pub port: u16,
     /// The socket's family: the underlay the encapsulated packets arrive over.
     pub family: Family,
+    #[serde(flatten)]
     pub encapsulation: FouEncapsulation,
 }
 
@@ -82,8 +86,8 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!([
-                {"port": 6080, "family": "ipv4", "encapsulation": "gue"},
-                {"port": 5555, "family": "ipv6", "encapsulation": {"direct": {"protocol": 4}}},
+                {"port": 6080, "family": "ipv4", "type": "gue"},
+                {"port": 5555, "family": "ipv6", "type": "direct", "protocol": 4},
             ])
         );
         assert_eq!(serde_json::from_value::<Vec<FouPort>>(json).unwrap(), [gue, direct]);

@@ -149,7 +149,7 @@ impl FouClient {
         let family = self.family;
         self.socket
             .request(false, codec::CMD_ADD, |w, seq| codec::add_port(w, family, seq, port), |_| Ok(()))
-            .map_err(|fault| fault_error(fault, format!("opening {}", describe(port)), |e| add_refused(port, e)))
+            .map_err(|fault| fault_error(fault, action("opening", port), |e| add_refused(port, e)))
     }
 
     pub fn delete(&mut self, port: &FouPort) -> Result<(), FouNetlinkError> {
@@ -157,7 +157,7 @@ impl FouClient {
         self.socket
             .request(false, codec::CMD_DEL, |w, seq| codec::delete_port(w, family, seq, port), |_| Ok(()))
             .map_err(|fault| {
-                fault_error(fault, format!("closing {}", describe(port)), |errno| match errno {
+                fault_error(fault, action("closing", port), |errno| match errno {
                     // fou_destroy() answers EINVAL when no port matches.
                     errno::EINVAL => format!("port {} is not open (EINVAL)", port.port),
                     _ => refused(errno),
@@ -166,6 +166,7 @@ impl FouClient {
     }
 }
 
-fn describe(port: &FouPort) -> String {
-    format!("foo-over-UDP port {} ({})", port.port, port.family.name())
+/// `opening foo-over-UDP port 6080 (ipv4)`: what a request does, the start of its errors.
+pub fn action(verb: &str, port: &FouPort) -> String {
+    format!("{verb} foo-over-UDP port {} ({})", port.port, port.family.name())
 }
