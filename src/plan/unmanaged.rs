@@ -58,7 +58,7 @@ pub fn kind(unmanaged: &Unmanaged) -> &'static str {
 pub fn id(unmanaged: &Unmanaged) -> String {
     match unmanaged {
         Unmanaged::IpipTunnel(name) => name.clone(),
-        Unmanaged::FouPort(key) => key.to_string(),
+        Unmanaged::FouPort(key) => format!("{} ({})", key.port, key.family.name()),
         Unmanaged::IpvsService { service, in_scope: true } => format!("{service}{IN_SCOPE}"),
         Unmanaged::IpvsService { service, in_scope: false } => service.to_string(),
         Unmanaged::ForeignFile(path) => format!("{}{FOREIGN}", path.display()),
@@ -93,9 +93,9 @@ impl Record {
     }
 }
 
-/// `port 6080 ipv4`: a FOU port's text.
+/// `6080 (ipv4)`: a FOU port's text.
 fn parse_fou_port(text: &str) -> Option<FouKey> {
-    let (port, family_name) = text.strip_prefix("port ")?.split_once(' ')?;
+    let (port, family_name) = text.strip_suffix(')')?.split_once(" (")?;
     let family = [Family::Ipv4, Family::Ipv6].into_iter().find(|family| family.name() == family_name)?;
     Some(FouKey { family, port: port.parse().ok()? })
 }
@@ -165,7 +165,7 @@ mod tests {
             lines,
             [
                 r#"{"subsystem":"links","kind":"ipip tunnel","id":"tun9"}"#,
-                r#"{"subsystem":"fou","kind":"fou port","id":"port 6080 ipv6"}"#,
+                r#"{"subsystem":"fou","kind":"fou port","id":"6080 (ipv6)"}"#,
                 r#"{"subsystem":"ipvs","kind":"ipvs service","id":"tcp 203.0.113.100:80"}"#,
                 r#"{"subsystem":"ipvs","kind":"ipvs service","id":"udp [2001:db8::1]:53 (in scope; set prune to remove it)"}"#,
                 r#"{"subsystem":"ipvs","kind":"ipvs service","id":"fwmark 7 (ipv6)"}"#,
@@ -190,8 +190,8 @@ mod tests {
             r#"{"subsystem":"ipvs","kind":"ipvs service","id":"icmp 203.0.113.100:80"}"#,
             r#"{"subsystem":"links","kind":"ipvs service","id":"tcp 203.0.113.100:80"}"#,
             r#"{"subsystem":"files","kind":"file","id":"/etc/ipvsadm.rules"}"#,
-            r#"{"subsystem":"fou","kind":"fou port","id":"port 6080 ipv5"}"#,
-            r#"{"subsystem":"fou","kind":"fou port","id":"6080 ipv4"}"#,
+            r#"{"subsystem":"fou","kind":"fou port","id":"6080 (ipv5)"}"#,
+            r#"{"subsystem":"fou","kind":"fou port","id":"port 6080 ipv4"}"#,
         ] {
             assert!(serde_json::from_str::<Unmanaged>(json).is_err(), "{json}");
         }
