@@ -32,6 +32,7 @@ pub struct FouSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family: Option<Family>,
     /// `type: direct` only: the IP protocol inside (4 = IPv4, 41 = IPv6, 47 = GRE).
+    #[schemars(range(min = 1))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<u8>,
 }
