@@ -159,6 +159,16 @@ fn seed_manual_hosts_round_trip_mistakes_included() {
 }
 
 #[test]
+fn fou_ports_are_imported_in_their_short_form_and_plan_no_change() {
+    let (state, yaml, spec) = import_host("rs-gue.yaml", live::RoleChoice::Auto).unwrap();
+    assert_converged(&spec, &state, "rs-gue");
+    assert!(yaml.contains("role: real-server\n"), "{yaml}");
+    assert!(yaml.contains("- { port: 6080, type: gue }"), "{yaml}");
+    assert!(yaml.contains("- { port: 5555, type: direct, family: ipv6, protocol: 41 }"), "{yaml}");
+    assert!(!yaml.contains("- fou"), "the module follows from the ports:\n{yaml}");
+}
+
+#[test]
 fn a_host_off_its_role_gets_explicit_sections_and_the_reason() {
     let (state, yaml, spec) = import_host("rs2-tunl0-rp-filter.yaml", live::RoleChoice::Auto).unwrap();
     assert_converged(&spec, &state, "rs2");

@@ -555,3 +555,27 @@ fn every_tunnel_type_reads_into_its_kind() {
     );
     assert!(spec.declared.links.values().all(|link| link.up == Some(true)), "tunnels default to up");
 }
+
+#[test]
+fn fou_port_mistakes_are_located_with_the_fix() {
+    let fou = |entries: &str| format!("{HEADER}fou:\n{entries}");
+    let d = assert_error(&fou("  - { port: 0, type: gue }\n"), 4, "fou[0].port", "port 0");
+    assert!(d.hint.unwrap().contains("6080"));
+    let d = assert_error(&fou("  - { port: 5555, type: direct }\n"), 4, "fou[0]", "needs the IP protocol");
+    assert!(d.hint.unwrap().contains("protocol: 4"));
+    assert_error(&fou("  - { port: 6080, type: gue, protocol: 4 }\n"), 4, "fou[0].protocol", "GUE port");
+    assert_error(&fou("  - { port: 6080, type: vxlan }\n"), 4, "fou[0].type", "unknown variant `vxlan`");
+    let d = assert_error(
+        &fou("  - { port: 6080, type: gue }\n  - { port: 6080, type: direct, protocol: 4 }\n"),
+        5,
+        "fou[1]",
+        "fou port 6080 (ipv4) is declared twice: first at line 4",
+    );
+    assert!(d.hint.is_some());
+    // The same port number of the other family is another socket.
+    spec::parse(
+        &fou("  - { port: 6080, type: gue }\n  - { port: 6080, type: gue, family: ipv6 }\n"),
+        Path::new("ok.yaml"),
+    )
+    .expect("two families, two ports");
+}

@@ -10,6 +10,7 @@ pub mod addresses;
 pub mod drains;
 pub mod faults;
 pub mod files;
+pub mod fou;
 pub mod ipvs;
 pub mod links;
 pub mod live;
@@ -133,6 +134,7 @@ pub fn applier(change: &Change) -> &dyn Applier {
     match change {
         Change::Module(change) => change,
         Change::Link(change) => change,
+        Change::Fou(change) => change,
         Change::Sysctl(change) => change,
         Change::Address(change) => change,
         Change::Route(change) => change,

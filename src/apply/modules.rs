@@ -61,6 +61,7 @@ pub fn apply(change: &ModuleChange) -> Result<(), ChangeError> {
 fn config_option(name: &str) -> String {
     match name {
         "ipip" => "NET_IPIP".into(),
+        "fou" => "NET_FOU".into(),
         "ip_vs" => "IP_VS".into(),
         other => match other.strip_prefix("ip_vs_") {
             Some(scheduler) => format!("IP_VS_{}", scheduler.to_uppercase()),

@@ -1,5 +1,5 @@
 //! Rollback in every subsystem, against the in-memory host: a plan that loads a module,
-//! changes and creates interfaces, sets sysctls, adds an address and a route, sets IPVS
+//! changes and creates interfaces, opens a FOU port, sets sysctls, adds an address and a route, sets IPVS
 //! timeouts, updates a service, creates, updates and deletes real servers, prunes a
 //! service and writes files fails at each of its changes in turn, injected (fault rules
 //! around the host) or refused by the host itself the kernel's way (what the change needs
@@ -39,7 +39,7 @@ fn owned(body: &str) -> String {
 fn fixture() -> (HostState, HostState, Ownership) {
     let start = format!(
         r#"
-modules: [ip_vs]
+modules: [ip_vs, fou]
 links:
   - {{ name: lo, type: other, kind: loopback, up: true, mtu: 65536 }}
   - {{ name: eth0, type: other, kind: veth, up: true, mtu: 1500 }}
@@ -55,10 +55,12 @@ files:
     );
     let desired = format!(
         r#"
-modules: [ip_vs, ipip]
+modules: [ip_vs, ipip, fou]
 links:
   - {{ name: eth0, type: other, kind: veth, mtu: 9000 }}
   - {{ name: tun1, type: ipip, local: 192.0.2.1, remote: 198.51.100.1, up: true }}
+fou:
+  - {{ port: 6080, family: ipv4, type: gue }}
 sysctls:
   net.ipv4.ip_forward: "1"
   net.ipv4.conf.all.arp_ignore: "1"
@@ -185,14 +187,19 @@ fn break_host_for(at: usize, host: &mut MemoryHost) {
             let tun1: Link = serde_yaml::from_str("{ name: tun1, type: ipip, up: false, mtu: 1480 }").unwrap();
             state.links.insert(tun1.key(), tun1);
         }
-        4 => drop(state.sysctls.remove("net.ipv4.conf.all.arp_ignore")),
-        5 => drop(state.sysctls.remove("net.ipv4.ip_forward")),
-        6 => {
+        4 => {
+            let port: FouPort =
+                serde_yaml::from_str("{ port: 6080, family: ipv4, type: direct, protocol: 4 }").unwrap();
+            state.fou.insert(port.key(), port);
+        }
+        5 => drop(state.sysctls.remove("net.ipv4.conf.all.arp_ignore")),
+        6 => drop(state.sysctls.remove("net.ipv4.ip_forward")),
+        7 => {
             let address: Address =
                 serde_yaml::from_str("{ interface: eth0, address: 192.0.2.5, prefixLength: 32 }").unwrap();
             state.addresses.insert(address.key(), address);
         }
-        7 => {
+        8 => {
             let route: Route = serde_yaml::from_str(
                 "{ table: 254, type: unicast, destination: 198.51.100.0, prefixLength: 24, device: eth0, scope: link }",
             )
@@ -200,30 +207,31 @@ fn break_host_for(at: usize, host: &mut MemoryHost) {
             state.routes.insert(route.key(), route);
         }
         // The kernel refuses timeouts only out of range, which the plan never holds.
-        8 => host.refuse = vec![at - 1],
+        9 => host.refuse = vec![at - 1],
         // The service goes (ESRCH for its update and for every real server change after
         // it), a real server appears before its create (EEXIST), goes before its update or
         // its delete (ENOENT), the pruned service goes before its delete (ESRCH).
-        9..=13 => {
+        10..=14 => {
             let wanted = desired_real_servers();
             let services = &mut state.ipvs.services;
             let web = &mut services.values_mut().next().unwrap().destinations;
             match at {
-                10 => drop(web.insert(wanted[2].key(), wanted[2].clone())),
-                11 => drop(web.remove(&wanted[1].key())),
-                12 => drop(web.pop_last()),
-                9 => drop(services.pop_first()),
+                11 => drop(web.insert(wanted[2].key(), wanted[2].clone())),
+                12 => drop(web.remove(&wanted[1].key())),
+                13 => drop(web.pop_last()),
+                10 => drop(services.pop_first()),
                 _ => drop(services.pop_last()),
             }
         }
-        14 => drop(state.files.insert("/etc/lvs/a.conf".into(), FileState { content: owned("edited\n").into() })),
-        15 => drop(state.files.insert("/etc/lvs/b.conf".into(), FileState { content: owned("theirs\n").into() })),
+        15 => drop(state.files.insert("/etc/lvs/a.conf".into(), FileState { content: owned("edited\n").into() })),
+        16 => drop(state.files.insert("/etc/lvs/b.conf".into(), FileState { content: owned("theirs\n").into() })),
         _ => unreachable!(),
     }
 }
 
 use crate::model::addresses::Address;
 use crate::model::files::FileState;
+use crate::model::fou::FouPort;
 use crate::model::ipvs::Destination;
 use crate::model::links::Link;
 use crate::model::routes::Route;
@@ -239,22 +247,23 @@ fn a_refusal_by_the_host_in_every_subsystem_is_rolled_back_with_its_errno_in_jso
     let (start, desired, ownership) = fixture();
     // (change, errno the host answers, the changes refused): modprobe and the file checks
     // have none; a service gone out of band takes its real servers' changes with it.
-    let expected: [(usize, Option<i32>, &[usize]); 15] = [
+    let expected: [(usize, Option<i32>, &[usize]); 16] = [
         (1, None, &[1]),
         (2, Some(19), &[2]),
         (3, Some(17), &[3]),
-        (4, Some(2), &[4]),
+        (4, Some(98), &[4]),
         (5, Some(2), &[5]),
-        (6, Some(17), &[6]),
+        (6, Some(2), &[6]),
         (7, Some(17), &[7]),
-        (8, Some(22), &[8]),
-        (9, Some(3), &[9, 10, 11, 12]),
-        (10, Some(17), &[10]),
-        (11, Some(2), &[11]),
+        (8, Some(17), &[8]),
+        (9, Some(22), &[9]),
+        (10, Some(3), &[10, 11, 12, 13]),
+        (11, Some(17), &[11]),
         (12, Some(2), &[12]),
-        (13, Some(3), &[13]),
-        (14, None, &[14]),
+        (13, Some(2), &[13]),
+        (14, Some(3), &[14]),
         (15, None, &[15]),
+        (16, None, &[16]),
     ];
     for (at, errno, refused) in expected {
         for rollback in [true, false] {
@@ -283,7 +292,7 @@ fn an_ipvs_batch_goes_on_after_a_refused_operation_and_all_of_it_is_accounted_fo
     for rollback in [true, false] {
         let mut host = MemoryHost::new(start.clone());
         let plan = plan::diff(&desired, &host.state, &ownership);
-        break_host_for(10, &mut host);
+        break_host_for(11, &mut host);
         let broken = host.state.clone();
         let error = apply(plan, &desired, &ownership, options(rollback), &mut host).expect_err("refused");
         let ApplyError::Change { failed, outcome, .. } = &error else { panic!("{error:?}") };
@@ -292,7 +301,7 @@ fn an_ipvs_batch_goes_on_after_a_refused_operation_and_all_of_it_is_accounted_fo
             Outcome::Partial { stays, .. } if !rollback => {
                 assert_eq!(
                     stays.iter().map(|step| step.order).collect::<Vec<_>>(),
-                    [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13]
+                    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14]
                 );
                 let service = host.state.ipvs.services.values().next().unwrap();
                 assert_eq!(service.destinations.values().nth(1).unwrap().weight, 5, "{error:?}");
@@ -306,13 +315,13 @@ fn an_ipvs_batch_goes_on_after_a_refused_operation_and_all_of_it_is_accounted_fo
 
 #[test]
 fn a_route_whose_undo_failed_is_gone_with_the_tunnel_the_rollback_deleted() {
-    // The undo of route #7 (through tun1) is refused; the undo of #3 deletes tun1, and the
-    // kernel takes the route with it: nothing of #7 stays, and the report must not say so.
+    // The undo of route #8 (through tun1) is refused; the undo of #3 deletes tun1, and the
+    // kernel takes the route with it: nothing of #8 stays, and the report must not say so.
     let (start, desired, ownership) = fixture();
     let mut memory = MemoryHost::new(start.clone());
-    // Operations 0-6 are steps 1-7; step 8 fails by injection; the undo of #7 is next.
-    memory.refuse = vec![7];
-    let mut host = FaultInjecting::new(memory, FaultRules::parse("fail-at-change:8"));
+    // Operations 0-7 are steps 1-8; step 9 fails by injection; the undo of #8 is next.
+    memory.refuse = vec![8];
+    let mut host = FaultInjecting::new(memory, FaultRules::parse("fail-at-change:9"));
     let plan = plan::diff(&desired, &start, &ownership);
     let error = apply(plan, &desired, &ownership, options(true), &mut host).expect_err("injected");
     assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error:?}");
@@ -370,11 +379,11 @@ impl Host for RoutesGoOutOfBand {
 fn the_undo_of_a_route_gone_out_of_band_is_refused_with_esrch_and_the_tunnel_sweeps_it() {
     let (start, desired, ownership) = fixture();
     let host = RoutesGoOutOfBand { host: MemoryHost::new(start.clone()), route_errnos: Vec::new() };
-    let mut host = FaultInjecting::new(host, FaultRules::parse("fail-at-change:9"));
+    let mut host = FaultInjecting::new(host, FaultRules::parse("fail-at-change:10"));
     let plan = plan::diff(&desired, &start, &ownership);
     let error = apply(plan, &desired, &ownership, options(true), &mut host).expect_err("injected");
-    assert_eq!(host.inner().route_errnos, [Some(3)], "the undo of #7 deleted nothing: {error:?}");
-    // The route lived in tun1, which the undo of #3 deleted: nothing of #7 stays.
+    assert_eq!(host.inner().route_errnos, [Some(3)], "the undo of #8 deleted nothing: {error:?}");
+    // The route lived in tun1, which the undo of #3 deleted: nothing of #8 stays.
     assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error:?}");
     assert_report_is_the_host(&error, &start, &host.inner().host);
 }

@@ -64,7 +64,7 @@ pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
     spec::parse(text, source).map(|validated| build(validated, &HostNetworkd::default()))
 }
 
-/// Role defaults, then the prerequisites of the IPVS table and of every ipip link, then the declared sections (which win), then the
+/// Role defaults, then the prerequisites of the IPVS table, of every ipip link and FOU port, then the declared sections (which win), then the
 /// files that persist the result.
 pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
     let Validated { source, node, role, vip_interface, vips, declared, ipvs, ipvs_ownership, persist } = validated;
@@ -77,11 +77,15 @@ pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
     let link_modules = prerequisites::links(
         role_defaults.iter().flat_map(|defaults| defaults.links.values()).chain(declared.links.values()),
     );
+    let fou_modules = prerequisites::fou_ports(
+        role_defaults.iter().flat_map(|defaults| defaults.fou.values()).chain(declared.fou.values()),
+    );
     if let (Some(role), Some(defaults)) = (role, role_defaults) {
         merge::merge(&mut desired, &mut origins, defaults, Some(&format!("role {}", role.name())));
     }
     merge::merge(&mut desired, &mut origins, prerequisites::ipvs(&ipvs), Some("ipvs services"));
     merge::merge(&mut desired, &mut origins, link_modules, Some("ipip links"));
+    merge::merge(&mut desired, &mut origins, fou_modules, Some("fou ports"));
     merge::merge(&mut desired, &mut origins, declared, None);
     desired.ipvs = ipvs;
     let mut file_ownership = FileOwnership::default();

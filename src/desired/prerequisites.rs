@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::model::fou::FouPort;
 use crate::model::links::Link;
 use crate::model::{HostState, IpvsState};
 
@@ -23,6 +24,14 @@ pub fn ipvs(ipvs: &IpvsState) -> HostState {
 /// appears for its sysctls and networkd file to act on.
 pub fn links<'a>(links: impl IntoIterator<Item = &'a Link>) -> HostState {
     let modules = links.into_iter().filter_map(|link| link.kind.module()).map(str::to_string).collect();
+    HostState { modules, ..HostState::default() }
+}
+
+/// The kernel modules foo-over-UDP ports need, whoever declares them: the module of the
+/// "fou" family. An IPv6 port also needs the kernel's IPv6, which every host with an IPv6
+/// underlay address already has loaded (or built in), so it is not asked for.
+pub fn fou_ports<'a>(ports: impl IntoIterator<Item = &'a FouPort>) -> HostState {
+    let modules = ports.into_iter().map(|port| port.module().to_string()).collect();
     HostState { modules, ..HostState::default() }
 }
 

@@ -9,11 +9,13 @@ use std::net::IpAddr;
 
 use crate::model::addresses::Address;
 use crate::model::duration::Seconds;
+use crate::model::fou::{FouEncapsulation, FouPort};
 use crate::model::ipvs::{
     Destination, DestinationKey, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Service, ServiceKey,
     Timeouts, TunnelChecksum, TunnelEncapsulation, TunnelType,
 };
 use crate::model::links::{Ip6tnlMode, Link, LinkKind, DEFAULT_HOP_LIMIT};
+use crate::spec::fou::{FouSpec, FouType};
 use crate::spec::host::{AddressSpec, Cidr, LinkSpec, LinkType, SysctlValue};
 use crate::spec::ipvs::{
     IpvsSpec, Netmask, PersistenceSpec, RealServerSpec, ServiceSpec, TimeoutsSpec, TunnelSpec,
@@ -180,6 +182,15 @@ pub fn link_spec(link: &Link) -> Option<LinkSpec> {
         return Some(LinkSpec { local: None, remote: None, ttl: None, hop_limit: None, pmtudisc: None, ..spec });
     }
     Some(spec)
+}
+
+/// A port as a `fou:` entry: the family only when it is not the default IPv4.
+pub fn fou_spec(port: &FouPort) -> FouSpec {
+    let (kind, protocol) = match port.encapsulation {
+        FouEncapsulation::Gue => (FouType::Gue, None),
+        FouEncapsulation::Direct { protocol } => (FouType::Direct, Some(protocol)),
+    };
+    FouSpec { port: port.port, kind, family: (port.family != Family::Ipv4).then_some(port.family), protocol }
 }
 
 pub fn address_spec(address: &Address) -> AddressSpec {

@@ -4,8 +4,8 @@
 //! links; addresses on tunnel devices and on `lo` (except 127.0.0.1/8 and ::1) and every
 //! address equal to a service VIP, with its label; the LVS sysctls `show` reads (ip_forward,
 //! vs.conntrack, arp_ignore/arp_announce/rp_filter of all, default, lo, tunnel and VIP
-//! interfaces) whose value is not the kernel's default of 0, plus those a role sets; and
-//! the ipip / ip_vs modules when loaded. Routes are not imported: the kernel makes the
+//! interfaces) whose value is not the kernel's default of 0, plus those a role sets; every
+//! foo-over-UDP port (its module follows from it); and the ipip / ip_vs modules when loaded. Routes are not imported: the kernel makes the
 //! local and prefix routes of the imported addresses itself.
 //!
 //! Role: when the short form (`role: director` + `vipInterface` + `ipvs`, or
@@ -20,7 +20,9 @@ use std::path::Path;
 use super::canonical::{self, IpvsNotes};
 use super::{empty_host_spec, ImportError, Imported};
 use crate::model::addresses::{host_prefix_length, Address};
+use crate::model::fou::FouPort;
 use crate::model::ipvs::ServiceKey;
+use crate::model::keyed::Keyed;
 use crate::model::links::{Link, FALLBACK_TUNNEL};
 use crate::model::{HostState, Role};
 use crate::plan::Change;
@@ -41,6 +43,7 @@ pub enum RoleChoice {
 struct Explicit {
     modules: BTreeSet<String>,
     links: Vec<Link>,
+    fou: Vec<FouPort>,
     addresses: Vec<Address>,
     sysctls: BTreeMap<String, String>,
 }
@@ -163,13 +166,15 @@ fn explicit(host: &HostState) -> Explicit {
         .filter(|m| m.as_str() == "ipip" || m.as_str() == "ip_vs" || tunnel_modules.contains(m.as_str()))
         .cloned()
         .collect();
-    Explicit { modules, links, addresses, sysctls }
+    let fou = host.fou.values().copied().collect();
+    Explicit { modules, links, fou, addresses, sysctls }
 }
 
 fn explicit_spec(explicit: &Explicit) -> SpecFile {
     let mut spec = empty_host_spec();
     spec.modules = explicit.modules.iter().cloned().collect();
     spec.links = explicit.links.iter().filter_map(canonical::link_spec).collect();
+    spec.fou = explicit.fou.iter().map(canonical::fou_spec).collect();
     spec.addresses = explicit.addresses.iter().map(canonical::address_spec).collect();
     spec.sysctls = explicit.sysctls.iter().map(|(k, v)| (k.clone(), canonical::sysctl_value(v))).collect();
     spec
@@ -213,6 +218,7 @@ fn role_form(
             .filter(|l| !bare.desired.links.contains_key(&l.name) || needs_declaring(l))
             .cloned()
             .collect(),
+        fou: explicit.fou.iter().filter(|p| bare.desired.fou.get(&p.key()) != Some(*p)).copied().collect(),
         addresses: explicit
             .addresses
             .iter()
@@ -229,6 +235,7 @@ fn role_form(
     let sections = explicit_spec(&residual);
     spec.modules = sections.modules;
     spec.links = sections.links;
+    spec.fou = sections.fou;
     spec.addresses = sections.addresses;
     spec.sysctls = sections.sysctls;
     let full = resolve(&spec).map_err(|error| vec![error])?;
@@ -308,6 +315,17 @@ fn unmet_defaults(desired: &HostState, host: &HostState) -> Vec<String> {
             Some(have) if crate::plan::links::satisfies(have, want) => {}
             Some(_) => reasons.push(format!("{name} is down or differs: the role would set it up")),
             None => reasons.push(format!("{name} does not exist: the role would create it")),
+        }
+    }
+    for (key, want) in &desired.fou {
+        match host.fou.get(key) {
+            Some(have) if have == want => {}
+            Some(have) => reasons.push(format!(
+                "fou {key} is open for {}: the role would reopen it for {}",
+                have.encapsulation.name(),
+                want.encapsulation.name()
+            )),
+            None => reasons.push(format!("fou {key} is not open: the role would open it")),
         }
     }
     for (id, want) in &desired.addresses {

@@ -101,6 +101,7 @@ fn empty_host_spec() -> SpecFile {
         vips: Vec::new(),
         modules: Vec::new(),
         links: Vec::new(),
+        fou: Vec::new(),
         addresses: Vec::new(),
         routes: Vec::new(),
         sysctls: Default::default(),

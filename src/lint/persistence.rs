@@ -54,6 +54,15 @@ fn finding(document: &Document, spec: &Spec, gap: &PersistenceGap, prefix: &str)
             ),
         )
         .at(format!("{prefix}persist")),
+        PersistenceGap::Ipv6FouPort { port } => Finding::warning(
+            "fou-port-not-persisted",
+            format!("IPv6 fou port {port} is opened but not persisted by systemd-networkd"),
+            "networkd opens a fou port on an IPv6 socket only when it is bound to a local or peer address, and the \
+             spec's ports are not: no .netdev file brings it back after a reboot (only the boot unit, \
+             `lvs-converge apply` at boot, would).",
+            "keep the boot unit on (`persist: { bootUnit: true }`), which opens it at boot".into(),
+        )
+        .at(format!("{prefix}fou")),
     }
 }
 
@@ -86,5 +95,18 @@ mod tests {
         let live_only = text.replace("persist: { bootUnit: false }\n", "");
         let document = crate::spec::parse_document(&live_only, Path::new("h.yaml")).unwrap();
         assert!(check_document(&document, None).unwrap().iter().all(|f| f.code != "route-not-persisted"));
+    }
+
+    #[test]
+    fn an_ipv6_fou_port_networkd_cannot_open_is_a_located_warning() {
+        let text = "apiVersion: lvs-converge/v1\nkind: Host\n\
+            fou:\n  - { port: 6080, type: gue }\n  - { port: 6080, type: gue, family: ipv6 }\n\
+            persist: { bootUnit: false }\n";
+        let document = crate::spec::parse_document(text, Path::new("h.yaml")).unwrap();
+        let findings = check_document(&document, None).unwrap();
+        let gaps: Vec<_> = findings.iter().filter(|f| f.code == "fou-port-not-persisted").collect();
+        assert_eq!(gaps.len(), 1, "{findings:#?}");
+        assert_eq!(gaps[0].message, "IPv6 fou port 6080 is opened but not persisted by systemd-networkd");
+        assert_eq!(gaps[0].location.as_ref().unwrap().path, "fou");
     }
 }

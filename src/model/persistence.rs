@@ -184,6 +184,10 @@ pub enum PersistenceGap {
     /// the interface away from the host's configuration (networkd applies one file), so
     /// nothing is written for it.
     SharedHostFile { interface: String, host_file: PathBuf },
+    /// A foo-over-UDP port on an IPv6 socket: networkd opens a `Kind=fou` port on an IPv6
+    /// socket only when it is bound to a local or peer address, which the spec's ports
+    /// never are.
+    Ipv6FouPort { port: u16 },
 }
 
 /// What to persist and where, resolved from the spec's `persist:` section. `None`: off.

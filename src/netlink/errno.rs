@@ -14,6 +14,7 @@ pub mod codes {
     pub const ENODEV: i32 = 19;
     pub const EINVAL: i32 = 22;
     pub const ERANGE: i32 = 34;
+    pub const EALREADY: i32 = 114;
     pub const EOPNOTSUPP: i32 = 95;
     pub const EAFNOSUPPORT: i32 = 97;
     pub const EADDRINUSE: i32 = 98;

@@ -7,6 +7,7 @@
 pub mod addresses;
 pub mod drains;
 pub mod files;
+pub mod fou;
 pub mod ipvs;
 pub mod links;
 pub mod modules;
@@ -25,6 +26,8 @@ use crate::netlink::route::{RouteClient, RouteNetlinkError};
 pub enum ObserveError {
     #[error("reading the IPVS table: {0}")]
     Ipvs(#[source] NetlinkError),
+    #[error("{0}")]
+    Fou(#[source] crate::netlink::fou::FouNetlinkError),
     #[error("reading links, addresses and routes: {0}")]
     Route(#[source] RouteNetlinkError),
     #[error("refusing to read sysctl `{name}`: {source}\n  hint: {}", crate::model::sysctl::SysctlKeyError::HINT)]
@@ -99,7 +102,8 @@ pub fn observe_host(interest: &Interest) -> Result<HostState, ObserveError> {
             read => read?,
         },
     };
+    let fou = fou::read(&modules)?;
     let modules = modules.present(&interest.modules);
     let files = files::read(&interest.files)?;
-    Ok(HostState { modules, links, sysctls, addresses, routes, ipvs, files })
+    Ok(HostState { modules, links, fou, sysctls, addresses, routes, ipvs, files })
 }

@@ -4,6 +4,7 @@
 pub mod addresses;
 pub mod compare;
 pub mod files;
+pub mod fou;
 pub mod ipvs;
 pub mod links;
 pub mod modules;
@@ -20,6 +21,7 @@ use crate::model::ownership::Ownership;
 use crate::model::{HostState, ObjectId, Subsystem};
 pub use addresses::AddressChange;
 pub use files::FileChange;
+pub use fou::FouChange;
 pub use ipvs::IpvsChange;
 pub use links::LinkChange;
 pub use modules::ModuleChange;
@@ -42,6 +44,7 @@ pub enum Action {
 pub enum Change {
     Module(ModuleChange),
     Link(LinkChange),
+    Fou(FouChange),
     Sysctl(SysctlChange),
     Address(AddressChange),
     Route(RouteChange),
@@ -64,12 +67,14 @@ impl Change {
         match self {
             Change::Module(ModuleChange::Load { .. })
             | Change::Link(LinkChange::Create { .. })
+            | Change::Fou(FouChange::Create { .. })
             | Change::Address(AddressChange::Create { .. })
             | Change::Route(RouteChange::Create { .. }) => Action::Create,
             Change::Link(LinkChange::Update { .. })
             | Change::Route(RouteChange::Update { .. })
             | Change::Sysctl(SysctlChange::Set { .. }) => Action::Update,
             Change::Link(LinkChange::Delete { .. })
+            | Change::Fou(FouChange::Delete { .. })
             | Change::Address(AddressChange::Delete { .. })
             | Change::Route(RouteChange::Delete { .. }) => Action::Delete,
             Change::Ipvs(change) => change.action(),
@@ -89,6 +94,7 @@ impl Change {
                 vec![Change::Link(LinkChange::Update { before: after, after: before })]
             }
             Change::Link(LinkChange::Delete { before }) => vec![Change::Link(LinkChange::Create { after: before })],
+            Change::Fou(change) => vec![Change::Fou(change.inverse())],
             Change::Sysctl(SysctlChange::Set { key, before: Some(before), after }) => {
                 vec![Change::Sysctl(SysctlChange::Set { key, before: Some(after), after: before })]
             }
@@ -119,6 +125,7 @@ impl Change {
         match self {
             Change::Module(ModuleChange::Load { name }) => ObjectId::Module(name.clone()),
             Change::Link(change) => ObjectId::Link(change.link().name.clone()),
+            Change::Fou(change) => ObjectId::FouPort(change.port().key()),
             Change::Sysctl(SysctlChange::Set { key, .. }) => ObjectId::Sysctl(key.clone()),
             Change::Address(change) => ObjectId::Address(change.address().key()),
             Change::Route(change) => ObjectId::Route(change.route().key()),
@@ -236,13 +243,14 @@ pub fn origins_by_text(origins: &BTreeMap<ObjectId, String>) -> BTreeMap<String,
 }
 
 /// Plans the changes from `observed` to `desired`, in the order they must be made:
-/// prerequisites first (modules, links, sysctls, addresses, routes), then IPVS (which adds
+/// prerequisites first (modules, links, FOU ports, sysctls, addresses, routes), then IPVS (which adds
 /// before it removes), then the removals in reverse order of creation. Persistence files
 /// come last: they describe the result, and a failed live change must not persist a
 /// configuration that never worked.
 pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) -> Plan {
     let mut plan = Plan::default();
     let (link_changes, unmanaged_links) = links::diff(&desired.links, &observed.links);
+    let (fou_changes, unmanaged_fou) = fou::diff(&desired.fou, &observed.fou);
     let (address_creates, address_deletes) = addresses::diff(&desired.addresses, &observed.addresses);
     let ipvs = ipvs::diff(&desired.ipvs, &observed.ipvs, &ownership.ipvs);
     let route_changes = routes::diff(&desired.routes, &observed.routes);
@@ -252,6 +260,7 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
         .into_iter()
         .map(Change::Module)
         .chain(link_changes.into_iter().map(Change::Link))
+        .chain(fou_changes.into_iter().map(Change::Fou))
         .chain(sysctl::diff(&desired.sysctls, &observed.sysctls).into_iter().map(Change::Sysctl))
         .chain(address_deletes.into_iter().map(Change::Address))
         .chain(address_creates.into_iter().map(Change::Address))
@@ -261,6 +270,7 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
     plan.changes = ordered.map(|change| Planned { change, origin: None }).collect();
 
     plan.unmanaged.extend(unmanaged_links.into_iter().map(Unmanaged::IpipTunnel));
+    plan.unmanaged.extend(unmanaged_fou.into_iter().map(Unmanaged::FouPort));
     plan.unmanaged.extend(ipvs.unmanaged);
     plan.draining = ipvs.draining;
     plan.observed_at = observed.ipvs.observed_at;
@@ -273,6 +283,7 @@ pub fn changes_between(before: &HostState, after: &HostState) -> Vec<compare::Ho
     [
         modules::compare(&before.modules, &after.modules),
         links::compare(&before.links, &after.links),
+        fou::compare(&before.fou, &after.fou),
         sysctl::compare(&before.sysctls, &after.sysctls),
         addresses::compare(&before.addresses, &after.addresses),
         routes::compare(&before.routes, &after.routes),

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::model::fou::FouKey;
 use crate::model::ipvs::{Family, Protocol, ServiceKey};
 use crate::model::{ObjectId, Subsystem};
 
@@ -16,6 +17,8 @@ use crate::model::{ObjectId, Subsystem};
 pub enum Unmanaged {
     /// An ipip tunnel the spec does not declare.
     IpipTunnel(String),
+    /// A foo-over-UDP port the spec does not declare.
+    FouPort(FouKey),
     /// A service the spec does not declare. `in_scope`: its ownership covers the service,
     /// which only `prune` would remove.
     IpvsService { service: ServiceKey, in_scope: bool },
@@ -27,6 +30,7 @@ impl Unmanaged {
     pub fn object(&self) -> ObjectId {
         match self {
             Unmanaged::IpipTunnel(name) => ObjectId::Link(name.clone()),
+            Unmanaged::FouPort(key) => ObjectId::FouPort(*key),
             Unmanaged::IpvsService { service, .. } => ObjectId::IpvsService(*service),
             Unmanaged::ForeignFile(path) => ObjectId::File(path.clone()),
         }
@@ -44,6 +48,7 @@ const FOREIGN: &str = " (not written by lvs-converge)";
 pub fn kind(unmanaged: &Unmanaged) -> &'static str {
     match unmanaged {
         Unmanaged::IpipTunnel(_) => "ipip tunnel",
+        Unmanaged::FouPort(_) => "fou port",
         Unmanaged::IpvsService { .. } => "ipvs service",
         Unmanaged::ForeignFile(_) => "file",
     }
@@ -53,6 +58,7 @@ pub fn kind(unmanaged: &Unmanaged) -> &'static str {
 pub fn id(unmanaged: &Unmanaged) -> String {
     match unmanaged {
         Unmanaged::IpipTunnel(name) => name.clone(),
+        Unmanaged::FouPort(key) => format!("{} ({})", key.port, key.family.name()),
         Unmanaged::IpvsService { service, in_scope: true } => format!("{service}{IN_SCOPE}"),
         Unmanaged::IpvsService { service, in_scope: false } => service.to_string(),
         Unmanaged::ForeignFile(path) => format!("{}{FOREIGN}", path.display()),
@@ -75,6 +81,7 @@ impl Record {
     fn parse(&self) -> Option<Unmanaged> {
         let unmanaged = match self.kind.as_str() {
             "ipip tunnel" => Unmanaged::IpipTunnel(self.id.clone()),
+            "fou port" => Unmanaged::FouPort(parse_fou_port(&self.id)?),
             "ipvs service" => match self.id.strip_suffix(IN_SCOPE) {
                 Some(service) => Unmanaged::IpvsService { service: parse_service(service)?, in_scope: true },
                 None => Unmanaged::IpvsService { service: parse_service(&self.id)?, in_scope: false },
@@ -84,6 +91,13 @@ impl Record {
         };
         (Record::of(&unmanaged) == *self).then_some(unmanaged)
     }
+}
+
+/// `6080 (ipv4)`: a FOU port's text.
+fn parse_fou_port(text: &str) -> Option<FouKey> {
+    let (port, family_name) = text.strip_suffix(')')?.split_once(" (")?;
+    let family = [Family::Ipv4, Family::Ipv6].into_iter().find(|family| family.name() == family_name)?;
+    Some(FouKey { family, port: port.parse().ok()? })
 }
 
 /// `tcp 203.0.113.100:80`, `udp [2001:db8::1]:53`, `fwmark 1 (ipv4)`: a service's text.
@@ -127,6 +141,7 @@ mod tests {
         let service = |text: &str| parse_service(text).expect("a service's text");
         let all = vec![
             Unmanaged::IpipTunnel("tun9".into()),
+            Unmanaged::FouPort(FouKey { family: Family::Ipv6, port: 6080 }),
             Unmanaged::IpvsService { service: service("tcp 203.0.113.100:80"), in_scope: false },
             Unmanaged::IpvsService { service: service("udp [2001:db8::1]:53"), in_scope: true },
             Unmanaged::IpvsService { service: service("fwmark 7 (ipv6)"), in_scope: false },
@@ -134,7 +149,10 @@ mod tests {
         ];
         for unmanaged in &all {
             match unmanaged {
-                Unmanaged::IpipTunnel(_) | Unmanaged::IpvsService { .. } | Unmanaged::ForeignFile(_) => {}
+                Unmanaged::IpipTunnel(_)
+                | Unmanaged::FouPort(_)
+                | Unmanaged::IpvsService { .. }
+                | Unmanaged::ForeignFile(_) => {}
             }
         }
         all
@@ -147,6 +165,7 @@ mod tests {
             lines,
             [
                 r#"{"subsystem":"links","kind":"ipip tunnel","id":"tun9"}"#,
+                r#"{"subsystem":"fou","kind":"fou port","id":"6080 (ipv6)"}"#,
                 r#"{"subsystem":"ipvs","kind":"ipvs service","id":"tcp 203.0.113.100:80"}"#,
                 r#"{"subsystem":"ipvs","kind":"ipvs service","id":"udp [2001:db8::1]:53 (in scope; set prune to remove it)"}"#,
                 r#"{"subsystem":"ipvs","kind":"ipvs service","id":"fwmark 7 (ipv6)"}"#,
@@ -171,6 +190,8 @@ mod tests {
             r#"{"subsystem":"ipvs","kind":"ipvs service","id":"icmp 203.0.113.100:80"}"#,
             r#"{"subsystem":"links","kind":"ipvs service","id":"tcp 203.0.113.100:80"}"#,
             r#"{"subsystem":"files","kind":"file","id":"/etc/ipvsadm.rules"}"#,
+            r#"{"subsystem":"fou","kind":"fou port","id":"6080 (ipv5)"}"#,
+            r#"{"subsystem":"fou","kind":"fou port","id":"port 6080 ipv4"}"#,
         ] {
             assert!(serde_json::from_str::<Unmanaged>(json).is_err(), "{json}");
         }

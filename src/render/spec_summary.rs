@@ -10,8 +10,13 @@ pub fn validated(spec: &Spec) -> String {
     let real_servers: usize = desired.ipvs.services.values().map(|s| s.destinations.len()).sum();
     let node = spec.node.as_ref().map(|n| format!(" node {n}")).unwrap_or_default();
     let role = spec.role.map(|r| format!(" ({})", r.name())).unwrap_or_default();
+    // Said only where there are some: GUE real servers have them, the rest never do.
+    let fou = match desired.fou.len() {
+        0 => String::new(),
+        ports => format!(" {ports} fou port(s),"),
+    };
     format!(
-        "{}{node}{role} is valid: {services} IPVS service(s), {real_servers} real server(s), {} link(s), {} address(es), {} route(s), {} sysctl(s), {} module(s).",
+        "{}{node}{role} is valid: {services} IPVS service(s), {real_servers} real server(s), {} link(s),{fou} {} address(es), {} route(s), {} sysctl(s), {} module(s).",
         spec.source.display(),
         desired.links.len(),
         desired.addresses.len(),
@@ -35,6 +40,12 @@ mod tests {
         assert_eq!(
             validated(&spec),
             "tests/cases/real_server_role/spec.yaml (real-server) is valid: 0 IPVS service(s), 0 real server(s), 1 link(s), 2 address(es), 1 route(s), 6 sysctl(s), 1 module(s).\n"
+        );
+        let with_ports = "apiVersion: lvs-converge/v1\nkind: Host\nfou: [{ port: 6080, type: gue }]\n";
+        let ports = crate::desired::parse(with_ports, Path::new("gue.yaml")).unwrap();
+        assert_eq!(
+            validated(&ports),
+            "gue.yaml is valid: 0 IPVS service(s), 0 real server(s), 0 link(s), 1 fou port(s), 0 address(es), 0 route(s), 0 sysctl(s), 1 module(s).\n"
         );
         spec.node = Some("rs1".into());
         spec.role = None;

@@ -2,6 +2,7 @@
 //! ([`Validated`]); the `desired` stage makes the desired state of them. Every error names
 //! file, line, column and field path, with a hint, and every error is found here.
 
+pub mod fou;
 pub mod host;
 pub mod ipvs;
 pub mod locate;
@@ -21,6 +22,7 @@ use crate::model::modules::canonical_module_name;
 use crate::model::ownership::IpvsOwnership;
 use crate::model::persistence::PersistSettings;
 use crate::model::{HostState, IpvsState, Role, API_VERSION};
+use fou::FouSpec;
 use host::{AddressSpec, LinkSpec, RouteSpec, SysctlValue};
 use ipvs::IpvsSpec;
 use locate::PositionIndex;
@@ -51,6 +53,9 @@ pub struct SpecFile {
     pub modules: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<LinkSpec>,
+    /// Foo-over-UDP receive ports (`- { port: 6080, type: gue }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fou: Vec<FouSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<AddressSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -95,6 +100,9 @@ pub struct NodeSpec {
     pub modules: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<LinkSpec>,
+    /// Foo-over-UDP receive ports (`- { port: 6080, type: gue }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fou: Vec<FouSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<AddressSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -120,7 +128,7 @@ pub struct Validated {
     pub vip_interface: Option<String>,
     /// Real server: the VIPs it answers for.
     pub vips: Vec<IpAddr>,
-    /// The host sections (modules, links, addresses, routes, sysctls).
+    /// The host sections (modules, links, fou, addresses, routes, sysctls).
     pub declared: HostState,
     pub ipvs: IpvsState,
     /// Which undeclared services the spec owns, and how real servers are drained.
@@ -245,6 +253,7 @@ pub struct HostSections<'a> {
     pub path: &'a str,
     pub modules: &'a [String],
     pub links: &'a [LinkSpec],
+    pub fou: &'a [FouSpec],
     pub addresses: &'a [AddressSpec],
     pub routes: &'a [RouteSpec],
     pub sysctls: &'a BTreeMap<String, SysctlValue>,
@@ -256,6 +265,7 @@ impl SpecFile {
             path: "",
             modules: &self.modules,
             links: &self.links,
+            fou: &self.fou,
             addresses: &self.addresses,
             routes: &self.routes,
             sysctls: &self.sysctls,
@@ -269,6 +279,7 @@ impl NodeSpec {
             path,
             modules: &self.modules,
             links: &self.links,
+            fou: &self.fou,
             addresses: &self.addresses,
             routes: &self.routes,
             sysctls: &self.sysctls,
@@ -282,6 +293,7 @@ impl HostSections<'_> {
         [
             (!self.modules.is_empty(), "modules"),
             (!self.links.is_empty(), "links"),
+            (!self.fou.is_empty(), "fou"),
             (!self.addresses.is_empty(), "addresses"),
             (!self.routes.is_empty(), "routes"),
             (!self.sysctls.is_empty(), "sysctls"),
@@ -301,6 +313,7 @@ impl HostSections<'_> {
             ..HostState::default()
         };
         host::put_each(self.links, &path("links"), problems, LinkSpec::to_model, &mut declared.links);
+        declared.fou = fou::to_model(self.fou, &path("fou"), problems);
         host::put_each(self.addresses, &path("addresses"), problems, AddressSpec::to_model, &mut declared.addresses);
         host::put_each(self.routes, &path("routes"), problems, RouteSpec::to_model, &mut declared.routes);
         declared

@@ -72,7 +72,7 @@ pub fn spec_file_rules(schema: &mut Schema) {
     for field in ["role", "vipInterface"] {
         cluster_properties.insert(field.into(), absent(&node_only(field)));
     }
-    for field in ["vips", "modules", "links", "addresses", "routes"] {
+    for field in ["vips", "modules", "links", "fou", "addresses", "routes"] {
         cluster_properties.insert(field.into(), json!({"maxItems": 0, "errorMessage": node_only(field)}));
     }
     cluster_properties.insert("sysctls".into(), json!({"maxProperties": 0, "errorMessage": node_only("sysctls")}));

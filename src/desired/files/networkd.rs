@@ -4,6 +4,10 @@
 //! and the `.network` settings of each interface: admin state, MTU, addresses (with
 //! labels) and routes.
 //!
+//! Each IPv4 foo-over-UDP port gets a `.netdev` of `Kind=fou`, which networkd opens at
+//! start without any `.network` file; an IPv6 port is a [`PersistenceGap`] (networkd takes
+//! the socket's family from a local or peer address, which the spec's ports have none of).
+//!
 //! networkd applies only the first `.network` file (by name, across its directories) that
 //! matches an interface. Where the host's own file configures an interface (the director's
 //! `eth0`), lvs-converge's settings go in a drop-in of that file,
@@ -23,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 use super::one_line;
 use crate::model::addresses::prefix_contains;
+use crate::model::fou::{FouEncapsulation, FouPort};
+use crate::model::ipvs::Family;
 use crate::model::keyed::Keyed;
 use crate::model::links::{Link, LinkKind, FALLBACK_TUNNELS};
 use crate::model::persistence::{HostNetworkd, PersistenceGap, NETWORK_DROP_IN_NAME, NETWORK_FILE_PREFIX};
@@ -157,6 +163,12 @@ pub fn render(desired: &HostState, host: &HostNetworkd) -> NetworkFiles {
             }),
         }
     }
+    for port in desired.fou.values() {
+        match fou_netdev(port) {
+            Some(file) => files.push(file),
+            None => gaps.push(PersistenceGap::Ipv6FouPort { port: port.port }),
+        }
+    }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     NetworkFiles { files, gaps }
 }
@@ -200,6 +212,24 @@ fn tunnel_netdev(link: &Link) -> Option<String> {
     }
     let _ = write!(netdev, "\n[Tunnel]\n{tunnel}Independent=yes\n");
     Some(netdev)
+}
+
+/// The `.netdev` that opens an IPv4 port; `None` for an IPv6 one (see the module
+/// documentation). networkd wants a `Name=` for every netdev, though a port is no
+/// interface: `fou<port>`.
+fn fou_netdev(port: &FouPort) -> Option<NetworkFile> {
+    if port.family != Family::Ipv4 {
+        return None;
+    }
+    let name = format!("fou{}", port.port);
+    let mut body = format!("[NetDev]\nName={name}\nKind=fou\n\n[FooOverUDP]\nPort={}\n", port.port);
+    match port.encapsulation {
+        FouEncapsulation::Gue => body.push_str("Encapsulation=GenericUDPEncapsulation\n"),
+        FouEncapsulation::Direct { protocol } => {
+            let _ = write!(body, "Encapsulation=FooOverUDP\nProtocol={protocol}\n");
+        }
+    }
+    Some(NetworkFile { name: PathBuf::from(format!("{NETWORK_FILE_PREFIX}{name}.netdev")), body, extends: None })
 }
 
 fn yes_no(value: bool) -> &'static str {
@@ -428,5 +458,30 @@ mod tests {
             }]
         );
         assert!(!bodies.iter().any(|(_, body)| body.contains("100.64.0.0")));
+    }
+
+    #[test]
+    fn ipv4_fou_ports_get_a_netdev_each_and_an_ipv6_port_is_a_named_gap() {
+        let spec = "apiVersion: lvs-converge/v1\nkind: Host\nfou:\n\
+            \x20 - { port: 6080, type: gue }\n\
+            \x20 - { port: 5555, type: direct, protocol: 47 }\n\
+            \x20 - { port: 6080, type: gue, family: ipv6 }\n";
+        let spec = resolve(&format!("{spec}{PERSIST}"), &HostNetworkd::default());
+        assert_eq!(
+            bodies(&spec),
+            [
+                (
+                    "90-lvs-converge-fou5555.netdev".to_string(),
+                    "[NetDev]\nName=fou5555\nKind=fou\n\n[FooOverUDP]\nPort=5555\nEncapsulation=FooOverUDP\nProtocol=47\n"
+                        .to_string()
+                ),
+                (
+                    "90-lvs-converge-fou6080.netdev".to_string(),
+                    "[NetDev]\nName=fou6080\nKind=fou\n\n[FooOverUDP]\nPort=6080\nEncapsulation=GenericUDPEncapsulation\n"
+                        .to_string()
+                ),
+            ]
+        );
+        assert_eq!(spec.persistence_gaps, [PersistenceGap::Ipv6FouPort { port: 6080 }]);
     }
 }

@@ -3,6 +3,7 @@
 
 mod addresses;
 mod files;
+mod fou;
 mod ipvs;
 mod links;
 mod modules;
@@ -64,6 +65,7 @@ pub fn describe(change: &Change) -> ChangeView {
     match change {
         Change::Module(change) => modules::describe(change),
         Change::Link(change) => links::describe(change),
+        Change::Fou(change) => fou::describe(change),
         Change::Sysctl(change) => sysctl::describe(change),
         Change::Address(change) => addresses::describe(change),
         Change::Route(change) => routes::describe(change),
@@ -134,12 +136,16 @@ pub(crate) fn all_fields(fields: Vec<(&'static str, String)>, side: Action) -> V
 mod tests {
     use super::*;
     use crate::model::addresses::Address;
+    use crate::model::fou::{FouEncapsulation, FouPort};
+    use crate::model::ipvs::Family;
     use crate::model::ipvs::{
         Destination, ForwardingMethod, Protocol, Scheduler, ServiceKey, ServiceSettings, Timeouts,
     };
     use crate::model::links::{Link, LinkKind};
     use crate::model::routes::{Route, RouteScope, RouteType, TABLE_LOCAL};
-    use crate::plan::{AddressChange, FileChange, IpvsChange, LinkChange, ModuleChange, RouteChange, SysctlChange};
+    use crate::plan::{
+        AddressChange, FileChange, FouChange, IpvsChange, LinkChange, ModuleChange, RouteChange, SysctlChange,
+    };
 
     /// The variant's name. No wildcard: a new variant does not compile until it is named
     /// here, and then [`every_variant_is_described`] fails until the table has one.
@@ -149,6 +155,8 @@ mod tests {
             Change::Link(LinkChange::Create { .. }) => "Link::Create",
             Change::Link(LinkChange::Update { .. }) => "Link::Update",
             Change::Link(LinkChange::Delete { .. }) => "Link::Delete",
+            Change::Fou(FouChange::Create { .. }) => "Fou::Create",
+            Change::Fou(FouChange::Delete { .. }) => "Fou::Delete",
             Change::Sysctl(SysctlChange::Set { .. }) => "Sysctl::Set",
             Change::Address(AddressChange::Create { .. }) => "Address::Create",
             Change::Address(AddressChange::Delete { .. }) => "Address::Delete",
@@ -173,7 +181,7 @@ mod tests {
     }
 
     /// The arms of [`variant`]: raise it with the arm a new variant needs.
-    const VARIANTS: usize = 24;
+    const VARIANTS: usize = 26;
 
     /// One change of every variant, with how it reads: `action kind id`, then its fields.
     fn table() -> Vec<(Change, &'static str, &'static str)> {
@@ -231,6 +239,24 @@ mod tests {
                 Change::Link(LinkChange::Delete { before: tunnel(1480) }),
                 "delete ipip tunnel tun1",
                 "local=any remote=192.0.2.11 ttl=64 pmtudisc=on state=up mtu=1480",
+            ),
+            (
+                Change::Fou(FouChange::Create {
+                    after: FouPort { port: 6080, family: Family::Ipv4, encapsulation: FouEncapsulation::Gue },
+                }),
+                "create fou port 6080 (gue, IPv4)",
+                "",
+            ),
+            (
+                Change::Fou(FouChange::Delete {
+                    before: FouPort {
+                        port: 5555,
+                        family: Family::Ipv6,
+                        encapsulation: FouEncapsulation::Direct { protocol: 4 },
+                    },
+                }),
+                "delete fou port 5555 (direct protocol 4, IPv6)",
+                "",
             ),
             (
                 Change::Sysctl(SysctlChange::Set {
