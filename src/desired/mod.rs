@@ -67,12 +67,13 @@ pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
 /// Role defaults, then the prerequisites of the IPVS table and of every ipip link, then the declared sections (which win), then the
 /// files that persist the result.
 pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
-    let Validated { source, node, role, vip_interface, vips, declared, ipvs, ipvs_ownership, persist } = validated;
+    let Validated { source, node, role, vip_interface, vips, receivers, declared, ipvs, ipvs_ownership, persist } =
+        validated;
     let mut desired = HostState::default();
     let mut origins = BTreeMap::new();
     let role_defaults = role.map(|role| match role {
         Role::Director => roles::director(&ipvs, vip_interface.as_deref()),
-        Role::RealServer => roles::real_server(&vips),
+        Role::RealServer => roles::real_server(&receivers, &vips),
     });
     let link_modules = prerequisites::links(
         role_defaults.iter().flat_map(|defaults| defaults.links.values()).chain(declared.links.values()),

@@ -49,7 +49,7 @@ pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>) -> HostState {
 /// A real server: ipip decapsulation on tunl0, the VIPs on lo, no ARP answers for them, and
 /// no reverse-path filtering of decapsulated packets (their source is the client, which
 /// tunl0 has no route to). The effective rp_filter is max(all, tunl0), so both are 0.
-pub fn real_server(vips: &[IpAddr]) -> HostState {
+pub fn real_server(_receivers: &BTreeSet<crate::model::tunnels::Receiver>, vips: &[IpAddr]) -> HostState {
     // The `ipip` module comes with tunl0, as with every ipip link: `prerequisites::links`.
     let mut declared = HostState::default();
     keyed::put(

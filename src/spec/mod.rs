@@ -6,6 +6,7 @@ pub mod host;
 pub mod ipvs;
 pub mod locate;
 pub mod persist;
+pub mod receive;
 pub mod role_checks;
 pub mod schema;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::modules::canonical_module_name;
 use crate::model::ownership::IpvsOwnership;
 use crate::model::persistence::PersistSettings;
+use crate::model::tunnels::Receiver;
 use crate::model::{HostState, IpvsState, Role, API_VERSION};
 use host::{AddressSpec, LinkSpec, RouteSpec, SysctlValue};
 use ipvs::IpvsSpec;
@@ -46,6 +48,10 @@ pub struct SpecFile {
     /// Real server: the VIPs it answers for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vips: Vec<IpAddr>,
+    /// Real server: the tunnelled packets it takes (`ipip`, `gre`, `gue:6080`, or
+    /// `{ type: gre, underlay: ipv6 }`); absent: ipip. A Cluster spec derives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive: Option<Vec<receive::ReceiveSpec>>,
     /// Kernel modules to load.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<String>,
@@ -120,6 +126,8 @@ pub struct Validated {
     pub vip_interface: Option<String>,
     /// Real server: the VIPs it answers for.
     pub vips: Vec<IpAddr>,
+    /// Real server: the tunnelled packets it decapsulates.
+    pub receivers: BTreeSet<Receiver>,
     /// The host sections (modules, links, addresses, routes, sysctls).
     pub declared: HostState,
     pub ipvs: IpvsState,
@@ -454,9 +462,21 @@ impl Document {
         if file.role == Some(Role::RealServer) && file.vips.is_empty() {
             problems.add("role", "a real server needs the VIPs it answers for".into(), "add `vips: [203.0.113.100]`");
         }
+        let receivers = if file.role == Some(Role::RealServer) {
+            receive::to_model(file.receive.as_deref(), &file.vips, "receive", problems)
+        } else {
+            if file.receive.is_some() {
+                problems.add(
+                    "receive",
+                    "`receive` says what a real server decapsulates, and this host is not one".into(),
+                    "add `role: real-server`, or remove `receive`",
+                );
+            }
+            BTreeSet::new()
+        };
         let ipvs_ownership = self.ipvs_ownership();
         let persist = file.persist.as_ref().map(|p| ("persist", p));
-        self.host_part(
+        let validated = self.host_part(
             None,
             file.role,
             file.vip_interface.as_deref(),
@@ -466,7 +486,8 @@ impl Document {
             ipvs_ownership,
             persist,
             problems,
-        )
+        );
+        Validated { receivers, ..validated }
     }
 
     fn validate_cluster(&self, selector: &NodeSelector, problems: &mut Problems) -> Validated {
@@ -475,6 +496,7 @@ impl Document {
             (file.role.is_some(), "role"),
             (file.vip_interface.is_some(), "vipInterface"),
             (!file.vips.is_empty(), "vips"),
+            (file.receive.is_some(), "receive"),
         ]
         .into_iter()
         .filter_map(|(present, field)| present.then_some(field))
@@ -537,17 +559,20 @@ impl Document {
                     .filter(|service| service.destinations.values().any(|d| d.address == node.address))
                     .filter_map(|service| service.key.address())
                     .collect();
-                self.host_part(
+                let vips: Vec<IpAddr> = vips.into_iter().collect();
+                let receivers = receive::derived(&ipvs, node.address, &vips);
+                let validated = self.host_part(
                     Some(node.name.clone()),
                     Some(Role::RealServer),
                     None,
-                    vips.into_iter().collect(),
+                    vips,
                     &sections,
                     IpvsState::default(),
                     IpvsOwnership::default(),
                     persist,
                     problems,
-                )
+                );
+                Validated { receivers, ..validated }
             }
         }
     }
@@ -639,6 +664,7 @@ impl Document {
             role,
             vip_interface: vip_interface.map(str::to_string),
             vips,
+            receivers: BTreeSet::new(),
             declared,
             ipvs,
             ipvs_ownership,
