@@ -52,8 +52,8 @@ impl Applier for LinkChange {
                 let current = links.get_mut(&after.name).ok_or_else(|| refused(action, Errno::ENODEV))?;
                 // Only the MTU and admin state of interfaces of other kinds are managed.
                 let kind = match after.kind {
-                    LinkKind::Ipip { .. } => after.kind.clone(),
                     LinkKind::Other { .. } => current.kind.clone(),
+                    _ => after.kind.clone(),
                 };
                 // What the spec leaves out stays as it is.
                 let up = after.up.or(current.up);
@@ -98,6 +98,12 @@ pub fn apply(client: &mut RouteClient, change: &LinkChange) -> Result<(), RouteN
         }
         LinkChange::Create { after } => match &after.kind {
             LinkKind::Ipip { .. } => client.create_ipip(after),
+            other @ (LinkKind::Gre { .. } | LinkKind::Sit { .. } | LinkKind::Ip6tnl { .. } | LinkKind::Ip6gre { .. }) => {
+                Err(RouteNetlinkError::InvalidRequest {
+                    action: format!("creating interface {}", after.name),
+                    detail: format!("creating {} tunnels is not supported yet", other.name()),
+                })
+            }
             LinkKind::Other { kind } => Err(RouteNetlinkError::InvalidRequest {
                 action: format!("creating interface {}", after.name),
                 detail: format!(
@@ -108,6 +114,12 @@ pub fn apply(client: &mut RouteClient, change: &LinkChange) -> Result<(), RouteN
         LinkChange::Update { before, after } => client.update_link(before, after),
         LinkChange::Delete { before } => match &before.kind {
             LinkKind::Ipip { .. } => client.delete_link(&before.name),
+            other @ (LinkKind::Gre { .. } | LinkKind::Sit { .. } | LinkKind::Ip6tnl { .. } | LinkKind::Ip6gre { .. }) => {
+                Err(RouteNetlinkError::InvalidRequest {
+                    action: format!("refusing to delete interface {}", before.name),
+                    detail: format!("deleting {} tunnels is not supported yet", other.name()),
+                })
+            }
             LinkKind::Other { kind } => Err(RouteNetlinkError::InvalidRequest {
                 action: format!("refusing to delete interface {}", before.name),
                 detail: format!("it is a {kind} interface, and lvs-converge only deletes the ipip tunnels it manages"),

@@ -1,8 +1,9 @@
-//! Network interfaces lvs-converge manages: ipip tunnel devices (the fallback `tunl0` and
-//! named point-to-point or any/any tunnels), and the admin state / MTU of any interface.
+//! Network interfaces lvs-converge manages: tunnel devices (ipip, gre, sit, ip6tnl, ip6gre:
+//! the fallback device each module creates, and named point-to-point or any/any tunnels),
+//! and the admin state / MTU of any interface.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,48 @@ use super::keyed::Keyed;
 /// Name of the fallback ipip device the `ipip` module creates in every namespace. It cannot
 /// be created or deleted, and its endpoints cannot be changed.
 pub const FALLBACK_TUNNEL: &str = "tunl0";
+/// The `ip_gre` module's fallback GRE device (IPv4 underlay). The module also creates
+/// `gretap0` and `erspan0`, which are other kinds (Ethernet over GRE), not this one.
+pub const FALLBACK_GRE: &str = "gre0";
+/// The `sit` module's fallback device: IPv6 in IPv4.
+pub const FALLBACK_SIT: &str = "sit0";
+/// The `ip6_tunnel` module's fallback device: IPv4 or IPv6 in IPv6, by its mode.
+pub const FALLBACK_IP6TNL: &str = "ip6tnl0";
+/// The `ip6_gre` module's fallback GRE device (IPv6 underlay); `ip6gretap0` and
+/// `ip6erspan0` are other kinds.
+pub const FALLBACK_IP6GRE: &str = "ip6gre0";
+
+/// Every fallback device, each created by its module in every namespace.
+pub const FALLBACK_TUNNELS: [&str; 5] = [FALLBACK_TUNNEL, FALLBACK_GRE, FALLBACK_SIT, FALLBACK_IP6TNL, FALLBACK_IP6GRE];
+
+/// Which inner packets an ip6tnl device carries, in iproute2's words.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ip6tnlMode {
+    /// IPv6 in IPv6 (inner protocol 41); the mode of the fallback ip6tnl0.
+    #[default]
+    Ip6ip6,
+    /// IPv4 in IPv6 (inner protocol 4); iproute2 also accepts `ip4ip6` on input.
+    Ipip6,
+    /// Both.
+    Any,
+}
+
+impl Ip6tnlMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ip6tnlMode::Ip6ip6 => "ip6ip6",
+            Ip6tnlMode::Ipip6 => "ipip6",
+            Ip6tnlMode::Any => "any",
+        }
+    }
+}
+
+impl fmt::Display for Ip6tnlMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -29,6 +72,53 @@ pub enum LinkKind {
         #[serde(default = "default_true")]
         pmtudisc: bool,
     },
+    /// GRE over IPv4 (protocol 47), without keys, sequence numbers or checksums.
+    #[serde(rename_all = "camelCase")]
+    Gre {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local: Option<Ipv4Addr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<Ipv4Addr>,
+        #[serde(default)]
+        ttl: u8,
+        #[serde(default = "default_true")]
+        pmtudisc: bool,
+    },
+    /// IPv6 in IPv4 (protocol 41).
+    #[serde(rename_all = "camelCase")]
+    Sit {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local: Option<Ipv4Addr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<Ipv4Addr>,
+        #[serde(default)]
+        ttl: u8,
+        #[serde(default = "default_true")]
+        pmtudisc: bool,
+    },
+    /// IPv4 or IPv6 in IPv6, by `mode`.
+    #[serde(rename_all = "camelCase")]
+    Ip6tnl {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local: Option<Ipv6Addr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<Ipv6Addr>,
+        /// 0 = inherit the inner packet's hop limit.
+        #[serde(default = "default_hop_limit")]
+        hop_limit: u8,
+        #[serde(default)]
+        mode: Ip6tnlMode,
+    },
+    /// GRE over IPv6, without keys, sequence numbers or checksums.
+    #[serde(rename_all = "camelCase")]
+    Ip6gre {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local: Option<Ipv6Addr>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<Ipv6Addr>,
+        #[serde(default = "default_hop_limit")]
+        hop_limit: u8,
+    },
     /// Any other kind of interface (ethernet, veth, loopback …): only its admin state and MTU
     /// are managed, never its existence.
     Other { kind: String },
@@ -38,11 +128,56 @@ fn default_true() -> bool {
     true
 }
 
+/// iproute2's default hop limit for IPv6 tunnels it creates.
+pub const DEFAULT_HOP_LIMIT: u8 = 64;
+
+fn default_hop_limit() -> u8 {
+    DEFAULT_HOP_LIMIT
+}
+
 impl LinkKind {
+    /// The kind as `ip -d link` and rtnetlink's IFLA_INFO_KIND name it.
     pub fn name(&self) -> &str {
         match self {
             LinkKind::Ipip { .. } => "ipip",
+            LinkKind::Gre { .. } => "gre",
+            LinkKind::Sit { .. } => "sit",
+            LinkKind::Ip6tnl { .. } => "ip6tnl",
+            LinkKind::Ip6gre { .. } => "ip6gre",
             LinkKind::Other { kind } => kind,
+        }
+    }
+
+    /// True for the tunnel kinds lvs-converge creates and configures.
+    pub fn is_tunnel(&self) -> bool {
+        !matches!(self, LinkKind::Other { .. })
+    }
+
+    /// The kernel module that brings this kind (and creates its fallback device).
+    pub fn module(&self) -> Option<&'static str> {
+        match self {
+            LinkKind::Ipip { .. } => Some("ipip"),
+            LinkKind::Gre { .. } => Some("ip_gre"),
+            LinkKind::Sit { .. } => Some("sit"),
+            LinkKind::Ip6tnl { .. } => Some("ip6_tunnel"),
+            LinkKind::Ip6gre { .. } => Some("ip6_gre"),
+            LinkKind::Other { .. } => None,
+        }
+    }
+
+    /// The kind, with the kernel's settings, of the fallback device called `name`; None
+    /// when no module creates a device of that name.
+    pub fn fallback(name: &str) -> Option<LinkKind> {
+        // Settings as the lab kernel reports them for a freshly loaded module.
+        match name {
+            FALLBACK_TUNNEL => Some(LinkKind::Ipip { local: None, remote: None, ttl: 0, pmtudisc: false }),
+            FALLBACK_GRE => Some(LinkKind::Gre { local: None, remote: None, ttl: 0, pmtudisc: false }),
+            FALLBACK_SIT => Some(LinkKind::Sit { local: None, remote: None, ttl: 64, pmtudisc: false }),
+            FALLBACK_IP6TNL => {
+                Some(LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 0, mode: Ip6tnlMode::Ip6ip6 })
+            }
+            FALLBACK_IP6GRE => Some(LinkKind::Ip6gre { local: None, remote: None, hop_limit: 0 }),
+            _ => None,
         }
     }
 }
@@ -70,10 +205,10 @@ impl Keyed for Link {
 }
 
 impl Link {
-    /// True when the kernel creates this device by itself (tunl0), so that it can only be
-    /// configured, never created or removed.
+    /// True when a module creates this device by itself (tunl0, gre0, sit0, ip6tnl0,
+    /// ip6gre0), so that it can only be configured, never created or removed.
     pub fn is_fallback_tunnel(&self) -> bool {
-        self.name == FALLBACK_TUNNEL
+        FALLBACK_TUNNELS.contains(&self.name.as_str())
     }
 }
 
@@ -132,6 +267,43 @@ fn holds_byte_a0(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_fallback_name_has_a_fallback_kind_whose_module_is_a_tunnel_module() {
+        for name in FALLBACK_TUNNELS {
+            let kind = LinkKind::fallback(name).expect(name);
+            assert!(kind.is_tunnel(), "{name}");
+            assert!(kind.module().is_some(), "{name}");
+            let link = Link { name: name.into(), kind, up: None, mtu: None };
+            assert!(link.is_fallback_tunnel(), "{name}");
+        }
+        assert_eq!(LinkKind::fallback("gretap0"), None);
+        assert_eq!(LinkKind::fallback("tun1"), None);
+    }
+
+    #[test]
+    fn kinds_serialize_with_iproute2s_names_and_camel_case_fields() {
+        let kind = LinkKind::Ip6tnl {
+            local: Some("2001:db8::1".parse().unwrap()),
+            remote: None,
+            hop_limit: 64,
+            mode: Ip6tnlMode::Ipip6,
+        };
+        let json = serde_json::to_string(&kind).unwrap();
+        assert_eq!(json, r#"{"type":"ip6tnl","local":"2001:db8::1","hopLimit":64,"mode":"ipip6"}"#);
+        assert_eq!(serde_json::from_str::<LinkKind>(&json).unwrap(), kind);
+        let gre: LinkKind = serde_json::from_str(r#"{"type":"gre","remote":"192.0.2.1"}"#).unwrap();
+        assert_eq!(
+            gre,
+            LinkKind::Gre { local: None, remote: Some("192.0.2.1".parse().unwrap()), ttl: 0, pmtudisc: true }
+        );
+        let ip6gre: LinkKind = serde_json::from_str(r#"{"type":"ip6gre"}"#).unwrap();
+        assert_eq!(ip6gre, LinkKind::Ip6gre { local: None, remote: None, hop_limit: 64 });
+        for (kind, name) in [("sit", "sit"), ("ip6tnl", "ip6tnl")] {
+            let parsed: LinkKind = serde_json::from_str(&format!(r#"{{"type":"{kind}"}}"#)).unwrap();
+            assert_eq!(parsed.name(), name);
+        }
+    }
 
     fn refused(name: &str) -> InterfaceNameError {
         check_interface_name(name).expect_err(name)

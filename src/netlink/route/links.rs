@@ -83,6 +83,12 @@ impl RouteClient {
                     ),
                 });
             }
+            (before_kind, after_kind) => {
+                return Err(RouteNetlinkError::InvalidRequest {
+                    action: format!("changing {name} from {} to {}", before_kind.name(), after_kind.name()),
+                    detail: "changing gre, sit, ip6tnl and ip6gre tunnels is not supported yet".into(),
+                });
+            }
         };
         if recreate {
             return self.recreate_ipip(before, after);
@@ -319,6 +325,7 @@ fn ipip_fields(kind: &LinkKind) -> Result<(Option<Ipv4Addr>, Option<Ipv4Addr>, u
     match kind {
         LinkKind::Ipip { local, remote, ttl, pmtudisc } => Ok((*local, *remote, *ttl, *pmtudisc)),
         LinkKind::Other { kind } => Err(format!("it is of kind {kind}; lvs-converge only creates ipip tunnels")),
+        other => Err(format!("{} tunnels are not supported yet", other.name())),
     }
 }
 
@@ -403,6 +410,6 @@ pub fn describe_link(link: &Link) -> String {
                 if *pmtudisc { "pmtudisc" } else { "nopmtudisc" }
             )
         }
-        LinkKind::Other { kind } => format!("{} ({kind})", link.name),
+        other => format!("{} ({})", link.name, other.name()),
     }
 }
