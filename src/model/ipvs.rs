@@ -54,6 +54,14 @@ pub enum Family {
 }
 
 impl Family {
+    /// The word snapshots and object texts use (`ipv4`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
+
     pub fn of(address: &IpAddr) -> Self {
         match address {
             IpAddr::V4(_) => Family::Ipv4,
@@ -104,16 +112,9 @@ impl fmt::Display for ServiceKey {
                 write!(f, "{} {}", protocol.name(), SocketText(*address, *port))
             }
             ServiceKey::FirewallMark { fwmark, family } => {
-                write!(f, "fwmark {fwmark} ({})", family_name(*family))
+                write!(f, "fwmark {fwmark} ({})", family.name())
             }
         }
-    }
-}
-
-fn family_name(family: Family) -> &'static str {
-    match family {
-        Family::Ipv4 => "ipv4",
-        Family::Ipv6 => "ipv6",
     }
 }
 

@@ -11,6 +11,7 @@
 pub mod addresses;
 pub mod duration;
 pub mod files;
+pub mod fou;
 pub mod ipvs;
 pub mod keyed;
 pub mod links;
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 pub use addresses::Address;
 use addresses::AddressId;
 pub use files::FileState;
+use fou::{FouKey, FouPort};
 pub use ipvs::IpvsState;
 use ipvs::{DestinationKey, ServiceKey};
 use keyed::KeyedMap;
@@ -61,6 +63,9 @@ pub struct HostState {
     pub modules: BTreeSet<String>,
     #[serde(default, with = "keyed::as_list", skip_serializing_if = "BTreeMap::is_empty")]
     pub links: KeyedMap<Link>,
+    /// Foo-over-UDP receive ports (`ip fou show`).
+    #[serde(default, with = "keyed::as_list", skip_serializing_if = "BTreeMap::is_empty")]
+    pub fou: KeyedMap<FouPort>,
     /// `net.*` sysctls by dotted name (`net.ipv4.conf.all.arp_ignore`) → value as the kernel
     /// prints it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -78,7 +83,7 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// Puts `other`'s modules, links, sysctls, addresses and routes into this state, replacing
+    /// Puts `other`'s modules, links, FOU ports, sysctls, addresses and routes into this state, replacing
     /// objects with the same identity, and names every object it put. A source of such objects
     /// (a role's defaults, an IPVS table's prerequisites, the spec's own sections) is a
     /// partial state; IPVS tables and files are only ever whole, so they are not overlaid.
@@ -93,6 +98,7 @@ impl HostState {
             self.sysctls.insert(key, value);
         }
         overlay_keyed(&mut self.links, other.links, ObjectId::Link, &mut put);
+        overlay_keyed(&mut self.fou, other.fou, ObjectId::FouPort, &mut put);
         overlay_keyed(&mut self.addresses, other.addresses, ObjectId::Address, &mut put);
         overlay_keyed(&mut self.routes, other.routes, ObjectId::Route, &mut put);
         put
@@ -118,6 +124,7 @@ fn overlay_keyed<T: keyed::Keyed>(
 pub enum Subsystem {
     Modules,
     Links,
+    Fou,
     Sysctl,
     Addresses,
     Routes,
@@ -127,9 +134,10 @@ pub enum Subsystem {
 
 impl Subsystem {
     /// Every subsystem, in plan order.
-    pub const ALL: [Subsystem; 7] = [
+    pub const ALL: [Subsystem; 8] = [
         Subsystem::Modules,
         Subsystem::Links,
+        Subsystem::Fou,
         Subsystem::Sysctl,
         Subsystem::Addresses,
         Subsystem::Routes,
@@ -142,6 +150,7 @@ impl Subsystem {
         match self {
             Subsystem::Modules => "modules",
             Subsystem::Links => "links",
+            Subsystem::Fou => "fou",
             Subsystem::Sysctl => "sysctl",
             Subsystem::Addresses => "addresses",
             Subsystem::Routes => "routes",
@@ -162,6 +171,7 @@ impl fmt::Display for Subsystem {
 pub enum ObjectId {
     Module(String),
     Link(String),
+    FouPort(FouKey),
     Sysctl(String),
     Address(AddressId),
     Route(RouteKey),
@@ -177,6 +187,7 @@ impl ObjectId {
         match self {
             ObjectId::Module(_) => Subsystem::Modules,
             ObjectId::Link(_) => Subsystem::Links,
+            ObjectId::FouPort(_) => Subsystem::Fou,
             ObjectId::Sysctl(_) => Subsystem::Sysctl,
             ObjectId::Address(_) => Subsystem::Addresses,
             ObjectId::Route(_) => Subsystem::Routes,
@@ -193,6 +204,7 @@ impl fmt::Display for ObjectId {
         write!(f, "{} ", self.subsystem())?;
         match self {
             ObjectId::Module(name) | ObjectId::Link(name) | ObjectId::Sysctl(name) => f.write_str(name),
+            ObjectId::FouPort(key) => key.fmt(f),
             ObjectId::Address(id) => id.fmt(f),
             ObjectId::Route(key) => key.fmt(f),
             ObjectId::IpvsTimeouts => Ok(()),
@@ -241,6 +253,7 @@ mod tests {
         let cases = [
             (ObjectId::Module("ip_vs".into()), "modules ip_vs"),
             (ObjectId::Link("tunl0".into()), "links tunl0"),
+            (ObjectId::FouPort(FouKey { family: ipvs::Family::Ipv4, port: 6080 }), "fou port 6080 ipv4"),
             (ObjectId::Sysctl("net.ipv4.ip_forward".into()), "sysctl net.ipv4.ip_forward"),
             (
                 ObjectId::Address(AddressId { interface: "lo".into(), address: vip, prefix_length: 32 }),

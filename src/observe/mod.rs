@@ -101,5 +101,5 @@ pub fn observe_host(interest: &Interest) -> Result<HostState, ObserveError> {
     };
     let modules = modules.present(&interest.modules);
     let files = files::read(&interest.files)?;
-    Ok(HostState { modules, links, sysctls, addresses, routes, ipvs, files })
+    Ok(HostState { modules, links, fou: Default::default(), sysctls, addresses, routes, ipvs, files })
 }

@@ -1,0 +1,98 @@
+//! Foo-over-UDP receive ports: the UDP sockets that take GUE (or bare IP-in-UDP) packets
+//! off the wire and hand the inner packet to the IP stack, as `ip fou add port N gue` does.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::ipvs::Family;
+use super::keyed::Keyed;
+
+/// What a port expects inside its UDP payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FouEncapsulation {
+    /// Generic UDP Encapsulation: a GUE header names the inner protocol (what IPVS sends
+    /// with `--tun-type gue`).
+    Gue,
+    /// No header of its own: every payload is an IP packet of this protocol (4 = IPv4,
+    /// 41 = IPv6, 47 = GRE).
+    Direct { protocol: u8 },
+}
+
+impl FouEncapsulation {
+    /// iproute2's word (`ip fou add port N gue` / `ipproto P`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FouEncapsulation::Gue => "gue",
+            FouEncapsulation::Direct { .. } => "direct",
+        }
+    }
+}
+
+/// A receive port. The kernel knows it by socket family and port: the same port may be open
+/// once for IPv4 and once for IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FouPort {
+    pub port: u16,
+    /// The socket's family: the underlay the encapsulated packets arrive over.
+    pub family: Family,
+    pub encapsulation: FouEncapsulation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FouKey {
+    pub family: Family,
+    pub port: u16,
+}
+
+impl fmt::Display for FouKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "port {} {}", self.port, self.family.name())
+    }
+}
+
+impl Keyed for FouPort {
+    type Key = FouKey;
+    fn key(&self) -> FouKey {
+        FouKey { family: self.family, port: self.port }
+    }
+}
+
+impl FouPort {
+    /// The module whose generic netlink family opens the port. `fou` opens IPv6 sockets
+    /// too (fou6 only adds the transmit side of ip6 tunnels), so it is the same module for
+    /// both families.
+    pub fn module(&self) -> &'static str {
+        "fou"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_read_and_write_as_the_spec_and_snapshots_spell_them() {
+        let gue = FouPort { port: 6080, family: Family::Ipv4, encapsulation: FouEncapsulation::Gue };
+        let direct =
+            FouPort { port: 5555, family: Family::Ipv6, encapsulation: FouEncapsulation::Direct { protocol: 4 } };
+        let json = serde_json::to_value([gue, direct]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([
+                {"port": 6080, "family": "ipv4", "encapsulation": "gue"},
+                {"port": 5555, "family": "ipv6", "encapsulation": {"direct": {"protocol": 4}}},
+            ])
+        );
+        assert_eq!(serde_json::from_value::<Vec<FouPort>>(json).unwrap(), [gue, direct]);
+    }
+
+    #[test]
+    fn the_same_port_of_two_families_is_two_objects() {
+        let port = |family| FouPort { port: 6080, family, encapsulation: FouEncapsulation::Gue };
+        assert_ne!(port(Family::Ipv4).key(), port(Family::Ipv6).key());
+        assert_eq!(port(Family::Ipv6).key().to_string(), "port 6080 ipv6");
+    }
+}
