@@ -1,8 +1,9 @@
 //! What the kernel needs before a declared object can exist.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::links::{Link, LinkKind};
+use crate::model::fou::FouPort;
+use crate::model::links::Link;
 use crate::model::{HostState, IpvsState};
 
 /// The kernel modules an IPVS table needs: ip_vs and each scheduler in use.
@@ -16,12 +17,26 @@ pub fn ipvs(ipvs: &IpvsState) -> HostState {
     HostState { modules, ..HostState::default() }
 }
 
-/// The kernel module ipip links need, whoever declares them (a role or the spec): `ipip`
-/// creates tunl0 and decapsulates for named tunnels too. Loading a named tunnel over
-/// netlink would pull it in by itself, but at boot only modules-load.d does, and without
-/// it tunl0 never appears for its sysctls and networkd file to act on.
-pub fn links<'a>(links: impl IntoIterator<Item = &'a Link>) -> HostState {
-    let ipip = links.into_iter().any(|link| matches!(link.kind, LinkKind::Ipip { .. }));
-    let modules = if ipip { BTreeSet::from(["ipip".to_string()]) } else { BTreeSet::new() };
+/// The kernel modules tunnel links need, whoever declares them (a role or the spec), each
+/// with the origin it shows in the plan (`ipip links`): a module creates its fallback device
+/// (tunl0, gre0, …) and decapsulates for named tunnels too. Creating a named tunnel over
+/// netlink would pull it in by itself, but at boot only modules-load.d does, and without it
+/// the fallback device never appears for its sysctls and networkd file to act on.
+pub fn links<'a>(links: impl IntoIterator<Item = &'a Link>) -> Vec<(String, HostState)> {
+    let by_module: BTreeMap<&'static str, String> = links
+        .into_iter()
+        .filter_map(|link| Some((link.kind.module()?, format!("{} links", link.kind.name()))))
+        .collect();
+    by_module
+        .into_iter()
+        .map(|(module, origin)| {
+            (origin, HostState { modules: BTreeSet::from([module.to_string()]), ..HostState::default() })
+        })
+        .collect()
+}
+
+/// The module FOU ports need: it opens them, at boot too.
+pub fn fou<'a>(ports: impl IntoIterator<Item = &'a FouPort>) -> HostState {
+    let modules = ports.into_iter().map(|port| port.module().to_string()).collect();
     HostState { modules, ..HostState::default() }
 }
