@@ -103,13 +103,60 @@ fn cluster_checks_span_hosts() {
     assert_eq!(
         findings,
         vec![
-            finding("error", "cluster-tunnel-type", Some(10)),
+            finding("error", "cluster-receiver-missing", Some(10)),
             finding("note", "cluster-real-server-outside", Some(13)),
             finding("note", "ipip-mtu", Some(16)),
         ]
     );
     let (_, rs2_only) = check(&["-f", "tests/check/cluster_mismatch.yaml", "--node", "rs2"]);
     assert_eq!(rs2_only, vec![], "--node keeps the findings about that node");
+}
+
+/// Without its own `receive`, rs1 derives GUE from the destination: nothing is missing.
+#[test]
+fn a_derived_receiver_is_what_the_director_sends() {
+    let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/cluster_mismatch.yaml"))
+        .unwrap()
+        .replace(", receive: [ipip]", "");
+    let dir = std::env::temp_dir().join(format!("lvs-converge-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("derived.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let (code, findings) = check(&["-f", path.to_str().unwrap(), "--node", "rs1"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!((code, findings), (0, vec![finding("note", "ipip-mtu", Some(16))]));
+}
+
+#[test]
+fn a_missing_receiver_names_the_node_what_is_sent_and_the_entry_to_add() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(env!("CARGO_BIN_EXE_lvs-converge"))
+        .current_dir(root)
+        .args(["check", "-f", "tests/check/cluster_mismatch.yaml", "--node", "rs1"])
+        .output()
+        .expect("run lvs-converge");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("the director sends GUE to UDP port 5555 (IPv4 inside IPv4) to node rs1"), "{text}");
+    assert!(text.contains("add `gue:5555` to node rs1's receive"), "{text}");
+}
+
+#[test]
+fn a_host_real_server_is_told_what_it_receives() {
+    let spec = "tests/check/real_server_receive.yaml";
+    // GUE's inner packets go through tunl0 and sit0, which take plain IP-in-IP as well.
+    assert_eq!(check(&["-f", spec]), (0, vec![finding("note", "real-server-receives", Some(7))]));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_lvs-converge")).current_dir(root).args(["check", "-f", spec]).output();
+    let text = String::from_utf8(output.expect("run lvs-converge").stdout).unwrap();
+    assert!(
+        text.contains(
+            "this real server receives ipip (IPv4 inside), { type: ipip, underlay: ipv6 } (IPv4 inside), ipip (IPv6 \
+             inside), { type: ipip, underlay: ipv6 } (IPv6 inside), gue:6080 (IPv4 inside), gue:6080 (IPv6 inside), \
+             gre (IPv4 inside), gre (IPv6 inside)"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::facts::{Facts, Source};
+use super::facts::{family_name, Facts, Source};
 use super::Finding;
 use crate::desired::Spec;
 use crate::model::addresses::host_prefix_length;
@@ -15,7 +15,9 @@ use crate::model::Role;
 const IPIP_OVERHEAD: u32 = 20;
 const ETHERNET_MTU: u32 = 1500;
 
-pub(super) fn check(spec: &Spec, facts: &Facts, prefix: &str) -> Vec<Finding> {
+/// `receive_path`: where the spec says what the host receives (`receive`, or `role` that
+/// implies ipip).
+pub(super) fn check(spec: &Spec, facts: &Facts, prefix: &str, receive_path: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
     let vips = held_vips(facts);
     if vips.is_empty() {
@@ -26,7 +28,32 @@ pub(super) fn check(spec: &Spec, facts: &Facts, prefix: &str) -> Vec<Finding> {
         findings.extend(arp_for_vip(*vip, facts, prefix));
     }
     findings.extend(ipip_overhead(facts, prefix));
+    if spec.node.is_none() && spec.role == Some(Role::RealServer) {
+        findings.extend(receives(facts, &format!("{prefix}{receive_path}")));
+    }
     findings
+}
+
+/// A Host spec's real server cannot be checked against its directors: say what it takes, so
+/// that whoever writes the directors' destinations can compare.
+fn receives(facts: &Facts, path: &str) -> Option<Finding> {
+    let receivers = facts.receivers();
+    if receivers.is_empty() {
+        return None;
+    }
+    let described: Vec<String> =
+        receivers.iter().map(|r| format!("{} ({} inside)", r.receive_entry(), family_name(r.inner))).collect();
+    Some(
+        Finding::note(
+            "real-server-receives",
+            format!("this real server receives {}", described.join(", ")),
+            "Each director's tunnel destination for this host must use one of these encapsulations (and GUE \
+             ports); the kernel drops any other. A Host spec cannot see its directors; a Cluster spec checks this \
+             across hosts.",
+            "give the directors' destinations for this host a matching `tunnel:`, or change `receive:` here".into(),
+        )
+        .at(path),
+    )
 }
 
 /// Host addresses on lo or a tunnel device: where LVS-TUN real servers hold VIPs.
@@ -47,8 +74,8 @@ fn vip_missing(spec: &Spec, prefix: &str) -> Finding {
     let path = if spec.role == Some(Role::RealServer) { "vips" } else { "addresses" };
     Finding::error(
         "vip-missing",
-        "this real server decapsulates ipip but holds no VIP on lo or a tunnel device".into(),
-        "After tunl0 unwraps a packet its destination is the VIP; the kernel accepts it only if the VIP is a local \
+        "this real server decapsulates tunnelled packets but holds no VIP on lo or a tunnel device".into(),
+        "After a tunnel device unwraps a packet its destination is the VIP; the kernel accepts it only if the VIP is a local \
          address. Without it the packet is dropped (or forwarded), and the client never gets an answer.",
         "add each VIP as a /32 (IPv6: /128) on lo, e.g. `addresses: [{ address: 203.0.113.100/32, interface: lo }]`, \
          or use `role: real-server` with `vips: [...]`"
@@ -76,7 +103,7 @@ fn where_set(source: Source) -> &'static str {
 /// gets conf/default when it is created.
 fn strict_rp_filter(facts: &Facts, prefix: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for device in facts.tunnel_devices() {
+    for device in facts.ipv4_decapsulating_devices() {
         let all_key = interface_sysctl("all", "rp_filter");
         let device_key = interface_sysctl(device, "rp_filter");
         let default_key = interface_sysctl("default", "rp_filter");

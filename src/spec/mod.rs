@@ -97,6 +97,10 @@ pub struct NodeSpec {
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vip_interface: Option<String>,
+    /// Real server: the tunnelled packets it takes, as in a Host spec; absent: what the
+    /// services' destinations send to its address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive: Option<Vec<receive::ReceiveSpec>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -537,6 +541,13 @@ impl Document {
             (None, None) => None,
         };
         let sections = node.host_sections(&path);
+        if node.role == Role::Director && node.receive.is_some() {
+            problems.add(
+                &format!("{path}.receive"),
+                format!("node `{}` is a director: `receive` is a real server's", node.name),
+                "remove `receive`, or make the node `role: real-server`",
+            );
+        }
         match node.role {
             Role::Director => {
                 let ipvs_ownership = self.ipvs_ownership();
@@ -560,7 +571,10 @@ impl Document {
                     .filter_map(|service| service.key.address())
                     .collect();
                 let vips: Vec<IpAddr> = vips.into_iter().collect();
-                let receivers = receive::derived(&ipvs, node.address, &vips);
+                let receivers = match &node.receive {
+                    Some(entries) => receive::to_model(Some(entries), &vips, &format!("{path}.receive"), problems),
+                    None => receive::derived(&ipvs, node.address, &vips),
+                };
                 let validated = self.host_part(
                     Some(node.name.clone()),
                     Some(Role::RealServer),
