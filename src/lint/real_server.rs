@@ -113,17 +113,27 @@ fn strict_rp_filter(facts: &Facts, prefix: &str) -> Vec<Finding> {
             .map(|(value, source)| (value, source, device_key.clone()))
             .or_else(|| facts.sysctl(&default_key).map(|(value, source)| (value, source, default_key.clone())));
         let effective = [all, own].into_iter().flatten().max_by_key(|(value, ..)| *value);
-        let Some((1, source, key)) = effective else { continue };
+        // Loose mode (2) accepts a source reachable by any route, but only on a device with an
+        // IPv4 address of its own: on one without (tunl0, gre0 …) the kernel rejects before
+        // looking (fib_validate_source), as measured on the lab kernel.
+        let addressless = !facts.addresses().iter().any(|a| a.interface == device && a.address.is_ipv4());
+        let effective = effective.filter(|(value, ..)| *value == 1 || (*value == 2 && addressless));
+        let Some((value, source, key)) = effective else { continue };
+        let mode = if value == 1 { "strict" } else { "loose" };
         findings.push(
             Finding::error(
                 "rp-filter-strict",
-                format!("{} {key} = 1: strict reverse-path filtering on tunnel device {device}", where_set(source)),
-                "A decapsulated packet comes from the client's address, and the route back to the client is not \
-                 via the tunnel device; strict reverse-path filtering (1) drops every such packet. The effective \
-                 value is the larger of conf/all and conf/DEVICE (conf/default for a device not created yet).",
                 format!(
-                    "set net.ipv4.conf.all.rp_filter and {device_key} to 0 (or 2, loose) under `sysctls`; \
-                     `role: real-server` does this"
+                    "{} {key} = {value}: {mode} reverse-path filtering on tunnel device {device}",
+                    where_set(source)
+                ),
+                "A decapsulated packet comes from the client's address, and the route back to the client is not \
+                 via the tunnel device; strict reverse-path filtering (1) drops every such packet, and so does \
+                 loose (2) on a device without an IPv4 address of its own. The effective value is the larger of \
+                 conf/all and conf/DEVICE (conf/default for a device not created yet).",
+                format!(
+                    "set net.ipv4.conf.all.rp_filter and {device_key} to 0 under `sysctls`; `role: real-server` \
+                     does this"
                 ),
             )
             .at(sysctl_path(prefix, &key, source)),
