@@ -127,6 +127,28 @@ fn a_derived_receiver_is_what_the_director_sends() {
     assert_eq!((code, findings), (0, vec![finding("note", "ipip-mtu", Some(16))]));
 }
 
+/// Measured on the lab kernel: gre0 drops GRE with checksums (it has no `icsum`).
+#[test]
+fn gre_with_checksums_to_a_role_real_server_is_an_error() {
+    let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/check/cluster_mismatch.yaml"))
+        .unwrap()
+        .replace(", receive: [ipip]", "")
+        .replace("tunnel: { type: gue, port: 5555 }", "tunnel: { type: gre, checksum: csum }");
+    let dir = std::env::temp_dir().join(format!("lvs-converge-check-gre-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gre.yaml");
+    std::fs::write(&path, &spec).unwrap();
+    let (code, findings) = check(&["-f", path.to_str().unwrap(), "--node", "rs1"]);
+    std::fs::write(&path, spec.replace("type: gre, checksum: csum", "type: gre")).unwrap();
+    let (_, without_checksum) = check(&["-f", path.to_str().unwrap(), "--node", "rs1"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        (code, findings),
+        (2, vec![finding("error", "cluster-gre-checksum", Some(10)), finding("note", "ipip-mtu", Some(16))])
+    );
+    assert_eq!(without_checksum, vec![finding("note", "ipip-mtu", Some(16))]);
+}
+
 #[test]
 fn a_missing_receiver_names_the_node_what_is_sent_and_the_entry_to_add() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -7,7 +7,7 @@ use super::facts::{family_name, Facts};
 use super::real_server::held_vips;
 use super::Finding;
 use crate::desired::Spec;
-use crate::model::ipvs::{ForwardingMethod, ServiceKey, TunnelType};
+use crate::model::ipvs::{ForwardingMethod, ServiceKey, TunnelChecksum, TunnelType};
 use crate::model::tunnels::Receiver;
 use crate::model::Role;
 use crate::spec::{Document, NodeSpec};
@@ -55,6 +55,22 @@ pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
                 let sent = Receiver::of(service.key.family(), dest);
                 if !facts.receivers().contains(&sent) {
                     about_node.push(receiver_missing(node, &sent, &service.key.to_string()));
+                } else if dest.tunnel.kind == TunnelType::Gre
+                    && TunnelChecksum::from_flags(dest.tunnel.flags) != TunnelChecksum::None
+                {
+                    about_node.push(Finding::error(
+                        "cluster-gre-checksum",
+                        format!(
+                            "the director sends GRE with checksums to node {}, whose gre device drops them",
+                            node.name
+                        ),
+                        "A GRE receiver takes checksummed packets only if it was created with `icsum`, and then only \
+                         those; the fallback gre0/ip6gre0 the real-server role brings has no checksum flag, and the \
+                         kernel drops checksummed GRE on it (rx_crc_errors).",
+                        "use `tunnel: { type: gre }` without `checksum`, or GUE, whose receiver takes every checksum \
+                         mode (`tunnel: { type: gue, port: 6080, checksum: csum }`)"
+                            .into(),
+                    ));
                 }
                 for mut finding in about_node {
                     finding.node = Some(node.name.clone());
