@@ -190,6 +190,34 @@ fn warnings_fail_only_with_strict() {
     assert_eq!(check(&["-f", spec, "--strict"]).0, 2);
 }
 
+fn example_specs(directory: &Path, found: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(directory).expect("read examples/") {
+        let path = entry.expect("readable entry").path();
+        if path.is_dir() {
+            example_specs(&path, found);
+        } else if path.extension().is_some_and(|e| e == "yaml")
+            && std::fs::read_to_string(&path).is_ok_and(|text| text.contains("apiVersion: lvs-converge/"))
+        {
+            found.push(path);
+        }
+    }
+}
+
+/// Every spec under examples/ (the tunnel combinations the lab converges included) passes
+/// `check`: no errors.
+#[test]
+fn every_example_spec_passes_check() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut specs = Vec::new();
+    example_specs(&root.join("examples"), &mut specs);
+    assert!(specs.iter().filter(|p| p.starts_with(root.join("examples/tunnels"))).count() >= 7, "{specs:?}");
+    for spec in &specs {
+        let (code, findings) = check(&["-f", spec.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {findings:?}", spec.display());
+        assert!(findings.iter().all(|(severity, ..)| severity != "error"), "{}: {findings:?}", spec.display());
+    }
+}
+
 #[test]
 fn the_seed_examples_have_no_errors_or_warnings() {
     for spec in ["examples/seed/cluster.yaml", "examples/seed/director.yaml", "examples/seed/rs1.yaml"] {

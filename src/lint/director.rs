@@ -22,7 +22,7 @@ pub(super) fn check(document: &Document, spec: &Spec, facts: &Facts) -> Vec<Find
                 via_tunnel(service, dest, facts),
                 to_local_address(service, dest, facts),
                 port_rewrite(service, dest),
-                family_crossing(service, dest),
+                family_crossing(document, service, dest),
             ];
             findings.extend(rules.into_iter().flatten().map(|f| f.at(path.clone())));
         }
@@ -97,9 +97,12 @@ fn port_rewrite(service: &Service, dest: &Destination) -> Option<Finding> {
 }
 
 /// An IPv6 service tunnelled to an IPv4 address is 6in4 (protocol 41), which ipip (tunl0) does
-/// not decapsulate.
-fn family_crossing(service: &Service, dest: &Destination) -> Option<Finding> {
+/// not decapsulate. A Cluster node's receivers are judged by the cluster rules instead.
+fn family_crossing(document: &Document, service: &Service, dest: &Destination) -> Option<Finding> {
     if !tunnels(dest) || Family::of(&dest.address) == service.key.family() {
+        return None;
+    }
+    if document.file.nodes.iter().any(|node| node.address == dest.address) {
         return None;
     }
     let (inner, decapsulator) = match service.key.family() {
