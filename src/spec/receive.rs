@@ -226,4 +226,34 @@ mod tests {
             ["receive: `receive` is empty: this real server would take no tunnelled packet"]
         );
     }
+
+    fn diagnostics(yaml: &str) -> Vec<String> {
+        let document = super::super::parse_document(yaml, std::path::Path::new("rs.yaml")).expect("parses");
+        let error = document.validate(&super::super::NodeSelector::default()).expect_err("refused");
+        error.diagnostics().iter().map(|d| format!("{}:{} {}: {}", d.file, d.line, d.path, d.message)).collect()
+    }
+
+    #[test]
+    fn receive_errors_name_the_file_line_and_field() {
+        let host = "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\n\
+                    receive:\n  - ipip\n  - gue\n";
+        assert_eq!(
+            diagnostics(host),
+            ["rs.yaml:7 receive[1]: a GUE receiver needs the UDP port (1-65535) the directors send to"]
+        );
+        let not_a_real_server = "apiVersion: lvs-converge/v1\nkind: Host\nreceive: [ipip]\n";
+        assert_eq!(
+            diagnostics(not_a_real_server),
+            ["rs.yaml:3 receive: `receive` says what a real server decapsulates, and this host is not one"]
+        );
+        let cluster = "apiVersion: lvs-converge/v1\nkind: Cluster\nreceive: [ipip]\nnodes:\n\
+                       \x20 - { name: d, role: director, address: 203.0.113.10, receive: [gre] }\n";
+        assert_eq!(
+            diagnostics(cluster),
+            [
+                "rs.yaml:3 receive: in a Cluster spec, `receive` belongs to a node",
+                "rs.yaml:5 nodes[0].receive: node `d` is a director: `receive` is a real server's",
+            ]
+        );
+    }
 }
