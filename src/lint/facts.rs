@@ -229,3 +229,53 @@ pub(super) fn family_name(family: Family) -> &'static str {
         Family::Ipv6 => "IPv6",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::keyed;
+
+    fn link(name: &str, up: bool) -> Link {
+        Link { name: name.into(), kind: LinkKind::fallback(name).expect(name), up: Some(up), mtu: None }
+    }
+
+    fn receiver(encapsulation: TunnelType, port: Option<u16>, inner: Family, outer: Family) -> Receiver {
+        Receiver { encapsulation, port, inner, outer }
+    }
+
+    #[test]
+    fn a_host_receives_through_each_tunnel_device_that_is_up_and_gue_through_its_ports() {
+        use Family::{Ipv4, Ipv6};
+        let mut state = HostState::default();
+        keyed::put(&mut state.links, link("tunl0", true));
+        keyed::put(&mut state.links, link("sit0", false));
+        keyed::put(&mut state.links, link("gre0", true));
+        let mut ip6tnl0 = link("ip6tnl0", true);
+        ip6tnl0.kind = LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 0, mode: Ip6tnlMode::Ipip6 };
+        keyed::put(&mut state.links, ip6tnl0);
+        for family in [Ipv4, Ipv6] {
+            keyed::put(&mut state.fou, FouPort { port: 6080, family, encapsulation: FouEncapsulation::Gue });
+        }
+        keyed::put(
+            &mut state.fou,
+            FouPort { port: 5555, family: Ipv4, encapsulation: FouEncapsulation::Direct { protocol: 4 } },
+        );
+        let receivers: Vec<Receiver> = Facts::new(&state, None).receivers().into_iter().collect();
+        assert_eq!(
+            receivers,
+            [
+                receiver(TunnelType::Ipip, None, Ipv4, Ipv4),
+                receiver(TunnelType::Ipip, None, Ipv4, Ipv6),
+                receiver(TunnelType::Gue, Some(6080), Ipv4, Ipv4),
+                receiver(TunnelType::Gue, Some(6080), Ipv4, Ipv6),
+                receiver(TunnelType::Gre, None, Ipv4, Ipv4),
+                receiver(TunnelType::Gre, None, Ipv6, Ipv4),
+            ],
+            "sit0 is down, ip6tnl0 in ipip6 mode takes no IPv6, the direct port is not GUE"
+        );
+        let facts = Facts::new(&state, None);
+        let mut rp_filtered = facts.ipv4_decapsulating_devices();
+        rp_filtered.sort();
+        assert_eq!(rp_filtered, ["gre0", "ip6tnl0", "tunl0"]);
+    }
+}
