@@ -127,6 +127,28 @@ fn a_derived_receiver_is_what_the_director_sends() {
     assert_eq!((code, findings), (0, vec![finding("note", "ipip-mtu", Some(16))]));
 }
 
+/// GUE adds UDP and its own header to IP-in-IP's 20 bytes: 1480 no longer fits, 1468 does.
+#[test]
+fn the_mtu_note_counts_the_headers_of_what_the_host_receives() {
+    let dir = std::env::temp_dir().join(format!("lvs-converge-check-mtu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gue.yaml");
+    let spec = |mtu: u32| {
+        format!(
+            "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\n\
+             receive: ['gue:6080']\nlinks: [{{ name: eth0, mtu: {mtu} }}]\n"
+        )
+    };
+    let mut codes = Vec::new();
+    for mtu in [1480, 1468] {
+        std::fs::write(&path, spec(mtu)).unwrap();
+        let (_, findings) = check(&["-f", path.to_str().unwrap()]);
+        codes.push(findings.into_iter().map(|(_, code, _)| code).collect::<Vec<_>>());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(codes, [vec!["ipip-mtu", "real-server-receives"], vec!["real-server-receives"]]);
+}
+
 /// Measured on the lab kernel: gre0 drops GRE with checksums (it has no `icsum`).
 #[test]
 fn gre_with_checksums_to_a_role_real_server_is_an_error() {

@@ -8,11 +8,12 @@ use super::Finding;
 use crate::desired::Spec;
 use crate::model::addresses::host_prefix_length;
 use crate::model::interface_sysctl;
-use crate::model::links::LinkKind;
+use crate::model::ipvs::{Family, TunnelType};
+use crate::model::tunnels::Receiver;
 use crate::model::Role;
 
-/// The IP-in-IP header a tunnelled packet carries on top of the client's.
-const IPIP_OVERHEAD: u32 = 20;
+const IPV4_HEADER: u32 = 20;
+const IPV6_HEADER: u32 = 40;
 const ETHERNET_MTU: u32 = 1500;
 
 /// `receive_path`: where the spec says what the host receives (`receive`, or `role` that
@@ -205,14 +206,30 @@ fn arp_for_vip(vip: IpAddr, facts: &Facts, prefix: &str) -> Vec<Finding> {
     findings
 }
 
-/// Full-size client packets grow by 20 bytes inside the tunnel; without a smaller MSS the
+/// The headers a tunnelled packet carries on top of the client's: the outer IP header
+/// (20 bytes, IPv6 40), plus UDP and GUE (8 + 4) or GRE (4).
+fn tunnel_overhead(receiver: &Receiver) -> u32 {
+    let outer = match receiver.outer {
+        Family::Ipv4 => IPV4_HEADER,
+        Family::Ipv6 => IPV6_HEADER,
+    };
+    outer
+        + match receiver.encapsulation {
+            TunnelType::Ipip => 0,
+            TunnelType::Gue => 8 + 4,
+            TunnelType::Gre => 4,
+        }
+}
+
+/// Full-size client packets grow by the tunnel's headers; without a smaller MSS the
 /// director needs working path-MTU discovery towards every client.
 fn ipip_overhead(facts: &Facts, prefix: &str) -> Option<Finding> {
-    let lowered = facts.links().values().any(|link| {
-        !matches!(link.kind, LinkKind::Ipip { .. })
-            && link.name != "lo"
-            && link.mtu.is_some_and(|mtu| mtu <= ETHERNET_MTU - IPIP_OVERHEAD)
-    });
+    let overhead = facts.receivers().iter().map(tunnel_overhead).max().unwrap_or(IPV4_HEADER);
+    let fitting = ETHERNET_MTU - overhead;
+    let lowered = facts
+        .links()
+        .values()
+        .any(|link| !link.kind.is_tunnel() && link.name != "lo" && link.mtu.is_some_and(|mtu| mtu <= fitting));
     if lowered {
         return None;
     }
@@ -220,18 +237,17 @@ fn ipip_overhead(facts: &Facts, prefix: &str) -> Option<Finding> {
         Finding::note(
             "ipip-mtu",
             format!(
-                "no interface of this real server has an MTU of {} or less: clients may send segments that do not \
-                 fit the tunnel",
-                ETHERNET_MTU - IPIP_OVERHEAD
+                "no interface of this real server has an MTU of {fitting} or less: clients may send segments that do \
+                 not fit the tunnel"
             ),
-            "IP-in-IP adds 20 bytes. A 1500-byte client packet cannot be tunnelled on a 1500-byte path, so the \
-             director answers with ICMP 'fragmentation needed'; clients behind firewalls that drop ICMP stall on \
-             large requests. The MSS the real server advertises in its SYN-ACK decides how large client segments are.",
+            "A tunnel adds its headers to the client's packet: IP-in-IP 20 bytes (IPv6 underlay 40), GRE 4 and GUE \
+             12 more. A 1500-byte client packet cannot be tunnelled on a 1500-byte path, so the director answers \
+             with ICMP 'fragmentation needed'; clients behind firewalls that drop ICMP stall on large requests. The \
+             MSS the real server advertises in its SYN-ACK decides how large client segments are.",
             format!(
-                "lower the MTU of the real server's client-facing interface to {} (e.g. `links: [{{ name: eth0, mtu: \
-                 {} }}]`), or clamp the MSS to 1440 with iptables/nftables TCPMSS",
-                ETHERNET_MTU - IPIP_OVERHEAD,
-                ETHERNET_MTU - IPIP_OVERHEAD
+                "lower the MTU of the real server's client-facing interface to {fitting} (e.g. `links: [{{ name: eth0, \
+                 mtu: {fitting} }}]`), or clamp the MSS to {} with iptables/nftables TCPMSS",
+                fitting - 40
             ),
         )
         .at(format!("{prefix}links")),
