@@ -127,6 +127,34 @@ fn a_derived_receiver_is_what_the_director_sends() {
     assert_eq!((code, findings), (0, vec![finding("note", "ipip-mtu", Some(16))]));
 }
 
+/// Measured on the lab kernel: an IPv6 VIP on the director becomes the outer source, which
+/// ip6tnl0 on the real server drops (ip6gre0 does not check).
+#[test]
+fn an_ipv6_vip_as_the_tunnel_source_is_a_warning_for_ip6tnl_receivers_only() {
+    let spec = "examples/tunnels/ipv6-over-ipv6.yaml";
+    let (code, findings) = check(&["-f", spec, "--node", "director"]);
+    assert_eq!(
+        (code, findings),
+        (
+            0,
+            vec![
+                finding("warning", "ipv6-vip-as-tunnel-source", Some(22)),
+                finding("warning", "ipv6-vip-as-tunnel-source", Some(23))
+            ]
+        )
+    );
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(spec))
+        .unwrap()
+        .replace("{ node: rs1 }", "{ node: rs1, tunnel: { type: gre } }");
+    let dir = std::env::temp_dir().join(format!("lvs-converge-check-v6src-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gre.yaml");
+    std::fs::write(&path, text).unwrap();
+    let (_, findings) = check(&["-f", path.to_str().unwrap(), "--node", "director"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(findings, vec![finding("warning", "ipv6-vip-as-tunnel-source", Some(23))], "GRE to rs1 is fine");
+}
+
 /// GUE adds UDP and its own header to IP-in-IP's 20 bytes: 1480 no longer fits, 1468 does.
 #[test]
 fn the_mtu_note_counts_the_headers_of_what_the_host_receives() {
