@@ -64,27 +64,30 @@ pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
     spec::parse(text, source).map(|validated| build(validated, &HostNetworkd::default()))
 }
 
-/// Role defaults, then the prerequisites of the IPVS table, of every ipip link and FOU port, then the declared sections (which win), then the
+/// Role defaults, then the prerequisites of the IPVS table, of every tunnel link and FOU port, then the declared sections (which win), then the
 /// files that persist the result.
 pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
-    let Validated { source, node, role, vip_interface, vips, declared, ipvs, ipvs_ownership, persist } = validated;
+    let Validated { source, node, role, vip_interface, vips, receivers, declared, ipvs, ipvs_ownership, persist } =
+        validated;
     let mut desired = HostState::default();
     let mut origins = BTreeMap::new();
     let role_defaults = role.map(|role| match role {
         Role::Director => roles::director(&ipvs, vip_interface.as_deref()),
-        Role::RealServer => roles::real_server(&vips),
+        Role::RealServer => roles::real_server(&receivers, &vips),
     });
     let link_modules = prerequisites::links(
         role_defaults.iter().flat_map(|defaults| defaults.links.values()).chain(declared.links.values()),
     );
-    let fou_modules = prerequisites::fou_ports(
+    let fou_modules = prerequisites::fou(
         role_defaults.iter().flat_map(|defaults| defaults.fou.values()).chain(declared.fou.values()),
     );
     if let (Some(role), Some(defaults)) = (role, role_defaults) {
         merge::merge(&mut desired, &mut origins, defaults, Some(&format!("role {}", role.name())));
     }
     merge::merge(&mut desired, &mut origins, prerequisites::ipvs(&ipvs), Some("ipvs services"));
-    merge::merge(&mut desired, &mut origins, link_modules, Some("ipip links"));
+    for (origin, modules) in link_modules {
+        merge::merge(&mut desired, &mut origins, modules, Some(&origin));
+    }
     merge::merge(&mut desired, &mut origins, fou_modules, Some("fou ports"));
     merge::merge(&mut desired, &mut origins, declared, None);
     desired.ipvs = ipvs;
@@ -164,5 +167,67 @@ mod tests {
         }
         let eth0 = "apiVersion: lvs-converge/v1\nkind: Host\nlinks: [{ name: eth0, mtu: 1500 }]\n";
         assert!(parse(eth0, Path::new("t.yaml")).expect("valid").desired.modules.is_empty());
+    }
+
+    fn origin_of(spec: &Spec, object: ObjectId) -> Option<&str> {
+        spec.origins.get(&object).map(String::as_str)
+    }
+
+    #[test]
+    fn a_host_real_server_s_receive_brings_devices_fou_ports_and_their_modules() {
+        let text = "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\n\
+            receive: [ipip, 'gue:6080', gre]\n";
+        let spec = parse(text, Path::new("rs.yaml")).expect("valid");
+        let links: Vec<&str> = spec.desired.links.keys().map(String::as_str).collect();
+        assert_eq!(links, ["gre0", "tunl0"]);
+        let ports: Vec<String> = spec.desired.fou.keys().map(ToString::to_string).collect();
+        assert_eq!(ports, ["port 6080 ipv4"]);
+        let modules: Vec<&str> = spec.desired.modules.iter().map(String::as_str).collect();
+        assert_eq!(modules, ["fou", "ip_gre", "ipip"]);
+        assert_eq!(origin_of(&spec, ObjectId::Module("ip_gre".into())), Some("gre links"));
+        assert_eq!(origin_of(&spec, ObjectId::Module("fou".into())), Some("fou ports"));
+        assert_eq!(origin_of(&spec, ObjectId::Link("gre0".into())), Some("role real-server"));
+    }
+
+    const CLUSTER: &str = "apiVersion: lvs-converge/v1\nkind: Cluster\nipvs:\n  services:\n\
+        \x20   - { address: 203.0.113.100, port: 80, realServers: [{ node: rs1, tunnel: { type: gue, port: 6080, checksum: remcsum } }, { node: rs2 }] }\n\
+        \x20   - { address: 2001:db8:1::100, port: 80, realServers: [{ node: rs1, tunnel: { type: gre } }, { address: 2001:db8:2::22 }] }\n\
+        nodes:\n\
+        \x20 - { name: director, role: director, address: 203.0.113.10, vipInterface: eth0 }\n\
+        \x20 - { name: rs1, role: real-server, address: 203.0.113.11 }\n\
+        \x20 - { name: rs2, role: real-server, address: 198.51.100.22 }\n\
+        \x20 - { name: rs3, role: real-server, address: 2001:db8:2::22 }\n";
+
+    fn node(name: &str) -> Spec {
+        let document = spec::parse_document(CLUSTER, Path::new("cluster.yaml")).expect("parses");
+        resolve(&document, &NodeSelector { name: Some(name), local_addresses: vec![] }).expect("valid")
+    }
+
+    #[test]
+    fn a_cluster_real_server_receives_what_the_destinations_that_reach_it_send() {
+        let rs1 = node("rs1");
+        let links: Vec<&str> = rs1.desired.links.keys().map(String::as_str).collect();
+        // GUE of the IPv4 VIP ends in tunl0; GRE of the IPv6 VIP over IPv4 in gre0.
+        assert_eq!(links, ["gre0", "tunl0"]);
+        assert_eq!(rs1.desired.fou.keys().map(ToString::to_string).collect::<Vec<_>>(), ["port 6080 ipv4"]);
+        let vips: Vec<String> =
+            rs1.desired.addresses.values().map(|a| format!("{}/{}", a.address, a.prefix_length)).collect();
+        assert_eq!(vips, ["203.0.113.100/32", "2001:db8:1::100/128"]);
+        // rs2 gets the default ipip: what the seed cluster has always planned.
+        let rs2 = node("rs2");
+        assert_eq!(rs2.desired.links.keys().map(String::as_str).collect::<Vec<_>>(), ["tunl0"]);
+        assert!(rs2.desired.fou.is_empty());
+        // rs3 takes an IPv6 VIP over its IPv6 address: ip6tnl0 in ip6ip6 mode, no IPv4 sysctls.
+        let rs3 = node("rs3");
+        assert_eq!(
+            rs3.desired.links["ip6tnl0"].kind,
+            crate::model::links::LinkKind::Ip6tnl {
+                local: None,
+                remote: None,
+                hop_limit: 0,
+                mode: crate::model::links::Ip6tnlMode::Ip6ip6
+            }
+        );
+        assert!(rs3.desired.sysctls.keys().all(|key| !key.starts_with("net.ipv4.")), "{:?}", rs3.desired.sysctls);
     }
 }

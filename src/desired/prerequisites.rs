@@ -1,6 +1,6 @@
 //! What the kernel needs before a declared object can exist.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::fou::FouPort;
 use crate::model::links::Link;
@@ -17,20 +17,26 @@ pub fn ipvs(ipvs: &IpvsState) -> HostState {
     HostState { modules, ..HostState::default() }
 }
 
-/// The kernel modules tunnel links need, whoever declares them (a role or the spec): each
-/// kind's module (ipip, ip_gre, sit, ip6_tunnel, ip6_gre) creates its fallback device and
-/// decapsulates for named tunnels too. Creating a named tunnel over netlink would pull it
-/// in by itself, but at boot only modules-load.d does, and without it the fallback never
-/// appears for its sysctls and networkd file to act on.
-pub fn links<'a>(links: impl IntoIterator<Item = &'a Link>) -> HostState {
-    let modules = links.into_iter().filter_map(|link| link.kind.module()).map(str::to_string).collect();
-    HostState { modules, ..HostState::default() }
+/// The kernel modules tunnel links need, whoever declares them (a role or the spec), each
+/// with the origin it shows in the plan (`ipip links`): a module creates its fallback device
+/// (tunl0, gre0, …) and decapsulates for named tunnels too. Creating a named tunnel over
+/// netlink would pull it in by itself, but at boot only modules-load.d does, and without it
+/// the fallback device never appears for its sysctls and networkd file to act on.
+pub fn links<'a>(links: impl IntoIterator<Item = &'a Link>) -> Vec<(String, HostState)> {
+    let by_module: BTreeMap<&'static str, String> = links
+        .into_iter()
+        .filter_map(|link| Some((link.kind.module()?, format!("{} links", link.kind.name()))))
+        .collect();
+    by_module
+        .into_iter()
+        .map(|(module, origin)| {
+            (origin, HostState { modules: BTreeSet::from([module.to_string()]), ..HostState::default() })
+        })
+        .collect()
 }
 
-/// The kernel modules foo-over-UDP ports need, whoever declares them: the module of the
-/// "fou" family. An IPv6 port also needs the kernel's IPv6, which every host with an IPv6
-/// underlay address already has loaded (or built in), so it is not asked for.
-pub fn fou_ports<'a>(ports: impl IntoIterator<Item = &'a FouPort>) -> HostState {
+/// The module FOU ports need: it opens them, at boot too.
+pub fn fou<'a>(ports: impl IntoIterator<Item = &'a FouPort>) -> HostState {
     let modules = ports.into_iter().map(|port| port.module().to_string()).collect();
     HostState { modules, ..HostState::default() }
 }
@@ -52,7 +58,8 @@ mod tests {
         .iter()
         .map(|yaml| serde_yaml::from_str(yaml).unwrap())
         .collect();
-        let modules: Vec<String> = super::links(&links).modules.into_iter().collect();
+        let modules: Vec<String> =
+            super::links(&links).into_iter().flat_map(|(_, state)| state.modules).collect();
         assert_eq!(modules, ["ip6_gre", "ip6_tunnel", "ip_gre", "ipip", "sit"]);
     }
 }

@@ -99,6 +99,7 @@ fn empty_host_spec() -> SpecFile {
         role: None,
         vip_interface: None,
         vips: Vec::new(),
+        receive: None,
         modules: Vec::new(),
         links: Vec::new(),
         fou: Vec::new(),

@@ -1,14 +1,16 @@
 //! Rules across the hosts of a Cluster spec: each real server a director tunnels to must be
-//! able to take what the director sends it.
+//! able to take what the director sends it: the VIP, and a receiver of the destination's
+//! encapsulation, GUE port and families.
 
 use super::director::{destination_path, service_path};
-use super::facts::Facts;
+use super::facts::{family_name, Facts};
 use super::real_server::held_vips;
 use super::Finding;
 use crate::desired::Spec;
-use crate::model::ipvs::{Family, ForwardingMethod, ServiceKey, TunnelType};
+use crate::model::ipvs::{ForwardingMethod, ServiceKey, TunnelChecksum, TunnelType};
+use crate::model::tunnels::Receiver;
 use crate::model::Role;
-use crate::spec::Document;
+use crate::spec::{Document, NodeSpec};
 
 pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -50,40 +52,24 @@ pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
                         ));
                     }
                 }
-                if facts.tunnel_devices().is_empty() {
+                let sent = Receiver::of(service.key.family(), dest);
+                if !facts.receivers().contains(&sent) {
+                    about_node.push(receiver_missing(node, &sent, &service.key.to_string()));
+                } else if dest.tunnel.kind == TunnelType::Gre
+                    && TunnelChecksum::from_flags(dest.tunnel.flags) != TunnelChecksum::None
+                {
                     about_node.push(Finding::error(
-                        "cluster-no-tunnel",
-                        format!("node {} gets tunnelled packets for {} but has no ipip device", node.name, service.key),
-                        "Without a tunnel device of the director's encapsulation the real server's kernel drops \
-                         protocol-4 packets.",
-                        format!("give node {} `role: real-server` (it brings tunl0) or an ipip link", node.name),
-                    ));
-                } else if dest.tunnel.kind != TunnelType::Ipip {
-                    about_node.push(Finding::error(
-                        "cluster-tunnel-type",
+                        "cluster-gre-checksum",
                         format!(
-                            "the director sends {} packets to node {}, which decapsulates ipip only",
-                            dest.tunnel.kind.name(),
+                            "the director sends GRE with checksums to node {}, whose gre device drops them",
                             node.name
                         ),
-                        "A real server must have a receiver of the same encapsulation: ipip on tunl0, GUE on a fou \
-                         port, GRE on a gre device. lvs-converge sets up ipip only.",
-                        "use `tunnel: { type: ipip }` (the default) for this real server, or set up the matching \
-                         receiver on it yourself"
+                        "A GRE receiver takes checksummed packets only if it was created with `icsum`, and then only \
+                         those; the fallback gre0/ip6gre0 the real-server role brings has no checksum flag, and the \
+                         kernel drops checksummed GRE on it (rx_crc_errors).",
+                        "use `tunnel: { type: gre }` without `checksum`, or GUE, whose receiver takes every checksum \
+                         mode (`tunnel: { type: gue, port: 6080, checksum: csum }`)"
                             .into(),
-                    ));
-                } else if Family::of(&dest.address) != service.key.family() {
-                    about_node.push(Finding::error(
-                        "cluster-tunnel-family",
-                        format!(
-                            "node {} is reached over {:?} for {}: that is not ipip, which is all it decapsulates",
-                            node.name,
-                            Family::of(&dest.address),
-                            service.key
-                        ),
-                        "A service of one family tunnelled to an address of the other is 6in4 or 4in6, not ipip; \
-                         tunl0 drops it.",
-                        "give the real server an address of the service's family, or set up sit0/ip6tnl0 on it".into(),
                     ));
                 }
                 for mut finding in about_node {
@@ -94,4 +80,46 @@ pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// A node that does not decapsulate what a destination sends it.
+fn receiver_missing(node: &NodeSpec, sent: &Receiver, service: &str) -> Finding {
+    let entry = sent.receive_entry();
+    let name = &node.name;
+    let fix = match (node.role, &node.receive) {
+        (Role::RealServer, Some(_)) => format!(
+            "add `{entry}` to node {name}'s receive, or remove its `receive` so the role derives it from the \
+             destinations"
+        ),
+        (Role::RealServer, None) => format!(
+            "node {name}'s own links turn the role's receiver off: leave its {} device up, or drop that declaration",
+            sent.encapsulation.name()
+        ),
+        (Role::Director, _) => {
+            format!("send node {name} what it decapsulates, or make it `role: real-server` so it derives its receivers")
+        }
+    };
+    Finding::error(
+        "cluster-receiver-missing",
+        format!(
+            "the director sends {} ({} inside {}) to node {name} for {service}, and node {name} has no receiver for it",
+            carried(sent),
+            family_name(sent.inner),
+            family_name(sent.outer),
+        ),
+        "A real server decapsulates only what it has a receiver for: ipip on tunl0 (sit0 for IPv6 inside, \
+         ip6tnl0 over IPv6), GUE on a FOU port of that number and then the same devices, GRE on gre0 (ip6gre0 \
+         over IPv6). The kernel drops everything else, and the client's connection hangs.",
+        fix,
+    )
+}
+
+/// The encapsulation in the words of its RFCs: `GUE to UDP port 6080`.
+fn carried(sent: &Receiver) -> String {
+    match (sent.encapsulation, sent.port) {
+        (TunnelType::Ipip, _) => "IP-in-IP".into(),
+        (TunnelType::Gre, _) => "GRE".into(),
+        (TunnelType::Gue, Some(port)) => format!("GUE to UDP port {port}"),
+        (TunnelType::Gue, None) => "GUE".into(),
+    }
 }

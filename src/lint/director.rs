@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use super::facts::Facts;
 use super::Finding;
 use crate::desired::Spec;
-use crate::model::ipvs::{Destination, Family, ForwardingMethod, Protocol, Scheduler, Service, ServiceKey};
+use crate::model::ipvs::{Destination, Family, ForwardingMethod, Protocol, Scheduler, Service, ServiceKey, TunnelType};
 use crate::spec::Document;
 
 pub(super) fn check(document: &Document, spec: &Spec, facts: &Facts) -> Vec<Finding> {
@@ -22,7 +22,8 @@ pub(super) fn check(document: &Document, spec: &Spec, facts: &Facts) -> Vec<Find
                 via_tunnel(service, dest, facts),
                 to_local_address(service, dest, facts),
                 port_rewrite(service, dest),
-                family_crossing(service, dest),
+                family_crossing(document, service, dest),
+                vip_as_tunnel_source(service, dest, facts),
             ];
             findings.extend(rules.into_iter().flatten().map(|f| f.at(path.clone())));
         }
@@ -97,9 +98,12 @@ fn port_rewrite(service: &Service, dest: &Destination) -> Option<Finding> {
 }
 
 /// An IPv6 service tunnelled to an IPv4 address is 6in4 (protocol 41), which ipip (tunl0) does
-/// not decapsulate.
-fn family_crossing(service: &Service, dest: &Destination) -> Option<Finding> {
+/// not decapsulate. A Cluster node's receivers are judged by the cluster rules instead.
+fn family_crossing(document: &Document, service: &Service, dest: &Destination) -> Option<Finding> {
     if !tunnels(dest) || Family::of(&dest.address) == service.key.family() {
+        return None;
+    }
+    if document.file.nodes.iter().any(|node| node.address == dest.address) {
         return None;
     }
     let (inner, decapsulator) = match service.key.family() {
@@ -112,6 +116,34 @@ fn family_crossing(service: &Service, dest: &Destination) -> Option<Finding> {
         "A real server set up for ipip (tunl0) drops these packets: only a tunnel device of the matching kind \
          decapsulates them.",
         format!("make sure the real server has {decapsulator} up with the VIP on lo, or give it an address of the service's family"),
+    ))
+}
+
+/// IPVS picks the outer source of an IPv6 tunnel by the kernel's source address selection,
+/// which prefers the VIP once it is on the director's interface (measured on the lab
+/// kernel); the real server's ip6tnl0 drops a packet whose outer source is one of its own
+/// addresses, and the VIP is on its lo. ip6gre0 does not check.
+fn vip_as_tunnel_source(service: &Service, dest: &Destination, facts: &Facts) -> Option<Finding> {
+    let ServiceKey::Address { address: vip @ IpAddr::V6(_), .. } = service.key else { return None };
+    let ip6tnl = matches!(dest.tunnel.kind, TunnelType::Ipip | TunnelType::Gue);
+    if !tunnels(dest) || !dest.address.is_ipv6() || !ip6tnl || !facts.is_local(vip) {
+        return None;
+    }
+    Some(Finding::warning(
+        "ipv6-vip-as-tunnel-source",
+        format!(
+            "the director may send {} packets to {} from VIP {vip}, which the real server drops",
+            dest.tunnel.kind.name(),
+            dest.address
+        ),
+        "For an IPv6 tunnel IPVS takes the source address the kernel prefers towards the real server, and with the \
+         VIP on the director's interface that is the VIP. The real server holds the VIP on lo, and its ip6tnl0 drops \
+         every packet whose outer source is one of its own addresses.",
+        format!(
+            "deprecate the VIP on the director so that it is never preferred as a source: `ip addr change {vip}/128 \
+             dev IFACE preferred_lft 0` (lvs-converge does not set address lifetimes yet), or use GRE, whose ip6gre0 \
+             does not check"
+        ),
     ))
 }
 

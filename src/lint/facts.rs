@@ -2,12 +2,16 @@
 //! observed on the host where the spec is silent. The spec wins where both speak, because
 //! the rules judge the host as it will be after `apply`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::model::addresses::{host_prefix_length, prefix_contains};
-use crate::model::links::{LinkKind, FALLBACK_TUNNEL};
+use crate::model::fou::{FouEncapsulation, FouPort};
+use crate::model::ipvs::{Family, TunnelType};
+use crate::model::keyed::Keyed;
+use crate::model::links::{Ip6tnlMode, LinkKind, FALLBACK_TUNNELS};
 use crate::model::routes::{RouteType, TABLE_MAIN};
+use crate::model::tunnels::Receiver;
 use crate::model::{Address, HostState, Link};
 
 pub struct Facts<'a> {
@@ -60,12 +64,16 @@ impl<'a> Facts<'a> {
         links
     }
 
-    /// ipip devices (which decapsulate, or on a director would wrongly carry IPVS traffic).
+    /// Tunnel devices of every kind (which decapsulate, or on a director would wrongly carry
+    /// IPVS traffic), with the fallback device of each tunnel module the spec loads.
     pub fn tunnel_devices(&self) -> Vec<&'a str> {
         let mut names: Vec<&str> =
-            self.links().into_iter().filter(|(_, l)| matches!(l.kind, LinkKind::Ipip { .. })).map(|(n, _)| n).collect();
-        if self.desired.modules.contains("ipip") && !names.contains(&FALLBACK_TUNNEL) {
-            names.push(FALLBACK_TUNNEL);
+            self.links().into_iter().filter(|(_, l)| l.kind.is_tunnel()).map(|(n, _)| n).collect();
+        for fallback in FALLBACK_TUNNELS {
+            let module = LinkKind::fallback(fallback).and_then(|kind| kind.module());
+            if module.is_some_and(|m| self.desired.modules.contains(m)) && !names.contains(&fallback) {
+                names.push(fallback);
+            }
         }
         names
     }
@@ -74,13 +82,70 @@ impl<'a> Facts<'a> {
         self.tunnel_devices().contains(&name)
     }
 
-    /// An ipip device without a fixed far end (tunl0, `remote any`): what it is handed has
+    /// A tunnel device's kind: as declared or read, or the fallback's when only its module is.
+    fn tunnel_kind(&self, name: &str) -> Option<LinkKind> {
+        self.links().get(name).map(|link| link.kind.clone()).or_else(|| LinkKind::fallback(name))
+    }
+
+    /// Tunnel devices that hand IPv4 packets to the stack, which reverse-path filtering
+    /// judges (sit carries IPv6 only, ip6tnl by its mode).
+    pub fn ipv4_decapsulating_devices(&self) -> Vec<&'a str> {
+        self.tunnel_devices()
+            .into_iter()
+            .filter(|name| self.tunnel_kind(name).is_some_and(|kind| inner_families(&kind).contains(&Family::Ipv4)))
+            .collect()
+    }
+
+    /// A tunnel device without a fixed far end (tunl0, `remote any`): what it is handed has
     /// nowhere to go. A point-to-point tunnel re-encapsulates to its `remote` instead.
     pub fn is_remoteless_tunnel(&self, name: &str) -> bool {
         match self.links().get(name).map(|link| &link.kind) {
-            Some(LinkKind::Ipip { remote, .. }) => remote.is_none(),
+            Some(LinkKind::Ipip { remote, .. } | LinkKind::Gre { remote, .. } | LinkKind::Sit { remote, .. }) => {
+                remote.is_none()
+            }
+            Some(LinkKind::Ip6tnl { remote, .. } | LinkKind::Ip6gre { remote, .. }) => remote.is_none(),
             _ => self.is_tunnel_device(name),
         }
+    }
+
+    /// FOU ports, declared and already open.
+    pub fn fou_ports(&self) -> Vec<&'a FouPort> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.states().flat_map(|s| s.fou.values()).filter(|p| seen.insert(p.key())).collect()
+    }
+
+    /// What this host decapsulates: each tunnel device that is not down, for the inner
+    /// families it carries, and GUE through each GUE port of its underlay's family.
+    pub fn receivers(&self) -> BTreeSet<Receiver> {
+        let gue_ports: Vec<&FouPort> =
+            self.fou_ports().into_iter().filter(|p| p.encapsulation == FouEncapsulation::Gue).collect();
+        let mut receivers = BTreeSet::new();
+        for (name, link) in self.links() {
+            if link.up == Some(false) || !self.is_tunnel_device(name) {
+                continue;
+            }
+            let (encapsulation, outer) = match link.kind {
+                LinkKind::Ipip { .. } | LinkKind::Sit { .. } => (TunnelType::Ipip, Family::Ipv4),
+                LinkKind::Ip6tnl { .. } => (TunnelType::Ipip, Family::Ipv6),
+                LinkKind::Gre { .. } => (TunnelType::Gre, Family::Ipv4),
+                LinkKind::Ip6gre { .. } => (TunnelType::Gre, Family::Ipv6),
+                LinkKind::Other { .. } => continue,
+            };
+            for inner in inner_families(&link.kind) {
+                receivers.insert(Receiver { encapsulation, port: None, inner, outer });
+                if encapsulation == TunnelType::Ipip {
+                    for port in gue_ports.iter().filter(|p| p.family == outer) {
+                        receivers.insert(Receiver {
+                            encapsulation: TunnelType::Gue,
+                            port: Some(port.port),
+                            inner,
+                            outer,
+                        });
+                    }
+                }
+            }
+        }
+        receivers
     }
 
     /// A sysctl's value as the host will have it, if the spec or the reading says.
@@ -140,5 +205,77 @@ impl<'a> Facts<'a> {
     /// An interface that is (or will be) down routes nothing.
     fn is_up(&self, interface: &str) -> bool {
         self.links().get(interface).is_none_or(|link| link.up != Some(false))
+    }
+}
+
+/// The families of the packets a tunnel device of `kind` hands to the stack.
+fn inner_families(kind: &LinkKind) -> Vec<Family> {
+    match kind {
+        LinkKind::Ipip { .. } => vec![Family::Ipv4],
+        LinkKind::Sit { .. } => vec![Family::Ipv6],
+        LinkKind::Ip6tnl { mode: Ip6tnlMode::Ipip6, .. } => vec![Family::Ipv4],
+        LinkKind::Ip6tnl { mode: Ip6tnlMode::Ip6ip6, .. } => vec![Family::Ipv6],
+        LinkKind::Ip6tnl { mode: Ip6tnlMode::Any, .. } | LinkKind::Gre { .. } | LinkKind::Ip6gre { .. } => {
+            vec![Family::Ipv4, Family::Ipv6]
+        }
+        LinkKind::Other { .. } => Vec::new(),
+    }
+}
+
+/// A family as findings write it.
+pub(super) fn family_name(family: Family) -> &'static str {
+    match family {
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 => "IPv6",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::keyed;
+
+    fn link(name: &str, up: bool) -> Link {
+        Link { name: name.into(), kind: LinkKind::fallback(name).expect(name), up: Some(up), mtu: None }
+    }
+
+    fn receiver(encapsulation: TunnelType, port: Option<u16>, inner: Family, outer: Family) -> Receiver {
+        Receiver { encapsulation, port, inner, outer }
+    }
+
+    #[test]
+    fn a_host_receives_through_each_tunnel_device_that_is_up_and_gue_through_its_ports() {
+        use Family::{Ipv4, Ipv6};
+        let mut state = HostState::default();
+        keyed::put(&mut state.links, link("tunl0", true));
+        keyed::put(&mut state.links, link("sit0", false));
+        keyed::put(&mut state.links, link("gre0", true));
+        let mut ip6tnl0 = link("ip6tnl0", true);
+        ip6tnl0.kind = LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 0, mode: Ip6tnlMode::Ipip6 };
+        keyed::put(&mut state.links, ip6tnl0);
+        for family in [Ipv4, Ipv6] {
+            keyed::put(&mut state.fou, FouPort { port: 6080, family, encapsulation: FouEncapsulation::Gue });
+        }
+        keyed::put(
+            &mut state.fou,
+            FouPort { port: 5555, family: Ipv4, encapsulation: FouEncapsulation::Direct { protocol: 4 } },
+        );
+        let receivers: Vec<Receiver> = Facts::new(&state, None).receivers().into_iter().collect();
+        assert_eq!(
+            receivers,
+            [
+                receiver(TunnelType::Ipip, None, Ipv4, Ipv4),
+                receiver(TunnelType::Ipip, None, Ipv4, Ipv6),
+                receiver(TunnelType::Gue, Some(6080), Ipv4, Ipv4),
+                receiver(TunnelType::Gue, Some(6080), Ipv4, Ipv6),
+                receiver(TunnelType::Gre, None, Ipv4, Ipv4),
+                receiver(TunnelType::Gre, None, Ipv6, Ipv4),
+            ],
+            "sit0 is down, ip6tnl0 in ipip6 mode takes no IPv6, the direct port is not GUE"
+        );
+        let facts = Facts::new(&state, None);
+        let mut rp_filtered = facts.ipv4_decapsulating_devices();
+        rp_filtered.sort();
+        assert_eq!(rp_filtered, ["gre0", "ip6tnl0", "tunl0"]);
     }
 }

@@ -141,7 +141,10 @@ pub fn check_host(document: &Document, spec: &Spec, observed: Option<&HostState>
     let mut findings = Vec::new();
     match acts_as(spec, &facts) {
         Some(Role::Director) => findings.extend(director::check(document, spec, &facts)),
-        Some(Role::RealServer) => findings.extend(real_server::check(spec, &facts, &prefix)),
+        Some(Role::RealServer) => {
+            let receive_path = if document.file.receive.is_some() { "receive" } else { "role" };
+            findings.extend(real_server::check(spec, &facts, &prefix, receive_path))
+        }
         None => {}
     }
     findings.extend(persistence::check(document, spec, &prefix));

@@ -21,6 +21,7 @@ pub mod persistence;
 pub mod role;
 pub mod routes;
 pub mod sysctl;
+pub mod tunnels;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -337,6 +337,32 @@ mod tests {
         );
     }
 
+    /// Switching ipip → GUE must not delete the real server: its connections would be cut.
+    #[test]
+    fn a_tunnel_type_switch_is_an_in_place_update_not_delete_and_add() {
+        use crate::model::ipvs::{TunnelEncapsulation, TunnelType};
+        let gue = Destination {
+            tunnel: TunnelEncapsulation { kind: TunnelType::Gue, port: 6080, flags: 1 },
+            ..dest("203.0.113.11", 1)
+        };
+        let desired = state(&[service(std::slice::from_ref(&gue))]);
+        let observed = state(&[service(&[dest("203.0.113.11", 1)])]);
+        let plan = diff(&desired, &observed, &IpvsOwnership::default());
+        assert_eq!(
+            plan.changes,
+            [IpvsChange::UpdateDestination {
+                service: service(&[]).key,
+                before: dest("203.0.113.11", 1),
+                after: gue.clone()
+            }]
+        );
+        assert!(plan.draining.is_empty());
+        assert_eq!(
+            plan.changes[0].inverse(),
+            [IpvsChange::UpdateDestination { service: service(&[]).key, before: gue, after: dest("203.0.113.11", 1) }]
+        );
+    }
+
     #[test]
     fn adds_come_before_removals() {
         let desired = state(&[service(&[dest("203.0.113.12", 1)])]);

@@ -12,12 +12,15 @@ pub mod routes;
 pub mod saved;
 pub mod sysctl;
 pub mod unmanaged;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::ipvs::{Family, ForwardingMethod};
 use crate::model::keyed::Keyed;
 use crate::model::ownership::Ownership;
+use crate::model::tunnels::Receiver;
 use crate::model::{HostState, ObjectId, Subsystem};
 pub use addresses::AddressChange;
 pub use files::FileChange;
@@ -147,6 +150,20 @@ pub struct Plan {
     /// When the plan's host state was read (Unix seconds; 0 for snapshots without it).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub observed_at: u64,
+    /// Cluster nodes to converge before this plan is applied: each must decapsulate what a
+    /// new or re-encapsulated destination will send it (see [`Plan::with_first_converge`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_converge: Vec<FirstConverge>,
+}
+
+/// A node that must take a kind of tunnelled packet before this host sends it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FirstConverge {
+    pub node: String,
+    /// The node's receiver as a `receive:` entry (`gue:6080`).
+    pub receives: String,
+    /// The family of the packets inside.
+    pub inner: Family,
 }
 
 fn is_zero(value: &u64) -> bool {
@@ -198,6 +215,42 @@ impl Plan {
         }
         count(&mut subsystems, Subsystem::Ipvs).draining += self.draining.len();
         Drift { drifted: !self.converged(), subsystems }
+    }
+
+    /// Names the `nodes` (name, address) that must be converged first: those a created
+    /// tunnel destination, or one whose encapsulation changes, reaches. Ordering across hosts
+    /// is the operator's; the plan only says it.
+    pub fn with_first_converge<'n>(mut self, nodes: impl IntoIterator<Item = (&'n str, IpAddr)>) -> Self {
+        let nodes: Vec<(&str, IpAddr)> = nodes.into_iter().collect();
+        let mut first = BTreeSet::new();
+        for planned in &self.changes {
+            let (service, before, after) = match &planned.change {
+                Change::Ipvs(IpvsChange::CreateDestination { service, after }) => (service, None, after),
+                Change::Ipvs(IpvsChange::UpdateDestination { service, before, after }) => {
+                    (service, Some(before), after)
+                }
+                _ => continue,
+            };
+            if after.method != ForwardingMethod::Tunnel {
+                continue;
+            }
+            let receiver = Receiver::of(service.family(), after);
+            let unchanged = before.is_some_and(|before| {
+                before.method == ForwardingMethod::Tunnel && Receiver::of(service.family(), before) == receiver
+            });
+            if unchanged {
+                continue;
+            }
+            for (node, _) in nodes.iter().filter(|(_, address)| *address == after.address) {
+                first.insert(FirstConverge {
+                    node: node.to_string(),
+                    receives: receiver.receive_entry(),
+                    inner: receiver.inner,
+                });
+            }
+        }
+        self.first_converge = first.into_iter().collect();
+        self
     }
 
     /// Marks each change with where its object came from (see [`origins_by_text`] for saved
@@ -298,6 +351,61 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::model::ipvs::{Destination, Protocol, ServiceKey, TunnelEncapsulation, TunnelType};
+
+    fn tunnel_destination(address: &str, kind: TunnelType, port: u16) -> Destination {
+        Destination {
+            address: address.parse().unwrap(),
+            port: 80,
+            method: ForwardingMethod::Tunnel,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            tunnel: TunnelEncapsulation { kind, port, flags: 0 },
+        }
+    }
+
+    #[test]
+    fn a_new_or_re_encapsulated_destination_names_its_node_to_converge_first() {
+        let service =
+            ServiceKey::Address { protocol: Protocol::Tcp, address: "2001:db8:1::100".parse().unwrap(), port: 80 };
+        let ipip = |address| tunnel_destination(address, TunnelType::Ipip, 0);
+        let gue = |address| tunnel_destination(address, TunnelType::Gue, 6080);
+        let planned = |change| Planned { change: Change::Ipvs(change), origin: None };
+        let plan = Plan {
+            changes: vec![
+                // rs1 switches ipip → GUE; rs2 only changes weight; rs3 is new; rs4 is no node.
+                planned(IpvsChange::UpdateDestination {
+                    service,
+                    before: ipip("203.0.113.11"),
+                    after: gue("203.0.113.11"),
+                }),
+                planned(IpvsChange::UpdateDestination {
+                    service,
+                    before: ipip("198.51.100.22"),
+                    after: Destination { weight: 5, ..ipip("198.51.100.22") },
+                }),
+                planned(IpvsChange::CreateDestination {
+                    service,
+                    after: tunnel_destination("2001:db8:2::22", TunnelType::Gre, 0),
+                }),
+                planned(IpvsChange::CreateDestination { service, after: ipip("192.0.2.9") }),
+            ],
+            ..Default::default()
+        };
+        let nodes = [
+            ("rs1", "203.0.113.11".parse().unwrap()),
+            ("rs2", "198.51.100.22".parse().unwrap()),
+            ("rs3", "2001:db8:2::22".parse().unwrap()),
+        ];
+        let plan = plan.with_first_converge(nodes);
+        let first = |node: &str, receives: &str| FirstConverge {
+            node: node.into(),
+            receives: receives.into(),
+            inner: Family::Ipv6,
+        };
+        assert_eq!(plan.first_converge, [first("rs1", "gue:6080"), first("rs3", "{ type: gre, underlay: ipv6 }")]);
+    }
 
     #[test]
     fn drift_counts_per_subsystem_and_always_lists_every_subsystem() {

@@ -11,7 +11,7 @@ use super::change::describe;
 use crate::apply::{ApplyError, Outcome, Step, StepError};
 use crate::lint::Finding;
 use crate::plan::ipvs::Draining;
-use crate::plan::{Action, Drift, Plan, Summary, Unmanaged};
+use crate::plan::{Action, Drift, FirstConverge, Plan, Summary, Unmanaged};
 
 pub const FORMAT_VERSION: &str = "1.4";
 
@@ -32,6 +32,9 @@ struct JsonPlan<'a> {
     // must not fail on a clean host.
     unmanaged: &'a [Unmanaged],
     draining: &'a [Draining],
+    /// Cluster nodes to converge before this plan is applied: each must receive what a new or
+    /// changed tunnel destination will send it.
+    first_converge: &'a [FirstConverge],
     /// Errors and warnings of `lvs-converge check` for this host.
     findings: &'a [Finding],
 }
@@ -182,6 +185,7 @@ fn plan_document<'a>(plan: &'a Plan, node: Option<&'a str>, findings: &'a [Findi
             .collect(),
         unmanaged: &plan.unmanaged,
         draining: &plan.draining,
+        first_converge: &plan.first_converge,
         findings,
     }
 }
@@ -246,8 +250,8 @@ mod tests {
         let plan = plan_json(&Plan::default(), None);
         let apply: serde_json::Value = serde_json::from_str(&render_apply(&Plan::default(), None)).unwrap();
         for (document, lists) in [
-            (plan, &["resource_changes", "unmanaged", "draining", "findings"][..]),
-            (apply, &["resource_changes", "unmanaged", "draining", "findings"]),
+            (plan, &["resource_changes", "unmanaged", "draining", "first_converge", "findings"][..]),
+            (apply, &["resource_changes", "unmanaged", "draining", "first_converge", "findings"]),
             (serde_json::from_str(&super::super::findings::check_json(&[], None)).unwrap(), &["findings"]),
         ] {
             for list in lists {

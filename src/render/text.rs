@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::change::{self, FieldChange};
+use crate::model::ipvs::Family;
 use crate::plan::unmanaged;
 use crate::plan::{Action, Change, Plan};
 
@@ -63,6 +64,18 @@ pub fn node_line(node: Option<&str>, style: Style) -> String {
 /// The whole plan for the Cluster `node` (None: a Host spec) as text. Ends with a newline.
 pub fn render_plan(plan: &Plan, node: Option<&str>, style: Style) -> String {
     let mut out = node_line(node, style);
+    for first in &plan.first_converge {
+        let _ = writeln!(
+            out,
+            "{} it must receive {}{} before this director sends it.",
+            style.bold(&format!("Converge node {} first:", first.node)),
+            first.receives,
+            if first.inner == Family::Ipv6 { " (IPv6 inside)" } else { "" }
+        );
+    }
+    if !plan.first_converge.is_empty() {
+        out.push('\n');
+    }
     if plan.converged() {
         out.push_str(&style.bold("No changes."));
         out.push_str(" The host matches the spec.\n");
@@ -189,5 +202,24 @@ mod tests {
         let check = super::super::findings::check_text(&[], Some("web1"), PLAIN);
         assert_eq!(check.lines().next(), Some("Cluster node: web1"));
         assert!(!render_plan(&plan, None, PLAIN).contains("node"), "a Host spec has no node");
+    }
+
+    #[test]
+    fn a_plan_says_which_node_to_converge_first_before_its_changes() {
+        let plan = Plan {
+            first_converge: vec![crate::plan::FirstConverge {
+                node: "rs1".into(),
+                receives: "gue:6080".into(),
+                inner: Family::Ipv4,
+            }],
+            ..Plan::default()
+        };
+        let text = render_plan(&plan, Some("director"), PLAIN);
+        assert!(
+            text.starts_with(
+                "Cluster node: director\nConverge node rs1 first: it must receive gue:6080 before this director sends it.\n"
+            ),
+            "{text}"
+        );
     }
 }

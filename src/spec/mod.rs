@@ -7,6 +7,7 @@ pub mod host;
 pub mod ipvs;
 pub mod locate;
 pub mod persist;
+pub mod receive;
 pub mod role_checks;
 pub mod schema;
 
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::modules::canonical_module_name;
 use crate::model::ownership::IpvsOwnership;
 use crate::model::persistence::PersistSettings;
+use crate::model::tunnels::Receiver;
 use crate::model::{HostState, IpvsState, Role, API_VERSION};
 use fou::FouSpec;
 use host::{AddressSpec, LinkSpec, RouteSpec, SysctlValue};
@@ -48,6 +50,10 @@ pub struct SpecFile {
     /// Real server: the VIPs it answers for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vips: Vec<IpAddr>,
+    /// Real server: the tunnelled packets it takes (`ipip`, `gre`, `gue:6080`, or
+    /// `{ type: gre, underlay: ipv6 }`); absent: ipip. A Cluster spec derives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive: Option<Vec<receive::ReceiveSpec>>,
     /// Kernel modules to load.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<String>,
@@ -96,6 +102,10 @@ pub struct NodeSpec {
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vip_interface: Option<String>,
+    /// Real server: the tunnelled packets it takes, as in a Host spec; absent: what the
+    /// services' destinations send to its address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive: Option<Vec<receive::ReceiveSpec>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -128,6 +138,8 @@ pub struct Validated {
     pub vip_interface: Option<String>,
     /// Real server: the VIPs it answers for.
     pub vips: Vec<IpAddr>,
+    /// Real server: the tunnelled packets it decapsulates.
+    pub receivers: BTreeSet<Receiver>,
     /// The host sections (modules, links, fou, addresses, routes, sysctls).
     pub declared: HostState,
     pub ipvs: IpvsState,
@@ -467,9 +479,21 @@ impl Document {
         if file.role == Some(Role::RealServer) && file.vips.is_empty() {
             problems.add("role", "a real server needs the VIPs it answers for".into(), "add `vips: [203.0.113.100]`");
         }
+        let receivers = if file.role == Some(Role::RealServer) {
+            receive::to_model(file.receive.as_deref(), &file.vips, "receive", problems)
+        } else {
+            if file.receive.is_some() {
+                problems.add(
+                    "receive",
+                    "`receive` says what a real server decapsulates, and this host is not one".into(),
+                    "add `role: real-server`, or remove `receive`",
+                );
+            }
+            BTreeSet::new()
+        };
         let ipvs_ownership = self.ipvs_ownership();
         let persist = file.persist.as_ref().map(|p| ("persist", p));
-        self.host_part(
+        let validated = self.host_part(
             None,
             file.role,
             file.vip_interface.as_deref(),
@@ -479,7 +503,8 @@ impl Document {
             ipvs_ownership,
             persist,
             problems,
-        )
+        );
+        Validated { receivers, ..validated }
     }
 
     fn validate_cluster(&self, selector: &NodeSelector, problems: &mut Problems) -> Validated {
@@ -488,6 +513,7 @@ impl Document {
             (file.role.is_some(), "role"),
             (file.vip_interface.is_some(), "vipInterface"),
             (!file.vips.is_empty(), "vips"),
+            (file.receive.is_some(), "receive"),
         ]
         .into_iter()
         .filter_map(|(present, field)| present.then_some(field))
@@ -528,6 +554,13 @@ impl Document {
             (None, None) => None,
         };
         let sections = node.host_sections(&path);
+        if node.role == Role::Director && node.receive.is_some() {
+            problems.add(
+                &format!("{path}.receive"),
+                format!("node `{}` is a director: `receive` is a real server's", node.name),
+                "remove `receive`, or make the node `role: real-server`",
+            );
+        }
         match node.role {
             Role::Director => {
                 let ipvs_ownership = self.ipvs_ownership();
@@ -550,17 +583,23 @@ impl Document {
                     .filter(|service| service.destinations.values().any(|d| d.address == node.address))
                     .filter_map(|service| service.key.address())
                     .collect();
-                self.host_part(
+                let vips: Vec<IpAddr> = vips.into_iter().collect();
+                let receivers = match &node.receive {
+                    Some(entries) => receive::to_model(Some(entries), &vips, &format!("{path}.receive"), problems),
+                    None => receive::derived(&ipvs, node.address, &vips),
+                };
+                let validated = self.host_part(
                     Some(node.name.clone()),
                     Some(Role::RealServer),
                     None,
-                    vips.into_iter().collect(),
+                    vips,
                     &sections,
                     IpvsState::default(),
                     IpvsOwnership::default(),
                     persist,
                     problems,
-                )
+                );
+                Validated { receivers, ..validated }
             }
         }
     }
@@ -652,6 +691,7 @@ impl Document {
             role,
             vip_interface: vip_interface.map(str::to_string),
             vips,
+            receivers: BTreeSet::new(),
             declared,
             ipvs,
             ipvs_ownership,

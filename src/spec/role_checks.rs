@@ -18,17 +18,12 @@ pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>, path: &str, probl
     }
 }
 
-/// A real server's VIPs go on `lo` behind an ipip tunnel: each must be a usable IPv4 address.
+/// A real server's VIPs go on `lo`: each must be an address clients can connect to. Both
+/// families are fine; the receivers decide the devices that decapsulate them.
 pub fn real_server(vips: &[IpAddr], path: &str, problems: &mut Problems) {
     for vip in vips {
         if let Some(message) = super::ipvs::vip_problem(vip) {
             problems.add(path, message, "list the VIPs clients connect to");
-        } else if vip.is_ipv6() {
-            problems.add(
-                path,
-                format!("IPv6 VIP {vip}: the real-server role sets up IPv4 ipip only"),
-                "declare the ip6tnl device and the VIP yourself under links/addresses",
-            );
         }
     }
 }

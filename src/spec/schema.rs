@@ -69,7 +69,7 @@ fn absent(message: &str) -> Value {
 pub fn spec_file_rules(schema: &mut Schema) {
     let node_only = |field: &str| format!("in a Cluster spec, `{field}` belongs to a node");
     let mut cluster_properties = serde_json::Map::new();
-    for field in ["role", "vipInterface"] {
+    for field in ["role", "vipInterface", "receive"] {
         cluster_properties.insert(field.into(), absent(&node_only(field)));
     }
     for field in ["vips", "modules", "links", "fou", "addresses", "routes"] {

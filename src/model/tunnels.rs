@@ -1,0 +1,100 @@
+//! What a real server must decapsulate: one [`Receiver`] per kind of tunnelled packet a
+//! director sends it. A Cluster spec derives them from the directors' destinations; a Host
+//! spec says them with `receive:`. The real-server role turns them into devices and FOU
+//! ports (`desired::roles`), and lint compares them with what the directors send.
+
+use serde::{Deserialize, Serialize};
+
+use super::ipvs::{Destination, Family, TunnelType};
+
+/// A kind of tunnelled packet a real server takes: the director's encapsulation (and GUE's
+/// UDP port), the family of the packet inside (the VIP's) and of the one outside (the real
+/// server's own address, the underlay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receiver {
+    pub encapsulation: TunnelType,
+    /// The FOU port a GUE receiver listens on; `None` for every other encapsulation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    pub inner: Family,
+    pub outer: Family,
+}
+
+impl Receiver {
+    /// What a real server needs to take the packets of a tunnel `destination` of a service
+    /// of `service_family`. The checksum flags are not part of it: a receiver accepts
+    /// every checksum mode of its encapsulation.
+    pub fn of(service_family: Family, destination: &Destination) -> Receiver {
+        let encapsulation = destination.tunnel.kind;
+        Receiver {
+            encapsulation,
+            port: (encapsulation == TunnelType::Gue).then_some(destination.tunnel.port),
+            inner: service_family,
+            outer: Family::of(&destination.address),
+        }
+    }
+
+    /// The same receiver for packets of another inner family.
+    pub fn with_inner(self, inner: Family) -> Receiver {
+        Receiver { inner, ..self }
+    }
+
+    /// How a `receive:` entry writes this receiver (the inner family comes from the VIPs):
+    /// `gue:6080`, or the object form for an IPv6 underlay.
+    pub fn receive_entry(&self) -> String {
+        let kind = self.encapsulation.name();
+        match (self.outer, self.port) {
+            (Family::Ipv4, Some(port)) => format!("{kind}:{port}"),
+            (Family::Ipv4, None) => kind.to_string(),
+            (Family::Ipv6, Some(port)) => format!("{{ type: {kind}, port: {port}, underlay: ipv6 }}"),
+            (Family::Ipv6, None) => format!("{{ type: {kind}, underlay: ipv6 }}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ipvs::{ForwardingMethod, TunnelEncapsulation};
+
+    fn destination(address: &str, kind: TunnelType, port: u16, flags: u16) -> Destination {
+        Destination {
+            address: address.parse().unwrap(),
+            port: 80,
+            method: ForwardingMethod::Tunnel,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            tunnel: TunnelEncapsulation { kind, port, flags },
+        }
+    }
+
+    #[test]
+    fn a_destination_s_receiver_has_its_encapsulation_the_service_s_family_inside_and_its_own_outside() {
+        let gue = Receiver::of(Family::Ipv6, &destination("198.51.100.22", TunnelType::Gue, 6080, 1));
+        assert_eq!(
+            gue,
+            Receiver { encapsulation: TunnelType::Gue, port: Some(6080), inner: Family::Ipv6, outer: Family::Ipv4 }
+        );
+        // A port left over on a GRE destination, and any checksum flag, do not make another receiver.
+        let gre = Receiver::of(Family::Ipv4, &destination("2001:db8:2::22", TunnelType::Gre, 6080, 1));
+        assert_eq!(
+            gre,
+            Receiver { encapsulation: TunnelType::Gre, port: None, inner: Family::Ipv4, outer: Family::Ipv6 }
+        );
+        assert_eq!(gre, Receiver::of(Family::Ipv4, &destination("2001:db8:2::22", TunnelType::Gre, 0, 0)));
+    }
+
+    #[test]
+    fn receive_entries_are_written_as_the_spec_writes_them() {
+        let gue =
+            Receiver { encapsulation: TunnelType::Gue, port: Some(6080), inner: Family::Ipv4, outer: Family::Ipv4 };
+        assert_eq!(gue.receive_entry(), "gue:6080");
+        assert_eq!(Receiver { encapsulation: TunnelType::Ipip, port: None, ..gue }.receive_entry(), "ipip");
+        let over_ipv6 =
+            Receiver { encapsulation: TunnelType::Gre, port: None, inner: Family::Ipv4, outer: Family::Ipv6 };
+        assert_eq!(over_ipv6.receive_entry(), "{ type: gre, underlay: ipv6 }");
+        assert_eq!(gue.with_inner(Family::Ipv6).inner, Family::Ipv6);
+    }
+}
