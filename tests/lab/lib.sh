@@ -165,10 +165,11 @@ topology_single() {
     run_in director ip -br addr
 }
 
-# 203.0.113.0/24 on bridge lab0 (root namespace):
-#   client 203.0.113.50, director .10, rs1 .11, router .1  (eth0 each)
-# 198.51.100.0/24 point to point: router eth1 .1 <-> rs2 eth0 .22
-# Default routes via the router; the router forwards. No LVS bits.
+# 203.0.113.0/24 and 2001:db8:1::/64 on bridge lab0 (root namespace):
+#   client 203.0.113.50 ::50, director .10 ::10, rs1 .11 ::11, router .1 ::1  (eth0 each)
+# 198.51.100.0/24 and 2001:db8:2::/64 point to point: router eth1 .1 ::1 <-> rs2 eth0 .22 ::22
+# Default routes (both families) via the router; the router forwards both. No LVS bits.
+# The IPv6 addresses are nodad: usable at once, no 1 s of duplicate address detection.
 # (ip -n / ip -b keep the number of exec()s down: each costs ~0.1 s in TCG.)
 topology_cluster() {
     step "topology: client, router, director, rs1 on 203.0.113.0/24; rs2 behind router on 198.51.100.0/24"
@@ -189,31 +190,41 @@ topology_cluster() {
 	EOF
     ip -n client -b - <<-EOF
 	addr add 203.0.113.50/24 dev eth0
+	addr add 2001:db8:1::50/64 dev eth0 nodad
 	link set eth0 up
 	route add default via 203.0.113.1
+	route add ::/0 via 2001:db8:1::1
 	EOF
     ip -n director -b - <<-EOF
 	addr add 203.0.113.10/24 dev eth0
+	addr add 2001:db8:1::10/64 dev eth0 nodad
 	link set eth0 up
 	route add default via 203.0.113.1
+	route add ::/0 via 2001:db8:1::1
 	EOF
     ip -n rs1 -b - <<-EOF
 	addr add 203.0.113.11/24 dev eth0
+	addr add 2001:db8:1::11/64 dev eth0 nodad
 	link set eth0 up
 	route add default via 203.0.113.1
+	route add ::/0 via 2001:db8:1::1
 	EOF
     ip -n router -b - <<-EOF
 	addr add 203.0.113.1/24 dev eth0
+	addr add 2001:db8:1::1/64 dev eth0 nodad
 	link set eth0 up
 	addr add 198.51.100.1/24 dev eth1
+	addr add 2001:db8:2::1/64 dev eth1 nodad
 	link set eth1 up
 	EOF
     ip -n rs2 -b - <<-EOF
 	addr add 198.51.100.22/24 dev eth0
+	addr add 2001:db8:2::22/64 dev eth0 nodad
 	link set eth0 up
 	route add default via 198.51.100.1
+	route add ::/0 via 2001:db8:2::1
 	EOF
-    ns_sysctl router net.ipv4.ip_forward=1
+    ns_sysctl router net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 
     # Reachability before anything else: every host reaches the router,
     # and the client reaches rs2 through it.
@@ -222,12 +233,12 @@ topology_cluster() {
         wait_for 5 in_ns "$ns" ping -c1 -W1 203.0.113.1 >/dev/null ||
             fail "topology: $ns cannot reach the router"
     done
-    for target in 198.51.100.22 203.0.113.10 203.0.113.11; do
+    for target in 198.51.100.22 203.0.113.10 203.0.113.11 2001:db8:2::22 2001:db8:1::10 2001:db8:1::11; do
         wait_for 5 in_ns client ping -c1 -W1 "$target" >/dev/null ||
             fail "topology: client cannot reach $target"
     done
     for ns in client router director rs1 rs2; do
-        echo "[$ns] $(ip -n "$ns" -br -4 addr show scope global | tr -s ' ' | tr '\n' ' ')"
+        echo "[$ns] $(ip -n "$ns" -br addr show scope global | tr -s ' ' | tr '\n' ' ')"
     done
 }
 
@@ -244,11 +255,13 @@ start_web() {
     echo "[$ns] busybox httpd serving $dir on :80"
 }
 
-# http_get NS HOST [PORT] [PATH] -> prints the body; fails on no answer
+# http_get NS HOST [PORT] [PATH] -> prints the body; fails on no answer. HOST may be an
+# IPv6 address (busybox nc takes it bare). HTTP_WAIT: seconds to wait for the connection (3).
 http_get() {
-    local ns=$1 host=$2 port=${3:-80} path=${4:-/} resp
-    resp=$(printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$host" |
-        in_ns "$ns" timeout 5 busybox nc -w 3 "$host" "$port" 2>/dev/null) || true
+    local ns=$1 host=$2 port=${3:-80} path=${4:-/} resp wait=${HTTP_WAIT:-3} authority=$2
+    [[ $host != *:* ]] || authority="[$host]"
+    resp=$(printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$authority" |
+        in_ns "$ns" timeout $((wait + 2)) busybox nc -w "$wait" "$host" "$port" 2>/dev/null) || true
     [[ $resp == HTTP/* ]] || { echo "http_get: no HTTP answer from $host:$port$path in $ns" >&2; return 1; }
     printf '%s\n' "$resp" | sed '1,/^\r\{0,1\}$/d'
 }
