@@ -260,12 +260,22 @@ routes:
     fn every_tunnel_module_brings_its_fallback_which_is_configured_never_created_or_deleted() {
         use crate::model::links::{Ip6tnlMode, LinkKind, FALLBACK_TUNNELS};
         let mut host = MemoryHost::default();
+        // A fallback's sysctls exist once its module brought it.
+        let rp_filter = || {
+            Change::Sysctl(SysctlChange::Set {
+                key: "net.ipv4.conf.gre0.rp_filter".into(),
+                before: None,
+                after: "0".into(),
+            })
+        };
+        assert_eq!(errno(&mut host, rp_filter()), Some(Errno::ENOENT as i32));
         for module in ["ip_gre", "sit", "ip6_tunnel", "ip6_gre"] {
             let load = Change::Module(ModuleChange::Load { name: module.into() });
             assert_eq!(host.apply(&[&load], &mut || false), [ChangeOutcome::Applied]);
         }
         let names: Vec<&str> = host.state.links.keys().map(String::as_str).collect();
         assert_eq!(names, ["gre0", "ip6gre0", "ip6tnl0", "sit0"]);
+        assert_eq!(errno(&mut host, rp_filter()), None);
         for name in FALLBACK_TUNNELS.into_iter().filter(|name| *name != FALLBACK_TUNNEL) {
             let fallback = host.state.links[name].clone();
             let delete = Change::Link(LinkChange::Delete { before: fallback.clone() });

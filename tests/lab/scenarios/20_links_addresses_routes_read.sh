@@ -11,7 +11,8 @@
 #
 # With the crate's test binary at /usr/bin/lvs-converge-tests (see 15_netlink_roundtrip.sh
 # for how to put it there) the rtnetlink client's live tests run too: writes, refusals,
-# in-place and recreating tunnel changes, each checked against `ip -j`.
+# in-place and recreating tunnel changes, each checked against `ip -j`, and the gre, sit,
+# ip6tnl and ip6gre kinds, named and fallback (ip6tnl0's mode), read and written.
 
 run_cmd modprobe ipip
 topology_single
@@ -133,6 +134,7 @@ if command -v lvs-converge-tests >/dev/null; then
     run_cmd lvs-converge-tests --ignored --exact --nocapture --test-threads=1 netlink::route::live_tests::live_failed_link_changes_put_the_interface_back
     run_in director lvs-converge-tests --ignored --exact --nocapture --test-threads=1 \
         netlink::route::live_tests::live_reads_match_ip_in_this_namespace
+    run_cmd lvs-converge-tests --ignored --exact --nocapture --test-threads=1 netlink::route::live_tests::live_tunnel_kinds_match_ip
 else
     step "live tests SKIPPED: no /usr/bin/lvs-converge-tests (see the header of this scenario)"
 fi
