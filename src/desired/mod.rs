@@ -136,6 +136,17 @@ mod tests {
     }
 
     #[test]
+    fn fou_ports_bring_the_fou_module_for_both_families() {
+        let text = "apiVersion: lvs-converge/v1\nkind: Host\nfou:\n  - { port: 6080, type: gue, family: ipv6 }\n\
+            persist: { sysctl: false, ipvs: false, network: false, bootUnit: false }\n";
+        let spec = parse(text, Path::new("rs.yaml")).expect("valid");
+        assert!(spec.desired.modules.contains("fou"), "{:?}", spec.desired.modules);
+        assert_eq!(spec.origins.get(&ObjectId::Module("fou".into())).map(String::as_str), Some("fou ports"));
+        let modules_file = spec.desired.files.values().next().and_then(|file| file.content.as_text()).unwrap();
+        assert!(modules_file.lines().any(|line| line == "fou"), "listed for boot:\n{modules_file}");
+    }
+
+    #[test]
     fn an_ipvs_table_brings_its_modules() {
         let text =
             "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - { address: 203.0.113.100, port: 80, \
