@@ -17,10 +17,11 @@
 #   expect_ok CMD... / expect_fail CMD...   exit status of CMD
 # Network
 #   topology_single          netns "director": lo up, dummy0 192.0.2.10/24 up
-#   topology_cluster         client/router/director/rs1/rs2, see below
+#   topology_cluster         client/router/director/rs1/rs2, IPv4 and IPv6, see below
 #   start_web NS             busybox httpd on :80 in NS, serving /index.html
 #                            (= "NS") and /big.bin (64 KiB)
-#   http_get NS HOST [PORT] [PATH]   body of GET http://HOST:PORT/PATH from NS
+#   http_get NS HOST [PORT] [PATH]   body of GET http://HOST:PORT/PATH from NS (HOST IPv4
+#                            or IPv6; HTTP_WAIT=SECS for the connection, default 3)
 #   ns_mac NS IF             MAC of IF in NS
 #   ns_stat NS IF COUNTER    /sys/class/net/IF/statistics/COUNTER in NS
 #   ns_sysctl NS KEY=VAL...  sysctl -w inside NS

@@ -122,9 +122,15 @@ done
 ip -n director addr del $VIP6/128 dev eth0
 
 # ---------------------------------------------------------------- combinations
-udp_in() { # UDP datagrams received in NS for FAMILY 4|6
-    if [[ $2 == 4 ]]; then in_ns "$1" awk '$1 == "Udp:" && $2 ~ /^[0-9]+$/ { print $2 }' /proc/net/snmp
-    else in_ns "$1" awk '$1 == "Udp6InDatagrams" { print $2 }' /proc/net/snmp6; fi
+# receiver_counters NS DEV FAMILY: "RX UDP", DEV's rx_packets and the UDP datagrams NS
+# received over IP version FAMILY (4|6), in one exec
+receiver_counters() {
+    in_ns "$1" awk -v fam="$3" '
+        FILENAME ~ /statistics/ { rx = $1 }
+        FILENAME == "/proc/net/snmp" && $1 == "Udp:" && $2 ~ /^[0-9]+$/ { udp4 = $2 }
+        $1 == "Udp6InDatagrams" { udp6 = $2 }
+        END { print rx, (fam == 4 ? udp4 : udp6) }' \
+        "/sys/class/net/$2/statistics/rx_packets" /proc/net/snmp /proc/net/snmp6
 }
 
 # Hooks a combination may set for the real servers' side beyond the fallback device:
@@ -181,7 +187,7 @@ combo() {
     echo "[director]\$ ipvsadm -R <<<'${rules//$'\n'/; }'"
     in_ns director ipvsadm -R <<<"$rules"
     local -A rx0 udp0
-    for rs in rs1 rs2; do rx0[$rs]=$(ns_stat $rs "$dev" rx_packets) udp0[$rs]=$(udp_in $rs "$ufam"); done
+    for rs in rs1 rs2; do read -r "rx0[$rs]" "udp0[$rs]" <<<"$(receiver_counters $rs "$dev" "$ufam")"; done
     local director_rx0
     director_rx0=$(ns_stat director eth0 rx_packets)
 
@@ -199,7 +205,8 @@ combo() {
     local counters="" rx udp tunnelled=0 director_rx
     director_rx=$(($(ns_stat director eth0 rx_packets) - director_rx0))
     for rs in rs1 rs2; do
-        rx=$(($(ns_stat $rs "$dev" rx_packets) - ${rx0[$rs]})) udp=$(($(udp_in $rs "$ufam") - ${udp0[$rs]}))
+        read -r rx udp <<<"$(receiver_counters $rs "$dev" "$ufam")"
+        rx=$((rx - ${rx0[$rs]})) udp=$((udp - ${udp0[$rs]}))
         tunnelled=$((tunnelled + rx))
         counters+=" $rs $dev rx+$rx udp$ufam+$udp;"
         if [[ $expect == works ]]; then
