@@ -35,6 +35,7 @@ pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>) -> HostState {
                     address: *vip,
                     prefix_length: host_prefix_length(vip),
                     label: label.clone().filter(|_| vip.is_ipv4()),
+                    deprecated: vip.is_ipv6(),
                 },
             );
         }
@@ -64,7 +65,7 @@ pub fn real_server(vips: &[IpAddr]) -> HostState {
     for vip in vips {
         keyed::put(
             &mut declared.addresses,
-            Address { interface: "lo".into(), address: *vip, prefix_length: 32, label: None },
+            Address { interface: "lo".into(), address: *vip, prefix_length: 32, label: None, deprecated: false },
         );
     }
     for (key, value) in [
