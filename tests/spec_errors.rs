@@ -466,3 +466,12 @@ fn host_sections_at_the_top_of_a_cluster_spec_belong_to_a_node() {
         .collect();
     assert_eq!(belonging, ["3:vips", "4:modules", "6:links", "8:addresses", "10:routes", "12:sysctls"], "{error}");
 }
+
+#[test]
+fn deprecated_is_for_ipv6_addresses_only() {
+    let address =
+        |cidr: &str| format!("{HEADER}addresses:\n  - address: {cidr}\n    interface: eth0\n    deprecated: true\n");
+    let d = assert_error(&address("203.0.113.100/32"), 6, "addresses[0].deprecated", "is for IPv6 addresses");
+    assert!(d.hint.as_deref().is_some_and(|hint| hint.contains("remove `deprecated: true`")), "{d}");
+    spec::parse(&address("\"2001:db8:1::100/128\""), Path::new("ok.yaml")).expect("IPv6 may be deprecated");
+}
