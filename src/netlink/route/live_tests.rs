@@ -115,7 +115,7 @@ fn addresses_from_ip() -> Vec<Address> {
                 address,
                 prefix_length: info["prefixlen"].as_u64().unwrap() as u8,
                 label,
-                deprecated: info["deprecated"].as_bool().unwrap_or(false),
+                deprecated: address.is_ipv6() && info["deprecated"].as_bool().unwrap_or(false),
             });
         }
     }
