@@ -53,6 +53,12 @@ impl<'a> Facts<'a> {
         self.addresses().iter().any(|a| a.address == address)
     }
 
+    /// True when `address` is held and the kernel may pick it as a source address: it is
+    /// not deprecated everywhere it is held.
+    pub fn is_preferred_source(&self, address: IpAddr) -> bool {
+        self.addresses().iter().any(|a| a.address == address && !a.deprecated)
+    }
+
     /// Interfaces by name, the spec's declaration first.
     pub fn links(&self) -> BTreeMap<&'a str, &'a Link> {
         let mut links = BTreeMap::new();
