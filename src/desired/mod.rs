@@ -81,7 +81,7 @@ pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
         merge::merge(&mut desired, &mut origins, defaults, Some(&format!("role {}", role.name())));
     }
     merge::merge(&mut desired, &mut origins, prerequisites::ipvs(&ipvs), Some("ipvs services"));
-    merge::merge(&mut desired, &mut origins, link_modules, Some("ipip links"));
+    merge::merge(&mut desired, &mut origins, link_modules, Some("tunnel links"));
     merge::merge(&mut desired, &mut origins, declared, None);
     desired.ipvs = ipvs;
     let mut file_ownership = FileOwnership::default();
@@ -124,7 +124,7 @@ mod tests {
         assert_eq!(origin(ObjectId::Sysctl("net.ipv4.conf.all.rp_filter".into())), None);
         assert_eq!(spec.desired.sysctls["net.ipv4.conf.all.arp_ignore"], "1");
         assert_eq!(origin(ObjectId::Sysctl("net.ipv4.conf.all.arp_ignore".into())), Some("role real-server"));
-        assert_eq!(origin(ObjectId::Module("ipip".into())), Some("ipip links"));
+        assert_eq!(origin(ObjectId::Module("ipip".into())), Some("tunnel links"));
         assert!(spec.desired.links.contains_key("tunl0"));
     }
 
@@ -152,7 +152,7 @@ mod tests {
             assert!(spec.desired.modules.contains("ipip"), "{links}");
             assert_eq!(
                 spec.origins.get(&ObjectId::Module("ipip".into())).map(String::as_str),
-                Some("ipip links"),
+                Some("tunnel links"),
                 "{links}"
             );
             let modules_file = &spec.desired.files[Path::new(crate::model::persistence::DEFAULT_MODULES_PATH)];

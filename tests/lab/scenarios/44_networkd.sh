@@ -46,7 +46,7 @@ expect_eq "$rc" 2 "plan exit code"
 expect_contains "$plan" "+ file /etc/systemd/network/10-eth1.network.d/90-lvs-converge.conf" "drop-in for the host's eth1 file"
 expect_contains "$plan" "(from the host's /usr/lib/systemd/network/10-eth1.network, as a drop-in)" "plan names the host file"
 expect_not_contains "$plan" "90-lvs-converge-eth1.network" "no rival file for eth1"
-expect_contains "$plan" "(from ipip links)" "ipip module from the link, no role"
+expect_contains "$plan" "(from tunnel links)" "ipip module from the link, no role"
 run_cmd lvs-converge --netns h --root $ROOT apply -f $SPEC
 rc=0
 run_out replan lvs-converge --netns h --root $ROOT plan -f $SPEC || rc=$?
