@@ -148,11 +148,14 @@ expect_contains "$plan" "icsum" "the plan names icsum"
 converge
 expect_contains "$(link_of gre0)" "icsum" "icsum back"
 step "gre0 requireChecksum cleared by the spec; a failed apply puts icsum back (rollback)"
+# icsum is cleared by the ioctl first, then the MTU request fails: the change takes its
+# first request back, so nothing was changed (exit 1).
 sed -i 's/- { name: gre0, requireChecksum: true }/- { name: gre0, requireChecksum: false, mtu: 1400 }/' "$SPEC"
 rc=0
 in_ns director env LVS_CONVERGE_FAULT=fail-at:link-set-mtu lvs-converge apply -f "$SPEC" >/tmp/fail.out 2>&1 || rc=$?
 cat /tmp/fail.out
-expect_eq "$rc" 3 "exit code: failed and rolled back"
+expect_eq "$rc" 1 "exit code: failed, nothing changed"
+expect_contains "$(cat /tmp/fail.out)" "nothing was changed" "apply says it took the change back"
 run_out l link_of gre0
 expect_contains "$l" "icsum" "icsum put back after the MTU failed"
 expect_not_contains "$l" "mtu 1400" "mtu unchanged"
