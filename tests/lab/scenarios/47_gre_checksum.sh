@@ -31,7 +31,7 @@ run_out table in_ns director ipvsadm -Ln
 expect_contains "$table" "203.0.113.11:80" "rs1 in IPVS"
 run_out table_save in_ns director ipvsadm -Sn
 for rs in rs1 rs2; do
-    expect_contains "$table_save" "-r ${RIP[$rs]}:80 -i --tun-type gre --tun-csum" "[$rs] destination sends gre csum"
+    expect_contains "$table_save" "-r ${RIP[$rs]}:80 -i -w 1 --tun-type gre --tun-csum" "[$rs] destination sends gre csum"
 done
 
 declare -A rx0 crc0
