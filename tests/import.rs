@@ -246,7 +246,7 @@ fn tunnels_of_every_kind_are_imported_but_fallbacks_left_down_are_not() {
     let (state, yaml, spec) = import_host("tunnel-kinds.yaml", live::RoleChoice::Auto).unwrap();
     assert_converged(&spec, &state, "tunnel-kinds");
     for line in [
-        "- { name: gre0 }",
+        "- { name: gre0, requireChecksum: true }",
         "- { name: ip6tnl0, mode: any }",
         "- { name: gre1, type: gre, local: 198.51.100.22, remote: 198.51.100.1, ttl: 64 }",
         "- { name: sit1, type: sit, remote: 198.51.100.1 }",

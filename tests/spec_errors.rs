@@ -503,6 +503,14 @@ fn tunnel_fields_of_another_type_are_refused_at_their_line() {
     assert_error(&link("g6\n    type: ip6gre\n    mode: any"), 6, "links[0].mode", "does not apply to ip6gre tunnels");
     assert_error(&link("t6\n    type: ip6tnl\n    ttl: 64"), 6, "links[0].ttl", "does not apply to ip6tnl tunnels");
     assert_error(&link("t6\n    type: ip6tnl\n    mode: ip4ip6"), 6, "links[0].mode", "unknown variant");
+    for other in ["ip6gre0\n    type: ip6gre", "tunl0", "sit1\n    type: sit"] {
+        assert_error(
+            &link(&format!("{other}\n    requireChecksum: true")),
+            if other.contains('\n') { 6 } else { 5 },
+            "links[0].requireChecksum",
+            "does not apply to",
+        );
+    }
 }
 
 #[test]
@@ -526,15 +534,24 @@ fn a_fallback_device_is_of_its_modules_type_and_has_no_endpoints() {
 fn every_tunnel_type_reads_into_its_kind() {
     use lvs_converge::model::links::{Ip6tnlMode, LinkKind};
     let text = format!(
-        "{HEADER}links:\n  - {{ name: gre0 }}\n  - {{ name: ip6tnl0, mode: ipip6 }}\n  - {{ name: gre1, type: gre, remote: 192.0.2.1, ttl: 64 }}\n  - {{ name: sit1, type: sit, local: 192.0.2.2 }}\n  - {{ name: t6, type: ip6tnl, remote: \"2001:db8::1\" }}\n  - {{ name: g6, type: ip6gre, local: \"2001:db8::2\", hopLimit: 0 }}\n"
+        "{HEADER}links:\n  - {{ name: gre0, requireChecksum: true }}\n  - {{ name: ip6tnl0, mode: ipip6 }}\n  - {{ name: gre1, type: gre, remote: 192.0.2.1, ttl: 64 }}\n  - {{ name: sit1, type: sit, local: 192.0.2.2 }}\n  - {{ name: t6, type: ip6tnl, remote: \"2001:db8::1\" }}\n  - {{ name: g6, type: ip6gre, local: \"2001:db8::2\", hopLimit: 0 }}\n"
     );
     let spec = spec::parse(&text, Path::new("ok.yaml")).expect("every tunnel type parses");
     let kind = |name: &str| spec.declared.links[name].kind.clone();
-    assert_eq!(kind("gre0"), LinkKind::Gre { local: None, remote: None, ttl: 0, pmtudisc: true });
+    assert_eq!(
+        kind("gre0"),
+        LinkKind::Gre { local: None, remote: None, ttl: 0, pmtudisc: true, require_checksum: true }
+    );
     assert_eq!(kind("ip6tnl0"), LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 64, mode: Ip6tnlMode::Ipip6 });
     assert_eq!(
         kind("gre1"),
-        LinkKind::Gre { local: None, remote: Some("192.0.2.1".parse().unwrap()), ttl: 64, pmtudisc: true }
+        LinkKind::Gre {
+            local: None,
+            remote: Some("192.0.2.1".parse().unwrap()),
+            ttl: 64,
+            pmtudisc: true,
+            require_checksum: false
+        }
     );
     assert_eq!(
         kind("sit1"),

@@ -292,7 +292,13 @@ routes:
         assert_eq!(host.apply(&[&mode], &mut || false), [ChangeOutcome::Applied]);
         assert_eq!(host.state.links["ip6tnl0"].kind, any);
         let gre0 = host.state.links["gre0"].clone();
-        let p2p = LinkKind::Gre { local: None, remote: Some("192.0.2.1".parse().unwrap()), ttl: 0, pmtudisc: false };
+        let p2p = LinkKind::Gre {
+            local: None,
+            remote: Some("192.0.2.1".parse().unwrap()),
+            ttl: 0,
+            pmtudisc: false,
+            require_checksum: false,
+        };
         let endpoints = Change::Link(LinkChange::Update { before: gre0.clone(), after: Link { kind: p2p, ..gre0 } });
         assert_eq!(errno(&mut host, endpoints), Some(Errno::EINVAL as i32));
     }

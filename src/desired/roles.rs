@@ -69,10 +69,15 @@ pub fn real_server(receivers: &BTreeSet<Receiver>, vips: &[IpAddr]) -> HostState
             );
         }
     }
+    // gre0 takes either checksummed GRE or GRE without checksums; lint refuses a node sent
+    // both, so "any" is "all" here.
+    let gre_checksummed = receivers.iter().any(|r| r.checksummed && decapsulating_device(r) == FALLBACK_GRE);
     for (device, inner) in &decapsulates {
         let Some(mut kind) = LinkKind::fallback(device) else { continue };
-        if let LinkKind::Ip6tnl { mode, .. } = &mut kind {
-            *mode = ip6tnl_mode(inner);
+        match &mut kind {
+            LinkKind::Ip6tnl { mode, .. } => *mode = ip6tnl_mode(inner),
+            LinkKind::Gre { require_checksum, .. } => *require_checksum = gre_checksummed,
+            _ => {}
         }
         keyed::put(&mut declared.links, Link { name: (*device).into(), kind, up: Some(true), mtu: None });
     }
@@ -139,7 +144,7 @@ mod tests {
     use Family::{Ipv4, Ipv6};
 
     fn receiver(encapsulation: TunnelType, port: Option<u16>, inner: Family, outer: Family) -> Receiver {
-        Receiver { encapsulation, port, inner, outer }
+        Receiver { encapsulation, port, inner, outer, checksummed: false }
     }
 
     fn role(receivers: &[Receiver], vips: &[&str]) -> HostState {
@@ -207,6 +212,18 @@ mod tests {
             assert_eq!(state.sysctls[&interface_sysctl(device, "rp_filter")], "0", "{device}");
         }
         assert!(state.fou.is_empty());
+        assert!(matches!(state.links["gre0"].kind, LinkKind::Gre { require_checksum: false, .. }));
+    }
+
+    #[test]
+    fn checksummed_gre_over_ipv4_makes_gre0_require_checksums() {
+        let csum = Receiver { checksummed: true, ..receiver(TunnelType::Gre, None, Ipv4, Ipv4) };
+        let state = role(&[csum, receiver(TunnelType::Ipip, None, Ipv4, Ipv4)], &["203.0.113.100"]);
+        assert!(matches!(state.links["gre0"].kind, LinkKind::Gre { require_checksum: true, .. }));
+        // Over IPv6 the flag is not managed: ip6gre0 stays as the kernel made it.
+        let over_ipv6 = Receiver { checksummed: true, ..receiver(TunnelType::Gre, None, Ipv4, Ipv6) };
+        let state = role(&[over_ipv6], &["203.0.113.100"]);
+        assert_eq!(state.links["ip6gre0"].kind, LinkKind::fallback("ip6gre0").unwrap());
     }
 
     #[test]

@@ -144,9 +144,13 @@ pub fn link_spec(link: &Link) -> Option<LinkSpec> {
     }
     let fallback = link.is_fallback_tunnel();
     let (mut ttl, mut pmtudisc, mut hop_limit, mut mode) = (None, None, None, None);
+    let require_checksum = match &link.kind {
+        LinkKind::Gre { require_checksum: true, .. } => Some(true),
+        _ => None,
+    };
     let (local, remote) = match &link.kind {
         LinkKind::Ipip { local: l, remote: r, ttl: t, pmtudisc: p }
-        | LinkKind::Gre { local: l, remote: r, ttl: t, pmtudisc: p }
+        | LinkKind::Gre { local: l, remote: r, ttl: t, pmtudisc: p, .. }
         | LinkKind::Sit { local: l, remote: r, ttl: t, pmtudisc: p } => {
             ttl = Some(*t).filter(|t| *t != 0);
             pmtudisc = Some(*p).filter(|p| !*p);
@@ -174,11 +178,13 @@ pub fn link_spec(link: &Link) -> Option<LinkSpec> {
         hop_limit,
         pmtudisc,
         mode,
+        require_checksum,
         up: (link.up != Some(true)).then_some(link.up.unwrap_or(false)),
         mtu: link.mtu.filter(|mtu| Some(*mtu) != link.kind.usual_mtu()),
     };
     if fallback {
-        // A fallback's own parameters are the kernel's and never compared; ip6tnl0's mode is.
+        // A fallback's own parameters are the kernel's and never compared; ip6tnl0's mode
+        // and gre0's requireChecksum are.
         return Some(LinkSpec { local: None, remote: None, ttl: None, hop_limit: None, pmtudisc: None, ..spec });
     }
     Some(spec)

@@ -7,13 +7,20 @@ use super::facts::{family_name, Facts};
 use super::real_server::held_vips;
 use super::Finding;
 use crate::desired::Spec;
-use crate::model::ipvs::{ForwardingMethod, ServiceKey, TunnelChecksum, TunnelType};
+use std::collections::BTreeMap;
+
+use crate::model::ipvs::{Family, ForwardingMethod, ServiceKey, TunnelType};
 use crate::model::tunnels::Receiver;
 use crate::model::Role;
 use crate::spec::{Document, NodeSpec};
 
+/// The GRE destinations sent to one node over one underlay family: whether each carries
+/// checksums, what it is in words, where it is, and its finding if its receiver is missing.
+type GreSends = Vec<(bool, String, String, Option<Finding>)>;
+
 pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
     let mut findings = Vec::new();
+    let mut gre_sends: BTreeMap<(String, Family), GreSends> = BTreeMap::new();
     let directors = specs.iter().filter(|s| s.role == Some(Role::Director));
     for director in directors {
         for service in director.desired.ipvs.services.values() {
@@ -53,24 +60,36 @@ pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
                     }
                 }
                 let sent = Receiver::of(service.key.family(), dest);
-                if !facts.receivers().contains(&sent) {
-                    about_node.push(receiver_missing(node, &sent, &service.key.to_string()));
-                } else if dest.tunnel.kind == TunnelType::Gre
-                    && TunnelChecksum::from_flags(dest.tunnel.flags) != TunnelChecksum::None
-                {
+                let missing = (!facts.receivers().contains(&sent))
+                    .then(|| receiver_missing(node, &sent, &service.key.to_string()));
+                if sent.encapsulation == TunnelType::Gre && sent.checksummed && sent.outer == Family::Ipv6 {
                     about_node.push(Finding::error(
                         "cluster-gre-checksum",
                         format!(
-                            "the director sends GRE with checksums to node {}, whose gre device drops them",
+                            "the director sends GRE with checksums over IPv6 to node {}, whose ip6gre0 drops them",
                             node.name
                         ),
-                        "A GRE receiver takes checksummed packets only if it was created with `icsum`, and then only \
-                         those; the fallback gre0/ip6gre0 the real-server role brings has no checksum flag, and the \
-                         kernel drops checksummed GRE on it (rx_crc_errors).",
-                        "use `tunnel: { type: gre }` without `checksum`, or GUE, whose receiver takes every checksum \
-                         mode (`tunnel: { type: gue, port: 6080, checksum: csum }`)"
+                        "An ip6gre device takes checksummed packets only with `icsum`, and lvs-converge does not set \
+                         ip6gre0's (it does gre0's, over IPv4): the kernel drops checksummed GRE on it.",
+                        "use `tunnel: { type: gre }` without `checksum` over IPv6, or GUE, whose receiver takes every \
+                         checksum mode (`tunnel: { type: gue, port: 6080, checksum: csum }`)"
                             .into(),
                     ));
+                } else if sent.encapsulation == TunnelType::Gre {
+                    // Whether a GRE destination's receiver is missing depends on the node's other GRE
+                    // destinations (one checksum mode per device): judged once all are seen.
+                    let what = format!("{} of {}", dest.address, service.key);
+                    gre_sends.entry((node.name.clone(), sent.outer)).or_default().push((
+                        sent.checksummed,
+                        what,
+                        path.clone(),
+                        missing.map(|mut finding| {
+                            finding.node = Some(node.name.clone());
+                            finding.at(path.clone())
+                        }),
+                    ));
+                } else if let Some(finding) = missing {
+                    about_node.push(finding);
                 }
                 for mut finding in about_node {
                     finding.node = Some(node.name.clone());
@@ -78,6 +97,30 @@ pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
                 }
             }
         }
+    }
+    for ((node, outer), sends) in gre_sends {
+        let with_checksums = sends.iter().find(|(checksummed, ..)| *checksummed);
+        let without = sends.iter().find(|(checksummed, ..)| !*checksummed);
+        let (Some((_, with, _, _)), Some((_, plain, _, _))) = (with_checksums, without) else {
+            findings.extend(sends.into_iter().filter_map(|(.., missing)| missing));
+            continue;
+        };
+        let second = sends.iter().find(|(checksummed, ..)| *checksummed != sends[0].0).map_or("", |s| s.2.as_str());
+        let mut finding = Finding::error(
+            "cluster-gre-checksum-mixed",
+            format!(
+                "node {node} is sent GRE over {} both with checksums ({with}) and without ({plain})",
+                family_name(outer)
+            ),
+            "The kernel's GRE device takes checksummed GRE only with `icsum`, and then drops GRE without \
+             checksums: one address receives one of the two (measured on the lab kernel).",
+            format!(
+                "one checksum mode per real server: give every GRE destination of node {node} `checksum: csum`, or \
+                 none (or send one of them GUE, whose receiver takes every checksum mode)"
+            ),
+        );
+        finding.node = Some(node);
+        findings.push(finding.at(second.to_string()));
     }
     findings
 }

@@ -137,8 +137,10 @@ impl<'a> Facts<'a> {
                 LinkKind::Ip6gre { .. } => (TunnelType::Gre, Family::Ipv6),
                 LinkKind::Other { .. } => continue,
             };
+            // A GRE device takes checksummed GRE only with icsum, and then only that.
+            let checksummed = matches!(link.kind, LinkKind::Gre { require_checksum: true, .. });
             for inner in inner_families(&link.kind) {
-                receivers.insert(Receiver { encapsulation, port: None, inner, outer });
+                receivers.insert(Receiver { encapsulation, port: None, inner, outer, checksummed });
                 if encapsulation == TunnelType::Ipip {
                     for port in gue_ports.iter().filter(|p| p.family == outer) {
                         receivers.insert(Receiver {
@@ -146,6 +148,7 @@ impl<'a> Facts<'a> {
                             port: Some(port.port),
                             inner,
                             outer,
+                            checksummed: false,
                         });
                     }
                 }
@@ -246,7 +249,7 @@ mod tests {
     }
 
     fn receiver(encapsulation: TunnelType, port: Option<u16>, inner: Family, outer: Family) -> Receiver {
-        Receiver { encapsulation, port, inner, outer }
+        Receiver { encapsulation, port, inner, outer, checksummed: false }
     }
 
     #[test]

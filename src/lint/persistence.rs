@@ -63,6 +63,15 @@ fn finding(document: &Document, spec: &Spec, gap: &PersistenceGap, prefix: &str)
             "keep the boot unit on (`persist: { bootUnit: true }`), which opens it at boot".into(),
         )
         .at(format!("{prefix}fou")),
+        PersistenceGap::GreInputChecksum { interface } => Finding::warning(
+            "gre-checksum-not-persisted",
+            format!("{interface}'s requireChecksum (icsum) is applied but not persisted by systemd-networkd"),
+            "systemd.netdev(5) has no [Tunnel] setting for GRE input checksums: the .netdev brings the tunnel \
+             back after a reboot without icsum, and it drops checksummed GRE until the boot unit \
+             (`lvs-converge apply` at boot) sets it.",
+            "keep the boot unit on (`persist: { bootUnit: true }`), which sets it at boot".into(),
+        )
+        .at(format!("{prefix}links")),
     }
 }
 

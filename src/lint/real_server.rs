@@ -207,7 +207,7 @@ fn arp_for_vip(vip: IpAddr, facts: &Facts, prefix: &str) -> Vec<Finding> {
 }
 
 /// The headers a tunnelled packet carries on top of the client's: the outer IP header
-/// (20 bytes, IPv6 40), plus UDP and GUE (8 + 4) or GRE (4).
+/// (20 bytes, IPv6 40), plus UDP and GUE (8 + 4) or GRE (4, 8 with its checksum).
 fn tunnel_overhead(receiver: &Receiver) -> u32 {
     let outer = match receiver.outer {
         Family::Ipv4 => IPV4_HEADER,
@@ -217,6 +217,7 @@ fn tunnel_overhead(receiver: &Receiver) -> u32 {
         + match receiver.encapsulation {
             TunnelType::Ipip => 0,
             TunnelType::Gue => 8 + 4,
+            TunnelType::Gre if receiver.checksummed => 8,
             TunnelType::Gre => 4,
         }
 }
@@ -240,8 +241,8 @@ fn ipip_overhead(facts: &Facts, prefix: &str) -> Option<Finding> {
                 "no interface of this real server has an MTU of {fitting} or less: clients may send segments that do \
                  not fit the tunnel"
             ),
-            "A tunnel adds its headers to the client's packet: IP-in-IP 20 bytes (IPv6 underlay 40), GRE 4 and GUE \
-             12 more. A 1500-byte client packet cannot be tunnelled on a 1500-byte path, so the director answers \
+            "A tunnel adds its headers to the client's packet: IP-in-IP 20 bytes (IPv6 underlay 40), GRE 4 (8 with \
+             checksums) and GUE 12 more. A 1500-byte client packet cannot be tunnelled on a 1500-byte path, so the director answers \
              with ICMP 'fragmentation needed'; clients behind firewalls that drop ICMP stall on large requests. The \
              MSS the real server advertises in its SYN-ACK decides how large client segments are.",
             format!(
@@ -252,4 +253,22 @@ fn ipip_overhead(facts: &Facts, prefix: &str) -> Option<Finding> {
         )
         .at(format!("{prefix}links")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gre_s_checksum_adds_four_bytes_to_the_tunnel_overhead() {
+        let gre = Receiver {
+            encapsulation: TunnelType::Gre,
+            port: None,
+            inner: Family::Ipv4,
+            outer: Family::Ipv4,
+            checksummed: false,
+        };
+        assert_eq!(tunnel_overhead(&gre), 24);
+        assert_eq!(tunnel_overhead(&Receiver { checksummed: true, ..gre }), 28);
+    }
 }

@@ -73,7 +73,7 @@ pub enum LinkKind {
         #[serde(default = "default_true")]
         pmtudisc: bool,
     },
-    /// GRE over IPv4 (protocol 47), without keys, sequence numbers or checksums.
+    /// GRE over IPv4 (protocol 47), without keys or sequence numbers.
     #[serde(rename_all = "camelCase")]
     Gre {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +84,11 @@ pub enum LinkKind {
         ttl: u8,
         #[serde(default = "default_true")]
         pmtudisc: bool,
+        /// iproute2's `icsum`: only GRE packets with a checksum are taken (and those without
+        /// dropped); without it, checksummed ones are dropped. The kernel matches the flag
+        /// both ways, so one receiving address takes one of the two.
+        #[serde(default, skip_serializing_if = "is_false")]
+        require_checksum: bool,
     },
     /// IPv6 in IPv4 (protocol 41).
     #[serde(rename_all = "camelCase")]
@@ -129,6 +134,10 @@ fn default_true() -> bool {
     true
 }
 
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
 /// iproute2's default hop limit for IPv6 tunnels it creates.
 pub const DEFAULT_HOP_LIMIT: u8 = 64;
 
@@ -167,11 +176,21 @@ impl LinkKind {
     }
 
     /// What a fallback device of this kind becomes when configured as `want` asks: its
-    /// tunnel parameters are the kernel's and stay, except ip6tnl0's mode, which can be set.
+    /// tunnel parameters are the kernel's and stay, except ip6tnl0's mode and gre0's
+    /// checksum requirement, which can be set.
     pub fn configured_fallback(&self, want: &LinkKind) -> LinkKind {
         match (self, want) {
             (LinkKind::Ip6tnl { local, remote, hop_limit, .. }, LinkKind::Ip6tnl { mode, .. }) => {
                 LinkKind::Ip6tnl { local: *local, remote: *remote, hop_limit: *hop_limit, mode: *mode }
+            }
+            (LinkKind::Gre { local, remote, ttl, pmtudisc, .. }, LinkKind::Gre { require_checksum, .. }) => {
+                LinkKind::Gre {
+                    local: *local,
+                    remote: *remote,
+                    ttl: *ttl,
+                    pmtudisc: *pmtudisc,
+                    require_checksum: *require_checksum,
+                }
             }
             _ => self.clone(),
         }
@@ -195,7 +214,9 @@ impl LinkKind {
         // Settings as the lab kernel reports them for a freshly loaded module.
         match name {
             FALLBACK_TUNNEL => Some(LinkKind::Ipip { local: None, remote: None, ttl: 0, pmtudisc: false }),
-            FALLBACK_GRE => Some(LinkKind::Gre { local: None, remote: None, ttl: 0, pmtudisc: false }),
+            FALLBACK_GRE => {
+                Some(LinkKind::Gre { local: None, remote: None, ttl: 0, pmtudisc: false, require_checksum: false })
+            }
             FALLBACK_SIT => Some(LinkKind::Sit { local: None, remote: None, ttl: 64, pmtudisc: false }),
             FALLBACK_IP6TNL => {
                 Some(LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 0, mode: Ip6tnlMode::Ip6ip6 })
@@ -306,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn a_configured_fallback_keeps_the_kernels_parameters_but_ip6tnl0_takes_the_mode() {
+    fn a_configured_fallback_keeps_the_kernels_parameters_but_ip6tnl0_takes_the_mode_and_gre0_the_checksum() {
         let ip6tnl0 = LinkKind::fallback(FALLBACK_IP6TNL).unwrap();
         let want = LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 64, mode: Ip6tnlMode::Any };
         assert_eq!(
@@ -314,8 +335,15 @@ mod tests {
             LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 0, mode: Ip6tnlMode::Any }
         );
         let gre0 = LinkKind::fallback(FALLBACK_GRE).unwrap();
-        let want = LinkKind::Gre { local: None, remote: None, ttl: 64, pmtudisc: true };
+        let want = LinkKind::Gre { local: None, remote: None, ttl: 64, pmtudisc: true, require_checksum: false };
         assert_eq!(gre0.configured_fallback(&want), gre0);
+        let want = LinkKind::Gre { local: None, remote: None, ttl: 64, pmtudisc: true, require_checksum: true };
+        assert_eq!(
+            gre0.configured_fallback(&want),
+            LinkKind::Gre { local: None, remote: None, ttl: 0, pmtudisc: false, require_checksum: true }
+        );
+        let sit0 = LinkKind::fallback(FALLBACK_SIT).unwrap();
+        assert_eq!(sit0.configured_fallback(&want), sit0);
     }
 
     #[test]
@@ -332,8 +360,19 @@ mod tests {
         let gre: LinkKind = serde_json::from_str(r#"{"type":"gre","remote":"192.0.2.1"}"#).unwrap();
         assert_eq!(
             gre,
-            LinkKind::Gre { local: None, remote: Some("192.0.2.1".parse().unwrap()), ttl: 0, pmtudisc: true }
+            LinkKind::Gre {
+                local: None,
+                remote: Some("192.0.2.1".parse().unwrap()),
+                ttl: 0,
+                pmtudisc: true,
+                require_checksum: false
+            }
         );
+        let icsum = LinkKind::Gre { local: None, remote: None, ttl: 0, pmtudisc: true, require_checksum: true };
+        let json = serde_json::to_string(&icsum).unwrap();
+        assert_eq!(json, r#"{"type":"gre","ttl":0,"pmtudisc":true,"requireChecksum":true}"#);
+        assert_eq!(serde_json::from_str::<LinkKind>(&json).unwrap(), icsum);
+        assert!(!serde_json::to_string(&gre).unwrap().contains("requireChecksum"));
         let ip6gre: LinkKind = serde_json::from_str(r#"{"type":"ip6gre"}"#).unwrap();
         assert_eq!(ip6gre, LinkKind::Ip6gre { local: None, remote: None, hop_limit: 64 });
         for (kind, name) in [("sit", "sit"), ("ip6tnl", "ip6tnl")] {

@@ -188,6 +188,10 @@ pub enum PersistenceGap {
     /// socket only when it is bound to a local or peer address, which the spec's ports
     /// never are.
     Ipv6FouPort { port: u16 },
+    /// A named GRE tunnel that requires checksums (`icsum`): systemd.netdev(5) has no
+    /// setting for it (networkd builds IFLA_GRE_IFLAGS from keys and sequence numbers only),
+    /// so the tunnel its .netdev creates drops checksummed GRE until the boot unit runs.
+    GreInputChecksum { interface: String },
 }
 
 /// What to persist and where, resolved from the spec's `persist:` section. `None`: off.

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ipvs::{Destination, Family, TunnelType};
+use super::ipvs::{Destination, Family, TunnelChecksum, TunnelType};
 
 /// A kind of tunnelled packet a real server takes: the director's encapsulation (and GUE's
 /// UDP port), the family of the packet inside (the VIP's) and of the one outside (the real
@@ -19,12 +19,22 @@ pub struct Receiver {
     pub port: Option<u16>,
     pub inner: Family,
     pub outer: Family,
+    /// GRE with checksums (a destination's `checksum: csum`). The kernel's GRE devices match
+    /// the checksum flag both ways (a device with `icsum` drops GRE without one, and the
+    /// reverse), so it makes another receiver; GUE's port takes every checksum mode, so
+    /// it is false for GUE and ipip.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub checksummed: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl Receiver {
     /// What a real server needs to take the packets of a tunnel `destination` of a service
-    /// of `service_family`. The checksum flags are not part of it: a receiver accepts
-    /// every checksum mode of its encapsulation.
+    /// of `service_family`. Of the checksum flags only GRE's count: a GUE port accepts
+    /// every checksum mode.
     pub fn of(service_family: Family, destination: &Destination) -> Receiver {
         let encapsulation = destination.tunnel.kind;
         Receiver {
@@ -32,6 +42,8 @@ impl Receiver {
             port: (encapsulation == TunnelType::Gue).then_some(destination.tunnel.port),
             inner: service_family,
             outer: Family::of(&destination.address),
+            checksummed: encapsulation == TunnelType::Gre
+                && TunnelChecksum::from_flags(destination.tunnel.flags) != TunnelChecksum::None,
         }
     }
 
@@ -44,11 +56,13 @@ impl Receiver {
     /// `gue:6080`, or the object form for an IPv6 underlay.
     pub fn receive_entry(&self) -> String {
         let kind = self.encapsulation.name();
-        match (self.outer, self.port) {
-            (Family::Ipv4, Some(port)) => format!("{kind}:{port}"),
-            (Family::Ipv4, None) => kind.to_string(),
-            (Family::Ipv6, Some(port)) => format!("{{ type: {kind}, port: {port}, underlay: ipv6 }}"),
-            (Family::Ipv6, None) => format!("{{ type: {kind}, underlay: ipv6 }}"),
+        match (self.outer, self.port, self.checksummed) {
+            (Family::Ipv4, Some(port), _) => format!("{kind}:{port}"),
+            (Family::Ipv4, None, true) => format!("{kind}:csum"),
+            (Family::Ipv4, None, false) => kind.to_string(),
+            (Family::Ipv6, Some(port), _) => format!("{{ type: {kind}, port: {port}, underlay: ipv6 }}"),
+            (Family::Ipv6, None, true) => format!("{{ type: {kind}, checksum: csum, underlay: ipv6 }}"),
+            (Family::Ipv6, None, false) => format!("{{ type: {kind}, underlay: ipv6 }}"),
         }
     }
 }
@@ -75,26 +89,49 @@ mod tests {
         let gue = Receiver::of(Family::Ipv6, &destination("198.51.100.22", TunnelType::Gue, 6080, 1));
         assert_eq!(
             gue,
-            Receiver { encapsulation: TunnelType::Gue, port: Some(6080), inner: Family::Ipv6, outer: Family::Ipv4 }
+            Receiver {
+                encapsulation: TunnelType::Gue,
+                port: Some(6080),
+                inner: Family::Ipv6,
+                outer: Family::Ipv4,
+                checksummed: false
+            }
         );
-        // A port left over on a GRE destination, and any checksum flag, do not make another receiver.
-        let gre = Receiver::of(Family::Ipv4, &destination("2001:db8:2::22", TunnelType::Gre, 6080, 1));
+        // A port left over on a GRE destination does not make another receiver; GRE's checksum does.
+        let gre = Receiver::of(Family::Ipv4, &destination("2001:db8:2::22", TunnelType::Gre, 6080, 0));
         assert_eq!(
             gre,
-            Receiver { encapsulation: TunnelType::Gre, port: None, inner: Family::Ipv4, outer: Family::Ipv6 }
+            Receiver {
+                encapsulation: TunnelType::Gre,
+                port: None,
+                inner: Family::Ipv4,
+                outer: Family::Ipv6,
+                checksummed: false
+            }
         );
         assert_eq!(gre, Receiver::of(Family::Ipv4, &destination("2001:db8:2::22", TunnelType::Gre, 0, 0)));
+        let csum = Receiver::of(Family::Ipv4, &destination("198.51.100.22", TunnelType::Gre, 0, 1));
+        assert!(csum.checksummed);
+        assert_eq!(csum.receive_entry(), "gre:csum");
+        let gue_csum = Receiver::of(Family::Ipv4, &destination("198.51.100.22", TunnelType::Gue, 6080, 1));
+        assert!(!gue_csum.checksummed, "a GUE port takes every checksum mode");
     }
 
     #[test]
     fn receive_entries_are_written_as_the_spec_writes_them() {
-        let gue =
-            Receiver { encapsulation: TunnelType::Gue, port: Some(6080), inner: Family::Ipv4, outer: Family::Ipv4 };
+        let gue = Receiver {
+            encapsulation: TunnelType::Gue,
+            port: Some(6080),
+            inner: Family::Ipv4,
+            outer: Family::Ipv4,
+            checksummed: false,
+        };
         assert_eq!(gue.receive_entry(), "gue:6080");
         assert_eq!(Receiver { encapsulation: TunnelType::Ipip, port: None, ..gue }.receive_entry(), "ipip");
-        let over_ipv6 =
-            Receiver { encapsulation: TunnelType::Gre, port: None, inner: Family::Ipv4, outer: Family::Ipv6 };
+        let over_ipv6 = Receiver { encapsulation: TunnelType::Gre, port: None, outer: Family::Ipv6, ..gue };
         assert_eq!(over_ipv6.receive_entry(), "{ type: gre, underlay: ipv6 }");
+        let csum = Receiver { checksummed: true, ..over_ipv6 };
+        assert_eq!(csum.receive_entry(), "{ type: gre, checksum: csum, underlay: ipv6 }");
         assert_eq!(gue.with_inner(Family::Ipv6).inner, Family::Ipv6);
     }
 }

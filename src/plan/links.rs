@@ -124,18 +124,30 @@ mod tests {
     }
 
     #[test]
-    fn of_a_fallback_device_only_state_mtu_and_ip6tnl0s_mode_are_managed() {
+    fn of_a_fallback_device_only_state_mtu_ip6tnl0s_mode_and_gre0s_icsum_are_managed() {
         use crate::model::links::Ip6tnlMode;
         let observed: KeyedMap<Link> =
             ["gre0", "sit0", "ip6tnl0", "ip6gre0"].into_iter().map(|n| (n.to_string(), fallback(n, true))).collect();
         // A spec's gre0 with its own TTL or endpoints: not ours to change, not drift.
         let gre0 = Link {
-            kind: LinkKind::Gre { local: None, remote: None, ttl: 64, pmtudisc: true },
+            kind: LinkKind::Gre { local: None, remote: None, ttl: 64, pmtudisc: true, require_checksum: false },
             mtu: None,
             ..fallback("gre0", true)
         };
-        let desired = KeyedMap::from([("gre0".to_string(), gre0)]);
+        let desired = KeyedMap::from([("gre0".to_string(), gre0.clone())]);
         assert!(diff(&desired, &observed).0.is_empty());
+        // gre0's icsum is managed, both ways.
+        let icsum = LinkKind::Gre { local: None, remote: None, ttl: 0, pmtudisc: false, require_checksum: true };
+        let desired = KeyedMap::from([("gre0".to_string(), Link { kind: icsum.clone(), ..gre0.clone() })]);
+        let (changes, _) = diff(&desired, &observed);
+        let [LinkChange::Update { after, .. }] = changes.as_slice() else { panic!("{changes:?}") };
+        assert_eq!(after.kind, icsum);
+        let observed_icsum: KeyedMap<Link> =
+            [("gre0".to_string(), Link { kind: icsum, ..fallback("gre0", true) })].into();
+        let desired = KeyedMap::from([("gre0".to_string(), gre0)]);
+        let (changes, _) = diff(&desired, &observed_icsum);
+        let [LinkChange::Update { after, .. }] = changes.as_slice() else { panic!("{changes:?}") };
+        assert_eq!(after.kind, LinkKind::fallback("gre0").unwrap());
         // ip6tnl0's mode is.
         let any = LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 64, mode: Ip6tnlMode::Any };
         let ip6tnl0 = Link { kind: any, mtu: None, ..fallback("ip6tnl0", true) };

@@ -191,6 +191,10 @@ pub struct LinkSpec {
     /// ip6tnl only: the inner packets it carries: `ip6ip6` (default), `ipip6` (IPv4) or `any`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Ip6tnlMode>,
+    /// gre only (gre0 too), iproute2's `icsum`: take only GRE packets that carry a checksum
+    /// (a director's `checksum: csum`) and drop those without; default false, the reverse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_checksum: Option<bool>,
     /// Admin state; tunnels default to up, existing interfaces are left as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up: Option<bool>,
@@ -317,6 +321,7 @@ impl LinkSpec {
             ("hopLimit", self.hop_limit.is_some()),
             ("pmtudisc", self.pmtudisc.is_some()),
             ("mode", self.mode.is_some()),
+            ("requireChecksum", self.require_checksum.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, given)| given.then_some(name))
@@ -377,7 +382,13 @@ impl LinkSpec {
         let hop_limit = self.hop_limit.unwrap_or(DEFAULT_HOP_LIMIT);
         let kind = match kind {
             LinkType::Ipip => LinkKind::Ipip { local: v4(local), remote: v4(remote), ttl, pmtudisc },
-            LinkType::Gre => LinkKind::Gre { local: v4(local), remote: v4(remote), ttl, pmtudisc },
+            LinkType::Gre => LinkKind::Gre {
+                local: v4(local),
+                remote: v4(remote),
+                ttl,
+                pmtudisc,
+                require_checksum: self.require_checksum.unwrap_or(false),
+            },
             LinkType::Sit => LinkKind::Sit { local: v4(local), remote: v4(remote), ttl, pmtudisc },
             LinkType::Ip6tnl => LinkKind::Ip6tnl {
                 local: v6(local),
@@ -424,15 +435,17 @@ impl LinkSpec {
     fn check_fields_of(&self, kind: LinkType, path: &str, problems: &mut Problems) {
         let ipv6 = kind.ipv6_underlay();
         let refused: &[&str] = match kind {
-            LinkType::Ip6tnl => &["ttl", "pmtudisc"],
-            LinkType::Ip6gre => &["ttl", "pmtudisc", "mode"],
-            _ => &["hopLimit", "mode"],
+            LinkType::Ip6tnl => &["ttl", "pmtudisc", "requireChecksum"],
+            LinkType::Ip6gre => &["ttl", "pmtudisc", "mode", "requireChecksum"],
+            LinkType::Gre => &["hopLimit", "mode"],
+            _ => &["hopLimit", "mode", "requireChecksum"],
         };
         for field in self.tunnel_fields().into_iter().filter(|f| refused.contains(f)) {
             let instead = match field {
                 "ttl" => "use `hopLimit` for the outer hop limit of an IPv6 tunnel",
                 "hopLimit" => "use `ttl` for the outer TTL of an IPv4 tunnel",
                 "mode" => "`mode` applies to ip6tnl only",
+                "requireChecksum" => "`requireChecksum` applies to gre (IPv4) only; remove it",
                 _ => "remove it (the kernel has no such setting for this type)",
             };
             problems.add(

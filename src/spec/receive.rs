@@ -10,18 +10,18 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Problems;
-use crate::model::ipvs::{Family, IpvsState, TunnelType};
+use crate::model::ipvs::{Family, IpvsState, TunnelChecksum, TunnelType};
 use crate::model::tunnels::Receiver;
 
-const ENTRY_FORMS: &str = "write `ipip`, `gre`, `gue:PORT` (e.g. `gue:6080`), or for an IPv6 underlay \
-                           `{ type: gre, underlay: ipv6 }` / `{ type: gue, port: 6080, underlay: ipv6 }`";
+const ENTRY_FORMS: &str = "write `ipip`, `gre`, `gre:csum` (GRE with checksums), `gue:PORT` (e.g. `gue:6080`), or \
+                           for an IPv6 underlay `{ type: gre, underlay: ipv6 }` / `{ type: gue, port: 6080, underlay: ipv6 }`";
 
 /// One `receive:` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ReceiveSpec {
-    /// Over an IPv4 underlay: `ipip`, `gre` or `gue:PORT`.
-    Short(#[schemars(regex(pattern = r"^(ipip|gre|gue:[0-9]{1,5})$"))] String),
+    /// Over an IPv4 underlay: `ipip`, `gre`, `gre:csum` (GRE with checksums) or `gue:PORT`.
+    Short(#[schemars(regex(pattern = r"^(ipip|gre|gre:csum|gue:[0-9]{1,5})$"))] String),
     /// Any encapsulation over either underlay.
     Full(ReceiveObject),
 }
@@ -37,11 +37,18 @@ pub struct ReceiveObject {
     /// The family of the real server's address the directors tunnel to (default ipv4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub underlay: Option<Family>,
+    /// GRE over IPv4 only: `csum` when the directors send GRE with checksums (the
+    /// destinations' `checksum: csum`); gre0 then takes only those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<TunnelChecksum>,
 }
+
+/// One entry: encapsulation, GUE port, underlay, GRE with checksums.
+type Entry = (TunnelType, Option<u16>, Family, bool);
 
 /// What a real server receives when the spec does not say: ipip over IPv4, as before
 /// `receive:` existed.
-const DEFAULT: (TunnelType, Option<u16>, Family) = (TunnelType::Ipip, None, Family::Ipv4);
+const DEFAULT: Entry = (TunnelType::Ipip, None, Family::Ipv4, false);
 
 /// A Host spec's receivers: each `receive` entry (ipip when there is none) for the family of
 /// each VIP.
@@ -51,7 +58,7 @@ pub fn to_model(
     path: &str,
     problems: &mut Problems,
 ) -> BTreeSet<Receiver> {
-    let outer: Vec<(TunnelType, Option<u16>, Family)> = match entries {
+    let outer: Vec<Entry> = match entries {
         None => vec![DEFAULT],
         Some([]) => {
             problems.add(
@@ -61,11 +68,31 @@ pub fn to_model(
             );
             Vec::new()
         }
-        Some(entries) => entries
-            .iter()
-            .enumerate()
-            .filter_map(|(index, entry)| entry_to_model(entry, &format!("{path}[{index}]"), problems))
-            .collect(),
+        Some(entries) => {
+            let mut seen: Vec<(usize, Entry)> = Vec::new();
+            for (index, entry) in entries.iter().enumerate() {
+                let entry_path = format!("{path}[{index}]");
+                let Some(entry) = entry_to_model(entry, &entry_path, problems) else { continue };
+                let other_checksum = seen.iter().find(|(_, (kind, _, underlay, checksummed))| {
+                    (*kind, *underlay) == (TunnelType::Gre, entry.2)
+                        && entry.0 == TunnelType::Gre
+                        && *checksummed != entry.3
+                });
+                if let Some((other, _)) = other_checksum {
+                    problems.add(
+                        &entry_path,
+                        format!(
+                            "{path}[{other}] and this entry ask for GRE both with and without checksums: gre0 takes one of the two"
+                        ),
+                        "the kernel's GRE device drops checksummed GRE without `icsum` and the rest with it: keep one \
+                         checksum mode per real server (`gre` or `gre:csum`) and set the directors' destinations alike",
+                    );
+                    continue;
+                }
+                seen.push((index, entry));
+            }
+            seen.into_iter().map(|(_, entry)| entry).collect()
+        }
     };
     with_vip_families(outer, vips)
 }
@@ -88,27 +115,35 @@ pub fn derived(ipvs: &IpvsState, address: IpAddr, vips: &[IpAddr]) -> BTreeSet<R
     }
 }
 
-fn with_vip_families(outer: Vec<(TunnelType, Option<u16>, Family)>, vips: &[IpAddr]) -> BTreeSet<Receiver> {
+fn with_vip_families(outer: Vec<Entry>, vips: &[IpAddr]) -> BTreeSet<Receiver> {
     let inner: BTreeSet<Family> = vips.iter().map(Family::of).collect();
     outer
         .into_iter()
-        .flat_map(|(encapsulation, port, outer)| {
-            inner.iter().map(move |&inner| Receiver { encapsulation, port, inner, outer })
+        .flat_map(|(encapsulation, port, outer, checksummed)| {
+            inner.iter().map(move |&inner| Receiver { encapsulation, port, inner, outer, checksummed })
         })
         .collect()
 }
 
-fn entry_to_model(
-    entry: &ReceiveSpec,
-    path: &str,
-    problems: &mut Problems,
-) -> Option<(TunnelType, Option<u16>, Family)> {
-    let (kind, port, underlay) = match entry {
+fn entry_to_model(entry: &ReceiveSpec, path: &str, problems: &mut Problems) -> Option<Entry> {
+    let (kind, port, underlay, checksum) = match entry {
         ReceiveSpec::Short(text) => {
             let (word, port) = match text.split_once(':') {
                 Some((word, port)) => (word.trim(), Some(port.trim())),
                 None => (text.trim(), None),
             };
+            match (word, port) {
+                ("gre", Some("csum")) => return Some((TunnelType::Gre, None, Family::Ipv4, true)),
+                ("gre", Some(other)) if other.parse::<u16>().is_err() => {
+                    problems.add(
+                        path,
+                        format!("`{text}`: GRE takes `gre` or `gre:csum` (with checksums)"),
+                        ENTRY_FORMS,
+                    );
+                    return None;
+                }
+                _ => {}
+            }
             let kind = match word {
                 "ipip" => TunnelType::Ipip,
                 "gre" => TunnelType::Gre,
@@ -126,12 +161,36 @@ fn entry_to_model(
                     return None;
                 }
             };
-            (kind, port, Family::Ipv4)
+            (kind, port, Family::Ipv4, None)
         }
-        ReceiveSpec::Full(object) => (object.kind, object.port, object.underlay.unwrap_or(Family::Ipv4)),
+        ReceiveSpec::Full(object) => {
+            (object.kind, object.port, object.underlay.unwrap_or(Family::Ipv4), object.checksum)
+        }
+    };
+    let checksummed = match (kind, underlay, checksum) {
+        (_, _, None | Some(TunnelChecksum::None)) => false,
+        (TunnelType::Gre, Family::Ipv4, Some(TunnelChecksum::Csum)) => true,
+        (TunnelType::Gre, Family::Ipv6, Some(TunnelChecksum::Csum)) => {
+            problems.add(
+                &format!("{path}.checksum"),
+                "lvs-converge does not set ip6gre0's `icsum`: GRE with checksums over IPv6 is not received".into(),
+                "send GRE without checksums over IPv6 (leave `checksum` out), or GUE, whose port takes every \
+                 checksum mode",
+            );
+            return None;
+        }
+        (kind, _, Some(checksum)) => {
+            problems.add(
+                &format!("{path}.checksum"),
+                format!("`checksum: {}` does not apply to a {} receiver", checksum.option_name(), kind.name()),
+                "only GRE's checksum makes another receiver (`checksum: csum`); a GUE port takes every checksum \
+                 mode: remove `checksum`",
+            );
+            return None;
+        }
     };
     match (kind, port) {
-        (TunnelType::Gue, Some(port)) if port != 0 => Some((kind, Some(port), underlay)),
+        (TunnelType::Gue, Some(port)) if port != 0 => Some((kind, Some(port), underlay, false)),
         (TunnelType::Gue, _) => {
             problems.add(
                 path,
@@ -149,7 +208,7 @@ fn entry_to_model(
             );
             None
         }
-        (_, None) => Some((kind, None, underlay)),
+        (_, None) => Some((kind, None, underlay, checksummed)),
     }
 }
 
@@ -170,7 +229,35 @@ mod tests {
     }
 
     fn receiver(encapsulation: TunnelType, port: Option<u16>, inner: Family, outer: Family) -> Receiver {
-        Receiver { encapsulation, port, inner, outer }
+        Receiver { encapsulation, port, inner, outer, checksummed: false }
+    }
+
+    #[test]
+    fn gre_with_checksums_is_its_own_receiver_and_one_mode_per_underlay() {
+        use Family::*;
+        let csum = Receiver { checksummed: true, ..receiver(TunnelType::Gre, None, Ipv4, Ipv4) };
+        assert_eq!(
+            receivers("['gre:csum', { type: gre, underlay: ipv6 }]", &["203.0.113.100"]),
+            Ok(BTreeSet::from([csum, receiver(TunnelType::Gre, None, Ipv4, Ipv6)]))
+        );
+        assert_eq!(receivers("[{ type: gre, checksum: csum }]", &["203.0.113.100"]), Ok(BTreeSet::from([csum])));
+        assert_eq!(
+            receivers("[gre, 'gre:csum']", &["203.0.113.100"]).unwrap_err(),
+            ["receive[1]: receive[0] and this entry ask for GRE both with and without checksums: gre0 takes one of the two"]
+        );
+        let errors = receivers(
+            "[{ type: gre, checksum: csum, underlay: ipv6 }, { type: gue, port: 6080, checksum: csum }, 'gre:nocsum']",
+            &["203.0.113.100"],
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "receive[0].checksum: lvs-converge does not set ip6gre0's `icsum`: GRE with checksums over IPv6 is not received",
+                "receive[1].checksum: `checksum: csum` does not apply to a gue receiver",
+                "receive[2]: `gre:nocsum`: GRE takes `gre` or `gre:csum` (with checksums)",
+            ]
+        );
     }
 
     #[test]

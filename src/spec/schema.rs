@@ -184,6 +184,10 @@ pub fn link_rules(schema: &mut Schema) {
                 "if": {"not": of_type(&["ip6tnl"], &["ip6tnl0"])},
                 "then": {"properties": {"mode": absent("`mode` applies to ip6tnl only")}}
             }),
+            json!({
+                "if": {"not": of_type(&["gre"], &["gre0"])},
+                "then": {"properties": {"requireChecksum": absent("`requireChecksum` applies to gre only")}}
+            }),
         ],
     );
 }

@@ -92,6 +92,9 @@ pub fn render(desired: &HostState, host: &HostNetworkd) -> NetworkFiles {
         if let Some(netdev) = link.filter(|l| !l.is_fallback_tunnel()).and_then(tunnel_netdev) {
             let name = PathBuf::from(format!("{NETWORK_FILE_PREFIX}{interface}.netdev"));
             files.push(NetworkFile { name, body: netdev, extends: None });
+            if matches!(link.map(|l| &l.kind), Some(LinkKind::Gre { require_checksum: true, .. })) {
+                gaps.push(PersistenceGap::GreInputChecksum { interface: interface.to_string() });
+            }
         }
         let tunnel = link.is_some_and(|l| l.kind.is_tunnel());
         let mut network = String::new();
@@ -192,7 +195,7 @@ fn tunnel_netdev(link: &Link) -> Option<String> {
     };
     match &link.kind {
         LinkKind::Ipip { local, remote, ttl, pmtudisc }
-        | LinkKind::Gre { local, remote, ttl, pmtudisc }
+        | LinkKind::Gre { local, remote, ttl, pmtudisc, .. }
         | LinkKind::Sit { local, remote, ttl, pmtudisc } => {
             endpoints(&mut tunnel, local.map(|ip| ip.to_string()), remote.map(|ip| ip.to_string()));
             if *ttl != 0 {
@@ -479,6 +482,19 @@ mod tests {
             }]
         );
         assert!(!bodies.iter().any(|(_, body)| body.contains("100.64.0.0")));
+    }
+
+    #[test]
+    fn a_named_gre_that_requires_checksums_is_a_gap_and_gre0_is_left_to_the_boot_unit() {
+        let spec = "apiVersion: lvs-converge/v1\nkind: Host\nlinks:\n\
+            \x20 - { name: gre0, requireChecksum: true }\n\
+            \x20 - { name: grecsum, type: gre, local: 192.0.2.10, requireChecksum: true }\n\
+            \x20 - { name: gre2, type: gre, local: 192.0.2.11 }\n";
+        let spec = resolve(&format!("{spec}{PERSIST}"), &HostNetworkd::default());
+        assert_eq!(spec.persistence_gaps, [PersistenceGap::GreInputChecksum { interface: "grecsum".into() }]);
+        let bodies = bodies(&spec);
+        assert!(bodies.iter().any(|(name, _)| name == "90-lvs-converge-grecsum.netdev"), "{bodies:?}");
+        assert!(!bodies.iter().any(|(name, _)| name.contains("gre0.netdev")), "{bodies:?}");
     }
 
     #[test]

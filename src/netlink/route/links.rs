@@ -13,7 +13,7 @@ use crate::model::routes::Route;
 
 use super::client::RouteClient;
 use super::error::{hint, Op, RouteNetlinkError};
-use super::ip6tnl0;
+use super::tunnel_ioctl;
 use super::tunnels::{decode_tunnel, describe_link, needs_recreate, tunnel_change_message, tunnel_create_message};
 
 impl RouteClient {
@@ -77,7 +77,7 @@ impl RouteClient {
                     return Err(RouteNetlinkError::InvalidRequest {
                         action: format!("changing the tunnel parameters of {name}"),
                         detail: format!(
-                            "{name} is the {} module's fallback device; its endpoints, TTL and PMTU discovery cannot be changed (only its MTU and admin state, and the mode of ip6tnl0)",
+                            "{name} is the {} module's fallback device; its endpoints, TTL and PMTU discovery cannot be changed (only its MTU and admin state, the mode of ip6tnl0 and the requireChecksum of gre0)",
                             have.module().unwrap_or("tunnel")
                         ),
                     });
@@ -110,8 +110,11 @@ impl RouteClient {
         let name = to.name.as_str();
         if to.kind.is_tunnel() && from.kind != to.kind {
             match &to.kind {
-                // update_link let only ip6tnl0's mode through for a fallback device.
+                // update_link let only ip6tnl0's mode and gre0's icsum through for a fallback device.
                 LinkKind::Ip6tnl { mode, .. } if to.is_fallback_tunnel() => self.set_fallback_mode(name, *mode)?,
+                LinkKind::Gre { require_checksum, .. } if to.is_fallback_tunnel() => {
+                    self.set_fallback_input_checksum(name, *require_checksum)?
+                }
                 _ => self.change_tunnel(to)?,
             }
             *made = true;
@@ -135,10 +138,15 @@ impl RouteClient {
     /// changes of a fallback device.
     fn set_fallback_mode(&mut self, name: &str, mode: Ip6tnlMode) -> Result<(), RouteNetlinkError> {
         let action = format!("setting the mode of {name} to {mode}");
-        ip6tnl0::set_mode(name, mode).map_err(|error| {
-            let errno = error.raw_os_error().unwrap_or(0);
-            RouteNetlinkError::Rejected { action, errno, kernel: None, hint: hint(Op::ChangeTunnel(name), errno) }
-        })
+        tunnel_ioctl::set_ip6tnl_mode(name, mode).map_err(|error| ioctl_rejected(name, action, error))
+    }
+
+    /// `ip tunnel change gre0 mode gre [icsum]`, with icsum cleared too when not wanted: an
+    /// ioctl, as for ip6tnl0's mode.
+    fn set_fallback_input_checksum(&mut self, name: &str, require_checksum: bool) -> Result<(), RouteNetlinkError> {
+        let action = format!("{} icsum on {name}", if require_checksum { "setting" } else { "clearing" });
+        tunnel_ioctl::set_gre_input_checksum(name, require_checksum)
+            .map_err(|error| ioctl_rejected(name, action, error))
     }
 
     fn change_tunnel(&mut self, after: &Link) -> Result<(), RouteNetlinkError> {
@@ -244,6 +252,11 @@ impl RouteClient {
         let request = self.handle.link().del(index).execute();
         self.wait(action, Op::DeleteLink(name), request)
     }
+}
+
+fn ioctl_rejected(name: &str, action: String, error: std::io::Error) -> RouteNetlinkError {
+    let errno = error.raw_os_error().unwrap_or(0);
+    RouteNetlinkError::Rejected { action, errno, kernel: None, hint: hint(Op::ChangeTunnel(name), errno) }
 }
 
 pub(super) fn link_name(message: &LinkMessage) -> Option<&str> {

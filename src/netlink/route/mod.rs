@@ -20,9 +20,9 @@
 mod addresses;
 mod client;
 mod error;
-mod ip6tnl0;
 mod links;
 mod routes;
+mod tunnel_ioctl;
 mod tunnels;
 
 #[cfg(test)]

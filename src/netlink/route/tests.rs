@@ -11,7 +11,8 @@ use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
 use rtnetlink::packet_route::link::{
-    InfoData, InfoGre, InfoGre6, InfoIpTunnel, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
+    GreIOFlags, InfoData, InfoGre, InfoGre6, InfoIpTunnel, InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType,
+    LinkMessage,
 };
 use rtnetlink::packet_route::route::{
     RouteAttribute, RouteHeader, RouteProtocol, RouteScope as RtScope, RouteType as RtType, RouteVia,
@@ -321,7 +322,8 @@ fn ethernet_over_gre_devices_are_other_kinds_not_gre_tunnels() {
 fn every_tunnel_kind_is_created_as_itself() {
     let kinds = [
         ipip(Some("192.0.2.10"), Some("198.51.100.22"), 64, true),
-        LinkKind::Gre { local: Some(v4("192.0.2.10")), remote: None, ttl: 0, pmtudisc: false },
+        LinkKind::Gre { local: Some(v4("192.0.2.10")), remote: None, ttl: 0, pmtudisc: false, require_checksum: false },
+        LinkKind::Gre { local: Some(v4("192.0.2.10")), remote: None, ttl: 0, pmtudisc: false, require_checksum: true },
         LinkKind::Sit { local: None, remote: Some(v4("198.51.100.22")), ttl: 64, pmtudisc: true },
         ip6tnl(Some("2001:db8::1"), Some("2001:db8::2"), 64, Ip6tnlMode::Ip6ip6),
         ip6tnl(None, None, 0, Ip6tnlMode::Any),
@@ -358,6 +360,7 @@ fn a_gre_change_keeps_its_keys_and_an_ip6tnl_change_its_flags() {
             LinkInfo::Kind(InfoKind::GreTun),
             LinkInfo::Data(InfoData::GreTun(vec![
                 InfoGre::IKey(7),
+                InfoGre::IFlags(GreIOFlags::Key),
                 InfoGre::Local(v4("192.0.2.10")),
                 InfoGre::Remote(v4("198.51.100.22")),
                 InfoGre::Ttl(64),
@@ -369,7 +372,13 @@ fn a_gre_change_keeps_its_keys_and_an_ip6tnl_change_its_flags() {
     );
     let after = Link {
         name: "gre1".into(),
-        kind: LinkKind::Gre { local: None, remote: Some(v4("198.51.100.33")), ttl: 0, pmtudisc: false },
+        kind: LinkKind::Gre {
+            local: None,
+            remote: Some(v4("198.51.100.33")),
+            ttl: 0,
+            pmtudisc: false,
+            require_checksum: true,
+        },
         up: None,
         mtu: None,
     };
@@ -384,6 +393,9 @@ fn a_gre_change_keeps_its_keys_and_an_ip6tnl_change_its_flags() {
         panic!("no gre IFLA_INFO_DATA: {infos:?}")
     };
     assert!(data.contains(&InfoGre::IKey(7)), "{data:?}");
+    // icsum joins the key flag, which stays.
+    assert!(data.contains(&InfoGre::IFlags(GreIOFlags::Key | GreIOFlags::Checksum)), "{data:?}");
+    assert_eq!(data.iter().filter(|a| matches!(a, InfoGre::IFlags(_))).count(), 1);
     assert_eq!(data.iter().filter(|a| matches!(a, InfoGre::Remote(_))).count(), 1);
     assert_eq!(decode_tunnel(&InfoKind::GreTun, Some(&InfoData::GreTun(data.clone()))), Some(after.kind.clone()));
 
@@ -423,7 +435,13 @@ fn a_gre_change_keeps_its_keys_and_an_ip6tnl_change_its_flags() {
 
 #[test]
 fn another_kind_under_the_same_name_needs_a_new_device() {
-    let gre = LinkKind::Gre { local: None, remote: Some(v4("198.51.100.22")), ttl: 0, pmtudisc: true };
+    let gre = LinkKind::Gre {
+        local: None,
+        remote: Some(v4("198.51.100.22")),
+        ttl: 0,
+        pmtudisc: true,
+        require_checksum: false,
+    };
     let ipip = ipip(None, Some("198.51.100.22"), 0, true);
     assert!(needs_recreate(&gre, &ipip));
     let p2p6 = ip6tnl(None, Some("2001:db8::2"), 64, Ip6tnlMode::Ip6ip6);

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rtnetlink::packet_core::Nla;
 use rtnetlink::packet_route::link::{
-    InfoData, InfoGre, InfoGre6, InfoIpTunnel, InfoKind, LinkAttribute, LinkInfo, LinkMessage,
+    GreIOFlags, InfoData, InfoGre, InfoGre6, InfoIpTunnel, InfoKind, LinkAttribute, LinkInfo, LinkMessage,
 };
 use rtnetlink::packet_route::IpProtocol;
 use rtnetlink::{LinkMessageBuilder, LinkUnspec};
@@ -110,17 +110,26 @@ fn ip6tnl_protocol(mode: Ip6tnlMode) -> IpProtocol {
 }
 
 fn decode_gre(data: &[InfoGre]) -> LinkKind {
-    let (mut local, mut remote, mut ttl, mut pmtudisc) = (None, None, 0, true);
+    let (mut local, mut remote, mut ttl, mut pmtudisc, mut require_checksum) = (None, None, 0, true, false);
     for attribute in data {
         match attribute {
             InfoGre::Local(ip) => local = specified_v4(*ip),
             InfoGre::Remote(ip) => remote = specified_v4(*ip),
             InfoGre::Ttl(value) => ttl = *value,
             InfoGre::PathMTUDiscovery(value) => pmtudisc = *value,
+            InfoGre::IFlags(flags) => require_checksum = flags.contains(GreIOFlags::Checksum),
             _ => {}
         }
     }
-    LinkKind::Gre { local, remote, ttl, pmtudisc }
+    LinkKind::Gre { local, remote, ttl, pmtudisc, require_checksum }
+}
+
+/// IFLA_GRE_IFLAGS with the checksum bit as `require_checksum` says and the other bits
+/// (keys, sequence numbers, which lvs-converge does not manage) as they are.
+fn gre_input_flags(existing: GreIOFlags, require_checksum: bool) -> GreIOFlags {
+    let mut flags = existing;
+    flags.set(GreIOFlags::Checksum, require_checksum);
+    flags
 }
 
 fn decode_ip6gre(data: &[InfoGre6]) -> LinkKind {
@@ -165,13 +174,14 @@ fn tunnel_info(kind: &LinkKind) -> Result<(InfoKind, InfoData), String> {
                 InfoIpTunnel::Protocol(ip6tnl_protocol(*mode)),
             ]),
         ),
-        LinkKind::Gre { local, remote, ttl, pmtudisc } => (
+        LinkKind::Gre { local, remote, ttl, pmtudisc, require_checksum } => (
             InfoKind::GreTun,
             InfoData::GreTun(vec![
                 InfoGre::Local(local.unwrap_or(Ipv4Addr::UNSPECIFIED)),
                 InfoGre::Remote(remote.unwrap_or(Ipv4Addr::UNSPECIFIED)),
                 InfoGre::Ttl(*ttl),
                 InfoGre::PathMTUDiscovery(*pmtudisc),
+                InfoGre::IFlags(gre_input_flags(GreIOFlags::empty(), *require_checksum)),
             ]),
         ),
         LinkKind::Ip6gre { local, remote, hop_limit } => (
@@ -241,6 +251,19 @@ pub(crate) fn tunnel_change_message(current: &LinkMessage, after: &Link) -> Resu
             InfoData::IpTunnel(replace_attributes(existing, managed))
         }
         (Some(InfoData::GreTun(existing)), InfoData::GreTun(managed)) => {
+            let existing_flags = existing.iter().find_map(|a| match a {
+                InfoGre::IFlags(flags) => Some(*flags),
+                _ => None,
+            });
+            let managed = managed
+                .into_iter()
+                .map(|a| match (a, existing_flags) {
+                    (InfoGre::IFlags(wanted), Some(existing)) => {
+                        InfoGre::IFlags(gre_input_flags(existing, wanted.contains(GreIOFlags::Checksum)))
+                    }
+                    (a, _) => a,
+                })
+                .collect();
             InfoData::GreTun(replace_attributes(existing, managed))
         }
         (Some(InfoData::GreTun6(existing)), InfoData::GreTun6(managed)) => {
@@ -289,8 +312,15 @@ pub fn describe_link(link: &Link) -> String {
     let pmtu = |pmtudisc: &bool| if *pmtudisc { "pmtudisc" } else { "nopmtudisc" };
     let name = &link.name;
     match &link.kind {
+        LinkKind::Gre { local, remote, ttl, pmtudisc, require_checksum: true } => format!(
+            "{name} (local {}, remote {}, ttl {}, {}, icsum)",
+            any(local),
+            any(remote),
+            inherit(ttl),
+            pmtu(pmtudisc)
+        ),
         LinkKind::Ipip { local, remote, ttl, pmtudisc }
-        | LinkKind::Gre { local, remote, ttl, pmtudisc }
+        | LinkKind::Gre { local, remote, ttl, pmtudisc, .. }
         | LinkKind::Sit { local, remote, ttl, pmtudisc } => {
             format!("{name} (local {}, remote {}, ttl {}, {})", any(local), any(remote), inherit(ttl), pmtu(pmtudisc))
         }

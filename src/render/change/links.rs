@@ -18,20 +18,30 @@ fn inherit(ttl: u8) -> String {
     }
 }
 
+fn on_off(on: bool) -> String {
+    if on { "on" } else { "off" }.to_string()
+}
+
 /// The tunnel parameters lvs-converge manages, in `ip -d link` words. A fallback device's
-/// are the kernel's, except ip6tnl0's mode.
+/// are the kernel's, except ip6tnl0's mode and gre0's icsum.
 fn tunnel_fields(link: &Link) -> Vec<(&'static str, String)> {
     let fallback = link.is_fallback_tunnel();
     match &link.kind {
         LinkKind::Ip6tnl { mode, .. } if fallback => vec![("mode", mode.to_string())],
+        LinkKind::Gre { require_checksum, .. } if fallback => vec![("icsum", on_off(*require_checksum))],
         _ if fallback => vec![],
-        LinkKind::Ipip { local, remote, ttl, pmtudisc }
-        | LinkKind::Gre { local, remote, ttl, pmtudisc }
-        | LinkKind::Sit { local, remote, ttl, pmtudisc } => vec![
+        LinkKind::Gre { local, remote, ttl, pmtudisc, require_checksum } => vec![
             ("local", any(local)),
             ("remote", any(remote)),
             ("ttl", inherit(*ttl)),
-            ("pmtudisc", if *pmtudisc { "on" } else { "off" }.to_string()),
+            ("pmtudisc", on_off(*pmtudisc)),
+            ("icsum", on_off(*require_checksum)),
+        ],
+        LinkKind::Ipip { local, remote, ttl, pmtudisc } | LinkKind::Sit { local, remote, ttl, pmtudisc } => vec![
+            ("local", any(local)),
+            ("remote", any(remote)),
+            ("ttl", inherit(*ttl)),
+            ("pmtudisc", on_off(*pmtudisc)),
         ],
         LinkKind::Ip6tnl { local, remote, hop_limit, mode } => vec![
             ("mode", mode.to_string()),
@@ -115,7 +125,7 @@ mod tests {
         let words = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
         assert_eq!(
             fields(&gre),
-            words(&[("local", "any"), ("remote", "192.0.2.1"), ("ttl", "64"), ("pmtudisc", "on")])
+            words(&[("local", "any"), ("remote", "192.0.2.1"), ("ttl", "64"), ("pmtudisc", "on"), ("icsum", "off")])
         );
         assert_eq!(view("{ name: sit1, type: sit }").object(), "sit tunnel sit1");
         let ip6tnl = view("{ name: t6, type: ip6tnl, local: '2001:db8::1', mode: ipip6, up: true }");
@@ -137,9 +147,24 @@ mod tests {
     }
 
     #[test]
-    fn a_fallback_shows_only_what_is_managed_and_ip6tnl0_its_mode() {
+    fn a_fallback_shows_only_what_is_managed_ip6tnl0_its_mode_and_gre0_its_icsum() {
         let gre0 = view("{ name: gre0, type: gre, up: true }");
-        assert_eq!(fields(&gre0), [("state".to_string(), "up".to_string())]);
+        assert_eq!(fields(&gre0), [("icsum".to_string(), "off".to_string()), ("state".to_string(), "up".to_string())]);
+        let sit0 = view("{ name: sit0, type: sit, up: true }");
+        assert_eq!(fields(&sit0), [("state".to_string(), "up".to_string())]);
+        let before: Link = serde_yaml::from_str("{ name: gre0, type: gre, pmtudisc: false }").unwrap();
+        let after = Link {
+            kind: before
+                .kind
+                .configured_fallback(&serde_yaml::from_str("{ type: gre, requireChecksum: true }").unwrap()),
+            ..before.clone()
+        };
+        let update = describe(&LinkChange::Update { before, after });
+        assert_eq!(update.fields.len(), 1, "{:?}", update.fields);
+        assert_eq!(
+            (update.fields[0].name.as_ref(), update.fields[0].before.as_deref(), update.fields[0].after.as_deref()),
+            ("icsum", Some("off"), Some("on"))
+        );
         let before: Link = serde_yaml::from_str("{ name: ip6tnl0, type: ip6tnl, hopLimit: 0, mode: ip6ip6 }").unwrap();
         let after = Link {
             kind: before.kind.configured_fallback(&serde_yaml::from_str("{ type: ip6tnl, mode: any }").unwrap()),

@@ -4,7 +4,8 @@
 # `ip -d link`: the modules are loaded from the links, named tunnels are created, changed
 # in place, rebuilt (another type, a fixed remote taken away) and, after a failed apply,
 # rolled back (deleted); the fallbacks are brought up, ip6tnl0's mode set and set back,
-# and out-of-band drift (gre0 down) is planned and repaired.
+# gre0's icsum (requireChecksum) set, cleared and rolled back, and out-of-band drift
+# (gre0 down, icsum cleared by hand) is planned and repaired.
 SPEC=/tmp/tunnels.yaml
 topology_single
 
@@ -116,6 +117,51 @@ expect_eq "$rc" 2 "plan sees the drift"
 expect_contains "$plan" "gre tunnel gre0" "plan names gre0"
 converge
 expect_contains "$(link_of gre0)" "UP,LOWER_UP" "gre0 up again"
+
+step "gre0 requireChecksum: icsum set by the ioctl, read back, cleared"
+sed -i 's/- { name: gre0 }/- { name: gre0, requireChecksum: true }/' "$SPEC"
+rc=0
+run_out plan lvs-converge --netns director plan -f "$SPEC" || rc=$?
+expect_eq "$rc" 2 "plan: gre0 gains icsum"
+expect_contains "$plan" "icsum" "the plan names icsum"
+converge
+run_out l link_of gre0
+expect_contains "$l" "icsum" "gre0 has icsum"
+expect_contains "$l" "gre remote any local any" "gre0's endpoints stay the kernel's"
+expect_contains "$l" "nopmtudisc" "gre0's pmtudisc stays the kernel's"
+expect_contains "$l" "UP,LOWER_UP" "gre0 still up"
+run_out json lvs-converge --netns director show --format json
+expect_contains "$(tr -d ' \n' <<<"$json")" '"name":"gre0","type":"gre","ttl":0,"pmtudisc":false,"requireChecksum":true' "show reads icsum back"
+step "drift: icsum cleared by hand is planned and repaired"
+# `ip tunnel change gre0 mode gre` keeps icsum: iproute2 starts from the device's flags when
+# the name comes first. With the name last it starts from zero flags (and pmtudisc, hence
+# nopmtudisc to keep gre0's).
+in_ns director ip tunnel change gre0 mode gre
+expect_contains "$(link_of gre0)" "icsum" "ip tunnel change gre0 mode gre keeps icsum"
+in_ns director ip tunnel change mode gre nopmtudisc gre0
+run_out l link_of gre0
+expect_not_contains "$l" "icsum" "icsum cleared by hand"
+rc=0
+run_out plan lvs-converge --netns director plan -f "$SPEC" || rc=$?
+expect_eq "$rc" 2 "plan sees icsum missing"
+expect_contains "$plan" "icsum" "the plan names icsum"
+converge
+expect_contains "$(link_of gre0)" "icsum" "icsum back"
+step "gre0 requireChecksum cleared by the spec; a failed apply puts icsum back (rollback)"
+# icsum is cleared by the ioctl first, then the MTU request fails: the change takes its
+# first request back, so nothing was changed (exit 1).
+sed -i 's/- { name: gre0, requireChecksum: true }/- { name: gre0, requireChecksum: false, mtu: 1400 }/' "$SPEC"
+rc=0
+in_ns director env LVS_CONVERGE_FAULT=fail-at:link-set-mtu lvs-converge apply -f "$SPEC" >/tmp/fail.out 2>&1 || rc=$?
+cat /tmp/fail.out
+expect_eq "$rc" 1 "exit code: failed, nothing changed"
+expect_contains "$(cat /tmp/fail.out)" "nothing was changed" "apply says it took the change back"
+run_out l link_of gre0
+expect_contains "$l" "icsum" "icsum put back after the MTU failed"
+expect_not_contains "$l" "mtu 1400" "mtu unchanged"
+sed -i 's/- { name: gre0, requireChecksum: false, mtu: 1400 }/- { name: gre0 }/' "$SPEC"
+converge
+expect_not_contains "$(link_of gre0)" "icsum" "icsum cleared by the spec"
 
 step "a failed apply rolls the new tunnels back (deleted)"
 cat >>$SPEC <<'YAML'
