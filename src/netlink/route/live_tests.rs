@@ -107,7 +107,10 @@ fn links_from_ip() -> Vec<Link> {
                     let ttl = data.get("ttl").and_then(Value::as_u64).unwrap_or(0) as u8;
                     let pmtudisc = data.get("pmtudisc").and_then(Value::as_bool).unwrap_or(true);
                     if kind == "gre" {
-                        LinkKind::Gre { local, remote, ttl, pmtudisc }
+                        // iproute2 prints the flag as a key without a value (`"icsum": null`).
+                        let require_checksum =
+                            data.get("icsum").is_some_and(|flag| flag.is_null() || flag.as_bool() == Some(true));
+                        LinkKind::Gre { local, remote, ttl, pmtudisc, require_checksum }
                     } else {
                         LinkKind::Sit { local, remote, ttl, pmtudisc }
                     }
@@ -635,7 +638,13 @@ fn live_tunnel_kinds_match_ip() {
     }
 
     let made = [
-        LinkKind::Gre { local: None, remote: Some("198.51.100.44".parse().unwrap()), ttl: 0, pmtudisc: true },
+        LinkKind::Gre {
+            local: None,
+            remote: Some("198.51.100.44".parse().unwrap()),
+            ttl: 0,
+            pmtudisc: true,
+            require_checksum: false,
+        },
         LinkKind::Sit { local: Some("203.0.113.100".parse().unwrap()), remote: None, ttl: 64, pmtudisc: true },
         LinkKind::Ip6tnl {
             local: None,
@@ -665,7 +674,13 @@ fn live_tunnel_kinds_match_ip() {
         assert!(refusal.contains("cannot be deleted"), "{refusal}");
     }
     let gre0 = find_link(&mut client, "gre0").unwrap();
-    let p2p = LinkKind::Gre { local: None, remote: Some("198.51.100.1".parse().unwrap()), ttl: 0, pmtudisc: false };
+    let p2p = LinkKind::Gre {
+        local: None,
+        remote: Some("198.51.100.1".parse().unwrap()),
+        ttl: 0,
+        pmtudisc: false,
+        require_checksum: false,
+    };
     let refusal = client.update_link(&gre0, &Link { kind: p2p, ..gre0.clone() }).unwrap_err().to_string();
     assert!(refusal.contains("ip_gre module's fallback device"), "{refusal}");
 }
