@@ -396,7 +396,7 @@ fn the_json_failure_report_lists_what_stays_with_errnos() {
     let error = execute(&plan, 1, options(false), &mut host, &mut Journal::default()).expect_err("refused");
     let json: serde_json::Value =
         serde_json::from_str(&crate::render::json::render_apply_failure(&error).expect("a failure document")).unwrap();
-    assert_eq!(json["format_version"], "1.4");
+    assert_eq!(json["format_version"], "1.5");
     assert_eq!(json["outcome"], "partial");
     assert_eq!(json["failed"][0]["order"], 1);
     assert_eq!(json["failed"][0]["errno"], 2, "ENOENT: {json}");

@@ -30,7 +30,7 @@ use crate::spec::{self, NodeSelector, SpecError};
 /// The `format` tag of every saved plan.
 pub const FORMAT: &str = "lvs-converge/saved-plan";
 /// Raised whenever a reader of an older version could misread a newer file.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Saved plans are applied only by the build that wrote them: the digest is computed over
 /// this build's serialisation of the state, which another version may spell differently.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -548,9 +548,9 @@ mod tests {
         let error = |text: &str| saved_plan_error(&SavedPlan::from_json(text, path).expect_err("refused"));
         assert!(error("not json").starts_with("/tmp/p.json is not an lvs-converge saved plan: not JSON"));
         assert!(error("{\"format\": \"terraform\"}").contains("is not an lvs-converge saved plan"));
-        let newer = text.replace("\"format_version\": 2,", "\"format_version\": 3,");
+        let newer = text.replace("\"format_version\": 3,", "\"format_version\": 4,");
         assert!(
-            error(&newer).starts_with("saved plan /tmp/p.json has format version 3, newer than"),
+            error(&newer).starts_with("saved plan /tmp/p.json has format version 4, newer than"),
             "{}",
             error(&newer)
         );
