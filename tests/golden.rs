@@ -97,6 +97,7 @@ fn golden_cases_cover_every_change_kind() {
         "update ipvs real server",
         "delete ipvs real server",
         "update ipvs connection timeouts",
+        "update address",
         "create file",
         "update file",
         "delete file",

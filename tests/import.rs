@@ -182,6 +182,65 @@ fn a_host_off_its_role_gets_explicit_sections_and_the_reason() {
     assert!(error.contains("does not match role real-server") && error.contains("tunl0.rp_filter is 1"), "{error}");
 }
 
+/// The seed director with an IPv6 service beside its IPv4 one, its VIP on eth0 held
+/// deprecated (as the director role holds it) or not.
+fn director_with_ipv6_vip(deprecated: bool) -> HostState {
+    use lvs_converge::model::addresses::Address;
+    use lvs_converge::model::ipvs::ServiceKey;
+    use lvs_converge::model::keyed;
+    let mut state = snapshot::read(&sample("hosts/seed-director.yaml")).unwrap();
+    let vip = "2001:db8:1::100".parse().unwrap();
+    let mut service = state.ipvs.services.values().next().unwrap().clone();
+    let ServiceKey::Address { protocol, port, .. } = service.key else { unreachable!() };
+    service.key = ServiceKey::Address { protocol, address: vip, port };
+    keyed::put(&mut state.ipvs.services, service);
+    let address = Address { interface: "eth0".into(), address: vip, prefix_length: 128, label: None, deprecated };
+    keyed::put(&mut state.addresses, address);
+    state
+}
+
+fn import_state(state: &HostState, role: live::RoleChoice, name: &str) -> Result<(String, Spec), import::ImportError> {
+    let imported = live::import(state, role, "a test snapshot", render::change::object)?;
+    Ok(written_and_parsed(&imported, name))
+}
+
+#[test]
+fn a_director_with_its_ipv6_vip_deprecated_is_the_role_and_a_preferred_one_is_kept_explicitly() {
+    let held = director_with_ipv6_vip(true);
+    let (yaml, spec) = import_state(&held, live::RoleChoice::Auto, "held").unwrap();
+    assert_converged(&spec, &held, "held");
+    assert!(yaml.contains("role: director\nvipInterface: eth0:0\n"), "{yaml}");
+    assert!(!yaml.contains("2001:db8:1::100/128"), "the role holds it so, nothing to declare:\n{yaml}");
+
+    let preferred = director_with_ipv6_vip(false);
+    let (yaml, spec) = import_state(&preferred, live::RoleChoice::Auto, "preferred").unwrap();
+    assert_converged(&spec, &preferred, "preferred");
+    assert!(!yaml.contains("\nrole:"), "{yaml}");
+    assert!(
+        yaml.contains(
+            "2001:db8:1::100/128 on eth0 is preferred (a possible source address): the role would make it deprecated"
+        ),
+        "the comment names why the role form does not fit:\n{yaml}"
+    );
+}
+
+#[test]
+fn a_deprecated_address_beyond_the_role_is_imported_deprecated() {
+    use lvs_converge::model::addresses::Address;
+    let mut state = director_with_ipv6_vip(true);
+    let extra = Address {
+        interface: "lo".into(),
+        address: "2001:db8:1::200".parse().unwrap(),
+        prefix_length: 128,
+        label: None,
+        deprecated: true,
+    };
+    lvs_converge::model::keyed::put(&mut state.addresses, extra);
+    let (yaml, spec) = import_state(&state, live::RoleChoice::Auto, "extra").unwrap();
+    assert_converged(&spec, &state, "extra");
+    assert!(yaml.contains("2001:db8:1::200/128, interface: lo, deprecated: true"), "{yaml}");
+}
+
 #[test]
 fn tunnels_of_every_kind_are_imported_but_fallbacks_left_down_are_not() {
     let (state, yaml, spec) = import_host("tunnel-kinds.yaml", live::RoleChoice::Auto).unwrap();

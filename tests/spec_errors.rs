@@ -579,3 +579,12 @@ fn fou_port_mistakes_are_located_with_the_fix() {
     )
     .expect("two families, two ports");
 }
+
+#[test]
+fn deprecated_is_for_ipv6_addresses_only() {
+    let address =
+        |cidr: &str| format!("{HEADER}addresses:\n  - address: {cidr}\n    interface: eth0\n    deprecated: true\n");
+    let d = assert_error(&address("203.0.113.100/32"), 6, "addresses[0].deprecated", "is for IPv6 addresses");
+    assert!(d.hint.as_deref().is_some_and(|hint| hint.contains("remove `deprecated: true`")), "{d}");
+    spec::parse(&address("\"2001:db8:1::100/128\""), Path::new("ok.yaml")).expect("IPv6 may be deprecated");
+}

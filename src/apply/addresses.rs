@@ -1,4 +1,4 @@
-//! Carrying out address changes on the kernel (`ip addr add|del`).
+//! Carrying out address changes on the kernel (`ip addr add|change|del`).
 
 use nix::errno::Errno;
 
@@ -19,6 +19,7 @@ impl Applier for AddressChange {
     fn in_memory(&self, host: &mut MemoryHost) -> Result<(), ChangeError> {
         let (verb, address) = match self {
             AddressChange::Create { after } => ("adding", after),
+            AddressChange::Update { after, .. } => ("changing", after),
             AddressChange::Delete { before } => ("removing", before),
         };
         let action = format!("{verb} {}/{} on {}", address.address, address.prefix_length, address.interface);
@@ -31,6 +32,12 @@ impl Applier for AddressChange {
                 Err(refused(action, Errno::EEXIST))
             }
             AddressChange::Create { after } => {
+                addresses.insert(after.key(), after.clone());
+                Ok(())
+            }
+            // Like the kernel's RTM_NEWADDR with NLM_F_REPLACE: an address gone meanwhile is
+            // added.
+            AddressChange::Update { after, .. } => {
                 addresses.insert(after.key(), after.clone());
                 Ok(())
             }
@@ -47,6 +54,7 @@ impl Applier for AddressChange {
 pub fn apply(client: &mut RouteClient, change: &AddressChange) -> Result<(), RouteNetlinkError> {
     match change {
         AddressChange::Create { after } => client.add_address(after),
+        AddressChange::Update { after, .. } => client.change_address(after),
         AddressChange::Delete { before } => client.delete_address(before),
     }
 }

@@ -387,3 +387,33 @@ fn the_undo_of_a_route_gone_out_of_band_is_refused_with_esrch_and_the_tunnel_swe
     assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error:?}");
     assert_report_is_the_host(&error, &start, &host.inner().host);
 }
+
+/// Issue 14: deprecating an address, or making it preferred, is undone in place when a
+/// later change fails: never deleted.
+#[test]
+fn an_address_changed_in_place_is_changed_back_by_the_rollback() {
+    let state = |deprecated: bool| -> HostState {
+        serde_yaml::from_str(&format!(
+            "links: [{{ name: eth0, type: other, kind: veth, up: true, mtu: 1500 }}]\n\
+             addresses: [{{ interface: eth0, address: \"2001:db8:1::100\", prefixLength: 128, deprecated: {deprecated} }}]\n"
+        ))
+        .unwrap()
+    };
+    let route: Route = serde_yaml::from_str(
+        "{ table: 254, type: unicast, destination: \"2001:db8:2::\", prefixLength: 64, device: eth0, scope: link }",
+    )
+    .unwrap();
+    let ownership = Ownership::default();
+    for deprecated in [true, false] {
+        let start = state(!deprecated);
+        let mut desired = state(deprecated);
+        desired.routes.insert(route.key(), route.clone());
+        let plan = plan::diff(&desired, &start, &ownership);
+        let objects: Vec<String> = plan.changes.iter().map(|p| crate::render::change::object(&p.change)).collect();
+        assert_eq!(objects, ["address 2001:db8:1::100/128 on eth0", "route unicast 2001:db8:2::/64 table main"]);
+        let mut host = FaultInjecting::new(MemoryHost::new(start.clone()), FaultRules::parse("fail-at-change:2"));
+        let error = apply(plan, &desired, &ownership, options(true), &mut host).expect_err("injected");
+        assert!(matches!(error.outcome(), Some(Outcome::RolledBack { .. })), "{error:?}");
+        assert_eq!(host.inner().state, start, "deprecated {deprecated}: undone in place");
+    }
+}

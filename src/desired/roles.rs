@@ -40,6 +40,7 @@ pub fn director(ipvs: &IpvsState, vip_interface: Option<&str>) -> HostState {
                     address: *vip,
                     prefix_length: host_prefix_length(vip),
                     label: label.clone().filter(|_| vip.is_ipv4()),
+                    deprecated: vip.is_ipv6(),
                 },
             );
         }
@@ -78,7 +79,7 @@ pub fn real_server(receivers: &BTreeSet<Receiver>, vips: &[IpAddr]) -> HostState
     for vip in vips {
         keyed::put(
             &mut declared.addresses,
-            Address { interface: "lo".into(), address: *vip, prefix_length: host_prefix_length(vip), label: None },
+            Address { interface: "lo".into(), address: *vip, prefix_length: host_prefix_length(vip), label: None, deprecated: false },
         );
     }
     if vips.iter().any(IpAddr::is_ipv4) {

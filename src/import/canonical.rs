@@ -199,6 +199,7 @@ pub fn address_spec(address: &Address) -> AddressSpec {
         address: Cidr { address: address.address, prefix_length: Some(address.prefix_length) },
         interface: address.interface.clone(),
         label: address.label.clone().filter(|label| *label != address.interface),
+        deprecated: address.deprecated,
     }
 }
 

@@ -297,6 +297,14 @@ fn vip_interface(host: &HostState) -> Result<String, Vec<String>> {
         .ok_or_else(|| vec!["no address service, so no VIP interface for the director role".into()])
 }
 
+fn source_preference(address: &Address) -> &'static str {
+    if address.deprecated {
+        "deprecated (never a source address)"
+    } else {
+        "preferred (a possible source address)"
+    }
+}
+
 /// Every item the bare role form wants that the host doesn't already have, in words.
 fn unmet_defaults(desired: &HostState, host: &HostState) -> Vec<String> {
     let mut reasons = Vec::new();
@@ -331,6 +339,11 @@ fn unmet_defaults(desired: &HostState, host: &HostState) -> Vec<String> {
     for (id, want) in &desired.addresses {
         match host.addresses.get(id) {
             Some(have) if have == want => {}
+            Some(have) if have.deprecated != want.deprecated => reasons.push(format!(
+                "{id} is {}: the role would make it {}",
+                source_preference(have),
+                source_preference(want)
+            )),
             Some(have) => reasons.push(format!(
                 "{id} has label {}: the role would use {}",
                 have.effective_label(),

@@ -24,6 +24,13 @@ pub struct Address {
     /// name, which is what the kernel reports when no label was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// Preferred lifetime 0 (`ip addr add … preferred_lft 0`, the kernel's `deprecated` flag):
+    /// the address is still owned, answered and served, but the kernel never picks it as the
+    /// source of packets it sends. A director's IPv6 VIP must be this: otherwise it becomes the
+    /// outer source of the tunnel packets, and a real server drops tunnel packets that come
+    /// from one of its own addresses (the VIP on its lo).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
 }
 
 /// Addresses are identified by interface and address: the same VIP on `lo` and on `eth0` are

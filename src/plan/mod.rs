@@ -74,6 +74,7 @@ impl Change {
             | Change::Address(AddressChange::Create { .. })
             | Change::Route(RouteChange::Create { .. }) => Action::Create,
             Change::Link(LinkChange::Update { .. })
+            | Change::Address(AddressChange::Update { .. })
             | Change::Route(RouteChange::Update { .. })
             | Change::Sysctl(SysctlChange::Set { .. }) => Action::Update,
             Change::Link(LinkChange::Delete { .. })
@@ -107,6 +108,9 @@ impl Change {
             }
             Change::Address(AddressChange::Delete { before }) => {
                 vec![Change::Address(AddressChange::Create { after: before })]
+            }
+            Change::Address(AddressChange::Update { before, after }) => {
+                vec![Change::Address(AddressChange::Update { before: after, after: before })]
             }
             Change::Route(RouteChange::Create { after }) => vec![Change::Route(RouteChange::Delete { before: after })],
             Change::Route(RouteChange::Update { before, after }) => {

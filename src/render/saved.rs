@@ -239,6 +239,7 @@ mod tests {
             address: "203.0.113.100".parse().unwrap(),
             prefix_length: 32,
             label: Some(label.into()),
+            deprecated: false,
         };
         let service =
             ServiceKey::Address { protocol: Protocol::Tcp, address: "203.0.113.100".parse().unwrap(), port: 80 };

@@ -207,6 +207,11 @@ pub struct AddressSpec {
     /// IPv4 label, which must start with the interface name (`eth0:0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// IPv6 only: hold the address with preferred lifetime 0, so that the host answers and
+    /// serves it but never sends from it. A director's IPv6 VIPs are held so by the director
+    /// role: a tunnel packet whose source is the VIP is dropped by the real server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -469,11 +474,20 @@ impl AddressSpec {
                 return None;
             }
         }
+        if self.deprecated && self.address.address.is_ipv4() {
+            problems.add(
+                &format!("{path}.deprecated"),
+                format!("`deprecated` is for IPv6 addresses; {} is IPv4", self.address),
+                "remove `deprecated: true` (IPv4 source selection does not follow address lifetimes)",
+            );
+            return None;
+        }
         Some(Address {
             interface: self.interface.clone(),
             address: self.address.address,
             prefix_length: self.address.prefix_or_host(),
             label: self.label.clone().filter(|l| *l != self.interface),
+            deprecated: self.deprecated,
         })
     }
 }

@@ -113,6 +113,10 @@ pub fn render(desired: &HostState, host: &HostNetworkd) -> NetworkFiles {
             if let Some(label) = &address.label {
                 let _ = writeln!(network, "Label={}", one_line(label));
             }
+            if address.deprecated {
+                // systemd.network(5): 0 = "immediately expired", never chosen as a source.
+                network.push_str("PreferredLifetime=0\n");
+            }
         }
         for (_, route) in routes.iter().filter(|(on, _)| *on == interface) {
             let _ = write!(network, "\n[Route]\nDestination={}/{}\n", route.destination, route.prefix_length);
@@ -331,6 +335,23 @@ mod tests {
             "[NetDev]\nName=g6\nKind=ip6gre\nMTUBytes=1400\n\n[Tunnel]\nRemote=2001:db8::1\nTTL=0\nIndependent=yes\n"
         );
         assert_eq!(body("90-lvs-converge-g6.network"), format!("[Match]\nName=g6\n\n[Link]\nMTUBytes=1400\nActivationPolicy=up\n\n[Network]\nLinkLocalAddressing=no\nConfigureWithoutCarrier=yes\n"));
+    }
+
+    /// Issue 14: the director's IPv6 VIP is persisted deprecated, as `apply` holds it; its
+    /// IPv4 VIP as before.
+    #[test]
+    fn a_director_s_ipv6_vip_is_persisted_with_preferred_lifetime_zero() {
+        let spec = format!(
+            "{}    - {{ address: \"2001:db8:1::100\", port: 80, realServers: [{{ address: \"2001:db8:1::11\" }}] }}\n{PERSIST}",
+            DIRECTOR
+        );
+        let spec = resolve(&spec, &HostNetworkd::default());
+        let eth0 = bodies(&spec).into_iter().find(|(path, _)| path.ends_with("-eth0.network")).unwrap().1;
+        assert_eq!(
+            eth0,
+            "[Match]\nName=eth0\n\n[Address]\nAddress=203.0.113.100/32\nLabel=eth0:0\n\n\
+             [Address]\nAddress=2001:db8:1::100/128\nPreferredLifetime=0\n"
+        );
     }
 
     /// Issue 18: `90-lvs-converge-eth0.network` lost to (or, sorting first, took eth0 from)

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
 
 use rtnetlink::packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
 };
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -32,7 +32,8 @@ impl RouteClient {
     }
 
     /// `ip addr add ADDRESS/PREFIX dev IFACE [label LABEL]` (IPv6: also `nodad`, so that a
-    /// VIP is usable at once instead of after duplicate address detection).
+    /// VIP is usable at once instead of after duplicate address detection; deprecated:
+    /// `preferred_lft 0`).
     pub fn add_address(&mut self, address: &Address) -> Result<(), RouteNetlinkError> {
         let action = describe_address_action("adding", address);
         let index = self.index_of(&address.interface, &action)?;
@@ -41,6 +42,19 @@ impl RouteClient {
         let mut request = self.handle.address().add(index, address.address, address.prefix_length);
         *request.message_mut() = message;
         self.wait(action, Op::AddAddress(address), request.execute())
+    }
+
+    /// `ip addr change ADDRESS/PREFIX dev IFACE [nodad] preferred_lft 0|forever`: the
+    /// address stays, with the routes through it and the connections to it; only its
+    /// lifetimes (deprecated or not) are set.
+    pub fn change_address(&mut self, address: &Address) -> Result<(), RouteNetlinkError> {
+        let action = describe_address_action("changing", address);
+        let index = self.index_of(&address.interface, &action)?;
+        let message = address_change_message(address, index)
+            .map_err(|detail| RouteNetlinkError::InvalidRequest { action: action.clone(), detail })?;
+        let mut request = self.handle.address().add(index, address.address, address.prefix_length).replace();
+        *request.message_mut() = message;
+        self.wait(action, Op::ChangeAddress(address), request.execute())
     }
 
     /// `ip addr del ADDRESS/PREFIX dev IFACE [label LABEL]`.
@@ -63,11 +77,14 @@ pub(crate) fn address_from_message(message: &AddressMessage, names: &BTreeMap<u3
     let mut local = None;
     let mut address = None;
     let mut label = None;
+    // IFA_FLAGS (32 bits) supersedes the header's 8 when present; deprecated fits in both.
+    let mut deprecated = message.header.flags.contains(AddressHeaderFlags::Deprecated);
     for attribute in &message.attributes {
         match attribute {
             AddressAttribute::Local(ip) => local = Some(*ip),
             AddressAttribute::Address(ip) => address = Some(*ip),
             AddressAttribute::Label(text) => label = Some(text.clone()),
+            AddressAttribute::Flags(flags) => deprecated = flags.contains(AddressFlags::Deprecated),
             _ => {}
         }
     }
@@ -88,6 +105,9 @@ pub(crate) fn address_from_message(message: &AddressMessage, names: &BTreeMap<u3
         interface,
         address: ip,
         prefix_length: message.header.prefix_len,
+        // The model's `deprecated` is the IPv6 source-selection switch; IPv4 lifetimes are not
+        // managed (IPv4 picks sources without looking at them).
+        deprecated: deprecated && ip.is_ipv6(),
     })
 }
 
@@ -101,8 +121,8 @@ pub(crate) fn normalise_label(ip: IpAddr, label: Option<String>, interface: &str
 }
 
 /// RTM_NEWADDR / RTM_DELADDR message as `ip addr add|del` sends it: IFA_LOCAL and
-/// IFA_ADDRESS both the address (no peer, no broadcast), IFA_LABEL when given, and for new
-/// IPv6 addresses IFA_F_NODAD.
+/// IFA_ADDRESS both the address (no peer, no broadcast), IFA_LABEL when given, for new
+/// IPv6 addresses IFA_F_NODAD, and for deprecated ones IFA_CACHEINFO with preferred 0.
 pub(crate) fn address_message(address: &Address, index: u32, create: bool) -> Result<AddressMessage, String> {
     let mut message = AddressMessage::default();
     message.header.index = index;
@@ -111,6 +131,9 @@ pub(crate) fn address_message(address: &Address, index: u32, create: bool) -> Re
         IpAddr::V4(v4) => {
             if address.prefix_length > 32 {
                 return Err(format!("prefix length {} is longer than 32", address.prefix_length));
+            }
+            if address.deprecated {
+                return Err("only IPv6 addresses are held deprecated (IPv4 ignores lifetimes choosing a source)".into());
             }
             message.header.family = AddressFamily::Inet;
             // As `ip` does: loopback addresses are host scope, the rest global.
@@ -136,10 +159,32 @@ pub(crate) fn address_message(address: &Address, index: u32, create: bool) -> Re
             if create {
                 message.header.flags = AddressHeaderFlags::Nodad;
                 message.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+                if address.deprecated {
+                    message.attributes.push(AddressAttribute::CacheInfo(lifetimes(true)));
+                }
             }
         }
     }
     Ok(message)
+}
+
+/// RTM_NEWADDR for `ip addr change`: as for adding (so IPv6 keeps `nodad`), with the
+/// lifetimes said in both directions — without them the kernel would make both forever.
+pub(crate) fn address_change_message(address: &Address, index: u32) -> Result<AddressMessage, String> {
+    let mut message = address_message(address, index, true)?;
+    message.attributes.retain(|attribute| !matches!(attribute, AddressAttribute::CacheInfo(_)));
+    message.attributes.push(AddressAttribute::CacheInfo(lifetimes(address.deprecated)));
+    Ok(message)
+}
+
+/// IFA_CACHEINFO as `ip addr … preferred_lft 0|forever valid_lft forever` sends it. The kernel
+/// sets IFA_F_DEPRECATED itself when the preferred lifetime is 0 (the flag cannot be sent).
+fn lifetimes(deprecated: bool) -> CacheInfo {
+    const FOREVER: u32 = u32::MAX;
+    let mut lifetimes = CacheInfo::default();
+    lifetimes.ifa_preferred = if deprecated { 0 } else { FOREVER };
+    lifetimes.ifa_valid = FOREVER;
+    lifetimes
 }
 
 pub(super) fn describe_address_action(verb: &str, address: &Address) -> String {

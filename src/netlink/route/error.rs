@@ -119,6 +119,7 @@ pub(super) enum Op<'a> {
     SetUp(&'a str),
     DeleteLink(&'a str),
     AddAddress(&'a Address),
+    ChangeAddress(&'a Address),
     DeleteAddress(&'a Address),
     AddRoute(&'a Route),
     ReplaceRoute(&'a Route),
@@ -214,7 +215,7 @@ pub(super) fn hint(op: Op<'_>, code: i32) -> Option<String> {
         (Op::ReplaceRoute(_), ENOENT) | (Op::DeleteRoute, ESRCH) | (Op::DeleteRoute, ENOENT) => {
             "no such route: something else changed it meanwhile; run plan again".into()
         }
-        (Op::AddAddress(a) | Op::DeleteAddress(a), ENODEV) => format!("does interface {} exist?", a.interface),
+        (Op::AddAddress(a) | Op::ChangeAddress(a) | Op::DeleteAddress(a), ENODEV) => format!("does interface {} exist?", a.interface),
         (Op::AddRoute(r) | Op::ReplaceRoute(r), ENODEV) if r.device.is_some() => {
             format!("does interface {} exist?", r.device.as_deref().unwrap_or_default())
         }

@@ -115,6 +115,7 @@ fn addresses_from_ip() -> Vec<Address> {
                 address,
                 prefix_length: info["prefixlen"].as_u64().unwrap() as u8,
                 label,
+                deprecated: address.is_ipv6() && info["deprecated"].as_bool().unwrap_or(false),
             });
         }
     }
@@ -192,6 +193,7 @@ fn vip(interface: &str, address: &str, prefix_length: u8, label: Option<&str>) -
         address: address.parse().unwrap(),
         prefix_length,
         label: label.map(str::to_string),
+        deprecated: false,
     }
 }
 
@@ -295,6 +297,45 @@ fn live_reads_match_ip() {
     assert!(routes.contains(&Route { metric: 7, ..route(1000, RouteType::Blackhole, "10.99.0.0", 16, None) }));
     assert!(routes.iter().any(|r| r.table == 1000 && r.destination == "2001:db8:1::".parse::<IpAddr>().unwrap()));
     assert!(!routes.iter().any(|r| matches!(r.destination, IpAddr::V6(v6) if is_ipv6_link_local(&v6))));
+}
+
+/// A deprecated IPv6 address is added and changed in place like `ip addr add|change …
+/// preferred_lft 0|forever`: the kernel flags it deprecated, reads back equal, and no longer
+/// picks it as a source while it stays on the interface.
+#[test]
+#[ignore = "needs root and a real kernel; see the module doc"]
+fn live_deprecated_address_is_no_source_and_changes_in_place() {
+    if !fresh_namespace() {
+        return;
+    }
+    if try_ip("link add eth0 type veth peer name peer0").is_err() {
+        eprintln!("SKIPPED: no veth interfaces in this kernel");
+        return;
+    }
+    ip("link set peer0 up");
+    ip("link set eth0 up");
+    let mut client = RouteClient::connect().unwrap();
+    let own = vip("eth0", "2001:db8:1::10", 64, None);
+    client.add_address(&own).unwrap();
+    let mut vip_address = vip("eth0", "2001:db8:1::100", 128, None);
+    vip_address.deprecated = true;
+    client.add_address(&vip_address).unwrap();
+    assert!(client.addresses().unwrap().contains(&vip_address));
+    assert_reads_match_ip(&mut client);
+    let shown = ip("-6 addr show dev eth0 to 2001:db8:1::100/128");
+    assert!(shown.contains("deprecated") && !shown.contains("tentative"), "{shown}");
+    let source = || ip("-6 route get 2001:db8:1::11");
+    assert!(source().contains("src 2001:db8:1::10 "), "{}", source());
+
+    let preferred = Address { deprecated: false, ..vip_address.clone() };
+    client.change_address(&preferred).unwrap();
+    let read = client.addresses().unwrap();
+    assert!(read.contains(&preferred), "{read:?}");
+    assert!(!ip("-6 addr show dev eth0 to 2001:db8:1::100/128").contains("deprecated"));
+    assert!(source().contains("src 2001:db8:1::100 "), "a preferred VIP is the source again: {}", source());
+    client.change_address(&vip_address).unwrap();
+    assert!(client.addresses().unwrap().contains(&vip_address));
+    assert!(source().contains("src 2001:db8:1::10 "), "{}", source());
 }
 
 /// Every write reaches the kernel as `ip` would make it, and what the client writes reads

@@ -18,7 +18,9 @@ use rtnetlink::packet_route::route::{
 };
 use rtnetlink::packet_route::AddressFamily;
 
-use super::addresses::{address_from_message, address_message, describe_address_action, normalise_label};
+use super::addresses::{
+    address_change_message, address_from_message, address_message, describe_address_action, normalise_label,
+};
 use super::client::{consistent_read, within};
 use super::error::{extack_message, hint, Op};
 use super::links::{link_from_message, link_name};
@@ -459,7 +461,13 @@ fn label_equal_to_the_interface_name_reads_as_none() {
     let read = |m: &AddressMessage| address_from_message(&wire(m), &names()).unwrap();
     assert_eq!(
         read(&plain),
-        Address { interface: "lo".into(), address: ip("203.0.113.100"), prefix_length: 32, label: None }
+        Address {
+            interface: "lo".into(),
+            address: ip("203.0.113.100"),
+            prefix_length: 32,
+            label: None,
+            deprecated: false
+        }
     );
     assert_eq!(read(&alias).label.as_deref(), Some("eth0:0"));
     assert_eq!(read(&alias).interface, "eth0");
@@ -495,6 +503,7 @@ fn ipv4_address_is_sent_like_ip_addr_add() {
         address: ip("203.0.113.100"),
         prefix_length: 32,
         label: Some("eth0:0".into()),
+        deprecated: false,
     };
     let message = address_message(&vip, 2, true).unwrap();
     assert_eq!(message.header.family, AddressFamily::Inet);
@@ -504,13 +513,20 @@ fn ipv4_address_is_sent_like_ip_addr_add() {
     assert!(message.attributes.contains(&AddressAttribute::Label("eth0:0".into())));
     assert!(!message.attributes.iter().any(|a| matches!(a, AddressAttribute::Broadcast(_))));
     assert_eq!(address_from_message(&wire(&message), &names()), Some(vip));
-    let loopback = Address { interface: "lo".into(), address: ip("127.0.0.2"), prefix_length: 8, label: None };
+    let loopback =
+        Address { interface: "lo".into(), address: ip("127.0.0.2"), prefix_length: 8, label: None, deprecated: false };
     assert_eq!(address_message(&loopback, 1, true).unwrap().header.scope, AddressScope::Host);
 }
 
 #[test]
 fn ipv6_address_skips_dad_when_added_and_refuses_labels() {
-    let vip = Address { interface: "lo".into(), address: ip("2001:db8::100"), prefix_length: 128, label: None };
+    let vip = Address {
+        interface: "lo".into(),
+        address: ip("2001:db8::100"),
+        prefix_length: 128,
+        label: None,
+        deprecated: false,
+    };
     let added = address_message(&vip, 1, true).unwrap();
     assert!(added.attributes.contains(&AddressAttribute::Flags(AddressFlags::Nodad)));
     assert!(added.header.flags.contains(AddressHeaderFlags::Nodad));
@@ -519,6 +535,65 @@ fn ipv6_address_skips_dad_when_added_and_refuses_labels() {
     assert_eq!(address_from_message(&wire(&added), &names()), Some(vip.clone()));
     let labelled = Address { label: Some("lo:6".into()), ..vip };
     assert!(address_message(&labelled, 1, true).unwrap_err().contains("only IPv4"));
+}
+
+fn lifetimes_sent(message: &AddressMessage) -> Option<(u32, u32)> {
+    message.attributes.iter().find_map(|a| match a {
+        AddressAttribute::CacheInfo(info) => Some((info.ifa_preferred, info.ifa_valid)),
+        _ => None,
+    })
+}
+
+#[test]
+fn deprecated_ipv6_address_is_added_with_preferred_lifetime_zero() {
+    let vip = Address {
+        interface: "eth0".into(),
+        address: ip("2001:db8:1::100"),
+        prefix_length: 128,
+        label: None,
+        deprecated: true,
+    };
+    let added = address_message(&vip, 2, true).unwrap();
+    assert_eq!(lifetimes_sent(&added), Some((0, u32::MAX)));
+    assert!(added.attributes.contains(&AddressAttribute::Flags(AddressFlags::Nodad)));
+    let plain = Address { deprecated: false, ..vip.clone() };
+    assert_eq!(lifetimes_sent(&address_message(&plain, 2, true).unwrap()), None, "unchanged for other addresses");
+    assert_eq!(lifetimes_sent(&address_message(&vip, 2, false).unwrap()), None, "deleting says no lifetimes");
+    let v4 = Address { address: ip("203.0.113.100"), prefix_length: 32, ..vip };
+    assert!(address_message(&v4, 2, true).unwrap_err().contains("only IPv6"));
+}
+
+#[test]
+fn changing_an_address_says_its_lifetimes_both_ways_and_keeps_nodad() {
+    let vip = Address {
+        interface: "eth0".into(),
+        address: ip("2001:db8:1::100"),
+        prefix_length: 128,
+        label: None,
+        deprecated: true,
+    };
+    let deprecate = address_change_message(&vip, 2).unwrap();
+    assert_eq!(lifetimes_sent(&deprecate), Some((0, u32::MAX)));
+    assert_eq!(deprecate.attributes.iter().filter(|a| matches!(a, AddressAttribute::CacheInfo(_))).count(), 1);
+    let prefer = address_change_message(&Address { deprecated: false, ..vip }, 2).unwrap();
+    assert_eq!(lifetimes_sent(&prefer), Some((u32::MAX, u32::MAX)));
+    assert!(prefer.attributes.contains(&AddressAttribute::Flags(AddressFlags::Nodad)));
+}
+
+#[test]
+fn deprecated_flag_is_read_for_ipv6_only() {
+    let mut v6 = address_message_from_kernel(AddressFamily::Inet6, 2, ip("2001:db8:1::100"), 128, None);
+    v6.attributes.push(AddressAttribute::Flags(AddressFlags::Deprecated | AddressFlags::Nodad));
+    assert!(address_from_message(&wire(&v6), &names()).unwrap().deprecated);
+    let mut header_only = address_message_from_kernel(AddressFamily::Inet6, 2, ip("2001:db8:1::100"), 128, None);
+    header_only.header.flags = AddressHeaderFlags::Deprecated;
+    assert!(address_from_message(&wire(&header_only), &names()).unwrap().deprecated);
+    let mut preferred = address_message_from_kernel(AddressFamily::Inet6, 2, ip("2001:db8:1::100"), 128, None);
+    preferred.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+    assert!(!address_from_message(&wire(&preferred), &names()).unwrap().deprecated);
+    let mut v4 = address_message_from_kernel(AddressFamily::Inet, 2, ip("203.0.113.100"), 32, None);
+    v4.attributes.push(AddressAttribute::Flags(AddressFlags::Deprecated));
+    assert!(!address_from_message(&wire(&v4), &names()).unwrap().deprecated);
 }
 
 // ---------------------------------------------------------------- routes
@@ -692,7 +767,13 @@ fn second_any_any_tunnel_is_explained_as_tunl0() {
 
 #[test]
 fn errors_name_the_object_the_cause_and_what_to_do() {
-    let vip = Address { interface: "lo".into(), address: ip("203.0.113.100"), prefix_length: 32, label: None };
+    let vip = Address {
+        interface: "lo".into(),
+        address: ip("203.0.113.100"),
+        prefix_length: 32,
+        label: None,
+        deprecated: false,
+    };
     assert_eq!(
         rejected(Op::AddAddress(&vip), errno::ENODEV, &describe_address_action("adding", &vip)),
         "adding 203.0.113.100/32 to lo: No such device (ENODEV) — does interface lo exist?"

@@ -12,7 +12,7 @@ mod sysctl;
 
 use serde::Serialize;
 
-pub(crate) use addresses::fields as address_fields;
+pub(crate) use addresses::compared_fields as address_fields;
 pub(crate) use ipvs::destination_id;
 pub use ipvs::{describe_draining, TIMEOUTS_ID};
 
@@ -159,6 +159,7 @@ mod tests {
             Change::Fou(FouChange::Delete { .. }) => "Fou::Delete",
             Change::Sysctl(SysctlChange::Set { .. }) => "Sysctl::Set",
             Change::Address(AddressChange::Create { .. }) => "Address::Create",
+            Change::Address(AddressChange::Update { .. }) => "Address::Update",
             Change::Address(AddressChange::Delete { .. }) => "Address::Delete",
             Change::Route(RouteChange::Create { .. }) => "Route::Create",
             Change::Route(RouteChange::Update { .. }) => "Route::Update",
@@ -181,7 +182,7 @@ mod tests {
     }
 
     /// The arms of [`variant`]: raise it with the arm a new variant needs.
-    const VARIANTS: usize = 26;
+    const VARIANTS: usize = 27;
 
     /// One change of every variant, with how it reads: `action kind id`, then its fields.
     fn table() -> Vec<(Change, &'static str, &'static str)> {
@@ -196,6 +197,14 @@ mod tests {
             address: "203.0.113.100".parse().unwrap(),
             prefix_length: 32,
             label: label.map(str::to_string),
+            deprecated: false,
+        };
+        let deprecated_vip = |deprecated| Address {
+            interface: "eth0".into(),
+            address: "2001:db8:1::100".parse().unwrap(),
+            prefix_length: 128,
+            label: None,
+            deprecated,
         };
         let route = |source: Option<&str>| Route {
             table: TABLE_LOCAL,
@@ -271,6 +280,11 @@ mod tests {
                 Change::Address(AddressChange::Create { after: address(Some("lo:vip")) }),
                 "create address 203.0.113.100/32 on lo",
                 "label=lo:vip",
+            ),
+            (
+                Change::Address(AddressChange::Update { before: deprecated_vip(false), after: deprecated_vip(true) }),
+                "update address 2001:db8:1::100/128 on eth0",
+                "deprecated=no→yes",
             ),
             (
                 Change::Address(AddressChange::Delete { before: address(None) }),
