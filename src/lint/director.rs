@@ -122,11 +122,13 @@ fn family_crossing(document: &Document, service: &Service, dest: &Destination) -
 /// IPVS picks the outer source of an IPv6 tunnel by the kernel's source address selection,
 /// which prefers the VIP once it is on the director's interface (measured on the lab
 /// kernel); the real server's ip6tnl0 drops a packet whose outer source is one of its own
-/// addresses, and the VIP is on its lo. ip6gre0 does not check.
+/// addresses, and the VIP is on its lo. ip6gre0 does not check. A deprecated VIP (the
+/// director role's) is never preferred.
 fn vip_as_tunnel_source(service: &Service, dest: &Destination, facts: &Facts) -> Option<Finding> {
     let ServiceKey::Address { address: vip @ IpAddr::V6(_), .. } = service.key else { return None };
     let ip6tnl = matches!(dest.tunnel.kind, TunnelType::Ipip | TunnelType::Gue);
-    if !tunnels(dest) || !dest.address.is_ipv6() || !ip6tnl || !facts.is_local(vip) {
+    let preferred_vip = facts.addresses().iter().any(|a| a.address == vip && !a.deprecated);
+    if !tunnels(dest) || !dest.address.is_ipv6() || !ip6tnl || !preferred_vip {
         return None;
     }
     Some(Finding::warning(
@@ -140,9 +142,8 @@ fn vip_as_tunnel_source(service: &Service, dest: &Destination, facts: &Facts) ->
          VIP on the director's interface that is the VIP. The real server holds the VIP on lo, and its ip6tnl0 drops \
          every packet whose outer source is one of its own addresses.",
         format!(
-            "deprecate the VIP on the director so that it is never preferred as a source: `ip addr change {vip}/128 \
-             dev IFACE preferred_lft 0` (lvs-converge does not set address lifetimes yet), or use GRE, whose ip6gre0 \
-             does not check"
+            "deprecate the VIP on the director so that it is never preferred as a source: declare the address with \
+             `deprecated: true` (the director role does), or use GRE, whose ip6gre0 does not check"
         ),
     ))
 }
