@@ -58,8 +58,7 @@ mod tests {
         .iter()
         .map(|yaml| serde_yaml::from_str(yaml).unwrap())
         .collect();
-        let modules: Vec<String> =
-            super::links(&links).into_iter().flat_map(|(_, state)| state.modules).collect();
+        let modules: Vec<String> = super::links(&links).into_iter().flat_map(|(_, state)| state.modules).collect();
         assert_eq!(modules, ["ip6_gre", "ip6_tunnel", "ip_gre", "ipip", "sit"]);
     }
 }

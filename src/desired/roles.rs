@@ -79,7 +79,13 @@ pub fn real_server(receivers: &BTreeSet<Receiver>, vips: &[IpAddr]) -> HostState
     for vip in vips {
         keyed::put(
             &mut declared.addresses,
-            Address { interface: "lo".into(), address: *vip, prefix_length: host_prefix_length(vip), label: None, deprecated: false },
+            Address {
+                interface: "lo".into(),
+                address: *vip,
+                prefix_length: host_prefix_length(vip),
+                label: None,
+                deprecated: false,
+            },
         );
     }
     if vips.iter().any(IpAddr::is_ipv4) {
