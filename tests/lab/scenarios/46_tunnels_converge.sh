@@ -49,7 +49,10 @@ converge() {
         rc=0
         run_out again lvs-converge --netns "$ns" apply -f "$spec" --node "$ns" || rc=$?
         check "[$ns] second apply of $(basename "$spec") exits 0" test "$rc" = 0
-        check "[$ns] second apply of $(basename "$spec") says No changes." contains "$again" "No changes."
+        # "No changes to make now." when a real server of the previous example is draining
+        check "[$ns] second apply of $(basename "$spec") says No changes" contains "$again" "No changes"
+        check "[$ns] second apply of $(basename "$spec") changed nothing" \
+            test "$(count ' [1-9][0-9]* \(created\|updated\|deleted\)' "$again")" = 0
     done
 }
 # plan_on NS SPEC: the plan text in $plan, its exit code in $plan_rc
@@ -58,9 +61,17 @@ plan_on() {
     run_out plan lvs-converge --netns "$1" plan -f "$2" --node "$1" || plan_rc=$?
 }
 
+# The destinations of SERVICE that take new connections (weight > 0): a real server the
+# previous example had is drained, not deleted, while it still has connections.
+serving_destinations() {
+    in_ns director ipvsadm -Ln -t "$1" | awk '$1 == "->" && $4 ~ /^[0-9]+$/ && $4 > 0 { print $2 }'
+}
+# every_destination_counted SERVICE: InPkts > 0 for every serving destination
 every_destination_counted() {
-    in_ns director ipvsadm -Ln --stats --exact -t "$1" |
-        awk '$1 == "->" && $3 ~ /^[0-9]+$/ { n++; if ($4 == 0) zero = 1 } END { exit (zero || n == 0) }'
+    local serving
+    serving=$(serving_destinations "$1" | tr '\n' ' ')
+    in_ns director ipvsadm -Ln --stats --exact -t "$1" | awk -v serving=" $serving" '
+        $1 == "->" && index(serving, " " $2 " ") { n++; if ($4 == 0) zero = 1 } END { exit (zero || n == 0) }'
 }
 
 # traffic NAME VIP DEV UNDERLAY GUE EXPECT: requests through VIP; DEV decapsulates on both real
@@ -100,11 +111,15 @@ traffic() {
         # Replies through the director would about double what its eth0 receives.
         check "$name: replies bypass the director (its eth0 rx +$director_rx <= 5/4 of the $tunnelled tunnelled + 4)" \
             test $director_rx -le $((tunnelled * 5 / 4 + 4))
-        local stats d conns inpkts outpkts
+        local stats d conns inpkts outpkts serving
         wait_for 10 every_destination_counted "$svc" || true
+        serving=$(serving_destinations "$svc" | tr '\n' ' ')
         stats=$(in_ns director ipvsadm -Ln --stats --exact -t "$svc")
         echo "$stats"
+        echo "serving (weight > 0): $serving"
+        check "$name: two serving destinations" test "$(wc -w <<<"$serving")" = 2
         while read -r d conns inpkts outpkts; do
+            [[ " $serving " == *" $d "* ]] || continue
             check "$name: IPVS $d InPkts $inpkts > 0, OutPkts $outpkts = 0 (direct return)" \
                 test "$inpkts" -gt 0 -a "$outpkts" -eq 0
         done <<<"$(awk '$1 == "->" && $3 ~ /^[0-9]+$/ { print $2, $3, $4, $5 }' <<<"$stats")"
@@ -235,33 +250,71 @@ converge $EX/ipv6-over-ipv6.yaml
 for rs in rs1 rs2; do
     check "[$rs] ip6tnl0 in mode ip6ip6" contains "$(ip -n $rs -d link show ip6tnl0)" "ip6tnl ip6ip6 "
 done
-# The director's IPv6 VIP must not be the tunnels' outer source (kernel-facts.md): only a
-# deprecated VIP carries ip6ip6; until the director role makes it so, no answer is expected.
+# The director's IPv6 VIP must not be the tunnels' outer source (kernel-facts.md): the
+# director role holds it deprecated.
 run_out vip_on_eth0 ip -n director -6 addr show dev eth0 to $VIP6/128
-if ! contains "$vip_on_eth0" deprecated; then
-    echo "NOTE: the director role left $VIP6 preferred: it is the tunnels' outer source and ip6tnl0 drops that"
-    traffic ipv6-over-ipv6-vip-preferred $VIP6 ip6tnl0 6 no drops
-    step "by hand, until the director role does it: the director's IPv6 VIP deprecated"
-    run_in director ip addr change $VIP6/128 dev eth0 nodad preferred_lft 0
-    record "ipv6-over-ipv6 by hand" "director: ip addr change $VIP6/128 dev eth0 nodad preferred_lft 0"
-    run_in director ip -6 route get 2001:db8:2::22
-    # Measured: the route now says src 2001:db8:1::10, yet IPVS keeps sending from the VIP:
-    # each destination caches its route and source address until the destination is
-    # updated. Deprecating the VIP helps only destinations made (or edited) after it.
-    traffic ipv6-over-ipv6-deprecated-late $VIP6 ip6tnl0 6 no drops
-    step "by hand: ipvsadm -e on each destination (same settings) resets its cached route"
-    for rip in 2001:db8:1::11 2001:db8:2::22; do run_in director ipvsadm -e -t "[$VIP6]:80" -r "[$rip]:80" -i -w 1; done
-    record "ipv6-over-ipv6 by hand" "director: ipvsadm -e of each destination, same settings"
-fi
+check "the director role holds $VIP6 deprecated" contains "$vip_on_eth0" deprecated
 traffic ipv6-over-ipv6 $VIP6 ip6tnl0 6 no works
 
 drift rs1 "ip6tnl0 mode any" $EX/ipv6-over-ipv6.yaml "ip6tnl0" ip -6 tunnel change ip6tnl0 mode any
 check "drift: rs1 ip6tnl0 back in mode ip6ip6" contains "$(ip -n rs1 -d link show ip6tnl0)" "ip6tnl ip6ip6 "
 traffic ipv6-over-ipv6-repaired $VIP6 ip6tnl0 6 no works
+
+# A director whose destinations were made while its IPv6 VIP was preferred (by hand, or an
+# lvs-converge without deprecated VIPs): IPVS caches each destination's route and source
+# address, so the VIP stays their source after the address is deprecated, until each
+# destination is updated (measured).
+step "upgrade: the VIP preferred when the destinations were made, then apply deprecates it"
+run_in director ip addr change $VIP6/128 dev eth0 nodad preferred_lft forever
+reset_destinations() {
+    local rip
+    for rip in 2001:db8:1::11 2001:db8:2::22; do run_in director ipvsadm -e -t "[$VIP6]:80" -r "[$rip]:80" -i -w 1; done
+}
+reset_destinations
+traffic ipv6-over-ipv6-vip-preferred $VIP6 ip6tnl0 6 no drops
+plan_on director $EX/ipv6-over-ipv6.yaml
+check "upgrade: the director's plan deprecates the VIP (exit 2)" test "$plan_rc" = 2
+check "upgrade: plan says deprecated no -> yes" contains "$plan" "deprecated  no → yes"
+apply_on director $EX/ipv6-over-ipv6.yaml
+run_in director ip -6 route get 2001:db8:2::22
+traffic ipv6-over-ipv6-deprecated-late $VIP6 ip6tnl0 6 no measure
+step "by hand: ipvsadm -e on each destination (same settings) resets its cached route"
+reset_destinations
+traffic ipv6-over-ipv6-destinations-reset $VIP6 ip6tnl0 6 no works
 for ns in "${HOSTS[@]}"; do
     plan_on "$ns" $EX/ipv6-over-ipv6.yaml
     check "[$ns] ipv6-over-ipv6 still converged at the end (plan exits 0)" test "$plan_rc" = 0
 done
+
+# ---------------------------------------------------------------- beyond the examples
+# The other tunnel x family combinations of 12_reference_tunnels, from the examples with
+# the destinations' tunnel (and, for an IPv4 VIP over IPv6, the nodes' addresses) changed.
+# derived NAME EXAMPLE TUNNEL [SED...]: /tmp/NAME.yaml, every `{ node: rsN }` given TUNNEL
+# (type=gue,port=6080 is `{ type: gue, port: 6080 }`)
+derived() {
+    local name=$1 example=$2 tunnel
+    tunnel="{ $(sed 's/=/: /g; s/,/, /g' <<<"$3") }"
+    shift 3
+    sed -e "s/{ node: \(rs[12]\) }/{ node: \1, tunnel: $tunnel }/" "$@" $EX/$example >/tmp/$name.yaml
+    grep -n "node: rs\|address:" /tmp/$name.yaml
+}
+over_ipv6=(-e 's/address: 203.0.113.10,/address: "2001:db8:1::10",/' -e 's/address: 203.0.113.11 }/address: "2001:db8:1::11" }/'
+    -e 's/address: 198.51.100.22 }/address: "2001:db8:2::22" }/')
+while read -r name example tunnel vip dev ufam gue; do
+    if [[ $name == *4-in-6 ]]; then derived "$name" "$example" "$tunnel" "${over_ipv6[@]}"
+    else derived "$name" "$example" "$tunnel"; fi
+    step "$name: /tmp/$name.yaml over the previous"
+    converge /tmp/$name.yaml
+    traffic "$name" "$vip" "$dev" "$ufam" "$gue" works
+done <<COMBOS
+gue6-in-6 ipv6-over-ipv6.yaml type=gue,port=6080 $VIP6 ip6tnl0 6 yes
+gre6-in-6 ipv6-over-ipv6.yaml type=gre $VIP6 ip6gre0 6 no
+gue6-in-4 ipv6-over-ipv4.yaml type=gue,port=6080 $VIP6 sit0 4 yes
+gre6-in-4 ipv6-over-ipv4.yaml type=gre $VIP6 gre0 4 no
+ipip4-in-6 ipip.yaml type=ipip $VIP4 ip6tnl0 6 no
+gue4-in-6 ipip.yaml type=gue,port=6080 $VIP4 ip6tnl0 6 yes
+gre4-in-6 ipip.yaml type=gre $VIP4 ip6gre0 6 no
+COMBOS
 
 step "summary"
 cat $RESULTS
