@@ -141,10 +141,9 @@ fn vip_as_tunnel_source(service: &Service, dest: &Destination, facts: &Facts) ->
         "For an IPv6 tunnel IPVS takes the source address the kernel prefers towards the real server, and with the \
          VIP on the director's interface that is the VIP. The real server holds the VIP on lo, and its ip6tnl0 drops \
          every packet whose outer source is one of its own addresses.",
-        format!(
-            "deprecate the VIP on the director so that it is never preferred as a source: declare the address with \
-             `deprecated: true` (the director role does), or use GRE, whose ip6gre0 does not check"
-        ),
+        "deprecate the VIP on the director so that it is never preferred as a source: declare the address with \
+         `deprecated: true` (the director role does), or use GRE, whose ip6gre0 does not check"
+            .into(),
     ))
 }
 
