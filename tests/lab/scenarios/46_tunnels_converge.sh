@@ -225,17 +225,12 @@ drift rs2 "gre0 down" $EX/gre-nocsum.yaml "gre0" ip link set gre0 down
 check "drift: rs2 gre0 up again" contains "$(in_ns rs2 ip link show gre0)" ",UP"
 traffic gre-nocsum-repaired $VIP4 gre0 4 no works
 
-if [[ -e $EX/gre-csum.yaml ]]; then
-    step "gre-csum.yaml over gre-nocsum"
-    converge $EX/gre-csum.yaml
-    check "gre-csum: ipvsadm shows --tun-csum" test "$(count '--tun-csum' "$(in_ns director ipvsadm -Sn)")" = 2
-    # gre0 with icsum receives GRE with checksums (kernel-facts.md); if the role makes a
-    # named device instead, this counter is the one to change.
-    traffic gre-csum $VIP4 gre0 4 no works
-else
-    echo "NOTE: $EX/gre-csum.yaml does not exist (yet): gre with checksums skipped"
-    record gre-csum "skipped: no example"
-fi
+step "gre-csum.yaml over gre-nocsum"
+converge $EX/gre-csum.yaml
+check "gre-csum: ipvsadm shows --tun-csum" test "$(count '--tun-csum' "$(in_ns director ipvsadm -Sn)")" = 2
+check "gre-csum: the role gave gre0 icsum" contains "$(in_ns rs1 ip -d link show gre0)" "icsum"
+# gre0 with icsum receives GRE with checksums (kernel-facts.md).
+traffic gre-csum $VIP4 gre0 4 no works
 
 # ---------------------------------------------------------------- IPv6 VIPs
 step "ipv6-over-ipv4.yaml (sit0) over the IPv4 examples"
