@@ -531,6 +531,43 @@ fn a_fallback_device_is_of_its_modules_type_and_has_no_endpoints() {
 }
 
 #[test]
+fn a_fallback_devices_ttl_hop_limit_and_pmtudisc_are_refused_at_their_line() {
+    for (device, field, value) in [
+        ("sit0", "ttl", "5"),
+        ("tunl0", "pmtudisc", "false"),
+        ("gre0", "ttl", "64"),
+        ("ip6tnl0", "hopLimit", "9"),
+        ("ip6gre0", "hopLimit", "0"),
+    ] {
+        let d = assert_error(
+            &link(&format!("{device}\n    {field}: {value}")),
+            5,
+            &format!("links[0].{field}"),
+            &format!("{device} is the"),
+        );
+        assert!(d.message.contains(&format!("fallback device: its {field} is the kernel's")), "{}", d.message);
+        assert!(
+            d.hint.unwrap().contains("only up, mtu, mode (ip6tnl0) and requireChecksum (gre0) are managed"),
+            "{device}"
+        );
+    }
+}
+
+#[test]
+fn a_fallback_without_tunnel_fields_models_the_kernels_own_parameters() {
+    let text =
+        format!("{HEADER}links:\n  - {{ name: sit0 }}\n  - {{ name: ip6tnl0, mode: any }}\n  - {{ name: tunl0 }}\n");
+    let spec = spec::parse(&text, Path::new("ok.yaml")).expect("fallbacks parse");
+    use lvs_converge::model::links::{Ip6tnlMode, LinkKind};
+    assert_eq!(spec.declared.links["sit0"].kind, LinkKind::fallback("sit0").unwrap());
+    assert_eq!(spec.declared.links["tunl0"].kind, LinkKind::fallback("tunl0").unwrap());
+    assert_eq!(
+        spec.declared.links["ip6tnl0"].kind,
+        LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 0, mode: Ip6tnlMode::Any }
+    );
+}
+
+#[test]
 fn every_tunnel_type_reads_into_its_kind() {
     use lvs_converge::model::links::{Ip6tnlMode, LinkKind};
     let text = format!(
@@ -538,11 +575,12 @@ fn every_tunnel_type_reads_into_its_kind() {
     );
     let spec = spec::parse(&text, Path::new("ok.yaml")).expect("every tunnel type parses");
     let kind = |name: &str| spec.declared.links[name].kind.clone();
+    // A fallback's parameters are the kernel's but for the ones the spec sets.
     assert_eq!(
         kind("gre0"),
-        LinkKind::Gre { local: None, remote: None, ttl: 0, pmtudisc: true, require_checksum: true }
+        LinkKind::Gre { local: None, remote: None, ttl: 0, pmtudisc: false, require_checksum: true }
     );
-    assert_eq!(kind("ip6tnl0"), LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 64, mode: Ip6tnlMode::Ipip6 });
+    assert_eq!(kind("ip6tnl0"), LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 0, mode: Ip6tnlMode::Ipip6 });
     assert_eq!(
         kind("gre1"),
         LinkKind::Gre {

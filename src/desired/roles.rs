@@ -11,9 +11,7 @@ use crate::model::fou::{FouEncapsulation, FouPort};
 use crate::model::interface_sysctl;
 use crate::model::ipvs::{Family, ForwardingMethod, IpvsState, ServiceKey, TunnelType};
 use crate::model::keyed;
-use crate::model::links::{
-    Ip6tnlMode, Link, LinkKind, FALLBACK_GRE, FALLBACK_IP6GRE, FALLBACK_IP6TNL, FALLBACK_SIT, FALLBACK_TUNNEL,
-};
+use crate::model::links::{Ip6tnlMode, Link, LinkKind, FALLBACK_GRE};
 use crate::model::tunnels::Receiver;
 use crate::model::HostState;
 
@@ -61,7 +59,7 @@ pub fn real_server(receivers: &BTreeSet<Receiver>, vips: &[IpAddr]) -> HostState
     let mut declared = HostState::default();
     let mut decapsulates: BTreeMap<&'static str, BTreeSet<Family>> = BTreeMap::new();
     for receiver in receivers {
-        decapsulates.entry(decapsulating_device(receiver)).or_default().insert(receiver.inner);
+        decapsulates.entry(receiver.decapsulating_device()).or_default().insert(receiver.inner);
         if let (TunnelType::Gue, Some(port)) = (receiver.encapsulation, receiver.port) {
             keyed::put(
                 &mut declared.fou,
@@ -71,7 +69,7 @@ pub fn real_server(receivers: &BTreeSet<Receiver>, vips: &[IpAddr]) -> HostState
     }
     // gre0 takes either checksummed GRE or GRE without checksums; lint refuses a node sent
     // both, so "any" is "all" here.
-    let gre_checksummed = receivers.iter().any(|r| r.checksummed && decapsulating_device(r) == FALLBACK_GRE);
+    let gre_checksummed = receivers.iter().any(|r| r.checksummed && r.decapsulating_device() == FALLBACK_GRE);
     for (device, inner) in &decapsulates {
         let Some(mut kind) = LinkKind::fallback(device) else { continue };
         match &mut kind {
@@ -114,25 +112,13 @@ pub fn real_server(receivers: &BTreeSet<Receiver>, vips: &[IpAddr]) -> HostState
     declared
 }
 
-/// The fallback device that takes a receiver's packets: GRE's own devices by underlay; ipip
-/// and GUE (whose FOU port hands the inner packet to the IP-in-IP handlers) by the pair of
-/// families.
-fn decapsulating_device(receiver: &Receiver) -> &'static str {
-    match (receiver.encapsulation, receiver.inner, receiver.outer) {
-        (TunnelType::Gre, _, Family::Ipv4) => FALLBACK_GRE,
-        (TunnelType::Gre, _, Family::Ipv6) => FALLBACK_IP6GRE,
-        (TunnelType::Ipip | TunnelType::Gue, Family::Ipv4, Family::Ipv4) => FALLBACK_TUNNEL,
-        (TunnelType::Ipip | TunnelType::Gue, Family::Ipv6, Family::Ipv4) => FALLBACK_SIT,
-        (TunnelType::Ipip | TunnelType::Gue, _, Family::Ipv6) => FALLBACK_IP6TNL,
-    }
-}
-
-/// ip6tnl0 drops inner packets of a protocol its mode does not name.
+/// ip6tnl0 drops inner packets of a protocol its mode does not name. IPv4 inside gets
+/// `any`, never `ipip6`: `any` is the mode the lab asserted carrying 4in6 traffic.
 fn ip6tnl_mode(inner: &BTreeSet<Family>) -> Ip6tnlMode {
-    match (inner.contains(&Family::Ipv4), inner.contains(&Family::Ipv6)) {
-        (true, true) => Ip6tnlMode::Any,
-        (true, false) => Ip6tnlMode::Ipip6,
-        (false, _) => Ip6tnlMode::Ip6ip6,
+    if inner.contains(&Family::Ipv4) {
+        Ip6tnlMode::Any
+    } else {
+        Ip6tnlMode::Ip6ip6
     }
 }
 
@@ -241,7 +227,7 @@ mod tests {
         assert!(matches!(both.links["ip6tnl0"].kind, LinkKind::Ip6tnl { mode: Ip6tnlMode::Any, .. }));
         assert_eq!(both.sysctls[&interface_sysctl("ip6tnl0", "rp_filter")], "0");
         let ipv4_only = role(&[receiver(TunnelType::Ipip, None, Ipv4, Ipv6)], &["203.0.113.100"]);
-        assert!(matches!(ipv4_only.links["ip6tnl0"].kind, LinkKind::Ip6tnl { mode: Ip6tnlMode::Ipip6, .. }));
+        assert!(matches!(ipv4_only.links["ip6tnl0"].kind, LinkKind::Ip6tnl { mode: Ip6tnlMode::Any, .. }));
         assert_eq!(ipv4_only.links.len(), 1);
     }
 }

@@ -9,9 +9,9 @@ use crate::model::addresses::{host_prefix_length, prefix_contains};
 use crate::model::fou::{FouEncapsulation, FouPort};
 use crate::model::ipvs::{Family, TunnelType};
 use crate::model::keyed::Keyed;
-use crate::model::links::{Ip6tnlMode, LinkKind, FALLBACK_TUNNELS};
+use crate::model::links::{LinkKind, FALLBACK_TUNNELS};
 use crate::model::routes::{RouteType, TABLE_MAIN};
-use crate::model::tunnels::Receiver;
+use crate::model::tunnels::{decapsulated_by, Receiver};
 use crate::model::{Address, HostState, Link};
 
 pub struct Facts<'a> {
@@ -98,7 +98,11 @@ impl<'a> Facts<'a> {
     pub fn ipv4_decapsulating_devices(&self) -> Vec<&'a str> {
         self.tunnel_devices()
             .into_iter()
-            .filter(|name| self.tunnel_kind(name).is_some_and(|kind| inner_families(&kind).contains(&Family::Ipv4)))
+            .filter(|name| {
+                self.tunnel_kind(name)
+                    .and_then(|kind| decapsulated_by(&kind))
+                    .is_some_and(|by| by.inner.contains(&Family::Ipv4))
+            })
             .collect()
     }
 
@@ -130,16 +134,11 @@ impl<'a> Facts<'a> {
             if link.up == Some(false) || !self.is_tunnel_device(name) {
                 continue;
             }
-            let (encapsulation, outer) = match link.kind {
-                LinkKind::Ipip { .. } | LinkKind::Sit { .. } => (TunnelType::Ipip, Family::Ipv4),
-                LinkKind::Ip6tnl { .. } => (TunnelType::Ipip, Family::Ipv6),
-                LinkKind::Gre { .. } => (TunnelType::Gre, Family::Ipv4),
-                LinkKind::Ip6gre { .. } => (TunnelType::Gre, Family::Ipv6),
-                LinkKind::Other { .. } => continue,
-            };
+            let Some(by) = decapsulated_by(&link.kind) else { continue };
+            let (encapsulation, outer) = (by.encapsulation, by.outer);
             // A GRE device takes checksummed GRE only with icsum, and then only that.
             let checksummed = matches!(link.kind, LinkKind::Gre { require_checksum: true, .. });
-            for inner in inner_families(&link.kind) {
+            for &inner in by.inner {
                 receivers.insert(Receiver { encapsulation, port: None, inner, outer, checksummed });
                 if encapsulation == TunnelType::Ipip {
                     for port in gue_ports.iter().filter(|p| p.family == outer) {
@@ -217,20 +216,6 @@ impl<'a> Facts<'a> {
     }
 }
 
-/// The families of the packets a tunnel device of `kind` hands to the stack.
-fn inner_families(kind: &LinkKind) -> Vec<Family> {
-    match kind {
-        LinkKind::Ipip { .. } => vec![Family::Ipv4],
-        LinkKind::Sit { .. } => vec![Family::Ipv6],
-        LinkKind::Ip6tnl { mode: Ip6tnlMode::Ipip6, .. } => vec![Family::Ipv4],
-        LinkKind::Ip6tnl { mode: Ip6tnlMode::Ip6ip6, .. } => vec![Family::Ipv6],
-        LinkKind::Ip6tnl { mode: Ip6tnlMode::Any, .. } | LinkKind::Gre { .. } | LinkKind::Ip6gre { .. } => {
-            vec![Family::Ipv4, Family::Ipv6]
-        }
-        LinkKind::Other { .. } => Vec::new(),
-    }
-}
-
 /// A family as findings write it.
 pub(super) fn family_name(family: Family) -> &'static str {
     match family {
@@ -243,6 +228,7 @@ pub(super) fn family_name(family: Family) -> &'static str {
 mod tests {
     use super::*;
     use crate::model::keyed;
+    use crate::model::links::Ip6tnlMode;
 
     fn link(name: &str, up: bool) -> Link {
         Link { name: name.into(), kind: LinkKind::fallback(name).expect(name), up: Some(up), mtu: None }

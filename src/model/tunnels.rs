@@ -6,6 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::ipvs::{Destination, Family, TunnelChecksum, TunnelType};
+use super::links::{
+    Ip6tnlMode, LinkKind, FALLBACK_GRE, FALLBACK_IP6GRE, FALLBACK_IP6TNL, FALLBACK_SIT, FALLBACK_TUNNEL,
+};
 
 /// A kind of tunnelled packet a real server takes: the director's encapsulation (and GUE's
 /// UDP port), the family of the packet inside (the VIP's) and of the one outside (the real
@@ -47,6 +50,16 @@ impl Receiver {
         }
     }
 
+    /// The fallback device that takes this receiver's packets (see [`DECAPSULATORS`]).
+    pub fn decapsulating_device(&self) -> &'static str {
+        let handler = handler(self.encapsulation);
+        DECAPSULATORS
+            .iter()
+            .find(|row| row.encapsulation == handler && row.outer == self.outer && row.inner.contains(&self.inner))
+            .map(|row| row.device)
+            .expect("DECAPSULATORS has a row for every handler, underlay and inner family")
+    }
+
     /// The same receiver for packets of another inner family.
     pub fn with_inner(self, inner: Family) -> Receiver {
         Receiver { inner, ..self }
@@ -67,10 +80,115 @@ impl Receiver {
     }
 }
 
+/// A kind of tunnel device as a decapsulator, named by its fallback device: the handler
+/// its packets reach it by, the underlay's family and the inner families it can hand on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decapsulator {
+    pub device: &'static str,
+    pub encapsulation: TunnelType,
+    pub outer: Family,
+    pub inner: &'static [Family],
+}
+
+/// Which device decapsulates which packets: the one table both directions read, which
+/// device a receiver needs ([`Receiver::decapsulating_device`], for the real-server role)
+/// and what a device receives ([`decapsulated_by`], for lint). GUE has no rows: its FOU
+/// port hands the inner packet to the IP-in-IP handlers ([`handler`]).
+pub const DECAPSULATORS: [Decapsulator; 5] = [
+    Decapsulator {
+        device: FALLBACK_TUNNEL,
+        encapsulation: TunnelType::Ipip,
+        outer: Family::Ipv4,
+        inner: &[Family::Ipv4],
+    },
+    Decapsulator { device: FALLBACK_SIT, encapsulation: TunnelType::Ipip, outer: Family::Ipv4, inner: &[Family::Ipv6] },
+    Decapsulator {
+        device: FALLBACK_IP6TNL,
+        encapsulation: TunnelType::Ipip,
+        outer: Family::Ipv6,
+        inner: &[Family::Ipv4, Family::Ipv6],
+    },
+    Decapsulator {
+        device: FALLBACK_GRE,
+        encapsulation: TunnelType::Gre,
+        outer: Family::Ipv4,
+        inner: &[Family::Ipv4, Family::Ipv6],
+    },
+    Decapsulator {
+        device: FALLBACK_IP6GRE,
+        encapsulation: TunnelType::Gre,
+        outer: Family::Ipv6,
+        inner: &[Family::Ipv4, Family::Ipv6],
+    },
+];
+
+/// The decapsulating handler an encapsulation's packets end in: GUE's FOU port hands them
+/// to the IP-in-IP ones.
+fn handler(encapsulation: TunnelType) -> TunnelType {
+    match encapsulation {
+        TunnelType::Gue => TunnelType::Ipip,
+        other => other,
+    }
+}
+
+/// What a tunnel device of `kind` (fallback or named) decapsulates: its row of
+/// [`DECAPSULATORS`] with the inner families narrowed to ip6tnl's mode; None for other
+/// interfaces.
+pub fn decapsulated_by(kind: &LinkKind) -> Option<Decapsulator> {
+    let same_kind = |row: &&Decapsulator| {
+        LinkKind::fallback(row.device)
+            .is_some_and(|fallback| std::mem::discriminant(&fallback) == std::mem::discriminant(kind))
+    };
+    let row = DECAPSULATORS.iter().find(same_kind)?;
+    let inner: &'static [Family] = match kind {
+        LinkKind::Ip6tnl { mode: Ip6tnlMode::Ip6ip6, .. } => &[Family::Ipv6],
+        LinkKind::Ip6tnl { mode: Ip6tnlMode::Ipip6, .. } => &[Family::Ipv4],
+        _ => row.inner,
+    };
+    Some(Decapsulator { inner, ..*row })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::ipvs::{ForwardingMethod, TunnelEncapsulation};
+
+    #[test]
+    fn every_receiver_s_device_decapsulates_it_and_every_device_s_receivers_map_back_to_it() {
+        for encapsulation in [TunnelType::Ipip, TunnelType::Gue, TunnelType::Gre] {
+            for inner in [Family::Ipv4, Family::Ipv6] {
+                for outer in [Family::Ipv4, Family::Ipv6] {
+                    let port = (encapsulation == TunnelType::Gue).then_some(6080);
+                    let receiver = Receiver { encapsulation, port, inner, outer, checksummed: false };
+                    let device = receiver.decapsulating_device();
+                    let mut kind = LinkKind::fallback(device).expect(device);
+                    if let LinkKind::Ip6tnl { mode, .. } = &mut kind {
+                        *mode = Ip6tnlMode::Any;
+                    }
+                    let by = decapsulated_by(&kind).expect(device);
+                    assert_eq!((by.device, by.encapsulation, by.outer), (device, handler(encapsulation), outer));
+                    assert!(by.inner.contains(&inner), "{receiver:?} on {device}");
+                }
+            }
+        }
+        for row in DECAPSULATORS {
+            let kind = LinkKind::fallback(row.device).expect(row.device);
+            assert_eq!(decapsulated_by(&kind).map(|by| by.device), Some(row.device));
+            for &inner in row.inner {
+                let receiver = Receiver {
+                    encapsulation: row.encapsulation,
+                    port: None,
+                    inner,
+                    outer: row.outer,
+                    checksummed: false,
+                };
+                assert_eq!(receiver.decapsulating_device(), row.device, "{receiver:?}");
+            }
+        }
+        let ipip6 = LinkKind::Ip6tnl { local: None, remote: None, hop_limit: 0, mode: Ip6tnlMode::Ipip6 };
+        assert_eq!(decapsulated_by(&ipip6).map(|by| by.inner), Some(&[Family::Ipv4][..]));
+        assert_eq!(decapsulated_by(&LinkKind::Other { kind: "veth".into() }), None);
+    }
 
     fn destination(address: &str, kind: TunnelType, port: u16, flags: u16) -> Destination {
         Destination {

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::compare::{each_difference, transition, HostDifference};
+use super::unmanaged::Unmanaged;
 use super::Change;
 
 use crate::model::keyed::KeyedMap;
@@ -41,7 +42,7 @@ impl LinkChange {
 
 /// Declared links against the host's. Undeclared links are left alone; of them, tunnels
 /// are reported as unmanaged.
-pub fn diff(desired: &KeyedMap<Link>, observed: &KeyedMap<Link>) -> (Vec<LinkChange>, Vec<String>) {
+pub fn diff(desired: &KeyedMap<Link>, observed: &KeyedMap<Link>) -> (Vec<LinkChange>, Vec<Unmanaged>) {
     let mut changes = Vec::new();
     for (name, want) in desired {
         match observed.get(name) {
@@ -63,7 +64,7 @@ pub fn diff(desired: &KeyedMap<Link>, observed: &KeyedMap<Link>) -> (Vec<LinkCha
         // reporting.
         .filter(|link| !desired.contains_key(&link.name) && !link.is_fallback_tunnel())
         .filter(|link| link.kind.is_tunnel())
-        .map(|link| link.name.clone())
+        .map(|link| Unmanaged::Tunnel { name: link.name.clone(), kind: link.kind.name().into() })
         .collect();
     (changes, unmanaged)
 }
@@ -179,6 +180,8 @@ mod tests {
             observed.insert(name.to_string(), serde_yaml::from_str(yaml).unwrap());
         }
         let (_, unmanaged) = diff(&KeyedMap::new(), &observed);
-        assert_eq!(unmanaged, ["g6", "gre1", "sit1", "t6"]);
+        use super::super::unmanaged::{id, kind};
+        let tunnels: Vec<_> = unmanaged.iter().map(|u| format!("{} {}", kind(u), id(u))).collect();
+        assert_eq!(tunnels, ["ip6gre tunnel g6", "gre tunnel gre1", "sit tunnel sit1", "ip6tnl tunnel t6"]);
     }
 }

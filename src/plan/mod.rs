@@ -326,7 +326,7 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
         .chain(file_changes.into_iter().map(Change::File));
     plan.changes = ordered.map(|change| Planned { change, origin: None }).collect();
 
-    plan.unmanaged.extend(unmanaged_links.into_iter().map(Unmanaged::IpipTunnel));
+    plan.unmanaged.extend(unmanaged_links);
     plan.unmanaged.extend(unmanaged_fou.into_iter().map(Unmanaged::FouPort));
     plan.unmanaged.extend(ipvs.unmanaged);
     plan.draining = ipvs.draining;
@@ -421,7 +421,7 @@ mod tests {
                 planned(set("net.ipv4.ip_forward")),
                 planned(set("net.ipv4.conf.all.arp_ignore")),
             ],
-            unmanaged: vec![Unmanaged::IpipTunnel("tun9".into())],
+            unmanaged: vec![Unmanaged::Tunnel { name: "tun9".into(), kind: "ipip".into() }],
             ..Default::default()
         };
         let drift = plan.drift();

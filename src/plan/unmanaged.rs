@@ -10,13 +10,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::model::fou::FouKey;
 use crate::model::ipvs::{Family, Protocol, ServiceKey};
+use crate::model::links::{LinkKind, FALLBACK_TUNNELS};
 use crate::model::{ObjectId, Subsystem};
 
 /// An object on the host that the spec does not own: reported, never touched.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Unmanaged {
-    /// An ipip tunnel the spec does not declare.
-    IpipTunnel(String),
+    /// A tunnel the spec does not declare; `kind` is its word (`ipip`, `gre`, `ip6gre` …).
+    Tunnel { name: String, kind: String },
     /// A foo-over-UDP port the spec does not declare.
     FouPort(FouKey),
     /// A service the spec does not declare. `in_scope`: its ownership covers the service,
@@ -29,7 +30,7 @@ pub enum Unmanaged {
 impl Unmanaged {
     pub fn object(&self) -> ObjectId {
         match self {
-            Unmanaged::IpipTunnel(name) => ObjectId::Link(name.clone()),
+            Unmanaged::Tunnel { name, .. } => ObjectId::Link(name.clone()),
             Unmanaged::FouPort(key) => ObjectId::FouPort(*key),
             Unmanaged::IpvsService { service, .. } => ObjectId::IpvsService(*service),
             Unmanaged::ForeignFile(path) => ObjectId::File(path.clone()),
@@ -44,20 +45,27 @@ impl Unmanaged {
 const IN_SCOPE: &str = " (in scope; set prune to remove it)";
 const FOREIGN: &str = " (not written by lvs-converge)";
 
-/// What the object is: `ipip tunnel`, `ipvs service`, `file`.
-pub fn kind(unmanaged: &Unmanaged) -> &'static str {
+/// What the object is: `gre tunnel`, `ipvs service`, `file`.
+pub fn kind(unmanaged: &Unmanaged) -> String {
     match unmanaged {
-        Unmanaged::IpipTunnel(_) => "ipip tunnel",
-        Unmanaged::FouPort(_) => "fou port",
-        Unmanaged::IpvsService { .. } => "ipvs service",
-        Unmanaged::ForeignFile(_) => "file",
+        Unmanaged::Tunnel { kind, .. } => format!("{kind}{TUNNEL}"),
+        Unmanaged::FouPort(_) => "fou port".into(),
+        Unmanaged::IpvsService { .. } => "ipvs service".into(),
+        Unmanaged::ForeignFile(_) => "file".into(),
     }
+}
+
+const TUNNEL: &str = " tunnel";
+
+/// True for the word of a tunnel kind lvs-converge knows (`LinkKind::name`).
+fn is_tunnel_word(word: &str) -> bool {
+    FALLBACK_TUNNELS.iter().filter_map(|name| LinkKind::fallback(name)).any(|kind| kind.name() == word)
 }
 
 /// Which one, with why it is left alone when that is not plain.
 pub fn id(unmanaged: &Unmanaged) -> String {
     match unmanaged {
-        Unmanaged::IpipTunnel(name) => name.clone(),
+        Unmanaged::Tunnel { name, .. } => name.clone(),
         Unmanaged::FouPort(key) => format!("{} ({})", key.port, key.family.name()),
         Unmanaged::IpvsService { service, in_scope: true } => format!("{service}{IN_SCOPE}"),
         Unmanaged::IpvsService { service, in_scope: false } => service.to_string(),
@@ -74,13 +82,16 @@ struct Record {
 
 impl Record {
     fn of(unmanaged: &Unmanaged) -> Record {
-        Record { subsystem: unmanaged.subsystem(), kind: kind(unmanaged).into(), id: id(unmanaged) }
+        Record { subsystem: unmanaged.subsystem(), kind: kind(unmanaged), id: id(unmanaged) }
     }
 
     /// The object these words name, if this build writes exactly these words for it.
     fn parse(&self) -> Option<Unmanaged> {
         let unmanaged = match self.kind.as_str() {
-            "ipip tunnel" => Unmanaged::IpipTunnel(self.id.clone()),
+            tunnel if tunnel.strip_suffix(TUNNEL).is_some_and(is_tunnel_word) => Unmanaged::Tunnel {
+                name: self.id.clone(),
+                kind: tunnel.strip_suffix(TUNNEL).unwrap_or_default().into(),
+            },
             "fou port" => Unmanaged::FouPort(parse_fou_port(&self.id)?),
             "ipvs service" => match self.id.strip_suffix(IN_SCOPE) {
                 Some(service) => Unmanaged::IpvsService { service: parse_service(service)?, in_scope: true },
@@ -140,7 +151,9 @@ mod tests {
     fn every_kind() -> Vec<Unmanaged> {
         let service = |text: &str| parse_service(text).expect("a service's text");
         let all = vec![
-            Unmanaged::IpipTunnel("tun9".into()),
+            Unmanaged::Tunnel { name: "tun9".into(), kind: "ipip".into() },
+            Unmanaged::Tunnel { name: "gre1".into(), kind: "gre".into() },
+            Unmanaged::Tunnel { name: "t6".into(), kind: "ip6gre".into() },
             Unmanaged::FouPort(FouKey { family: Family::Ipv6, port: 6080 }),
             Unmanaged::IpvsService { service: service("tcp 203.0.113.100:80"), in_scope: false },
             Unmanaged::IpvsService { service: service("udp [2001:db8::1]:53"), in_scope: true },
@@ -149,7 +162,7 @@ mod tests {
         ];
         for unmanaged in &all {
             match unmanaged {
-                Unmanaged::IpipTunnel(_)
+                Unmanaged::Tunnel { .. }
                 | Unmanaged::FouPort(_)
                 | Unmanaged::IpvsService { .. }
                 | Unmanaged::ForeignFile(_) => {}
@@ -165,6 +178,8 @@ mod tests {
             lines,
             [
                 r#"{"subsystem":"links","kind":"ipip tunnel","id":"tun9"}"#,
+                r#"{"subsystem":"links","kind":"gre tunnel","id":"gre1"}"#,
+                r#"{"subsystem":"links","kind":"ip6gre tunnel","id":"t6"}"#,
                 r#"{"subsystem":"fou","kind":"fou port","id":"6080 (ipv6)"}"#,
                 r#"{"subsystem":"ipvs","kind":"ipvs service","id":"tcp 203.0.113.100:80"}"#,
                 r#"{"subsystem":"ipvs","kind":"ipvs service","id":"udp [2001:db8::1]:53 (in scope; set prune to remove it)"}"#,
@@ -185,7 +200,8 @@ mod tests {
     #[test]
     fn words_this_build_does_not_write_are_refused() {
         for json in [
-            r#"{"subsystem":"links","kind":"gre tunnel","id":"gre1"}"#,
+            r#"{"subsystem":"links","kind":"gretap tunnel","id":"gretap0"}"#,
+            r#"{"subsystem":"links","kind":" tunnel","id":"t1"}"#,
             r#"{"subsystem":"ipvs","kind":"ipvs service","id":"tcp 203.0.113.100"}"#,
             r#"{"subsystem":"ipvs","kind":"ipvs service","id":"icmp 203.0.113.100:80"}"#,
             r#"{"subsystem":"links","kind":"ipvs service","id":"tcp 203.0.113.100:80"}"#,

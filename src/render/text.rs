@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::change::{self, FieldChange};
 use crate::model::ipvs::Family;
 use crate::plan::unmanaged;
-use crate::plan::{Action, Change, Plan};
+use crate::plan::{Action, Change, LinkChange, Plan};
 
 /// ANSI colours, or none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,12 +45,16 @@ fn symbol(action: Action) -> &'static str {
     }
 }
 
-fn verb(change: &Change) -> &'static str {
+fn verb(change: &Change) -> String {
     match (change, change.action()) {
-        (Change::Module(_), Action::Create) => "loaded",
-        (_, Action::Create) => "created",
-        (_, Action::Update) => "updated in place",
-        (_, Action::Delete) => "deleted",
+        (Change::Module(_), Action::Create) => "loaded".into(),
+        // Its module makes a fallback device; lvs-converge only configures it.
+        (Change::Link(LinkChange::Create { after }), Action::Create) if after.is_fallback_tunnel() => {
+            format!("configured once the {} module loads", after.kind.module().unwrap_or("tunnel"))
+        }
+        (_, Action::Create) => "created".into(),
+        (_, Action::Update) => "updated in place".into(),
+        (_, Action::Delete) => "deleted".into(),
     }
 }
 
@@ -202,6 +206,24 @@ mod tests {
         let check = super::super::findings::check_text(&[], Some("web1"), PLAIN);
         assert_eq!(check.lines().next(), Some("Cluster node: web1"));
         assert!(!render_plan(&plan, None, PLAIN).contains("node"), "a Host spec has no node");
+    }
+
+    #[test]
+    fn a_fallback_not_there_yet_is_configured_once_its_module_loads_not_created() {
+        let planned = |yaml: &str| crate::plan::Planned {
+            change: Change::Link(LinkChange::Create { after: serde_yaml::from_str(yaml).unwrap() }),
+            origin: None,
+        };
+        let plan = Plan {
+            changes: vec![
+                planned("{ name: sit0, type: sit, up: true }"),
+                planned("{ name: sit1, type: sit, up: true }"),
+            ],
+            ..Plan::default()
+        };
+        let text = render_plan(&plan, None, PLAIN);
+        assert!(text.contains("sit tunnel sit0\n      # will be configured once the sit module loads\n"), "{text}");
+        assert!(text.contains("sit tunnel sit1\n      # will be created\n"), "{text}");
     }
 
     #[test]

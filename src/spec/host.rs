@@ -364,7 +364,9 @@ impl LinkSpec {
         if let Some(fallback) = &fallback {
             self.check_fallback(fallback, kind, path, problems);
         }
-        self.check_fields_of(kind, path, problems);
+        if problems.len() == before {
+            self.check_fields_of(kind, path, problems);
+        }
         if problems.len() > before {
             return None;
         }
@@ -399,6 +401,12 @@ impl LinkSpec {
             LinkType::Ip6gre => LinkKind::Ip6gre { local: v6(local), remote: v6(remote), hop_limit },
             LinkType::Existing => unreachable!("returned above"),
         };
+        // A fallback keeps the kernel's parameters but the few it lets us set, so the plan's
+        // `after` is what the host will have.
+        let kind = match &fallback {
+            Some(fallback) => fallback.configured_fallback(&kind),
+            None => kind,
+        };
         Some(Link { name: self.name.clone(), kind, up: Some(self.up.unwrap_or(true)), mtu: self.mtu })
     }
 
@@ -419,12 +427,25 @@ impl LinkSpec {
             );
             return;
         }
-        if let Some(field) = ["local", "remote"].into_iter().find(|f| self.tunnel_fields().contains(f)) {
+        // The kernel refuses changes to these on a fallback device; accepting them would
+        // make the plan promise what the host never gets.
+        let given = self.tunnel_fields();
+        if let Some(field) = ["local", "remote"].into_iter().find(|f| given.contains(f)) {
             problems.add(
                 &format!("{path}.{field}"),
                 format!("{name} is the {module} module's fallback device: its local/remote can't be set"),
                 &format!(
                     "leave {name} without endpoints (it accepts {} from any sender), or declare a named tunnel such as `tun-director` with local/remote",
+                    own.word()
+                ),
+            );
+        }
+        for field in ["ttl", "hopLimit", "pmtudisc"].into_iter().filter(|f| given.contains(f)) {
+            problems.add(
+                &format!("{path}.{field}"),
+                format!("{name} is the {module} module's fallback device: its {field} is the kernel's and can't be set"),
+                &format!(
+                    "remove `{field}`: of a fallback device only up, mtu, mode (ip6tnl0) and requireChecksum (gre0) are managed; declare a named {} tunnel for your own {field}",
                     own.word()
                 ),
             );
