@@ -118,3 +118,18 @@ fn without_the_module_the_family_is_unknown_or_the_client_connects() {
         Err(other) => panic!("{other}"),
     }
 }
+
+#[test]
+fn a_change_sent_whose_answer_is_lost_may_have_changed_the_host_a_refusal_did_not() {
+    let action = || "opening foo-over-UDP port 6080 (ipv4)".to_string();
+    let port = gue(6080, Family::Ipv4);
+    let error = |fault| fault_error(fault, action(), |e| add_refused(&port, e));
+    let lost = error(Fault::Io(io::Error::from_raw_os_error(errno::ENOBUFS)));
+    assert!(lost.may_have_changed_the_host(), "{lost}");
+    assert!(error(Fault::Protocol("ack for another command".into())).may_have_changed_the_host());
+    let refused = error(Fault::Errno { errno: errno::EADDRINUSE, message: None });
+    assert!(!refused.may_have_changed_the_host(), "{refused}");
+    let unsent = error(Fault::Unsent(io::Error::from_raw_os_error(errno::EPERM)));
+    assert!(!unsent.may_have_changed_the_host(), "{unsent}");
+    assert!(!FouNetlinkError::Unavailable.may_have_changed_the_host());
+}
