@@ -386,6 +386,25 @@ fn resolve_on_host(
     Ok(desired::build(validated, &host_networkd))
 }
 
+/// The plan that takes `observed` to `spec`, each change marked with where its object came
+/// from and, on a Cluster director, the real-server nodes to converge first: `plan` and
+/// `apply -f` make the same one.
+fn plan_spec(document: &spec::Document, spec: &Spec, observed: &HostState) -> crate::plan::Plan {
+    crate::plan::diff(&spec.desired, observed, &spec.ownership)
+        .annotate(|object| spec.origins.get(object).cloned())
+        .with_first_converge(real_server_nodes(document, spec))
+}
+
+/// A Cluster director's real-server nodes, by name and address: the hosts its tunnel
+/// destinations reach.
+fn real_server_nodes<'d>(document: &'d spec::Document, spec: &Spec) -> Vec<(&'d str, std::net::IpAddr)> {
+    if spec.role != Some(crate::model::Role::Director) {
+        return Vec::new();
+    }
+    let real_servers = document.file.nodes.iter().filter(|node| node.role == crate::model::Role::RealServer);
+    real_servers.map(|node| (node.name.as_str(), node.address)).collect()
+}
+
 fn observe_resolved(spec: &Spec, root: Option<&std::path::Path>) -> Result<HostState, CliError> {
     let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, root).with_lvs_sysctls();
     Ok(observe::observe_host(&interest)?)
