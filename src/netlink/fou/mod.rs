@@ -17,7 +17,7 @@ mod tests;
 
 use std::io;
 
-use crate::model::fou::FouPort;
+use crate::model::fou::{BoundFouPort, FouPort};
 use crate::netlink::errno::{self, describe_errno};
 use crate::netlink::genl::{DecodeError, Fault, GenlSocket};
 
@@ -52,8 +52,9 @@ pub enum FouNetlinkError {
     },
     #[error("{action}: unexpected reply from the kernel: {detail}")]
     Protocol { action: String, detail: String },
-    /// A port the model cannot express (bound to an address, a peer or a device): acting
-    /// on a partial reading could remove it, so the whole read fails.
+    /// A port the model cannot express (an unknown family or encapsulation,
+    /// remcsum_nopartial): acting on a partial reading could remove it, so the whole read
+    /// fails.
     #[error("{action}: {detail}; lvs-converge cannot represent this, remove it with `ip fou del` first")]
     Unrepresentable { action: String, detail: String },
 }
@@ -146,8 +147,8 @@ impl FouClient {
         Ok(FouClient { socket, family })
     }
 
-    /// Every port of the namespace, in the kernel's order.
-    pub fn dump(&mut self) -> Result<Vec<FouPort>, FouNetlinkError> {
+    /// Every port of the namespace with what it is bound to, in the kernel's order.
+    pub fn dump(&mut self) -> Result<Vec<BoundFouPort>, FouNetlinkError> {
         let family = self.family;
         let mut ports = Vec::new();
         self.socket
