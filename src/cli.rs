@@ -150,6 +150,9 @@ pub enum CliError {
     SavedPlan(SavedPlanError),
     #[error(transparent)]
     Import(#[from] crate::import::ImportError),
+    /// The spec declares a foo-over-UDP port that the host has open bound to something.
+    #[error("{}: `fou` declares port {} ({}), which this host has open bound to {}: lvs-converge opens ports unbound and cannot change a bound one\n  hint: close it (`ip fou del port {}{}` with the same local/peer/dev options, `ip fou show` lists them) or declare another port", .spec.display(), .port.port, .port.family.name(), crate::plan::unmanaged::bound_to(.binding), .port.port, if .port.family == crate::model::ipvs::Family::Ipv6 { " -6" } else { "" })]
+    FouPortBound { spec: PathBuf, port: crate::model::fou::FouPort, binding: crate::model::fou::FouBinding },
     #[error("cannot install the SIGINT/SIGTERM handlers that let apply stop cleanly: {0}")]
     Signals(nix::Error),
     /// apply would overwrite a file lvs-converge did not write.
@@ -384,6 +387,32 @@ fn resolve_on_host(
     let host_networkd =
         if writes_network { observe::files::read_host_networkd(root)? } else { HostNetworkd::default() };
     Ok(desired::build(validated, &host_networkd))
+}
+
+/// The plan that takes `observed` to `spec`, each change marked with where its object came
+/// from and, on a Cluster director, the real-server nodes to converge first: `plan` and
+/// `apply -f` make the same one.
+/// Refused when the spec declares a foo-over-UDP port the host has open bound to an
+/// address, a peer or a device: lvs-converge can neither open the port beside it nor
+/// change it.
+fn plan_spec(document: &spec::Document, spec: &Spec, observed: &HostState) -> Result<crate::plan::Plan, CliError> {
+    let (_, colliding) = crate::plan::fou::bound(&spec.desired.fou, &observed.fou_bound);
+    if let Some(bound) = colliding.first() {
+        return Err(CliError::FouPortBound { spec: spec.source.clone(), port: bound.port, binding: bound.binding });
+    }
+    Ok(crate::plan::diff(&spec.desired, observed, &spec.ownership)
+        .annotate(|object| spec.origins.get(object).cloned())
+        .with_first_converge(real_server_nodes(document, spec)))
+}
+
+/// A Cluster director's real-server nodes, by name and address: the hosts its tunnel
+/// destinations reach.
+fn real_server_nodes<'d>(document: &'d spec::Document, spec: &Spec) -> Vec<(&'d str, std::net::IpAddr)> {
+    if spec.role != Some(crate::model::Role::Director) {
+        return Vec::new();
+    }
+    let real_servers = document.file.nodes.iter().filter(|node| node.role == crate::model::Role::RealServer);
+    real_servers.map(|node| (node.name.as_str(), node.address)).collect()
 }
 
 fn observe_resolved(spec: &Spec, root: Option<&std::path::Path>) -> Result<HostState, CliError> {

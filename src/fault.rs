@@ -20,6 +20,8 @@
 //! - `fail-at:NAME` — the first pass through the named point fails as if the kernel refused
 //!   it (e.g. `tunnel-create`, `link-set-mtu`: the later requests of a change made of several);
 //!   `fail-always-at:NAME` — every pass fails (so that putting things back fails too).
+//!   `fou-answer` is a lost answer instead: the foo-over-UDP port was opened or closed, and
+//!   its acknowledgement fails as a broken socket would (an unknown outcome).
 //!
 //! The rules about changes (`*-at-change`, `run-before-*`) act around any host, through
 //! [`crate::apply::faults::FaultInjecting`]; the rules about named points act inside one

@@ -104,6 +104,13 @@ impl Fixtures {
                     .to_string(),
             ),
             ("exists.yaml", String::new()),
+            // The host has GUE port 6080 open bound to a local address: declaring 6080 is refused.
+            ("fou-6080.yaml", format!("{header}fou:\n  - {{ port: 6080, type: gue }}\n")),
+            (
+                "fou-6080-bound.observed.yaml",
+                "apiVersion: lvs-converge/v1\nkind: ObservedState\nstate:\n  modules: [fou]\n  fouBound:\n    - { port: 6080, family: ipv4, type: gue, local: 192.0.2.10 }\n"
+                    .to_string(),
+            ),
         ];
         for (name, text) in files {
             std::fs::write(dir.join(name), text).unwrap();
@@ -169,6 +176,8 @@ fn cases_for(row: &Row, f: &Fixtures) -> Option<Vec<Case>> {
         ("plan", 0) => vec![case(&["plan", "-f", &converged("spec.yaml"), "--observed", &converged("observed.yaml")])],
         ("plan", 2) => vec![case(&["plan", "-f", &drift("spec.yaml"), "--observed", &drift("observed.yaml")])],
         ("plan", 1) => vec![
+            case(&["plan", "-f", &f.path("fou-6080.yaml"), "--observed", &f.path("fou-6080-bound.observed.yaml")])
+                .saying("`fou` declares port 6080 (ipv4), which this host has open bound to local 192.0.2.10"),
             case(&["plan", "-f", &f.path("empty-cluster.yaml"), "--observed", &drift("observed.yaml")]),
             case(&["plan", "-f", &drift("spec.yaml"), "--observed", &f.path("missing.yaml")]),
             case(&["--root", &f.path(""), "plan", "-f", &drift("spec.yaml"), "--observed", &drift("observed.yaml")])

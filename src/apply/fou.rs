@@ -2,7 +2,7 @@
 
 use nix::errno::Errno;
 
-use super::live::{Kernel, KernelClient};
+use super::live::{Kernel, KernelClient, KernelError};
 use super::memory::{refused, MemoryHost};
 use super::{Applier, ChangeError, ChangeOutcome};
 use crate::model::keyed::Keyed;
@@ -26,18 +26,19 @@ impl KernelClient for FouClient {
     }
 }
 
+impl KernelError for FouNetlinkError {
+    fn may_have_changed_the_host(&self) -> bool {
+        FouNetlinkError::may_have_changed_the_host(self)
+    }
+}
+
 impl Applier for FouChange {
-    /// One request each: refused or made, never half made.
+    /// One request each: refused, made, or (its answer lost) unknown; never half made.
     fn live(&self, kernel: &mut Kernel) -> ChangeOutcome {
-        let client = match kernel.client::<FouClient>() {
-            Ok(client) => client,
-            Err(error) => return ChangeOutcome::Failed(error),
-        };
-        let made = match self {
+        kernel.change(|client: &mut FouClient| match self {
             FouChange::Create { after } => client.add(after),
             FouChange::Delete { before } => client.delete(before),
-        };
-        made.map_err(|e| ChangeError::from(&e)).into()
+        })
     }
 
     /// Without the fou module there is no family to ask; a port already open (of any

@@ -90,27 +90,47 @@ impl Kernel {
         self.take_over
     }
 
-    /// A change over route netlink, with the kernel's errno kept; one that may have taken
-    /// effect although it failed (no answer, or several requests of which some stay) is
-    /// unknown, not refused.
-    pub fn route_change(
+    /// A change made by one request of client `C` (or several, taken back on failure),
+    /// with the kernel's errno kept; one that may have taken effect although it failed (no
+    /// answer, a broken exchange after sending, or several requests of which some stay) is
+    /// unknown, not refused: it is then neither reported as "nothing changed" nor skipped
+    /// by rollback's account of what stays.
+    pub fn change<C: KernelClient, E: KernelError>(
         &mut self,
-        make: impl FnOnce(&mut RouteClient) -> Result<(), RouteNetlinkError>,
-    ) -> ChangeOutcome {
-        let client = match self.route() {
+        make: impl FnOnce(&mut C) -> Result<(), E>,
+    ) -> ChangeOutcome
+    where
+        for<'e> ChangeError: From<&'e E>,
+    {
+        let client = match self.client::<C>() {
             Ok(client) => client,
             Err(error) => return ChangeOutcome::Failed(error),
         };
         match make(client) {
             Ok(()) => ChangeOutcome::Applied,
-            Err(e) => {
-                let error = ChangeError::from(&e);
-                match e.may_have_changed_the_host() {
-                    true => ChangeOutcome::Unknown(error),
-                    false => ChangeOutcome::Failed(error),
-                }
-            }
+            Err(e) if e.may_have_changed_the_host() => ChangeOutcome::Unknown(ChangeError::from(&e)),
+            Err(e) => ChangeOutcome::Failed(ChangeError::from(&e)),
         }
+    }
+
+    /// A change over route netlink (see [`Kernel::change`]).
+    pub fn route_change(
+        &mut self,
+        make: impl FnOnce(&mut RouteClient) -> Result<(), RouteNetlinkError>,
+    ) -> ChangeOutcome {
+        self.change(make)
+    }
+}
+
+/// The error of a kernel client's failed change: whether the host may have been changed
+/// all the same decides between a refusal and an unknown outcome.
+pub trait KernelError {
+    fn may_have_changed_the_host(&self) -> bool;
+}
+
+impl KernelError for RouteNetlinkError {
+    fn may_have_changed_the_host(&self) -> bool {
+        RouteNetlinkError::may_have_changed_the_host(self)
     }
 }
 
@@ -164,6 +184,44 @@ mod tests {
                 n => Ok(Flaky(n)),
             }
         }
+    }
+
+    /// Answers each change with the error it is given.
+    struct Answering;
+
+    impl KernelClient for Answering {
+        fn connect() -> Result<Self, ChangeError> {
+            Ok(Answering)
+        }
+    }
+
+    struct Lost(bool);
+
+    impl KernelError for Lost {
+        fn may_have_changed_the_host(&self) -> bool {
+            self.0
+        }
+    }
+
+    impl From<&Lost> for ChangeError {
+        fn from(lost: &Lost) -> Self {
+            ChangeError::new(format!("may have changed the host: {}", lost.0))
+        }
+    }
+
+    #[test]
+    fn a_failure_that_may_have_changed_the_host_is_unknown_and_a_refusal_is_failed() {
+        let mut kernel = Kernel { clients: Vec::new(), root: None, take_over: false };
+        let outcome = |kernel: &mut Kernel, lost| kernel.change(|_: &mut Answering| Err(Lost(lost)));
+        assert_eq!(
+            outcome(&mut kernel, true),
+            ChangeOutcome::Unknown(ChangeError::new("may have changed the host: true"))
+        );
+        assert_eq!(
+            outcome(&mut kernel, false),
+            ChangeOutcome::Failed(ChangeError::new("may have changed the host: false"))
+        );
+        assert_eq!(kernel.change(|_: &mut Answering| Ok::<(), Lost>(())), ChangeOutcome::Applied);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    enter_netns, observe_resolved, resolve_for, say, write_report, CliError, Context, FormatArg, SpecArg, EXIT_OK,
+    enter_netns, observe_resolved, plan_spec, resolve_for, say, write_report, CliError, Context, FormatArg, SpecArg,
+    EXIT_OK,
 };
 use crate::apply::faults::FaultInjecting;
 use crate::apply::live::LiveHost;
@@ -15,7 +16,7 @@ use crate::observe::Interest;
 use crate::plan::saved::{SavedPlan, SavedPlanError};
 use crate::render::{self, text::Style, Format};
 use crate::spec;
-use crate::{interrupt, lock, plan};
+use crate::{interrupt, lock};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["path", "plan_file"])))]
@@ -103,8 +104,7 @@ fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, 
     let spec = resolve_for(&document, arg, context.root)?;
     ready_to_change(&mut apply_lock, lock::writes_persistence(&spec.desired, &spec.ownership, None), lock_timeout)?;
     let observed = observe_resolved(&spec, context.root)?;
-    let plan =
-        plan::diff(&spec.desired, &observed, &spec.ownership).annotate(|object| spec.origins.get(object).cloned());
+    let plan = plan_spec(&document, &spec, &observed)?;
     apply::files::check_take_over(&plan, args.take_over).map_err(CliError::TakeOver)?;
     let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, context.root);
     let mut host = FaultInjecting::from_env(LiveHost::new(interest).take_over(args.take_over));

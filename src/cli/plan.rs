@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{
-    enter_netns, observe_for, print_stdout, refuse_root_with_observed, resolve, say, CliError, Context, FormatArg,
-    SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
+    enter_netns, observe_for, plan_spec, print_stdout, refuse_root_with_observed, resolve, say, CliError, Context,
+    FormatArg, SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
 };
 use crate::desired::Spec;
 use crate::model::HostState;
@@ -50,9 +50,7 @@ pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
         }
         None => observe_for(&document, arg, context.root)?,
     };
-    let plan = plan::diff(&spec.desired, &observed, &spec.ownership)
-        .annotate(|object| spec.origins.get(object).cloned())
-        .with_first_converge(real_server_nodes(&document, &spec));
+    let plan = plan_spec(&document, &spec, &observed)?;
     // Notes are for `check`; a plan shows what breaks or will.
     let mut findings = lint::check_observed(&document, &spec, &observed);
     findings.retain(|f| f.severity != lint::Severity::Note);
@@ -71,16 +69,6 @@ pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
         say(&render::notice::plan_saved(out));
     }
     Ok(if plan.converged() { EXIT_OK } else { EXIT_CHANGES_PENDING })
-}
-
-/// A Cluster director's real-server nodes, by name and address: the hosts its tunnel
-/// destinations reach.
-fn real_server_nodes<'d>(document: &'d spec::Document, spec: &Spec) -> Vec<(&'d str, std::net::IpAddr)> {
-    if spec.role != Some(crate::model::Role::Director) {
-        return Vec::new();
-    }
-    let real_servers = document.file.nodes.iter().filter(|node| node.role == crate::model::Role::RealServer);
-    real_servers.map(|node| (node.name.as_str(), node.address)).collect()
 }
 
 /// `plan --out`: the plan with what it was made from, for `apply PLANFILE`.

@@ -2,6 +2,7 @@
 //! off the wire and hand the inner packet to the IP stack, as `ip fou add port N gue` does.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +71,39 @@ impl FouPort {
     /// both families.
     pub fn module(&self) -> &'static str {
         "fou"
+    }
+}
+
+/// A port opened bound to a local or peer address, a peer port or a device (`ip fou add
+/// port N gue local A peer B peer_port P dev D`). A spec cannot declare one: it is only read
+/// from the host, reported and left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BoundFouPort {
+    #[serde(flatten)]
+    pub port: FouPort,
+    #[serde(flatten)]
+    pub binding: FouBinding,
+}
+
+/// What a port's socket is bound to besides its port; all `None` for a port of the model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FouBinding {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<IpAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_port: Option<u16>,
+    /// The device's interface index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifindex: Option<u32>,
+}
+
+impl FouBinding {
+    pub fn is_unbound(&self) -> bool {
+        *self == FouBinding::default()
     }
 }
 

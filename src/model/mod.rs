@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 pub use addresses::Address;
 use addresses::AddressId;
 pub use files::FileState;
-use fou::{FouKey, FouPort};
+use fou::{BoundFouPort, FouKey, FouPort};
 pub use ipvs::IpvsState;
 use ipvs::{DestinationKey, ServiceKey};
 use keyed::KeyedMap;
@@ -66,6 +66,10 @@ pub struct HostState {
     /// Foo-over-UDP receive ports (`ip fou show`).
     #[serde(default, with = "keyed::as_list", skip_serializing_if = "BTreeMap::is_empty")]
     pub fou: KeyedMap<FouPort>,
+    /// Foo-over-UDP ports bound to an address, a peer or a device: observed only (a spec
+    /// cannot declare one), reported and left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fou_bound: Vec<BoundFouPort>,
     /// `net.*` sysctls by dotted name (`net.ipv4.conf.all.arp_ignore`) → value as the kernel
     /// prints it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -102,8 +102,8 @@ pub fn observe_host(interest: &Interest) -> Result<HostState, ObserveError> {
             read => read?,
         },
     };
-    let fou = fou::read(&modules)?;
+    let (fou, fou_bound) = fou::read(&modules)?;
     let modules = modules.present(&interest.modules);
     let files = files::read(&interest.files)?;
-    Ok(HostState { modules, links, fou, sysctls, addresses, routes, ipvs, files })
+    Ok(HostState { modules, links, fou, fou_bound, sysctls, addresses, routes, ipvs, files })
 }

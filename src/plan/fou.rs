@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::compare::{each_difference, HostDifference};
 use super::Change;
-use crate::model::fou::{FouKey, FouPort};
-use crate::model::keyed::KeyedMap;
+use crate::model::fou::{BoundFouPort, FouKey, FouPort};
+use crate::model::keyed::{Keyed, KeyedMap};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "camelCase")]
@@ -50,6 +50,12 @@ pub fn diff(desired: &KeyedMap<FouPort>, observed: &KeyedMap<FouPort>) -> (Vec<F
     (changes, unmanaged)
 }
 
+/// The bound ports the spec does not declare (reported), and those whose port and family it
+/// declares: lvs-converge cannot open the declared port beside them, nor change them.
+pub fn bound(desired: &KeyedMap<FouPort>, bound: &[BoundFouPort]) -> (Vec<BoundFouPort>, Vec<BoundFouPort>) {
+    bound.iter().copied().partition(|port| !desired.contains_key(&port.port.key()))
+}
+
 /// Ports that appeared, went away, or were reopened with another encapsulation.
 pub fn compare(before: &KeyedMap<FouPort>, after: &KeyedMap<FouPort>) -> Vec<HostDifference> {
     each_difference(before, after, |_, old, new| {
@@ -64,7 +70,6 @@ mod tests {
     use super::*;
     use crate::model::fou::FouEncapsulation;
     use crate::model::ipvs::Family;
-    use crate::model::keyed::Keyed;
 
     fn ports(list: &[FouPort]) -> KeyedMap<FouPort> {
         list.iter().map(|port| (port.key(), *port)).collect()
@@ -72,6 +77,17 @@ mod tests {
 
     fn gue(port: u16) -> FouPort {
         FouPort { port, family: Family::Ipv4, encapsulation: FouEncapsulation::Gue }
+    }
+
+    #[test]
+    fn a_bound_port_is_reported_unless_its_port_and_family_are_declared() {
+        use crate::model::fou::FouBinding;
+        let binding = FouBinding { local: Some("192.0.2.10".parse().unwrap()), ..FouBinding::default() };
+        let on = |port| BoundFouPort { port: gue(port), binding };
+        let ipv6 = BoundFouPort { port: FouPort { family: Family::Ipv6, ..gue(6080) }, binding };
+        let (undeclared, colliding) = bound(&ports(&[gue(6080)]), &[on(7000), on(6080), ipv6]);
+        assert_eq!(undeclared, [on(7000), ipv6]);
+        assert_eq!(colliding, [on(6080)]);
     }
 
     #[test]

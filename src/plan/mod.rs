@@ -328,6 +328,12 @@ pub fn diff(desired: &HostState, observed: &HostState, ownership: &Ownership) ->
 
     plan.unmanaged.extend(unmanaged_links);
     plan.unmanaged.extend(unmanaged_fou.into_iter().map(Unmanaged::FouPort));
+    let (unmanaged_bound, _) = fou::bound(&desired.fou, &observed.fou_bound);
+    plan.unmanaged.extend(
+        unmanaged_bound
+            .into_iter()
+            .map(|bound| Unmanaged::BoundFouPort { key: bound.port.key(), binding: bound.binding }),
+    );
     plan.unmanaged.extend(ipvs.unmanaged);
     plan.draining = ipvs.draining;
     plan.observed_at = observed.ipvs.observed_at;

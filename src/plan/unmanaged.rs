@@ -2,13 +2,13 @@
 //! words, a kind and an identity, because JSON plans always showed them so: one form for
 //! both, which reading a saved plan parses back. render shows the same kind and identity.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::model::fou::FouKey;
+use crate::model::fou::{FouBinding, FouKey};
 use crate::model::ipvs::{Family, Protocol, ServiceKey};
 use crate::model::links::{LinkKind, FALLBACK_TUNNELS};
 use crate::model::{ObjectId, Subsystem};
@@ -20,6 +20,8 @@ pub enum Unmanaged {
     Tunnel { name: String, kind: String },
     /// A foo-over-UDP port the spec does not declare.
     FouPort(FouKey),
+    /// A foo-over-UDP port bound to an address, a peer or a device (never declared).
+    BoundFouPort { key: FouKey, binding: FouBinding },
     /// A service the spec does not declare. `in_scope`: its ownership covers the service,
     /// which only `prune` would remove.
     IpvsService { service: ServiceKey, in_scope: bool },
@@ -31,7 +33,7 @@ impl Unmanaged {
     pub fn object(&self) -> ObjectId {
         match self {
             Unmanaged::Tunnel { name, .. } => ObjectId::Link(name.clone()),
-            Unmanaged::FouPort(key) => ObjectId::FouPort(*key),
+            Unmanaged::FouPort(key) | Unmanaged::BoundFouPort { key, .. } => ObjectId::FouPort(*key),
             Unmanaged::IpvsService { service, .. } => ObjectId::IpvsService(*service),
             Unmanaged::ForeignFile(path) => ObjectId::File(path.clone()),
         }
@@ -44,12 +46,41 @@ impl Unmanaged {
 
 const IN_SCOPE: &str = " (in scope; set prune to remove it)";
 const FOREIGN: &str = " (not written by lvs-converge)";
+const BOUND_TO: &str = " bound to ";
+
+/// `local 192.0.2.10, peer 192.0.2.1, peer port 5555, device #3`: what a foo-over-UDP
+/// port's socket is bound to besides its port.
+pub fn bound_to(binding: &FouBinding) -> String {
+    let mut words = Vec::new();
+    words.extend(binding.local.map(|address| format!("local {address}")));
+    words.extend(binding.peer.map(|address| format!("peer {address}")));
+    words.extend(binding.peer_port.map(|port| format!("peer port {port}")));
+    words.extend(binding.ifindex.map(|index| format!("device #{index}")));
+    words.join(", ")
+}
+
+/// The binding [`bound_to`] put in words.
+fn parse_bound_to(text: &str) -> Option<FouBinding> {
+    let mut binding = FouBinding::default();
+    for word in text.split(", ") {
+        if let Some(address) = word.strip_prefix("local ") {
+            binding.local = Some(address.parse::<IpAddr>().ok()?);
+        } else if let Some(port) = word.strip_prefix("peer port ") {
+            binding.peer_port = Some(port.parse().ok()?);
+        } else if let Some(address) = word.strip_prefix("peer ") {
+            binding.peer = Some(address.parse::<IpAddr>().ok()?);
+        } else {
+            binding.ifindex = Some(word.strip_prefix("device #")?.parse().ok()?);
+        }
+    }
+    Some(binding)
+}
 
 /// What the object is: `gre tunnel`, `ipvs service`, `file`.
 pub fn kind(unmanaged: &Unmanaged) -> String {
     match unmanaged {
         Unmanaged::Tunnel { kind, .. } => format!("{kind}{TUNNEL}"),
-        Unmanaged::FouPort(_) => "fou port".into(),
+        Unmanaged::FouPort(_) | Unmanaged::BoundFouPort { .. } => "fou port".into(),
         Unmanaged::IpvsService { .. } => "ipvs service".into(),
         Unmanaged::ForeignFile(_) => "file".into(),
     }
@@ -67,6 +98,9 @@ pub fn id(unmanaged: &Unmanaged) -> String {
     match unmanaged {
         Unmanaged::Tunnel { name, .. } => name.clone(),
         Unmanaged::FouPort(key) => format!("{} ({})", key.port, key.family.name()),
+        Unmanaged::BoundFouPort { key, binding } => {
+            format!("{} ({}){BOUND_TO}{}", key.port, key.family.name(), bound_to(binding))
+        }
         Unmanaged::IpvsService { service, in_scope: true } => format!("{service}{IN_SCOPE}"),
         Unmanaged::IpvsService { service, in_scope: false } => service.to_string(),
         Unmanaged::ForeignFile(path) => format!("{}{FOREIGN}", path.display()),
@@ -92,7 +126,12 @@ impl Record {
                 name: self.id.clone(),
                 kind: tunnel.strip_suffix(TUNNEL).unwrap_or_default().into(),
             },
-            "fou port" => Unmanaged::FouPort(parse_fou_port(&self.id)?),
+            "fou port" => match self.id.split_once(BOUND_TO) {
+                Some((key, binding)) => {
+                    Unmanaged::BoundFouPort { key: parse_fou_port(key)?, binding: parse_bound_to(binding)? }
+                }
+                None => Unmanaged::FouPort(parse_fou_port(&self.id)?),
+            },
             "ipvs service" => match self.id.strip_suffix(IN_SCOPE) {
                 Some(service) => Unmanaged::IpvsService { service: parse_service(service)?, in_scope: true },
                 None => Unmanaged::IpvsService { service: parse_service(&self.id)?, in_scope: false },
@@ -155,6 +194,15 @@ mod tests {
             Unmanaged::Tunnel { name: "gre1".into(), kind: "gre".into() },
             Unmanaged::Tunnel { name: "t6".into(), kind: "ip6gre".into() },
             Unmanaged::FouPort(FouKey { family: Family::Ipv6, port: 6080 }),
+            Unmanaged::BoundFouPort {
+                key: FouKey { family: Family::Ipv4, port: 7000 },
+                binding: FouBinding {
+                    local: Some("192.0.2.10".parse().unwrap()),
+                    peer: Some("192.0.2.1".parse().unwrap()),
+                    peer_port: Some(5555),
+                    ifindex: Some(3),
+                },
+            },
             Unmanaged::IpvsService { service: service("tcp 203.0.113.100:80"), in_scope: false },
             Unmanaged::IpvsService { service: service("udp [2001:db8::1]:53"), in_scope: true },
             Unmanaged::IpvsService { service: service("fwmark 7 (ipv6)"), in_scope: false },
@@ -164,6 +212,7 @@ mod tests {
             match unmanaged {
                 Unmanaged::Tunnel { .. }
                 | Unmanaged::FouPort(_)
+                | Unmanaged::BoundFouPort { .. }
                 | Unmanaged::IpvsService { .. }
                 | Unmanaged::ForeignFile(_) => {}
             }
@@ -181,6 +230,7 @@ mod tests {
                 r#"{"subsystem":"links","kind":"gre tunnel","id":"gre1"}"#,
                 r#"{"subsystem":"links","kind":"ip6gre tunnel","id":"t6"}"#,
                 r#"{"subsystem":"fou","kind":"fou port","id":"6080 (ipv6)"}"#,
+                r#"{"subsystem":"fou","kind":"fou port","id":"7000 (ipv4) bound to local 192.0.2.10, peer 192.0.2.1, peer port 5555, device #3"}"#,
                 r#"{"subsystem":"ipvs","kind":"ipvs service","id":"tcp 203.0.113.100:80"}"#,
                 r#"{"subsystem":"ipvs","kind":"ipvs service","id":"udp [2001:db8::1]:53 (in scope; set prune to remove it)"}"#,
                 r#"{"subsystem":"ipvs","kind":"ipvs service","id":"fwmark 7 (ipv6)"}"#,
@@ -208,6 +258,7 @@ mod tests {
             r#"{"subsystem":"files","kind":"file","id":"/etc/ipvsadm.rules"}"#,
             r#"{"subsystem":"fou","kind":"fou port","id":"6080 (ipv5)"}"#,
             r#"{"subsystem":"fou","kind":"fou port","id":"port 6080 ipv4"}"#,
+            r#"{"subsystem":"fou","kind":"fou port","id":"6080 (ipv4) bound to gateway 192.0.2.1"}"#,
         ] {
             assert!(serde_json::from_str::<Unmanaged>(json).is_err(), "{json}");
         }

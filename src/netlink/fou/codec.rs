@@ -1,6 +1,8 @@
 //! The "fou" family's requests and replies (include/uapi/linux/fou.h).
 
-use crate::model::fou::{FouEncapsulation, FouPort};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::model::fou::{BoundFouPort, FouBinding, FouEncapsulation, FouPort};
 use crate::model::ipvs::Family;
 use crate::netlink::genl::{Attrs, DecodeError, Typed, Writer, NLM_F_ACK, NLM_F_DUMP};
 
@@ -67,10 +69,10 @@ pub fn delete_port(w: &mut Writer, family: u16, seq: u32, port: &FouPort) {
     });
 }
 
-/// One port of a dump. Kernels since 5.x also report the socket's local and peer address,
-/// peer port and device, as zeros for a port opened without them; anything else is a
-/// socket the model cannot express.
-pub fn decode_port(attrs: Attrs<'_>) -> Result<FouPort, DecodeError> {
+/// One port of a dump, with what its socket is bound to. Kernels since 5.x also report
+/// the socket's local and peer address, peer port and device, as zeros for a port opened
+/// without them.
+pub fn decode_port(attrs: Attrs<'_>) -> Result<BoundFouPort, DecodeError> {
     let typed = Typed(attrs);
     let port = Typed::require(typed.be16(ATTR_PORT, "FOU_ATTR_PORT")?, "FOU_ATTR_PORT")?;
     let family = match typed.u8(ATTR_AF, "FOU_ATTR_AF")? {
@@ -91,16 +93,20 @@ pub fn decode_port(attrs: Attrs<'_>) -> Result<FouPort, DecodeError> {
             )))
         }
     };
-    let bound = [ATTR_LOCAL_V4, ATTR_LOCAL_V6, ATTR_PEER_V4, ATTR_PEER_V6, ATTR_PEER_PORT, ATTR_IFINDEX]
-        .into_iter()
-        .any(|kind| attrs.get(kind).is_some_and(|bytes| bytes.iter().any(|b| *b != 0)));
-    if bound {
-        return Err(DecodeError::Unrepresentable(format!(
-            "foo-over-UDP port {port} is bound to a local or peer address or a device"
-        )));
-    }
     if attrs.get(ATTR_REMCSUM_NOPARTIAL).is_some() {
         return Err(DecodeError::Unrepresentable(format!("foo-over-UDP port {port} has remcsum_nopartial set")));
     }
-    Ok(FouPort { port, family, encapsulation })
+    let address = |v4: u16, v6: u16, what: &str| -> Result<Option<IpAddr>, DecodeError> {
+        let v4 = typed.fixed::<4>(v4, what)?.map(Ipv4Addr::from).filter(|a| !a.is_unspecified()).map(IpAddr::V4);
+        let v6 = typed.fixed::<16>(v6, what)?.map(Ipv6Addr::from).filter(|a| !a.is_unspecified()).map(IpAddr::V6);
+        Ok(v4.or(v6))
+    };
+    let binding = FouBinding {
+        local: address(ATTR_LOCAL_V4, ATTR_LOCAL_V6, "FOU_ATTR_LOCAL")?,
+        peer: address(ATTR_PEER_V4, ATTR_PEER_V6, "FOU_ATTR_PEER")?,
+        peer_port: typed.be16(ATTR_PEER_PORT, "FOU_ATTR_PEER_PORT")?.filter(|port| *port != 0),
+        // An int the kernel writes in host order; 0: no device.
+        ifindex: typed.u32(ATTR_IFINDEX, "FOU_ATTR_IFINDEX")?.filter(|index| *index != 0),
+    };
+    Ok(BoundFouPort { port: FouPort { port, family, encapsulation }, binding })
 }

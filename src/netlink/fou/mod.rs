@@ -17,7 +17,7 @@ mod tests;
 
 use std::io;
 
-use crate::model::fou::FouPort;
+use crate::model::fou::{BoundFouPort, FouPort};
 use crate::netlink::errno::{self, describe_errno};
 use crate::netlink::genl::{DecodeError, Fault, GenlSocket};
 
@@ -35,6 +35,15 @@ pub enum FouNetlinkError {
     /// is the kernel's own explanation (extended ack) when it sent one.
     #[error("{action}: {reason}{}", kernel.as_ref().map(|m| format!(" (kernel: {m})")).unwrap_or_default())]
     Rejected { action: String, errno: i32, reason: String, kernel: Option<String> },
+    /// The request never reached the kernel.
+    #[error("{action}: cannot send the request: {source}")]
+    Unsent {
+        action: String,
+        #[source]
+        source: io::Error,
+    },
+    /// Reading the answer failed after the request was sent: for a change, whether the
+    /// kernel made it is unknown.
     #[error("{action}: netlink I/O error: {source}")]
     Io {
         action: String,
@@ -43,8 +52,9 @@ pub enum FouNetlinkError {
     },
     #[error("{action}: unexpected reply from the kernel: {detail}")]
     Protocol { action: String, detail: String },
-    /// A port the model cannot express (bound to an address, a peer or a device): acting
-    /// on a partial reading could remove it, so the whole read fails.
+    /// A port the model cannot express (an unknown family or encapsulation,
+    /// remcsum_nopartial): acting on a partial reading could remove it, so the whole read
+    /// fails.
     #[error("{action}: {detail}; lvs-converge cannot represent this, remove it with `ip fou del` first")]
     Unrepresentable { action: String, detail: String },
 }
@@ -53,9 +63,18 @@ impl FouNetlinkError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             FouNetlinkError::Rejected { errno, .. } => Some(*errno),
-            FouNetlinkError::Socket { source } | FouNetlinkError::Io { source, .. } => source.raw_os_error(),
+            FouNetlinkError::Socket { source }
+            | FouNetlinkError::Unsent { source, .. }
+            | FouNetlinkError::Io { source, .. } => source.raw_os_error(),
             _ => None,
         }
+    }
+
+    /// True when a failed change may have been made all the same: it was sent, and the
+    /// answer was lost or made no sense. A refusal with an errno, or a request never sent,
+    /// changed nothing.
+    pub fn may_have_changed_the_host(&self) -> bool {
+        matches!(self, FouNetlinkError::Io { .. } | FouNetlinkError::Protocol { .. })
     }
 
     /// What was being done, for refusals.
@@ -80,6 +99,7 @@ fn fault_error(fault: Fault, action: String, reason: impl Fn(i32) -> String) -> 
         Fault::Errno { errno, message } => {
             FouNetlinkError::Rejected { reason: reason(errno), action, errno, kernel: message }
         }
+        Fault::Unsent(source) => FouNetlinkError::Unsent { action, source },
         Fault::Io(source) => FouNetlinkError::Io { action, source },
         Fault::Protocol(detail) | Fault::Decode(DecodeError::Malformed(detail)) => {
             FouNetlinkError::Protocol { action, detail }
@@ -127,8 +147,8 @@ impl FouClient {
         Ok(FouClient { socket, family })
     }
 
-    /// Every port of the namespace, in the kernel's order.
-    pub fn dump(&mut self) -> Result<Vec<FouPort>, FouNetlinkError> {
+    /// Every port of the namespace with what it is bound to, in the kernel's order.
+    pub fn dump(&mut self) -> Result<Vec<BoundFouPort>, FouNetlinkError> {
         let family = self.family;
         let mut ports = Vec::new();
         self.socket
@@ -149,7 +169,8 @@ impl FouClient {
         let family = self.family;
         self.socket
             .request(false, codec::CMD_ADD, |w, seq| codec::add_port(w, family, seq, port), |_| Ok(()))
-            .map_err(|fault| fault_error(fault, action("opening", port), |e| add_refused(port, e)))
+            .map_err(|fault| fault_error(fault, action("opening", port), |e| add_refused(port, e)))?;
+        answer_lost_at("fou-answer", || action("opening", port))
     }
 
     pub fn delete(&mut self, port: &FouPort) -> Result<(), FouNetlinkError> {
@@ -162,8 +183,16 @@ impl FouClient {
                     errno::EINVAL => format!("port {} is not open (EINVAL)", port.port),
                     _ => refused(errno),
                 })
-            })
+            })?;
+        answer_lost_at("fou-answer", || action("closing", port))
     }
+}
+
+/// Fault injection (`fail-at:fou-answer`): the kernel made the change, and its answer is
+/// lost as a broken socket would lose it.
+fn answer_lost_at(point: &str, action: impl FnOnce() -> String) -> Result<(), FouNetlinkError> {
+    crate::fault::fail_at(point)
+        .map_err(|detail| FouNetlinkError::Io { action: action(), source: io::Error::other(detail) })
 }
 
 /// `opening foo-over-UDP port 6080 (ipv4)`: what a request does, the start of its errors.

@@ -3,7 +3,7 @@
 
 use super::codec::{self, *};
 use super::*;
-use crate::model::fou::FouEncapsulation;
+use crate::model::fou::{FouBinding, FouEncapsulation};
 use crate::model::ipvs::Family;
 use crate::netlink::genl::tests::{nla, nlmsg};
 use crate::netlink::genl::{Attrs, Writer, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
@@ -68,8 +68,11 @@ fn reply(port: u16, af: u8, ipproto: u8, kind: u8) -> Vec<Vec<u8>> {
     ]
 }
 
+/// A port of the model: decoded bound to nothing.
 fn decode(attrs: &[Vec<u8>]) -> Result<FouPort, DecodeError> {
-    codec::decode_port(Attrs::new(&attrs.concat()))
+    let bound = codec::decode_port(Attrs::new(&attrs.concat()))?;
+    assert_eq!(bound.binding, FouBinding::default(), "{bound:?}");
+    Ok(bound.port)
 }
 
 #[test]
@@ -86,11 +89,27 @@ fn dump_entries_decode_into_ports() {
 }
 
 #[test]
-fn a_port_bound_to_a_peer_or_with_an_unknown_type_is_unrepresentable() {
-    let mut bound = reply(6080, 2, 0, 2);
+fn a_port_bound_to_an_address_a_peer_or_a_device_decodes_with_what_it_is_bound_to() {
+    let mut bound = reply(7000, 2, 0, 2);
+    bound.retain(|attr| ![nla(ATTR_PEER_V4, &[0; 4]), nla(ATTR_IFINDEX, &0i32.to_ne_bytes())].contains(attr));
     bound.push(nla(ATTR_PEER_V4, &[192, 0, 2, 1]));
-    bound.retain(|attr| attr != &nla(ATTR_PEER_V4, &[0; 4]));
-    assert!(matches!(decode(&bound), Err(DecodeError::Unrepresentable(m)) if m.contains("peer")));
+    bound.push(nla(ATTR_IFINDEX, &3i32.to_ne_bytes()));
+    let decoded = codec::decode_port(Attrs::new(&bound.concat())).unwrap();
+    assert_eq!(decoded.port, gue(7000, Family::Ipv4));
+    let binding = FouBinding { peer: Some("192.0.2.1".parse().unwrap()), ifindex: Some(3), ..FouBinding::default() };
+    assert_eq!(decoded.binding, binding);
+    let mut local6 = reply(7000, 10, 0, 2);
+    local6.retain(|attr| attr != &nla(ATTR_LOCAL_V4, &[0; 4]));
+    local6.push(nla(ATTR_LOCAL_V6, &"2001:db8::10".parse::<std::net::Ipv6Addr>().unwrap().octets()));
+    let decoded = codec::decode_port(Attrs::new(&local6.concat())).unwrap();
+    assert_eq!(decoded.binding.local, Some("2001:db8::10".parse().unwrap()));
+    let mut short = reply(7000, 2, 0, 2);
+    short.push(nla(ATTR_LOCAL_V6, &[1, 2, 3]));
+    assert!(matches!(codec::decode_port(Attrs::new(&short.concat())), Err(DecodeError::Malformed(_))));
+}
+
+#[test]
+fn a_port_with_an_unknown_type_or_remcsum_nopartial_is_unrepresentable() {
     assert!(matches!(decode(&reply(6080, 2, 0, 9)), Err(DecodeError::Unrepresentable(m)) if m.contains("type")));
     let mut nopartial = reply(6080, 2, 0, 2);
     nopartial.push(nla(ATTR_REMCSUM_NOPARTIAL, &[]));
@@ -117,4 +136,19 @@ fn without_the_module_the_family_is_unknown_or_the_client_connects() {
         Err(FouNetlinkError::Socket { source }) => eprintln!("SKIPPED: no generic netlink socket ({source})"),
         Err(other) => panic!("{other}"),
     }
+}
+
+#[test]
+fn a_change_sent_whose_answer_is_lost_may_have_changed_the_host_a_refusal_did_not() {
+    let action = || "opening foo-over-UDP port 6080 (ipv4)".to_string();
+    let port = gue(6080, Family::Ipv4);
+    let error = |fault| fault_error(fault, action(), |e| add_refused(&port, e));
+    let lost = error(Fault::Io(io::Error::from_raw_os_error(errno::ENOBUFS)));
+    assert!(lost.may_have_changed_the_host(), "{lost}");
+    assert!(error(Fault::Protocol("ack for another command".into())).may_have_changed_the_host());
+    let refused = error(Fault::Errno { errno: errno::EADDRINUSE, message: None });
+    assert!(!refused.may_have_changed_the_host(), "{refused}");
+    let unsent = error(Fault::Unsent(io::Error::from_raw_os_error(errno::EPERM)));
+    assert!(!unsent.may_have_changed_the_host(), "{unsent}");
+    assert!(!FouNetlinkError::Unavailable.may_have_changed_the_host());
 }

@@ -37,6 +37,9 @@ pub enum Fault {
         errno: i32,
         message: Option<String>,
     },
+    /// The request could not be sent: the kernel never saw it.
+    Unsent(io::Error),
+    /// Reading the answer failed, after the request was sent.
     Io(io::Error),
     Protocol(String),
     Decode(DecodeError),
@@ -103,7 +106,7 @@ impl GenlSocket {
         if self.dirty {
             self.transport.drain();
         }
-        self.transport.send(self.out.bytes()).map_err(Fault::Io)?;
+        self.transport.send(self.out.bytes()).map_err(Fault::Unsent)?;
         let result = self.read_until_finished(seq, dump, reply_command, &mut each);
         // Finished cleanly, or refused by the kernel (which ends the request too).
         self.dirty = !matches!(result, Ok(()) | Err(Fault::Errno { .. }));

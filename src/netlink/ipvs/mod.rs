@@ -181,7 +181,7 @@ fn fault_error(fault: Fault, action: String) -> NetlinkError {
             reason: format!("the kernel refused: {}", describe_errno(errno)),
             kernel: message,
         },
-        Fault::Io(source) => NetlinkError::Io { action, source, note: String::new() },
+        Fault::Io(source) | Fault::Unsent(source) => NetlinkError::Io { action, source, note: String::new() },
         Fault::Protocol(detail) => NetlinkError::Protocol { action, detail },
         Fault::Decode(DecodeError::Malformed(detail)) => NetlinkError::Protocol { action, detail },
         Fault::Decode(DecodeError::Unrepresentable(detail)) => NetlinkError::Unrepresentable { action, detail },

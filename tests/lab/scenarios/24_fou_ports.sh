@@ -85,3 +85,40 @@ expect_contains "$(cat /tmp/refused.err) $json" "7777 is already bound by anothe
 expect_eq "$(ip -n director fou show | sort)" "$before" "rolled back: 6081 closed again, the rest as before"
 run_out rest lvs-converge --netns director show --format json
 expect_not_contains "$(tr -d ' \n' <<<"$rest")" '"port":6081' "show agrees"
+
+step "a lost answer: the port the kernel opened is reported unknown, not refused"
+cat >/tmp/fou-lost.yaml <<-'SPEC'
+	apiVersion: lvs-converge/v1
+	kind: Host
+	fou:
+	  - { port: 6080, type: gue }
+	  - { port: 6080, type: gue, family: ipv6 }
+	  - { port: 5555, type: direct, protocol: 4 }
+	  - { port: 6082, type: gue }
+	SPEC
+rc=0
+json=$(in_ns director env LVS_CONVERGE_FAULT=fail-at:fou-answer lvs-converge apply -f /tmp/fou-lost.yaml --format json 2>/tmp/lost.err) || rc=$?
+cat /tmp/lost.err
+echo "$json"
+expect_eq "$rc" 4 "apply exit code: partial, the outcome is not known"
+expect_eq "$(jq -r '.outcome' <<<"$json")" partial "outcome"
+expect_eq "$(jq -r '.failed | length' <<<"$json")" 0 "nothing reported refused"
+expect_eq "$(jq -r '[.unknown[] | .subsystem] | join(",")' <<<"$json")" fou "one fou change is unknown"
+expect_contains "$(jq -r '.unknown[0].id' <<<"$json")" 6082 "the port whose answer was lost"
+expect_contains "$(ip -n director fou show)" "port 6082 gue" "and the kernel did open it"
+expect_ok lvs-converge --netns director plan -f /tmp/fou-lost.yaml
+run_cmd ip -n director fou del port 6082
+
+step "a port bound to a local address is listed with its binding; declaring its port is refused"
+run_cmd ip -n director fou add port 7001 gue local 192.0.2.10
+run_cmd ip -n director fou show
+run_out bound lvs-converge --netns director plan -f /tmp/fou.yaml
+expect_contains "$bound" "fou port 7001 (ipv4) bound to local 192.0.2.10" "bound port listed, the plan is clean"
+sed 's/port: 5555, type: direct, protocol: 4/port: 7001, type: gue/' /tmp/fou.yaml >/tmp/fou-7001.yaml
+rc=0
+in_ns director lvs-converge apply -f /tmp/fou-7001.yaml >/tmp/bound.out 2>&1 || rc=$?
+cat /tmp/bound.out
+expect_eq "$rc" 1 "apply refuses, nothing changed"
+expect_contains "$(cat /tmp/bound.out)" "declares port 7001 (ipv4), which this host has open bound to local 192.0.2.10" "the error says which port and why"
+expect_contains "$(ip -n director fou show)" "port 5555 ipproto 4" "5555 untouched"
+run_cmd ip -n director fou del port 7001 local 192.0.2.10
