@@ -414,6 +414,22 @@ pub struct Destination {
     pub tunnel: TunnelEncapsulation,
 }
 
+#[cfg(test)]
+impl Destination {
+    /// The tests' usual tunnel real server: port 80, weight 1, no thresholds.
+    pub fn tunnelled(address: &str, tunnel: TunnelEncapsulation) -> Destination {
+        Destination {
+            address: address.parse().expect("an IP address"),
+            port: 80,
+            method: ForwardingMethod::Tunnel,
+            weight: 1,
+            upper_threshold: 0,
+            lower_threshold: 0,
+            tunnel,
+        }
+    }
+}
+
 /// Tunnel encapsulation of a destination (`--tun-type`, `--tun-port`, `--tun-nocsum` …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

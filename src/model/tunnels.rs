@@ -151,7 +151,7 @@ pub fn decapsulated_by(kind: &LinkKind) -> Option<Decapsulator> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ipvs::{ForwardingMethod, TunnelEncapsulation};
+    use crate::model::ipvs::TunnelEncapsulation;
 
     #[test]
     fn every_receiver_s_device_decapsulates_it_and_every_device_s_receivers_map_back_to_it() {
@@ -191,15 +191,7 @@ mod tests {
     }
 
     fn destination(address: &str, kind: TunnelType, port: u16, flags: u16) -> Destination {
-        Destination {
-            address: address.parse().unwrap(),
-            port: 80,
-            method: ForwardingMethod::Tunnel,
-            weight: 1,
-            upper_threshold: 0,
-            lower_threshold: 0,
-            tunnel: TunnelEncapsulation { kind, port, flags },
-        }
+        Destination::tunnelled(address, TunnelEncapsulation { kind, port, flags })
     }
 
     #[test]

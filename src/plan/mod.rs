@@ -364,15 +364,7 @@ mod tests {
     use crate::model::ipvs::{Destination, Protocol, ServiceKey, TunnelEncapsulation, TunnelType};
 
     fn tunnel_destination(address: &str, kind: TunnelType, port: u16) -> Destination {
-        Destination {
-            address: address.parse().unwrap(),
-            port: 80,
-            method: ForwardingMethod::Tunnel,
-            weight: 1,
-            upper_threshold: 0,
-            lower_threshold: 0,
-            tunnel: TunnelEncapsulation { kind, port, flags: 0 },
-        }
+        Destination::tunnelled(address, TunnelEncapsulation { kind, port, flags: 0 })
     }
 
     #[test]
