@@ -2,12 +2,13 @@
 //! able to take what the director sends it: the VIP, and a receiver of the destination's
 //! encapsulation, GUE port and families.
 
-use super::director::{destination_path, service_path};
+use super::director::{service_path, SpecPlaces};
 use super::facts::{family_name, Facts};
 use super::real_server::held_vips;
 use super::Finding;
 use crate::desired::Spec;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 
 use crate::model::ipvs::{Family, ForwardingMethod, ServiceKey, TunnelType};
 use crate::model::tunnels::Receiver;
@@ -21,13 +22,24 @@ type GreSends = Vec<(bool, String, String, Option<Finding>)>;
 pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut gre_sends: BTreeMap<(String, Family), GreSends> = BTreeMap::new();
+    let places = SpecPlaces::new(document);
+    let mut specs_by_node = HashMap::new();
+    for spec in specs {
+        if let Some(node) = spec.node.as_deref() {
+            specs_by_node.entry(node).or_insert(spec);
+        }
+    }
+    let mut takes: HashMap<&str, RealServerTakes> = HashMap::new();
     let directors = specs.iter().filter(|s| s.role == Some(Role::Director));
     for director in directors {
         for service in director.desired.ipvs.services.values() {
-            let service_path = service_path(document, &service.key).unwrap_or_default();
+            let service_index = places.service_index(&service.key);
+            let service_path = service_index.map(service_path).unwrap_or_default();
             for dest in service.destinations.values().filter(|d| d.method == ForwardingMethod::Tunnel) {
-                let path = destination_path(document, &service_path, service, dest).unwrap_or(service_path.clone());
-                let Some(node) = document.file.nodes.iter().find(|n| n.address == dest.address) else {
+                let path = service_index
+                    .and_then(|index| places.destination_path(index, service, dest))
+                    .unwrap_or(service_path.clone());
+                let Some(node) = places.node_at(dest.address) else {
                     findings.push(
                         Finding::note(
                             "cluster-real-server-outside",
@@ -39,11 +51,11 @@ pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
                     );
                     continue;
                 };
-                let Some(real_server) = specs.iter().find(|s| s.node.as_deref() == Some(&node.name)) else { continue };
-                let facts = Facts::new(&real_server.desired, None);
+                let Some(real_server) = specs_by_node.get(node.name.as_str()) else { continue };
+                let takes = takes.entry(node.name.as_str()).or_insert_with(|| RealServerTakes::of(real_server));
                 let mut about_node = Vec::new();
                 if let ServiceKey::Address { address: vip, .. } = service.key {
-                    if !held_vips(&facts).contains(&vip) {
+                    if !takes.vips.contains(&vip) {
                         about_node.push(Finding::error(
                             "cluster-vip-missing",
                             format!(
@@ -60,8 +72,8 @@ pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
                     }
                 }
                 let sent = Receiver::of(service.key.family(), dest);
-                let missing = (!facts.receivers().contains(&sent))
-                    .then(|| receiver_missing(node, &sent, &service.key.to_string()));
+                let missing =
+                    (!takes.receivers.contains(&sent)).then(|| receiver_missing(node, &sent, &service.key.to_string()));
                 if sent.encapsulation == TunnelType::Gre && sent.checksummed && sent.outer == Family::Ipv6 {
                     about_node.push(Finding::error(
                         "cluster-gre-checksum",
@@ -123,6 +135,19 @@ pub(super) fn check(document: &Document, specs: &[Spec]) -> Vec<Finding> {
         findings.push(finding.at(second.to_string()));
     }
     findings
+}
+
+/// What a real server node takes, found once per node rather than once per destination.
+struct RealServerTakes {
+    vips: BTreeSet<IpAddr>,
+    receivers: BTreeSet<Receiver>,
+}
+
+impl RealServerTakes {
+    fn of(real_server: &Spec) -> Self {
+        let facts = Facts::new(&real_server.desired, None);
+        RealServerTakes { vips: held_vips(&facts).into_iter().collect(), receivers: facts.receivers() }
+    }
 }
 
 /// A node that does not decapsulate what a destination sends it.

@@ -1,31 +1,37 @@
 //! Rules for a director: where its IPVS table sends tunnelled packets.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::facts::Facts;
 use super::Finding;
 use crate::desired::Spec;
 use crate::model::ipvs::{Destination, Family, ForwardingMethod, Protocol, Scheduler, Service, ServiceKey, TunnelType};
-use crate::spec::Document;
+use crate::spec::{Document, NodeSpec};
 
 pub(super) fn check(document: &Document, spec: &Spec, facts: &Facts) -> Vec<Finding> {
+    let places = SpecPlaces::new(document);
     let mut findings = Vec::new();
     for service in spec.desired.ipvs.services.values() {
-        let service_path = service_path(document, &service.key);
-        findings.extend(persistence_scheduler(service).map(|f| f.at(service_path.clone().unwrap_or_default())));
+        let service_index = places.service_index(&service.key);
+        let service_path = || service_index.map(service_path).unwrap_or_default();
+        findings.extend(persistence_scheduler(service).map(|f| f.at(service_path())));
         for dest in service.destinations.values() {
-            let path = service_path
-                .as_ref()
-                .and_then(|s| destination_path(document, s, service, dest))
-                .unwrap_or_else(|| service_path.clone().unwrap_or_default());
             let rules = [
                 via_tunnel(service, dest, facts),
                 to_local_address(service, dest, facts),
                 port_rewrite(service, dest),
-                family_crossing(document, service, dest),
+                family_crossing(&places, service, dest),
                 vip_as_tunnel_source(service, dest, facts),
             ];
-            findings.extend(rules.into_iter().flatten().map(|f| f.at(path.clone())));
+            let mut found = rules.into_iter().flatten().peekable();
+            if found.peek().is_none() {
+                continue;
+            }
+            let path = service_index
+                .and_then(|index| places.destination_path(index, service, dest))
+                .unwrap_or_else(service_path);
+            findings.extend(found.map(|f| f.at(path.clone())));
         }
     }
     findings
@@ -99,11 +105,11 @@ fn port_rewrite(service: &Service, dest: &Destination) -> Option<Finding> {
 
 /// An IPv6 service tunnelled to an IPv4 address is 6in4 (protocol 41), which ipip (tunl0) does
 /// not decapsulate. A Cluster node's receivers are judged by the cluster rules instead.
-fn family_crossing(document: &Document, service: &Service, dest: &Destination) -> Option<Finding> {
+fn family_crossing(places: &SpecPlaces, service: &Service, dest: &Destination) -> Option<Finding> {
     if !tunnels(dest) || Family::of(&dest.address) == service.key.family() {
         return None;
     }
-    if document.file.nodes.iter().any(|node| node.address == dest.address) {
+    if places.node_at(dest.address).is_some() {
         return None;
     }
     let (inner, decapsulator) = match service.key.family() {
@@ -170,39 +176,79 @@ fn persistence_scheduler(service: &Service) -> Option<Finding> {
     }
 }
 
-/// `ipvs.services[N]` of the service with `key`, when the spec file declares it.
-pub(super) fn service_path(document: &Document, key: &ServiceKey) -> Option<String> {
-    let services = &document.file.ipvs.as_ref()?.services;
-    let index = services.iter().position(|s| match key {
-        ServiceKey::Address { protocol, address, port } => {
-            s.address == Some(*address)
-                && s.port == Some(i64::from(*port))
-                && s.protocol.unwrap_or(Protocol::Tcp) == *protocol
-        }
-        ServiceKey::FirewallMark { fwmark, .. } => s.fwmark == Some(i64::from(*fwmark)),
-    })?;
-    Some(format!("ipvs.services[{index}]"))
+/// Where the spec file declares each service and node, indexed once so that locating the
+/// findings of N services costs N lookups, not N searches of the file.
+pub(super) struct SpecPlaces<'d> {
+    document: &'d Document,
+    /// (protocol, address, port) → index in `ipvs.services`, the first declaration's.
+    by_address: HashMap<(Protocol, IpAddr, i64), usize>,
+    by_fwmark: HashMap<i64, usize>,
+    node_addresses: HashMap<&'d str, IpAddr>,
+    nodes_by_address: HashMap<IpAddr, &'d NodeSpec>,
 }
 
-pub(super) fn destination_path(
-    document: &Document,
-    service_path: &str,
-    service: &Service,
-    dest: &Destination,
-) -> Option<String> {
-    let services = &document.file.ipvs.as_ref()?.services;
-    let index: usize = service_path.trim_start_matches("ipvs.services[").trim_end_matches(']').parse().ok()?;
-    let node_address =
-        |name: &str| -> Option<IpAddr> { document.file.nodes.iter().find(|n| n.name == name).map(|n| n.address) };
-    let default_port = match service.key {
-        ServiceKey::Address { port, .. } => port,
-        ServiceKey::FirewallMark { .. } => 0,
-    };
-    let position = services[index].real_servers.iter().position(|rs| {
-        let address = rs.address.or_else(|| rs.node.as_deref().and_then(node_address));
-        let port = rs.port.unwrap_or(i64::from(default_port));
-        address == Some(dest.address) && port == i64::from(dest.port)
-    })?;
-    let field = if services[index].real_servers[position].node.is_some() { "node" } else { "address" };
-    Some(format!("{service_path}.realServers[{position}].{field}"))
+impl<'d> SpecPlaces<'d> {
+    pub(super) fn new(document: &'d Document) -> Self {
+        let mut by_address = HashMap::new();
+        let mut by_fwmark = HashMap::new();
+        let services = document.file.ipvs.as_ref().map(|ipvs| ipvs.services.as_slice()).unwrap_or_default();
+        for (index, service) in services.iter().enumerate() {
+            if let (Some(address), Some(port)) = (service.address, service.port) {
+                let protocol = service.protocol.unwrap_or(Protocol::Tcp);
+                by_address.entry((protocol, address, port)).or_insert(index);
+            }
+            if let Some(fwmark) = service.fwmark {
+                by_fwmark.entry(fwmark).or_insert(index);
+            }
+        }
+        let (mut node_addresses, mut nodes_by_address) = (HashMap::new(), HashMap::new());
+        for node in &document.file.nodes {
+            node_addresses.entry(node.name.as_str()).or_insert(node.address);
+            nodes_by_address.entry(node.address).or_insert(node);
+        }
+        SpecPlaces { document, by_address, by_fwmark, node_addresses, nodes_by_address }
+    }
+
+    /// The index in `ipvs.services` of the service with `key`, when the spec file declares it.
+    pub(super) fn service_index(&self, key: &ServiceKey) -> Option<usize> {
+        match key {
+            ServiceKey::Address { protocol, address, port } => {
+                self.by_address.get(&(*protocol, *address, i64::from(*port))).copied()
+            }
+            ServiceKey::FirewallMark { fwmark, .. } => self.by_fwmark.get(&i64::from(*fwmark)).copied(),
+        }
+    }
+
+    /// The first node of a Cluster spec with `address`.
+    pub(super) fn node_at(&self, address: IpAddr) -> Option<&'d NodeSpec> {
+        self.nodes_by_address.get(&address).copied()
+    }
+
+    /// The field of the real server `dest` in the service declared at `service_index`.
+    pub(super) fn destination_path(
+        &self,
+        service_index: usize,
+        service: &Service,
+        dest: &Destination,
+    ) -> Option<String> {
+        let services = &self.document.file.ipvs.as_ref()?.services;
+        let default_port = match service.key {
+            ServiceKey::Address { port, .. } => port,
+            ServiceKey::FirewallMark { .. } => 0,
+        };
+        let real_servers = &services.get(service_index)?.real_servers;
+        let position = real_servers.iter().position(|rs| {
+            let address =
+                rs.address.or_else(|| rs.node.as_deref().and_then(|name| self.node_addresses.get(name).copied()));
+            let port = rs.port.unwrap_or(i64::from(default_port));
+            address == Some(dest.address) && port == i64::from(dest.port)
+        })?;
+        let field = if real_servers[position].node.is_some() { "node" } else { "address" };
+        Some(format!("{}.realServers[{position}].{field}", service_path(service_index)))
+    }
+}
+
+/// `ipvs.services[N]`.
+pub(super) fn service_path(index: usize) -> String {
+    format!("ipvs.services[{index}]")
 }

@@ -134,8 +134,9 @@ fn node_prefix(document: &Document, spec: &Spec) -> String {
     index.map(|i| format!("nodes[{i}].")).unwrap_or_default()
 }
 
-/// Findings for one host: the resolved `spec`, and `observed` when the host was read.
-pub fn check_host(document: &Document, spec: &Spec, observed: Option<&HostState>) -> Vec<Finding> {
+/// Findings for one host: the resolved `spec`, and `observed` when the host was read; not
+/// yet located (see [`finish`]).
+fn host_findings(document: &Document, spec: &Spec, observed: Option<&HostState>) -> Vec<Finding> {
     let facts = Facts::new(&spec.desired, observed);
     let prefix = node_prefix(document, spec);
     let mut findings = Vec::new();
@@ -151,7 +152,7 @@ pub fn check_host(document: &Document, spec: &Spec, observed: Option<&HostState>
     for finding in &mut findings {
         finding.node = spec.node.clone();
     }
-    finish(document, findings)
+    findings
 }
 
 /// Findings for a whole spec without reading any host: every node of a Cluster spec (or the
@@ -159,7 +160,7 @@ pub fn check_host(document: &Document, spec: &Spec, observed: Option<&HostState>
 pub fn check_document(document: &Document, node: Option<&str>) -> Result<Vec<Finding>, SpecError> {
     if document.file.kind == SpecKind::Host {
         let spec = desired::resolve(document, &NodeSelector::default())?;
-        return Ok(check_host(document, &spec, None));
+        return Ok(finish(document, host_findings(document, &spec, None)));
     }
     if node.is_some() {
         // An unknown --node is an error here too, not an empty (clean) report.
@@ -168,7 +169,7 @@ pub fn check_document(document: &Document, node: Option<&str>) -> Result<Vec<Fin
     let specs = every_node(document)?;
     let mut findings = Vec::new();
     for spec in specs.iter().filter(|s| node.is_none() || s.node.as_deref() == node) {
-        findings.extend(check_host(document, spec, None));
+        findings.extend(host_findings(document, spec, None));
     }
     findings.extend(cross_host(document, &specs, node));
     Ok(finish(document, findings))
@@ -191,7 +192,7 @@ fn cross_host(document: &Document, specs: &[Spec], node: Option<&str>) -> Vec<Fi
 /// Findings for the host `spec` was resolved for, as `observed` on it: its own and, in a
 /// Cluster spec, the cross-host ones about its node.
 pub fn check_observed(document: &Document, spec: &Spec, observed: &HostState) -> Vec<Finding> {
-    let mut findings = check_host(document, spec, Some(observed));
+    let mut findings = host_findings(document, spec, Some(observed));
     if document.file.kind == SpecKind::Cluster {
         // The other nodes are judged from the spec alone; their own host checks are theirs.
         if let Ok(specs) = every_node(document) {
@@ -201,12 +202,12 @@ pub fn check_observed(document: &Document, spec: &Spec, observed: &HostState) ->
     finish(document, findings)
 }
 
-/// Locates every finding in the spec file, sorts errors first and drops repeats.
+/// Locates every finding in the spec file, sorts errors first and drops repeats. Called once
+/// per report: the positions are a second parse of the spec, made only if a finding needs one.
 fn finish(document: &Document, mut findings: Vec<Finding>) -> Vec<Finding> {
-    let positions = document.positions();
     for finding in &mut findings {
         if finding.location.is_none() && !finding.path.is_empty() {
-            let position = positions.find(&finding.path).unwrap_or(Position { line: 1, column: 1 });
+            let position = document.positions().find(&finding.path).unwrap_or(Position { line: 1, column: 1 });
             finding.location = Some(Location {
                 file: document.source.display().to_string(),
                 line: position.line,
@@ -218,4 +219,51 @@ fn finish(document: &Document, mut findings: Vec<Finding>) -> Vec<Finding> {
     findings.sort();
     findings.dedup();
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::spec::locate;
+
+    /// A director of `services` services, each with two tunnel real servers; `port` is the
+    /// first real server's (80 is clean, anything else a `tunnel-port-mismatch`).
+    fn director_spec(services: usize, port: u16) -> String {
+        let mut text = String::from("apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n");
+        for i in 0..services {
+            let (high, low) = (i / 250, i % 250 + 1);
+            text += &format!(
+                "    - address: 203.0.{high}.{low}\n      port: 80\n      realServers:\n        \
+                 - {{ address: 192.0.{high}.{low}, port: {port} }}\n        - {{ address: 198.18.{high}.{low} }}\n"
+            );
+        }
+        text
+    }
+
+    fn plan_findings(text: &str) -> Vec<Finding> {
+        let document = crate::spec::parse_document(text, Path::new("d.yaml")).unwrap();
+        let spec = desired::resolve(&document, &NodeSelector::default()).unwrap();
+        check_observed(&document, &spec, &HostState::default())
+    }
+
+    /// Issue 12: the position index is a second parse of the whole spec. A plan with nothing to
+    /// report must not build it, and one with findings builds it once, not per check.
+    #[test]
+    fn positions_are_built_once_and_only_for_a_finding() {
+        let before = locate::builds();
+        let findings = plan_findings(&director_spec(300, 80));
+        assert_eq!(findings, [], "the clean director has nothing to report");
+        assert_eq!(locate::builds() - before, 0, "a clean spec is never indexed");
+
+        let before = locate::builds();
+        let findings = plan_findings(&director_spec(300, 8080));
+        assert_eq!(findings.len(), 300, "{:#?}", &findings[..1]);
+        assert_eq!(locate::builds() - before, 1, "indexed once for 300 findings and two checks");
+        // The last service's first real server: 300 services of 5 lines after the 4-line head.
+        let location = findings.iter().filter_map(|f| f.location.as_ref()).max().unwrap();
+        assert_eq!(location.path, "ipvs.services[299].realServers[0].address");
+        assert_eq!((location.line, location.column), (4 + 299 * 5 + 4, 22));
+    }
 }

@@ -150,7 +150,7 @@ fn arp_for_vip(vip: IpAddr, facts: &Facts, prefix: &str) -> Vec<Finding> {
         return Vec::new();
     }
     let mut findings = Vec::new();
-    let segments = facts.addresses().into_iter().filter(|a| {
+    let segments = facts.subnet_addresses().iter().filter(|a| {
         a.interface != "lo"
             && !facts.is_tunnel_device(&a.interface)
             && a.address != vip

@@ -73,22 +73,22 @@ pub fn host_prefix_length(address: &IpAddr) -> u8 {
 
 /// True when `address` lies in `network`/`prefix_length` (same family only).
 pub fn prefix_contains(network: IpAddr, prefix_length: u8, address: IpAddr) -> bool {
-    fn masked(bits: u128, width: u32, prefix: u8) -> u128 {
-        let prefix = u32::from(prefix).min(width);
-        if prefix == 0 {
-            0
-        } else {
-            bits >> (width - prefix)
-        }
-    }
-    match (network, address) {
-        (IpAddr::V4(n), IpAddr::V4(a)) => {
-            masked(u32::from(n).into(), 32, prefix_length) == masked(u32::from(a).into(), 32, prefix_length)
-        }
-        (IpAddr::V6(n), IpAddr::V6(a)) => {
-            masked(u128::from(n), 128, prefix_length) == masked(u128::from(a), 128, prefix_length)
-        }
-        _ => false,
+    network.is_ipv4() == address.is_ipv4()
+        && network_bits(network, prefix_length) == network_bits(address, prefix_length)
+}
+
+/// The first `prefix_length` bits of `address` (all of them past its width): what two
+/// addresses of one family share when one prefix holds both.
+pub fn network_bits(address: IpAddr, prefix_length: u8) -> u128 {
+    let (bits, width) = match address {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+        IpAddr::V6(v6) => (u128::from(v6), 128),
+    };
+    let prefix = u32::from(prefix_length).min(width);
+    if prefix == 0 {
+        0
+    } else {
+        bits >> (width - prefix)
     }
 }
 

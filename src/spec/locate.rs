@@ -18,7 +18,7 @@ pub struct Position {
 }
 
 /// Field path → position of the value at that path.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PositionIndex {
     positions: HashMap<String, Position>,
     /// Field path → position of the key where it is set again (a mapping with a key
@@ -30,6 +30,8 @@ impl PositionIndex {
     /// Indexes `text`. A document that doesn't parse yields an empty index: serde_yaml reports
     /// the syntax error with its own position.
     pub fn build(text: &str) -> Self {
+        #[cfg(test)]
+        BUILDS.with(|builds| builds.set(builds.get() + 1));
         let mut recorder = Recorder::default();
         let mut parser = Parser::new_from_str(text);
         let _ = parser.load(&mut recorder, false);
@@ -53,6 +55,19 @@ impl PositionIndex {
             candidate = &candidate[..cut];
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Indexes this thread has built: a whole second parse each, which a run without errors
+    /// or findings must not pay.
+    static BUILDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many position indexes this thread has built so far.
+#[cfg(test)]
+pub(crate) fn builds() -> usize {
+    BUILDS.with(|builds| builds.get())
 }
 
 /// Where the document first nests mappings and sequences more than `limit` (< 255) deep, if

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -338,6 +339,9 @@ pub struct Document {
     pub source: PathBuf,
     pub file: SpecFile,
     index_text: String,
+    /// Built on first use: a second parse of the whole text, which only errors and findings
+    /// need (a converged plan of a large spec has neither).
+    positions: OnceLock<PositionIndex>,
 }
 
 /// The largest spec read, in bytes. A spec of 4000 services is about 1 MiB; the cap keeps a
@@ -396,7 +400,7 @@ pub fn parse_document(text: &str, source: &Path) -> Result<Document, SpecError> 
     }
     let file: SpecFile = serde_yaml::from_str(yaml)
         .map_err(|error| SpecError::Invalid(vec![yaml_diagnostic(&file_name, yaml, &error)]))?;
-    Ok(Document { source: source.to_path_buf(), file, index_text: text.to_string() })
+    Ok(Document { source: source.to_path_buf(), file, index_text: text.to_string(), positions: OnceLock::new() })
 }
 
 /// `size`: the file's size in bytes, when it has one (a device or pipe has not).
@@ -435,10 +439,10 @@ impl Document {
         &self.index_text
     }
 
-    /// Where each field path stands in the file (built on demand: only errors and findings
-    /// need it).
-    pub fn positions(&self) -> PositionIndex {
-        PositionIndex::build(yaml_of(&self.index_text))
+    /// Where each field path stands in the file (built on first use, once: only errors and
+    /// findings need it).
+    pub fn positions(&self) -> &PositionIndex {
+        self.positions.get_or_init(|| PositionIndex::build(yaml_of(&self.index_text)))
     }
 
     /// Validates the whole document and picks the part of the host `selector` names.
@@ -457,8 +461,8 @@ impl Document {
             SpecKind::Cluster => self.validate_cluster(selector, &mut problems),
         };
         if !problems.is_empty() {
-            let index = PositionIndex::build(yaml_of(&self.index_text));
-            return Err(SpecError::Invalid(problems.into_diagnostics(&self.source.display().to_string(), &index)));
+            let index = self.positions();
+            return Err(SpecError::Invalid(problems.into_diagnostics(&self.source.display().to_string(), index)));
         }
         Ok(validated)
     }
