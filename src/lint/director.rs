@@ -47,14 +47,17 @@ fn via_tunnel(service: &Service, dest: &Destination, facts: &Facts) -> Option<Fi
         return None;
     }
     let egress = facts.egress(dest.address)?;
-    if !facts.is_remoteless_tunnel(&egress.device) {
+    if !facts.is_remoteless_tunnel(egress.device()) {
         return None;
     }
     Some(Finding::error(
         "real-server-via-tunnel",
         format!(
             "real server {} of {} is reached through tunnel device {} (route {})",
-            dest.address, service.key, egress.device, egress.route
+            dest.address,
+            service.key,
+            egress.device(),
+            egress.route()
         ),
         "IPVS tunnel mode encapsulates each packet itself, to the real server's own address, and sends it by the \
          normal route. An address inside a tunnel's subnet routes the packet into that tunnel device, which has no \
@@ -63,7 +66,8 @@ fn via_tunnel(service: &Service, dest: &Destination, facts: &Facts) -> Option<Fi
             "give the real server's own routable address (the one its tunnel receives on, e.g. its eth0 address) \
              instead of {}; a director needs no tunnel device or tunnel address for LVS-TUN, so remove the address \
              on {} too",
-            dest.address, egress.device
+            dest.address,
+            egress.device()
         ),
     ))
 }

@@ -31,7 +31,7 @@ pub struct Facts<'a> {
     /// Addresses with a subnet (shorter than a host prefix), on any interface.
     subnet_addresses: Vec<&'a Address>,
     /// Main-table unicast routes that leave by a known device, then the on-link subnets.
-    egress: PrefixIndex<EgressCandidate<'a>>,
+    egress: PrefixIndex<Egress<'a>>,
 }
 
 /// Where a sysctl value comes from, so that a finding can point at the spec or the host.
@@ -41,40 +41,40 @@ pub enum Source {
     Host,
 }
 
-/// The interface a packet to some address leaves by, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Egress {
-    pub device: String,
-    /// `10.0.0.0/24` (on-link) or `10.0.0.0/24 via 192.0.2.1`.
-    pub route: String,
-}
-
-/// A way out of the main table; its words are made only for the one a question picks.
-#[derive(Clone, Copy)]
-enum EgressCandidate<'a> {
+/// The way a packet to some address leaves the host: a main-table route or an on-link
+/// subnet. Its words are made only for a finding that shows them.
+#[derive(Debug, Clone, Copy)]
+pub enum Egress<'a> {
     Route { route: &'a Route, device: &'a str },
     OnLink(&'a Address),
 }
 
-impl EgressCandidate<'_> {
-    fn metric(&self) -> u32 {
+impl<'a> Egress<'a> {
+    /// The interface it leaves by.
+    pub fn device(&self) -> &'a str {
         match self {
-            EgressCandidate::Route { route, .. } => route.metric,
-            EgressCandidate::OnLink(_) => 0,
+            Egress::Route { device, .. } => device,
+            Egress::OnLink(address) => &address.interface,
         }
     }
 
-    fn egress(&self) -> Egress {
+    /// `10.0.0.0/24 via 192.0.2.1 dev eth0` (a route) or `10.0.0.1/24 on eth0` (on-link).
+    pub fn route(&self) -> String {
         match self {
-            EgressCandidate::Route { route, device } => {
+            Egress::Route { route, device } => {
                 let via = route.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
-                let text = format!("{}/{}{via} dev {device}", route.destination, route.prefix_length);
-                Egress { device: device.to_string(), route: text }
+                format!("{}/{}{via} dev {device}", route.destination, route.prefix_length)
             }
-            EgressCandidate::OnLink(address) => Egress {
-                device: address.interface.clone(),
-                route: format!("{}/{} on {}", address.address, address.prefix_length, address.interface),
-            },
+            Egress::OnLink(address) => {
+                format!("{}/{} on {}", address.address, address.prefix_length, address.interface)
+            }
+        }
+    }
+
+    fn metric(&self) -> u32 {
+        match self {
+            Egress::Route { route, .. } => route.metric,
+            Egress::OnLink(_) => 0,
         }
     }
 }
@@ -167,11 +167,11 @@ impl<'a> Facts<'a> {
                 on_link.longest_match(gateway).last().map(|a: &&Address| a.interface.as_str())
             });
             if let Some(device) = device {
-                egress.insert(route.destination, route.prefix_length, EgressCandidate::Route { route, device });
+                egress.insert(route.destination, route.prefix_length, Egress::Route { route, device });
             }
         }
         for &address in subnet_addresses.iter().filter(|a| is_up(&a.interface)) {
-            egress.insert(address.address, address.prefix_length, EgressCandidate::OnLink(address));
+            egress.insert(address.address, address.prefix_length, Egress::OnLink(address));
         }
         Facts {
             desired,
@@ -307,10 +307,9 @@ impl<'a> Facts<'a> {
     /// The interface the main table sends `destination` out of: the longest matching prefix
     /// among declared and observed routes and the on-link subnets of the host's addresses
     /// (the lowest metric among equals, routes first).
-    pub fn egress(&self, destination: IpAddr) -> Option<Egress> {
-        let candidates = self.egress.longest_match(destination);
+    pub fn egress(&self, destination: IpAddr) -> Option<Egress<'a>> {
         // min_by_key keeps the first of equal metrics.
-        candidates.iter().min_by_key(|candidate| candidate.metric()).map(EgressCandidate::egress)
+        self.egress.longest_match(destination).iter().min_by_key(|egress| egress.metric()).copied()
     }
 }
 
@@ -416,7 +415,7 @@ mod tests {
         keyed::put(&mut state.routes, same_as_subnet);
         keyed::put(&mut state.routes, route(crate::model::routes::TABLE_LOCAL, RouteType::Local, "10.1.2.3", 32));
         let facts = Facts::new(&state, None);
-        let egress = |to: &str| facts.egress(ip(to)).map(|e| (e.device, e.route));
+        let egress = |to: &str| facts.egress(ip(to)).map(|e| (e.device().to_string(), e.route()));
         let expect = |device: &str, route: &str| Some((device.to_string(), route.to_string()));
         assert_eq!(egress("198.51.100.1"), expect("eth0", "0.0.0.0/0 via 192.0.2.1 dev eth0"), "gateway on eth0");
         assert_eq!(egress("10.1.2.3"), expect("eth3", "10.1.2.0/24 dev eth3"), "longest, then lowest metric");
@@ -447,7 +446,7 @@ mod tests {
             let facts = Facts::new(&state, None);
             for n in 0..services * 4 {
                 let real_server = IpAddr::V4(std::net::Ipv4Addr::from(0xc000_6400 + n));
-                assert_eq!(facts.egress(real_server).map(|e| e.device).as_deref(), Some("eth0"));
+                assert_eq!(facts.egress(real_server).map(|e| e.device()), Some("eth0"));
                 assert!(facts.is_local(ip("10.0.0.0")) && !facts.is_local(real_server));
             }
             visits() - before
