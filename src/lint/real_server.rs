@@ -61,7 +61,7 @@ fn receives(facts: &Facts, path: &str) -> Option<Finding> {
 pub(super) fn held_vips(facts: &Facts) -> Vec<IpAddr> {
     let mut vips: Vec<IpAddr> = facts
         .addresses()
-        .into_iter()
+        .iter()
         .filter(|a| a.interface == "lo" || facts.is_tunnel_device(&a.interface))
         .filter(|a| a.prefix_length == host_prefix_length(&a.address) && !a.address.is_loopback())
         .map(|a| a.address)
