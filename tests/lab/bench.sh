@@ -10,7 +10,9 @@
 # Environment knobs (besides lab.sh's own: LAB_BINARY, LAB_NO_BUILD, ...):
 #   BENCH_REPS=N       runs per measurement, the median is shown (default 3)
 #   BENCH_SLOW=SECS    a run slower than this is not repeated (default 60)
-#   BENCH_TIMEOUT=SECS per command; a case whose command times out is abandoned (default 180)
+#   BENCH_TIMEOUT=SECS per command; a case whose command times out is abandoned (default 240)
+#   BENCH_THP=MODE     transparent huge pages in the VM (default madvise; Debian's kernel
+#                      says always, which inflates every peak RSS; empty: leave it)
 #   LAB_MEM=MiB        VM memory (default here 2048)
 #   LAB_TIMEOUT=SECS   the whole VM (default here 3600)
 #
@@ -42,7 +44,8 @@ cat >"$DATA/settings" <<EOF
 CASES="${names[*]}"
 REPS=${BENCH_REPS:-3}
 SLOW=${BENCH_SLOW:-60}
-TIMEOUT=${BENCH_TIMEOUT:-180}
+TIMEOUT=${BENCH_TIMEOUT:-240}
+THP=${BENCH_THP-madvise}
 EOF
 
 if [[ ! -x /usr/bin/time ]]; then

@@ -9,13 +9,21 @@
 #
 # /bench/settings (written by bench.sh): CASES="1000x4 d1000x4 ...", REPS, SLOW (a run
 # slower than this many seconds is not repeated), TIMEOUT (seconds per command; a case
-# whose command times out is abandoned and its remaining cells say so).
+# whose command times out is abandoned and its remaining cells say so), THP (transparent
+# huge pages mode to set, empty: the kernel's).
 
 # shellcheck source=/dev/null
 source /bench/settings
 
 BENCH_DIR=/tmp/bench-runs
 mkdir -p "$BENCH_DIR"
+
+# Transparent huge pages: Debian's kernel says "always", which rounds every heap growth up
+# to 2 MiB and so measures the allocator's mmap pattern as much as the program's memory
+# (ipvsadm -Sn at 100 services: 8 MiB). "madvise" (most hosts; this machine's) by default.
+THP_FILE=/sys/kernel/mm/transparent_hugepage/enabled
+[[ -z $THP ]] || echo "$THP" >"$THP_FILE"
+thp_mode=$(sed 's/.*\[\(.*\)\].*/\1/' "$THP_FILE")
 
 # Everything is loaded before the clock starts, so that neither side pays for it.
 modprobe ip_vs
@@ -175,7 +183,12 @@ run_case() {
 }
 
 step "scale benchmark: $(uname -r), $(nproc) vCPU, $(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo), $(lvs-converge --version)"
+echo "transparent huge pages: $thp_mode"
 echo "cases: $CASES; medians of $REPS (a run over ${SLOW}s is not repeated); timeout ${TIMEOUT}s per command"
+# GNU time's floor here: what it reports for a program that does nothing
+/usr/bin/time -f '%M' -o "$BENCH_DIR/floor" true
+rss_floor=$(awk '{ printf "%.1f MiB", $1 / 1024 }' "$BENCH_DIR/floor")
+echo "peak RSS GNU time reports for \`true\`: $rss_floor"
 for c in $CASES; do run_case "$c"; done
 
 header() { # case name as the table's column head: "10k × 4", "director 1k × 4"
@@ -208,4 +221,4 @@ row '`lvs-converge show`' show
 row 'one weight changed out of band: `apply`, netlink writes' one
 row 'peak RSS plan / apply (GNU time)' rss
 echo "BENCH| "
-echo "BENCH| $(uname -r), qemu TCG $(nproc) vCPU, $(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo); medians of $REPS runs (¹ one run, ² two: a run over ${SLOW} s is not repeated); ratios: apply to \`ipvsadm -R\`, plan to \`ipvsadm -Sn\`, the one-change apply to plan."
+echo "BENCH| $(uname -r), qemu TCG $(nproc) vCPU, $(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo), transparent huge pages $thp_mode; medians of $REPS runs (¹ one run, ² two: a run over ${SLOW} s is not repeated); ratios: apply to \`ipvsadm -R\`, plan to \`ipvsadm -Sn\`, the one-change apply to plan; GNU time reports $rss_floor for \`true\`."
