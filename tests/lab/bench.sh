@@ -17,14 +17,15 @@
 #   LAB_TIMEOUT=SECS   the whole VM (default here 3600)
 #
 # Prints the markdown table (also kept in target/bench-scale.md); the console log is
-# target/lab-logs/bench_scale.log. Exit status non-zero if any case was not correct
+# target/bench-logs/bench_scale.log. Exit status non-zero if any case was not correct
 # (apply's ipvsadm -Sn differs from ipvsadm -R's rules, plan does not exit 0, ...).
 set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$LAB_DIR/../.." && pwd)
 DATA=$REPO/target/bench-data/lab
-LOG_DIR=${LAB_LOG_DIR:-$REPO/target/lab-logs}
+# its own log directory: lab.sh wipes the one it writes to, and the lab's logs stay
+LOG_DIR=${LAB_LOG_DIR:-$REPO/target/bench-logs}
 
 cases=("$@")
 ((${#cases[@]})) || cases=(1000x4 10000x4 50000x1 d1000x4 d10000x4)
@@ -54,7 +55,7 @@ if [[ ! -x /usr/bin/time ]]; then
 fi
 
 rc=0
-LAB_JOBS=1 LAB_MEM=${LAB_MEM:-2048} LAB_TIMEOUT=${LAB_TIMEOUT:-3600} \
+LAB_LOG_DIR=$LOG_DIR LAB_JOBS=1 LAB_MEM=${LAB_MEM:-2048} LAB_TIMEOUT=${LAB_TIMEOUT:-3600} \
     LAB_EXTRA_BINS="/usr/bin/time ${LAB_EXTRA_BINS:-}" \
     LAB_EXTRA_FILES="$DATA:/bench ${LAB_EXTRA_FILES:-}" \
     "$LAB_DIR/lab.sh" bench_scale || rc=$?

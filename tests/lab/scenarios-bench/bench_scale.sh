@@ -68,7 +68,7 @@ repeat() {
         "$prepare"
         timed "$label" "$@"
         if [[ -n $timed_out ]]; then
-            echo "    $label: timed out after ${TIMEOUT}s; the rest of this case is skipped"
+            echo "    $label: timed out after ${TIMEOUT}s; the rest of this case is abandoned"
             return 0
         fi
         ((timed_rc == want)) || fail "$label: exit $timed_rc, expected $want: $(head -c 2000 "$BENCH_DIR/$label.err")"
