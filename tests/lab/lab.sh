@@ -10,7 +10,8 @@
 #
 # Usage: tests/lab/lab.sh [SCENARIO...]
 #   SCENARIO: a name ("10_reference_manual_tun"), a file name, or a path;
-#   default: every tests/lab/scenarios/*.sh in sorted order.
+#   default: every tests/lab/scenarios/*.sh in sorted order. The benchmarks in
+#   tests/lab/scenarios-bench/ run only when named (tests/lab/bench.sh does).
 #
 # Environment knobs:
 #   LAB_TIMEOUT=SECS     hard timeout per VM (default 600)
@@ -83,6 +84,7 @@ ensure_packages() {
         [gzip]=gzip
         [dpkg-deb]=dpkg
         [jq]=jq
+        [/usr/bin/time]=time
     )
     local missing=() c
     for c in "${!want[@]}"; do
@@ -355,9 +357,11 @@ resolve_scenarios() {
         for s in "$LAB_DIR"/scenarios/*.sh; do [[ -e $s ]] && basename "$s" .sh; done
         return
     fi
+    # scenarios-bench/ (benchmarks: bench.sh) only runs when named
     for s in "$@"; do
         s=$(basename "$s"); s=${s%.sh}
-        [[ -f $LAB_DIR/scenarios/$s.sh ]] || die "no scenario $s in $LAB_DIR/scenarios"
+        [[ -f $LAB_DIR/scenarios/$s.sh || -f $LAB_DIR/scenarios-bench/$s.sh ]] ||
+            die "no scenario $s in $LAB_DIR/scenarios or $LAB_DIR/scenarios-bench"
         echo "$s"
     done
 }

@@ -4,6 +4,7 @@
 set -Eeuo pipefail
 scenario=$1
 file=/lab/scenarios/$scenario.sh
+[[ -f $file ]] || file=/lab/scenarios-bench/$scenario.sh
 [[ -f $file ]] || { echo "LAB-FAIL: no scenario file $file"; exit 1; }
 
 # shellcheck source=lib.sh
