@@ -49,11 +49,14 @@ timed() {
     /usr/bin/time -f '%e %M' -o "$BENCH_DIR/time" timeout "$TIMEOUT" "$@" >"$BENCH_DIR/$label.out" 2>"$BENCH_DIR/$label.err" || timed_rc=$?
     local secs rss
     read -r secs rss <<<"$(tail -n 1 "$BENCH_DIR/time")"
-    echo "$secs $rss" >>"$BENCH_DIR/$label"
     printf '    %-28s %7.2f s %8d KiB  exit %d\n' "$label" "$secs" "$rss" "$timed_rc"
     if awk -v s="$secs" -v t="$TIMEOUT" 'BEGIN { exit !(s >= t - 0.5) }'; then
+        # a stopped run is no measurement: its cell says "timeout", not its seconds
         timed_out=1
+        touch "$BENCH_DIR/$label.timeout"
+        return 0
     fi
+    echo "$secs $rss" >>"$BENCH_DIR/$label"
 }
 
 # repeat LABEL PREPARE EXPECTED_RC CMD...: REPS runs of CMD (PREPARE, a function name or
@@ -62,7 +65,7 @@ timed() {
 repeat() {
     local label=$1 prepare=$2 want=$3 i
     shift 3
-    rm -f "$BENCH_DIR/$label"
+    rm -f "$BENCH_DIR/$label" "$BENCH_DIR/$label.timeout"
     [[ -z $timed_out ]] || return 0
     for ((i = 1; i <= REPS; i++)); do
         "$prepare"
@@ -84,11 +87,13 @@ median() {
 }
 runs() { [[ -s $BENCH_DIR/$1 ]] && wc -l <"$BENCH_DIR/$1" || echo 0; }
 
-# Table cells. A median of fewer than REPS runs is marked "¹" (one run) or "²".
+# Table cells. A median of fewer than REPS runs is marked "¹" (one run) or "²"; "–": not
+# run, since an earlier command of the case timed out.
 secs_cell() {
     local m n mark=''
+    [[ ! -e $BENCH_DIR/$1.timeout ]] || { echo "timeout (>${TIMEOUT} s)"; return; }
     m=$(median "$1" 1)
-    [[ -n $m ]] || { echo "timeout (>${TIMEOUT} s)"; return; }
+    [[ -n $m ]] || { echo "–"; return; }
     n=$(runs "$1")
     ((n >= REPS)) || { [[ $n == 1 ]] && mark='¹' || mark='²'; }
     printf '%.2f s%s' "$m" "$mark"
@@ -159,7 +164,7 @@ run_case() {
     # shellcheck disable=SC2086  # the rules line is split into ipvsadm's arguments
     drift() { ipvsadm $edit; }
     repeat apply_one drift 0 lvs-converge apply -f "$spec" --format json
-    local writes=n/a
+    local writes=–
     if [[ -z $timed_out ]]; then
         writes=$(jq -r '[.. | objects | select(has("netlink_writes")) | .netlink_writes] | first // "n/a"' "$BENCH_DIR/apply_one.out")
         expect_eq "$(jq -r '.changes' "$BENCH_DIR/apply_one.out")" true "$c: apply after the drift changed something"
@@ -174,10 +179,11 @@ run_case() {
     cell[$c,save]=$(secs_cell ipvsadm_save)
     cell[$c,plan]="$(secs_cell plan)$(ratio plan ipvsadm_save)"
     cell[$c,show]=$(secs_cell show)
-    local writes_cell="$writes netlink writes"
-    [[ $writes == 1 ]] && writes_cell="1 netlink write"
-    [[ $writes == n/a ]] && writes_cell="netlink writes n/a"
-    cell[$c,one]="$(secs_cell apply_one)$(ratio apply_one plan plan), $writes_cell"
+    local writes_cell=", $writes netlink writes"
+    [[ $writes == 1 ]] && writes_cell=", 1 netlink write"
+    [[ $writes == n/a ]] && writes_cell=", netlink writes n/a"
+    [[ $writes == – ]] && writes_cell=
+    cell[$c,one]="$(secs_cell apply_one)$(ratio apply_one plan plan)$writes_cell"
     cell[$c,rss]="$(mib plan) / $(mib apply_empty) (ipvsadm -Sn: $(mib ipvsadm_save))"
     reset_host
 }
@@ -221,4 +227,4 @@ row '`lvs-converge show`' show
 row 'one weight changed out of band: `apply`, netlink writes' one
 row 'peak RSS plan / apply (GNU time)' rss
 echo "BENCH| "
-echo "BENCH| $(uname -r), qemu TCG $(nproc) vCPU, $(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo), transparent huge pages $thp_mode; medians of $REPS runs (¹ one run, ² two: a run over ${SLOW} s is not repeated); ratios: apply to \`ipvsadm -R\`, plan to \`ipvsadm -Sn\`, the one-change apply to plan; GNU time reports $rss_floor for \`true\`."
+echo "BENCH| $(uname -r), qemu TCG $(nproc) vCPU, $(awk '/MemTotal/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo), transparent huge pages $thp_mode; medians of $REPS runs (¹ one run, ² two: a run over ${SLOW} s is not repeated; –: not run, an earlier command of the case timed out); ratios: apply to \`ipvsadm -R\`, plan to \`ipvsadm -Sn\`, the one-change apply to plan; GNU time reports $rss_floor for \`true\`."
