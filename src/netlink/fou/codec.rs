@@ -73,7 +73,7 @@ pub fn delete_port(w: &mut Writer, family: u16, seq: u32, port: &FouPort) {
 /// the socket's local and peer address, peer port and device, as zeros for a port opened
 /// without them.
 pub fn decode_port(attrs: Attrs<'_>) -> Result<BoundFouPort, DecodeError> {
-    let typed = Typed(attrs);
+    let typed = Typed::new(attrs);
     let port = Typed::require(typed.be16(ATTR_PORT, "FOU_ATTR_PORT")?, "FOU_ATTR_PORT")?;
     let family = match typed.u8(ATTR_AF, "FOU_ATTR_AF")? {
         None | Some(AF_INET) => Family::Ipv4,

@@ -24,5 +24,5 @@ pub fn family_lookup(w: &mut Writer, seq: u32, name: &str) {
 
 /// CTRL_ATTR_FAMILY_ID of a CTRL_CMD_NEWFAMILY reply.
 pub fn decode_family_id(attrs: Attrs<'_>) -> Result<u16, DecodeError> {
-    Typed::require(Typed(attrs).u16(ATTR_FAMILY_ID, "CTRL_ATTR_FAMILY_ID")?, "CTRL_ATTR_FAMILY_ID")
+    Typed::require(Typed::new(attrs).u16(ATTR_FAMILY_ID, "CTRL_ATTR_FAMILY_ID")?, "CTRL_ATTR_FAMILY_ID")
 }

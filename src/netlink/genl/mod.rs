@@ -24,7 +24,7 @@ pub(crate) mod tests;
 use std::io;
 
 pub use decode::{DecodeError, Typed};
-pub use transport::{parse_datagram, Attrs, Reply};
+pub use transport::{parse_datagram, Attrs, Calls, Reply};
 pub use writer::{Writer, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 
 use transport::Transport;
@@ -65,6 +65,11 @@ impl GenlSocket {
     /// calling thread is in now; the socket stays bound to it).
     pub fn open() -> io::Result<Self> {
         Ok(GenlSocket { transport: Transport::open()?, seq: 0, out: Writer::new(), dirty: false })
+    }
+
+    /// System calls made on this socket so far.
+    pub fn calls(&self) -> Calls {
+        self.transport.calls()
     }
 
     fn next_seq(&mut self) -> u32 {

@@ -141,3 +141,43 @@ fn a_batch_gets_one_acknowledgement_per_request_in_order() {
     assert!(matches!(acks[1], Some(Err((e, _))) if e == errno::ENOENT), "{acks:?}");
     assert!(matches!(acks[2], Some(Ok(()))), "{acks:?}");
 }
+
+#[test]
+fn queued_replies_are_taken_many_datagrams_per_receive() {
+    let Some(mut socket) = socket() else { return };
+    // 50 lookups: 50 replies and 50 acks, 100 datagrams, each queued by the send.
+    let requests = 50;
+    let first = socket.start_batch();
+    for _ in 0..requests {
+        socket.add_to_batch(|w, seq| controller_request(w, seq, Ok(()))).unwrap();
+    }
+    let before = socket.calls();
+    socket.send_batch().unwrap();
+    let mut acks: Vec<Ack> = vec![None; requests];
+    assert!(socket.collect_acks(first, &mut acks).is_none(), "no acknowledgement lost");
+    assert!(acks.iter().all(|ack| matches!(ack, Some(Ok(())))), "{acks:?}");
+    let after = socket.calls();
+    assert_eq!(after.sends - before.sends, 1);
+    let receives = after.receives - before.receives;
+    assert!(receives <= 5, "100 datagrams took {receives} receives");
+}
+
+#[test]
+fn typed_reads_take_the_first_attribute_of_a_type_below_and_above_the_index() {
+    let nested = [nla(1, &7u32.to_ne_bytes())].concat();
+    let run = [
+        nla(3, &1u32.to_ne_bytes()),
+        nla(3, &2u32.to_ne_bytes()),
+        nla(40, &3u32.to_ne_bytes()),
+        nla(40, &4u32.to_ne_bytes()),
+        nla(5 | 0x8000, &nested),
+    ]
+    .concat();
+    let typed = Typed::new(Attrs::new(&run));
+    assert_eq!(typed.u32(3, "A").unwrap(), Some(1));
+    assert_eq!(typed.u32(40, "B").unwrap(), Some(3));
+    assert_eq!(typed.u32(4, "C").unwrap(), None);
+    // NLA_F_NESTED is not part of the type.
+    assert_eq!(typed.nested(5, "D").unwrap().u32(1, "E").unwrap(), Some(7));
+    assert!(matches!(typed.u32(5, "D"), Ok(Some(_))), "a nest reads as its payload");
+}

@@ -188,6 +188,13 @@ pub fn get_services(w: &mut Writer, family: u16, seq: u32) {
     let _ = w.message(family, NLM_F_DUMP, seq, (cmd::GET_SERVICE, consts::FAMILY_VERSION), no_attributes);
 }
 
+/// GET_SERVICE (not a dump): one service, or ESRCH if it does not exist.
+pub fn get_service(w: &mut Writer, family: u16, seq: u32, key: &ServiceKey) {
+    let _ = w.message(family, NLM_F_ACK, seq, (cmd::GET_SERVICE, consts::FAMILY_VERSION), |w| {
+        w.nest(cmd_attr::SERVICE, just(|w| service_identity(w, key)))
+    });
+}
+
 /// GET_DEST dump: the real servers of one service.
 pub fn get_dests(w: &mut Writer, family: u16, seq: u32, key: &ServiceKey) {
     let _ = w.message(family, NLM_F_DUMP, seq, (cmd::GET_DEST, consts::FAMILY_VERSION), |w| {
@@ -218,7 +225,7 @@ fn address_from(family: Family, bytes: [u8; 16]) -> IpAddr {
 }
 
 /// The prefix length of a persistence netmask attribute (see [`netmask_bytes`]).
-fn prefix_from_netmask(family: Family, raw: [u8; 4], service: &str) -> Result<u8, DecodeError> {
+fn prefix_from_netmask(family: Family, raw: [u8; 4], service: &ServiceKey) -> Result<u8, DecodeError> {
     match family {
         Family::Ipv4 => {
             let mask = u32::from_be_bytes(raw);
@@ -248,7 +255,7 @@ fn prefix_from_netmask(family: Family, raw: [u8; 4], service: &str) -> Result<u8
 /// One GET_SERVICE dump entry (a NEW_SERVICE message with IPVS_CMD_ATTR_SERVICE), without
 /// destinations.
 pub fn decode_service(attrs: Attrs<'_>) -> Result<Service, DecodeError> {
-    let a = Typed(attrs).nested(cmd_attr::SERVICE, "IPVS_CMD_ATTR_SERVICE")?;
+    let a = Typed::new(attrs).nested(cmd_attr::SERVICE, "IPVS_CMD_ATTR_SERVICE")?;
     let af = Typed::require(a.u16(svc_attr::AF, "IPVS_SVC_ATTR_AF")?, "IPVS_SVC_ATTR_AF")?;
     let family = family_from(af, "a service")?;
     let fwmark = a.u32(svc_attr::FWMARK, "IPVS_SVC_ATTR_FWMARK")?.unwrap_or(0);
@@ -267,14 +274,16 @@ pub fn decode_service(attrs: Attrs<'_>) -> Result<Service, DecodeError> {
         })?;
         ServiceKey::Address { protocol, address, port }
     };
-    let name = key.to_string();
+    // Only errors name the service: formatting 10,000 keys showed in dump profiles.
+    let name = || key.to_string();
 
     let sched_name = a
         .string(svc_attr::SCHED_NAME)
-        .ok_or_else(|| DecodeError::Malformed(format!("service {name} has no scheduler name")))?;
+        .ok_or_else(|| DecodeError::Malformed(format!("service {} has no scheduler name", name())))?;
     let scheduler = Scheduler::from_name(&sched_name).ok_or_else(|| {
         DecodeError::Unrepresentable(format!(
-            "service {name} uses the scheduler '{sched_name}', unknown to lvs-converge"
+            "service {} uses the scheduler '{sched_name}', unknown to lvs-converge",
+            name()
         ))
     })?;
     let flags = Typed::require(a.fixed::<8>(svc_attr::FLAGS, "IPVS_SVC_ATTR_FLAGS")?, "IPVS_SVC_ATTR_FLAGS")?;
@@ -302,7 +311,7 @@ pub fn decode_service(attrs: Attrs<'_>) -> Result<Service, DecodeError> {
             Typed::require(a.fixed::<4>(svc_attr::NETMASK, "IPVS_SVC_ATTR_NETMASK")?, "IPVS_SVC_ATTR_NETMASK")?;
         Some(Persistence {
             timeout,
-            prefix_length: prefix_from_netmask(family, netmask, &name)?,
+            prefix_length: prefix_from_netmask(family, netmask, &key)?,
             engine: a.string(svc_attr::PE_NAME).filter(|s| !s.is_empty()),
         })
     } else {
@@ -321,18 +330,21 @@ pub fn decode_service(attrs: Attrs<'_>) -> Result<Service, DecodeError> {
     })
 }
 
-/// Live connection counts of one GET_DEST dump entry: (active, inactive).
-pub fn decode_dest_connections(attrs: Attrs<'_>) -> Result<(u32, u32), DecodeError> {
-    let a = Typed(attrs).nested(cmd_attr::DEST, "IPVS_CMD_ATTR_DEST")?;
-    let active = a.u32(dest_attr::ACTIVE_CONNS, "IPVS_DEST_ATTR_ACTIVE_CONNS")?.unwrap_or(0);
-    let inactive = a.u32(dest_attr::INACT_CONNS, "IPVS_DEST_ATTR_INACT_CONNS")?.unwrap_or(0);
-    Ok((active, inactive))
+/// Live connection counts of a real server: active, inactive.
+pub struct Connections {
+    pub active: u32,
+    pub inactive: u32,
 }
 
-/// One GET_DEST dump entry (a NEW_DEST message with IPVS_CMD_ATTR_DEST). Kernels before
-/// 3.18 do not say the destination's family: it is then the service's.
-pub fn decode_dest(attrs: Attrs<'_>, service: &ServiceKey) -> Result<Destination, DecodeError> {
-    let a = Typed(attrs).nested(cmd_attr::DEST, "IPVS_CMD_ATTR_DEST")?;
+/// One GET_DEST dump entry (a NEW_DEST message with IPVS_CMD_ATTR_DEST): the real server
+/// and its live connection counts. Kernels before 3.18 do not say the destination's
+/// family: it is then the service's.
+pub fn decode_dest(attrs: Attrs<'_>, service: &ServiceKey) -> Result<(Destination, Connections), DecodeError> {
+    let a = Typed::new(attrs).nested(cmd_attr::DEST, "IPVS_CMD_ATTR_DEST")?;
+    let connections = Connections {
+        active: a.u32(dest_attr::ACTIVE_CONNS, "IPVS_DEST_ATTR_ACTIVE_CONNS")?.unwrap_or(0),
+        inactive: a.u32(dest_attr::INACT_CONNS, "IPVS_DEST_ATTR_INACT_CONNS")?.unwrap_or(0),
+    };
     let family = match a.u16(dest_attr::ADDR_FAMILY, "IPVS_DEST_ATTR_ADDR_FAMILY")? {
         Some(af) => family_from(af, &format!("a real server of service {service}"))?,
         None => service.family(),
@@ -373,12 +385,12 @@ pub fn decode_dest(attrs: Attrs<'_>, service: &ServiceKey) -> Result<Destination
     } else {
         TunnelEncapsulation::default()
     };
-    Ok(Destination { address, port, method, weight, upper_threshold, lower_threshold, tunnel })
+    Ok((Destination { address, port, method, weight, upper_threshold, lower_threshold, tunnel }, connections))
 }
 
 /// The GET_CONFIG reply. A timeout the kernel leaves out (protocol compiled out) reads 0.
 pub fn decode_timeouts(attrs: Attrs<'_>) -> Result<Timeouts, DecodeError> {
-    let a = Typed(attrs);
+    let a = Typed::new(attrs);
     Ok(Timeouts {
         tcp: a.u32(cmd_attr::TIMEOUT_TCP, "IPVS_CMD_ATTR_TIMEOUT_TCP")?.unwrap_or(0),
         tcp_fin: a.u32(cmd_attr::TIMEOUT_TCP_FIN, "IPVS_CMD_ATTR_TIMEOUT_TCP_FIN")?.unwrap_or(0),

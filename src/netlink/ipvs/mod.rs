@@ -220,6 +220,20 @@ impl IpvsClient {
     /// Unlike route dumps, IPVS dumps never carry NLM_F_DUMP_INTR: ip_vs_ctl.c resumes
     /// them by position and keeps no generation count, so there is nothing to check here.
     pub fn dump(&mut self) -> Result<IpvsState, NetlinkError> {
+        let mut services = self.dump_services()?;
+        let activity = self.read_destinations(&mut services)?;
+        let timeouts = self.read_timeouts()?;
+        Ok(IpvsState {
+            // In key order already, so the map is built in one pass instead of by search.
+            services: services.into_iter().map(|service| (service.key, service)).collect(),
+            timeouts: Some(timeouts),
+            activity,
+            observed_at: 0,
+        })
+    }
+
+    /// Every service, without real servers, in key order (the kernel's is hash order).
+    fn dump_services(&mut self) -> Result<Vec<Service>, NetlinkError> {
         let family = self.family;
         let mut services: Vec<Service> = Vec::new();
         self.socket
@@ -233,33 +247,68 @@ impl IpvsClient {
                 },
             )
             .map_err(|f| fault_error(f, "reading the IPVS services".into()))?;
+        services.sort_unstable_by_key(|service| service.key);
+        Ok(services)
+    }
 
-        let mut state = IpvsState::default();
-        for mut service in services {
+    /// Fills in the real servers of `services` (one GET_DEST dump each) and returns the
+    /// ones with connections. A service deleted since `services` were read is dropped:
+    /// the kernel answers GET_DEST for a missing service with an empty dump, so an empty
+    /// answer is confirmed with GET_SERVICE, which says ESRCH for a missing one.
+    fn read_destinations(&mut self, services: &mut Vec<Service>) -> Result<Vec<DestinationActivity>, NetlinkError> {
+        let family = self.family;
+        let mut activity = Vec::new();
+        let mut destinations = Vec::new();
+        let mut deleted = Vec::new();
+        for (index, service) in services.iter_mut().enumerate() {
             let key = service.key;
-            let destinations = &mut service.destinations;
-            let activity = &mut state.activity;
             let each = |attrs: Attrs<'_>| {
-                let dest = codec::decode_dest(attrs, &key)?;
-                let (active, inactive) = codec::decode_dest_connections(attrs)?;
-                if active + inactive > 0 {
+                let (dest, connections) = codec::decode_dest(attrs, &key)?;
+                if connections.active + connections.inactive > 0 {
                     activity.push(DestinationActivity {
                         service: key,
                         destination: dest.key(),
-                        active,
-                        inactive,
+                        active: connections.active,
+                        inactive: connections.inactive,
                         draining_since: None,
                     });
                 }
-                destinations.insert(dest.key(), dest);
+                destinations.push(dest);
                 Ok(())
             };
             self.socket
                 .request(true, consts::cmd::NEW_DEST, |w, seq| codec::get_dests(w, family, seq, &key), each)
                 .map_err(|f| fault_error(f, format!("reading the real servers of service {key}")))?;
-            state.services.insert(key, service);
+            if destinations.is_empty() && !self.service_exists(&key)? {
+                deleted.push(index);
+            }
+            // Collected, then sorted once: the kernel's order is the order of addition.
+            destinations.sort_unstable_by_key(Destination::key);
+            service.destinations = destinations.drain(..).map(|dest| (dest.key(), dest)).collect();
         }
+        for index in deleted.into_iter().rev() {
+            services.remove(index);
+        }
+        Ok(activity)
+    }
 
+    /// Whether the kernel still has service `key` (GET_SERVICE; ESRCH: no).
+    fn service_exists(&mut self, key: &ServiceKey) -> Result<bool, NetlinkError> {
+        let family = self.family;
+        match self.socket.request(
+            false,
+            consts::cmd::NEW_SERVICE,
+            |w, seq| codec::get_service(w, family, seq, key),
+            |_| Ok(()),
+        ) {
+            Ok(()) => Ok(true),
+            Err(Fault::Errno { errno, .. }) if errno == errno::ESRCH => Ok(false),
+            Err(fault) => Err(fault_error(fault, format!("reading service {key}"))),
+        }
+    }
+
+    fn read_timeouts(&mut self) -> Result<Timeouts, NetlinkError> {
+        let family = self.family;
         let mut timeouts = None;
         self.socket
             .request(
@@ -272,11 +321,10 @@ impl IpvsClient {
                 },
             )
             .map_err(|f| fault_error(f, "reading the IPVS timeouts".into()))?;
-        state.timeouts = Some(timeouts.ok_or_else(|| NetlinkError::Protocol {
+        timeouts.ok_or_else(|| NetlinkError::Protocol {
             action: "reading the IPVS timeouts".into(),
             detail: "GET_CONFIG was acknowledged without a reply".into(),
-        })?);
-        Ok(state)
+        })
     }
 
     /// Applies `ops` in order, pipelined (see the module documentation), and says what became

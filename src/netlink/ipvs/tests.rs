@@ -454,7 +454,7 @@ fn kernel_dest(addr: &str, af: Option<u16>, port: u16, fwd: u32, tun: (u8, u16, 
 
 fn decode_one_dest(bytes: &[u8], service: &ServiceKey) -> Result<Destination, DecodeError> {
     match parse_datagram(bytes).unwrap().remove(0) {
-        Reply::Payload { attrs, .. } => codec::decode_dest(attrs, service),
+        Reply::Payload { attrs, .. } => codec::decode_dest(attrs, service).map(|(dest, _)| dest),
         other => panic!("{other:?}"),
     }
 }
@@ -465,6 +465,14 @@ fn decodes_a_kernel_tunnel_destination() {
     let bytes = kernel_dest("198.51.100.7", Some(2), 8080, 0x2 | 0x100, (1, 5555, 1));
     let dest = decode_one_dest(&bytes, &tcp80()).unwrap();
     assert_eq!(dest, Destination { weight: 5, upper_threshold: 1000, lower_threshold: 100, ..tunnel_dest() });
+}
+
+#[test]
+fn a_destination_entry_carries_its_connection_counts() {
+    let bytes = kernel_dest("198.51.100.7", Some(2), 8080, 0x2, (1, 5555, 1));
+    let Reply::Payload { attrs, .. } = parse_datagram(&bytes).unwrap().remove(0) else { panic!("not data") };
+    let (_, connections) = codec::decode_dest(attrs, &tcp80()).unwrap();
+    assert_eq!((connections.active, connections.inactive), (3, 4));
 }
 
 #[test]

@@ -25,6 +25,14 @@ step "kernel refusals come back as specific errors"
 run_cmd lvs-converge-tests --ignored --exact --nocapture --test-threads=1 \
     netlink::ipvs::live_tests::live_errors_are_specific
 
+step "a large table (2,000 x 4 real servers, one service of 500) reads back exactly, one receive per service"
+run_cmd lvs-converge-tests --ignored --exact --nocapture --test-threads=1 \
+    netlink::ipvs::live_tests::live_dump_of_a_large_table_is_exact_and_linear
+
+step "a service deleted between the service dump and its real servers' dump is left out"
+run_cmd lvs-converge-tests --ignored --exact --nocapture --test-threads=1 \
+    netlink::ipvs::live_tests::live_service_deleted_during_the_dump_is_left_out
+
 step "bulk: 10,000 services x 2 real servers"
 run_cmd lvs-converge-tests --ignored --exact --nocapture --test-threads=1 \
     netlink::ipvs::live_tests::live_bulk_10k_services
