@@ -95,6 +95,10 @@ impl<H: Host> Host for FaultInjecting<H> {
     fn remember_drains(&mut self, draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String> {
         self.host.remember_drains(draining)
     }
+
+    fn netlink_writes(&self) -> usize {
+        self.host.netlink_writes()
+    }
 }
 
 #[cfg(test)]

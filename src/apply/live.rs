@@ -20,7 +20,7 @@ pub struct LiveHost {
 /// needs one (a plan of files alone opens no socket), and the settings of this apply.
 pub struct Kernel {
     /// Connected clients, one of each type (see [`Kernel::client`]).
-    clients: Vec<Box<dyn Any>>,
+    clients: Vec<Box<dyn Connected>>,
     /// `--root DIR`: persistence files are written beneath it.
     root: Option<PathBuf>,
     /// `apply --take-over`: overwrite persistence files lvs-converge did not write.
@@ -45,11 +45,35 @@ impl LiveHost {
 /// its own implements this beside its applier; nothing here changes.
 pub trait KernelClient: Sized + 'static {
     fn connect() -> Result<Self, ChangeError>;
+    /// Change requests sent over netlink so far (0 for a client that does not use netlink).
+    fn netlink_writes(&self) -> usize;
+}
+
+/// A connected client of any type: found again by its type, asked for its writes.
+trait Connected {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn is(&self, type_id: std::any::TypeId) -> bool;
+    fn netlink_writes(&self) -> usize;
+}
+
+impl<C: KernelClient> Connected for C {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn is(&self, type_id: std::any::TypeId) -> bool {
+        std::any::TypeId::of::<C>() == type_id
+    }
+    fn netlink_writes(&self) -> usize {
+        KernelClient::netlink_writes(self)
+    }
 }
 
 impl KernelClient for RouteClient {
     fn connect() -> Result<Self, ChangeError> {
         RouteClient::connect().map_err(|e| ChangeError::from(&e))
+    }
+    fn netlink_writes(&self) -> usize {
+        self.writes()
     }
 }
 
@@ -57,19 +81,27 @@ impl KernelClient for IpvsClient {
     fn connect() -> Result<Self, ChangeError> {
         IpvsClient::connect().map_err(|e| ChangeError::from(&e))
     }
+    fn netlink_writes(&self) -> usize {
+        self.writes()
+    }
 }
 
 impl Kernel {
     /// The client of type `C`, connected on first use and kept for the rest of the apply.
     pub fn client<C: KernelClient>(&mut self) -> Result<&mut C, ChangeError> {
-        let index = match self.clients.iter().position(|client| client.is::<C>()) {
+        let index = match self.clients.iter().position(|client| client.is(std::any::TypeId::of::<C>())) {
             Some(index) => index,
             None => {
                 self.clients.push(Box::new(C::connect()?));
                 self.clients.len() - 1
             }
         };
-        Ok(self.clients[index].downcast_mut::<C>().expect("found by its type"))
+        Ok(self.clients[index].as_any_mut().downcast_mut::<C>().expect("found by its type"))
+    }
+
+    /// Change requests sent over netlink by every client so far.
+    pub fn netlink_writes(&self) -> usize {
+        self.clients.iter().map(|client| client.netlink_writes()).sum()
     }
 
     pub fn route(&mut self) -> Result<&mut RouteClient, ChangeError> {
@@ -143,6 +175,10 @@ impl Host for LiveHost {
         observe::observe_host(&self.interest)
     }
 
+    fn netlink_writes(&self) -> usize {
+        self.kernel.netlink_writes()
+    }
+
     /// IPVS changes go to the kernel as one pipelined batch; the rest one by one, up to the
     /// first failure. IPVS is the one subsystem handled here by name: only its requests
     /// share a window, so a run of them cannot go through its applier one change at a time.
@@ -184,6 +220,9 @@ mod tests {
                 n => Ok(Flaky(n)),
             }
         }
+        fn netlink_writes(&self) -> usize {
+            0
+        }
     }
 
     /// Answers each change with the error it is given.
@@ -192,6 +231,9 @@ mod tests {
     impl KernelClient for Answering {
         fn connect() -> Result<Self, ChangeError> {
             Ok(Answering)
+        }
+        fn netlink_writes(&self) -> usize {
+            0
         }
     }
 

@@ -47,6 +47,8 @@ pub struct MemoryHost {
     pub ignore_updates: bool,
     /// Operations attempted so far.
     pub attempted: usize,
+    /// Of those, the ones the kernel is asked over netlink: one request per change.
+    pub netlink_writes: usize,
 }
 
 impl Default for MemoryHost {
@@ -62,6 +64,7 @@ impl Default for MemoryHost {
             window: 0,
             ignore_updates: false,
             attempted: 0,
+            netlink_writes: 0,
         }
     }
 }
@@ -74,6 +77,7 @@ impl MemoryHost {
     fn attempt(&mut self, change: &Change) -> ChangeOutcome {
         let number = self.attempted;
         self.attempted += 1;
+        self.netlink_writes += usize::from(applier(change).over_netlink());
         if self.refuse.contains(&number) {
             return ChangeOutcome::Failed(ChangeError::with_errno("injected failure", Errno::EINVAL as i32));
         }
@@ -94,6 +98,10 @@ impl MemoryHost {
 impl Host for MemoryHost {
     fn observe(&mut self) -> Result<HostState, ObserveError> {
         Ok(self.state.clone())
+    }
+
+    fn netlink_writes(&self) -> usize {
+        self.netlink_writes
     }
 
     /// Like the kernel: an IPVS batch window by window (`stop` asked before each, nothing

@@ -122,6 +122,9 @@ impl From<Result<(), ChangeError>> for ChangeOutcome {
 /// host alike, so that both hosts stay one dispatch away from every subsystem: a subsystem
 /// implements it for its change type in its own file, and [`applier`] names it.
 pub trait Applier {
+    /// Whether the change is made by netlink requests (counted as the apply's netlink
+    /// writes), not by files, /proc or modprobe.
+    fn over_netlink(&self) -> bool;
     /// Makes the change on the kernel and says what became of it.
     fn live(&self, kernel: &mut Kernel) -> ChangeOutcome;
     /// Makes the change on the in-memory host, refusing what the kernel refuses, with its
@@ -167,6 +170,9 @@ pub trait Host {
     ) -> Vec<ChangeOutcome> {
         self.apply(changes, stop)
     }
+    /// Change requests sent over netlink so far (reads not counted), undo operations
+    /// included: what an apply reports as its netlink writes.
+    fn netlink_writes(&self) -> usize;
     /// Remembers which removed real servers are draining (keeping the start time of those
     /// already known), so a drain's deadline survives between runs.
     fn remember_drains(&mut self, _draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String> {
@@ -295,6 +301,8 @@ pub struct ApplyReport {
     /// The changes that were carried out (empty: nothing to do), and the real servers still
     /// draining at the end.
     pub plan: Plan,
+    /// Change requests sent over netlink (reads not counted): one per IPVS operation.
+    pub netlink_writes: usize,
 }
 
 impl ApplyReport {
@@ -336,8 +344,11 @@ pub fn apply(
     host: &mut dyn Host,
 ) -> Result<ApplyReport, ApplyError> {
     if plan.converged() {
-        return Ok(ApplyReport { plan });
+        return Ok(ApplyReport { plan, netlink_writes: 0 });
     }
+    let writes_before = host.netlink_writes();
+    let done =
+        |plan: Plan, host: &dyn Host| ApplyReport { plan, netlink_writes: host.netlink_writes() - writes_before };
     const FOLLOW_UP_PASSES: usize = 5;
     let mut report = plan.clone();
     let mut current = plan;
@@ -362,7 +373,7 @@ pub fn apply(
         // A stop request between passes ends apply here, before the follow-up: what was done
         // is verified and stays; the drained real servers are deleted by the next run.
         if !next.changes.is_empty() && (options.stop)() {
-            return Ok(ApplyReport { plan: report });
+            return Ok(done(report, host));
         }
         if !next.changes.is_empty() {
             follow_ups += 1;
@@ -371,7 +382,7 @@ pub fn apply(
             continue;
         }
         if next.draining.is_empty() || !options.wait || (options.stop)() {
-            return Ok(ApplyReport { plan: report });
+            return Ok(done(report, host));
         }
         // Waiting for connections to end: re-read every second until the drain deadlines.
         std::thread::sleep(std::time::Duration::from_secs(1));
@@ -679,6 +690,8 @@ pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -
     }
 }
 
+#[cfg(test)]
+mod bench_tests;
 #[cfg(test)]
 mod subsystem_tests;
 #[cfg(test)]

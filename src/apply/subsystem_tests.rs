@@ -361,6 +361,10 @@ impl Host for RoutesGoOutOfBand {
         self.host.observe()
     }
 
+    fn netlink_writes(&self) -> usize {
+        self.host.netlink_writes()
+    }
+
     fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
         if changes.first().is_some_and(|change| change.subsystem() == Subsystem::Ipvs) {
             self.host.state.routes.clear();

@@ -629,3 +629,31 @@ fn the_hosts_name_no_subsystem_but_ipvs() {
         }
     }
 }
+
+#[test]
+fn one_changed_weight_is_one_netlink_write_and_a_converged_host_none() {
+    let (state, ownership) = desired(SPEC);
+    let mut host = MemoryHost::default();
+    let first = converge(&state, &ownership, &mut host).expect("apply");
+    assert_eq!(first.netlink_writes, 3, "a service and two real servers");
+    let (reweighted, _) = desired(&SPEC.replace("weight: 0", "weight: 5"));
+    let report = converge(&reweighted, &ownership, &mut host).expect("apply");
+    assert_eq!((report.plan.changes.len(), report.netlink_writes), (1, 1));
+    let json = crate::render::json::render_apply(&report.plan, None, report.netlink_writes);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["netlink_writes"], 1, "{json}");
+    assert_eq!(converge(&reweighted, &ownership, &mut host).expect("apply").netlink_writes, 0);
+}
+
+#[test]
+fn the_writes_of_a_rollback_are_counted() {
+    let (state, ownership) = desired(SPEC);
+    let mut host = MemoryHost::default();
+    converge(&state, &ownership, &mut host).unwrap();
+    let before = host.netlink_writes;
+    let (changed, _) = desired(&SPEC.replace("203.0.113.11", "203.0.113.12").replace("weight: 0", "weight: 5"));
+    host.refuse = vec![host.attempted + 2];
+    converge(&changed, &ownership, &mut host).expect_err("refused");
+    // Three sent (the third refused), then the two that took effect undone.
+    assert_eq!(host.netlink_writes - before, 5);
+}

@@ -167,7 +167,7 @@ fn report_applied(out: &mut dyn Write, err: &mut dyn Write, text: &str) -> u8 {
 fn render_apply(report: &apply::ApplyReport, node: Option<&str>, format: Format, style: Style) -> String {
     match format {
         Format::Text => render::text::render_apply(&report.plan, node, style),
-        Format::Json => render::json::render_apply(&report.plan, node),
+        Format::Json => render::json::render_apply(&report.plan, node, report.netlink_writes),
     }
 }
 

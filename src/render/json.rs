@@ -63,16 +63,23 @@ pub fn render_plan(plan: &Plan, node: Option<&str>, findings: &[Finding]) -> Str
     to_text(&plan_document(plan, node, findings))
 }
 
-/// An apply's result: the plan that was carried out, and that it was verified.
-pub fn render_apply(plan: &Plan, node: Option<&str>) -> String {
+/// An apply's result: the plan that was carried out, that it was verified, and how many
+/// change requests it sent over netlink.
+pub fn render_apply(plan: &Plan, node: Option<&str>, netlink_writes: usize) -> String {
     #[derive(Serialize)]
     struct JsonApply<'a> {
         #[serde(flatten)]
         plan: JsonPlan<'a>,
         applied: bool,
         verified: bool,
+        netlink_writes: usize,
     }
-    to_text(&JsonApply { plan: plan_document(plan, node, &[]), applied: !plan.is_empty(), verified: true })
+    to_text(&JsonApply {
+        plan: plan_document(plan, node, &[]),
+        applied: !plan.is_empty(),
+        verified: true,
+        netlink_writes,
+    })
 }
 
 /// A change that failed, whose outcome is unknown, or whose undo failed.
@@ -250,7 +257,7 @@ mod tests {
     #[test]
     fn every_list_is_present_when_empty_so_jq_can_iterate_it() {
         let plan = plan_json(&Plan::default(), None);
-        let apply: serde_json::Value = serde_json::from_str(&render_apply(&Plan::default(), None)).unwrap();
+        let apply: serde_json::Value = serde_json::from_str(&render_apply(&Plan::default(), None, 0)).unwrap();
         for (document, lists) in [
             (plan, &["resource_changes", "unmanaged", "draining", "first_converge", "findings"][..]),
             (apply, &["resource_changes", "unmanaged", "draining", "first_converge", "findings"]),
@@ -266,7 +273,7 @@ mod tests {
     #[test]
     fn the_cluster_node_is_named() {
         assert_eq!(plan_json(&Plan::default(), Some("web1"))["node"], "web1");
-        let apply: serde_json::Value = serde_json::from_str(&render_apply(&Plan::default(), Some("web1"))).unwrap();
+        let apply: serde_json::Value = serde_json::from_str(&render_apply(&Plan::default(), Some("web1"), 0)).unwrap();
         assert_eq!(apply["node"], "web1");
         let check: serde_json::Value =
             serde_json::from_str(&super::super::findings::check_json(&[], Some("web1"))).unwrap();

@@ -169,6 +169,8 @@ pub struct IpvsClient {
     socket: GenlSocket,
     family: u16,
     window: usize,
+    /// Change requests sent so far (see [`IpvsClient::writes`]).
+    writes: usize,
 }
 
 /// Puts a failed exchange into words: `action` is what was being done.
@@ -199,13 +201,19 @@ impl IpvsClient {
             Err(Fault::Errno { errno, .. }) if errno == errno::ENOENT => return Err(NetlinkError::IpvsUnavailable),
             Err(fault) => return Err(fault_error(fault, "looking up the IPVS generic netlink family".into())),
         };
-        Ok(IpvsClient { socket, family, window: DEFAULT_WINDOW })
+        Ok(IpvsClient { socket, family, window: DEFAULT_WINDOW, writes: 0 })
     }
 
     /// How many requests [`execute`](Self::execute) sends before reading their acks
     /// (clamped to 1..=[`MAX_WINDOW`]). 1 means: stop right at the first failure.
     pub fn set_window(&mut self, window: usize) {
         self.window = window.clamp(1, MAX_WINDOW);
+    }
+
+    /// Change requests this client has sent to the kernel (reads not counted): what
+    /// `apply` reports as its netlink writes.
+    pub fn writes(&self) -> usize {
+        self.writes
     }
 
     /// Any window, for tests that overflow the receive buffer on purpose.
@@ -329,6 +337,7 @@ impl IpvsClient {
                 outcomes.resize_with(sent.len(), || OpOutcome::NotSent);
                 return outcomes;
             }
+            self.writes += sent.len();
             let mut acks: Vec<Ack> = vec![None; sent.len()];
             let lost = self.socket.collect_acks(first_seq, &mut acks);
             outcomes.extend(sent.iter().zip(acks).map(|(op, ack)| op_outcome(op, ack, lost.as_ref())));
