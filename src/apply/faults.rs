@@ -45,6 +45,10 @@ impl<H: Host> Host for FaultInjecting<H> {
         self.host.observe()
     }
 
+    fn observe_touched(&mut self, touched: &super::Touched) -> Result<&HostState, ObserveError> {
+        self.host.observe_touched(touched)
+    }
+
     fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
         self.host.apply(changes, stop)
     }

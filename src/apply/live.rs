@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::path::{Path, PathBuf};
 
+use super::touched::{put_network, put_services, Touched};
 use super::{applier, one_by_one, ChangeError, ChangeOutcome, Host};
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::HostState;
@@ -14,6 +15,9 @@ use crate::plan::Change;
 pub struct LiveHost {
     interest: Interest,
     kernel: Kernel,
+    /// What was last read (or the state the plan was made from): what
+    /// [`Host::observe_touched`] starts from.
+    known: Option<HostState>,
 }
 
 /// What the appliers reach on the live kernel: its clients, connected when a change first
@@ -37,7 +41,14 @@ impl LiveHost {
     /// A host observed with `interest` (the sysctls the spec cares about).
     pub fn new(interest: Interest) -> Self {
         let kernel = Kernel { clients: Vec::new(), root: interest.files.root.clone(), take_over: false };
-        LiveHost { interest, kernel }
+        LiveHost { interest, kernel, known: None }
+    }
+
+    /// The host as the plan about to be applied read it: verification then re-reads only
+    /// what apply touches.
+    pub fn planned_from(mut self, observed: HostState) -> Self {
+        self.known = Some(observed);
+        self
     }
 }
 
@@ -172,7 +183,28 @@ impl Host for LiveHost {
     }
 
     fn observe(&mut self) -> Result<HostState, ObserveError> {
-        observe::observe_host(&self.interest)
+        let state = observe::observe_host(&self.interest)?;
+        self.known = Some(state.clone());
+        Ok(state)
+    }
+
+    /// Re-reads what was touched: the network subsystems and the files whole, IPVS one
+    /// service at a time (see [`super::touched`]).
+    fn observe_touched(&mut self, touched: &Touched) -> Result<&HostState, ObserveError> {
+        let mut known = match self.known.take() {
+            Some(known) if !touched.everything => known,
+            _ => return Ok(self.known.insert(observe::observe_host(&self.interest)?)),
+        };
+        if touched.network {
+            put_network(&mut known, observe::observe_network(&self.interest)?.0);
+        }
+        if touched.files {
+            known.files = observe::files::read(&self.interest.files)?;
+        }
+        if !touched.services.is_empty() {
+            put_services(&mut known.ipvs, &touched.services, observe::ipvs::read_services(&touched.services)?);
+        }
+        Ok(self.known.insert(known))
     }
 
     fn netlink_writes(&self) -> usize {

@@ -18,6 +18,7 @@ pub mod memory;
 pub mod modules;
 pub mod routes;
 pub mod sysctl;
+pub mod touched;
 
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::keyed::Keyed;
@@ -28,6 +29,7 @@ use crate::plan::saved::{SavedPlan, Stale};
 use crate::plan::{self, Change, Plan};
 use live::Kernel;
 use memory::MemoryHost;
+use touched::Touched;
 
 /// Why the host did not make a change (or could not say whether it did), typed so that
 /// the kernel's own answer survives to the report and to JSON.
@@ -150,7 +152,12 @@ pub fn applier(change: &Change) -> &dyn Applier {
 /// production, [`memory::MemoryHost`] in unit tests, either of them wrapped by
 /// [`faults::FaultInjecting`] when fault rules are given.
 pub trait Host {
+    /// Reads the whole host, and remembers it as what [`Host::observe_touched`] starts from.
     fn observe(&mut self) -> Result<HostState, ObserveError>;
+    /// The host after a pass that changed `touched`: what was last read (or the state the
+    /// plan was made from), with `touched` read again. The whole host when nothing was read
+    /// before or `touched` says everything.
+    fn observe_touched(&mut self, touched: &Touched) -> Result<&HostState, ObserveError>;
     /// Makes `changes` (all of one subsystem, in order) and says what became of each: one
     /// outcome per change, in order. A host may carry on after a failure (the kernel does
     /// within an IPVS window), so any change may be `Applied` whatever came before it.
@@ -362,9 +369,11 @@ pub fn apply(
             cause: Box::new(cause),
             outcome: Outcome::Partial { stays: journal.steps(), unknown: Vec::new(), rollback_failures: Vec::new() },
         };
-        let mut next = plan::diff(desired, &host.observe().map_err(|e| stays(e.into(), &journal))?, ownership);
+        let touched = Touched::of(&current);
+        let observed = host.observe_touched(&touched).map_err(|e| stays(e.into(), &journal))?;
+        let mut next = plan::diff(desired, observed, ownership);
         if !next.changes.iter().all(|planned| is_drain_follow_up(&planned.change)) || follow_ups == FOLLOW_UP_PASSES {
-            next = verify(desired, ownership, host).map_err(|e| stays(e, &journal))?;
+            next = verify(desired, ownership, &touched, host).map_err(|e| stays(e, &journal))?;
         }
         host.remember_drains(&draining_now(&current, &next))
             .map_err(|e| stays(ApplyError::DrainRecords(e), &journal))?;
@@ -669,19 +678,24 @@ fn execute(
     })
 }
 
-/// Re-reads the host; anything still different is an error naming it. A just-applied
-/// change can take a moment to show (e.g. an address still in DAD), so a few short
-/// re-reads are allowed before giving up. Returns the last plan read (no changes; real
-/// servers may still be draining), so the caller need not read the host again.
-pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -> Result<Plan, ApplyError> {
+/// Re-reads what the pass `touched`; anything still different is an error naming it. A
+/// just-applied change can take a moment to show (e.g. an address still in DAD), so a few
+/// short re-reads are allowed before giving up. Returns the last plan read (no changes;
+/// real servers may still be draining), so the caller need not read the host again.
+pub fn verify(
+    desired: &HostState,
+    ownership: &Ownership,
+    touched: &Touched,
+    host: &mut dyn Host,
+) -> Result<Plan, ApplyError> {
     const ATTEMPTS: u32 = 3;
-    let mut residual = plan::diff(desired, &host.observe()?, ownership);
+    let mut residual = plan::diff(desired, host.observe_touched(touched)?, ownership);
     for attempt in 1..ATTEMPTS {
         if residual.is_empty() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
-        residual = plan::diff(desired, &host.observe()?, ownership);
+        residual = plan::diff(desired, host.observe_touched(touched)?, ownership);
     }
     if residual.is_empty() {
         Ok(residual)

@@ -365,6 +365,10 @@ impl Host for RoutesGoOutOfBand {
         self.host.netlink_writes()
     }
 
+    fn observe_touched(&mut self, touched: &super::Touched) -> Result<&HostState, crate::observe::ObserveError> {
+        self.host.observe_touched(touched)
+    }
+
     fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
         if changes.first().is_some_and(|change| change.subsystem() == Subsystem::Ipvs) {
             self.host.state.routes.clear();

@@ -657,3 +657,51 @@ fn the_writes_of_a_rollback_are_counted() {
     // Three sent (the third refused), then the two that took effect undone.
     assert_eq!(host.netlink_writes - before, 5);
 }
+
+const TWO_SERVICES: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n          weight: 1\n    - address: 203.0.113.101\n      port: 80\n      realServers:\n        - address: 203.0.113.12\n";
+
+#[test]
+fn verification_re_reads_only_the_service_apply_touched_and_finds_the_host() {
+    let (state, ownership) = desired(TWO_SERVICES);
+    let mut host = MemoryHost::default();
+    converge(&state, &ownership, &mut host).expect("apply");
+    let (reweighted, _) = desired(&TWO_SERVICES.replace("weight: 1", "weight: 7"));
+    let plan = plan::diff(&reweighted, &host.observe().unwrap(), &ownership);
+    let (whole, services) = (host.whole_reads, host.services_read);
+    let report = apply(plan, &reweighted, &ownership, options(true), &mut host).expect("apply");
+    assert_eq!(report.netlink_writes, 1);
+    assert_eq!((host.whole_reads - whole, host.services_read - services), (0, 1), "one service read, no whole read");
+    assert_eq!(host.known.as_ref(), Some(&host.state), "what verification read is the host");
+}
+
+#[test]
+fn a_service_deleted_by_apply_is_gone_from_what_verification_reads() {
+    let (state, ownership) = desired(TWO_SERVICES);
+    let mut host = MemoryHost::default();
+    converge(&state, &ownership, &mut host).expect("apply");
+    let one = TWO_SERVICES.split("    - address: 203.0.113.101").next().unwrap();
+    let (fewer, _) = desired(one);
+    let prune_all = Ownership {
+        ipvs: crate::model::ownership::IpvsOwnership { prune: true, all: true, ..Default::default() },
+        ..ownership
+    };
+    converge(&fewer, &prune_all, &mut host).expect("apply deletes the second service");
+    assert_eq!(host.state.ipvs.services.len(), 1);
+    assert_eq!(host.known.as_ref(), Some(&host.state));
+}
+
+#[test]
+fn what_a_pass_touched_is_read_again_whole_outside_ipvs() {
+    use crate::plan::{Planned, SysctlChange};
+    let (state, ownership) = desired(TWO_SERVICES);
+    let plan = plan::diff(&state, &HostState::default(), &ownership);
+    let touched = touched::Touched::of(&plan);
+    assert_eq!((touched.everything, touched.network, touched.files, touched.services.len()), (false, false, false, 2));
+    let sysctl =
+        Change::Sysctl(SysctlChange::Set { key: "net.ipv4.ip_forward".into(), before: None, after: "1".into() });
+    let plan = Plan { changes: vec![Planned { change: sysctl, origin: None }], ..Plan::default() };
+    assert!(touched::Touched::of(&plan).network);
+    let load = Change::Module(plan::ModuleChange::Load { name: "ip_vs".into() });
+    let plan = Plan { changes: vec![Planned { change: load, origin: None }], ..Plan::default() };
+    assert!(touched::Touched::of(&plan).everything, "a module can bring devices and the IPVS table with it");
+}

@@ -107,7 +107,8 @@ fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, 
     let plan = plan_spec(&document, &spec, &observed)?;
     apply::files::check_take_over(&plan, args.take_over).map_err(CliError::TakeOver)?;
     let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, context.root);
-    let mut host = FaultInjecting::from_env(LiveHost::new(interest).take_over(args.take_over));
+    let live = LiveHost::new(interest).take_over(args.take_over).planned_from(observed);
+    let mut host = FaultInjecting::from_env(live);
     let result = apply::apply(plan, &spec.desired, &spec.ownership, args.options(), &mut host);
     report_apply(result, spec.node.as_deref(), args.format.into(), context.style)
 }

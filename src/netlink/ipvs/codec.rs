@@ -188,6 +188,14 @@ pub fn get_services(w: &mut Writer, family: u16, seq: u32) {
     let _ = w.message(family, NLM_F_DUMP, seq, (cmd::GET_SERVICE, consts::FAMILY_VERSION), no_attributes);
 }
 
+/// GET_SERVICE of one service, not a dump: its settings (one reply, then the ack), or
+/// ESRCH when the namespace has no such service.
+pub fn get_service(w: &mut Writer, family: u16, seq: u32, key: &ServiceKey) {
+    let _ = w.message(family, NLM_F_ACK, seq, (cmd::GET_SERVICE, consts::FAMILY_VERSION), |w| {
+        w.nest(cmd_attr::SERVICE, just(|w| service_identity(w, key)))
+    });
+}
+
 /// GET_DEST dump: the real servers of one service.
 pub fn get_dests(w: &mut Writer, family: u16, seq: u32, key: &ServiceKey) {
     let _ = w.message(family, NLM_F_DUMP, seq, (cmd::GET_DEST, consts::FAMILY_VERSION), |w| {

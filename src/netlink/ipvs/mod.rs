@@ -244,28 +244,8 @@ impl IpvsClient {
 
         let mut state = IpvsState::default();
         for mut service in services {
-            let key = service.key;
-            let destinations = &mut service.destinations;
-            let activity = &mut state.activity;
-            let each = |attrs: Attrs<'_>| {
-                let dest = codec::decode_dest(attrs, &key)?;
-                let (active, inactive) = codec::decode_dest_connections(attrs)?;
-                if active + inactive > 0 {
-                    activity.push(DestinationActivity {
-                        service: key,
-                        destination: dest.key(),
-                        active,
-                        inactive,
-                        draining_since: None,
-                    });
-                }
-                destinations.insert(dest.key(), dest);
-                Ok(())
-            };
-            self.socket
-                .request(true, consts::cmd::NEW_DEST, |w, seq| codec::get_dests(w, family, seq, &key), each)
-                .map_err(|f| fault_error(f, format!("reading the real servers of service {key}")))?;
-            state.services.insert(key, service);
+            self.read_destinations(&mut service, &mut state.activity)?;
+            state.services.insert(service.key, service);
         }
 
         let mut timeouts = None;
@@ -285,6 +265,67 @@ impl IpvsClient {
             detail: "GET_CONFIG was acknowledged without a reply".into(),
         })?);
         Ok(state)
+    }
+
+    /// Reads one service and its real servers (one GET_SERVICE, one GET_DEST dump), with
+    /// the connection counts of those that have any; `None` when the namespace has no such
+    /// service. What verification re-reads after an apply that touched only a few services.
+    pub fn read_service(
+        &mut self,
+        key: &ServiceKey,
+    ) -> Result<Option<(Service, Vec<DestinationActivity>)>, NetlinkError> {
+        let family = self.family;
+        let mut found = None;
+        let read = self.socket.request(
+            false,
+            consts::cmd::NEW_SERVICE,
+            |w, seq| codec::get_service(w, family, seq, key),
+            |attrs| {
+                found = Some(codec::decode_service(attrs)?);
+                Ok(())
+            },
+        );
+        match read {
+            Err(Fault::Errno { errno, .. }) if errno == errno::ESRCH => return Ok(None),
+            read => read.map_err(|f| fault_error(f, format!("reading the IPVS service {key}")))?,
+        }
+        let mut service = found.ok_or_else(|| NetlinkError::Protocol {
+            action: format!("reading the IPVS service {key}"),
+            detail: "GET_SERVICE was acknowledged without a reply".into(),
+        })?;
+        let mut activity = Vec::new();
+        self.read_destinations(&mut service, &mut activity)?;
+        Ok(Some((service, activity)))
+    }
+
+    /// Reads the real servers of `service` (one GET_DEST dump) into it, and the connection
+    /// counts of those that have any into `activity`.
+    fn read_destinations(
+        &mut self,
+        service: &mut Service,
+        activity: &mut Vec<DestinationActivity>,
+    ) -> Result<(), NetlinkError> {
+        let family = self.family;
+        let key = service.key;
+        let destinations = &mut service.destinations;
+        let each = |attrs: Attrs<'_>| {
+            let dest = codec::decode_dest(attrs, &key)?;
+            let (active, inactive) = codec::decode_dest_connections(attrs)?;
+            if active + inactive > 0 {
+                activity.push(DestinationActivity {
+                    service: key,
+                    destination: dest.key(),
+                    active,
+                    inactive,
+                    draining_since: None,
+                });
+            }
+            destinations.insert(dest.key(), dest);
+            Ok(())
+        };
+        self.socket
+            .request(true, consts::cmd::NEW_DEST, |w, seq| codec::get_dests(w, family, seq, &key), each)
+            .map_err(|f| fault_error(f, format!("reading the real servers of service {key}")))
     }
 
     /// Applies `ops` in order, pipelined (see the module documentation), and says what became
