@@ -393,10 +393,13 @@ fn a_failure_in_a_follow_up_pass_reports_the_first_pass_too() {
 fn the_json_failure_report_lists_what_stays_with_errnos() {
     let (mut host, reweight) = three();
     let plan = plan_of(vec![ghost_update(&reweight(0, 1)), reweight(1, 3)]);
+    let setup = host.netlink_writes();
     let error = execute(&plan, 1, options(false), &mut host, &mut Journal::default()).expect_err("refused");
-    let json: serde_json::Value =
-        serde_json::from_str(&crate::render::json::render_apply_failure(&error).expect("a failure document")).unwrap();
+    let writes = host.netlink_writes() - setup;
+    let document = crate::render::json::render_apply_failure(&error, writes).expect("a document");
+    let json: serde_json::Value = serde_json::from_str(&document).unwrap();
     assert_eq!(json["format_version"], "1.5");
+    assert_eq!(json["netlink_writes"], 2, "both sent in one window, the first refused: {json}");
     assert_eq!(json["outcome"], "partial");
     assert_eq!(json["failed"][0]["order"], 1);
     assert_eq!(json["failed"][0]["errno"], 2, "ENOENT: {json}");

@@ -103,8 +103,9 @@ struct JsonStepError {
 }
 
 /// A failed or interrupted `apply`: how the host was left, computed from what the host
-/// answered for every change. `None` for errors that come before or after the changes.
-pub fn render_apply_failure(error: &ApplyError) -> Option<String> {
+/// answered for every change, and the change requests it sent over netlink (rollback
+/// included). `None` for errors that come before or after the changes.
+pub fn render_apply_failure(error: &ApplyError, netlink_writes: usize) -> Option<String> {
     #[derive(Serialize)]
     struct JsonFailure {
         format_version: &'static str,
@@ -117,6 +118,7 @@ pub fn render_apply_failure(error: &ApplyError) -> Option<String> {
         /// Changes that took effect and were not undone, shaped like `resource_changes`.
         stays: Vec<JsonChange>,
         rollback_failures: Vec<JsonStepError>,
+        netlink_writes: usize,
     }
     let outcome = error.outcome()?;
     let failed = match error {
@@ -139,6 +141,7 @@ pub fn render_apply_failure(error: &ApplyError) -> Option<String> {
         unknown: errors(unknown),
         stays: outcome.stays().iter().map(|step| json_change(step.order, &step.change, None)).collect(),
         rollback_failures: errors(rollback_failures),
+        netlink_writes,
     }))
 }
 
@@ -222,7 +225,7 @@ mod tests {
     }
 
     fn report(error: &ApplyError) -> serde_json::Value {
-        serde_json::from_str(&render_apply_failure(error).expect("a failure document")).unwrap()
+        serde_json::from_str(&render_apply_failure(error, 0).expect("a failure document")).unwrap()
     }
 
     #[test]
