@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::change::describe;
+use super::change::{describe, describe_parts, Parts};
 use crate::apply::{ApplyError, Outcome, Step, StepError};
 use crate::lint::Finding;
 use crate::plan::ipvs::Draining;
@@ -162,7 +162,7 @@ fn step_error(failed: &StepError) -> JsonStepError {
 }
 
 fn json_change(order: usize, change: &crate::plan::Change, origin: Option<String>) -> JsonChange {
-    let view = describe(change);
+    let view = describe_parts(change, Parts::Json);
     JsonChange {
         order,
         subsystem: view.subsystem.name(),
