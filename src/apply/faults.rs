@@ -45,6 +45,10 @@ impl<H: Host> Host for FaultInjecting<H> {
         self.host.observe()
     }
 
+    fn observe_touched(&mut self, touched: &super::Touched) -> Result<&HostState, ObserveError> {
+        self.host.observe_touched(touched)
+    }
+
     fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
         self.host.apply(changes, stop)
     }
@@ -94,6 +98,10 @@ impl<H: Host> Host for FaultInjecting<H> {
 
     fn remember_drains(&mut self, draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String> {
         self.host.remember_drains(draining)
+    }
+
+    fn netlink_writes(&self) -> usize {
+        self.host.netlink_writes()
     }
 }
 

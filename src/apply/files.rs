@@ -105,6 +105,10 @@ impl Slot {
 }
 
 impl Applier for FileChange {
+    fn over_netlink(&self) -> bool {
+        false
+    }
+
     fn live(&self, kernel: &mut Kernel) -> ChangeOutcome {
         apply(self, kernel.root(), kernel.takes_over()).into()
     }

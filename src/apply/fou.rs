@@ -24,6 +24,9 @@ impl KernelClient for FouClient {
     fn connect() -> Result<Self, ChangeError> {
         FouClient::connect().map_err(|e| ChangeError::from(&e))
     }
+    fn netlink_writes(&self) -> usize {
+        self.writes()
+    }
 }
 
 impl KernelError for FouNetlinkError {
@@ -33,6 +36,10 @@ impl KernelError for FouNetlinkError {
 }
 
 impl Applier for FouChange {
+    fn over_netlink(&self) -> bool {
+        true
+    }
+
     /// One request each: refused, made, or (its answer lost) unknown; never half made.
     fn live(&self, kernel: &mut Kernel) -> ChangeOutcome {
         kernel.change(|client: &mut FouClient| match self {

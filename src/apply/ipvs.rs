@@ -16,6 +16,10 @@ use crate::plan::ipvs::drained;
 use crate::plan::IpvsChange;
 
 impl Applier for IpvsChange {
+    fn over_netlink(&self) -> bool {
+        true
+    }
+
     /// One change alone; a run of them goes to [`apply`] as one batch (see
     /// [`super::live::LiveHost`]).
     fn live(&self, kernel: &mut Kernel) -> ChangeOutcome {

@@ -12,6 +12,10 @@ use crate::netlink::route::{RouteClient, RouteNetlinkError};
 use crate::plan::LinkChange;
 
 impl Applier for LinkChange {
+    fn over_netlink(&self) -> bool {
+        true
+    }
+
     fn live(&self, kernel: &mut Kernel) -> ChangeOutcome {
         kernel.route_change(|client| apply(client, self))
     }

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::path::{Path, PathBuf};
 
+use super::touched::{put_network, put_services, Touched};
 use super::{applier, one_by_one, ChangeError, ChangeOutcome, Host};
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::HostState;
@@ -14,13 +15,16 @@ use crate::plan::Change;
 pub struct LiveHost {
     interest: Interest,
     kernel: Kernel,
+    /// What was last read (or the state the plan was made from): what
+    /// [`Host::observe_touched`] starts from.
+    known: Option<HostState>,
 }
 
 /// What the appliers reach on the live kernel: its clients, connected when a change first
 /// needs one (a plan of files alone opens no socket), and the settings of this apply.
 pub struct Kernel {
     /// Connected clients, one of each type (see [`Kernel::client`]).
-    clients: Vec<Box<dyn Any>>,
+    clients: Vec<Box<dyn Connected>>,
     /// `--root DIR`: persistence files are written beneath it.
     root: Option<PathBuf>,
     /// `apply --take-over`: overwrite persistence files lvs-converge did not write.
@@ -37,7 +41,14 @@ impl LiveHost {
     /// A host observed with `interest` (the sysctls the spec cares about).
     pub fn new(interest: Interest) -> Self {
         let kernel = Kernel { clients: Vec::new(), root: interest.files.root.clone(), take_over: false };
-        LiveHost { interest, kernel }
+        LiveHost { interest, kernel, known: None }
+    }
+
+    /// The host as the plan about to be applied read it: verification then re-reads only
+    /// what apply touches.
+    pub fn planned_from(mut self, observed: HostState) -> Self {
+        self.known = Some(observed);
+        self
     }
 }
 
@@ -45,11 +56,35 @@ impl LiveHost {
 /// its own implements this beside its applier; nothing here changes.
 pub trait KernelClient: Sized + 'static {
     fn connect() -> Result<Self, ChangeError>;
+    /// Change requests sent over netlink so far (0 for a client that does not use netlink).
+    fn netlink_writes(&self) -> usize;
+}
+
+/// A connected client of any type: found again by its type, asked for its writes.
+trait Connected {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn is(&self, type_id: std::any::TypeId) -> bool;
+    fn netlink_writes(&self) -> usize;
+}
+
+impl<C: KernelClient> Connected for C {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn is(&self, type_id: std::any::TypeId) -> bool {
+        std::any::TypeId::of::<C>() == type_id
+    }
+    fn netlink_writes(&self) -> usize {
+        KernelClient::netlink_writes(self)
+    }
 }
 
 impl KernelClient for RouteClient {
     fn connect() -> Result<Self, ChangeError> {
         RouteClient::connect().map_err(|e| ChangeError::from(&e))
+    }
+    fn netlink_writes(&self) -> usize {
+        self.writes()
     }
 }
 
@@ -57,19 +92,27 @@ impl KernelClient for IpvsClient {
     fn connect() -> Result<Self, ChangeError> {
         IpvsClient::connect().map_err(|e| ChangeError::from(&e))
     }
+    fn netlink_writes(&self) -> usize {
+        self.writes()
+    }
 }
 
 impl Kernel {
     /// The client of type `C`, connected on first use and kept for the rest of the apply.
     pub fn client<C: KernelClient>(&mut self) -> Result<&mut C, ChangeError> {
-        let index = match self.clients.iter().position(|client| client.is::<C>()) {
+        let index = match self.clients.iter().position(|client| client.is(std::any::TypeId::of::<C>())) {
             Some(index) => index,
             None => {
                 self.clients.push(Box::new(C::connect()?));
                 self.clients.len() - 1
             }
         };
-        Ok(self.clients[index].downcast_mut::<C>().expect("found by its type"))
+        Ok(self.clients[index].as_any_mut().downcast_mut::<C>().expect("found by its type"))
+    }
+
+    /// Change requests sent over netlink by every client so far.
+    pub fn netlink_writes(&self) -> usize {
+        self.clients.iter().map(|client| client.netlink_writes()).sum()
     }
 
     pub fn route(&mut self) -> Result<&mut RouteClient, ChangeError> {
@@ -140,7 +183,32 @@ impl Host for LiveHost {
     }
 
     fn observe(&mut self) -> Result<HostState, ObserveError> {
-        observe::observe_host(&self.interest)
+        let state = observe::observe_host(&self.interest)?;
+        self.known = Some(state.clone());
+        Ok(state)
+    }
+
+    /// Re-reads what was touched: the network subsystems and the files whole, IPVS one
+    /// service at a time (see [`super::touched`]).
+    fn observe_touched(&mut self, touched: &Touched) -> Result<&HostState, ObserveError> {
+        let mut known = match self.known.take() {
+            Some(known) if !touched.everything => known,
+            _ => return Ok(self.known.insert(observe::observe_host(&self.interest)?)),
+        };
+        if touched.network {
+            put_network(&mut known, observe::observe_network(&self.interest)?.0);
+        }
+        if touched.files {
+            known.files = observe::files::read(&self.interest.files)?;
+        }
+        if !touched.services.is_empty() {
+            put_services(&mut known.ipvs, &touched.services, observe::ipvs::read_services(&touched.services)?);
+        }
+        Ok(self.known.insert(known))
+    }
+
+    fn netlink_writes(&self) -> usize {
+        self.kernel.netlink_writes()
     }
 
     /// IPVS changes go to the kernel as one pipelined batch; the rest one by one, up to the
@@ -184,6 +252,9 @@ mod tests {
                 n => Ok(Flaky(n)),
             }
         }
+        fn netlink_writes(&self) -> usize {
+            0
+        }
     }
 
     /// Answers each change with the error it is given.
@@ -192,6 +263,9 @@ mod tests {
     impl KernelClient for Answering {
         fn connect() -> Result<Self, ChangeError> {
             Ok(Answering)
+        }
+        fn netlink_writes(&self) -> usize {
+            0
         }
     }
 

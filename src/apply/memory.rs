@@ -18,9 +18,10 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
+use super::touched::{put_network, put_services, Touched};
 use super::{applier, one_by_one, ChangeError, ChangeOutcome, Host};
 use crate::model::files::FileContent;
-use crate::model::HostState;
+use crate::model::{HostState, IpvsState};
 use crate::observe::ObserveError;
 use crate::plan::{Change, IpvsChange};
 
@@ -47,6 +48,14 @@ pub struct MemoryHost {
     pub ignore_updates: bool,
     /// Operations attempted so far.
     pub attempted: usize,
+    /// Of those, the ones the kernel is asked over netlink: one request per change.
+    pub netlink_writes: usize,
+    /// What was last read: the state [`Host::observe_touched`] starts from.
+    pub known: Option<HostState>,
+    /// IPVS services read one by one (by [`Host::observe_touched`]), and whole reads of
+    /// the host: what verification cost.
+    pub services_read: usize,
+    pub whole_reads: usize,
 }
 
 impl Default for MemoryHost {
@@ -62,6 +71,10 @@ impl Default for MemoryHost {
             window: 0,
             ignore_updates: false,
             attempted: 0,
+            netlink_writes: 0,
+            known: None,
+            services_read: 0,
+            whole_reads: 0,
         }
     }
 }
@@ -74,6 +87,7 @@ impl MemoryHost {
     fn attempt(&mut self, change: &Change) -> ChangeOutcome {
         let number = self.attempted;
         self.attempted += 1;
+        self.netlink_writes += usize::from(applier(change).over_netlink());
         if self.refuse.contains(&number) {
             return ChangeOutcome::Failed(ChangeError::with_errno("injected failure", Errno::EINVAL as i32));
         }
@@ -93,7 +107,59 @@ impl MemoryHost {
 
 impl Host for MemoryHost {
     fn observe(&mut self) -> Result<HostState, ObserveError> {
+        self.whole_reads += 1;
+        self.known = Some(self.state.clone());
         Ok(self.state.clone())
+    }
+
+    /// Copies what was touched from the host's state into what was last read, as the live
+    /// host reads it again from the kernel.
+    fn observe_touched(&mut self, touched: &Touched) -> Result<&HostState, ObserveError> {
+        let mut known = match self.known.take() {
+            Some(known) if !touched.everything => known,
+            _ => {
+                self.whole_reads += 1;
+                return Ok(self.known.insert(self.state.clone()));
+            }
+        };
+        if touched.network {
+            let state = &self.state;
+            let network = HostState {
+                modules: state.modules.clone(),
+                links: state.links.clone(),
+                fou: state.fou.clone(),
+                fou_bound: state.fou_bound.clone(),
+                sysctls: state.sysctls.clone(),
+                addresses: state.addresses.clone(),
+                routes: state.routes.clone(),
+                ..HostState::default()
+            };
+            put_network(&mut known, network);
+        }
+        if touched.files {
+            known.files = self.state.files.clone();
+        }
+        if !touched.services.is_empty() {
+            self.services_read += touched.services.len();
+            let table = &self.state.ipvs;
+            let fresh = IpvsState {
+                services: touched
+                    .services
+                    .iter()
+                    .filter_map(|key| table.services.get_key_value(key))
+                    .map(|(k, s)| (*k, s.clone()))
+                    .collect(),
+                activity: table.activity.iter().filter(|a| touched.services.contains(&a.service)).cloned().collect(),
+                timeouts: None,
+                observed_at: table.observed_at,
+            };
+            put_services(&mut known.ipvs, &touched.services, fresh);
+        }
+        Ok(self.known.insert(known))
+    }
+
+    fn netlink_writes(&self) -> usize {
+        self.netlink_writes
     }
 
     /// Like the kernel: an IPVS batch window by window (`stop` asked before each, nothing

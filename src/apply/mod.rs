@@ -18,6 +18,7 @@ pub mod memory;
 pub mod modules;
 pub mod routes;
 pub mod sysctl;
+pub mod touched;
 
 use crate::model::ipvs::{DestinationKey, ServiceKey};
 use crate::model::keyed::Keyed;
@@ -28,6 +29,7 @@ use crate::plan::saved::{SavedPlan, Stale};
 use crate::plan::{self, Change, Plan};
 use live::Kernel;
 use memory::MemoryHost;
+use touched::Touched;
 
 /// Why the host did not make a change (or could not say whether it did), typed so that
 /// the kernel's own answer survives to the report and to JSON.
@@ -122,6 +124,9 @@ impl From<Result<(), ChangeError>> for ChangeOutcome {
 /// host alike, so that both hosts stay one dispatch away from every subsystem: a subsystem
 /// implements it for its change type in its own file, and [`applier`] names it.
 pub trait Applier {
+    /// Whether the change is made by netlink requests (counted as the apply's netlink
+    /// writes), not by files, /proc or modprobe.
+    fn over_netlink(&self) -> bool;
     /// Makes the change on the kernel and says what became of it.
     fn live(&self, kernel: &mut Kernel) -> ChangeOutcome;
     /// Makes the change on the in-memory host, refusing what the kernel refuses, with its
@@ -147,7 +152,12 @@ pub fn applier(change: &Change) -> &dyn Applier {
 /// production, [`memory::MemoryHost`] in unit tests, either of them wrapped by
 /// [`faults::FaultInjecting`] when fault rules are given.
 pub trait Host {
+    /// Reads the whole host, and remembers it as what [`Host::observe_touched`] starts from.
     fn observe(&mut self) -> Result<HostState, ObserveError>;
+    /// The host after a pass that changed `touched`: what was last read (or the state the
+    /// plan was made from), with `touched` read again. The whole host when nothing was read
+    /// before or `touched` says everything.
+    fn observe_touched(&mut self, touched: &Touched) -> Result<&HostState, ObserveError>;
     /// Makes `changes` (all of one subsystem, in order) and says what became of each: one
     /// outcome per change, in order. A host may carry on after a failure (the kernel does
     /// within an IPVS window), so any change may be `Applied` whatever came before it.
@@ -167,6 +177,9 @@ pub trait Host {
     ) -> Vec<ChangeOutcome> {
         self.apply(changes, stop)
     }
+    /// Change requests sent over netlink so far (reads not counted), undo operations
+    /// included: what an apply reports as its netlink writes.
+    fn netlink_writes(&self) -> usize;
     /// Remembers which removed real servers are draining (keeping the start time of those
     /// already known), so a drain's deadline survives between runs.
     fn remember_drains(&mut self, _draining: &[(ServiceKey, DestinationKey)]) -> Result<(), String> {
@@ -295,6 +308,8 @@ pub struct ApplyReport {
     /// The changes that were carried out (empty: nothing to do), and the real servers still
     /// draining at the end.
     pub plan: Plan,
+    /// Change requests sent over netlink (reads not counted): one per IPVS operation.
+    pub netlink_writes: usize,
 }
 
 impl ApplyReport {
@@ -336,8 +351,11 @@ pub fn apply(
     host: &mut dyn Host,
 ) -> Result<ApplyReport, ApplyError> {
     if plan.converged() {
-        return Ok(ApplyReport { plan });
+        return Ok(ApplyReport { plan, netlink_writes: 0 });
     }
+    let writes_before = host.netlink_writes();
+    let done =
+        |plan: Plan, host: &dyn Host| ApplyReport { plan, netlink_writes: host.netlink_writes() - writes_before };
     const FOLLOW_UP_PASSES: usize = 5;
     let mut report = plan.clone();
     let mut current = plan;
@@ -351,9 +369,11 @@ pub fn apply(
             cause: Box::new(cause),
             outcome: Outcome::Partial { stays: journal.steps(), unknown: Vec::new(), rollback_failures: Vec::new() },
         };
-        let mut next = plan::diff(desired, &host.observe().map_err(|e| stays(e.into(), &journal))?, ownership);
+        let touched = Touched::of(&current);
+        let observed = host.observe_touched(&touched).map_err(|e| stays(e.into(), &journal))?;
+        let mut next = plan::diff(desired, observed, ownership);
         if !next.changes.iter().all(|planned| is_drain_follow_up(&planned.change)) || follow_ups == FOLLOW_UP_PASSES {
-            next = verify(desired, ownership, host).map_err(|e| stays(e, &journal))?;
+            next = verify(desired, ownership, &touched, host).map_err(|e| stays(e, &journal))?;
         }
         host.remember_drains(&draining_now(&current, &next))
             .map_err(|e| stays(ApplyError::DrainRecords(e), &journal))?;
@@ -362,7 +382,7 @@ pub fn apply(
         // A stop request between passes ends apply here, before the follow-up: what was done
         // is verified and stays; the drained real servers are deleted by the next run.
         if !next.changes.is_empty() && (options.stop)() {
-            return Ok(ApplyReport { plan: report });
+            return Ok(done(report, host));
         }
         if !next.changes.is_empty() {
             follow_ups += 1;
@@ -371,7 +391,7 @@ pub fn apply(
             continue;
         }
         if next.draining.is_empty() || !options.wait || (options.stop)() {
-            return Ok(ApplyReport { plan: report });
+            return Ok(done(report, host));
         }
         // Waiting for connections to end: re-read every second until the drain deadlines.
         std::thread::sleep(std::time::Duration::from_secs(1));
@@ -658,19 +678,24 @@ fn execute(
     })
 }
 
-/// Re-reads the host; anything still different is an error naming it. A just-applied
-/// change can take a moment to show (e.g. an address still in DAD), so a few short
-/// re-reads are allowed before giving up. Returns the last plan read (no changes; real
-/// servers may still be draining), so the caller need not read the host again.
-pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -> Result<Plan, ApplyError> {
+/// Re-reads what the pass `touched`; anything still different is an error naming it. A
+/// just-applied change can take a moment to show (e.g. an address still in DAD), so a few
+/// short re-reads are allowed before giving up. Returns the last plan read (no changes;
+/// real servers may still be draining), so the caller need not read the host again.
+pub fn verify(
+    desired: &HostState,
+    ownership: &Ownership,
+    touched: &Touched,
+    host: &mut dyn Host,
+) -> Result<Plan, ApplyError> {
     const ATTEMPTS: u32 = 3;
-    let mut residual = plan::diff(desired, &host.observe()?, ownership);
+    let mut residual = plan::diff(desired, host.observe_touched(touched)?, ownership);
     for attempt in 1..ATTEMPTS {
         if residual.is_empty() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100 * u64::from(attempt)));
-        residual = plan::diff(desired, &host.observe()?, ownership);
+        residual = plan::diff(desired, host.observe_touched(touched)?, ownership);
     }
     if residual.is_empty() {
         Ok(residual)
@@ -679,6 +704,8 @@ pub fn verify(desired: &HostState, ownership: &Ownership, host: &mut dyn Host) -
     }
 }
 
+#[cfg(test)]
+mod bench_tests;
 #[cfg(test)]
 mod subsystem_tests;
 #[cfg(test)]

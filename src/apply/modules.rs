@@ -11,6 +11,10 @@ use crate::model::links::{Link, LinkKind, FALLBACK_TUNNELS};
 use crate::plan::ModuleChange;
 
 impl Applier for ModuleChange {
+    fn over_netlink(&self) -> bool {
+        false
+    }
+
     fn live(&self, _kernel: &mut Kernel) -> ChangeOutcome {
         apply(self).into()
     }

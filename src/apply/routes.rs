@@ -10,6 +10,10 @@ use crate::netlink::route::{RouteClient, RouteNetlinkError};
 use crate::plan::RouteChange;
 
 impl Applier for RouteChange {
+    fn over_netlink(&self) -> bool {
+        true
+    }
+
     fn live(&self, kernel: &mut Kernel) -> ChangeOutcome {
         kernel.route_change(|client| apply(client, self))
     }

@@ -273,8 +273,10 @@ fn a_refusal_by_the_host_in_every_subsystem_is_rolled_back_with_its_errno_in_jso
             let broken = host.state.clone();
             let error = apply(plan, &desired, &ownership, options(rollback), &mut host).expect_err("refused");
             assert_eq!(failed_orders(&error), refused, "{error:?}");
-            let json: serde_json::Value =
-                serde_json::from_str(&crate::render::json::render_apply_failure(&error).unwrap()).unwrap();
+            let json: serde_json::Value = serde_json::from_str(
+                &crate::render::json::render_apply_failure(&error, host.netlink_writes()).unwrap(),
+            )
+            .unwrap();
             assert_eq!(json["failed"][0]["errno"], serde_json::json!(errno), "#{at}: {json}");
             if rollback && at > 1 {
                 assert!(matches!(error.outcome(), Some(Outcome::RolledBack { kept }) if kept.len() == 1), "{error:?}");
@@ -359,6 +361,14 @@ struct RoutesGoOutOfBand {
 impl Host for RoutesGoOutOfBand {
     fn observe(&mut self) -> Result<HostState, crate::observe::ObserveError> {
         self.host.observe()
+    }
+
+    fn netlink_writes(&self) -> usize {
+        self.host.netlink_writes()
+    }
+
+    fn observe_touched(&mut self, touched: &super::Touched) -> Result<&HostState, crate::observe::ObserveError> {
+        self.host.observe_touched(touched)
     }
 
     fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {

@@ -10,6 +10,10 @@ use crate::observe::sysctl::{open, path_of, Access};
 use crate::plan::SysctlChange;
 
 impl Applier for SysctlChange {
+    fn over_netlink(&self) -> bool {
+        false
+    }
+
     fn live(&self, _kernel: &mut Kernel) -> ChangeOutcome {
         apply(self).into()
     }

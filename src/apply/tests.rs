@@ -393,10 +393,13 @@ fn a_failure_in_a_follow_up_pass_reports_the_first_pass_too() {
 fn the_json_failure_report_lists_what_stays_with_errnos() {
     let (mut host, reweight) = three();
     let plan = plan_of(vec![ghost_update(&reweight(0, 1)), reweight(1, 3)]);
+    let setup = host.netlink_writes();
     let error = execute(&plan, 1, options(false), &mut host, &mut Journal::default()).expect_err("refused");
-    let json: serde_json::Value =
-        serde_json::from_str(&crate::render::json::render_apply_failure(&error).expect("a failure document")).unwrap();
+    let writes = host.netlink_writes() - setup;
+    let document = crate::render::json::render_apply_failure(&error, writes).expect("a document");
+    let json: serde_json::Value = serde_json::from_str(&document).unwrap();
     assert_eq!(json["format_version"], "1.5");
+    assert_eq!(json["netlink_writes"], 2, "both sent in one window, the first refused: {json}");
     assert_eq!(json["outcome"], "partial");
     assert_eq!(json["failed"][0]["order"], 1);
     assert_eq!(json["failed"][0]["errno"], 2, "ENOENT: {json}");
@@ -628,4 +631,80 @@ fn the_hosts_name_no_subsystem_but_ipvs() {
             assert!(!source.contains(&change_type), "{file} names {change_type}: its applier belongs in its own file");
         }
     }
+}
+
+#[test]
+fn one_changed_weight_is_one_netlink_write_and_a_converged_host_none() {
+    let (state, ownership) = desired(SPEC);
+    let mut host = MemoryHost::default();
+    let first = converge(&state, &ownership, &mut host).expect("apply");
+    assert_eq!(first.netlink_writes, 3, "a service and two real servers");
+    let (reweighted, _) = desired(&SPEC.replace("weight: 0", "weight: 5"));
+    let report = converge(&reweighted, &ownership, &mut host).expect("apply");
+    assert_eq!((report.plan.changes.len(), report.netlink_writes), (1, 1));
+    let json = crate::render::json::render_apply(&report.plan, None, report.netlink_writes);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["netlink_writes"], 1, "{json}");
+    assert_eq!(converge(&reweighted, &ownership, &mut host).expect("apply").netlink_writes, 0);
+}
+
+#[test]
+fn the_writes_of_a_rollback_are_counted() {
+    let (state, ownership) = desired(SPEC);
+    let mut host = MemoryHost::default();
+    converge(&state, &ownership, &mut host).unwrap();
+    let before = host.netlink_writes;
+    let (changed, _) = desired(&SPEC.replace("203.0.113.11", "203.0.113.12").replace("weight: 0", "weight: 5"));
+    host.refuse = vec![host.attempted + 2];
+    converge(&changed, &ownership, &mut host).expect_err("refused");
+    // Three sent (the third refused), then the two that took effect undone.
+    assert_eq!(host.netlink_writes - before, 5);
+}
+
+const TWO_SERVICES: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n          weight: 1\n    - address: 203.0.113.101\n      port: 80\n      realServers:\n        - address: 203.0.113.12\n";
+
+#[test]
+fn verification_re_reads_only_the_service_apply_touched_and_finds_the_host() {
+    let (state, ownership) = desired(TWO_SERVICES);
+    let mut host = MemoryHost::default();
+    converge(&state, &ownership, &mut host).expect("apply");
+    let (reweighted, _) = desired(&TWO_SERVICES.replace("weight: 1", "weight: 7"));
+    let plan = plan::diff(&reweighted, &host.observe().unwrap(), &ownership);
+    let (whole, services) = (host.whole_reads, host.services_read);
+    let report = apply(plan, &reweighted, &ownership, options(true), &mut host).expect("apply");
+    assert_eq!(report.netlink_writes, 1);
+    assert_eq!((host.whole_reads - whole, host.services_read - services), (0, 1), "one service read, no whole read");
+    assert_eq!(host.known.as_ref(), Some(&host.state), "what verification read is the host");
+}
+
+#[test]
+fn a_service_deleted_by_apply_is_gone_from_what_verification_reads() {
+    let (state, ownership) = desired(TWO_SERVICES);
+    let mut host = MemoryHost::default();
+    converge(&state, &ownership, &mut host).expect("apply");
+    let one = TWO_SERVICES.split("    - address: 203.0.113.101").next().unwrap();
+    let (fewer, _) = desired(one);
+    let prune_all = Ownership {
+        ipvs: crate::model::ownership::IpvsOwnership { prune: true, all: true, ..Default::default() },
+        ..ownership
+    };
+    converge(&fewer, &prune_all, &mut host).expect("apply deletes the second service");
+    assert_eq!(host.state.ipvs.services.len(), 1);
+    assert_eq!(host.known.as_ref(), Some(&host.state));
+}
+
+#[test]
+fn what_a_pass_touched_is_read_again_whole_outside_ipvs() {
+    use crate::plan::{Planned, SysctlChange};
+    let (state, ownership) = desired(TWO_SERVICES);
+    let plan = plan::diff(&state, &HostState::default(), &ownership);
+    let touched = touched::Touched::of(&plan);
+    assert_eq!((touched.everything, touched.network, touched.files, touched.services.len()), (false, false, false, 2));
+    let sysctl =
+        Change::Sysctl(SysctlChange::Set { key: "net.ipv4.ip_forward".into(), before: None, after: "1".into() });
+    let plan = Plan { changes: vec![Planned { change: sysctl, origin: None }], ..Plan::default() };
+    assert!(touched::Touched::of(&plan).network);
+    let load = Change::Module(plan::ModuleChange::Load { name: "ip_vs".into() });
+    let plan = Plan { changes: vec![Planned { change: load, origin: None }], ..Plan::default() };
+    assert!(touched::Touched::of(&plan).everything, "a module can bring devices and the IPVS table with it");
 }

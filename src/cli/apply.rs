@@ -11,7 +11,7 @@ use super::{
 };
 use crate::apply::faults::FaultInjecting;
 use crate::apply::live::LiveHost;
-use crate::apply::{self, ApplyError, ApplyOptions};
+use crate::apply::{self, ApplyError, ApplyOptions, Host as _};
 use crate::observe::Interest;
 use crate::plan::saved::{SavedPlan, SavedPlanError};
 use crate::render::{self, text::Style, Format};
@@ -92,7 +92,7 @@ fn apply_saved_plan(path: &Path, args: &ApplyArgs, context: &Context) -> Result<
     let mut host = FaultInjecting::from_env(LiveHost::new(interest).take_over(args.take_over));
     let node = saved.made.node.clone();
     let result = apply::apply_saved(saved, path, crate::rundir::unix_now(), args.options(), &mut host);
-    report_apply(result, node.as_deref(), args.format.into(), context.style)
+    report_apply(result, node.as_deref(), host.netlink_writes(), args.format.into(), context.style)
 }
 
 /// `apply -f SPEC`: plan against the live host, then make those changes.
@@ -107,9 +107,10 @@ fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, 
     let plan = plan_spec(&document, &spec, &observed)?;
     apply::files::check_take_over(&plan, args.take_over).map_err(CliError::TakeOver)?;
     let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, context.root);
-    let mut host = FaultInjecting::from_env(LiveHost::new(interest).take_over(args.take_over));
+    let live = LiveHost::new(interest).take_over(args.take_over).planned_from(observed);
+    let mut host = FaultInjecting::from_env(live);
     let result = apply::apply(plan, &spec.desired, &spec.ownership, args.options(), &mut host);
-    report_apply(result, spec.node.as_deref(), args.format.into(), context.style)
+    report_apply(result, spec.node.as_deref(), host.netlink_writes(), args.format.into(), context.style)
 }
 
 /// The last step before apply reads the host to change it: the host-wide lock when it may
@@ -133,14 +134,16 @@ fn say_waiting(waiting: &lock::Waiting) {
 
 /// An apply's report on stdout and its exit code: the JSON failure document for a failed
 /// one (the error itself goes to stderr), the report of a successful one.
-/// `node`: the Cluster node applied (None: a Host spec).
+/// `node`: the Cluster node applied (None: a Host spec); `netlink_writes`: the change
+/// requests the host was sent, rollback included.
 fn report_apply(
     result: Result<apply::ApplyReport, ApplyError>,
     node: Option<&str>,
+    netlink_writes: usize,
     format: Format,
     style: Style,
 ) -> Result<u8, CliError> {
-    let report = result.map_err(|error| report_apply_failure(error, format))?;
+    let report = result.map_err(|error| report_apply_failure(error, netlink_writes, format))?;
     let text = render_apply(&report, node, format, style);
     Ok(report_applied(&mut std::io::stdout().lock(), &mut std::io::stderr(), &text))
 }
@@ -167,15 +170,15 @@ fn report_applied(out: &mut dyn Write, err: &mut dyn Write, text: &str) -> u8 {
 fn render_apply(report: &apply::ApplyReport, node: Option<&str>, format: Format, style: Style) -> String {
     match format {
         Format::Text => render::text::render_apply(&report.plan, node, style),
-        Format::Json => render::json::render_apply(&report.plan, node),
+        Format::Json => render::json::render_apply(&report.plan, node, report.netlink_writes),
     }
 }
 
 /// `apply --format json` that failed while changing the host: the failure document goes to
 /// stdout (what failed, what stays, what is unknown); the text still goes to stderr.
-fn report_apply_failure(error: ApplyError, format: Format) -> ApplyError {
+fn report_apply_failure(error: ApplyError, netlink_writes: usize, format: Format) -> ApplyError {
     if format == Format::Json {
-        if let Some(document) = render::json::render_apply_failure(&error) {
+        if let Some(document) = render::json::render_apply_failure(&error, netlink_writes) {
             // Never a panic on a broken stdout: the exit code and stderr still tell.
             let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), document.as_bytes());
         }

@@ -2,13 +2,32 @@
 //! the connection counts and drain records that removing real servers gracefully needs.
 
 use super::{drains, ObserveError};
-use crate::model::ipvs::DestinationActivity;
+use std::collections::BTreeSet;
+
+use crate::model::ipvs::{DestinationActivity, ServiceKey};
 use crate::model::IpvsState;
 use crate::netlink::ipvs::IpvsClient;
 
 pub fn read() -> Result<IpvsState, ObserveError> {
     let mut client = IpvsClient::connect().map_err(ObserveError::Ipvs)?;
     let mut state = client.dump().map_err(ObserveError::Ipvs)?;
+    state.observed_at = crate::rundir::unix_now();
+    attach_drain_records(&mut state, &drains::read());
+    Ok(state)
+}
+
+/// Reads only the services `keys` (those that exist), one GET_SERVICE and one GET_DEST
+/// dump each, with their connection counts and drain records: what verification re-reads
+/// after an apply that changed only these services.
+pub fn read_services(keys: &BTreeSet<ServiceKey>) -> Result<IpvsState, ObserveError> {
+    let mut client = IpvsClient::connect().map_err(ObserveError::Ipvs)?;
+    let mut state = IpvsState::default();
+    for key in keys {
+        if let Some((service, activity)) = client.read_service(key).map_err(ObserveError::Ipvs)? {
+            state.services.insert(service.key, service);
+            state.activity.extend(activity);
+        }
+    }
     state.observed_at = crate::rundir::unix_now();
     attach_drain_records(&mut state, &drains::read());
     Ok(state)

@@ -81,6 +81,22 @@ impl Interest {
 
 /// Reads the live state of the current network namespace.
 pub fn observe_host(interest: &Interest) -> Result<HostState, ObserveError> {
+    let (mut state, modules) = observe_network(interest)?;
+    state.ipvs = match &modules {
+        modules::KernelModules::Listed(listed) if !listed.contains("ip_vs") => IpvsState::default(),
+        modules::KernelModules::Listed(_) => ipvs::read()?,
+        modules::KernelModules::BuiltIn => match ipvs::read() {
+            Err(ObserveError::Ipvs(NetlinkError::IpvsUnavailable)) => IpvsState::default(),
+            read => read?,
+        },
+    };
+    state.files = files::read(&interest.files)?;
+    Ok(state)
+}
+
+/// Reads everything but the IPVS table and the files (modules, links, foo-over-UDP ports,
+/// sysctls, addresses, routes), and how the kernel lists its modules.
+pub fn observe_network(interest: &Interest) -> Result<(HostState, modules::KernelModules), ObserveError> {
     let modules = modules::read()?;
     let mut route = RouteClient::connect().map_err(ObserveError::Route)?;
     let links = links::read(&mut route).map_err(ObserveError::Route)?;
@@ -94,16 +110,9 @@ pub fn observe_host(interest: &Interest) -> Result<HostState, ObserveError> {
         None => sysctl::default_keys(links.keys().cloned()),
     };
     let sysctls = sysctl::read(&sysctl_keys)?;
-    let ipvs = match &modules {
-        modules::KernelModules::Listed(listed) if !listed.contains("ip_vs") => IpvsState::default(),
-        modules::KernelModules::Listed(_) => ipvs::read()?,
-        modules::KernelModules::BuiltIn => match ipvs::read() {
-            Err(ObserveError::Ipvs(NetlinkError::IpvsUnavailable)) => IpvsState::default(),
-            read => read?,
-        },
-    };
     let (fou, fou_bound) = fou::read(&modules)?;
-    let modules = modules.present(&interest.modules);
-    let files = files::read(&interest.files)?;
-    Ok(HostState { modules, links, fou, fou_bound, sysctls, addresses, routes, ipvs, files })
+    let present = modules.clone().present(&interest.modules);
+    let network =
+        HostState { modules: present, links, fou, fou_bound, sysctls, addresses, routes, ..HostState::default() };
+    Ok((network, modules))
 }

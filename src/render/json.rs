@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use super::change::describe;
+use super::change::{describe, describe_parts, Parts};
 use crate::apply::{ApplyError, Outcome, Step, StepError};
 use crate::lint::Finding;
 use crate::plan::ipvs::Draining;
@@ -63,16 +63,23 @@ pub fn render_plan(plan: &Plan, node: Option<&str>, findings: &[Finding]) -> Str
     to_text(&plan_document(plan, node, findings))
 }
 
-/// An apply's result: the plan that was carried out, and that it was verified.
-pub fn render_apply(plan: &Plan, node: Option<&str>) -> String {
+/// An apply's result: the plan that was carried out, that it was verified, and how many
+/// change requests it sent over netlink.
+pub fn render_apply(plan: &Plan, node: Option<&str>, netlink_writes: usize) -> String {
     #[derive(Serialize)]
     struct JsonApply<'a> {
         #[serde(flatten)]
         plan: JsonPlan<'a>,
         applied: bool,
         verified: bool,
+        netlink_writes: usize,
     }
-    to_text(&JsonApply { plan: plan_document(plan, node, &[]), applied: !plan.is_empty(), verified: true })
+    to_text(&JsonApply {
+        plan: plan_document(plan, node, &[]),
+        applied: !plan.is_empty(),
+        verified: true,
+        netlink_writes,
+    })
 }
 
 /// A change that failed, whose outcome is unknown, or whose undo failed.
@@ -96,8 +103,9 @@ struct JsonStepError {
 }
 
 /// A failed or interrupted `apply`: how the host was left, computed from what the host
-/// answered for every change. `None` for errors that come before or after the changes.
-pub fn render_apply_failure(error: &ApplyError) -> Option<String> {
+/// answered for every change, and the change requests it sent over netlink (rollback
+/// included). `None` for errors that come before or after the changes.
+pub fn render_apply_failure(error: &ApplyError, netlink_writes: usize) -> Option<String> {
     #[derive(Serialize)]
     struct JsonFailure {
         format_version: &'static str,
@@ -110,6 +118,7 @@ pub fn render_apply_failure(error: &ApplyError) -> Option<String> {
         /// Changes that took effect and were not undone, shaped like `resource_changes`.
         stays: Vec<JsonChange>,
         rollback_failures: Vec<JsonStepError>,
+        netlink_writes: usize,
     }
     let outcome = error.outcome()?;
     let failed = match error {
@@ -132,6 +141,7 @@ pub fn render_apply_failure(error: &ApplyError) -> Option<String> {
         unknown: errors(unknown),
         stays: outcome.stays().iter().map(|step| json_change(step.order, &step.change, None)).collect(),
         rollback_failures: errors(rollback_failures),
+        netlink_writes,
     }))
 }
 
@@ -152,7 +162,7 @@ fn step_error(failed: &StepError) -> JsonStepError {
 }
 
 fn json_change(order: usize, change: &crate::plan::Change, origin: Option<String>) -> JsonChange {
-    let view = describe(change);
+    let view = describe_parts(change, Parts::Json);
     JsonChange {
         order,
         subsystem: view.subsystem.name(),
@@ -215,7 +225,7 @@ mod tests {
     }
 
     fn report(error: &ApplyError) -> serde_json::Value {
-        serde_json::from_str(&render_apply_failure(error).expect("a failure document")).unwrap()
+        serde_json::from_str(&render_apply_failure(error, 0).expect("a failure document")).unwrap()
     }
 
     #[test]
@@ -250,7 +260,7 @@ mod tests {
     #[test]
     fn every_list_is_present_when_empty_so_jq_can_iterate_it() {
         let plan = plan_json(&Plan::default(), None);
-        let apply: serde_json::Value = serde_json::from_str(&render_apply(&Plan::default(), None)).unwrap();
+        let apply: serde_json::Value = serde_json::from_str(&render_apply(&Plan::default(), None, 0)).unwrap();
         for (document, lists) in [
             (plan, &["resource_changes", "unmanaged", "draining", "first_converge", "findings"][..]),
             (apply, &["resource_changes", "unmanaged", "draining", "first_converge", "findings"]),
@@ -266,7 +276,7 @@ mod tests {
     #[test]
     fn the_cluster_node_is_named() {
         assert_eq!(plan_json(&Plan::default(), Some("web1"))["node"], "web1");
-        let apply: serde_json::Value = serde_json::from_str(&render_apply(&Plan::default(), Some("web1"))).unwrap();
+        let apply: serde_json::Value = serde_json::from_str(&render_apply(&Plan::default(), Some("web1"), 0)).unwrap();
         assert_eq!(apply["node"], "web1");
         let check: serde_json::Value =
             serde_json::from_str(&super::super::findings::check_json(&[], Some("web1"))).unwrap();

@@ -89,7 +89,7 @@ pub fn render_plan(plan: &Plan, node: Option<&str>, style: Style) -> String {
     } else {
         out.push_str("lvs-converge will make these changes, in this order:\n");
         for (index, planned) in plan.changes.iter().enumerate() {
-            let view = change::describe(&planned.change);
+            let view = change::describe_parts(&planned.change, change::Parts::Text);
             let _ = writeln!(
                 out,
                 "\n  {} {}",

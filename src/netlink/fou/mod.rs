@@ -132,6 +132,8 @@ fn add_refused(port: &FouPort, errno: i32) -> String {
 pub struct FouClient {
     socket: GenlSocket,
     family: u16,
+    /// Change requests sent so far (see [`FouClient::writes`]).
+    writes: usize,
 }
 
 impl FouClient {
@@ -144,7 +146,7 @@ impl FouClient {
             Err(Fault::Errno { errno, .. }) if errno == errno::ENOENT => return Err(FouNetlinkError::Unavailable),
             Err(fault) => return Err(fault_error(fault, "looking up the fou generic netlink family".into(), refused)),
         };
-        Ok(FouClient { socket, family })
+        Ok(FouClient { socket, family, writes: 0 })
     }
 
     /// Every port of the namespace with what it is bound to, in the kernel's order.
@@ -165,8 +167,15 @@ impl FouClient {
         Ok(ports)
     }
 
+    /// Change requests this client has sent to the kernel (reads not counted): what
+    /// `apply` reports as its netlink writes.
+    pub fn writes(&self) -> usize {
+        self.writes
+    }
+
     pub fn add(&mut self, port: &FouPort) -> Result<(), FouNetlinkError> {
         let family = self.family;
+        self.writes += 1;
         self.socket
             .request(false, codec::CMD_ADD, |w, seq| codec::add_port(w, family, seq, port), |_| Ok(()))
             .map_err(|fault| fault_error(fault, action("opening", port), |e| add_refused(port, e)))?;
@@ -175,6 +184,7 @@ impl FouClient {
 
     pub fn delete(&mut self, port: &FouPort) -> Result<(), FouNetlinkError> {
         let family = self.family;
+        self.writes += 1;
         self.socket
             .request(false, codec::CMD_DEL, |w, seq| codec::delete_port(w, family, seq, port), |_| Ok(()))
             .map_err(|fault| {

@@ -188,7 +188,8 @@ pub fn get_services(w: &mut Writer, family: u16, seq: u32) {
     let _ = w.message(family, NLM_F_DUMP, seq, (cmd::GET_SERVICE, consts::FAMILY_VERSION), no_attributes);
 }
 
-/// GET_SERVICE (not a dump): one service, or ESRCH if it does not exist.
+/// GET_SERVICE of one service, not a dump: its settings (one reply, then the ack), or
+/// ESRCH when the namespace has no such service.
 pub fn get_service(w: &mut Writer, family: u16, seq: u32, key: &ServiceKey) {
     let _ = w.message(family, NLM_F_ACK, seq, (cmd::GET_SERVICE, consts::FAMILY_VERSION), |w| {
         w.nest(cmd_attr::SERVICE, just(|w| service_identity(w, key)))

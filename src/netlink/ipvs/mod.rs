@@ -169,6 +169,8 @@ pub struct IpvsClient {
     socket: GenlSocket,
     family: u16,
     window: usize,
+    /// Change requests sent so far (see [`IpvsClient::writes`]).
+    writes: usize,
 }
 
 /// Puts a failed exchange into words: `action` is what was being done.
@@ -199,13 +201,19 @@ impl IpvsClient {
             Err(Fault::Errno { errno, .. }) if errno == errno::ENOENT => return Err(NetlinkError::IpvsUnavailable),
             Err(fault) => return Err(fault_error(fault, "looking up the IPVS generic netlink family".into())),
         };
-        Ok(IpvsClient { socket, family, window: DEFAULT_WINDOW })
+        Ok(IpvsClient { socket, family, window: DEFAULT_WINDOW, writes: 0 })
     }
 
     /// How many requests [`execute`](Self::execute) sends before reading their acks
     /// (clamped to 1..=[`MAX_WINDOW`]). 1 means: stop right at the first failure.
     pub fn set_window(&mut self, window: usize) {
         self.window = window.clamp(1, MAX_WINDOW);
+    }
+
+    /// Change requests this client has sent to the kernel (reads not counted): what
+    /// `apply` reports as its netlink writes.
+    pub fn writes(&self) -> usize {
+        self.writes
     }
 
     /// Any window, for tests that overflow the receive buffer on purpose.
@@ -256,35 +264,14 @@ impl IpvsClient {
     /// the kernel answers GET_DEST for a missing service with an empty dump, so an empty
     /// answer is confirmed with GET_SERVICE, which says ESRCH for a missing one.
     fn read_destinations(&mut self, services: &mut Vec<Service>) -> Result<Vec<DestinationActivity>, NetlinkError> {
-        let family = self.family;
         let mut activity = Vec::new();
-        let mut destinations = Vec::new();
+        let mut scratch = Vec::new();
         let mut deleted = Vec::new();
         for (index, service) in services.iter_mut().enumerate() {
-            let key = service.key;
-            let each = |attrs: Attrs<'_>| {
-                let (dest, connections) = codec::decode_dest(attrs, &key)?;
-                if connections.active + connections.inactive > 0 {
-                    activity.push(DestinationActivity {
-                        service: key,
-                        destination: dest.key(),
-                        active: connections.active,
-                        inactive: connections.inactive,
-                        draining_since: None,
-                    });
-                }
-                destinations.push(dest);
-                Ok(())
-            };
-            self.socket
-                .request(true, consts::cmd::NEW_DEST, |w, seq| codec::get_dests(w, family, seq, &key), each)
-                .map_err(|f| fault_error(f, format!("reading the real servers of service {key}")))?;
-            if destinations.is_empty() && !self.service_exists(&key)? {
+            self.read_destinations_of(service, &mut activity, &mut scratch)?;
+            if service.destinations.is_empty() && !self.service_exists(&service.key)? {
                 deleted.push(index);
             }
-            // Collected, then sorted once: the kernel's order is the order of addition.
-            destinations.sort_unstable_by_key(Destination::key);
-            service.destinations = destinations.drain(..).map(|dest| (dest.key(), dest)).collect();
         }
         for index in deleted.into_iter().rev() {
             services.remove(index);
@@ -292,19 +279,66 @@ impl IpvsClient {
         Ok(activity)
     }
 
+    /// Reads the real servers of `service` (one GET_DEST dump) into it, and the connection
+    /// counts of those that have any into `activity`. `scratch` is an empty buffer reused
+    /// from one service to the next.
+    fn read_destinations_of(
+        &mut self,
+        service: &mut Service,
+        activity: &mut Vec<DestinationActivity>,
+        scratch: &mut Vec<Destination>,
+    ) -> Result<(), NetlinkError> {
+        let family = self.family;
+        let key = service.key;
+        let each = |attrs: Attrs<'_>| {
+            let (dest, connections) = codec::decode_dest(attrs, &key)?;
+            if connections.active + connections.inactive > 0 {
+                activity.push(DestinationActivity {
+                    service: key,
+                    destination: dest.key(),
+                    active: connections.active,
+                    inactive: connections.inactive,
+                    draining_since: None,
+                });
+            }
+            scratch.push(dest);
+            Ok(())
+        };
+        self.socket
+            .request(true, consts::cmd::NEW_DEST, |w, seq| codec::get_dests(w, family, seq, &key), each)
+            .map_err(|f| fault_error(f, format!("reading the real servers of service {key}")))?;
+        // Collected, then sorted once: the kernel's order is the order of addition.
+        scratch.sort_unstable_by_key(Destination::key);
+        service.destinations = scratch.drain(..).map(|dest| (dest.key(), dest)).collect();
+        Ok(())
+    }
+
     /// Whether the kernel still has service `key` (GET_SERVICE; ESRCH: no).
     fn service_exists(&mut self, key: &ServiceKey) -> Result<bool, NetlinkError> {
+        Ok(self.get_service(key)?.is_some())
+    }
+
+    /// GET_SERVICE of one service: its settings without real servers, `None` on ESRCH.
+    fn get_service(&mut self, key: &ServiceKey) -> Result<Option<Service>, NetlinkError> {
         let family = self.family;
-        match self.socket.request(
+        let mut found = None;
+        let read = self.socket.request(
             false,
             consts::cmd::NEW_SERVICE,
             |w, seq| codec::get_service(w, family, seq, key),
-            |_| Ok(()),
-        ) {
-            Ok(()) => Ok(true),
-            Err(Fault::Errno { errno, .. }) if errno == errno::ESRCH => Ok(false),
-            Err(fault) => Err(fault_error(fault, format!("reading service {key}"))),
+            |attrs| {
+                found = Some(codec::decode_service(attrs)?);
+                Ok(())
+            },
+        );
+        match read {
+            Err(Fault::Errno { errno, .. }) if errno == errno::ESRCH => return Ok(None),
+            read => read.map_err(|f| fault_error(f, format!("reading the IPVS service {key}")))?,
         }
+        found.map(Some).ok_or_else(|| NetlinkError::Protocol {
+            action: format!("reading the IPVS service {key}"),
+            detail: "GET_SERVICE was acknowledged without a reply".into(),
+        })
     }
 
     fn read_timeouts(&mut self) -> Result<Timeouts, NetlinkError> {
@@ -325,6 +359,19 @@ impl IpvsClient {
             action: "reading the IPVS timeouts".into(),
             detail: "GET_CONFIG was acknowledged without a reply".into(),
         })
+    }
+
+    /// Reads one service and its real servers (one GET_SERVICE, one GET_DEST dump), with
+    /// the connection counts of those that have any; `None` when the namespace has no such
+    /// service. What verification re-reads after an apply that touched only a few services.
+    pub fn read_service(
+        &mut self,
+        key: &ServiceKey,
+    ) -> Result<Option<(Service, Vec<DestinationActivity>)>, NetlinkError> {
+        let Some(mut service) = self.get_service(key)? else { return Ok(None) };
+        let mut activity = Vec::new();
+        self.read_destinations_of(&mut service, &mut activity, &mut Vec::new())?;
+        Ok(Some((service, activity)))
     }
 
     /// Applies `ops` in order, pipelined (see the module documentation), and says what became
@@ -377,6 +424,7 @@ impl IpvsClient {
                 outcomes.resize_with(sent.len(), || OpOutcome::NotSent);
                 return outcomes;
             }
+            self.writes += sent.len();
             let mut acks: Vec<Ack> = vec![None; sent.len()];
             let lost = self.socket.collect_acks(first_seq, &mut acks);
             outcomes.extend(sent.iter().zip(acks).map(|(op, ack)| op_outcome(op, ack, lost.as_ref())));

@@ -55,6 +55,8 @@ pub struct RouteClient {
     pub(super) handle: Handle,
     /// NETLINK_CAP_ACK is on: error replies echo only the request's header.
     capped_acks: bool,
+    /// Change requests sent so far (see [`RouteClient::writes`]).
+    writes: std::cell::Cell<usize>,
 }
 
 impl RouteClient {
@@ -78,7 +80,7 @@ impl RouteClient {
         connection.set_forward_done(true);
         // Driven whenever block_on runs, i.e. during each request.
         runtime.spawn(connection);
-        Ok(RouteClient { runtime, handle, capped_acks })
+        Ok(RouteClient { runtime, handle, capped_acks, writes: std::cell::Cell::new(0) })
     }
 
     pub(super) fn fail(&self, action: impl Into<String>, op: Op<'_>, error: rtnetlink::Error) -> RouteNetlinkError {
@@ -105,6 +107,12 @@ impl RouteClient {
         }
     }
 
+    /// Change requests this client has sent to the kernel (reads not counted), answered or
+    /// not: what `apply` reports as its netlink writes.
+    pub fn writes(&self) -> usize {
+        self.writes.get()
+    }
+
     /// Runs one request to its end, at most [`REQUEST_TIMEOUT`].
     pub(super) fn wait<T>(
         &self,
@@ -112,6 +120,9 @@ impl RouteClient {
         op: Op<'_>,
         request: impl Future<Output = Result<T, rtnetlink::Error>>,
     ) -> Result<T, RouteNetlinkError> {
+        if !matches!(op, Op::Read) {
+            self.writes.set(self.writes.get() + 1);
+        }
         match within(&self.runtime, REQUEST_TIMEOUT, request) {
             Some(result) => result.map_err(|e| self.fail(action, op, e)),
             None => Err(RouteNetlinkError::NoAnswer { action: action.into(), seconds: REQUEST_TIMEOUT.as_secs() }),

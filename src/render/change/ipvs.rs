@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{all_fields, changed_fields, to_json, ChangeView, FieldChange};
+use super::{all_fields, changed_fields, to_json, ChangeView, FieldChange, Parts};
 use crate::model::duration::Seconds;
 use crate::model::ipvs::{
     Destination, DestinationKey, ForwardingMethod, Persistence, Scheduler, SchedulerFlag, ServiceKey, ServiceSettings,
@@ -13,73 +13,79 @@ use crate::model::keyed::Keyed;
 use crate::model::Subsystem;
 use crate::plan::ipvs::{drained, Draining, IpvsChange};
 
-pub fn describe(change: &IpvsChange) -> ChangeView {
+/// How `change` reads, with only the `parts` a renderer asked for: at 50,000 changes the
+/// text report would otherwise build every JSON side, and JSON every text field.
+pub fn describe(change: &IpvsChange, parts: Parts) -> ChangeView {
     let action = change.action();
-    let (kind, id, fields, before, after) = match change {
-        IpvsChange::SetTimeouts { before, after } => (
-            "ipvs connection timeouts",
-            TIMEOUTS_ID.to_string(),
-            changed_fields(&before.map(|t| timeout_fields(&t)).unwrap_or_default(), &timeout_fields(after)),
-            before.map(|t| to_json(&t)),
-            Some(to_json(after)),
-        ),
-        IpvsChange::CreateService { service, after } => {
-            let fields = all_fields(service_fields(after), action);
-            ("ipvs service", service.to_string(), fields, None, Some(service_json(service, after)))
+    let (kind, id) = heading(change);
+    let fields = if parts.text() { fields(change) } else { Vec::new() };
+    let (before, after) = if parts.json() { json_sides(change) } else { (None, None) };
+    ChangeView { subsystem: Subsystem::Ipvs, action, kind, id, fields, before, after }
+}
+
+/// What the object is and which one.
+fn heading(change: &IpvsChange) -> (&'static str, String) {
+    match change {
+        IpvsChange::SetTimeouts { .. } => ("ipvs connection timeouts", TIMEOUTS_ID.to_string()),
+        IpvsChange::CreateService { service, .. }
+        | IpvsChange::UpdateService { service, .. }
+        | IpvsChange::DeleteService { service, .. } => ("ipvs service", service.to_string()),
+        IpvsChange::CreateDestination { service, after: destination }
+        | IpvsChange::UpdateDestination { service, after: destination, .. }
+        | IpvsChange::DeleteDestination { service, before: destination }
+        | IpvsChange::DrainDestination { service, before: destination, .. } => {
+            ("ipvs real server", destination_id(service, &destination.key()))
         }
-        IpvsChange::UpdateService { service, before, after } => (
-            "ipvs service",
-            service.to_string(),
-            changed_fields(&service_fields(before), &service_fields(after)),
-            Some(service_json(service, before)),
-            Some(service_json(service, after)),
-        ),
-        IpvsChange::DeleteService { service, before, .. } => (
-            "ipvs service",
-            service.to_string(),
-            all_fields(service_fields(before), action),
-            Some(service_json(service, before)),
-            None,
-        ),
-        IpvsChange::CreateDestination { service, after } => (
-            "ipvs real server",
-            destination_id(service, &after.key()),
-            all_fields(destination_fields(after), action),
-            None,
-            Some(destination_json(after)),
-        ),
-        IpvsChange::UpdateDestination { service, before, after } => (
-            "ipvs real server",
-            destination_id(service, &after.key()),
-            changed_fields(&destination_fields(before), &destination_fields(after)),
-            Some(destination_json(before)),
-            Some(destination_json(after)),
-        ),
-        IpvsChange::DeleteDestination { service, before } => (
-            "ipvs real server",
-            destination_id(service, &before.key()),
-            all_fields(destination_fields(before), action),
-            Some(destination_json(before)),
-            None,
-        ),
-        IpvsChange::DrainDestination { service, before, timeout } => {
-            let after = drained(before);
-            let mut fields = changed_fields(&destination_fields(before), &destination_fields(&after));
+    }
+}
+
+/// The fields for people: every one for creates and deletes, the changed ones for updates.
+fn fields(change: &IpvsChange) -> Vec<FieldChange> {
+    let action = change.action();
+    match change {
+        IpvsChange::SetTimeouts { before, after } => {
+            changed_fields(&before.map(|t| timeout_fields(&t)).unwrap_or_default(), &timeout_fields(after))
+        }
+        IpvsChange::CreateService { after, .. } => all_fields(service_fields(after), action),
+        IpvsChange::UpdateService { before, after, .. } => {
+            changed_fields(&service_fields(before), &service_fields(after))
+        }
+        IpvsChange::DeleteService { before, .. } => all_fields(service_fields(before), action),
+        IpvsChange::CreateDestination { after, .. } => all_fields(destination_fields(after), action),
+        IpvsChange::UpdateDestination { before, after, .. } => {
+            changed_fields(&destination_fields(before), &destination_fields(after))
+        }
+        IpvsChange::DeleteDestination { before, .. } => all_fields(destination_fields(before), action),
+        IpvsChange::DrainDestination { before, timeout, .. } => {
+            let mut fields = changed_fields(&destination_fields(before), &destination_fields(&drained(before)));
             fields.push(FieldChange {
                 name: "then".into(),
                 before: None,
                 after: Some(format!("deleted once its connections end (at the latest after {})", Seconds(*timeout))),
             });
-            (
-                "ipvs real server",
-                destination_id(service, &before.key()),
-                fields,
-                Some(destination_json(before)),
-                Some(destination_json(&after)),
-            )
+            fields
         }
-    };
-    ChangeView { subsystem: Subsystem::Ipvs, action, kind, id, fields, before, after }
+    }
+}
+
+/// The object before and after the change, for machines.
+fn json_sides(change: &IpvsChange) -> (Option<serde_json::Value>, Option<serde_json::Value>) {
+    match change {
+        IpvsChange::SetTimeouts { before, after } => (before.map(|t| to_json(&t)), Some(to_json(after))),
+        IpvsChange::CreateService { service, after } => (None, Some(service_json(service, after))),
+        IpvsChange::UpdateService { service, before, after } => {
+            (Some(service_json(service, before)), Some(service_json(service, after)))
+        }
+        IpvsChange::DeleteService { service, before, .. } => (Some(service_json(service, before)), None),
+        IpvsChange::CreateDestination { after, .. } => (None, Some(destination_json(after))),
+        IpvsChange::UpdateDestination { before, after, .. } => {
+            (Some(destination_json(before)), Some(destination_json(after)))
+        }
+        IpvsChange::DeleteDestination { before, .. } => (Some(destination_json(before)), None),
+        IpvsChange::DrainDestination { before, .. } => {
+            (Some(destination_json(before)), Some(destination_json(&drained(before))))
+        }
+    }
 }
 
 /// The id of the one connection-timeouts object a network namespace has.

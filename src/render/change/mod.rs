@@ -60,8 +60,32 @@ impl ChangeView {
     }
 }
 
-/// How `change` reads.
+/// Which parts of a [`ChangeView`] a renderer reads: the text report reads no JSON sides,
+/// JSON reads no text fields. Subsystems whose views are cheap build both whatever is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    Text,
+    Json,
+    All,
+}
+
+impl Parts {
+    fn text(self) -> bool {
+        self != Parts::Json
+    }
+
+    fn json(self) -> bool {
+        self != Parts::Text
+    }
+}
+
+/// How `change` reads, every part of it.
 pub fn describe(change: &Change) -> ChangeView {
+    describe_parts(change, Parts::All)
+}
+
+/// How `change` reads, at least the `parts` asked for.
+pub fn describe_parts(change: &Change, parts: Parts) -> ChangeView {
     match change {
         Change::Module(change) => modules::describe(change),
         Change::Link(change) => links::describe(change),
@@ -69,7 +93,7 @@ pub fn describe(change: &Change) -> ChangeView {
         Change::Sysctl(change) => sysctl::describe(change),
         Change::Address(change) => addresses::describe(change),
         Change::Route(change) => routes::describe(change),
-        Change::Ipvs(change) => ipvs::describe(change),
+        Change::Ipvs(change) => ipvs::describe(change, parts),
         Change::File(change) => files::describe(change),
     }
 }
@@ -410,6 +434,22 @@ mod tests {
             })
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    #[test]
+    fn a_part_asked_for_reads_as_in_the_whole_view_and_ipvs_builds_no_other() {
+        for (change, text, _) in table() {
+            let all = describe(&change);
+            let for_text = describe_parts(&change, Parts::Text);
+            let for_json = describe_parts(&change, Parts::Json);
+            assert_eq!((for_text.kind, &for_text.id, &for_text.fields), (all.kind, &all.id, &all.fields), "{text}");
+            assert_eq!((for_json.kind, &for_json.id, for_json.action), (all.kind, &all.id, all.action), "{text}");
+            assert_eq!((&for_json.before, &for_json.after), (&all.before, &all.after), "{text}");
+            if let Change::Ipvs(_) = change {
+                assert_eq!((&for_text.before, &for_text.after), (&None, &None), "{text}: JSON built for text");
+                assert!(for_json.fields.is_empty(), "{text}: text fields built for JSON");
+            }
+        }
     }
 
     #[test]

@@ -72,6 +72,15 @@ expect_eq "$repaired" "$expected_with_unmanaged" "ipvsadm -Sn after repair (unma
 expect_eq "$(in_ns director ipvsadm -Ln -t 192.0.2.10:443)" "$before_unmanaged" "unmanaged service"
 expect_ok lvs-converge --netns director plan -f $SPEC
 
+step "one weight changed out of band: apply makes exactly one netlink write and verifies it"
+# Verification re-reads only the service apply touched (a GET_SERVICE and one GET_DEST
+# dump): were that read wrong, the re-read host would differ and apply would fail.
+run_in director ipvsadm -e -t 203.0.113.100:80 -r 203.0.113.11:80 -i -w 9
+run_out one_json lvs-converge --netns director apply -f $SPEC --format json
+expect_eq "$(jq -c '[.netlink_writes, .verified, .summary.update]' <<<"$one_json")" "[1,true,1]" "apply of one re-weight"
+expect_eq "$(ipvs_table)" "$repaired" "ipvsadm -Sn after the re-weight is repaired"
+expect_ok lvs-converge --netns director plan -f $SPEC
+
 step "offline review: snapshot the host with show, plan against the snapshot without netlink"
 lvs-converge --netns director show --format json >/tmp/observed.json
 run_cmd head -c 300 /tmp/observed.json
