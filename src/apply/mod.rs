@@ -369,7 +369,10 @@ pub fn apply(
             cause: Box::new(cause),
             outcome: Outcome::Partial { stays: journal.steps(), unknown: Vec::new(), rollback_failures: Vec::new() },
         };
-        let touched = Touched::of(&current);
+        // Real servers still draining change without apply (their connections end): their
+        // services are read again too, or a drain waited on would never be seen to end.
+        let mut touched = Touched::of(&current);
+        touched.services.extend(report.draining.iter().map(|draining| draining.service));
         let observed = host.observe_touched(&touched).map_err(|e| stays(e.into(), &journal))?;
         let mut next = plan::diff(desired, observed, ownership);
         if !next.changes.iter().all(|planned| is_drain_follow_up(&planned.change)) || follow_ups == FOLLOW_UP_PASSES {

@@ -708,3 +708,67 @@ fn what_a_pass_touched_is_read_again_whole_outside_ipvs() {
     let plan = Plan { changes: vec![Planned { change: load, origin: None }], ..Plan::default() };
     assert!(touched::Touched::of(&plan).everything, "a module can bring devices and the IPVS table with it");
 }
+
+/// The memory host, where a draining real server's connections end after the first read.
+struct ConnectionsEnd {
+    host: MemoryHost,
+    reads: usize,
+}
+
+impl Host for ConnectionsEnd {
+    fn observe(&mut self) -> Result<HostState, crate::observe::ObserveError> {
+        self.host.observe()
+    }
+
+    fn observe_touched(&mut self, touched: &touched::Touched) -> Result<&HostState, crate::observe::ObserveError> {
+        self.reads += 1;
+        if self.reads == 2 {
+            self.host.state.ipvs.activity.clear();
+        }
+        self.host.observe_touched(touched)
+    }
+
+    fn apply(&mut self, changes: &[&Change], stop: &mut dyn FnMut() -> bool) -> Vec<ChangeOutcome> {
+        self.host.apply(changes, stop)
+    }
+
+    fn netlink_writes(&self) -> usize {
+        self.host.netlink_writes()
+    }
+}
+
+#[test]
+fn apply_wait_sees_a_drain_end_although_nothing_was_changed() {
+    use crate::model::ipvs::{Destination, DestinationActivity};
+    static STOP_ASKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    fn stop_after_a_while() -> bool {
+        STOP_ASKED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 20
+    }
+    let (state, ownership) = desired(SPEC);
+    let ownership = Ownership {
+        ipvs: crate::model::ownership::IpvsOwnership { drain_timeout: Some(300), ..ownership.ipvs },
+        ..ownership
+    };
+    let mut host = MemoryHost::new(state.clone());
+    let (service_key, service) = host.state.ipvs.services.iter_mut().next().unwrap();
+    let draining = Destination {
+        address: "203.0.113.13".parse().unwrap(),
+        weight: 0,
+        ..service.destinations.values().next().unwrap().clone()
+    };
+    host.state.ipvs.activity.push(DestinationActivity {
+        service: *service_key,
+        destination: draining.key(),
+        active: 3,
+        inactive: 0,
+        draining_since: None,
+    });
+    service.destinations.insert(draining.key(), draining);
+    let plan = plan::diff(&state, &host.observe().unwrap(), &ownership);
+    assert_eq!((plan.changes.len(), plan.draining.len()), (0, 1));
+    let mut host = ConnectionsEnd { host, reads: 0 };
+    let options = ApplyOptions { rollback: true, wait: true, stop: stop_after_a_while };
+    let report = apply(plan, &state, &ownership, options, &mut host).expect("apply");
+    assert!(report.plan.draining.is_empty(), "{report:?}");
+    assert_eq!(host.host.state, state, "the drained real server was deleted");
+}
