@@ -4,7 +4,8 @@
 //! `operation` and `kernel_message`; 1.4: `node`, lists always present, complete service and
 //! real-server settings, the timeouts object's id `timeouts`, a setting change's
 //! `after.setting`; 1.5: `first_converge`, the `fou` subsystem and its changes, an address's
-//! `deprecated` and its in-place `update`, tunnel kinds beyond ipip), so consumers check the
+//! `deprecated` and its in-place `update`, tunnel kinds beyond ipip; 1.6: apply's
+//! `netlink_writes`), so consumers check the
 //! major number and may read newer minors.
 
 use serde::Serialize;
@@ -15,7 +16,7 @@ use crate::lint::Finding;
 use crate::plan::ipvs::Draining;
 use crate::plan::{Action, Drift, FirstConverge, Plan, Summary, Unmanaged};
 
-pub const FORMAT_VERSION: &str = "1.5";
+pub const FORMAT_VERSION: &str = "1.6";
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -237,7 +238,7 @@ mod tests {
         };
         let error = ApplyError::Change { total: 3, failed: vec![refused(2, Some("Invalid timeout"))], outcome };
         let json = report(&error);
-        assert_eq!(json["format_version"], "1.5");
+        assert_eq!(json["format_version"], "1.6");
         for (list, kernel) in [("failed", "Invalid timeout"), ("unknown", "lost"), ("rollback_failures", "cannot undo")]
         {
             let entry = &json[list][0];
