@@ -14,7 +14,7 @@ fn never() -> bool {
 }
 
 #[test]
-#[ignore = "benchmark: set LVS_BENCH_SPEC to a large spec (e.g. /work/bench12/h10000/spec.yaml)"]
+#[ignore = "benchmark: set LVS_BENCH_SPEC to a large spec without a role (`tests/bench/gen.py 10000 DIR` writes DIR/spec.yaml)"]
 fn apply_at_scale_by_phase() {
     let path = std::env::var("LVS_BENCH_SPEC").expect("LVS_BENCH_SPEC names a spec");
     let text = std::fs::read_to_string(&path).expect("readable spec");

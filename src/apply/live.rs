@@ -201,7 +201,11 @@ impl Host for LiveHost {
         if touched.files {
             known.files = observe::files::read(&self.interest.files)?;
         }
-        if !touched.services.is_empty() {
+        // A service read alone costs two requests (GET_SERVICE, GET_DEST), the whole table
+        // about one per service: past half of the table, the whole dump is the cheaper read.
+        if touched.services.len() * 2 > known.ipvs.services.len() {
+            known.ipvs = observe::ipvs::read()?;
+        } else if !touched.services.is_empty() {
             put_services(&mut known.ipvs, &touched.services, observe::ipvs::read_services(&touched.services)?);
         }
         Ok(self.known.insert(known))

@@ -68,7 +68,9 @@ for mode in host director; do
         if [[ ! -f $dir/spec.yaml ]]; then
             python3 "$REPO/tests/bench/gen.py" "$n" "$dir" $([[ $mode == director ]] && echo director)
         fi
-        read -r secs kib runs <<<"$(measure "$dir")"
+        # measure exits its own subshell on a failed run: stop here too, never print it as a cell
+        result=$(measure "$dir") || exit 1
+        read -r secs kib runs <<<"$result"
         if [[ $secs == timeout ]]; then
             cell[$mode,$n]="> $TIMEOUT s"
             stopped=1

@@ -84,6 +84,7 @@ ensure_packages() {
         [gzip]=gzip
         [dpkg-deb]=dpkg
         [jq]=jq
+        [python3]=python3
         [/usr/bin/time]=time
     )
     local missing=() c

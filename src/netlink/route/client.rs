@@ -120,6 +120,8 @@ impl RouteClient {
         op: Op<'_>,
         request: impl Future<Output = Result<T, rtnetlink::Error>>,
     ) -> Result<T, RouteNetlinkError> {
+        // Counted once sent: a request that times out may have been applied, one that the
+        // kernel refused was still sent (IPVS counts the same way, per request sent).
         if !matches!(op, Op::Read) {
             self.writes.set(self.writes.get() + 1);
         }
