@@ -57,19 +57,11 @@ fn change_outcome(outcome: OpOutcome) -> ChangeOutcome {
 /// exist (the unspecified address, port 0; ENOENT, or ESRCH without the service), or, for
 /// timeouts, values above INT_MAX / HZ (EINVAL).
 pub fn refused_stand_in(change: &IpvsChange) -> IpvsChange {
-    let service = match change {
-        IpvsChange::SetTimeouts { before, .. } => {
-            let out_of_range = Timeouts { tcp: u32::MAX, tcp_fin: u32::MAX, udp: u32::MAX };
-            return IpvsChange::SetTimeouts { before: *before, after: out_of_range };
-        }
-        IpvsChange::CreateService { service, .. }
-        | IpvsChange::UpdateService { service, .. }
-        | IpvsChange::DeleteService { service, .. }
-        | IpvsChange::CreateDestination { service, .. }
-        | IpvsChange::UpdateDestination { service, .. }
-        | IpvsChange::DeleteDestination { service, .. }
-        | IpvsChange::DrainDestination { service, .. } => *service,
-    };
+    if let IpvsChange::SetTimeouts { before, .. } = change {
+        let out_of_range = Timeouts { tcp: u32::MAX, tcp_fin: u32::MAX, udp: u32::MAX };
+        return IpvsChange::SetTimeouts { before: *before, after: out_of_range };
+    }
+    let service = change.service().expect("only the timeouts are about no service");
     let template = match change {
         IpvsChange::CreateDestination { after: dest, .. }
         | IpvsChange::UpdateDestination { after: dest, .. }

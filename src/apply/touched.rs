@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::model::ipvs::ServiceKey;
 use crate::model::{HostState, IpvsState};
-use crate::plan::{Change, IpvsChange, Plan};
+use crate::plan::{Change, Plan};
 
 /// The parts of the host a pass changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,18 +36,12 @@ impl Touched {
         let mut touched = Touched::default();
         for planned in &plan.changes {
             match &planned.change {
-                Change::Module(_) | Change::Ipvs(IpvsChange::SetTimeouts { .. }) => touched.everything = true,
-                Change::Ipvs(
-                    IpvsChange::CreateService { service, .. }
-                    | IpvsChange::UpdateService { service, .. }
-                    | IpvsChange::DeleteService { service, .. }
-                    | IpvsChange::CreateDestination { service, .. }
-                    | IpvsChange::UpdateDestination { service, .. }
-                    | IpvsChange::DeleteDestination { service, .. }
-                    | IpvsChange::DrainDestination { service, .. },
-                ) => {
-                    touched.services.insert(*service);
-                }
+                Change::Module(_) => touched.everything = true,
+                // Only the timeouts are about no service.
+                Change::Ipvs(change) => match change.service() {
+                    Some(service) => _ = touched.services.insert(service),
+                    None => touched.everything = true,
+                },
                 Change::File(_) => touched.files = true,
                 Change::Link(_) | Change::Fou(_) | Change::Sysctl(_) | Change::Address(_) | Change::Route(_) => {
                     touched.network = true

@@ -180,6 +180,20 @@ fn diff_destinations(
 }
 
 impl IpvsChange {
+    /// The service this change is about; `None` for the timeouts, which are the table's.
+    pub fn service(&self) -> Option<ServiceKey> {
+        match self {
+            IpvsChange::SetTimeouts { .. } => None,
+            IpvsChange::CreateService { service, .. }
+            | IpvsChange::UpdateService { service, .. }
+            | IpvsChange::DeleteService { service, .. }
+            | IpvsChange::CreateDestination { service, .. }
+            | IpvsChange::UpdateDestination { service, .. }
+            | IpvsChange::DeleteDestination { service, .. }
+            | IpvsChange::DrainDestination { service, .. } => Some(*service),
+        }
+    }
+
     /// The changes that undo this one, in order.
     pub fn inverse(&self) -> Vec<IpvsChange> {
         match self.clone() {
