@@ -123,18 +123,8 @@ impl Host for MemoryHost {
             }
         };
         if touched.network {
-            let state = &self.state;
-            let network = HostState {
-                modules: state.modules.clone(),
-                links: state.links.clone(),
-                fou: state.fou.clone(),
-                fou_bound: state.fou_bound.clone(),
-                sysctls: state.sysctls.clone(),
-                addresses: state.addresses.clone(),
-                routes: state.routes.clone(),
-                ..HostState::default()
-            };
-            put_network(&mut known, network);
+            // put_network keeps what was read of IPVS and the files, and takes the rest.
+            put_network(&mut known, self.state.clone());
         }
         if touched.files {
             known.files = self.state.files.clone();
