@@ -47,8 +47,8 @@ pub(super) async fn probe(command: &Command<'_>, timeout: Duration) -> Verdict {
         Ok(Err(error)) => failed(&error).into(),
         Err(_elapsed) => {
             drop(group);
-            // Reaped here, not left a zombie for the runtime to find.
-            let _ = child.wait().await;
+            // Killed and reaped here, not left a zombie for the runtime to find.
+            let _ = child.kill().await;
             Outcome::TimedOut.into()
         }
     }
