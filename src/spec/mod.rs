@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::model::health::HealthPolicy;
 use crate::model::modules::canonical_module_name;
 use crate::model::ownership::IpvsOwnership;
 use crate::model::persistence::PersistSettings;
@@ -151,6 +152,8 @@ pub struct Validated {
     pub ipvs_ownership: IpvsOwnership,
     /// The `persist:` section resolved; `None`: no files are managed.
     pub persist: Option<PersistSettings>,
+    /// Health checks, quorums and `startDrained` of the IPVS services (empty without checks).
+    pub health: HealthPolicy,
 }
 
 /// Which node of a Cluster spec this host is.
@@ -707,6 +710,7 @@ impl Document {
             ipvs,
             ipvs_ownership,
             persist,
+            health: HealthPolicy::default(),
         }
     }
 }
