@@ -8,6 +8,7 @@
 //! lint and import read it.
 
 pub mod files;
+pub mod health_paths;
 mod merge;
 mod prerequisites;
 pub mod roles;
@@ -15,6 +16,7 @@ pub mod roles;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::model::health::HealthPolicy;
 use crate::model::ownership::{FileOwnership, Ownership};
 use crate::model::persistence::{HostNetworkd, PersistenceGap};
 use crate::model::{HostState, ObjectId, Role};
@@ -36,6 +38,8 @@ pub struct Spec {
     pub persistence_gaps: Vec<PersistenceGap>,
     /// The host's own networkd files this was resolved with (none offline).
     pub host_networkd: HostNetworkd,
+    /// What to health-check and how (empty for a spec without checks).
+    pub health: HealthPolicy,
 }
 
 /// Reads and validates the spec at `path`, resolved for the host `selector` picks.
@@ -64,11 +68,23 @@ pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
     spec::parse(text, source).map(|validated| build(validated, &HostNetworkd::default()))
 }
 
-/// Role defaults, then the prerequisites of the IPVS table, of every tunnel link and FOU port, then the declared sections (which win), then the
+/// Role defaults, then the hidden services that health checks travel through the tunnel (and
+/// the sysctl their replies need), then the prerequisites of the IPVS table, of every tunnel link and FOU port, then the declared sections (which win), then the
 /// files that persist the result.
 pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
-    let Validated { source, node, role, vip_interface, vips, receivers, declared, ipvs, ipvs_ownership, persist } =
-        validated;
+    let Validated {
+        source,
+        node,
+        role,
+        vip_interface,
+        vips,
+        receivers,
+        declared,
+        mut ipvs,
+        ipvs_ownership,
+        persist,
+        mut health,
+    } = validated;
     let mut desired = HostState::default();
     let mut origins = BTreeMap::new();
     let role_defaults = role.map(|role| match role {
@@ -84,6 +100,15 @@ pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
     if let (Some(role), Some(defaults)) = (role, role_defaults) {
         merge::merge(&mut desired, &mut origins, defaults, Some(&format!("role {}", role.name())));
     }
+    health.paths = health_paths::paths(&ipvs, &health.services);
+    for (key, service) in health_paths::services(&health.paths).services {
+        origins.insert(ObjectId::IpvsService(key), health_paths::ORIGIN.to_string());
+        for destination in service.destinations.keys() {
+            origins.insert(ObjectId::IpvsDestination(key, *destination), health_paths::ORIGIN.to_string());
+        }
+        ipvs.services.insert(key, service);
+    }
+    merge::merge(&mut desired, &mut origins, health_paths::sysctls(&health.paths), Some(health_paths::ORIGIN));
     merge::merge(&mut desired, &mut origins, prerequisites::ipvs(&ipvs), Some("ipvs services"));
     for (origin, modules) in link_modules {
         merge::merge(&mut desired, &mut origins, modules, Some(&origin));
@@ -102,7 +127,17 @@ pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
         persistence_gaps = network.gaps;
     }
     let ownership = Ownership { ipvs: ipvs_ownership, files: file_ownership };
-    Spec { source, node, role, desired, ownership, origins, persistence_gaps, host_networkd: host_network.clone() }
+    Spec {
+        source,
+        node,
+        role,
+        desired,
+        ownership,
+        origins,
+        persistence_gaps,
+        host_networkd: host_network.clone(),
+        health,
+    }
 }
 
 #[cfg(test)]
