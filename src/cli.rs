@@ -392,17 +392,22 @@ fn resolve_on_host(
 /// The plan that takes `observed` to `spec`, each change marked with where its object came
 /// from and, on a Cluster director, the real-server nodes to converge first: `plan` and
 /// `apply -f` make the same one.
+/// First the agent's health verdicts that `observed` carries are held in `spec`'s desired
+/// state, so that what apply makes and verifies (and a saved plan keeps) is what the plan
+/// shows; the plan lists those holds.
 /// Refused when the spec declares a foo-over-UDP port the host has open bound to an
 /// address, a peer or a device: lvs-converge can neither open the port beside it nor
 /// change it.
-fn plan_spec(document: &spec::Document, spec: &Spec, observed: &HostState) -> Result<crate::plan::Plan, CliError> {
+fn plan_spec(document: &spec::Document, spec: &mut Spec, observed: &HostState) -> Result<crate::plan::Plan, CliError> {
     let (_, colliding) = crate::plan::fou::bound(&spec.desired.fou, &observed.fou_bound);
     if let Some(bound) = colliding.first() {
         return Err(CliError::FouPortBound { spec: spec.source.clone(), port: bound.port, binding: bound.binding });
     }
+    let holds = crate::plan::health::hold(spec, observed);
     Ok(crate::plan::diff(&spec.desired, observed, &spec.ownership)
         .annotate(|object| spec.origins.get(object).cloned())
-        .with_first_converge(real_server_nodes(document, spec)))
+        .with_first_converge(real_server_nodes(document, spec))
+        .with_health_holds(holds))
 }
 
 /// A Cluster director's real-server nodes, by name and address: the hosts its tunnel

@@ -5,6 +5,7 @@
 pub mod apply_failure;
 pub mod change;
 pub mod findings;
+pub mod health;
 pub mod import;
 pub mod json;
 pub mod notice;
