@@ -45,7 +45,8 @@ pub fn find(now: u64) -> FoundRecords {
     RunDir::existing().ok().flatten().map_or(FoundRecords::Absent, |run_dir| find_in(&run_dir, now))
 }
 
-pub(crate) fn find_in(run_dir: &RunDir, now: u64) -> FoundRecords {
+/// The records in `run_dir` as found at `now` (Unix seconds).
+pub fn find_in(run_dir: &RunDir, now: u64) -> FoundRecords {
     let records: Option<HealthRecords> =
         file_name().ok().and_then(|name| run_dir.read(&name).ok()).and_then(|text| serde_json::from_str(&text).ok());
     match records {

@@ -13,6 +13,7 @@ pub mod plan_report;
 pub mod saved;
 pub mod snapshot;
 pub mod spec_summary;
+pub mod status;
 pub mod text;
 
 /// Output format of `plan`, `apply` and `check`.
