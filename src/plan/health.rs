@@ -299,4 +299,38 @@ mod tests {
         let (held, holds) = overlay(&desired(), &policy(OnFailure::Remove, false, None), Some(&found));
         assert_eq!((held, holds), (desired(), vec![]));
     }
+
+    const SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - { address: 198.51.100.21, weight: 5 }\n        - { address: 198.51.100.22, weight: 5 }\n        - { address: 198.51.100.23, weight: 5 }\n";
+
+    #[test]
+    fn apply_beside_the_agent_keeps_the_held_weight_verifies_it_and_then_has_nothing_to_do() {
+        use crate::apply::{memory::MemoryHost, ApplyOptions, Host as _};
+        let mut spec = crate::desired::parse(SPEC, std::path::Path::new("director.yaml")).expect("valid spec");
+        spec.health = policy(OnFailure::Drain, false, None);
+        // The agent drained rs .21; someone set .22 to weight 1 by hand (drift to repair).
+        let mut observed = spec.desired.clone();
+        let table = observed.ipvs.services.get_mut(&web()).unwrap();
+        table.destinations.get_mut(&rs(21)).unwrap().weight = 0;
+        table.destinations.get_mut(&rs(22)).unwrap().weight = 1;
+        observed.ipvs.health = Some(records(vec![record(rs(21), HealthStatus::Unhealthy, None)]));
+        let mut host = MemoryHost::new(observed.clone());
+
+        let holds = super::hold(&mut spec, &observed);
+        let plan = crate::plan::diff(&spec.desired, &observed, &spec.ownership).with_health_holds(holds);
+        assert_eq!(plan.changes.len(), 1, "only the drift, not the drain: {:?}", plan.changes);
+        assert_eq!(plan.health_holds, vec![hold(rs(21), HealthStatus::Unhealthy, HoldEffect::Drained)]);
+        crate::apply::apply(plan, &spec.desired, &spec.ownership, ApplyOptions::default(), &mut host)
+            .expect("applied and verified with .21 held at 0");
+        assert_eq!(weight_of(&host.state.ipvs, rs(21)), Some(0), "the manual apply restored no weight");
+        assert_eq!(weight_of(&host.state.ipvs, rs(22)), Some(5));
+
+        let again = host.observe().unwrap();
+        let mut spec = crate::desired::parse(SPEC, std::path::Path::new("director.yaml")).unwrap();
+        spec.health = policy(OnFailure::Drain, false, None);
+        super::hold(&mut spec, &again);
+        assert!(
+            crate::plan::diff(&spec.desired, &again, &spec.ownership).converged(),
+            "a second apply changes nothing"
+        );
+    }
 }
