@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ipvs::{Destination, DestinationKey, Family, ForwardingMethod, ServiceKey, TunnelEncapsulation};
@@ -110,7 +111,7 @@ impl CheckKind {
 }
 
 /// What an unhealthy real server becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFailure {
     /// Weight 0: no new connections, existing ones continue.
@@ -121,7 +122,7 @@ pub enum OnFailure {
 }
 
 /// Which way a check travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckVia {
     /// To the VIP, encapsulated to the real server exactly like client traffic.
