@@ -59,3 +59,22 @@ fn a_snapshot_carries_health_records_as_show_read_them() {
     assert_eq!(json["agent"]["valid_until"], 1_700_000_200u64);
     assert_eq!(json["real_servers"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn plan_beside_an_agent_holds_an_unhealthy_real_server_and_restores_it_once_healthy() {
+    let spec = Path::new(ROOT).join("tests/cases/health_holds/spec.yaml").display().to_string();
+    let held = run(&["plan", "-f", &spec, "--observed", &fixture("unhealthy.observed.yaml")]);
+    assert_eq!(held.status.code(), Some(0), "holds alone are not changes: {held:?}");
+    assert!(stdout(&held).contains("Held by health checks"), "{held:?}");
+
+    let recovered = run(&["plan", "-f", &spec, "--observed", &fixture("recovered.observed.yaml"), "--format", "json"]);
+    assert_eq!(recovered.status.code(), Some(2), "{recovered:?}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&recovered)).unwrap();
+    assert_eq!(json["health_holds"], serde_json::json!([]));
+    let change = &json["resource_changes"][0];
+    assert_eq!(
+        (change["id"].as_str(), change["action"].as_str()),
+        (Some("198.51.100.21:80 of tcp 203.0.113.100:80"), Some("update"))
+    );
+    assert_eq!((change["before"]["weight"].clone(), change["after"]["weight"].clone()), (0.into(), 1.into()));
+}
