@@ -276,6 +276,15 @@ fn each_mistake_is_one_error_at_its_field() {
             "ipvs.services[0].quorum.sorryServer.healthCheck",
             "not health-checked",
         ),
+        // The service's mistake is the service's, even for a real server that overrides other fields.
+        (
+            service(
+                "      healthCheck: { type: tcp, path: /x }\n      realServers:\n        - { address: 198.51.100.11, healthCheck: { port: 81 } }\n",
+            ),
+            7,
+            "ipvs.services[0].healthCheck.path",
+            "applies to http checks, not tcp",
+        ),
     ];
     for (text, line, path, message) in cases {
         assert_error(text, *line, path, message);
