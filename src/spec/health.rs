@@ -315,6 +315,9 @@ impl<'p> Reported<'p> {
     }
 }
 
+/// Whether a check sets a field.
+type SetHere = fn(&HealthCheckSpec) -> bool;
+
 /// Where a real server's check is written: a field is reported where it is set, in the real
 /// server's override or else in the service's check.
 struct Place<'a> {
@@ -335,7 +338,7 @@ impl Place<'_> {
     }
 
     /// The path of `field`, which `set_here` says the override sets.
-    fn at(&self, field: &str, set_here: fn(&HealthCheckSpec) -> bool) -> String {
+    fn at(&self, field: &str, set_here: SetHere) -> String {
         match self.own {
             Some(own) if set_here(own) || !self.service_has_check => format!("{}.{field}", self.own_path),
             _ => format!("{}.{field}", self.service_path),
@@ -375,7 +378,7 @@ fn real_server_check(
     let destination = real_server.destination;
     let before = reported.problems.len();
 
-    let type_fields: [(&str, CheckType, fn(&HealthCheckSpec) -> bool); 6] = [
+    let type_fields: [(&str, CheckType, SetHere); 6] = [
         ("path", CheckType::Http, |c| c.path.is_some()),
         ("status", CheckType::Http, |c| c.status.is_some()),
         ("body", CheckType::Http, |c| c.body.is_some()),
@@ -458,24 +461,19 @@ fn real_server_check(
             "a check must end before the next one starts: shorten `timeout` or lengthen `interval`",
         );
     }
-    let count = |value: Option<i64>,
-                 field: &str,
-                 set_here: fn(&HealthCheckSpec) -> bool,
-                 default: u32,
-                 reported: &mut Reported| {
-        match value {
-            None => Some(default),
-            Some(value) => {
-                let checked = u32::try_from(value).ok().filter(|count| *count >= 1);
-                if checked.is_none() {
-                    reported.add(
-                        &place.at(field, set_here),
-                        format!("{field} {value} is not a count of checks (at least 1)"),
-                        &format!("use e.g. `{field}: {default}`"),
-                    );
-                }
-                checked
+    let count = |value: Option<i64>, field: &str, set_here: SetHere, default: u32, reported: &mut Reported| match value
+    {
+        None => Some(default),
+        Some(value) => {
+            let checked = u32::try_from(value).ok().filter(|count| *count >= 1);
+            if checked.is_none() {
+                reported.add(
+                    &place.at(field, set_here),
+                    format!("{field} {value} is not a count of checks (at least 1)"),
+                    &format!("use e.g. `{field}: {default}`"),
+                );
             }
+            checked
         }
     };
     let rise = count(merged.rise, "rise", |c| c.rise.is_some(), DEFAULT_RISE, reported);
