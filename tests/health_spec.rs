@@ -162,6 +162,12 @@ fn each_mistake_is_one_error_at_its_field() {
             "below interval 1s",
         ),
         (
+            service(&format!("      healthCheck: {{ type: tcp, interval: 50ms }}\n{one_rs}")),
+            7,
+            "ipvs.services[0].healthCheck.interval",
+            "below 100ms",
+        ),
+        (
             service(&format!("      healthCheck: {{ type: http, status: 200-700 }}\n{one_rs}")),
             7,
             "ipvs.services[0].healthCheck.status",

@@ -23,6 +23,9 @@ use crate::model::keyed::Keyed;
 pub const DEFAULT_INTERVAL: Millis = Millis(5000);
 /// A check's timeout unless told otherwise; never more than half the interval.
 pub const DEFAULT_TIMEOUT: Millis = Millis(2000);
+/// The shortest interval: its default timeout (half of it) is then 50ms, still a round trip
+/// on a LAN; shorter, checks would mostly measure the checker.
+pub const MIN_INTERVAL: Millis = Millis(100);
 pub const DEFAULT_RISE: u32 = 2;
 pub const DEFAULT_FALL: u32 = 3;
 /// keepalived's and most load balancers' idea of a healthy HTTP answer.
@@ -446,10 +449,10 @@ fn real_server_check(
         (None, _, _) => Some(CheckVia::Direct),
     };
     let interval = merged.interval.unwrap_or(DEFAULT_INTERVAL);
-    if interval.0 == 0 {
+    if interval < MIN_INTERVAL {
         reported.add(
             &place.at("interval", |c| c.interval.is_some()),
-            "interval 0s: checks need time between them".into(),
+            format!("interval {interval} is below {MIN_INTERVAL}: a check needs a timeout shorter than its interval"),
             "use e.g. `interval: 2s`",
         );
     }
