@@ -6,8 +6,10 @@
 //! host into the same type; `plan` diffs the two into ordered typed changes;
 //! `render` prints them; `apply` carries them out and verifies.
 
+pub mod agent;
 pub mod apply;
 pub mod cli;
+pub mod converge;
 pub mod desired;
 pub mod fault;
 pub mod import;

@@ -46,8 +46,8 @@ const STAGES: &[(&str, &[&str], &str)] = &[
     ("lint", &["model", "spec", "desired"], "check's rules over the resolved spec and facts; they never write"),
     (
         "render",
-        &["model", "desired", "plan", "lint", "apply", "observe", "lock"],
-        "every word a user reads: plans, findings, apply reports, a spec's summary, snapshots, lock waits",
+        &["model", "desired", "plan", "lint", "apply", "observe", "lock", "converge", "agent"],
+        "every word a user reads: plans, findings, apply reports, a spec's summary, snapshots, lock waits, the agent's log",
     ),
     ("interrupt", &[], "the SIGINT/SIGTERM flag apply checks"),
     ("fault", &[], "fault injection for tests: LVS_CONVERGE_FAULT, read only with the fault-injection feature"),
@@ -57,6 +57,16 @@ const STAGES: &[(&str, &[&str], &str)] = &[
         "apply",
         &["model", "plan", "netlink", "observe", "target_root", "rundir", "interrupt", "fault"],
         "carries out a plan's changes, rolls back, re-reads and verifies",
+    ),
+    (
+        "converge",
+        &["model", "spec", "desired", "observe", "plan", "apply", "lock", "interrupt"],
+        "one converge run, shared by `apply -f` and the agent: lock, resolve, observe, overlay health, plan, apply, verify",
+    ),
+    (
+        "agent",
+        &["spec", "desired", "apply", "lock", "rundir", "converge"],
+        "the long-running loop: converge runs, signals, systemd notify, health records, metrics; tells events, never prints",
     ),
     (
         "import",
@@ -79,6 +89,8 @@ const STAGES: &[(&str, &[&str], &str)] = &[
             "netns",
             "rundir",
             "interrupt",
+            "converge",
+            "agent",
         ],
         "the commands: wires every stage together",
     ),
