@@ -16,6 +16,7 @@ mod check;
 mod import;
 mod plan;
 mod show;
+mod status;
 mod validate;
 
 use std::io::{IsTerminal, Write};
@@ -102,6 +103,11 @@ pub enum Command {
     /// Check a spec without touching the host (every node of a Cluster spec) and say what it
     /// holds. Exit 0: valid, 1: invalid.
     Validate(validate::ValidateArgs),
+    /// Show each checked real server's health as the agent running in this namespace found
+    /// it: health, since when, the last check's outcome and latency, and (with -f SPEC) what
+    /// the verdict holds. Exit 0: none unhealthy, or no agent runs (said so); 2: at least one
+    /// real server unhealthy; 1: error.
+    Status(status::StatusArgs),
     /// Print the spec's JSON Schema, for editors and CI linters.
     Schema,
     /// Keep the host converged: run `apply` every interval (under the same lock, skipping a
@@ -150,6 +156,9 @@ pub enum CliError {
     Netns(#[from] netns::NetnsError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
+    /// `status` could not look into the runtime directory (not root, or not ours).
+    #[error(transparent)]
+    RunDir(#[from] crate::rundir::RunDirError),
     /// Worded by render, as `Apply` is.
     #[error("{}", render::saved::saved_plan_error(.0))]
     SavedPlan(SavedPlanError),
@@ -275,6 +284,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Import(_) => Some("import"),
         Command::Validate(_) => Some("validate"),
         Command::Schema => Some("schema"),
+        Command::Status(_) => Some("status"),
         Command::Check(args) if !args.judges_the_host() => Some("check without --host"),
         _ => None,
     };
@@ -288,6 +298,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Check(args) => check::run(args, &context),
         Command::Import(args) => import::run(args, &context),
         Command::Validate(args) => validate::run(args),
+        Command::Status(args) => status::run(args, &context),
         Command::Schema => validate::schema(),
         Command::Agent(args) => agent::run(args, &context),
     }

@@ -3,7 +3,6 @@
 //! interval. Both go through [`converge_live`], so a manual apply and the agent can never
 //! disagree about what "converged" means.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -113,24 +112,17 @@ pub fn converge_on<'h>(
     host_for: impl FnOnce(HostState) -> &'h mut dyn Host,
 ) -> Result<Converged, ConvergeError> {
     let planning = Instant::now();
-    let desired = health_overlaid(&spec, &observed);
-    let plan = plan_desired(document, &spec, &desired, &observed)?;
+    let mut spec = spec;
+    let plan = plan_spec(document, &mut spec, &observed)?;
     apply::files::check_take_over(&plan, options.take_over).map_err(ConvergeError::TakeOver)?;
     let plan_took = planning.elapsed();
     let planned = plan.changes.len();
     let host = host_for(observed);
     let applying = Instant::now();
-    let result = apply::apply(plan, &desired, &spec.ownership, options.apply, host);
+    let result = apply::apply(plan, &spec.desired, &spec.ownership, options.apply, host);
     let stages = StageDurations { observe: Duration::ZERO, plan: plan_took, apply: applying.elapsed() };
     let netlink_writes = host.netlink_writes();
     Ok(Converged { spec, result, netlink_writes, planned, stages })
-}
-
-/// The desired state with the health records' holds laid over it (a drained or removed
-/// real server stays so; a sorry server is added): what plan, apply and verify aim at.
-// Until the health overlay lands (plan::health::overlay), the spec's desired state as is.
-fn health_overlaid<'s>(spec: &'s Spec, _observed: &HostState) -> Cow<'s, HostState> {
-    Cow::Borrowed(&spec.desired)
 }
 
 /// `--node`, else this host's addresses (as `observed` holds them) pick a Cluster's node.
@@ -176,24 +168,18 @@ pub fn observe_resolved(spec: &Spec, root: Option<&Path>) -> Result<HostState, O
 /// The plan that takes `observed` to `spec`, each change marked with where its object came
 /// from and, on a Cluster director, the real-server nodes to converge first: `plan`,
 /// `apply -f` and the agent make the same one.
+/// First the agent's health verdicts that `observed` carries are held in `spec`'s desired
+/// state, so that what apply makes and verifies (and a saved plan keeps) is what the plan
+/// shows; the plan lists those holds.
 /// Refused when the spec declares a foo-over-UDP port the host has open bound to an
 /// address, a peer or a device: lvs-converge can neither open the port beside it nor
 /// change it.
 pub fn plan_spec(
     document: &spec::Document,
-    spec: &Spec,
+    spec: &mut Spec,
     observed: &HostState,
 ) -> Result<crate::plan::Plan, ConvergeError> {
-    plan_desired(document, spec, &health_overlaid(spec, observed), observed)
-}
-
-fn plan_desired(
-    document: &spec::Document,
-    spec: &Spec,
-    desired: &HostState,
-    observed: &HostState,
-) -> Result<crate::plan::Plan, ConvergeError> {
-    let (_, colliding) = crate::plan::fou::bound(&desired.fou, &observed.fou_bound);
+    let (_, colliding) = crate::plan::fou::bound(&spec.desired.fou, &observed.fou_bound);
     if let Some(bound) = colliding.first() {
         return Err(ConvergeError::FouPortBound {
             spec: spec.source.clone(),
@@ -201,9 +187,11 @@ fn plan_desired(
             binding: bound.binding,
         });
     }
-    Ok(crate::plan::diff(desired, observed, &spec.ownership)
+    let holds = crate::plan::health::hold(spec, observed);
+    Ok(crate::plan::diff(&spec.desired, observed, &spec.ownership)
         .annotate(|object| spec.origins.get(object).cloned())
-        .with_first_converge(real_server_nodes(document, spec)))
+        .with_first_converge(real_server_nodes(document, spec))
+        .with_health_holds(holds))
 }
 
 /// A Cluster director's real-server nodes, by name and address: the hosts its tunnel

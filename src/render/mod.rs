@@ -6,6 +6,7 @@ pub mod agent;
 pub mod apply_failure;
 pub mod change;
 pub mod findings;
+pub mod health;
 pub mod import;
 pub mod json;
 pub mod notice;
@@ -13,6 +14,7 @@ pub mod plan_report;
 pub mod saved;
 pub mod snapshot;
 pub mod spec_summary;
+pub mod status;
 pub mod text;
 
 /// Output format of `plan`, `apply` and `check`.
