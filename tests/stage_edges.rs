@@ -66,7 +66,7 @@ const STAGES: &[(&str, &[&str], &str)] = &[
     (
         "agent",
         &["spec", "desired", "apply", "lock", "rundir", "converge"],
-        "the long-running loop: converge runs, signals, systemd notify, health records, metrics; tells events, never prints",
+        "the long-running loop: converge runs, health probes and rise/fall, signals, systemd notify, health records, metrics; tells events, never prints",
     ),
     (
         "import",

@@ -5,9 +5,11 @@
 
 pub mod metrics;
 pub mod notify;
+pub mod probe;
 pub mod records;
 pub mod run;
 pub mod signals;
+pub mod tracker;
 
 use std::path::PathBuf;
 use std::time::Duration;
