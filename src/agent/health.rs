@@ -236,6 +236,18 @@ impl Checks {
         self.probes.keys().cloned().collect()
     }
 
+    /// Whether `result` could complete a transition or change a dynamic weight: a result
+    /// that agrees with a standing verdict and keeps the weight changes no record's verdict.
+    pub fn may_change(&self, key: &ProbeKey, result: &ProbeResult) -> bool {
+        let Some(scheduled) = self.probes.get(key) else { return false };
+        let agrees = match scheduled.tracker.health() {
+            Health::Healthy => result.healthy,
+            Health::Unhealthy => !result.healthy,
+            Health::Starting => false,
+        };
+        !agrees || result.weight != scheduled.last.as_ref().and_then(|last| last.weight)
+    }
+
     /// Counts a probe's result, got at `at` (Unix seconds). A probe the spec dropped while
     /// it ran changes nothing.
     pub fn record(&mut self, key: &ProbeKey, result: &ProbeResult, at: u64) -> Recorded {

@@ -26,7 +26,7 @@ use crate::apply::ApplyOptions;
 use crate::converge::{self, ConvergeError, ConvergeOptions, Converged};
 use crate::desired::Spec;
 use crate::lock::LockError;
-use crate::model::health::HealthStatus;
+use crate::model::health::{HealthRecords, HealthStatus};
 use crate::rundir::{unix_now, RunDir};
 use crate::spec;
 
@@ -234,14 +234,19 @@ pub async fn run<H: AgentHost>(
             }
             Some(joined) = probes.join_next(), if !probes.is_empty() => {
                 let (key, result) = joined.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
+                // Only a result that may change a verdict or a weight needs the records before it.
+                let before = checks.may_change(&key, &result).then(|| checks.records(0, 0, 0));
                 let recorded = checks.record(&key, &result, unix_now());
                 told.health(&recorded);
-                if recorded.changes_the_table() && !stop_after_run {
-                    // The table follows health now, not at the next interval.
+                if let (true, false, Some(before)) = (recorded.changes_the_table(), stop_after_run, before) {
                     records.write(&checks, options.interval, told);
-                    match running {
-                        Some(_) => queued = Some(queued.unwrap_or(Trigger::Health)),
-                        None => running = Some(start_run(&host, &loaded, Trigger::Health)),
+                    // The table follows health now, not at the next interval; a verdict that
+                    // holds nothing new (a first "healthy" without startDrained) runs nothing.
+                    if holds_differ(&loaded.spec, &before, &checks.records(0, 0, 0)) {
+                        match running {
+                            Some(_) => queued = Some(queued.unwrap_or(Trigger::Health)),
+                            None => running = Some(start_run(&host, &loaded, Trigger::Health)),
+                        }
                     }
                 }
             }
@@ -293,6 +298,12 @@ pub async fn run<H: AgentHost>(
     // Probes still running are abandoned with the runtime; their verdicts would change nothing.
     probes.abort_all();
     Ok(Ended { last_run_failed })
+}
+
+/// Whether the health overlay makes a different IPVS table of `after` than of `before`.
+fn holds_differ(spec: &Spec, before: &HealthRecords, after: &HealthRecords) -> bool {
+    let held = |records| crate::plan::health::overlay(&spec.desired.ipvs, &spec.health, Some(records)).0;
+    held(before) != held(after)
 }
 
 async fn run_probe(key: ProbeKey) -> (ProbeKey, ProbeResult) {

@@ -371,6 +371,8 @@ fn a_failing_check_drains_its_real_server_at_once_and_a_passing_one_restores_it(
         assert_eq!(agent.weight("127.0.0.1"), Some(1), "restored after rise");
         commands.send(Command::Stop("SIGTERM")).unwrap();
     });
+    let health_runs = scene.events().iter().filter(|e| e.starts_with("Run(Health:")).count();
+    assert_eq!(health_runs, 2, "the first verdict (healthy, not startDrained) holds nothing new: {:?}", scene.events());
     let records = scene.dir.join("run").join(crate::observe::health::file_name().unwrap());
     let records: crate::model::health::HealthRecords =
         serde_json::from_str(&std::fs::read_to_string(&records).expect("records kept after SIGTERM")).unwrap();
