@@ -236,6 +236,13 @@ impl Checks {
         self.probes.keys().cloned().collect()
     }
 
+    /// Schedules every probe's next run from `now`, each at its spread point of its interval.
+    pub fn start_from(&mut self, now: Instant) {
+        for (key, scheduled) in &mut self.probes {
+            scheduled.next = now + spread(key, scheduled.wanted.interval);
+        }
+    }
+
     /// Whether `result` could complete a transition or change a dynamic weight: a result
     /// that agrees with a standing verdict and keeps the weight changes no record's verdict.
     pub fn may_change(&self, key: &ProbeKey, result: &ProbeResult) -> bool {

@@ -212,6 +212,9 @@ pub async fn run<H: AgentHost>(
                     told.record(&event);
                     told.notifier.ready(&(told.status_of)(&event).unwrap_or_default());
                     ready = true;
+                    // Checks start now: before the first run, a check through the tunnel
+                    // finds no check-path service yet and would fail a healthy real server.
+                    checks.start_from(Instant::now());
                 }
                 if stop_after_run || options.once {
                     break;
@@ -227,7 +230,7 @@ pub async fn run<H: AgentHost>(
                 records.write(&checks, options.interval, told);
                 running = Some(start_run(&host, &loaded, Trigger::Interval));
             }
-            () = tokio::time::sleep_until(next_check.unwrap_or(next_run)), if next_check.is_some() && !stop_after_run => {
+            () = tokio::time::sleep_until(next_check.unwrap_or(next_run)), if next_check.is_some() && ready && !stop_after_run => {
                 for key in checks.take_due(Instant::now()) {
                     probes.spawn(run_probe(key));
                 }

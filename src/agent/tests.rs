@@ -354,10 +354,16 @@ fn a_failing_check_drains_its_real_server_at_once_and_a_passing_one_restores_it(
     let port = listener.local_addr().unwrap().port();
     std::fs::write(&scene.spec, checked_spec(port)).unwrap();
     let host = MemoryAgent::with_records(scene.dir.join("run"));
+    // The first run takes 300 ms: long enough for three rounds of checks, were they to start
+    // before it.
+    let (release, gate) = std::sync::mpsc::channel();
+    *host.gate.lock().unwrap() = Some(gate);
     let agent = Arc::clone(&host);
     let mut listener = Some(listener);
     scene.run(Arc::clone(&host), scene.options(60_000, false), &Notifier::default(), |commands| async move {
         let scene = watch;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        (0..100).for_each(|_| release.send(()).unwrap());
         scene.seen("Health(127.0.0.1:PORT:Healthy)".replace("PORT", &port.to_string()).as_str(), 1).await;
         assert_eq!(agent.weight("127.0.0.1"), Some(1));
         drop(listener.take());
@@ -371,6 +377,10 @@ fn a_failing_check_drains_its_real_server_at_once_and_a_passing_one_restores_it(
         assert_eq!(agent.weight("127.0.0.1"), Some(1), "restored after rise");
         commands.send(Command::Stop("SIGTERM")).unwrap();
     });
+    let events = scene.events();
+    let first_check = events.iter().position(|e| e.starts_with("Health(")).unwrap();
+    let first_run = events.iter().position(|e| e == "Run(Start:repaired)").unwrap();
+    assert!(first_run < first_check, "checks start once the first run made the check paths: {events:?}");
     let health_runs = scene.events().iter().filter(|e| e.starts_with("Run(Health:")).count();
     assert_eq!(health_runs, 2, "the first verdict (healthy, not startDrained) holds nothing new: {:?}", scene.events());
     let records = scene.dir.join("run").join(crate::observe::health::file_name().unwrap());
