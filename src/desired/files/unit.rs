@@ -22,8 +22,8 @@ pub fn render(unit: &BootUnit) -> String {
     // After the distro's IPVS restore too: Debian's init script (sysv-generated
     // ipvsadm.service, ordered only after network-online.target, like this unit) and RHEL's
     // ipvsadm.service flush the table before loading their rules file. Unordered, a restore
-    // that ran second wiped what this unit had converged and verified (seen in the real-OS
-    // lab, tests/lab/os). Ordering against a unit that does not exist is a no-op.
+    // that ran second wiped what this unit had converged and verified (the real-OS lab,
+    // tests/lab/os, saw it run second). Ordering against a unit that does not exist is a no-op.
     format!(
         "[Unit]\n\
          Description=Converge this host to its LVS spec (lvs-converge apply)\n\

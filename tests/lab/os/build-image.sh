@@ -14,8 +14,8 @@ CACHE=${LAB_OS_CACHE:-/var/cache/lvs-converge-lab}
 say() { printf '[lab-os] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 2; }
 
-# Everything the image is made of: minbase plus these, no Recommends.
-PACKAGES=(systemd systemd-sysv udev iproute2 ipvsadm kmod linux-image-cloud-amd64
+# Everything the image is made of: minbase plus these, no Recommends (dbus: networkctl).
+PACKAGES=(systemd systemd-sysv udev dbus iproute2 ipvsadm kmod linux-image-cloud-amd64
     initramfs-tools cloud-init busybox-static jq)
 
 . /etc/os-release
@@ -62,7 +62,7 @@ initrd=$(ls "$ROOT"/boot/initrd.img-* | sort -V | tail -1)
 cp "$kernel" "$IMG_DIR/vmlinuz"
 cp "$initrd" "$IMG_DIR/initrd.img"
 # 2 GiB of room: the root holds ~400 MB; scenarios write little.
-mkfs.ext4 -q -L root -d "$ROOT" "$IMG_DIR/root.raw" 2G
+mkfs.ext4 -q -L root -d "$ROOT" "$IMG_DIR/root.raw" 2G >/dev/null
 qemu-img convert -f raw -O qcow2 "$IMG_DIR/root.raw" "$IMG_DIR/base.qcow2"
 rm -rf "$ROOT" "$IMG_DIR/root.raw"
 echo "$SUITE ${PACKAGES[*]}" >"$IMG_DIR/packages"

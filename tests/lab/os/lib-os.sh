@@ -73,8 +73,13 @@ expect_plan() {
 }
 
 expect_traffic() {
-    local got
-    got=$(HTTP_WAIT=5 wait_for 10 http_get client "$1") || fail "no answer from http://$1/ in netns client"
+    local got try
+    # the first tries may meet a segment still settling (bridge ports, ARP)
+    for try in 1 2 3 4 5; do
+        got=$(HTTP_WAIT=3 http_get client "$1") && break
+        sleep 1
+    done
+    [[ -n $got ]] || fail "no answer from http://$1/ in netns client"
     expect_eq "$got" "$2" "client's GET http://$1/"
 }
 

@@ -63,6 +63,14 @@ boot_2() {
     expect_contains "$(systemctl show -p ActiveState -p Result lvs-converge.service)" "ActiveState=active" "the unit succeeded"
     expect_contains "$unit_log" "Apply complete:" "the unit's journal shows its apply, verified"
     expect_not_contains "$unit_log" "No changes." "the unit had work to do (the files were gone)"
+    step "the unit ran after Debian's ipvsadm restore, which flushes the table (AUTO=\"true\")"
+    run_cmd systemctl --no-pager show -p After -p ExecMainStartTimestampMonotonic lvs-converge.service
+    run_cmd systemctl --no-pager show -p ActiveEnterTimestampMonotonic ipvsadm.service
+    expect_contains "$(systemctl show -p After lvs-converge.service)" "ipvsadm.service" "the boot unit is ordered after ipvsadm.service"
+    local restored started
+    restored=$(systemctl show -P ActiveEnterTimestampMonotonic ipvsadm.service)
+    started=$(systemctl show -P ExecMainStartTimestampMonotonic lvs-converge.service)
+    expect_num "$restored" -le "$started" "ipvsadm.service active (restore done, µs) before the unit started (µs)"
     expect_plan 0 $SPEC
     expect_eth0_kept_and_vip
     run_cmd ipvsadm -Ln
