@@ -20,6 +20,7 @@
 #   LAB_OS_MAX_BOOTS=N        a scenario asking for more reboots fails (default 6)
 #   LAB_OS_CACHE=DIR          where the image is cached (default /var/cache/lvs-converge-lab)
 #   LAB_MEM=MiB               memory per VM (default 1024)
+#   LAB_JOBS=N                scenarios (VMs) at the same time (default: nproc)
 #   LAB_BINARY=PATH           this static lvs-converge instead of building it (lab.sh)
 #   LAB_NO_BUILD=1            do not run cargo; use the existing musl binary
 #   LAB_TAIL=N                console lines shown for a failed scenario (default 80)
@@ -34,6 +35,7 @@ WORK=$REPO/target/lab-work/os
 BOOT_TIMEOUT=${LAB_OS_BOOT_TIMEOUT:-300}
 MAX_BOOTS=${LAB_OS_MAX_BOOTS:-6}
 LAB_MEM=${LAB_MEM:-1024}
+LAB_JOBS=${LAB_JOBS:-$(nproc)}
 LAB_TAIL=${LAB_TAIL:-80}
 
 say() { printf '[lab-os] %s\n' "$*" >&2; }
@@ -134,17 +136,25 @@ main() {
     rm -rf "$LOG_DIR" "$WORK"
     mkdir -p "$LOG_DIR" "$WORK"
     build_lab_disk
+    # One VM per core, as lab.sh: each scenario's boots are serial, scenarios are not.
+    local -a pids=()
+    for s in "${scenarios[@]}"; do
+        while (($(jobs -rp | wc -l) >= LAB_JOBS)); do wait -n || true; done
+        say "booting $s"
+        run_scenario "$s" >"$WORK/$s.result" &
+        pids+=($!)
+    done
+    wait "${pids[@]}" || true
     local pass=0 fail=0 verdict secs boots
     for s in "${scenarios[@]}"; do
-        say "booting $s"
-        read -r _ verdict secs boots < <(run_scenario "$s")
+        read -r _ verdict secs boots <"$WORK/$s.result" || verdict=CRASHED
         printf '[lab-os] %-40s %-9s %6ss  %s boots\n' "$s" "$verdict" "$secs" "$boots"
         if [[ $verdict == PASS ]]; then
             pass=$((pass + 1))
         else
             fail=$((fail + 1))
-            echo "----- last $LAB_TAIL lines of $LOG_DIR/$s.boot$boots.log -----"
-            tr -d '\r' <"$LOG_DIR/$s.boot$boots.log" | tail -n "$LAB_TAIL"
+            echo "----- last $LAB_TAIL lines of $LOG_DIR/$s.boot${boots:-1}.log -----"
+            tr -d '\r' <"$LOG_DIR/$s.boot${boots:-1}.log" 2>/dev/null | tail -n "$LAB_TAIL"
             echo "----- end of $s -----"
         fi
     done
