@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: unit, golden and CLI tests with cargo, then every
 # real-kernel scenario in the qemu lab (which installs what it needs from Debian's
-# packages). Run as root. Ends with the lab's "N passed, N failed" line.
+# packages), then the real-OS scenarios (tests/lab/os: a Debian image with systemd, booted
+# and rebooted). Run as root. Ends with "N passed, N failed" over both labs' scenarios.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,6 +31,22 @@ if grep -qi "skipped" target/lab-logs/*.log 2>/dev/null; then
     grep -i skipped target/lab-logs/*.log >&2
     status=1
 fi
-echo "== cargo tests and lab took $(($(date +%s) - started))s"
-tail -n1 target/lab-summary.log
+
+echo "== real-OS lab (Debian with systemd, networkd, cloud-init; real reboots)"
+# After the lab: lab.sh wipes target/lab-logs (the OS lab's logs are in target/lab-logs/os).
+# Only scenarios named on the command line: the OS lab runs when none is named.
+if (($# == 0)); then
+    os_status=0
+    LAB_NO_BUILD=1 tests/lab/os/os-lab.sh | tee target/lab-os-summary.log || os_status=$?
+    # died before its count (no image, no binary): one failure, so the count cannot pass
+    tail -n1 target/lab-os-summary.log | grep -qE '^[0-9]+ passed, [0-9]+ failed$' ||
+        echo "0 passed, 1 failed" >>target/lab-os-summary.log
+    ((os_status == 0)) || status=$os_status
+else
+    : >target/lab-os-summary.log
+fi
+echo "== cargo tests and labs took $(($(date +%s) - started))s"
+# One count over both labs: each ends with "N passed, N failed".
+tail -q -n1 target/lab-summary.log target/lab-os-summary.log |
+    awk '$2 == "passed," && $4 == "failed" { p += $1; f += $3 } END { printf "%d passed, %d failed\n", p, f }'
 exit $status

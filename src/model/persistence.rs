@@ -88,8 +88,10 @@ pub enum InterfaceMatch {
     },
     /// Conditions other than `Name=` only (netplan's `match: macaddress`, `Type=ether`): no
     /// name can tell which interfaces it configures, so it may be any of them. `mac_only`:
-    /// only `MACAddress=`/`PermanentMACAddress=`, which interfaces without one (lo, ipip
-    /// tunnels) never match.
+    /// one of the conditions (networkd needs all) only an interface with a MAC address
+    /// meets: `MACAddress=`/`PermanentMACAddress=`, Wi-Fi's `WLANInterfaceType=`, `SSID=`,
+    /// `BSSID=`, or a `Type=` that names no type of lo or a tunnel (Debian's own
+    /// 80-wifi-adhoc.network: `Type=wlan`). lo and the tunnels never match such a file.
     OtherConditions { mac_only: bool },
 }
 
@@ -123,6 +125,23 @@ impl InterfaceMatch {
             }
         }
     }
+}
+
+/// networkd's `Type=` of the interfaces that have no MAC address: lo and the tunnels
+/// (ARPHRD loopback, ipip, ip6tnl, gre, ip6gre, sit).
+const TYPES_WITHOUT_MAC_ADDRESS: [&str; 6] = ["loopback", "tunnel", "tunnel6", "ipgre", "ip6gre", "sit"];
+
+/// Whether a `[Match] Type=` value (globs; `!` inverts the list) accepts only interfaces
+/// with a MAC address.
+pub fn type_needs_mac_address(value: &str) -> bool {
+    if value.starts_with('!') {
+        return false;
+    }
+    let patterns: Vec<&str> = value.split_whitespace().map(|word| word.trim_matches('"')).collect();
+    !patterns.is_empty()
+        && !TYPES_WITHOUT_MAC_ADDRESS
+            .iter()
+            .any(|kind| patterns.iter().any(|pattern| glob_matches(pattern.as_bytes(), kind.as_bytes())))
 }
 
 /// fnmatch(3) without flags, as networkd matches `Name=`: `*`, `?`, `[...]` with ranges and

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use super::ObserveError;
 use crate::model::files::FileState;
 use crate::model::persistence::{
-    HostNetworkFile, HostNetworkd, InterfaceMatch, NETWORKD_DIRECTORIES, NETWORK_DROP_IN_NAME, NETWORK_FILE_PREFIX,
+    type_needs_mac_address, HostNetworkFile, HostNetworkd, InterfaceMatch, NETWORKD_DIRECTORIES, NETWORK_DROP_IN_NAME,
+    NETWORK_FILE_PREFIX,
 };
 use crate::target_root::{under_root, TargetRoot};
 
@@ -120,7 +121,7 @@ fn passes_a_link(root: Option<&Path>, directory: &Path) -> bool {
 fn interface_match(text: &str) -> InterfaceMatch {
     let mut section = String::new();
     let (mut patterns, mut inverted, mut named) = (Vec::new(), false, false);
-    let (mut mac_conditions, mut other_conditions) = (false, false);
+    let (mut mac_conditions, mut other_conditions, mut needs_mac_address) = (false, false, false);
     let mut logical = String::new();
     for raw in text.lines() {
         // A line ending in a backslash continues on the next one.
@@ -158,6 +159,13 @@ fn interface_match(text: &str) -> InterfaceMatch {
                 patterns.extend(value.split_whitespace().map(|word| word.trim_matches('"').to_string()));
             }
             "MACAddress" | "PermanentMACAddress" if !value.is_empty() => mac_conditions = true,
+            "WLANInterfaceType" | "SSID" | "BSSID" if !value.is_empty() => {
+                (other_conditions, needs_mac_address) = (true, true);
+            }
+            "Type" if !value.is_empty() => {
+                other_conditions = true;
+                needs_mac_address |= type_needs_mac_address(value);
+            }
             _ if !value.is_empty() => other_conditions = true,
             _ => {}
         }
@@ -165,7 +173,8 @@ fn interface_match(text: &str) -> InterfaceMatch {
     match (named, mac_conditions || other_conditions) {
         (true, _) => InterfaceMatch::Names { patterns, inverted, conditional: other_conditions },
         (false, false) => InterfaceMatch::Every,
-        (false, true) => InterfaceMatch::OtherConditions { mac_only: !other_conditions },
+        // networkd needs every condition: one only hardware meets keeps lo and tunnels out
+        (false, true) => InterfaceMatch::OtherConditions { mac_only: mac_conditions || needs_mac_address },
     }
 }
 
@@ -307,6 +316,25 @@ mod tests {
         assert_eq!(file.path, Path::new("/run/systemd/network/10-netplan-eth0.network"));
         assert!(!file.matches.only("eth0"));
         assert_eq!(host.configuring("lo", false), None, "lo has no MAC address to match");
+    }
+
+    /// Found by the real-OS lab (tests/lab/os): Debian's systemd ships
+    /// /usr/lib/systemd/network/80-wifi-adhoc.network (`Type=wlan`, `WLANInterfaceType=`),
+    /// which was taken for a file that may configure lo and tunl0: a real server's VIP on
+    /// lo and tunl0's state were never persisted for networkd on a stock Debian.
+    #[test]
+    fn a_file_only_wifi_or_ethernet_meets_is_not_los_or_a_tunnels() {
+        let adhoc =
+            interface_match("[Match]\nType=wlan\nWLANInterfaceType=ad-hoc\n\n[Network]\nLinkLocalAddressing=yes\n");
+        assert!(adhoc.accepts("wlan0", true), "{adhoc:?}");
+        assert!(!adhoc.accepts("lo", false) && !adhoc.accepts("tunl0", false), "{adhoc:?}");
+        let ether = interface_match("[Match]\nType=ether wlan\n");
+        assert!(!ether.accepts("lo", false) && ether.accepts("eth0", true), "{ether:?}");
+        // Types lo and the tunnels have, globs reaching them, and inverted lists may match.
+        for may_match_lo_or_a_tunnel in ["Type=tunnel", "Type=loop*", "Type=!wlan", "Type=ether sit", "SSID="] {
+            let matches = interface_match(&format!("[Match]\n{may_match_lo_or_a_tunnel}\nDriver=x\n"));
+            assert!(matches.accepts("lo", false), "{may_match_lo_or_a_tunnel}: {matches:?}");
+        }
     }
 
     /// Issue 18: a drop-in lvs-converge wrote for a host file must go when it is no longer

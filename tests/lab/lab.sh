@@ -33,6 +33,8 @@
 #   LAB_TAIL=N           log lines shown for a failed scenario (default 60)
 #   LAB_PACKAGES_ONLY=1  install the host packages (keepalived, ipvsadm, …) and stop:
 #                        cargo tests read keepalived's sample configs from its package
+#   LAB_BUILD_ONLY=1     install the host packages, build the static binary and stop
+#                        (the real-OS lab, os/os-lab.sh, boots its own image with it)
 set -euo pipefail
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -378,6 +380,7 @@ main() {
     t0=$(now); ensure_packages; say "host packages ok ($(elapsed "$t0")s)"
     [[ -z ${LAB_PACKAGES_ONLY:-} ]] || return 0
     t0=$(now); ensure_binary;   say "binary ok ($(elapsed "$t0")s)"
+    [[ -z ${LAB_BUILD_ONLY:-} ]] || return 0
     t0=$(now); ensure_kernel;   say "kernel ok ($(elapsed "$t0")s)"
     mkdir -p "$WORK"
     build_initramfs

@@ -234,7 +234,7 @@ mod tests {
         assert_eq!(
             text(DEFAULT_UNIT_PATH),
             "[Unit]\nDescription=Converge this host to its LVS spec (lvs-converge apply)\nWants=network-online.target\n\
-             After=network-online.target systemd-modules-load.service systemd-sysctl.service\n\
+             After=network-online.target systemd-modules-load.service systemd-sysctl.service ipvsadm.service\n\
              ConditionPathExists=/etc/lvs/rs.yaml\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n\
              ExecStart=/usr/bin/lvs-converge apply -f /etc/lvs/rs.yaml --node rs2\n\n[Install]\nWantedBy=multi-user.target\n"
         );

@@ -20,6 +20,11 @@ pub fn render(unit: &BootUnit) -> String {
         arguments.extend(["--node".to_string(), node.clone()]);
     }
     let command = arguments.iter().map(|argument| command_argument(argument)).collect::<Vec<_>>().join(" ");
+    // After the distro's IPVS restore too: Debian's init script (sysv-generated
+    // ipvsadm.service, ordered only after network-online.target, like this unit) and RHEL's
+    // ipvsadm.service flush the table before loading their rules file. Unordered, a restore
+    // that ran second wiped what this unit had converged and verified (the real-OS lab,
+    // tests/lab/os, saw it run second). Ordering against a unit that does not exist is a no-op.
     let spec = path_value(&unit.spec_path);
     if unit.agent {
         return agent_unit(&spec, &command);
@@ -28,7 +33,7 @@ pub fn render(unit: &BootUnit) -> String {
         "[Unit]\n\
          Description=Converge this host to its LVS spec (lvs-converge apply)\n\
          Wants=network-online.target\n\
-         After=network-online.target systemd-modules-load.service systemd-sysctl.service\n\
+         After=network-online.target systemd-modules-load.service systemd-sysctl.service ipvsadm.service\n\
          ConditionPathExists={spec}\n\
          \n\
          [Service]\n\
@@ -49,7 +54,7 @@ fn agent_unit(spec: &str, command: &str) -> String {
         "[Unit]\n\
          Description=Keep this host converged to its LVS spec and health-check real servers (lvs-converge agent)\n\
          Wants=network-online.target\n\
-         After=network-online.target systemd-modules-load.service systemd-sysctl.service\n\
+         After=network-online.target systemd-modules-load.service systemd-sysctl.service ipvsadm.service\n\
          ConditionPathExists={spec}\n\
          \n\
          [Service]\n\
@@ -181,6 +186,19 @@ mod tests {
             lines_starting(&text, "ExecStart="),
             [r#"ExecStart=/usr/bin/lvs-converge apply -f /etc/lvs/x.yaml --node ";""#]
         );
+    }
+
+    #[test]
+    fn the_unit_runs_after_the_distros_ipvs_restore_which_flushes_the_table() {
+        let text = render(&unit("/etc/lvs/cluster.yaml", None));
+        let after = lines_starting(&text, "After=");
+        assert_eq!(after.len(), 1, "{text}");
+        let units: Vec<&str> = after[0]["After=".len()..].split(' ').collect();
+        for wanted in
+            ["network-online.target", "systemd-modules-load.service", "systemd-sysctl.service", "ipvsadm.service"]
+        {
+            assert!(units.contains(&wanted), "After= lacks {wanted}: {text}");
+        }
     }
 
     #[test]

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Real-OS lab: boots a real Debian (systemd, networkd, udev, cloud-init, Debian's ipvsadm
+# and cloud kernel; built by build-image.sh, cached) under qemu TCG, once per scenario in
+# tests/lab/os/scenarios/, and reboots it for real as often as the scenario asks.
+#
+# Per scenario: a qcow2 overlay on the cached base image (the scenario's root disk, kept
+# across its reboots), a read-only lab disk (/lab in the VM: tests/lab, examples/ at
+# /lab/examples, the static lvs-converge at /lab/bin), and for a scenario whose header says
+# `# lab-os-seed: DIR`, a NoCloud seed (vfat labelled CIDATA holding DIR's user-data and
+# meta-data). In the VM, lab-stage.service runs boot_<N> of the scenario after boot N; it
+# prints "LAB-OS-REBOOT <name> <N>" and reboots (qemu's -no-reboot ends it, and this script
+# boots the same disks again) or "LAB-VERDICT <name> PASS|FAIL" and powers off.
+#
+# Usage: tests/lab/os/os-lab.sh [SCENARIO...]   (default: every scenarios/*.sh, in order)
+# Console log per boot: target/lab-logs/os/<name>.boot<N>.log. The last line printed is
+# "N passed, N failed"; the exit status is non-zero if any scenario did not pass.
+#
+# Environment knobs:
+#   LAB_OS_BOOT_TIMEOUT=SECS  hard timeout per boot (default 300)
+#   LAB_OS_MAX_BOOTS=N        a scenario asking for more reboots fails (default 6)
+#   LAB_OS_CACHE=DIR          where the image is cached (default /var/cache/lvs-converge-lab)
+#   LAB_MEM=MiB               memory per VM (default 1024)
+#   LAB_JOBS=N                scenarios (VMs) at the same time (default: nproc)
+#   LAB_BINARY=PATH           this static lvs-converge instead of building it (lab.sh)
+#   LAB_NO_BUILD=1            do not run cargo; use the existing musl binary
+#   LAB_TAIL=N                console lines shown for a failed scenario (default 80)
+#   LAB_APPEND="..."          more kernel command line (e.g. systemd.show_status=1)
+set -euo pipefail
+OS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_DIR=$(cd "$OS_DIR/.." && pwd)
+REPO=$(cd "$LAB_DIR/../.." && pwd)
+BIN=${LAB_BINARY:-$REPO/target/x86_64-unknown-linux-musl/release/lvs-converge}
+LOG_DIR=$REPO/target/lab-logs/os
+WORK=$REPO/target/lab-work/os
+BOOT_TIMEOUT=${LAB_OS_BOOT_TIMEOUT:-300}
+MAX_BOOTS=${LAB_OS_MAX_BOOTS:-6}
+LAB_MEM=${LAB_MEM:-1024}
+LAB_JOBS=${LAB_JOBS:-$(nproc)}
+LAB_TAIL=${LAB_TAIL:-80}
+
+say() { printf '[lab-os] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 2; }
+
+ensure_tools() {
+    local -A want=([qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils [mkfs.ext4]=e2fsprogs
+        [mkfs.vfat]=dosfstools [mcopy]=mtools [mmdebstrap]=mmdebstrap)
+    local missing=() c
+    for c in "${!want[@]}"; do command -v "$c" >/dev/null 2>&1 || missing+=("${want[$c]}"); done
+    ((${#missing[@]})) || return 0
+    [[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root"
+    say "apt-get install ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || {
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    }
+}
+
+# The lab disk: tests/lab as /lab, examples/ as /lab/examples, the binary as /lab/bin.
+build_lab_disk() {
+    local dir=$WORK/lab-disk
+    rm -rf "$dir"
+    mkdir -p "$dir/examples" "$dir/bin"
+    tar -C "$LAB_DIR" --exclude=./.cache -cf - . | tar -C "$dir" -xf -
+    cp -a "$REPO/examples/." "$dir/examples/"
+    install -m 0755 "$BIN" "$dir/bin/lvs-converge"
+    local mib=$(($(du -sm "$dir" | cut -f1) + 32))
+    rm -f "$WORK/lab.img"
+    mkfs.ext4 -q -L lab -d "$dir" "$WORK/lab.img" "${mib}M" >/dev/null
+}
+
+# seed_disk NAME DIR: a NoCloud seed, vfat labelled CIDATA, with DIR's files.
+seed_disk() {
+    local img=$WORK/$1.seed.img f
+    rm -f "$img"
+    mkfs.vfat -C -n CIDATA "$img" 2048 >/dev/null
+    for f in "$REPO/$2"/*; do mcopy -i "$img" "$f" "::$(basename "$f")"; done
+    echo "$img"
+}
+
+# run_scenario NAME -> prints "NAME VERDICT SECS BOOTS"
+run_scenario() {
+    local name=$1 t0 boot=0 verdict= rc log seed overlay=$WORK/$1.qcow2
+    t0=$(date +%s)
+    qemu-img create -q -f qcow2 -F qcow2 -b "$IMAGE/base.qcow2" "$overlay"
+    local -a disks=(-drive "file=$overlay,if=virtio,format=qcow2"
+        -drive "file=$WORK/lab.img,if=virtio,format=raw,readonly=on")
+    seed=$(sed -n 's/^# lab-os-seed: *//p' "$OS_DIR/scenarios/$name.sh")
+    [[ -z $seed ]] || disks+=(-drive "file=$(seed_disk "$name" "$seed"),if=virtio,format=raw,readonly=on")
+    while [[ -z $verdict ]]; do
+        boot=$((boot + 1))
+        if ((boot > MAX_BOOTS)); then verdict=TOO-MANY-BOOTS; break; fi
+        log=$LOG_DIR/$name.boot$boot.log
+        rc=0
+        # Two NICs on one qemu hub (no host or outside network): eth0 is the host's own,
+        # eth1 carries the scenario's namespaces onto the same segment.
+        timeout --kill-after=10 "$BOOT_TIMEOUT" \
+            qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$LAB_MEM" -smp 1 \
+                -nodefaults -display none -serial stdio -monitor none -no-reboot \
+                -kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initrd.img" \
+                -append "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet panic=-1 ${LAB_APPEND:-} lab.scenario=$name" \
+                "${disks[@]}" \
+                -netdev hubport,id=p0,hubid=0 -device virtio-net-pci,netdev=p0,mac=52:54:00:00:00:10 \
+                -netdev hubport,id=p1,hubid=0 -device virtio-net-pci,netdev=p1,mac=52:54:00:00:00:11 \
+                </dev/null >"$log" 2>&1 || rc=$?
+        verdict=$(tr -d '\r' <"$log" | awk -v n="$name" '$1 == "LAB-VERDICT" && $2 == n { v = $3 } END { print v }')
+        [[ -n $verdict ]] && break
+        if tr -d '\r' <"$log" | grep -q "^LAB-OS-REBOOT $name $boot\$"; then
+            say "$name: boot $boot done, rebooting ($(($(date +%s) - t0))s so far)"
+            continue
+        fi
+        if ((rc == 124 || rc == 137)); then verdict=TIMEOUT; else verdict=NOVERDICT; fi
+    done
+    rm -f "$overlay"
+    echo "$name $verdict $(($(date +%s) - t0)) $boot"
+}
+
+main() {
+    local -a scenarios=()
+    local s
+    if (($#)); then
+        for s in "$@"; do
+            s=$(basename "$s" .sh)
+            [[ -f $OS_DIR/scenarios/$s.sh ]] || die "no scenario $s in $OS_DIR/scenarios"
+            scenarios+=("$s")
+        done
+    else
+        for s in "$OS_DIR"/scenarios/*.sh; do scenarios+=("$(basename "$s" .sh)"); done
+    fi
+    local t_all
+    t_all=$(date +%s)
+    ensure_tools
+    if [[ -z ${LAB_BINARY:-} ]]; then LAB_BUILD_ONLY=1 "$LAB_DIR/lab.sh"; fi
+    [[ -x $BIN ]] || die "no static lvs-converge at $BIN"
+    IMAGE=$("$OS_DIR/build-image.sh") || die "the image could not be built"
+    say "image $IMAGE ($(($(date +%s) - t_all))s)"
+    rm -rf "$LOG_DIR" "$WORK"
+    mkdir -p "$LOG_DIR" "$WORK"
+    build_lab_disk
+    # One VM per core, as lab.sh: each scenario's boots are serial, scenarios are not.
+    local -a pids=()
+    for s in "${scenarios[@]}"; do
+        while (($(jobs -rp | wc -l) >= LAB_JOBS)); do wait -n || true; done
+        say "booting $s"
+        run_scenario "$s" >"$WORK/$s.result" &
+        pids+=($!)
+    done
+    wait "${pids[@]}" || true
+    local pass=0 fail=0 verdict secs boots
+    for s in "${scenarios[@]}"; do
+        read -r _ verdict secs boots <"$WORK/$s.result" || verdict=CRASHED
+        printf '[lab-os] %-40s %-9s %6ss  %s boots\n' "$s" "$verdict" "$secs" "$boots"
+        if [[ $verdict == PASS ]]; then
+            pass=$((pass + 1))
+        else
+            fail=$((fail + 1))
+            echo "----- last $LAB_TAIL lines of $LOG_DIR/$s.boot${boots:-1}.log -----"
+            tr -d '\r' <"$LOG_DIR/$s.boot${boots:-1}.log" 2>/dev/null | tail -n "$LAB_TAIL"
+            echo "----- end of $s -----"
+        fi
+    done
+    say "OS lab total: $(($(date +%s) - t_all))s; logs in $LOG_DIR"
+    echo "$pass passed, $fail failed"
+    ((fail == 0))
+}
+
+main "$@"
