@@ -15,6 +15,7 @@ pub mod roles;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::model::health::HealthPolicy;
 use crate::model::ownership::{FileOwnership, Ownership};
 use crate::model::persistence::{HostNetworkd, PersistenceGap};
 use crate::model::{HostState, ObjectId, Role};
@@ -36,6 +37,8 @@ pub struct Spec {
     pub persistence_gaps: Vec<PersistenceGap>,
     /// The host's own networkd files this was resolved with (none offline).
     pub host_networkd: HostNetworkd,
+    /// What to health-check and how (empty for a spec without checks).
+    pub health: HealthPolicy,
 }
 
 /// Reads and validates the spec at `path`, resolved for the host `selector` picks.
@@ -67,8 +70,19 @@ pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
 /// Role defaults, then the prerequisites of the IPVS table, of every tunnel link and FOU port, then the declared sections (which win), then the
 /// files that persist the result.
 pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
-    let Validated { source, node, role, vip_interface, vips, receivers, declared, ipvs, ipvs_ownership, persist } =
-        validated;
+    let Validated {
+        source,
+        node,
+        role,
+        vip_interface,
+        vips,
+        receivers,
+        declared,
+        ipvs,
+        ipvs_ownership,
+        persist,
+        health,
+    } = validated;
     let mut desired = HostState::default();
     let mut origins = BTreeMap::new();
     let role_defaults = role.map(|role| match role {
@@ -102,7 +116,17 @@ pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
         persistence_gaps = network.gaps;
     }
     let ownership = Ownership { ipvs: ipvs_ownership, files: file_ownership };
-    Spec { source, node, role, desired, ownership, origins, persistence_gaps, host_networkd: host_network.clone() }
+    Spec {
+        source,
+        node,
+        role,
+        desired,
+        ownership,
+        origins,
+        persistence_gaps,
+        host_networkd: host_network.clone(),
+        health,
+    }
 }
 
 #[cfg(test)]

@@ -101,6 +101,9 @@ fn service_spec(service: &Service) -> ServiceSpec {
         persistence: settings.persistence.as_ref().map(|p| persistence_spec(p, service.key.family())),
         one_packet: settings.one_packet,
         real_servers: service.destinations.values().map(|d| real_server_spec(d, service_port)).collect(),
+        health_check: None,
+        quorum: None,
+        start_drained: false,
     }
 }
 
@@ -131,6 +134,7 @@ fn real_server_spec(destination: &Destination, service_port: u16) -> RealServerS
         upper_threshold: nonzero(destination.upper_threshold),
         lower_threshold: nonzero(destination.lower_threshold),
         tunnel,
+        health_check: None,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod addresses;
 pub mod duration;
 pub mod files;
 pub mod fou;
+pub mod health;
 pub mod ipvs;
 pub mod keyed;
 pub mod links;

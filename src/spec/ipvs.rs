@@ -11,8 +11,10 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::health::{self, CheckedRealServer, HealthCheckSpec, QuorumSpec, RealServerHealthSpec, ServiceHealthSpec};
 use super::{schema, Problems};
 use crate::model::duration::Seconds;
+use crate::model::health::{is_health_mark, ServiceHealth, HEALTH_MARK_FIRST, HEALTH_MARK_LAST};
 use crate::model::ipvs::{
     Destination, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Scheduler, SchedulerFlag, Service,
     ServiceKey, ServiceSettings, Timeouts, TunnelChecksum, TunnelEncapsulation, TunnelType,
@@ -364,6 +366,17 @@ pub struct ServiceSpec {
     pub one_packet: bool,
     #[serde(default)]
     pub real_servers: Vec<RealServerSpec>,
+    /// How the agent checks the real servers; each real server may override fields (or say
+    /// `healthCheck: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckSpec>,
+    /// With fewer healthy real servers than `minHealthy`, the sorry server is added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<QuorumSpec>,
+    /// A real server the agent has no verdict on yet stays drained until it passes its check
+    /// (keepalived's `alpha`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub start_drained: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -415,6 +428,9 @@ pub struct RealServerSpec {
     /// Encapsulation for `method: tunnel` (default ipip).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<TunnelSpec>,
+    /// Fields that override the service's health check, or `false`: not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<RealServerHealthSpec>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -537,13 +553,20 @@ impl JsonSchema for Netmask {
 impl IpvsSpec {
     /// The desired IPVS table, or the problems found (with their field paths below `path`).
     /// `nodes` maps a Cluster spec's node names to their addresses (empty for a Host spec).
-    pub fn to_model(&self, path: &str, nodes: &BTreeMap<String, IpAddr>, problems: &mut Problems) -> IpvsState {
+    /// With it, the health checks of the services that have them.
+    pub fn to_model(
+        &self,
+        path: &str,
+        nodes: &BTreeMap<String, IpAddr>,
+        problems: &mut Problems,
+    ) -> (IpvsState, BTreeMap<ServiceKey, ServiceHealth>) {
         let timeouts = self.timeouts.as_ref().and_then(|t| t.to_model(&format!("{path}.timeouts"), problems));
         let mut state = IpvsState { timeouts, ..IpvsState::default() };
+        let mut health = BTreeMap::new();
         let mut first_declared: BTreeMap<_, String> = BTreeMap::new();
         for (index, service_spec) in self.services.iter().enumerate() {
             let service_path = format!("{path}.services[{index}]");
-            let Some(service) = service_spec.to_model(&service_path, nodes, problems) else {
+            let Some((service, service_health)) = service_spec.to_model(&service_path, nodes, problems) else {
                 continue;
             };
             if let Some(first) = first_declared.get(&service.key) {
@@ -556,9 +579,12 @@ impl IpvsSpec {
                 continue;
             }
             first_declared.insert(service.key, service_path);
+            if let Some(service_health) = service_health {
+                health.insert(service.key, service_health);
+            }
             state.services.insert(service.key(), service);
         }
-        state
+        (state, health)
     }
 }
 
@@ -610,6 +636,17 @@ impl ServiceSpec {
                     return None;
                 }
                 let fwmark = FWMARK.check(mark, &format!("{path}.fwmark"), problems)?;
+                if is_health_mark(fwmark) {
+                    problems.add(
+                        &format!("{path}.fwmark"),
+                        format!(
+                            "fwmark {mark} ({mark:#x}) is in the range lvs-converge keeps for its health-check \
+                             services ({HEALTH_MARK_FIRST:#x}-{HEALTH_MARK_LAST:#x})"
+                        ),
+                        "use a mark outside that range in your firewall rules and here",
+                    );
+                    return None;
+                }
                 Some(ServiceKey::FirewallMark { fwmark, family: self.family.unwrap_or(Family::Ipv4) })
             }
             (None, Some(address)) => {
@@ -647,7 +684,12 @@ impl ServiceSpec {
         }
     }
 
-    fn to_model(&self, path: &str, nodes: &BTreeMap<String, IpAddr>, problems: &mut Problems) -> Option<Service> {
+    fn to_model(
+        &self,
+        path: &str,
+        nodes: &BTreeMap<String, IpAddr>,
+        problems: &mut Problems,
+    ) -> Option<(Service, Option<ServiceHealth>)> {
         let before = problems.len();
         let key = self.key(path, problems);
         let scheduler = self.scheduler.unwrap_or_default();
@@ -689,13 +731,28 @@ impl ServiceSpec {
                     continue;
                 }
                 first_listed.insert(dest.key(), dest_path);
-                destinations.push(dest);
+                destinations.push((index, dest));
             }
         }
+        let checked: Vec<CheckedRealServer> = destinations
+            .iter()
+            .map(|(index, destination)| CheckedRealServer {
+                path: format!("{path}.realServers[{index}]"),
+                health_check: self.real_servers[*index].health_check.as_ref(),
+                destination,
+            })
+            .collect();
+        let health_spec = ServiceHealthSpec {
+            path,
+            check: self.health_check.as_ref(),
+            quorum: self.quorum.as_ref(),
+            start_drained: self.start_drained,
+        };
+        let service_health = health::service_health(&health_spec, &checked, family, default_port, nodes, problems);
         if problems.len() > before {
             return None;
         }
-        Some(Service {
+        let service = Service {
             key: key?,
             settings: ServiceSettings {
                 scheduler,
@@ -703,8 +760,9 @@ impl ServiceSpec {
                 persistence,
                 one_packet: self.one_packet,
             },
-            destinations: destinations.into_iter().map(|d| (d.key(), d)).collect(),
-        })
+            destinations: destinations.into_iter().map(|(_, d)| (d.key(), d)).collect(),
+        };
+        Some((service, service_health))
     }
 }
 
@@ -770,7 +828,7 @@ impl RealServerSpec {
         }
     }
 
-    fn to_model(
+    pub(super) fn to_model(
         &self,
         path: &str,
         service_family: Family,

@@ -3,6 +3,7 @@
 //! file, line, column and field path, with a hint, and every error is found here.
 
 pub mod fou;
+pub mod health;
 pub mod host;
 pub mod ipvs;
 pub mod locate;
@@ -23,6 +24,7 @@ use std::sync::OnceLock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::model::health::HealthPolicy;
 use crate::model::modules::canonical_module_name;
 use crate::model::ownership::IpvsOwnership;
 use crate::model::persistence::PersistSettings;
@@ -151,6 +153,8 @@ pub struct Validated {
     pub ipvs_ownership: IpvsOwnership,
     /// The `persist:` section resolved; `None`: no files are managed.
     pub persist: Option<PersistSettings>,
+    /// Health checks, quorums and `startDrained` of the IPVS services (empty without checks).
+    pub health: HealthPolicy,
 }
 
 /// Which node of a Cluster spec this host is.
@@ -486,7 +490,8 @@ impl Document {
             }
         }
         let sections = file.host_sections();
-        let ipvs = file.ipvs.as_ref().map(|ipvs| ipvs.to_model("ipvs", &BTreeMap::new(), problems)).unwrap_or_default();
+        let (ipvs, health) =
+            file.ipvs.as_ref().map(|ipvs| ipvs.to_model("ipvs", &BTreeMap::new(), problems)).unwrap_or_default();
         if file.role == Some(Role::RealServer) && file.vips.is_empty() {
             problems.add("role", "a real server needs the VIPs it answers for".into(), "add `vips: [203.0.113.100]`");
         }
@@ -515,7 +520,7 @@ impl Document {
             persist,
             problems,
         );
-        Validated { receivers, ..validated }
+        Validated { receivers, health: HealthPolicy { services: health, paths: BTreeMap::new() }, ..validated }
     }
 
     fn validate_cluster(&self, selector: &NodeSelector, problems: &mut Problems) -> Validated {
@@ -553,7 +558,8 @@ impl Document {
                 }
             }
         }
-        let ipvs = file.ipvs.as_ref().map(|ipvs| ipvs.to_model("ipvs", &addresses, problems)).unwrap_or_default();
+        let (ipvs, health) =
+            file.ipvs.as_ref().map(|ipvs| ipvs.to_model("ipvs", &addresses, problems)).unwrap_or_default();
         let Some((index, node)) = self.select(selector, problems) else {
             return Validated { source: self.source.clone(), ..Validated::default() };
         };
@@ -575,7 +581,7 @@ impl Document {
         match node.role {
             Role::Director => {
                 let ipvs_ownership = self.ipvs_ownership();
-                self.host_part(
+                let validated = self.host_part(
                     Some(node.name.clone()),
                     Some(Role::Director),
                     node.vip_interface.as_deref(),
@@ -585,7 +591,8 @@ impl Document {
                     ipvs_ownership,
                     persist,
                     problems,
-                )
+                );
+                Validated { health: HealthPolicy { services: health, paths: BTreeMap::new() }, ..validated }
             }
             Role::RealServer => {
                 let vips: BTreeSet<IpAddr> = ipvs
@@ -707,6 +714,7 @@ impl Document {
             ipvs,
             ipvs_ownership,
             persist,
+            health: HealthPolicy::default(),
         }
     }
 }
