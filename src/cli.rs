@@ -15,6 +15,7 @@ mod check;
 mod import;
 mod plan;
 mod show;
+mod status;
 mod validate;
 
 use std::io::{IsTerminal, Write};
@@ -101,6 +102,11 @@ pub enum Command {
     /// Check a spec without touching the host (every node of a Cluster spec) and say what it
     /// holds. Exit 0: valid, 1: invalid.
     Validate(validate::ValidateArgs),
+    /// Show each checked real server's health as the agent running in this namespace found
+    /// it: health, since when, the last check's outcome and latency, and (with -f SPEC) what
+    /// the verdict holds. Exit 0: none unhealthy, or no agent runs (said so); 2: at least one
+    /// real server unhealthy; 1: error.
+    Status(status::StatusArgs),
     /// Print the spec's JSON Schema, for editors and CI linters.
     Schema,
 }
@@ -145,6 +151,9 @@ pub enum CliError {
     Netns(#[from] netns::NetnsError),
     #[error(transparent)]
     Lock(#[from] lock::LockError),
+    /// `status` could not look into the runtime directory (not root, or not ours).
+    #[error(transparent)]
+    RunDir(#[from] crate::rundir::RunDirError),
     /// Worded by render, as `Apply` is.
     #[error("{}", render::saved::saved_plan_error(.0))]
     SavedPlan(SavedPlanError),
@@ -252,6 +261,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Import(_) => Some("import"),
         Command::Validate(_) => Some("validate"),
         Command::Schema => Some("schema"),
+        Command::Status(_) => Some("status"),
         Command::Check(args) if !args.judges_the_host() => Some("check without --host"),
         _ => None,
     };
@@ -265,6 +275,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Check(args) => check::run(args, &context),
         Command::Import(args) => import::run(args, &context),
         Command::Validate(args) => validate::run(args),
+        Command::Status(args) => status::run(args, &context),
         Command::Schema => validate::schema(),
     }
 }
@@ -392,17 +403,22 @@ fn resolve_on_host(
 /// The plan that takes `observed` to `spec`, each change marked with where its object came
 /// from and, on a Cluster director, the real-server nodes to converge first: `plan` and
 /// `apply -f` make the same one.
+/// First the agent's health verdicts that `observed` carries are held in `spec`'s desired
+/// state, so that what apply makes and verifies (and a saved plan keeps) is what the plan
+/// shows; the plan lists those holds.
 /// Refused when the spec declares a foo-over-UDP port the host has open bound to an
 /// address, a peer or a device: lvs-converge can neither open the port beside it nor
 /// change it.
-fn plan_spec(document: &spec::Document, spec: &Spec, observed: &HostState) -> Result<crate::plan::Plan, CliError> {
+fn plan_spec(document: &spec::Document, spec: &mut Spec, observed: &HostState) -> Result<crate::plan::Plan, CliError> {
     let (_, colliding) = crate::plan::fou::bound(&spec.desired.fou, &observed.fou_bound);
     if let Some(bound) = colliding.first() {
         return Err(CliError::FouPortBound { spec: spec.source.clone(), port: bound.port, binding: bound.binding });
     }
+    let holds = crate::plan::health::hold(spec, observed);
     Ok(crate::plan::diff(&spec.desired, observed, &spec.ownership)
         .annotate(|object| spec.origins.get(object).cloned())
-        .with_first_converge(real_server_nodes(document, spec)))
+        .with_first_converge(real_server_nodes(document, spec))
+        .with_health_holds(holds))
 }
 
 /// A Cluster director's real-server nodes, by name and address: the hosts its tunnel

@@ -227,6 +227,15 @@ fn cases_for(row: &Row, f: &Fixtures) -> Option<Vec<Case>> {
             case(&["--root", "/", "import", "--ipvsadm-save", &repo("tests/import/rich.ipvsadm-save")])
                 .saying("--root does nothing for `import`"),
         ],
+        ("status", 0) => vec![
+            case(&["status", "--observed", &repo("tests/health/recovered.observed.yaml")]),
+            case(&["status", "--observed", &converged("observed.yaml")]),
+        ],
+        ("status", 2) => vec![case(&["status", "--observed", &repo("tests/health/unhealthy.observed.yaml")])],
+        ("status", 1) => vec![
+            case(&["status", "--observed", &f.path("missing.yaml")]).saying("reading snapshot"),
+            case(&["--root", "/", "status"]).saying("--root does nothing for `status`"),
+        ],
         ("schema", 0) => vec![case(&["schema"])],
         _ => return None,
     };

@@ -142,6 +142,7 @@ impl Host for MemoryHost {
                 activity: table.activity.iter().filter(|a| touched.services.contains(&a.service)).cloned().collect(),
                 timeouts: None,
                 observed_at: table.observed_at,
+                health: None,
             };
             put_services(&mut known.ipvs, &touched.services, fresh);
         }

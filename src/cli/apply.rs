@@ -101,10 +101,10 @@ fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, 
     let document = spec::read(&arg.path)?;
     let lock_timeout = Duration::from_secs(args.lock_timeout);
     let mut apply_lock = lock::acquire(lock_timeout, &mut say_waiting)?;
-    let spec = resolve_for(&document, arg, context.root)?;
+    let mut spec = resolve_for(&document, arg, context.root)?;
     ready_to_change(&mut apply_lock, lock::writes_persistence(&spec.desired, &spec.ownership, None), lock_timeout)?;
     let observed = observe_resolved(&spec, context.root)?;
-    let plan = plan_spec(&document, &spec, &observed)?;
+    let plan = plan_spec(&document, &mut spec, &observed)?;
     apply::files::check_take_over(&plan, args.take_over).map_err(CliError::TakeOver)?;
     let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, context.root);
     let live = LiveHost::new(interest).take_over(args.take_over).planned_from(observed);

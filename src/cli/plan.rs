@@ -38,7 +38,7 @@ pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
         enter_netns(context.netns)?;
     }
     let document = spec::read(&arg.path)?;
-    let (spec, observed) = match &args.observed {
+    let (mut spec, observed) = match &args.observed {
         Some(path) => {
             let observed = snapshot::read(path)?;
             let spec = resolve(&document, arg, &observed)?;
@@ -50,7 +50,7 @@ pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
         }
         None => observe_for(&document, arg, context.root)?,
     };
-    let plan = plan_spec(&document, &spec, &observed)?;
+    let plan = plan_spec(&document, &mut spec, &observed)?;
     // Notes are for `check`; a plan shows what breaks or will.
     let mut findings = lint::check_observed(&document, &spec, &observed);
     findings.retain(|f| f.severity != lint::Severity::Note);

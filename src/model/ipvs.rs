@@ -536,6 +536,10 @@ pub struct IpvsState {
     /// so that planning stays a pure function of what was observed.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub observed_at: u64,
+    /// Observed only: the health verdicts of the agent running in this namespace, when one
+    /// is (its records are current); plan and apply hold the weights they call for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::HealthRecords>,
 }
 
 fn is_zero(value: &u64) -> bool {

@@ -1,7 +1,7 @@
 //! Reads the live IPVS table of the current network namespace over generic netlink, with
 //! the connection counts and drain records that removing real servers gracefully needs.
 
-use super::{drains, ObserveError};
+use super::{drains, health, ObserveError};
 use std::collections::BTreeSet;
 
 use crate::model::ipvs::{DestinationActivity, ServiceKey};
@@ -13,6 +13,7 @@ pub fn read() -> Result<IpvsState, ObserveError> {
     let mut state = client.dump().map_err(ObserveError::Ipvs)?;
     state.observed_at = crate::rundir::unix_now();
     attach_drain_records(&mut state, &drains::read());
+    state.health = health::read(state.observed_at);
     Ok(state)
 }
 

@@ -8,6 +8,7 @@ pub mod addresses;
 pub mod drains;
 pub mod files;
 pub mod fou;
+pub mod health;
 pub mod ipvs;
 pub mod links;
 pub mod modules;

@@ -5,6 +5,7 @@ pub mod addresses;
 pub mod compare;
 pub mod files;
 pub mod fou;
+pub mod health;
 pub mod ipvs;
 pub mod links;
 pub mod modules;
@@ -158,6 +159,10 @@ pub struct Plan {
     /// new or re-encapsulated destination will send it (see [`Plan::with_first_converge`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub first_converge: Vec<FirstConverge>,
+    /// Real servers whose weight the agent's health checks hold (see [`health::hold`]):
+    /// the desired state already has them, so they are never changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_holds: Vec<health::HealthHold>,
 }
 
 /// A node that must take a kind of tunnelled packet before this host sends it.
@@ -183,6 +188,12 @@ impl Plan {
     /// The host is exactly what the spec says.
     pub fn converged(&self) -> bool {
         self.changes.is_empty() && self.draining.is_empty()
+    }
+
+    /// The plan with the holds its desired state was overlaid with.
+    pub fn with_health_holds(mut self, holds: Vec<health::HealthHold>) -> Self {
+        self.health_holds = holds;
+        self
     }
 
     /// Counts of (create, update, delete).

@@ -270,8 +270,10 @@ impl SavedPlan {
         let document = spec::parse_document(&self.spec_text, &self.made.spec.path)
             .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
         let selector = NodeSelector { name: self.made.node.as_deref(), local_addresses: vec![] };
-        let resolved = desired::resolve_on(&document, &selector, &self.host_networkd)
+        let mut resolved = desired::resolve_on(&document, &selector, &self.host_networkd)
             .map_err(|source| SavedPlanError::InvalidSpec { path: path.to_path_buf(), source })?;
+        // The plan was made with the health records it observed held, as plan_spec holds them.
+        super::health::hold(&mut resolved, &self.observed);
         if resolved.node != self.made.node {
             return Err(inconsistent(Inconsistency::Node { resolved: resolved.node, named: self.made.node.clone() }));
         }
@@ -433,6 +435,10 @@ pub fn observed_digest(observed: &HostState, desired: &HostState) -> String {
 /// - Sysctls count only when the spec sets them (what a live plan reads anyway; a snapshot
 ///   from `show` holds more).
 ///
+/// - Health records count by their verdicts (status, since, dynamic weight): the agent
+///   rewrites their check times and expiry every few seconds, and only a verdict changes
+///   what the plan holds.
+///
 /// Everything else counts whole: links, addresses, routes, the IPVS table (services, real
 /// servers, timeouts) and the persistence files the spec manages. All collections are
 /// ordered maps, so the JSON serialisation is canonical.
@@ -444,6 +450,13 @@ pub fn canonical(observed: &HostState, desired: &HostState) -> HostState {
         (activity.active, activity.inactive) = (0, 0);
     }
     state.ipvs.activity.sort();
+    if let Some(records) = &mut state.ipvs.health {
+        (records.agent_pid, records.updated_at, records.valid_until) = (0, 0, 0);
+        for record in &mut records.servers {
+            (record.last_check, record.last_outcome, record.latency_ms) = (None, None, None);
+        }
+        records.servers.sort();
+    }
     state.modules.retain(|module| desired.modules.contains(module));
     state.sysctls.retain(|key, _| desired.sysctls.contains_key(key));
     state

@@ -5,7 +5,7 @@
 //! real-server settings, the timeouts object's id `timeouts`, a setting change's
 //! `after.setting`; 1.5: `first_converge`, the `fou` subsystem and its changes, an address's
 //! `deprecated` and its in-place `update`, tunnel kinds beyond ipip; 1.6: apply's
-//! `netlink_writes`), so consumers check the
+//! `netlink_writes`; next: `health_holds`), so consumers check the
 //! major number and may read newer minors.
 
 use serde::Serialize;
@@ -40,6 +40,9 @@ struct JsonPlan<'a> {
     first_converge: &'a [FirstConverge],
     /// Errors and warnings of `lvs-converge check` for this host.
     findings: &'a [Finding],
+    /// Real servers whose weight the agent's health checks hold: part of the desired state,
+    /// never changes.
+    health_holds: Vec<super::health::JsonHold>,
 }
 
 #[derive(Serialize)]
@@ -200,6 +203,7 @@ fn plan_document<'a>(plan: &'a Plan, node: Option<&'a str>, findings: &'a [Findi
         draining: &plan.draining,
         first_converge: &plan.first_converge,
         findings,
+        health_holds: plan.health_holds.iter().map(super::health::json_hold).collect(),
     }
 }
 

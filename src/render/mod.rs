@@ -5,6 +5,7 @@
 pub mod apply_failure;
 pub mod change;
 pub mod findings;
+pub mod health;
 pub mod import;
 pub mod json;
 pub mod notice;
@@ -12,6 +13,7 @@ pub mod plan_report;
 pub mod saved;
 pub mod snapshot;
 pub mod spec_summary;
+pub mod status;
 pub mod text;
 
 /// Output format of `plan`, `apply` and `check`.

@@ -80,7 +80,10 @@ pub fn render_plan(plan: &Plan, node: Option<&str>, style: Style) -> String {
     if !plan.first_converge.is_empty() {
         out.push('\n');
     }
-    if plan.converged() {
+    if plan.converged() && !plan.health_holds.is_empty() {
+        out.push_str(&style.bold("No changes."));
+        out.push_str(" The host matches the spec, as its health checks hold it.\n");
+    } else if plan.converged() {
         out.push_str(&style.bold("No changes."));
         out.push_str(" The host matches the spec.\n");
     } else if plan.is_empty() {
@@ -115,6 +118,7 @@ pub fn render_plan(plan: &Plan, node: Option<&str>, style: Style) -> String {
             }
         }
     }
+    out.push_str(&holds_block(plan));
     if !plan.draining.is_empty() {
         let _ = writeln!(out, "\nDraining (no new connections; deleted by a later apply, or now with apply --wait):");
         for draining in &plan.draining {
@@ -136,6 +140,18 @@ pub fn render_plan(plan: &Plan, node: Option<&str>, style: Style) -> String {
         summary.update,
         summary.delete
     );
+    out
+}
+
+/// The real servers the agent's health verdicts hold, after a blank line; empty when none.
+fn holds_block(plan: &Plan) -> String {
+    let mut out = String::new();
+    if !plan.health_holds.is_empty() {
+        let _ = writeln!(out, "\nHeld by health checks (the agent's verdicts, not changes):");
+        for hold in &plan.health_holds {
+            let _ = writeln!(out, "    {}", super::health::hold_line(hold, plan.observed_at));
+        }
+    }
     out
 }
 
@@ -174,9 +190,10 @@ fn field_text(field: &FieldChange, action: Action, style: Style) -> String {
 pub fn render_apply(plan: &Plan, node: Option<&str>, style: Style) -> String {
     if plan.converged() {
         return format!(
-            "{}{} The host already matched the spec; nothing was changed.\n",
+            "{}{} The host already matched the spec; nothing was changed.\n{}",
             node_line(node, style),
-            style.bold("No changes.")
+            style.bold("No changes."),
+            holds_block(plan)
         );
     }
     let mut out = render_plan(plan, node, style);

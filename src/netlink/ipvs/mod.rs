@@ -237,6 +237,7 @@ impl IpvsClient {
             timeouts: Some(timeouts),
             activity,
             observed_at: 0,
+            health: None,
         })
     }
 
