@@ -6,6 +6,7 @@
 //! host into the same type; `plan` diffs the two into ordered typed changes;
 //! `render` prints them; `apply` carries them out and verifies.
 
+pub mod agent;
 pub mod apply;
 pub mod cli;
 pub mod desired;

@@ -50,6 +50,7 @@ const STAGES: &[(&str, &[&str], &str)] = &[
         "every word a user reads: plans, findings, apply reports, a spec's summary, snapshots, lock waits",
     ),
     ("interrupt", &[], "the SIGINT/SIGTERM flag apply checks"),
+    ("agent", &[], "health probes and their rise/fall counting; the agent loop itself is still to come"),
     ("fault", &[], "fault injection for tests: LVS_CONVERGE_FAULT, read only with the fault-injection feature"),
     ("netns", &[], "entering a network namespace"),
     ("lock", &["model", "plan", "rundir"], "per-namespace and persistence-files locks"),
