@@ -10,6 +10,7 @@
 //! tests/exit_codes.rs walks it). A usage error is an error like any other (1): clap's own
 //! 2 would read as "changes pending" to a script.
 
+mod agent;
 mod apply;
 mod check;
 mod import;
@@ -25,10 +26,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::apply::{ApplyError, Outcome};
+use crate::converge::{self, ConvergeError};
 use crate::desired::{self, Spec};
-use crate::model::persistence::HostNetworkd;
 use crate::model::HostState;
-use crate::observe::{self, Interest, ObserveError};
+use crate::observe::ObserveError;
 use crate::plan::saved::SavedPlanError;
 use crate::render::{self, text::Style};
 use crate::spec::{self, NodeSelector, SpecError};
@@ -109,6 +110,10 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Print the spec's JSON Schema, for editors and CI linters.
     Schema,
+    /// Keep the host converged: run `apply` every interval (under the same lock, skipping a
+    /// run while someone else applies) and health-check real servers in between, until
+    /// SIGTERM. Logs one line per event; systemd Type=notify with watchdog.
+    Agent(agent::AgentArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -159,9 +164,10 @@ pub enum CliError {
     SavedPlan(SavedPlanError),
     #[error(transparent)]
     Import(#[from] crate::import::ImportError),
-    /// The spec declares a foo-over-UDP port that the host has open bound to something.
-    #[error("{}: `fou` declares port {} ({}), which this host has open bound to {}: lvs-converge opens ports unbound and cannot change a bound one\n  hint: close it (`ip fou del port {}{}` with the same local/peer/dev options, `ip fou show` lists them) or declare another port", .spec.display(), .port.port, .port.family.name(), crate::plan::unmanaged::bound_to(.binding), .port.port, if .port.family == crate::model::ipvs::Family::Ipv6 { " -6" } else { "" })]
-    FouPortBound { spec: PathBuf, port: crate::model::fou::FouPort, binding: crate::model::fou::FouBinding },
+    /// A converge run's own refusals (a bound foo-over-UDP port …); its other errors map to
+    /// the variants above and below, so their words and exit codes stay those of each stage.
+    #[error(transparent)]
+    Converge(ConvergeError),
     #[error("cannot install the SIGINT/SIGTERM handlers that let apply stop cleanly: {0}")]
     Signals(nix::Error),
     /// apply would overwrite a file lvs-converge did not write.
@@ -179,6 +185,10 @@ pub enum CliError {
     /// than ignored silently.
     #[error("--root does nothing for `{0}`: only plan, apply and check --host read (and apply writes) the persistence files below it\n  hint: leave out --root (for check: or add --host to check this host with its files below DIR)")]
     RootUnused(&'static str),
+    #[error("cannot start the agent's event loop (timers, signals): {0}\n  hint: this is the system refusing resources (threads, file descriptors); check `ulimit -n` and memory")]
+    AgentRuntime(std::io::Error),
+    #[error("cannot serve metrics on {address}: {source}\n  hint: give --metrics an address of this host and a free port (127.0.0.1:9469), or leave it out")]
+    MetricsListen { address: std::net::SocketAddr, source: std::io::Error },
     /// `import -o FILE` without `--force`, and FILE exists.
     #[error("{} already exists\n  hint: pass --force to overwrite it, or choose another -o FILE", .0.display())]
     ImportExists(PathBuf),
@@ -196,6 +206,19 @@ pub enum CliError {
 impl From<ApplyError> for CliError {
     fn from(error: ApplyError) -> Self {
         CliError::Apply(error)
+    }
+}
+
+impl From<ConvergeError> for CliError {
+    fn from(error: ConvergeError) -> Self {
+        match error {
+            ConvergeError::Spec(error) => CliError::Spec(error),
+            ConvergeError::Observe(error) => CliError::Observe(error),
+            ConvergeError::Lock(error) => CliError::Lock(error),
+            ConvergeError::Signals(error) => CliError::Signals(error),
+            ConvergeError::TakeOver(error) => CliError::TakeOver(error),
+            other @ ConvergeError::FouPortBound { .. } => CliError::Converge(other),
+        }
     }
 }
 
@@ -277,6 +300,7 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Validate(args) => validate::run(args),
         Command::Status(args) => status::run(args, &context),
         Command::Schema => validate::schema(),
+        Command::Agent(args) => agent::run(args, &context),
     }
 }
 
@@ -345,18 +369,10 @@ fn validated_nodes(document: &spec::Document, node: Option<&str>) -> Result<Vec<
     names.into_iter().map(|name| desired::resolve(document, &NodeSelector { name, local_addresses: vec![] })).collect()
 }
 
-/// `--node`, else this host's addresses (as `observed` holds them) pick a Cluster's node.
-fn node_selector<'a>(arg: &'a SpecArg, observed: &HostState) -> NodeSelector<'a> {
-    NodeSelector {
-        name: arg.node.as_deref(),
-        local_addresses: observed.addresses.values().map(|a| a.address).collect(),
-    }
-}
-
 /// Resolves the spec for this host, given its observed state (whose addresses pick the node
 /// of a Cluster spec when `--node` is not given).
 fn resolve(document: &spec::Document, arg: &SpecArg, observed: &HostState) -> Result<Spec, SpecError> {
-    desired::resolve(document, &node_selector(arg, observed))
+    desired::resolve(document, &converge::node_selector(arg.node.as_deref(), observed))
 }
 
 /// Observes the live host as the spec needs it: addresses first when the node must be found
@@ -366,74 +382,9 @@ fn observe_for(
     arg: &SpecArg,
     root: Option<&std::path::Path>,
 ) -> Result<(Spec, HostState), CliError> {
-    let spec = resolve_for(document, arg, root)?;
-    let observed = observe_resolved(&spec, root)?;
+    let spec = converge::resolve_for(document, arg.node.as_deref(), root)?;
+    let observed = converge::observe_resolved(&spec, root)?;
     Ok((spec, observed))
-}
-
-/// Resolves the spec for the live host, its own networkd files (under `root`) included
-/// when the spec writes network settings: those files decide where the settings go.
-fn resolve_for(document: &spec::Document, arg: &SpecArg, root: Option<&std::path::Path>) -> Result<Spec, CliError> {
-    // Only a Cluster spec without --node needs the host's addresses to pick its node first.
-    let observed = if document.file.kind == spec::SpecKind::Cluster && arg.node.is_none() {
-        observe::observe_host(&Interest::default())?
-    } else {
-        HostState::default()
-    };
-    resolve_on_host(document, arg, &observed, root)
-}
-
-/// [`resolve`] for the live host `observed` was read from, with its own networkd files
-/// (under `root`) when the spec writes network settings.
-fn resolve_on_host(
-    document: &spec::Document,
-    arg: &SpecArg,
-    observed: &HostState,
-    root: Option<&std::path::Path>,
-) -> Result<Spec, CliError> {
-    let validated = document.validate(&node_selector(arg, observed))?;
-    // Only a spec that persists network settings needs the host's own networkd files, which
-    // decide where those settings go (offline, every interface gets a file of its own).
-    let writes_network = validated.persist.as_ref().is_some_and(|persist| persist.network.is_some());
-    let host_networkd =
-        if writes_network { observe::files::read_host_networkd(root)? } else { HostNetworkd::default() };
-    Ok(desired::build(validated, &host_networkd))
-}
-
-/// The plan that takes `observed` to `spec`, each change marked with where its object came
-/// from and, on a Cluster director, the real-server nodes to converge first: `plan` and
-/// `apply -f` make the same one.
-/// First the agent's health verdicts that `observed` carries are held in `spec`'s desired
-/// state, so that what apply makes and verifies (and a saved plan keeps) is what the plan
-/// shows; the plan lists those holds.
-/// Refused when the spec declares a foo-over-UDP port the host has open bound to an
-/// address, a peer or a device: lvs-converge can neither open the port beside it nor
-/// change it.
-fn plan_spec(document: &spec::Document, spec: &mut Spec, observed: &HostState) -> Result<crate::plan::Plan, CliError> {
-    let (_, colliding) = crate::plan::fou::bound(&spec.desired.fou, &observed.fou_bound);
-    if let Some(bound) = colliding.first() {
-        return Err(CliError::FouPortBound { spec: spec.source.clone(), port: bound.port, binding: bound.binding });
-    }
-    let holds = crate::plan::health::hold(spec, observed);
-    Ok(crate::plan::diff(&spec.desired, observed, &spec.ownership)
-        .annotate(|object| spec.origins.get(object).cloned())
-        .with_first_converge(real_server_nodes(document, spec))
-        .with_health_holds(holds))
-}
-
-/// A Cluster director's real-server nodes, by name and address: the hosts its tunnel
-/// destinations reach.
-fn real_server_nodes<'d>(document: &'d spec::Document, spec: &Spec) -> Vec<(&'d str, std::net::IpAddr)> {
-    if spec.role != Some(crate::model::Role::Director) {
-        return Vec::new();
-    }
-    let real_servers = document.file.nodes.iter().filter(|node| node.role == crate::model::Role::RealServer);
-    real_servers.map(|node| (node.name.as_str(), node.address)).collect()
-}
-
-fn observe_resolved(spec: &Spec, root: Option<&std::path::Path>) -> Result<HostState, CliError> {
-    let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, root).with_lvs_sysctls();
-    Ok(observe::observe_host(&interest)?)
 }
 
 #[cfg(test)]

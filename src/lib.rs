@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod apply;
 pub mod cli;
+pub mod converge;
 pub mod desired;
 pub mod fault;
 pub mod import;

@@ -67,14 +67,15 @@ fn names_clap(code: &[(Token, usize)]) -> Vec<usize> {
 /// The lines where `code` writes to the terminal: a printing macro, or stdout/stderr taken.
 fn prints(code: &[(Token, usize)]) -> Vec<usize> {
     code.windows(2)
-        .filter(|pair| {
-            matches!(
-                (pair[0].0, pair[1].0),
-                (Token::Ident("print" | "println" | "eprint" | "eprintln" | "dbg"), Token::Punct('!'))
-                    | (Token::Ident("stdout" | "stderr"), Token::Punct('('))
-            )
+        .enumerate()
+        .filter(|(at, pair)| match (pair[0].0, pair[1].0) {
+            (Token::Ident("print" | "println" | "eprint" | "eprintln" | "dbg"), Token::Punct('!')) => true,
+            // `.stdout(…)` is a method: it sets up a child's output (`Command::stdout`), it
+            // does not write to ours.
+            (Token::Ident("stdout" | "stderr"), Token::Punct('(')) => *at == 0 || code[at - 1].0 != Token::Punct('.'),
+            _ => false,
         })
-        .map(|pair| pair[0].1)
+        .map(|(_, pair)| pair[0].1)
         .collect()
 }
 
@@ -86,7 +87,13 @@ fn the_checks_see_code_and_only_code() {
     for code in ["eprintln!(\"x\");", "print!(\"{x}\")", "let _ = writeln!(std::io::stderr(), \"x\");", "dbg!(x)"] {
         assert_eq!(lines(prints, code), [1], "{code}");
     }
-    for code in ["let println_count = 1;", "fn stdout_of(child: &Child)", "sprintln!(x)", "Stdio::inherit()"] {
+    for code in [
+        "let println_count = 1;",
+        "fn stdout_of(child: &Child)",
+        "sprintln!(x)",
+        "Stdio::inherit()",
+        "command.stdout(Stdio::null()).stderr(Stdio::null())",
+    ] {
         assert!(lines(prints, code).is_empty(), "{code}");
     }
 

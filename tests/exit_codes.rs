@@ -198,6 +198,16 @@ fn cases_for(row: &Row, f: &Fixtures) -> Option<Vec<Case>> {
         ("apply", 4) => {
             vec![case(&["apply", "--no-rollback", "-f", &f.path("second-fails.yaml")]).in_private_netns()]
         }
+        ("agent", 0) => vec![case(&["agent", "-f", &f.path("arp-ignore-0.yaml"), "--once"])
+            .in_private_netns()
+            .saying("converge run (start): ")],
+        ("agent", 1) => vec![
+            case(&["agent", "-f", &f.path("empty-cluster.yaml"), "--once"]).saying("lists its hosts under `nodes`"),
+            case(&["agent", "-f", &f.path("first-fails.yaml"), "--once"])
+                .in_private_netns()
+                .saying("failed: change 1 of 1 failed"),
+            case(&["agent", "-f", &drift("spec.yaml"), "--interval", "0s"]).saying("at least 1s"),
+        ],
         ("check", 0) => vec![case(&["check", "-f", &repo("examples/seed/cluster.yaml")])],
         ("check", 2) => vec![
             case(&["check", "-f", &repo("tests/check/real_server_mistakes.yaml")]),
@@ -358,7 +368,7 @@ fn every_row_of_the_readme_exit_code_table_is_what_the_binary_does() {
 fn every_case_has_its_row() {
     let fixtures = Fixtures::new("cases");
     let rows = readme_rows();
-    let commands = ["any", "validate", "plan", "apply", "check", "show", "import", "schema"];
+    let commands = ["any", "validate", "plan", "apply", "check", "show", "import", "schema", "agent"];
     for command in commands {
         for exit in 0..=4 {
             let row = Row { command: command.to_string(), exit };

@@ -5,13 +5,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{
-    enter_netns, observe_resolved, plan_spec, resolve_for, say, write_report, CliError, Context, FormatArg, SpecArg,
-    EXIT_OK,
-};
+use super::{enter_netns, say, write_report, CliError, Context, FormatArg, SpecArg, EXIT_OK};
 use crate::apply::faults::FaultInjecting;
 use crate::apply::live::LiveHost;
 use crate::apply::{self, ApplyError, ApplyOptions, Host as _};
+use crate::converge::{converge_live, ConvergeOptions};
 use crate::observe::Interest;
 use crate::plan::saved::{SavedPlan, SavedPlanError};
 use crate::render::{self, text::Style, Format};
@@ -99,18 +97,15 @@ fn apply_saved_plan(path: &Path, args: &ApplyArgs, context: &Context) -> Result<
 fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, CliError> {
     enter_netns(context.netns)?;
     let document = spec::read(&arg.path)?;
-    let lock_timeout = Duration::from_secs(args.lock_timeout);
-    let mut apply_lock = lock::acquire(lock_timeout, &mut say_waiting)?;
-    let mut spec = resolve_for(&document, arg, context.root)?;
-    ready_to_change(&mut apply_lock, lock::writes_persistence(&spec.desired, &spec.ownership, None), lock_timeout)?;
-    let observed = observe_resolved(&spec, context.root)?;
-    let plan = plan_spec(&document, &mut spec, &observed)?;
-    apply::files::check_take_over(&plan, args.take_over).map_err(CliError::TakeOver)?;
-    let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, context.root);
-    let live = LiveHost::new(interest).take_over(args.take_over).planned_from(observed);
-    let mut host = FaultInjecting::from_env(live);
-    let result = apply::apply(plan, &spec.desired, &spec.ownership, args.options(), &mut host);
-    report_apply(result, spec.node.as_deref(), host.netlink_writes(), args.format.into(), context.style)
+    let options = ConvergeOptions {
+        take_over: args.take_over,
+        apply: args.options(),
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+        stop_on_signals: true,
+    };
+    let converged = converge_live(&document, arg.node.as_deref(), context.root, &options, &mut say_waiting)?;
+    let node = converged.spec.node.as_deref();
+    report_apply(converged.result, node, converged.netlink_writes, args.format.into(), context.style)
 }
 
 /// The last step before apply reads the host to change it: the host-wide lock when it may

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::{
-    enter_netns, print_report, refuse_root_with_observed, resolve, resolve_on_host, validated_nodes, CliError, Context,
-    FormatArg, SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
+    enter_netns, print_report, refuse_root_with_observed, resolve, validated_nodes, CliError, Context, FormatArg,
+    SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
 };
 use crate::lint;
 use crate::observe::{self, snapshot, Interest};
@@ -61,7 +61,7 @@ pub(super) fn run(args: &CheckArgs, context: &Context) -> Result<u8, CliError> {
             }
             None => {
                 let observed = observe::observe_host(&Interest::default())?;
-                let spec = resolve_on_host(&document, arg, &observed, context.root)?;
+                let spec = crate::converge::resolve_on_host(&document, arg.node.as_deref(), &observed, context.root)?;
                 (observed, spec)
             }
         };

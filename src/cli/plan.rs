@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{
-    enter_netns, observe_for, plan_spec, print_stdout, refuse_root_with_observed, resolve, say, CliError, Context,
-    FormatArg, SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
+    enter_netns, observe_for, print_stdout, refuse_root_with_observed, resolve, say, CliError, Context, FormatArg,
+    SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
 };
 use crate::desired::Spec;
 use crate::model::HostState;
@@ -50,7 +50,7 @@ pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
         }
         None => observe_for(&document, arg, context.root)?,
     };
-    let plan = plan_spec(&document, &mut spec, &observed)?;
+    let plan = crate::converge::plan_spec(&document, &mut spec, &observed)?;
     // Notes are for `check`; a plan shows what breaks or will.
     let mut findings = lint::check_observed(&document, &spec, &observed);
     findings.retain(|f| f.severity != lint::Severity::Note);

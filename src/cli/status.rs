@@ -84,7 +84,7 @@ fn resolve(path: &std::path::Path, node: Option<String>, observed: Option<&HostS
     let arg = SpecArg { path: path.to_path_buf(), node };
     match observed {
         Some(observed) => Ok(super::resolve(&document, &arg, observed)?),
-        None => super::resolve_for(&document, &arg, None),
+        None => Ok(crate::converge::resolve_for(&document, arg.node.as_deref(), None)?),
     }
 }
 

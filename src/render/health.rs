@@ -53,7 +53,7 @@ pub fn hold_line(hold: &HealthHold, now: u64) -> String {
         HoldEffect::Removed => format!("real server {who}: {}, removed (onFailure: remove)", verdict()),
         HoldEffect::Weight(weight) => format!("real server {who}: {}, weight {weight} from its check", verdict()),
         HoldEffect::SorryServerAdded => {
-            format!("sorry server {who}: added, too few real servers healthy (quorum){}", age(hold.since, now))
+            format!("sorry server {who}: added{}, too few real servers healthy (quorum)", age(hold.since, now))
         }
     }
 }
@@ -134,7 +134,7 @@ mod tests {
              real server 198.51.100.22:80 of tcp 203.0.113.100:80: healthy for 16m30s, weight 7 from its check\n    \
              real server 198.51.100.23:80 of tcp 203.0.113.100:80: no verdict yet, drained until healthy (startDrained)\n    \
              real server 198.51.100.24:80 of tcp 203.0.113.100:80: unhealthy for 1m, removed (onFailure: remove)\n    \
-             sorry server 192.0.2.50:80 of tcp 203.0.113.100:80: added, too few real servers healthy (quorum) for 1m\n\
+             sorry server 192.0.2.50:80 of tcp 203.0.113.100:80: added for 1m, too few real servers healthy (quorum)\n\
              \n\
              Plan: 0 to create, 0 to update, 0 to delete.\n"
         );

@@ -2,6 +2,7 @@
 //! a user reads about a change or an object is made here; renderers only format, they never
 //! decide what changes, and never write: the command line prints what they make.
 
+pub mod agent;
 pub mod apply_failure;
 pub mod change;
 pub mod findings;

@@ -1,0 +1,246 @@
+//! The agent's loop, on a current-thread tokio runtime: a converge run every interval (±10 %
+//! jitter, so directors started together do not read and write in step), signals between
+//! steps, the systemd watchdog. A run goes to a blocking thread: it talks netlink through its
+//! own runtime, and the loop keeps answering the watchdog (and signals) while it works.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::metrics::Metrics;
+use super::notify::Notifier;
+use super::signals::Command;
+use super::{AgentEvent, RunFailure, RunOutcome, RunReport, Trigger};
+use crate::apply::ApplyOptions;
+use crate::converge::{self, ConvergeError, ConvergeOptions, Converged};
+use crate::desired::Spec;
+use crate::lock::LockError;
+use crate::spec;
+
+/// A spec read and resolved for this host: what runs converge to.
+#[derive(Debug)]
+pub struct Loaded {
+    pub document: spec::Document,
+    pub spec: Spec,
+}
+
+/// The host the agent converges, behind a seam: the live host in production, a memory host
+/// in tests. Both methods block (they may read the host); the loop calls them off its thread.
+pub trait AgentHost: Send + Sync + 'static {
+    /// Reads the spec at `path` and resolves it for this host, refusing what `apply` would.
+    fn load(&self, path: &Path) -> Result<Loaded, ConvergeError>;
+    /// One converge run. Never waits for the apply lock: a busy lock skips the run.
+    fn converge(&self, loaded: &Loaded) -> RunOutcome;
+}
+
+/// The live host, in the namespace the process is in, persistence files below `root`.
+#[derive(Debug, Clone, Default)]
+pub struct LiveAgentHost {
+    /// The Cluster node this host is (None: by its addresses).
+    pub node: Option<String>,
+    pub root: Option<PathBuf>,
+}
+
+impl AgentHost for LiveAgentHost {
+    fn load(&self, path: &Path) -> Result<Loaded, ConvergeError> {
+        let document = spec::read(path)?;
+        let spec = converge::resolve_for(&document, self.node.as_deref(), self.root.as_deref())?;
+        Ok(Loaded { document, spec })
+    }
+
+    fn converge(&self, loaded: &Loaded) -> RunOutcome {
+        let converged = converge::converge_live(
+            &loaded.document,
+            self.node.as_deref(),
+            self.root.as_deref(),
+            &run_options(),
+            &mut |_| {},
+        );
+        outcome_of(converged)
+    }
+}
+
+/// How the agent's runs apply: rolled back on failure, never waiting for the lock or for
+/// drains, never taking over a file someone else wrote, and not stopped by SIGINT/SIGTERM
+/// halfway (the loop stops after the run).
+pub fn run_options() -> ConvergeOptions {
+    ConvergeOptions {
+        take_over: false,
+        apply: ApplyOptions { rollback: true, wait: false, stop: never },
+        lock_timeout: Duration::ZERO,
+        stop_on_signals: false,
+    }
+}
+
+fn never() -> bool {
+    false
+}
+
+/// A run's outcome from what converge returned.
+pub fn outcome_of(converged: Result<Converged, ConvergeError>) -> RunOutcome {
+    match converged {
+        Err(ConvergeError::Lock(LockError::Busy { holder, .. })) => RunOutcome::LockBusy { holder },
+        Err(error) => RunOutcome::Failed(RunFailure::Converge(error)),
+        Ok(Converged { result: Err(error), .. }) => RunOutcome::Failed(RunFailure::Apply(error)),
+        Ok(Converged { result: Ok(report), netlink_writes, stages, .. }) if report.changed() => {
+            RunOutcome::Repaired { changes: report.plan.changes.len(), netlink_writes, stages }
+        }
+        Ok(Converged { stages, .. }) => RunOutcome::Converged { stages },
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    pub spec: PathBuf,
+    /// Between two converge runs (each jittered by ±10 %).
+    pub interval: Duration,
+    /// One run, then exit.
+    pub once: bool,
+}
+
+/// Who hears what the agent does: `log` gets every event; `status_of` gives the one-line
+/// systemd STATUS= for the events that change it (words are render's, not the loop's).
+pub struct Told<'a> {
+    pub log: &'a mut dyn FnMut(&AgentEvent),
+    pub status_of: fn(&AgentEvent) -> Option<String>,
+    pub notifier: &'a Notifier,
+    pub metrics: Option<&'a Metrics>,
+}
+
+impl Told<'_> {
+    fn tell(&mut self, event: &AgentEvent) {
+        self.record(event);
+        if let Some(status) = (self.status_of)(event) {
+            self.notifier.status(&status);
+        }
+    }
+
+    /// The log and the metrics, without a word to systemd.
+    fn record(&mut self, event: &AgentEvent) {
+        (self.log)(event);
+        if let (AgentEvent::Run(report), Some(metrics)) = (event, self.metrics) {
+            metrics.record_run(report);
+        }
+    }
+}
+
+/// How the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// Whether the last converge run failed (or was skipped for a busy lock): `--once`'s
+    /// exit code.
+    pub last_run_failed: bool,
+}
+
+/// Runs the agent until a stop command (or, with `once`, one run). The spec must load at
+/// start; after that every failure is told and the loop goes on.
+pub async fn run<H: AgentHost>(
+    host: Arc<H>,
+    options: &AgentOptions,
+    mut commands: UnboundedReceiver<Command>,
+    told: &mut Told<'_>,
+) -> Result<Ended, ConvergeError> {
+    let mut loaded = Arc::new(load(&host, &options.spec).await?);
+    told.tell(&AgentEvent::Started { spec: options.spec.clone(), interval: options.interval, checks: 0 });
+    let mut running = Some(start_run(&host, &loaded, Trigger::Start));
+    // A run asked for while another is under way: started when that one ends.
+    let mut queued: Option<Trigger> = None;
+    let mut next_run = Instant::now();
+    let mut stop_after_run = false;
+    let mut ready = false;
+    let mut last_run_failed = false;
+    let mut commands_open = true;
+    let mut watchdog = told.notifier.watchdog_every().map(tokio::time::interval);
+    loop {
+        tokio::select! {
+            finished = async { running.as_mut().expect("guarded by is_some").await }, if running.is_some() => {
+                running = None;
+                let report = finished.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
+                last_run_failed = matches!(report.outcome, RunOutcome::Failed(_) | RunOutcome::LockBusy { .. });
+                let event = AgentEvent::Run(report);
+                if ready {
+                    told.tell(&event);
+                } else {
+                    // systemd starts what comes after the agent once the host is converged.
+                    told.record(&event);
+                    told.notifier.ready(&(told.status_of)(&event).unwrap_or_default());
+                    ready = true;
+                }
+                if stop_after_run || options.once {
+                    break;
+                }
+                next_run = Instant::now() + jittered(options.interval, RandomState::new().hash_one(next_run));
+                if let Some(trigger) = queued.take() {
+                    running = Some(start_run(&host, &loaded, trigger));
+                }
+            }
+            () = tokio::time::sleep_until(next_run), if running.is_none() => {
+                running = Some(start_run(&host, &loaded, Trigger::Interval));
+            }
+            command = commands.recv(), if commands_open => match command {
+                None => commands_open = false,
+                Some(Command::Stop(signal)) => {
+                    told.tell(&AgentEvent::Stopping { signal });
+                    told.notifier.stopping();
+                    if running.is_none() {
+                        break;
+                    }
+                    stop_after_run = true;
+                }
+                Some(Command::Reload) => match load(&host, &options.spec).await {
+                    Ok(new) => {
+                        loaded = Arc::new(new);
+                        told.tell(&AgentEvent::Reloaded { spec: options.spec.clone(), checks: 0 });
+                        match running {
+                            Some(_) => queued = Some(Trigger::Reload),
+                            None => running = Some(start_run(&host, &loaded, Trigger::Reload)),
+                        }
+                    }
+                    Err(error) => told.tell(&AgentEvent::ReloadRefused { error }),
+                },
+            },
+            () = tick(&mut watchdog) => told.notifier.watchdog(),
+        }
+    }
+    Ok(Ended { last_run_failed })
+}
+
+/// Loads the spec off the loop's thread (resolving a Cluster's node may read the host).
+async fn load<H: AgentHost>(host: &Arc<H>, path: &Path) -> Result<Loaded, ConvergeError> {
+    let (host, path) = (Arc::clone(host), path.to_path_buf());
+    tokio::task::spawn_blocking(move || host.load(&path))
+        .await
+        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
+}
+
+fn start_run<H: AgentHost>(host: &Arc<H>, loaded: &Arc<Loaded>, trigger: Trigger) -> JoinHandle<RunReport> {
+    let (host, loaded) = (Arc::clone(host), Arc::clone(loaded));
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let outcome = host.converge(&loaded);
+        RunReport { trigger, outcome, took: started.elapsed() }
+    })
+}
+
+/// The next tick of the watchdog interval; never, without a watchdog.
+async fn tick(watchdog: &mut Option<tokio::time::Interval>) {
+    match watchdog {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// `interval` moved by up to ±10 %, by `random` (any u64, evenly spread).
+pub fn jittered(interval: Duration, random: u64) -> Duration {
+    let spread = interval / 5; // the whole ±10 % range
+    let offset = spread.mul_f64(random as f64 / u64::MAX as f64);
+    (interval - interval / 10) + offset
+}

@@ -1,0 +1,312 @@
+//! The agent's loop against an in-memory host, on real (short) time: what it runs, when,
+//! and what signals do to it.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::notify::Notifier;
+use super::run::{self, outcome_of, AgentHost, AgentOptions, Ended, Loaded, Told};
+use super::signals::Command;
+use super::{AgentEvent, RunOutcome};
+use crate::apply::memory::MemoryHost;
+use crate::apply::Host as _;
+use crate::converge::{self, ConvergeError};
+use crate::spec::{self, NodeSelector};
+
+const SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      realServers:\n        - address: 203.0.113.11\n        - address: 203.0.113.12\n";
+
+/// The agent's host, in memory; `gate`, when set, holds each run until a message comes.
+struct MemoryAgent {
+    host: Mutex<MemoryHost>,
+    busy_runs: Mutex<usize>,
+    gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+}
+
+impl MemoryAgent {
+    fn new() -> Arc<MemoryAgent> {
+        Arc::new(MemoryAgent {
+            host: Mutex::new(MemoryHost::default()),
+            busy_runs: Mutex::new(0),
+            gate: Mutex::new(None),
+        })
+    }
+
+    fn destinations(&self) -> usize {
+        self.host.lock().unwrap().state.ipvs.services.values().map(|s| s.destinations.len()).sum()
+    }
+}
+
+impl AgentHost for MemoryAgent {
+    fn load(&self, path: &Path) -> Result<Loaded, ConvergeError> {
+        let document = spec::read(path)?;
+        let spec = crate::desired::resolve(&document, &NodeSelector { name: None, local_addresses: vec![] })?;
+        Ok(Loaded { document, spec })
+    }
+
+    fn converge(&self, loaded: &Loaded) -> RunOutcome {
+        if let Some(gate) = self.gate.lock().unwrap().as_ref() {
+            let _ = gate.recv_timeout(Duration::from_secs(10));
+        }
+        {
+            let mut busy = self.busy_runs.lock().unwrap();
+            if *busy > 0 {
+                *busy -= 1;
+                return RunOutcome::LockBusy { holder: "4242".into() };
+            }
+        }
+        let mut host = self.host.lock().unwrap();
+        let result = (|| {
+            let observed = host.observe()?;
+            let spec =
+                crate::desired::resolve(&loaded.document, &NodeSelector { name: None, local_addresses: vec![] })?;
+            converge::converge_on(&loaded.document, spec, observed, &run::run_options(), |_| &mut *host)
+        })();
+        outcome_of(result)
+    }
+}
+
+/// "Run(trigger:outcome)", "Reloaded", …: what a test compares.
+fn describe(event: &AgentEvent) -> String {
+    match event {
+        AgentEvent::Started { .. } => "Started".into(),
+        AgentEvent::Run(report) => format!("Run({:?}:{})", report.trigger, report.outcome.name()),
+        AgentEvent::Reloaded { .. } => "Reloaded".into(),
+        AgentEvent::ReloadRefused { .. } => "ReloadRefused".into(),
+        AgentEvent::Stopping { signal } => format!("Stopping({signal})"),
+        AgentEvent::RecordsUnwritten { .. } => "RecordsUnwritten".into(),
+    }
+}
+
+struct Scene {
+    dir: PathBuf,
+    spec: PathBuf,
+    events: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scene {
+    fn new(name: &str) -> Scene {
+        let dir = crate::test_support::scratch_dir("agent", name);
+        let spec = dir.join("spec.yaml");
+        std::fs::write(&spec, SPEC).unwrap();
+        Scene { dir, spec, events: Arc::default() }
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.watch().events()
+    }
+
+    /// What the test's driver watches while the agent runs.
+    fn watch(&self) -> Watch {
+        Watch { events: Arc::clone(&self.events), spec: self.spec.clone() }
+    }
+
+    /// Runs the agent on `host` while `drive` sends it commands; returns how it ended.
+    fn run<F: std::future::Future<Output = ()>>(
+        &self,
+        host: Arc<MemoryAgent>,
+        options: AgentOptions,
+        notifier: &Notifier,
+        drive: impl FnOnce(tokio::sync::mpsc::UnboundedSender<Command>) -> F,
+    ) -> Ended {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (sender, commands) = tokio::sync::mpsc::unbounded_channel();
+        let events = Arc::clone(&self.events);
+        let mut log = move |event: &AgentEvent| events.lock().unwrap().push(describe(event));
+        let mut told = Told { log: &mut log, status_of: crate::render::agent::status, notifier, metrics: None };
+        runtime.block_on(async {
+            let (ended, ()) = tokio::join!(run::run(host, &options, commands, &mut told), drive(sender));
+            ended.unwrap()
+        })
+    }
+
+    fn options(&self, interval_ms: u64, once: bool) -> AgentOptions {
+        AgentOptions { spec: self.spec.clone(), interval: Duration::from_millis(interval_ms), once }
+    }
+}
+
+/// The log and spec of a scene, for the driver.
+#[derive(Clone)]
+struct Watch {
+    events: Arc<Mutex<Vec<String>>>,
+    spec: PathBuf,
+}
+
+impl Watch {
+    fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 10 s) until the log holds `count` events like `event`.
+    async fn seen(&self, event: &str, count: usize) {
+        for _ in 0..1000 {
+            if self.events().iter().filter(|e| *e == event).count() >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no {count}× {event} in {:?}", self.events());
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn once_converges_the_host_one_time_and_ends() {
+    let scene = Scene::new("once");
+    let host = MemoryAgent::new();
+    let ended = scene.run(Arc::clone(&host), scene.options(60_000, true), &Notifier::default(), |_| async {});
+    assert_eq!(ended, Ended { last_run_failed: false });
+    assert_eq!(scene.events(), ["Started", "Run(Start:repaired)"]);
+    assert_eq!(host.destinations(), 2);
+}
+
+#[test]
+fn drift_made_out_of_band_is_repaired_within_an_interval_and_stop_ends_the_loop() {
+    let scene = Scene::new("drift");
+    let watch = scene.watch();
+    let host = MemoryAgent::new();
+    let agent = Arc::clone(&host);
+    let ended = scene.run(Arc::clone(&host), scene.options(100, false), &Notifier::default(), |commands| async move {
+        let scene = watch;
+        scene.seen("Run(Start:repaired)", 1).await;
+        scene.seen("Run(Interval:converged)", 1).await;
+        // `ipvsadm -d` of a real server, behind the agent's back.
+        for service in agent.host.lock().unwrap().state.ipvs.services.values_mut() {
+            service.destinations.pop_first();
+        }
+        scene.seen("Run(Interval:repaired)", 1).await;
+        commands.send(Command::Stop("SIGTERM")).unwrap();
+    });
+    assert_eq!(ended, Ended { last_run_failed: false });
+    assert_eq!(host.destinations(), 2, "the deleted real server is back");
+    assert_eq!(scene.events().last().map(String::as_str), Some("Stopping(SIGTERM)"));
+}
+
+#[test]
+fn a_reload_applies_a_valid_spec_and_keeps_the_old_one_when_the_new_one_is_invalid() {
+    let scene = Scene::new("reload");
+    let watch = scene.watch();
+    let host = MemoryAgent::new();
+    let agent = Arc::clone(&host);
+    scene.run(Arc::clone(&host), scene.options(60_000, false), &Notifier::default(), |commands| async move {
+        let scene = watch;
+        scene.seen("Run(Start:repaired)", 1).await;
+        std::fs::write(&scene.spec, SPEC.replace("        - address: 203.0.113.12\n", "")).unwrap();
+        commands.send(Command::Reload).unwrap();
+        scene.seen("Run(Reload:repaired)", 1).await;
+        assert_eq!(agent.destinations(), 1, "the new spec is applied");
+        std::fs::write(&scene.spec, SPEC.replace("port: 80", "port: eighty")).unwrap();
+        commands.send(Command::Reload).unwrap();
+        scene.seen("ReloadRefused", 1).await;
+        commands.send(Command::Stop("SIGINT")).unwrap();
+    });
+    assert_eq!(
+        scene.events(),
+        ["Started", "Run(Start:repaired)", "Reloaded", "Run(Reload:repaired)", "ReloadRefused", "Stopping(SIGINT)"]
+    );
+    assert_eq!(host.destinations(), 1, "the old spec stays in force");
+}
+
+#[test]
+fn a_busy_lock_skips_the_run_and_the_loop_goes_on() {
+    let scene = Scene::new("busy");
+    let watch = scene.watch();
+    let host = MemoryAgent::new();
+    *host.busy_runs.lock().unwrap() = 1;
+    scene.run(Arc::clone(&host), scene.options(50, false), &Notifier::default(), |commands| async move {
+        let scene = watch;
+        scene.seen("Run(Interval:repaired)", 1).await;
+        commands.send(Command::Stop("SIGTERM")).unwrap();
+    });
+    assert_eq!(scene.events()[..3], ["Started", "Run(Start:lock_busy)", "Run(Interval:repaired)"]);
+}
+
+#[test]
+fn a_stop_during_a_run_waits_for_the_run_to_finish() {
+    let scene = Scene::new("stop-mid-run");
+    let watch = scene.watch();
+    let host = MemoryAgent::new();
+    let (release, gate) = std::sync::mpsc::channel();
+    *host.gate.lock().unwrap() = Some(gate);
+    scene.run(Arc::clone(&host), scene.options(60_000, false), &Notifier::default(), |commands| async move {
+        let scene = watch;
+        scene.seen("Started", 1).await;
+        commands.send(Command::Stop("SIGTERM")).unwrap();
+        scene.seen("Stopping(SIGTERM)", 1).await;
+        release.send(()).unwrap();
+    });
+    assert_eq!(scene.events(), ["Started", "Stopping(SIGTERM)", "Run(Start:repaired)"]);
+    assert_eq!(host.destinations(), 2, "the run under way finished its apply");
+}
+
+#[test]
+fn systemd_hears_ready_after_the_first_run_and_the_watchdog_at_half_its_limit() {
+    let scene = Scene::new("notify");
+    let watch = scene.watch();
+    let socket_path = scene.dir.join("notify");
+    let systemd = UnixDatagram::bind(&socket_path).unwrap();
+    systemd.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let host = MemoryAgent::new();
+    let (release, gate) = std::sync::mpsc::channel();
+    *host.gate.lock().unwrap() = Some(gate);
+    // WatchdogSec=200ms: a tick every 100 ms, even while a run is under way.
+    let notifier = Notifier::new(socket_path.to_str(), Some(200_000));
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let heard = Arc::clone(&received);
+    let listener = std::thread::spawn(move || {
+        let mut buffer = [0u8; 256];
+        while let Ok(n) = systemd.recv(&mut buffer) {
+            let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+            let stop = message == "STOPPING=1";
+            heard.lock().unwrap().push(message);
+            if stop {
+                break;
+            }
+        }
+    });
+    scene.run(host, scene.options(60_000, false), &notifier, |commands| async move {
+        let scene = watch;
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        release.send(()).unwrap();
+        scene.seen("Run(Start:repaired)", 1).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        commands.send(Command::Stop("SIGTERM")).unwrap();
+    });
+    listener.join().unwrap();
+    let received = received.lock().unwrap().clone();
+    let ready = received.iter().position(|m| m.starts_with("READY=1")).expect("READY=1 sent");
+    assert!(
+        received[..ready].iter().filter(|m| *m == "WATCHDOG=1").count() >= 2,
+        "watchdog during the first run: {received:?}"
+    );
+    assert!(received[..ready].iter().all(|m| m == "WATCHDOG=1"), "nothing else before READY: {received:?}");
+    assert_eq!(received[ready], "READY=1\nSTATUS=converged: last run repaired 5 change(s)");
+}
+
+#[test]
+fn converge_failures_are_runs_that_failed_and_a_busy_lock_is_a_skip() {
+    let busy = crate::lock::LockError::Busy {
+        path: "/run/x".into(),
+        holder: "77".into(),
+        waited: Duration::ZERO,
+        scope: crate::lock::Scope::Namespace,
+    };
+    assert!(matches!(outcome_of(Err(ConvergeError::Lock(busy))), RunOutcome::LockBusy { holder } if holder == "77"));
+    let io = crate::lock::LockError::Io { path: "/run/x".into(), source: std::io::Error::other("x") };
+    assert_eq!(outcome_of(Err(ConvergeError::Lock(io))).name(), "failed");
+}
+
+#[test]
+fn jitter_stays_within_ten_percent() {
+    let interval = Duration::from_secs(30);
+    assert_eq!(run::jittered(interval, 0), Duration::from_secs(27));
+    assert_eq!(run::jittered(interval, u64::MAX), Duration::from_secs(33));
+    let middle = run::jittered(interval, u64::MAX / 2);
+    assert!(middle > Duration::from_millis(29_900) && middle < Duration::from_millis(30_100), "{middle:?}");
+}
