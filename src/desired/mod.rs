@@ -8,6 +8,7 @@
 //! lint and import read it.
 
 pub mod files;
+pub mod health_paths;
 mod merge;
 mod prerequisites;
 pub mod roles;
@@ -67,7 +68,8 @@ pub fn parse(text: &str, source: &Path) -> Result<Spec, SpecError> {
     spec::parse(text, source).map(|validated| build(validated, &HostNetworkd::default()))
 }
 
-/// Role defaults, then the prerequisites of the IPVS table, of every tunnel link and FOU port, then the declared sections (which win), then the
+/// Role defaults, then the hidden services that health checks travel through the tunnel (and
+/// the sysctl their replies need), then the prerequisites of the IPVS table, of every tunnel link and FOU port, then the declared sections (which win), then the
 /// files that persist the result.
 pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
     let Validated {
@@ -78,10 +80,10 @@ pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
         vips,
         receivers,
         declared,
-        ipvs,
+        mut ipvs,
         ipvs_ownership,
         persist,
-        health,
+        mut health,
     } = validated;
     let mut desired = HostState::default();
     let mut origins = BTreeMap::new();
@@ -98,6 +100,15 @@ pub fn build(validated: Validated, host_network: &HostNetworkd) -> Spec {
     if let (Some(role), Some(defaults)) = (role, role_defaults) {
         merge::merge(&mut desired, &mut origins, defaults, Some(&format!("role {}", role.name())));
     }
+    health.paths = health_paths::paths(&ipvs, &health.services);
+    for (key, service) in health_paths::services(&health.paths).services {
+        origins.insert(ObjectId::IpvsService(key), health_paths::ORIGIN.to_string());
+        for destination in service.destinations.keys() {
+            origins.insert(ObjectId::IpvsDestination(key, *destination), health_paths::ORIGIN.to_string());
+        }
+        ipvs.services.insert(key, service);
+    }
+    merge::merge(&mut desired, &mut origins, health_paths::sysctls(&health.paths), Some(health_paths::ORIGIN));
     merge::merge(&mut desired, &mut origins, prerequisites::ipvs(&ipvs), Some("ipvs services"));
     for (origin, modules) in link_modules {
         merge::merge(&mut desired, &mut origins, modules, Some(&origin));

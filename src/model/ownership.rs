@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::health::is_health_service;
 use super::ipvs::ServiceKey;
 use super::persistence::NETWORK_DROP_IN_NAME;
 
@@ -37,12 +38,21 @@ pub struct IpvsOwnership {
 }
 
 impl IpvsOwnership {
+    /// The hidden health-check services are always covered: lvs-converge made them.
     pub fn covers(&self, key: &ServiceKey) -> bool {
         self.all
+            || is_health_service(key)
             || match key {
                 ServiceKey::Address { address, .. } => self.addresses.contains(address),
                 ServiceKey::FirewallMark { fwmark, .. } => self.fwmarks.contains(fwmark),
             }
+    }
+
+    /// Whether an undeclared service on the host is deleted: with `prune`, those the scope
+    /// covers; always, a hidden health-check service no check needs any more (no one else
+    /// makes services with those marks, and one left behind would keep a path open).
+    pub fn deletes_undeclared(&self, key: &ServiceKey) -> bool {
+        (self.prune && self.covers(key)) || is_health_service(key)
     }
 }
 
@@ -81,5 +91,24 @@ impl FileOwnership {
     fn covers_drop_in_directory(&self, directory: &Path) -> bool {
         let drop_ins = directory.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".network.d"));
         drop_ins && directory.parent().is_some_and(|parent| self.directories.contains_key(parent))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::health::HEALTH_MARK_FIRST;
+    use crate::model::ipvs::Family;
+
+    #[test]
+    fn health_check_services_are_owned_and_deleted_without_prune_and_strangers_are_not() {
+        let ownership = IpvsOwnership::default();
+        let hidden = ServiceKey::FirewallMark { fwmark: HEALTH_MARK_FIRST + 3, family: Family::Ipv4 };
+        let stranger = ServiceKey::FirewallMark { fwmark: HEALTH_MARK_FIRST - 1, family: Family::Ipv4 };
+        assert!(ownership.covers(&hidden) && ownership.deletes_undeclared(&hidden));
+        assert!(!ownership.covers(&stranger) && !ownership.deletes_undeclared(&stranger));
+        let pruning = IpvsOwnership { prune: true, fwmarks: [7].into(), ..IpvsOwnership::default() };
+        let owned = ServiceKey::FirewallMark { fwmark: 7, family: Family::Ipv4 };
+        assert!(pruning.deletes_undeclared(&owned) && !pruning.deletes_undeclared(&stranger));
     }
 }

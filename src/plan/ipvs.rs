@@ -121,7 +121,7 @@ pub fn diff(desired: &IpvsState, observed: &IpvsState, ownership: &IpvsOwnership
     let mut unmanaged = Vec::new();
     let mut deleted = Vec::new();
     for (key, have) in observed.services.iter().filter(|(key, _)| !desired.services.contains_key(key)) {
-        if ownership.prune && ownership.covers(key) {
+        if ownership.deletes_undeclared(key) {
             deleted.push(IpvsChange::DeleteService {
                 service: *key,
                 before: have.settings.clone(),
@@ -515,5 +515,33 @@ mod tests {
             }]
         );
         assert_eq!(pruned.unmanaged, [Unmanaged::IpvsService { service: outside_key, in_scope: false }]);
+    }
+
+    /// A hidden health-check service no check needs any more is deleted without `prune`; a
+    /// firewall-mark service just outside their range is a stranger, reported and left.
+    #[test]
+    fn hidden_health_check_services_are_deleted_when_not_desired_and_strangers_are_left() {
+        use crate::model::health::{HEALTH_MARK_FIRST, HEALTH_MARK_LAST};
+        let fwmark = |mark| {
+            let mut hidden = service(&[]);
+            hidden.key = ServiceKey::FirewallMark { fwmark: mark, family: crate::model::ipvs::Family::Ipv4 };
+            hidden
+        };
+        let (hidden, stranger) = (fwmark(HEALTH_MARK_LAST), fwmark(HEALTH_MARK_FIRST - 1));
+        let desired = state(&[service(&[])]);
+        let observed = state(&[service(&[]), hidden.clone(), stranger.clone()]);
+        let plan = diff(&desired, &observed, &IpvsOwnership::default());
+        assert_eq!(
+            plan.changes,
+            vec![IpvsChange::DeleteService {
+                service: hidden.key,
+                before: hidden.settings.clone(),
+                destinations: vec![]
+            }]
+        );
+        assert_eq!(plan.unmanaged, [Unmanaged::IpvsService { service: stranger.key, in_scope: false }]);
+        // Still desired: left as it is.
+        let kept = diff(&state(&[service(&[]), hidden.clone()]), &observed, &IpvsOwnership::default());
+        assert!(kept.changes.is_empty(), "{:?}", kept.changes);
     }
 }

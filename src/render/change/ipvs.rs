@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{all_fields, changed_fields, to_json, ChangeView, FieldChange, Parts};
 use crate::model::duration::Seconds;
+use crate::model::health::is_health_service;
 use crate::model::ipvs::{
     Destination, DestinationKey, ForwardingMethod, Persistence, Scheduler, SchedulerFlag, ServiceKey, ServiceSettings,
     Timeouts, TunnelChecksum, TunnelType,
@@ -23,21 +24,31 @@ pub fn describe(change: &IpvsChange, parts: Parts) -> ChangeView {
     ChangeView { subsystem: Subsystem::Ipvs, action, kind, id, fields, before, after }
 }
 
-/// What the object is and which one.
+/// What the object is and which one. The services health checks travel through the tunnel
+/// are named as such: nobody declared them, and their marks mean nothing to a reader.
 fn heading(change: &IpvsChange) -> (&'static str, String) {
     match change {
         IpvsChange::SetTimeouts { .. } => ("ipvs connection timeouts", TIMEOUTS_ID.to_string()),
         IpvsChange::CreateService { service, .. }
         | IpvsChange::UpdateService { service, .. }
-        | IpvsChange::DeleteService { service, .. } => ("ipvs service", service.to_string()),
+        | IpvsChange::DeleteService { service, .. } => {
+            let kind = if is_health_service(service) { HEALTH_SERVICE_KIND } else { "ipvs service" };
+            (kind, service.to_string())
+        }
         IpvsChange::CreateDestination { service, after: destination }
         | IpvsChange::UpdateDestination { service, after: destination, .. }
         | IpvsChange::DeleteDestination { service, before: destination }
         | IpvsChange::DrainDestination { service, before: destination, .. } => {
-            ("ipvs real server", destination_id(service, &destination.key()))
+            let kind = if is_health_service(service) { HEALTH_REAL_SERVER_KIND } else { "ipvs real server" };
+            (kind, destination_id(service, &destination.key()))
         }
     }
 }
+
+/// The kind of a hidden service that health checks travel through the tunnel.
+pub const HEALTH_SERVICE_KIND: &str = "ipvs health-check path service";
+/// The kind of the one real server of such a service.
+pub const HEALTH_REAL_SERVER_KIND: &str = "ipvs health-check path real server";
 
 /// The fields for people: every one for creates and deletes, the changed ones for updates.
 fn fields(change: &IpvsChange) -> Vec<FieldChange> {
@@ -244,4 +255,48 @@ fn destination_fields(dest: &Destination) -> Vec<(&'static str, String)> {
         ("upperThreshold", threshold_text(dest.upper_threshold)),
         ("lowerThreshold", threshold_text(dest.lower_threshold)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::model::HostState;
+    use crate::render::text::{render_plan, Style};
+
+    /// From an empty host: the hidden service and its real server are named for what they
+    /// are, with where they come from, in the text and the JSON plan alike.
+    #[test]
+    fn hidden_health_check_services_are_labelled_in_text_and_json() {
+        let text = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n\
+            \x20   - { address: 203.0.113.100, port: 80, healthCheck: { type: tcp }, realServers: [{ address: 198.51.100.11 }] }\n";
+        let spec = crate::desired::parse(text, Path::new("d.yaml")).unwrap();
+        let mark = *spec.health.paths.values().next().unwrap();
+        let plan = crate::plan::diff(&spec.desired, &HostState::default(), &spec.ownership)
+            .annotate(|object| spec.origins.get(object).cloned());
+        let text = render_plan(&plan, None, Style { color: false });
+        assert!(
+            text.contains(&format!(
+                "+ ipvs health-check path service fwmark {mark} (ipv4)\n      # will be created (from health checks through the tunnel)\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "+ ipvs health-check path real server 198.51.100.11:0 of fwmark {mark} (ipv4)\n      # will be created (from health checks through the tunnel)\n"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("+ ipvs service tcp 203.0.113.100:80\n"), "declared services keep their kind: {text}");
+        let json: serde_json::Value =
+            serde_json::from_str(&crate::render::json::render_plan(&plan, None, &[])).unwrap();
+        let hidden = json["resource_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|change| change["id"] == format!("fwmark {mark} (ipv4)"))
+            .expect("the hidden service is a change");
+        assert_eq!(hidden["kind"], "ipvs health-check path service");
+        assert_eq!(hidden["origin"], "health checks through the tunnel");
+    }
 }
