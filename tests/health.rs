@@ -59,3 +59,45 @@ fn a_snapshot_carries_health_records_as_show_read_them() {
     assert_eq!(json["agent"]["valid_until"], 1_700_000_200u64);
     assert_eq!(json["real_servers"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn plan_beside_an_agent_holds_an_unhealthy_real_server_and_restores_it_once_healthy() {
+    let spec = Path::new(ROOT).join("tests/cases/health_holds/spec.yaml").display().to_string();
+    let held = run(&["plan", "-f", &spec, "--observed", &fixture("unhealthy.observed.yaml")]);
+    assert_eq!(held.status.code(), Some(0), "holds alone are not changes: {held:?}");
+    assert!(stdout(&held).contains("Held by health checks"), "{held:?}");
+
+    let recovered = run(&["plan", "-f", &spec, "--observed", &fixture("recovered.observed.yaml"), "--format", "json"]);
+    assert_eq!(recovered.status.code(), Some(2), "{recovered:?}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&recovered)).unwrap();
+    assert_eq!(json["health_holds"], serde_json::json!([]));
+    let change = &json["resource_changes"][0];
+    assert_eq!(
+        (change["id"].as_str(), change["action"].as_str()),
+        (Some("198.51.100.21:80 of tcp 203.0.113.100:80"), Some("update"))
+    );
+    assert_eq!((change["before"]["weight"].clone(), change["after"]["weight"].clone()), (0.into(), 1.into()));
+}
+
+#[test]
+fn status_with_the_spec_says_what_each_verdict_holds_and_who_is_not_judged_yet() {
+    let spec = std::fs::read_to_string(Path::new(ROOT).join("tests/cases/health_holds/spec.yaml")).unwrap();
+    let spec = spec.replace(
+        "        - address: 198.51.100.22\n",
+        "        - address: 198.51.100.22\n        - address: 198.51.100.23\n",
+    );
+    let dir = std::env::temp_dir().join(format!("lvs-converge-health-status-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("spec.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let output = run(&["status", "-f", path.to_str().unwrap(), "--observed", &fixture("unhealthy.observed.yaml")]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let text = stdout(&output);
+    assert!(text.contains("connection refused in 3 ms; held drained (weight 0)\n"), "{text}");
+    assert!(text.contains("passed in 2 ms\n"), "a healthy one holds nothing: {text}");
+    assert!(
+        text.contains("  198.51.100.23:80 of tcp 203.0.113.100:80: no verdict yet (the agent has not checked it)\n"),
+        "{text}"
+    );
+}

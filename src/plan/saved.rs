@@ -710,4 +710,60 @@ mod tests {
         assert_eq!(plan.check_fresh(&quiet, Path::new("p.json"), 0), Ok(()));
         SavedPlan::from_json(&plan.to_json(), Path::new("p.json")).expect("consistent");
     }
+
+    #[test]
+    fn a_plan_saved_beside_the_agent_keeps_its_hold_and_goes_stale_only_when_a_verdict_changes() {
+        use crate::model::health::{HealthRecord, HealthRecords, HealthStatus};
+        const HEALTH_SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: 80\n      healthCheck: { type: tcp, via: direct }\n      realServers:\n        - address: 203.0.113.11\n        - address: 203.0.113.12\n";
+        let path = Path::new("p.json");
+        let mut spec = desired::parse(HEALTH_SPEC, Path::new("director.yaml")).expect("valid spec");
+        let mut observed = spec.desired.clone();
+        let service = *observed.ipvs.services.keys().next().unwrap();
+        let destination = *observed.ipvs.services[&service].destinations.keys().next().unwrap();
+        let record = HealthRecord {
+            service,
+            destination,
+            status: HealthStatus::Unhealthy,
+            since: 1_700_000_000,
+            last_check: Some(1_700_000_050),
+            last_outcome: None,
+            latency_ms: Some(1),
+            weight: None,
+        };
+        observed.ipvs.health = Some(HealthRecords {
+            agent_pid: 9,
+            updated_at: 1_700_000_050,
+            valid_until: 1_700_000_100,
+            servers: vec![record],
+        });
+        let holds = crate::plan::health::hold(&mut spec, &observed);
+        let plan = super::super::diff(&spec.desired, &observed, &spec.ownership).with_health_holds(holds);
+        assert_eq!(plan.changes.len(), 1, "the agent has not drained it yet: the plan does");
+        let made = Provenance {
+            created_at: 1_700_000_060,
+            spec: SpecFingerprint { path: "director.yaml".into(), sha256: sha256_hex(HEALTH_SPEC.as_bytes()) },
+            node: None,
+            netns: None,
+            root: None,
+            observed_from: ObservedFrom::Live,
+        };
+        let saved =
+            SavedPlan::new(made, spec.desired.clone(), spec.ownership.clone(), &spec.origins, plan, observed.clone())
+                .with_spec_text(HEALTH_SPEC);
+        let read = SavedPlan::from_json(&saved.to_json(), path).expect("re-resolved and held with its own records");
+        assert_eq!(read.plan.health_holds.len(), 1);
+
+        let mut renewed = observed.clone();
+        let records = renewed.ipvs.health.as_mut().unwrap();
+        (records.agent_pid, records.updated_at, records.valid_until) = (10, 1_700_000_070, 1_700_000_170);
+        (records.servers[0].last_check, records.servers[0].latency_ms) = (Some(1_700_000_070), Some(4));
+        assert_eq!(read.check_fresh(&renewed, path, 0), Ok(()), "renewed records, same verdicts");
+
+        let mut healed = observed.clone();
+        healed.ipvs.health.as_mut().unwrap().servers[0].status = HealthStatus::Healthy;
+        assert!(read.check_fresh(&healed, path, 0).is_err(), "a verdict changed: the hold the plan made is stale");
+        let mut agent_gone = observed;
+        agent_gone.ipvs.health = None;
+        assert!(read.check_fresh(&agent_gone, path, 0).is_err(), "no agent any more: nothing holds it");
+    }
 }
