@@ -142,7 +142,7 @@ step "plan and apply by hand while rs1 is unhealthy: health is not drift"
 rc=0
 run_out plan_held lvs-converge --netns director plan -f $SPEC --node director || rc=$?
 expect_eq "$rc" 0 "plan exit code (a health hold is no change)"
-expect_contains "$plan_held" "held by health checks" "plan reports the hold"
+expect_contains "$plan_held" "Held by health checks" "plan reports the hold"
 expect_contains "$plan_held" "203.0.113.11" "plan names rs1 as held"
 expect_ok lvs-converge --netns director apply -f $SPEC --node director
 expect_eq "$(ipvs_weight director "$WEB" $RS1)" 0 "rs1's weight after apply by hand"
