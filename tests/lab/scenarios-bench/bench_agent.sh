@@ -63,7 +63,7 @@ for kind in $KINDS; do
         >/tmp/agent-$kind.log 2>&1 &
     agent=$!
     healthy_count() {
-        in_ns director busybox wget -q -T 3 -O- "http://$METRICS/metrics" 2>/dev/null |
+        in_ns director timeout 3 busybox wget -q -O- "http://$METRICS/metrics" 2>/dev/null |
             grep '^lvs_converge_real_server_healthy{' | awk '$NF == 1' | wc -l
     }
     t0=$(uptime_s)

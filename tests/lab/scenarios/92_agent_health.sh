@@ -53,7 +53,7 @@ agent_spec() {
 	EOF
 }
 
-scrape() { in_ns director busybox wget -q -T 3 -O- "http://$METRICS/metrics"; }
+scrape() { in_ns director timeout 3 busybox wget -q -O- "http://$METRICS/metrics"; }
 
 # metric_value TEXT NAME WORD: the value of the first sample of NAME whose labels hold WORD
 metric_value() {
@@ -61,6 +61,14 @@ metric_value() {
 }
 
 agent_alive() { kill -0 "$agent" 2>/dev/null; }
+
+# agent_fail MSG: the agent's last log lines and the traffic's, then fail
+agent_fail() {
+    echo "--- agent log (last 15 lines)"
+    tail -n 15 /tmp/agent.log
+    [[ ! -e /tmp/traffic.log ]] || { echo "--- traffic (last 10 requests)"; tail -n 10 /tmp/traffic.log; }
+    fail "$*"
+}
 
 # weight_is SERVICE RS WEIGHT (for wait_for: the weight is read on every try)
 weight_is() { [[ $(ipvs_weight director "$1" "$2") == "$3" ]]; }
@@ -102,7 +110,7 @@ cat >/tmp/traffic.sh <<'EOF'
 # one line per request: "<uptime at start> ok <body>" or "<uptime> FAIL"
 while [ ! -e /tmp/traffic.stop ]; do
     t=$(cut -d' ' -f1 /proc/uptime)
-    if body=$(busybox wget -q -T 1 -O- http://203.0.113.100/ 2>/dev/null); then echo "$t ok $body"; else echo "$t FAIL"; fi
+    if body=$(timeout 2 busybox wget -q -O- http://203.0.113.100/ 2>/dev/null); then echo "$t ok $body"; else echo "$t FAIL"; fi
     sleep 0.05
 done
 EOF
@@ -110,6 +118,7 @@ rm -f /tmp/traffic.stop
 in_ns client bash /tmp/traffic.sh >/tmp/traffic.log 2>&1 &
 traffic=$!
 sleep 3
+run_cmd tail -n 4 /tmp/traffic.log
 # requests (started in [FROM, TO)) that failed / succeeded / were answered by WHO
 count() { awk -v a="$1" -v b="$2" -v what="$3" '$1 >= a && $1 < b && ($2 == what || $3 == what)' /tmp/traffic.log | wc -l; }
 expect_eq "$(count 0 99999 FAIL)" 0 "failed requests before anything broke"
@@ -121,7 +130,7 @@ pids=$(ns_pids rs1 httpd)
 [[ -n $pids ]] || fail "no httpd in rs1"
 t_stop=$(uptime_s)
 run_cmd kill $pids
-wait_for 30 weight_is "$WEB" $RS1 0 || fail "rs1 never drained"
+wait_for 30 weight_is "$WEB" $RS1 0 || agent_fail "rs1 never drained"
 t_drained=$(uptime_s)
 detection=$(elapsed_since "$t_stop")
 run_in director ipvsadm -Ln -t $VIP:80
@@ -178,7 +187,7 @@ expect_num "$runs" -ge 2 "metric: converge runs (the first and the one rs1's fal
 step "rs1's web server starts again: weight back after rise"
 t_start=$(uptime_s)
 start_web rs1
-wait_for 30 weight_is "$WEB" $RS1 1 || fail "rs1 never restored"
+wait_for 30 weight_is "$WEB" $RS1 1 || agent_fail "rs1 never restored"
 restore=$(elapsed_since "$t_start")
 t_restored=$(uptime_s)
 echo "RESTORE: rs1 back at weight 1 after $restore s (interval ${CHECK_INTERVAL}s x rise $RISE)"
@@ -192,7 +201,7 @@ echo "TRAFFIC: $(grep -c . /tmp/traffic.log) requests, $(count 0 99999 FAIL) fai
 
 step "rs2 loses its VIP on lo: the tunnel-path check fails, the direct check passes"
 run_in rs2 ip addr del $VIP/32 dev lo
-wait_for 30 weight_is "$WEB" $RS2 0 || fail "rs2 (tunnel check) never drained"
+wait_for 30 weight_is "$WEB" $RS2 0 || agent_fail "rs2 (tunnel check) never drained"
 sleep $((CHECK_INTERVAL * (FALL + 1)))
 expect_eq "$(ipvs_weight director "$WEB" $RS2)" 0 "rs2 behind port 80 (tunnel-path check)"
 expect_eq "$(ipvs_weight director "$DIRECT" 198.51.100.22:8080)" 1 "rs2 behind port 8080 (via: direct check)"
