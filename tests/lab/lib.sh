@@ -392,7 +392,19 @@ hold_lock() {
 #   ipvs_weight NS SERVICE RS   weight of real server RS ("203.0.113.11:80") of SERVICE
 #                            ("-t 203.0.113.100:80", as ipvsadm -Sn writes it) in NS, "absent" if none
 #   ns_pids NS WORD          pids of NS's processes whose command line has the word WORD
+#   wait_secs SECS CMD...    retry CMD until it succeeds or SECS of wall-clock time pass
+#                            (wait_for counts tries, which a slow CMD under TCG stretches)
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+wait_secs() {
+    local secs=$1 deadline
+    shift
+    deadline=$(awk -v now="$(uptime_s)" -v s="$secs" 'BEGIN { print now + s }')
+    while ! "$@" >/dev/null 2>&1; do
+        awk -v now="$(uptime_s)" -v d="$deadline" 'BEGIN { exit !(now >= d) }' && return 1
+        sleep 0.1
+    done
+}
 
 elapsed_since() { awk -v a="$1" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }'; }
 

@@ -70,7 +70,7 @@ agent_fail() {
     fail "$*"
 }
 
-# weight_is SERVICE RS WEIGHT (for wait_for: the weight is read on every try)
+# weight_is SERVICE RS WEIGHT (for wait_secs: the weight is read on every try)
 weight_is() { [[ $(ipvs_weight director "$1" "$2") == "$3" ]]; }
 
 topology_cluster
@@ -86,7 +86,7 @@ lvs-converge --netns director agent -f $SPEC --node director --interval ${INTERV
     --metrics $METRICS --log-format json >/tmp/agent.log 2>&1 &
 agent=$!
 t0=$(uptime_s)
-wait_for 30 eval 'weight_is "$WEB" $RS1 1 && weight_is "$WEB" $RS2 1' ||
+wait_secs 30 eval 'weight_is "$WEB" $RS1 1 && weight_is "$WEB" $RS2 1' ||
     { cat /tmp/agent.log; fail "the agent did not converge the director within 30 s"; }
 echo "first converge after $(elapsed_since "$t0") s"
 agent_alive || fail "agent exited: $(cat /tmp/agent.log)"
@@ -130,7 +130,7 @@ pids=$(ns_pids rs1 httpd)
 [[ -n $pids ]] || fail "no httpd in rs1"
 t_stop=$(uptime_s)
 run_cmd kill $pids
-wait_for 30 weight_is "$WEB" $RS1 0 || agent_fail "rs1 never drained"
+wait_secs 30 weight_is "$WEB" $RS1 0 || agent_fail "rs1 never drained"
 t_drained=$(uptime_s)
 detection=$(elapsed_since "$t_stop")
 run_in director ipvsadm -Ln -t $VIP:80
@@ -187,7 +187,7 @@ expect_num "$runs" -ge 2 "metric: converge runs (the first and the one rs1's fal
 step "rs1's web server starts again: weight back after rise"
 t_start=$(uptime_s)
 start_web rs1
-wait_for 30 weight_is "$WEB" $RS1 1 || agent_fail "rs1 never restored"
+wait_secs 30 weight_is "$WEB" $RS1 1 || agent_fail "rs1 never restored"
 restore=$(elapsed_since "$t_start")
 t_restored=$(uptime_s)
 echo "RESTORE: rs1 back at weight 1 after $restore s (interval ${CHECK_INTERVAL}s x rise $RISE)"
@@ -201,7 +201,7 @@ echo "TRAFFIC: $(grep -c . /tmp/traffic.log) requests, $(count 0 99999 FAIL) fai
 
 step "rs2 loses its VIP on lo: the tunnel-path check fails, the direct check passes"
 run_in rs2 ip addr del $VIP/32 dev lo
-wait_for 30 weight_is "$WEB" $RS2 0 || agent_fail "rs2 (tunnel check) never drained"
+wait_secs 30 weight_is "$WEB" $RS2 0 || agent_fail "rs2 (tunnel check) never drained"
 sleep $((CHECK_INTERVAL * (FALL + 1)))
 expect_eq "$(ipvs_weight director "$WEB" $RS2)" 0 "rs2 behind port 80 (tunnel-path check)"
 expect_eq "$(ipvs_weight director "$DIRECT" 198.51.100.22:8080)" 1 "rs2 behind port 8080 (via: direct check)"
@@ -210,23 +210,23 @@ run_out metrics scrape
 expect_eq "$(metric_value "$metrics" lvs_converge_real_server_healthy '198.51.100.22:80"')" 0 "metric: rs2 behind port 80"
 expect_eq "$(metric_value "$metrics" lvs_converge_real_server_healthy '8080')" 1 "metric: rs2 behind port 8080"
 expect_ok lvs-converge --netns rs2 apply -f $SPEC --node rs2
-wait_for 30 weight_is "$WEB" $RS2 1 || fail "rs2 never restored"
+wait_secs 30 weight_is "$WEB" $RS2 1 || fail "rs2 never restored"
 
 step "ipvsadm -d of a real server out of band: repaired within one interval"
+drift_repaired() { scrape | awk '/^lvs_converge_drift_repaired_total/ { s += $NF } END { print s + 0 }'; }
+repaired_before=$(drift_repaired)
 run_in director ipvsadm -d $WEB -r $RS2
 t_deleted=$(uptime_s)
-wait_for 30 weight_is "$WEB" $RS2 1 || fail "rs2 never put back"
+wait_secs 30 weight_is "$WEB" $RS2 1 || fail "rs2 never put back"
 repair=$(elapsed_since "$t_deleted")
 echo "REPAIR: rs2 back after $repair s (converge interval ${INTERVAL}s +-10%)"
 expect_secs "$repair" -le "$(awk -v i=$INTERVAL 'BEGIN { print i * 1.1 + 2 }')" "repair time"
-run_out metrics scrape
-repaired=$(grep '^lvs_converge_drift_repaired_total' <<<"$metrics" | awk '{ s += $NF } END { print s + 0 }')
-expect_num "$repaired" -ge 1 "metric: drift repaired"
+expect_eq "$(drift_repaired)" $((repaired_before + 1)) "metric: drift repaired (one more)"
 
 step "SIGHUP with a changed spec (rs2 weight 3) is applied"
 agent_spec 3 >$SPEC
 run_cmd kill -HUP $agent
-wait_for 30 weight_is "$WEB" $RS2 3 || fail "the changed spec was not applied"
+wait_secs 30 weight_is "$WEB" $RS2 3 || fail "the changed spec was not applied"
 expect_eq "$(ipvs_weight director "$WEB" $RS1)" 1 "rs1 untouched by the reload"
 
 step "SIGHUP with an invalid spec keeps the old one running"
@@ -240,7 +240,7 @@ new_lines=$(tail -n +$((lines_before + 1)) /tmp/agent.log)
 echo "$new_lines"
 expect_contains "$new_lines" "flavour" "the agent logs what is wrong with the new spec"
 run_in director ipvsadm -e $WEB -r $RS2 -i -w 1
-wait_for 30 weight_is "$WEB" $RS2 3 || fail "the old spec is no longer enforced"
+wait_secs 30 weight_is "$WEB" $RS2 3 || fail "the old spec is no longer enforced"
 echo "ok: the old spec (rs2 weight 3) still enforced after the invalid reload"
 
 step "every log line is one JSON object"
@@ -256,6 +256,6 @@ wait $agent || rc=$?
 expect_eq "$rc" 0 "agent exit code on SIGTERM"
 expect_eq "$(in_ns director ipvsadm -Sn)" "$before" "IPVS table after SIGTERM"
 tail -3 /tmp/agent.log
-wait_for 20 eval 'lvs-converge --netns director status | grep -q "No agent is running"' ||
+wait_secs 20 eval 'lvs-converge --netns director status | grep -q "No agent is running"' ||
     fail "status still reports an agent after it stopped"
 run_cmd lvs-converge --netns director status
