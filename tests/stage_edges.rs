@@ -65,7 +65,7 @@ const STAGES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "agent",
-        &["spec", "desired", "apply", "lock", "rundir", "converge"],
+        &["model", "spec", "desired", "observe", "apply", "lock", "rundir", "converge"],
         "the long-running loop: converge runs, health probes and rise/fall, signals, systemd notify, health records, metrics; tells events, never prints",
     ),
     (

@@ -3,6 +3,7 @@
 //! servers and shares their health with `plan`/`apply` through the records file. It never
 //! prints: what happens is told as [`AgentEvent`]s, which the command line renders and logs.
 
+pub mod health;
 pub mod metrics;
 pub mod notify;
 pub mod probe;
@@ -30,6 +31,8 @@ pub enum AgentEvent {
     ReloadRefused { error: ConvergeError },
     /// SIGTERM/SIGINT: the loop stops; the IPVS table stays as it is.
     Stopping { signal: &'static str },
+    /// A real server's health changed (its first verdict included).
+    Health(health::Transition),
     /// The health records could not be written (plan/apply by hand then go by the last ones).
     RecordsUnwritten { error: std::io::Error },
 }

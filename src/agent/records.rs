@@ -10,12 +10,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::rundir::{self, RunDir};
+use crate::rundir::RunDir;
 
-/// The records file's name in the run directory, for this network namespace.
-pub fn file_name() -> std::io::Result<String> {
-    rundir::per_netns("health", "json")
-}
+/// The records file's name in the run directory, for this network namespace: the one its
+/// readers look for.
+pub use crate::observe::health::file_name;
 
 /// Until when the records written `now` stand: three of the longest check interval (a
 /// verdict can be that old and still current) plus a converge interval, so a live agent

@@ -4,23 +4,30 @@
 //! own runtime, and the loop keeps answering the watchdog (and signals) while it works.
 
 use std::collections::hash_map::RandomState;
+use std::collections::BTreeMap;
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use super::health::{self, Checks, Recorded, Wanted};
 use super::metrics::Metrics;
 use super::notify::Notifier;
+use super::probe::{self, ProbeKey, ProbeResult};
+use super::records;
 use super::signals::Command;
 use super::{AgentEvent, RunFailure, RunOutcome, RunReport, Trigger};
 use crate::apply::ApplyOptions;
 use crate::converge::{self, ConvergeError, ConvergeOptions, Converged};
 use crate::desired::Spec;
 use crate::lock::LockError;
+use crate::model::health::HealthStatus;
+use crate::rundir::{unix_now, RunDir};
 use crate::spec;
 
 /// A spec read and resolved for this host: what runs converge to.
@@ -37,6 +44,11 @@ pub trait AgentHost: Send + Sync + 'static {
     fn load(&self, path: &Path) -> Result<Loaded, ConvergeError>;
     /// One converge run. Never waits for the apply lock: a busy lock skips the run.
     fn converge(&self, loaded: &Loaded) -> RunOutcome;
+    /// The director's own address toward a real server, which checks through the tunnel
+    /// bind to (None: let the kernel choose).
+    fn source_toward(&self, address: IpAddr) -> Option<IpAddr> {
+        health::live_source_toward(address)
+    }
 }
 
 /// The live host, in the namespace the process is in, persistence files below `root`.
@@ -100,8 +112,10 @@ pub struct AgentOptions {
     pub spec: PathBuf,
     /// Between two converge runs (each jittered by ±10 %).
     pub interval: Duration,
-    /// One run, then exit.
+    /// One run and one round of checks, then exit.
     pub once: bool,
+    /// Where the health records go: [`crate::rundir::RUN_DIR`] (tests: a scratch directory).
+    pub records_dir: PathBuf,
 }
 
 /// Who hears what the agent does: `log` gets every event; `status_of` gives the one-line
@@ -114,6 +128,25 @@ pub struct Told<'a> {
 }
 
 impl Told<'_> {
+    /// A probe's result: its latency and its real servers' health for the metrics, each
+    /// transition for the log.
+    fn health(&mut self, recorded: &Recorded) {
+        if let Some(metrics) = self.metrics {
+            metrics.observe_check(recorded.latency);
+            for ((service, destination), status) in &recorded.health {
+                let healthy = match status {
+                    HealthStatus::Healthy => true,
+                    HealthStatus::Unhealthy => false,
+                    HealthStatus::Starting => continue,
+                };
+                metrics.set_health(&service.to_string(), &destination.to_string(), healthy);
+            }
+        }
+        for transition in &recorded.transitions {
+            (self.log)(&AgentEvent::Health(transition.clone()));
+        }
+    }
+
     fn tell(&mut self, event: &AgentEvent) {
         self.record(event);
         if let Some(status) = (self.status_of)(event) {
@@ -138,16 +171,23 @@ pub struct Ended {
     pub last_run_failed: bool,
 }
 
-/// Runs the agent until a stop command (or, with `once`, one run). The spec must load at
-/// start; after that every failure is told and the loop goes on.
+/// Runs the agent until a stop command (or, with `once`, one run and one round of checks).
+/// The spec must load at start; after that every failure is told and the loop goes on.
 pub async fn run<H: AgentHost>(
     host: Arc<H>,
     options: &AgentOptions,
     mut commands: UnboundedReceiver<Command>,
     told: &mut Told<'_>,
 ) -> Result<Ended, ConvergeError> {
-    let mut loaded = Arc::new(load(&host, &options.spec).await?);
-    told.tell(&AgentEvent::Started { spec: options.spec.clone(), interval: options.interval, checks: 0 });
+    let (first, wanted) = load(&host, &options.spec).await?;
+    let mut loaded = Arc::new(first);
+    let mut checks = Checks::default();
+    checks.update(wanted, Instant::now(), unix_now());
+    let mut records = RecordsFile::new(&options.records_dir);
+    let checked = checks.checked_count();
+    told.tell(&AgentEvent::Started { spec: options.spec.clone(), interval: options.interval, checks: checked });
+    let mut probes: JoinSet<(ProbeKey, ProbeResult)> = JoinSet::new();
+    records.write(&checks, options.interval, told);
     let mut running = Some(start_run(&host, &loaded, Trigger::Start));
     // A run asked for while another is under way: started when that one ends.
     let mut queued: Option<Trigger> = None;
@@ -158,6 +198,7 @@ pub async fn run<H: AgentHost>(
     let mut commands_open = true;
     let mut watchdog = told.notifier.watchdog_every().map(tokio::time::interval);
     loop {
+        let next_check = checks.next_due();
         tokio::select! {
             finished = async { running.as_mut().expect("guarded by is_some").await }, if running.is_some() => {
                 running = None;
@@ -177,11 +218,32 @@ pub async fn run<H: AgentHost>(
                 }
                 next_run = Instant::now() + jittered(options.interval, RandomState::new().hash_one(next_run));
                 if let Some(trigger) = queued.take() {
+                    records.write(&checks, options.interval, told);
                     running = Some(start_run(&host, &loaded, trigger));
                 }
             }
             () = tokio::time::sleep_until(next_run), if running.is_none() => {
+                // Rewritten before every run: a live agent's records never lapse.
+                records.write(&checks, options.interval, told);
                 running = Some(start_run(&host, &loaded, Trigger::Interval));
+            }
+            () = tokio::time::sleep_until(next_check.unwrap_or(next_run)), if next_check.is_some() && !stop_after_run => {
+                for key in checks.take_due(Instant::now()) {
+                    probes.spawn(run_probe(key));
+                }
+            }
+            Some(joined) = probes.join_next(), if !probes.is_empty() => {
+                let (key, result) = joined.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
+                let recorded = checks.record(&key, &result, unix_now());
+                told.health(&recorded);
+                if recorded.changes_the_table() && !stop_after_run {
+                    // The table follows health now, not at the next interval.
+                    records.write(&checks, options.interval, told);
+                    match running {
+                        Some(_) => queued = Some(queued.unwrap_or(Trigger::Health)),
+                        None => running = Some(start_run(&host, &loaded, Trigger::Health)),
+                    }
+                }
             }
             command = commands.recv(), if commands_open => match command {
                 None => commands_open = false,
@@ -194,9 +256,18 @@ pub async fn run<H: AgentHost>(
                     stop_after_run = true;
                 }
                 Some(Command::Reload) => match load(&host, &options.spec).await {
-                    Ok(new) => {
+                    Ok((new, wanted)) => {
                         loaded = Arc::new(new);
-                        told.tell(&AgentEvent::Reloaded { spec: options.spec.clone(), checks: 0 });
+                        let dropped = checks.update(wanted, Instant::now(), unix_now());
+                        if let Some(metrics) = told.metrics {
+                            for (service, destination) in &dropped {
+                                metrics.forget_health(&service.to_string(), &destination.to_string());
+                            }
+                        }
+                        let checked = checks.checked_count();
+                        told.tell(&AgentEvent::Reloaded { spec: options.spec.clone(), checks: checked });
+                        // Records of real servers no longer checked go with this write.
+                        records.write(&checks, options.interval, told);
                         match running {
                             Some(_) => queued = Some(Trigger::Reload),
                             None => running = Some(start_run(&host, &loaded, Trigger::Reload)),
@@ -208,15 +279,73 @@ pub async fn run<H: AgentHost>(
             () = tick(&mut watchdog) => told.notifier.watchdog(),
         }
     }
+    if options.once && !stop_after_run {
+        for key in checks.take_all() {
+            probes.spawn(run_probe(key));
+        }
+        while let Some(joined) = probes.join_next().await {
+            let (key, result) = joined.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
+            let recorded = checks.record(&key, &result, unix_now());
+            told.health(&recorded);
+        }
+        records.write(&checks, options.interval, told);
+    }
+    // Probes still running are abandoned with the runtime; their verdicts would change nothing.
+    probes.abort_all();
     Ok(Ended { last_run_failed })
 }
 
-/// Loads the spec off the loop's thread (resolving a Cluster's node may read the host).
-async fn load<H: AgentHost>(host: &Arc<H>, path: &Path) -> Result<Loaded, ConvergeError> {
+async fn run_probe(key: ProbeKey) -> (ProbeKey, ProbeResult) {
+    let result = probe::probe(&key.kind, &key.target).await;
+    (key, result)
+}
+
+/// The health records file, written through the checked run directory (created on the
+/// first write). Nothing is written while nothing is checked, unless records were written
+/// before: then an empty list replaces them, so dropped checks hold no weight.
+struct RecordsFile {
+    dir: PathBuf,
+    run_dir: Option<RunDir>,
+    written: bool,
+}
+
+impl RecordsFile {
+    fn new(dir: &Path) -> RecordsFile {
+        RecordsFile { dir: dir.to_path_buf(), run_dir: None, written: false }
+    }
+
+    fn write(&mut self, checks: &Checks, converge_interval: Duration, told: &mut Told<'_>) {
+        if checks.is_empty() && !self.written {
+            return;
+        }
+        let now = unix_now();
+        let valid_until = records::valid_until(now, checks.longest_interval(), converge_interval);
+        let health = checks.records(std::process::id(), now, valid_until);
+        let written = (|| {
+            let run_dir = match &mut self.run_dir {
+                Some(run_dir) => run_dir,
+                slot => slot.insert(RunDir::create_at(&self.dir).map_err(std::io::Error::other)?),
+            };
+            records::write(run_dir, &records::file_name()?, &health)
+        })();
+        match written {
+            Ok(()) => self.written = true,
+            Err(error) => told.tell(&AgentEvent::RecordsUnwritten { error }),
+        }
+    }
+}
+
+/// Loads the spec, and the probes it asks for, off the loop's thread (resolving a Cluster's
+/// node and finding a probe's source address may read the host).
+async fn load<H: AgentHost>(host: &Arc<H>, path: &Path) -> Result<(Loaded, BTreeMap<ProbeKey, Wanted>), ConvergeError> {
     let (host, path) = (Arc::clone(host), path.to_path_buf());
-    tokio::task::spawn_blocking(move || host.load(&path))
-        .await
-        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
+    tokio::task::spawn_blocking(move || {
+        let loaded = host.load(&path)?;
+        let wanted = health::wanted(&loaded.spec, &|address| host.source_toward(address));
+        Ok((loaded, wanted))
+    })
+    .await
+    .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
 }
 
 fn start_run<H: AgentHost>(host: &Arc<H>, loaded: &Arc<Loaded>, trigger: Trigger) -> JoinHandle<RunReport> {

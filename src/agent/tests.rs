@@ -20,6 +20,8 @@ const SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\
 /// The agent's host, in memory; `gate`, when set, holds each run until a message comes.
 struct MemoryAgent {
     host: Mutex<MemoryHost>,
+    /// Where the agent writes its health records, read as `observe` reads them live.
+    records: Option<PathBuf>,
     busy_runs: Mutex<usize>,
     gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
@@ -28,9 +30,16 @@ impl MemoryAgent {
     fn new() -> Arc<MemoryAgent> {
         Arc::new(MemoryAgent {
             host: Mutex::new(MemoryHost::default()),
+            records: None,
             busy_runs: Mutex::new(0),
             gate: Mutex::new(None),
         })
+    }
+
+    fn with_records(dir: PathBuf) -> Arc<MemoryAgent> {
+        let mut agent = Arc::into_inner(MemoryAgent::new()).unwrap();
+        agent.records = Some(dir);
+        Arc::new(agent)
     }
 
     fn destinations(&self) -> usize {
@@ -58,7 +67,10 @@ impl AgentHost for MemoryAgent {
         }
         let mut host = self.host.lock().unwrap();
         let result = (|| {
-            let observed = host.observe()?;
+            let mut observed = host.observe()?;
+            if let Some(Ok(Some(run_dir))) = self.records.as_deref().map(crate::rundir::RunDir::existing_at) {
+                observed.ipvs.health = crate::observe::health::find_in(&run_dir, crate::rundir::unix_now()).current();
+            }
             let spec =
                 crate::desired::resolve(&loaded.document, &NodeSelector { name: None, local_addresses: vec![] })?;
             converge::converge_on(&loaded.document, spec, observed, &run::run_options(), |_| &mut *host)
@@ -76,6 +88,7 @@ fn describe(event: &AgentEvent) -> String {
         AgentEvent::ReloadRefused { .. } => "ReloadRefused".into(),
         AgentEvent::Stopping { signal } => format!("Stopping({signal})"),
         AgentEvent::RecordsUnwritten { .. } => "RecordsUnwritten".into(),
+        AgentEvent::Health(transition) => format!("Health({}:{:?})", transition.destination, transition.to),
     }
 }
 
@@ -122,7 +135,12 @@ impl Scene {
     }
 
     fn options(&self, interval_ms: u64, once: bool) -> AgentOptions {
-        AgentOptions { spec: self.spec.clone(), interval: Duration::from_millis(interval_ms), once }
+        AgentOptions {
+            spec: self.spec.clone(),
+            interval: Duration::from_millis(interval_ms),
+            once,
+            records_dir: self.dir.join("run"),
+        }
     }
 }
 
@@ -309,4 +327,54 @@ fn jitter_stays_within_ten_percent() {
     assert_eq!(run::jittered(interval, u64::MAX), Duration::from_secs(33));
     let middle = run::jittered(interval, u64::MAX / 2);
     assert!(middle > Duration::from_millis(29_900) && middle < Duration::from_millis(30_100), "{middle:?}");
+}
+
+/// A spec whose real server 127.0.0.1:`port` has a tcp check straight to it, every 100 ms,
+/// one result enough for a verdict.
+fn checked_spec(port: u16) -> String {
+    format!(
+        "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\n    - address: 203.0.113.100\n      port: {port}\n      healthCheck: {{ type: tcp, via: direct, interval: 100ms, timeout: 50ms, rise: 1, fall: 1 }}\n      realServers:\n        - address: 127.0.0.1\n        - address: 203.0.113.12\n          healthCheck: false\n"
+    )
+}
+
+impl MemoryAgent {
+    /// The weight of real server `address` in the one service.
+    fn weight(&self, address: &str) -> Option<u32> {
+        let host = self.host.lock().unwrap();
+        let service = host.state.ipvs.services.values().next()?;
+        service.destinations.values().find(|d| d.address.to_string() == address).map(|d| d.weight)
+    }
+}
+
+#[test]
+fn a_failing_check_drains_its_real_server_at_once_and_a_passing_one_restores_it() {
+    let scene = Scene::new("health");
+    let watch = scene.watch();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::fs::write(&scene.spec, checked_spec(port)).unwrap();
+    let host = MemoryAgent::with_records(scene.dir.join("run"));
+    let agent = Arc::clone(&host);
+    let mut listener = Some(listener);
+    scene.run(Arc::clone(&host), scene.options(60_000, false), &Notifier::default(), |commands| async move {
+        let scene = watch;
+        scene.seen("Health(127.0.0.1:PORT:Healthy)".replace("PORT", &port.to_string()).as_str(), 1).await;
+        assert_eq!(agent.weight("127.0.0.1"), Some(1));
+        drop(listener.take());
+        scene.seen(&format!("Health(127.0.0.1:{port}:Unhealthy)"), 1).await;
+        scene.seen("Run(Health:repaired)", 1).await;
+        assert_eq!(agent.weight("127.0.0.1"), Some(0), "drained at once, not at the next interval");
+        assert_eq!(agent.weight("203.0.113.12"), Some(1), "the unchecked real server keeps its weight");
+        let _back = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        scene.seen(&format!("Health(127.0.0.1:{port}:Healthy)"), 2).await;
+        scene.seen("Run(Health:repaired)", 2).await;
+        assert_eq!(agent.weight("127.0.0.1"), Some(1), "restored after rise");
+        commands.send(Command::Stop("SIGTERM")).unwrap();
+    });
+    let records = scene.dir.join("run").join(crate::observe::health::file_name().unwrap());
+    let records: crate::model::health::HealthRecords =
+        serde_json::from_str(&std::fs::read_to_string(&records).expect("records kept after SIGTERM")).unwrap();
+    assert_eq!(records.servers.len(), 1, "{records:?}");
+    assert_eq!(records.servers[0].status, crate::model::health::HealthStatus::Healthy);
+    assert!(records.valid_until > records.updated_at, "{records:?}");
 }

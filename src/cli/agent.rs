@@ -53,7 +53,12 @@ pub(super) fn run(args: &AgentArgs, context: &Context) -> Result<u8, CliError> {
     // blocking threads, which inherit the network namespace entered above.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::AgentRuntime)?;
     let host = Arc::new(LiveAgentHost { node: args.spec.node.clone(), root: context.root.map(Into::into) });
-    let options = AgentOptions { spec: args.spec.path.clone(), interval: args.interval, once: args.once };
+    let options = AgentOptions {
+        spec: args.spec.path.clone(),
+        interval: args.interval,
+        once: args.once,
+        records_dir: crate::rundir::RUN_DIR.into(),
+    };
     let format: Format = args.log_format.into();
     let notifier = Notifier::from_env();
     let ended = runtime.block_on(async {

@@ -9,6 +9,8 @@ use serde_json::{json, Map, Value};
 use crate::agent::{AgentEvent, RunFailure, RunOutcome, RunReport, Trigger};
 use crate::converge::StageDurations;
 
+use super::health::{outcome_text, status_word};
+
 /// One log line (no trailing newline).
 pub fn log_line(event: &AgentEvent, format: super::Format, now: u64) -> String {
     match format {
@@ -46,6 +48,15 @@ fn text(event: &AgentEvent) -> String {
             seconds(*interval)
         ),
         AgentEvent::Run(report) => run_text(report),
+        AgentEvent::Health(transition) => format!(
+            "health: {} of {} is {} (was {}): the last check {} in {}",
+            transition.destination,
+            transition.service,
+            status_word(transition.to),
+            status_word(transition.from),
+            outcome_text(&transition.outcome),
+            took(transition.latency)
+        ),
         AgentEvent::Reloaded { spec, checks } => {
             format!("reloaded {}: in force from now on, {checks} real server check(s)", spec.display())
         }
@@ -106,6 +117,15 @@ fn fields(event: &AgentEvent) -> Value {
             }
             object
         }
+        AgentEvent::Health(transition) => json!({
+            "event": "health",
+            "service": transition.service.to_string(),
+            "real_server": transition.destination.to_string(),
+            "from": status_word(transition.from),
+            "to": status_word(transition.to),
+            "outcome": outcome_text(&transition.outcome),
+            "latency_ms": millis(transition.latency),
+        }),
         AgentEvent::Reloaded { spec, checks } => json!({ "event": "reloaded", "spec": spec, "checks": checks }),
         AgentEvent::ReloadRefused { error } => json!({ "event": "reload_refused", "error": error.to_string() }),
         AgentEvent::Stopping { signal } => json!({ "event": "stopping", "signal": signal }),
