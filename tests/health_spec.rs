@@ -162,6 +162,12 @@ fn each_mistake_is_one_error_at_its_field() {
             "below interval 1s",
         ),
         (
+            service(&format!("      healthCheck: {{ type: tcp, interval: 50ms }}\n{one_rs}")),
+            7,
+            "ipvs.services[0].healthCheck.interval",
+            "below 100ms",
+        ),
+        (
             service(&format!("      healthCheck: {{ type: http, status: 200-700 }}\n{one_rs}")),
             7,
             "ipvs.services[0].healthCheck.status",
@@ -275,6 +281,15 @@ fn each_mistake_is_one_error_at_its_field() {
             9,
             "ipvs.services[0].quorum.sorryServer.healthCheck",
             "not health-checked",
+        ),
+        // The service's mistake is the service's, even for a real server that overrides other fields.
+        (
+            service(
+                "      healthCheck: { type: tcp, path: /x }\n      realServers:\n        - { address: 198.51.100.11, healthCheck: { port: 81 } }\n",
+            ),
+            7,
+            "ipvs.services[0].healthCheck.path",
+            "applies to http checks, not tcp",
         ),
     ];
     for (text, line, path, message) in cases {

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use crate::model::addresses::Address;
 use crate::model::duration::Seconds;
 use crate::model::fou::{FouEncapsulation, FouPort};
+use crate::model::health::{is_health_service, HEALTH_MARK_FIRST, HEALTH_MARK_LAST};
 use crate::model::ipvs::{
     Destination, DestinationKey, Family, ForwardingMethod, IpvsState, Persistence, Protocol, Service, ServiceKey,
     Timeouts, TunnelChecksum, TunnelEncapsulation, TunnelType,
@@ -44,7 +45,17 @@ impl IpvsNotes {
 pub fn ipvs_spec(ipvs: &IpvsState, notes: &IpvsNotes, path: &str) -> (IpvsSpec, super::writer::Comments) {
     let mut comments = super::writer::Comments::new();
     let mut services = Vec::new();
-    for (index, service) in ipvs.services.values().enumerate() {
+    let (hidden, declared): (Vec<&Service>, Vec<&Service>) =
+        ipvs.services.values().partition(|service| is_health_service(&service.key));
+    if !hidden.is_empty() {
+        comments.entry("apiVersion".into()).or_default().push(format!(
+            "{} hidden health-check service(s) (fwmark {:#x}-{:#x}) are not imported: a `healthCheck` makes them.",
+            hidden.len(),
+            HEALTH_MARK_FIRST,
+            HEALTH_MARK_LAST
+        ));
+    }
+    for (index, service) in declared.into_iter().enumerate() {
         let service_path = format!("{path}.services[{index}]");
         if let Some(texts) = notes.services.get(&service.key) {
             comments.entry(service_path.clone()).or_default().extend(texts.iter().cloned());
@@ -217,5 +228,41 @@ pub fn sysctl_value(value: &str) -> SysctlValue {
     match value.parse::<i64>() {
         Ok(number) if number.to_string() == value => SysctlValue::Number(number),
         _ => SysctlValue::Text(value.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::health::HEALTH_MARK_FIRST;
+    use crate::model::ipvs::{Scheduler, ServiceSettings};
+    use crate::model::keyed::Keyed;
+
+    /// A director the agent ran on holds hidden services; imported, they would be declared
+    /// services in the marks the spec refuses.
+    #[test]
+    fn hidden_health_check_services_are_left_out_with_a_note() {
+        let service = |key| Service {
+            key,
+            settings: ServiceSettings {
+                scheduler: Scheduler::Rr,
+                scheduler_flags: vec![],
+                persistence: None,
+                one_packet: false,
+            },
+            destinations: [Destination::tunnelled("198.51.100.11", TunnelEncapsulation::default())]
+                .into_iter()
+                .map(|d| (d.key(), d))
+                .collect(),
+        };
+        let hidden = ServiceKey::FirewallMark { fwmark: HEALTH_MARK_FIRST + 5, family: Family::Ipv4 };
+        let declared = ServiceKey::FirewallMark { fwmark: 7, family: Family::Ipv4 };
+        let mut ipvs = IpvsState::default();
+        ipvs.services.insert(hidden, service(hidden));
+        ipvs.services.insert(declared, service(declared));
+        let (spec, comments) = ipvs_spec(&ipvs, &IpvsNotes::default(), "ipvs");
+        assert_eq!(spec.services.iter().map(|s| s.fwmark).collect::<Vec<_>>(), [Some(7)]);
+        let note = &comments["apiVersion"];
+        assert!(note.iter().any(|text| text.starts_with("1 hidden health-check service(s)")), "{note:?}");
     }
 }

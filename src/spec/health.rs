@@ -23,6 +23,9 @@ use crate::model::keyed::Keyed;
 pub const DEFAULT_INTERVAL: Millis = Millis(5000);
 /// A check's timeout unless told otherwise; never more than half the interval.
 pub const DEFAULT_TIMEOUT: Millis = Millis(2000);
+/// The shortest interval: its default timeout (half of it) is then 50ms, still a round trip
+/// on a LAN; shorter, checks would mostly measure the checker.
+pub const MIN_INTERVAL: Millis = Millis(100);
 pub const DEFAULT_RISE: u32 = 2;
 pub const DEFAULT_FALL: u32 = 3;
 /// keepalived's and most load balancers' idea of a healthy HTTP answer.
@@ -315,6 +318,37 @@ impl<'p> Reported<'p> {
     }
 }
 
+/// Whether a check sets a field.
+type SetHere = fn(&HealthCheckSpec) -> bool;
+
+/// Where a real server's check is written: a field is reported where it is set, in the real
+/// server's override or else in the service's check.
+struct Place<'a> {
+    own: Option<&'a HealthCheckSpec>,
+    own_path: &'a str,
+    service_path: &'a str,
+    service_has_check: bool,
+}
+
+impl Place<'_> {
+    /// The check as a whole: the override when there is one.
+    fn check(&self) -> &str {
+        if self.own.is_some() {
+            self.own_path
+        } else {
+            self.service_path
+        }
+    }
+
+    /// The path of `field`, which `set_here` says the override sets.
+    fn at(&self, field: &str, set_here: SetHere) -> String {
+        match self.own {
+            Some(own) if set_here(own) || !self.service_has_check => format!("{}.{field}", self.own_path),
+            _ => format!("{}.{field}", self.service_path),
+        }
+    }
+}
+
 /// The real server's check with the service's merged in, or `None` (not checked, or wrong).
 fn real_server_check(
     spec: &ServiceHealthSpec,
@@ -337,13 +371,9 @@ fn real_server_check(
         (Some(RealServerHealthSpec::Override(own)), None) => (own.clone(), Some(own)),
         (Some(RealServerHealthSpec::Override(own)), Some(service)) => (service.overridden_by(own), Some(own)),
     };
-    // A field is reported where it is written: the override, or else the service's check.
-    let at = |field: &str, set_here: fn(&HealthCheckSpec) -> bool| match own {
-        Some(own) if set_here(own) => format!("{own_path}.{field}"),
-        _ if own.is_some() && spec.check.is_none() => format!("{own_path}.{field}"),
-        _ => format!("{service_path}.{field}"),
-    };
-    let check_path = if own.is_some() { own_path.clone() } else { service_path.clone() };
+    let place =
+        Place { own, own_path: &own_path, service_path: &service_path, service_has_check: spec.check.is_some() };
+    let check_path = place.check().to_string();
     let Some(kind) = merged.kind else {
         reported.add(&check_path, "health check has no `type`".into(), "add `type: tcp`, `type: http` or `type: exec`");
         return None;
@@ -351,17 +381,18 @@ fn real_server_check(
     let destination = real_server.destination;
     let before = reported.problems.len();
 
-    for (present, field, applies_to) in [
-        (merged.path.is_some(), "path", CheckType::Http),
-        (merged.status.is_some(), "status", CheckType::Http),
-        (merged.body.is_some(), "body", CheckType::Http),
-        (merged.host.is_some(), "host", CheckType::Http),
-        (merged.command.is_some(), "command", CheckType::Exec),
-        (merged.dynamic_weight.is_some(), "dynamicWeight", CheckType::Exec),
-    ] {
-        if present && kind != applies_to {
+    let type_fields: [(&str, CheckType, SetHere); 6] = [
+        ("path", CheckType::Http, |c| c.path.is_some()),
+        ("status", CheckType::Http, |c| c.status.is_some()),
+        ("body", CheckType::Http, |c| c.body.is_some()),
+        ("host", CheckType::Http, |c| c.host.is_some()),
+        ("command", CheckType::Exec, |c| c.command.is_some()),
+        ("dynamicWeight", CheckType::Exec, |c| c.dynamic_weight.is_some()),
+    ];
+    for (field, applies_to, set) in type_fields {
+        if set(&merged) && kind != applies_to {
             reported.add(
-                &at(field, |_| true),
+                &place.at(field, set),
                 format!("`{field}` applies to {} checks, not {}", applies_to.name(), kind.name()),
                 &format!("remove `{field}`, or use `type: {}`", applies_to.name()),
             );
@@ -372,7 +403,7 @@ fn real_server_check(
             let checked = u16::try_from(port).ok().filter(|port| *port != 0);
             if checked.is_none() {
                 reported.add(
-                    &at("port", |c| c.port.is_some()),
+                    &place.at("port", |c| c.port.is_some()),
                     format!("health-check port {port} is out of range 1-65535"),
                     "the TCP port the real server's service listens on, 1-65535",
                 );
@@ -395,7 +426,7 @@ fn real_server_check(
     let via = match (merged.via, kind, destination.method) {
         (Some(CheckVia::Tunnel), CheckType::Exec, _) => {
             reported.add(
-                &at("via", |c| c.via.is_some()),
+                &place.at("via", |c| c.via.is_some()),
                 "an exec check runs a command; it cannot travel through the tunnel".into(),
                 "remove `via` (exec checks are direct)",
             );
@@ -403,7 +434,7 @@ fn real_server_check(
         }
         (Some(CheckVia::Tunnel), _, method) if method != ForwardingMethod::Tunnel => {
             reported.add(
-                &at("via", |c| c.via.is_some()),
+                &place.at("via", |c| c.via.is_some()),
                 format!(
                     "`via: tunnel` checks through the tunnel, and real server {} is `method: {}`",
                     destination.address,
@@ -418,47 +449,42 @@ fn real_server_check(
         (None, _, _) => Some(CheckVia::Direct),
     };
     let interval = merged.interval.unwrap_or(DEFAULT_INTERVAL);
-    if interval.0 == 0 {
+    if interval < MIN_INTERVAL {
         reported.add(
-            &at("interval", |c| c.interval.is_some()),
-            "interval 0s: checks need time between them".into(),
+            &place.at("interval", |c| c.interval.is_some()),
+            format!("interval {interval} is below {MIN_INTERVAL}: a check needs a timeout shorter than its interval"),
             "use e.g. `interval: 2s`",
         );
     }
     let timeout = merged.timeout.unwrap_or(Millis(DEFAULT_TIMEOUT.0.min(interval.0 / 2)));
     if merged.timeout.is_some() && (timeout.0 == 0 || timeout >= interval) {
         reported.add(
-            &at("timeout", |c| c.timeout.is_some()),
+            &place.at("timeout", |c| c.timeout.is_some()),
             format!("timeout {timeout} must be above 0 and below interval {interval}"),
             "a check must end before the next one starts: shorten `timeout` or lengthen `interval`",
         );
     }
-    let count = |value: Option<i64>,
-                 field: &str,
-                 set_here: fn(&HealthCheckSpec) -> bool,
-                 default: u32,
-                 reported: &mut Reported| {
-        match value {
-            None => Some(default),
-            Some(value) => {
-                let checked = u32::try_from(value).ok().filter(|count| *count >= 1);
-                if checked.is_none() {
-                    reported.add(
-                        &at(field, set_here),
-                        format!("{field} {value} is not a count of checks (at least 1)"),
-                        &format!("use e.g. `{field}: {default}`"),
-                    );
-                }
-                checked
+    let count = |value: Option<i64>, field: &str, set_here: SetHere, default: u32, reported: &mut Reported| match value
+    {
+        None => Some(default),
+        Some(value) => {
+            let checked = u32::try_from(value).ok().filter(|count| *count >= 1);
+            if checked.is_none() {
+                reported.add(
+                    &place.at(field, set_here),
+                    format!("{field} {value} is not a count of checks (at least 1)"),
+                    &format!("use e.g. `{field}: {default}`"),
+                );
             }
+            checked
         }
     };
     let rise = count(merged.rise, "rise", |c| c.rise.is_some(), DEFAULT_RISE, reported);
     let fall = count(merged.fall, "fall", |c| c.fall.is_some(), DEFAULT_FALL, reported);
     let check_kind = match kind {
         CheckType::Tcp => Some(CheckKind::Tcp),
-        CheckType::Http => http_kind(&merged, &at, reported),
-        CheckType::Exec => exec_kind(&merged, &check_path, &at, reported),
+        CheckType::Http => http_kind(&merged, &place, reported),
+        CheckType::Exec => exec_kind(&merged, &place, reported),
     };
     if reported.problems.len() > before {
         return None;
@@ -475,15 +501,11 @@ fn real_server_check(
     })
 }
 
-fn http_kind(
-    merged: &HealthCheckSpec,
-    at: &dyn Fn(&str, fn(&HealthCheckSpec) -> bool) -> String,
-    reported: &mut Reported,
-) -> Option<CheckKind> {
+fn http_kind(merged: &HealthCheckSpec, place: &Place, reported: &mut Reported) -> Option<CheckKind> {
     let path = merged.path.clone().unwrap_or_else(|| DEFAULT_HTTP_PATH.to_string());
     if !path.starts_with('/') {
         reported.add(
-            &at("path", |c| c.path.is_some()),
+            &place.at("path", |c| c.path.is_some()),
             format!("path `{path}` does not start with `/`"),
             "write the path as in the request line, e.g. `/healthz`",
         );
@@ -492,13 +514,17 @@ fn http_kind(
         None => DEFAULT_STATUS,
         Some(Ok(range)) => range,
         Some(Err(message)) => {
-            reported.add(&at("status", |c| c.status.is_some()), message, "e.g. `status: 200` or `status: 200-399`");
+            reported.add(
+                &place.at("status", |c| c.status.is_some()),
+                message,
+                "e.g. `status: 200` or `status: 200-399`",
+            );
             return None;
         }
     };
     if merged.host.as_deref().is_some_and(|host| host.trim().is_empty() || host.contains(char::is_whitespace)) {
         reported.add(
-            &at("host", |c| c.host.is_some()),
+            &place.at("host", |c| c.host.is_some()),
             "`host` is empty or has spaces in it".into(),
             "a host name such as `www.example.org`, or leave it out for the VIP",
         );
@@ -506,16 +532,11 @@ fn http_kind(
     Some(CheckKind::Http { path, status_min, status_max, body: merged.body.clone(), host: merged.host.clone() })
 }
 
-fn exec_kind(
-    merged: &HealthCheckSpec,
-    check_path: &str,
-    at: &dyn Fn(&str, fn(&HealthCheckSpec) -> bool) -> String,
-    reported: &mut Reported,
-) -> Option<CheckKind> {
+fn exec_kind(merged: &HealthCheckSpec, place: &Place, reported: &mut Reported) -> Option<CheckKind> {
     match merged.command.as_deref() {
         None => {
             reported.add(
-                check_path,
+                place.check(),
                 "an exec check needs `command`".into(),
                 "add `command: [/usr/local/bin/check, --fast]` (argv, no shell)",
             );
@@ -523,7 +544,7 @@ fn exec_kind(
         }
         Some(command) if command.first().is_none_or(|program| program.trim().is_empty()) => {
             reported.add(
-                &at("command", |c| c.command.is_some()),
+                &place.at("command", |c| c.command.is_some()),
                 "`command` has no program to run".into(),
                 "the first entry is the program, e.g. `[/usr/local/bin/check, --fast]`",
             );
