@@ -269,7 +269,8 @@ pub enum ApplyError {
     },
     /// Apply finished, but re-planning the host still gives these changes.
     Residual {
-        residual: Plan,
+        // Boxed like `Stale`: a plan is the largest thing an error carries.
+        residual: Box<Plan>,
     },
     /// A saved plan no longer fits the host: nothing was changed.
     Stale(Box<Stale>),
@@ -703,7 +704,7 @@ pub fn verify(
     if residual.is_empty() {
         Ok(residual)
     } else {
-        Err(ApplyError::Residual { residual })
+        Err(ApplyError::Residual { residual: Box::new(residual) })
     }
 }
 
