@@ -17,7 +17,7 @@ WEB="-t $VIP:80"
 DIRECT="-t $VIP:8080"
 INTERVAL=4          # converge interval (s)
 CHECK_INTERVAL=1 FALL=2 RISE=2
-SLACK=3             # TCG: one converge run plus scheduling noise (s)
+SLACK=4             # TCG: one converge run, ipvsadm polls and scheduling noise (s)
 METRICS=127.0.0.1:9469
 SPEC=/tmp/agent.yaml
 
@@ -142,6 +142,7 @@ failed_after=$(count "$t_drained" "$t_end" FAIL)
 served_after=$(count "$t_drained" "$t_end" ok)
 echo "DETECTION: rs1 stopped at ${t_stop}s, drained at ${t_drained}s: detection time ${detection} s (interval ${CHECK_INTERVAL}s x fall $FALL)"
 echo "DETECTION: failed requests before detection: $failed_before; after detection: $failed_after (of $((failed_after + served_after)) in $(elapsed_since "$t_drained") s)"
+run_cmd grep -e '"event":"health"' -e '"trigger":"health"' /tmp/agent.log
 expect_secs "$detection" -le $((CHECK_INTERVAL * FALL + SLACK)) "detection time (interval x fall + one converge)"
 expect_num "$failed_before" -gt 0 "the stream saw rs1's outage before detection (the check can see it too)"
 expect_eq "$failed_after" 0 "failed requests after detection"
@@ -164,7 +165,10 @@ rc=0
 run_out status lvs-converge --netns director status || rc=$?
 expect_eq "$rc" 2 "status exit code (a real server is unhealthy)"
 expect_contains "$(grep 203.0.113.11 <<<"$status" || true)" "unhealthy" "status: rs1"
-expect_contains "$(grep 203.0.113.11 <<<"$status" || true)" "held drained" "status: rs1's hold"
+rc=0
+run_out status_spec lvs-converge --netns director status -f $SPEC --node director || rc=$?
+expect_eq "$rc" 2 "status -f exit code"
+expect_contains "$(grep 203.0.113.11 <<<"$status_spec" || true)" "held drained" "status -f: rs1's hold"
 expect_contains "$(grep '198.51.100.22:80 ' <<<"$status" || true)" "healthy" "status: rs2"
 expect_not_contains "$(grep 198.51.100.22 <<<"$status" || true)" "unhealthy" "status: rs2"
 rc=0
