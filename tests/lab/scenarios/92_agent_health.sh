@@ -122,6 +122,9 @@ run_cmd tail -n 4 /tmp/traffic.log
 # requests (started in [FROM, TO)) that failed / succeeded / were answered by WHO
 count() { awk -v a="$1" -v b="$2" -v what="$3" '$1 >= a && $1 < b && ($2 == what || $3 == what)' /tmp/traffic.log | wc -l; }
 expect_eq "$(count 0 99999 FAIL)" 0 "failed requests before anything broke"
+# a healthy real server's checks must not fail while the agent sets up their paths
+expect_eq "$(jq -r 'select(.event == "health" and .to == "unhealthy") | .real_server' /tmp/agent.log | sort -u | xargs)" "" \
+    "real servers found unhealthy before anything broke"
 expect_num "$(count 0 99999 rs1)" -gt 0 "answers from rs1"
 expect_num "$(count 0 99999 rs2)" -gt 0 "answers from rs2"
 
