@@ -152,6 +152,16 @@ fn wrong_specs() -> Vec<(&'static str, String)> {
         ("Cluster without nodes", "apiVersion: lvs-converge/v1\nkind: Cluster\n".into()),
         ("nodes in a Host spec", format!("{HOST}nodes: [{{ name: d, address: 203.0.113.10, role: director }}]\n")),
         ("node without role", "apiVersion: lvs-converge/v1\nkind: Cluster\nnodes: [{ name: d, address: 203.0.113.10 }]\n".into()),
+        ("unknown health-check type", web_service(", healthCheck: { type: ping }")),
+        ("misspelt health-check field", web_service(", healthCheck: { type: http, pth: / }")),
+        ("health check as a word", with_service("{ address: 203.0.113.100, port: 80, realServers: [{ address: 203.0.113.11, healthCheck: never }] }")),
+        ("HTTP status out of range", web_service(", healthCheck: { type: http, status: 700 }")),
+        ("HTTP status as words", web_service(", healthCheck: { type: http, status: ok }")),
+        ("interval with unknown unit", web_service(", healthCheck: { type: tcp, interval: 5x }")),
+        ("path on a tcp check", web_service(", healthCheck: { type: tcp, path: / }")),
+        ("command on an http check", web_service(", healthCheck: { type: http, command: [/bin/true] }")),
+        ("rise of 0", web_service(", healthCheck: { type: tcp, rise: 0 }")),
+        ("unknown onFailure", web_service(", healthCheck: { type: tcp, onFailure: reboot }")),
     ]
 }
 
@@ -173,6 +183,7 @@ fn tricky_valid_specs() -> Vec<(&'static str, String)> {
         ("IPv6 address with prefix", format!("{HOST}addresses: [{{ address: \"2001:db8::100/128\", interface: lo }}]\n")),
         ("persist switches and settings", format!("{HOST}persist:\n  sysctl: false\n  modules:\n  network: {{ directory: /run/systemd/network }}\n  bootUnit: {{ binary: /usr/local/bin/lvs-converge }}\n")),
         ("real server with its VIPs", format!("{HOST}role: real-server\nvips: [203.0.113.100]\n")),
+        ("health checks with overrides", with_service("{ address: 203.0.113.100, port: 80, healthCheck: { type: http, status: 200, interval: 500ms, timeout: 200ms, via: direct }, quorum: { minHealthy: 1, sorryServer: { address: 192.0.2.50, method: masq } }, startDrained: true, realServers: [{ address: 203.0.113.11, healthCheck: { path: /healthz, status: 200-204 } }, { address: 203.0.113.12, healthCheck: false }, { address: 203.0.113.13, healthCheck: { type: exec, command: [/bin/check], dynamicWeight: true, interval: 2 } }] }")),
         ("Cluster with real servers by node", "apiVersion: lvs-converge/v1\nkind: Cluster\nipvs:\n  services:\n    - { address: 203.0.113.100, port: 80, realServers: [{ node: rs1 }] }\nnodes:\n  - { name: director, role: director, address: 203.0.113.10, vipInterface: \"eth0:0\" }\n  - { name: rs1, role: real-server, address: 203.0.113.11 }\n".into()),
     ]
 }

@@ -221,6 +221,8 @@ pub struct BootUnit {
     pub binary: PathBuf,
     /// `--node NAME` for a Cluster spec.
     pub node: Option<String>,
+    /// The unit runs `lvs-converge agent` (long-running) rather than a oneshot `apply`.
+    pub agent: bool,
 }
 
 /// Why `text` cannot be a value in the boot unit, if it cannot: validation refuses such

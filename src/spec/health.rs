@@ -58,6 +58,7 @@ impl CheckType {
 /// override some of its service's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = super::schema::health_check_rules)]
 pub struct HealthCheckSpec {
     /// `tcp` (connect), `http` (GET) or `exec` (a command).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]

@@ -122,6 +122,10 @@ pub struct BootUnitSetting {
     /// The lvs-converge executable (default /usr/bin/lvs-converge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binary: Option<PathBuf>,
+    /// Run `lvs-converge agent` (Type=notify, watchdog, restarted on failure: the host kept
+    /// converged and its real servers health-checked) instead of a oneshot `apply` at boot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub agent: bool,
 }
 
 /// Where the spec is: its absolute path (the boot unit's default `specPath`), and the node
@@ -242,7 +246,13 @@ impl PersistSpec {
             let spec_path = spec_path.filter(|p| unit_value(&field, "the spec path", &p.to_string_lossy(), problems));
             let node_ok = origin.node.is_none_or(|node| unit_value(&at("bootUnit"), "the node name", node, problems));
             if let (Some(path), Some(spec_path), Some(binary), true) = (path, spec_path, binary, node_ok) {
-                settings.boot_unit = Some(BootUnit { path, spec_path, binary, node: origin.node.map(str::to_string) });
+                settings.boot_unit = Some(BootUnit {
+                    path,
+                    spec_path,
+                    binary,
+                    node: origin.node.map(str::to_string),
+                    agent: unit.agent,
+                });
             }
         }
         settings
@@ -268,6 +278,17 @@ mod tests {
             "apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\npersist:\n{persist}"
         );
         spec::parse(&spec, Path::new(spec_path)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn boot_unit_agent_true_asks_for_the_agent_unit() {
+        let persist = |unit: &str| {
+            let text = format!("apiVersion: lvs-converge/v1\nkind: Host\nrole: real-server\nvips: [203.0.113.100]\npersist:\n  bootUnit: {unit}\n");
+            spec::parse(&text, Path::new("/etc/lvs/rs.yaml")).unwrap().persist.unwrap().boot_unit.unwrap()
+        };
+        assert!(persist("{ agent: true }").agent);
+        assert!(!persist("true").agent);
+        assert!(!persist("{ agent: false }").agent);
     }
 
     #[test]

@@ -225,3 +225,29 @@ pub fn tunnel_rules(schema: &mut Schema) {
         ],
     );
 }
+
+/// A health check's fields of one type only, when the type is written here (an override may
+/// leave it to the service's check).
+pub fn health_check_rules(schema: &mut Schema) {
+    let fields_of = |kind: &str| match kind {
+        "http" => vec!["path", "status", "body", "host"],
+        _ => vec!["command", "dynamicWeight"],
+    };
+    let rule = |kind: &str, foreign: &[&str]| {
+        let properties: serde_json::Map<String, Value> = foreign
+            .iter()
+            .map(|field| {
+                let owner = if fields_of("http").contains(field) { "http" } else { "exec" };
+                ((*field).to_string(), absent(&format!("`{field}` applies to {owner} checks, not {kind}")))
+            })
+            .collect();
+        json!({
+            "if": {"properties": {"type": {"const": kind}}, "required": ["type"]},
+            "then": {"properties": properties}
+        })
+    };
+    let http = fields_of("http");
+    let exec = fields_of("exec");
+    let tcp_foreign: Vec<&str> = http.iter().chain(&exec).copied().collect();
+    add_all_of(schema, vec![rule("tcp", &tcp_foreign), rule("http", &exec), rule("exec", &http)]);
+}

@@ -147,6 +147,7 @@ mod tests {
                 spec_path: "/etc/lvs/rs.yaml".into(),
                 binary: DEFAULT_BINARY.into(),
                 node: Some("rs2".into()),
+                agent: false,
             }),
             off: vec![],
             network_off: vec![],

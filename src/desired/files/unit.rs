@@ -13,12 +13,17 @@ use std::path::Path;
 use crate::model::persistence::BootUnit;
 
 pub fn render(unit: &BootUnit) -> String {
-    let mut arguments = vec![unit.binary.display().to_string(), "apply".into(), "-f".into()];
+    let command = if unit.agent { "agent" } else { "apply" };
+    let mut arguments = vec![unit.binary.display().to_string(), command.into(), "-f".into()];
     arguments.push(unit.spec_path.display().to_string());
     if let Some(node) = &unit.node {
         arguments.extend(["--node".to_string(), node.clone()]);
     }
     let command = arguments.iter().map(|argument| command_argument(argument)).collect::<Vec<_>>().join(" ");
+    let spec = path_value(&unit.spec_path);
+    if unit.agent {
+        return agent_unit(&spec, &command);
+    }
     format!(
         "[Unit]\n\
          Description=Converge this host to its LVS spec (lvs-converge apply)\n\
@@ -32,8 +37,33 @@ pub fn render(unit: &BootUnit) -> String {
          ExecStart={command}\n\
          \n\
          [Install]\n\
-         WantedBy=multi-user.target\n",
-        spec = path_value(&unit.spec_path)
+         WantedBy=multi-user.target\n"
+    )
+}
+
+/// The agent's unit: started like the oneshot (its first run converges the host, and only
+/// then does it tell systemd it is ready), kept alive by the watchdog, reloaded by SIGHUP.
+/// examples/systemd/lvs-converge-agent.service is the same unit with comments.
+fn agent_unit(spec: &str, command: &str) -> String {
+    format!(
+        "[Unit]\n\
+         Description=Keep this host converged to its LVS spec and health-check real servers (lvs-converge agent)\n\
+         Wants=network-online.target\n\
+         After=network-online.target systemd-modules-load.service systemd-sysctl.service\n\
+         ConditionPathExists={spec}\n\
+         \n\
+         [Service]\n\
+         Type=notify\n\
+         NotifyAccess=main\n\
+         ExecStart={command}\n\
+         ExecReload=/bin/kill -HUP $MAINPID\n\
+         TimeoutStartSec=5min\n\
+         WatchdogSec=30s\n\
+         Restart=on-failure\n\
+         RestartSec=5s\n\
+         \n\
+         [Install]\n\
+         WantedBy=multi-user.target\n"
     )
 }
 
@@ -84,7 +114,36 @@ mod tests {
             spec_path: spec_path.into(),
             binary: "/usr/bin/lvs-converge".into(),
             node: node.map(str::to_string),
+            agent: false,
         }
+    }
+
+    #[test]
+    fn an_agent_unit_runs_the_agent_with_notify_watchdog_and_reload() {
+        let text = render(&BootUnit { agent: true, ..unit("/etc/lvs/cluster.yaml", Some("lb1")) });
+        assert_eq!(
+            lines_starting(&text, "ExecStart="),
+            ["ExecStart=/usr/bin/lvs-converge agent -f /etc/lvs/cluster.yaml --node lb1"]
+        );
+        for line in ["Type=notify", "WatchdogSec=30s", "Restart=on-failure", "ExecReload=/bin/kill -HUP $MAINPID"] {
+            assert_eq!(lines_starting(&text, line), [line], "{text}");
+        }
+        assert!(lines_starting(&text, "RemainAfterExit").is_empty(), "not a oneshot: {text}");
+        // The example shipped for installing by hand is this unit, with comments and metrics.
+        let example = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/systemd/lvs-converge-agent.service"
+        ))
+        .unwrap();
+        let settings = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| {
+                    !l.starts_with('#') && !l.starts_with("ExecStart=") && !l.starts_with("ConditionPathExists=")
+                })
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(settings(&example), settings(&text));
     }
 
     fn lines_starting(text: &str, prefix: &str) -> Vec<String> {
@@ -156,6 +215,7 @@ mod tests {
             spec_path: spec.clone(),
             binary: "/bin/true".into(),
             node: Some("rs 1;$X".into()),
+            agent: false,
         });
         std::fs::write(&file, &text).unwrap();
         let output = std::process::Command::new("systemd-analyze")
