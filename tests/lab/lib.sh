@@ -384,3 +384,51 @@ hold_lock() {
     holder=$!
     sleep 0.5
 }
+
+# --- Timing and IPVS weights, for the agent scenarios (92_agent_*).
+#   uptime_s                 seconds since boot (/proc/uptime, the same clock in every namespace)
+#   elapsed_since T0         seconds since T0 (an uptime_s value), one decimal
+#   expect_secs A OP B WHAT  like expect_num for decimal seconds (OP: -le -lt -ge -gt)
+#   ipvs_weight NS SERVICE RS   weight of real server RS ("203.0.113.11:80") of SERVICE
+#                            ("-t 203.0.113.100:80", as ipvsadm -Sn writes it) in NS, "absent" if none
+#   ns_pids NS WORD          pids of NS's processes whose command line has the word WORD
+#   wait_secs SECS CMD...    retry CMD until it succeeds or SECS of wall-clock time pass
+#                            (wait_for counts tries, which a slow CMD under TCG stretches)
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+wait_secs() {
+    local secs=$1 deadline
+    shift
+    deadline=$(awk -v now="$(uptime_s)" -v s="$secs" 'BEGIN { print now + s }')
+    while ! "$@" >/dev/null 2>&1; do
+        awk -v now="$(uptime_s)" -v d="$deadline" 'BEGIN { exit !(now >= d) }' && return 1
+        sleep 0.1
+    done
+}
+
+elapsed_since() { awk -v a="$1" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }'; }
+
+expect_secs() {
+    local a=$1 op=$2 b=$3 what=${4:-seconds} ok
+    ok=$(awk -v a="$a" -v b="$b" -v op="$op" 'BEGIN {
+        if (op == "-le") r = a <= b; else if (op == "-lt") r = a < b
+        else if (op == "-ge") r = a >= b; else if (op == "-gt") r = a > b; else r = 0
+        print r }')
+    [[ $a =~ ^[0-9]+(\.[0-9]+)?$ && $ok == 1 ]] || fail "$what: expected $a $op $b"
+    echo "ok: $what ($a $op $b)"
+}
+
+ipvs_weight() {
+    local ns=$1 service=$2 rs=$3
+    in_ns "$ns" ipvsadm -Sn | awk -v s="$service" -v r="$rs" '
+        $1 == "-a" && ($2 " " $3) == s && $5 == r { for (i = 6; i < NF; i++) if ($i == "-w") w = $(i + 1) }
+        END { print (w == "" ? "absent" : w) }'
+}
+
+ns_pids() {
+    local ns=$1 word=$2 pid
+    for pid in $(ip netns pids "$ns"); do
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qw -- "$word" && echo "$pid"
+    done
+    return 0
+}
