@@ -398,7 +398,7 @@ fn the_json_failure_report_lists_what_stays_with_errnos() {
     let writes = host.netlink_writes() - setup;
     let document = crate::render::json::render_apply_failure(&error, writes).expect("a document");
     let json: serde_json::Value = serde_json::from_str(&document).unwrap();
-    assert_eq!(json["format_version"], "1.6");
+    assert_eq!(json["format_version"], "1.7");
     assert_eq!(json["netlink_writes"], 2, "both sent in one window, the first refused: {json}");
     assert_eq!(json["outcome"], "partial");
     assert_eq!(json["failed"][0]["order"], 1);

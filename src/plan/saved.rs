@@ -30,7 +30,7 @@ use crate::spec::{self, NodeSelector, SpecError};
 /// The `format` tag of every saved plan.
 pub const FORMAT: &str = "lvs-converge/saved-plan";
 /// Raised whenever a reader of an older version could misread a newer file.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Saved plans are applied only by the build that wrote them: the digest is computed over
 /// this build's serialisation of the state, which another version may spell differently.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

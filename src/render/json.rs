@@ -5,7 +5,7 @@
 //! real-server settings, the timeouts object's id `timeouts`, a setting change's
 //! `after.setting`; 1.5: `first_converge`, the `fou` subsystem and its changes, an address's
 //! `deprecated` and its in-place `update`, tunnel kinds beyond ipip; 1.6: apply's
-//! `netlink_writes`; next: `health_holds`), so consumers check the
+//! `netlink_writes`; 1.7: `health_holds` and the health-check path kinds), so consumers check the
 //! major number and may read newer minors.
 
 use serde::Serialize;
@@ -16,7 +16,7 @@ use crate::lint::Finding;
 use crate::plan::ipvs::Draining;
 use crate::plan::{Action, Drift, FirstConverge, Plan, Summary, Unmanaged};
 
-pub const FORMAT_VERSION: &str = "1.6";
+pub const FORMAT_VERSION: &str = "1.7";
 
 #[derive(Serialize)]
 struct JsonPlan<'a> {
@@ -242,7 +242,7 @@ mod tests {
         };
         let error = ApplyError::Change { total: 3, failed: vec![refused(2, Some("Invalid timeout"))], outcome };
         let json = report(&error);
-        assert_eq!(json["format_version"], "1.6");
+        assert_eq!(json["format_version"], "1.7");
         for (list, kernel) in [("failed", "Invalid timeout"), ("unknown", "lost"), ("rollback_failures", "cannot undo")]
         {
             let entry = &json[list][0];

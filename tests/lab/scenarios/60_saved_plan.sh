@@ -48,7 +48,7 @@ expect_contains "$out" "appeared ipvs service tcp 203.0.113.100:80" "second appl
 
 step "JSON drift summary on a converged host: nothing drifted, every subsystem present"
 run_out converged_json lvs-converge --netns director plan -f $SPEC --format json
-expect_contains "$converged_json" '"format_version": "1.6"' "JSON format version"
+expect_contains "$converged_json" '"format_version": "1.7"' "JSON format version"
 expect_contains "$converged_json" '"drifted": false' "drift summary"
 for subsystem in modules links sysctl addresses routes ipvs files; do
     expect_contains "$converged_json" "\"$subsystem\": {" "drift.subsystems"
