@@ -69,7 +69,7 @@ fn a_saved_plan_holds_the_plan_and_where_it_came_from() {
     let scratch = Scratch::new("holds");
     let saved = saved_plan(&scratch, "a", &observed());
     assert_eq!(saved["format"], "lvs-converge/saved-plan");
-    assert_eq!(saved["format_version"], 3);
+    assert_eq!(saved["format_version"], 4);
     assert_eq!(saved["tool_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(saved["observed_from"]["kind"], "snapshot");
     assert_eq!(saved["spec"]["path"], format!("{CASE}/spec.yaml"));
@@ -115,13 +115,13 @@ fn apply_refuses_what_it_cannot_apply_naming_the_file() {
         text(&path)
     };
     let mut newer = saved.clone();
-    newer["format_version"] = 4.into();
+    newer["format_version"] = 5.into();
     let mut edited = saved.clone();
     edited["observed"]["ipvs"]["services"][0]["destinations"][0]["weight"] = 1.into();
     let cases = [
         (write("empty.json", ""), "is not an lvs-converge saved plan: not JSON"),
         (write("spec.json", "{\"apiVersion\": \"lvs-converge/v1\"}"), "is not an lvs-converge saved plan"),
-        (write("newer.json", &newer.to_string()), "has format version 4, newer than"),
+        (write("newer.json", &newer.to_string()), "has format version 5, newer than"),
         (write("edited.json", &edited.to_string()), "is corrupt: its observed state does not match its digest"),
         (text(&scratch.path("missing.json")), "reading saved plan"),
     ];

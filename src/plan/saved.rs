@@ -561,9 +561,9 @@ mod tests {
         let error = |text: &str| saved_plan_error(&SavedPlan::from_json(text, path).expect_err("refused"));
         assert!(error("not json").starts_with("/tmp/p.json is not an lvs-converge saved plan: not JSON"));
         assert!(error("{\"format\": \"terraform\"}").contains("is not an lvs-converge saved plan"));
-        let newer = text.replace("\"format_version\": 3,", "\"format_version\": 4,");
+        let newer = text.replace("\"format_version\": 4,", "\"format_version\": 5,");
         assert!(
-            error(&newer).starts_with("saved plan /tmp/p.json has format version 4, newer than"),
+            error(&newer).starts_with("saved plan /tmp/p.json has format version 5, newer than"),
             "{}",
             error(&newer)
         );
