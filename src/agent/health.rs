@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::probe::{self, Outcome, ProbeKey, ProbeKind, ProbeResult, ProbeTarget};
+use super::probe::{self, ProbeKey, ProbeKind, ProbeResult, ProbeTarget};
 use super::tracker::{Health, Tracker};
 use crate::desired::Spec;
 use crate::model::health::{CheckKind, CheckOutcome, CheckVia, HealthCheck, HealthRecord, HealthRecords, HealthStatus};
@@ -260,7 +260,7 @@ impl Checks {
     pub fn record(&mut self, key: &ProbeKey, result: &ProbeResult, at: u64) -> Recorded {
         let Some(scheduled) = self.probes.get_mut(key) else { return Recorded::default() };
         scheduled.in_flight = false;
-        let outcome = check_outcome(&result.outcome);
+        let outcome = result.outcome.clone();
         let weight_before = scheduled.last.as_ref().and_then(|last| last.weight);
         let weight_changed =
             result.healthy && scheduled.tracker.health() == Health::Healthy && result.weight != weight_before;
@@ -273,15 +273,15 @@ impl Checks {
                 .map(|(service, destination)| Transition {
                     service: *service,
                     destination: *destination,
-                    from: status(transition.from),
-                    to: status(transition.to),
+                    from: transition.from,
+                    to: transition.to,
                     outcome: outcome.clone(),
                     latency: result.latency,
                 })
                 .collect(),
             None => Vec::new(),
         };
-        let now = status(scheduled.tracker.health());
+        let now = scheduled.tracker.health();
         let health = scheduled.wanted.checked.iter().map(|checked| (*checked, now)).collect();
         Recorded { transitions, weight_changed, health, latency: result.latency }
     }
@@ -300,7 +300,7 @@ impl Checks {
                 scheduled.wanted.checked.iter().map(move |(service, destination)| HealthRecord {
                     service: *service,
                     destination: *destination,
-                    status: status(scheduled.tracker.health()),
+                    status: scheduled.tracker.health(),
                     since: scheduled.tracker.since(),
                     last_check: scheduled.last.as_ref().map(|last| last.at),
                     last_outcome: scheduled.last.as_ref().map(|last| last.outcome.clone()),
@@ -322,25 +322,4 @@ impl Checks {
 fn spread(key: &ProbeKey, interval: Duration) -> Duration {
     let random = std::collections::hash_map::RandomState::new().hash_one(key);
     interval.mul_f64(random as f64 / u64::MAX as f64)
-}
-
-fn status(health: Health) -> HealthStatus {
-    match health {
-        Health::Starting => HealthStatus::Starting,
-        Health::Healthy => HealthStatus::Healthy,
-        Health::Unhealthy => HealthStatus::Unhealthy,
-    }
-}
-
-fn check_outcome(outcome: &Outcome) -> CheckOutcome {
-    match outcome {
-        Outcome::Passed => CheckOutcome::Passed,
-        Outcome::Refused => CheckOutcome::Refused,
-        Outcome::TimedOut => CheckOutcome::TimedOut,
-        Outcome::HttpStatus(status) => CheckOutcome::HttpStatus(*status),
-        Outcome::BodyMismatch => CheckOutcome::BodyMismatch,
-        Outcome::Exit(code) => CheckOutcome::Exit(*code),
-        Outcome::Signal(signal) => CheckOutcome::Signal(*signal),
-        Outcome::Failed(text) => CheckOutcome::Failed(text.clone()),
-    }
 }

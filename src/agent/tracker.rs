@@ -6,14 +6,8 @@
 //! starting real server carries traffic before its verdict (keepalived's default) or stays
 //! drained (keepalived's `alpha`) is the health policy's `startDrained`, not the tracker's.
 
-/// A target's health as its probes have shown it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Health {
-    /// Not enough results in a row yet for a verdict.
-    Starting,
-    Healthy,
-    Unhealthy,
-}
+/// A target's health as its probes have shown it: the records' own type.
+pub use crate::model::health::HealthStatus as Health;
 
 /// A change of a target's health, and the time of the result that made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

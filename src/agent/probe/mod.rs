@@ -118,27 +118,9 @@ pub struct ProbeResult {
     pub outcome: Outcome,
 }
 
-/// Why a probe is healthy or not.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Outcome {
-    /// Healthy (an exec probe with a dynamic weight says so in [`ProbeResult::weight`]).
-    Passed,
-    /// The target answered the connect with a reset.
-    Refused,
-    /// No verdict within the timeout.
-    TimedOut,
-    /// The HTTP status was outside the expected range.
-    HttpStatus(u16),
-    /// The HTTP status was right, the body did not contain the expected text.
-    BodyMismatch,
-    /// The command exited with this code (unhealthy).
-    Exit(i32),
-    /// The command was killed by this signal.
-    Signal(i32),
-    /// Anything else, as the system or the HTTP client said it: unreachable, a garbled
-    /// response, a command that cannot start, a mark the agent may not set.
-    Failed(String),
-}
+/// Why a probe is healthy or not: the records' own type, so a verdict reaches `status`
+/// as the probe said it.
+pub use crate::model::health::CheckOutcome as Outcome;
 
 /// Runs one probe to its verdict, within `target.timeout`.
 pub async fn probe(kind: &ProbeKind, target: &ProbeTarget) -> ProbeResult {
