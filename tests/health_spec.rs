@@ -307,6 +307,11 @@ fn a_real_server_of_port_0_needs_the_check_s_port() {
     let with_port = text.replace("type: tcp", "type: tcp, port: 443");
     let health = health_of(&with_port);
     assert_eq!(health.checks[&key("198.51.100.11", 0)].port, 443);
+    // No VIP:port to travel to: a firewall-mark service's check goes direct, and asking for
+    // the tunnel is refused rather than quietly checking the real server's own address.
+    assert_eq!(health.checks[&key("198.51.100.11", 0)].via, CheckVia::Direct);
+    let through_tunnel = text.replace("type: tcp", "type: tcp, port: 443, via: tunnel");
+    assert_error(&through_tunnel, 6, "ipvs.services[0].healthCheck.via", "firewall-mark service has neither");
 }
 
 /// A mistake in the service's check is reported once, not once per real server.

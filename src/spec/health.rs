@@ -254,6 +254,8 @@ pub struct ServiceHealthSpec<'a> {
     pub check: Option<&'a HealthCheckSpec>,
     pub quorum: Option<&'a QuorumSpec>,
     pub start_drained: bool,
+    /// A firewall-mark service has no VIP:port for a check to travel to through the tunnel.
+    pub firewall_mark: bool,
 }
 
 /// One real server of the service: where it is written, its override, what it resolved to.
@@ -445,8 +447,19 @@ fn real_server_check(
             );
             None
         }
+        (Some(CheckVia::Tunnel), _, _) if spec.firewall_mark => {
+            reported.add(
+                &place.at("via", |c| c.via.is_some()),
+                "`via: tunnel` sends the check to the service's VIP and port, and a firewall-mark service has neither"
+                    .into(),
+                "use `via: direct` (the check goes to the real server's own address)",
+            );
+            None
+        }
         (Some(via), _, _) => Some(via),
-        (None, CheckType::Tcp | CheckType::Http, ForwardingMethod::Tunnel) => Some(CheckVia::Tunnel),
+        (None, CheckType::Tcp | CheckType::Http, ForwardingMethod::Tunnel) if !spec.firewall_mark => {
+            Some(CheckVia::Tunnel)
+        }
         (None, _, _) => Some(CheckVia::Direct),
     };
     let interval = merged.interval.unwrap_or(DEFAULT_INTERVAL);

@@ -747,6 +747,7 @@ impl ServiceSpec {
             check: self.health_check.as_ref(),
             quorum: self.quorum.as_ref(),
             start_drained: self.start_drained,
+            firewall_mark: self.fwmark.is_some(),
         };
         let service_health = health::service_health(&health_spec, &checked, family, default_port, nodes, problems);
         if problems.len() > before {
