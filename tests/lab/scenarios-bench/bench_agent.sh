@@ -6,8 +6,10 @@
 # with one busybox httpd; so every check is a real HTTP exchange through IPVS and the
 # tunnel. Measured from /proc: the agent's VmRSS and VmHWM, and its CPU (utime + stime)
 # over SECS seconds of steady checking. Printed as "BENCH| " lines (a markdown table) that
-# bench-agent.sh cuts out of the console log. The run fails if the checks are not all
-# healthy: numbers of an agent that does not check would be worthless.
+# bench-agent.sh cuts out of the console log. The run fails if the checks do not run (fewer
+# than half the expected checks) or fewer than half the real servers end healthy: numbers of
+# an agent that does not check would be worthless. Falls under a saturated vCPU are counted
+# and printed, not failed; the targets (RSS, CPU) are printed as met or not, not enforced.
 #
 # /bench-agent/settings (written by bench-agent.sh): N, SECS, KINDS ("http tcp").
 
