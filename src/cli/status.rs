@@ -69,12 +69,21 @@ pub(super) fn run(args: &StatusArgs, context: &Context) -> Result<u8, CliError> 
         }
         _ => (Vec::new(), Vec::new()),
     };
-    let input = StatusInput { found: &found, holds: &holds, unjudged: &unjudged, now };
+    // A snapshot's agent is another host's process: only a live look can tell it exited.
+    let agent_exited = args.observed.is_none() && current.is_some_and(|records| !process_exists(records.agent_pid));
+    let input = StatusInput { found: &found, holds: &holds, unjudged: &unjudged, now, agent_exited };
     print_report(&status::status(&input, args.format.into(), context.style), "the status")?;
     Ok(match current {
         Some(records) if status::unhealthy_count(records) > 0 => EXIT_CHANGES_PENDING,
         _ => EXIT_OK,
     })
+}
+
+/// Whether a process with this pid exists (signal 0: nothing is sent). EPERM means it
+/// exists under another user.
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else { return false };
+    !matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH))
 }
 
 /// The spec for this host (`observed` from a snapshot, else the live host, picks a

@@ -20,6 +20,9 @@ pub struct StatusInput<'a> {
     pub holds: &'a [HealthHold],
     pub unjudged: &'a [(ServiceKey, DestinationKey)],
     pub now: u64,
+    /// The records are current but the process that wrote them is gone (a stopped or
+    /// crashed agent): they still hold weights until they expire.
+    pub agent_exited: bool,
 }
 
 pub fn status(input: &StatusInput, format: Format, style: Style) -> String {
@@ -70,6 +73,15 @@ fn text(input: &StatusInput, style: Style) -> String {
         records.agent_pid,
         age(Some(records.updated_at), now).trim_start_matches(" for")
     );
+    if input.agent_exited {
+        let _ = writeln!(
+            out,
+            "  {} pid {} is no longer running: plan and apply keep these verdicts for{} more, until the records expire (start the agent again to judge anew).",
+            style.bold("The agent has exited:"),
+            records.agent_pid,
+            age(Some(now), records.valid_until).trim_start_matches(" for")
+        );
+    }
     for record in &records.servers {
         let _ = writeln!(
             out,
@@ -130,8 +142,10 @@ pub fn unhealthy_count(records: &HealthRecords) -> usize {
 #[derive(Serialize)]
 struct JsonStatus {
     format_version: &'static str,
-    /// Whether an agent's records are current in this namespace.
+    /// Whether an agent's records are current in this namespace and its process runs.
     agent_running: bool,
+    /// Current records whose agent process is gone: they hold weights until `valid_until`.
+    agent_exited: bool,
     /// The agent that wrote the records (also when they expired); null without records.
     agent: Option<JsonAgent>,
     real_servers: Vec<JsonRealServer>,
@@ -207,7 +221,8 @@ fn json(input: &StatusInput) -> String {
     }
     let document = JsonStatus {
         format_version: super::json::FORMAT_VERSION,
-        agent_running: running,
+        agent_running: running && !input.agent_exited,
+        agent_exited: running && input.agent_exited,
         agent: records.map(|r| JsonAgent { pid: r.agent_pid, updated_at: r.updated_at, valid_until: r.valid_until }),
         real_servers,
         sorry_servers: input
@@ -219,4 +234,30 @@ fn json(input: &StatusInput) -> String {
         unhealthy: if running { records.map_or(0, unhealthy_count) } else { 0 },
     };
     serde_json::to_string_pretty(&document).expect("status serializes") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(agent_exited: bool, format: Format) -> String {
+        let records = HealthRecords { agent_pid: 4242, updated_at: 1_000, valid_until: 1_100, servers: vec![] };
+        let found = FoundRecords::Current(records);
+        let input = StatusInput { found: &found, holds: &[], unjudged: &[], now: 1_010, agent_exited };
+        status(&input, format, Style { color: false })
+    }
+
+    /// Records outlive a stopped agent on purpose (a restart must not flap weights), so
+    /// status must not call a dead agent running while its verdicts still hold.
+    #[test]
+    fn an_exited_agent_whose_records_still_hold_is_named_as_exited() {
+        let text = report(true, Format::Text);
+        assert!(text.contains("The agent has exited: pid 4242 is no longer running"), "{text}");
+        assert!(text.contains("for 1m30s more"), "{text}");
+        assert!(!report(false, Format::Text).contains("exited"));
+        let json: serde_json::Value = serde_json::from_str(&report(true, Format::Json)).expect("json");
+        assert_eq!((json["agent_running"].as_bool(), json["agent_exited"].as_bool()), (Some(false), Some(true)));
+        let json: serde_json::Value = serde_json::from_str(&report(false, Format::Json)).expect("json");
+        assert_eq!((json["agent_running"].as_bool(), json["agent_exited"].as_bool()), (Some(true), Some(false)));
+    }
 }
