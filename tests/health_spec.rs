@@ -235,6 +235,12 @@ fn each_mistake_is_one_error_at_its_field() {
             "does not start with `/`",
         ),
         (
+            service(&format!("      healthCheck: {{ type: http, path: '/health check' }}\n{one_rs}")),
+            7,
+            "ipvs.services[0].healthCheck.path",
+            "a request line cannot carry",
+        ),
+        (
             service("      realServers:\n        - { address: 198.51.100.11, healthCheck: true }\n"),
             8,
             "ipvs.services[0].realServers[0].healthCheck",

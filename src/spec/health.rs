@@ -523,6 +523,14 @@ fn http_kind(merged: &HealthCheckSpec, place: &Place, reported: &mut Reported) -
             format!("path `{path}` does not start with `/`"),
             "write the path as in the request line, e.g. `/healthz`",
         );
+    } else if !path.bytes().all(|byte| byte.is_ascii_graphic()) {
+        // A space or a non-ASCII letter cannot go into the request line: every probe would
+        // fail and the real server would stay drained.
+        reported.add(
+            &place.at("path", |c| c.path.is_some()),
+            format!("path `{path}` holds a space, a control or non-ASCII character, which a request line cannot carry"),
+            "percent-encode it as a browser would, e.g. `/health%20check`",
+        );
     }
     let (status_min, status_max) = match merged.status.as_ref().map(StatusSpec::range) {
         None => DEFAULT_STATUS,
