@@ -7,7 +7,8 @@
 #   boot 1: apply, enable the boot unit; remove every other persisted file
 #   boot 2: the boot unit alone brought the host back (and rewrote the files)
 #   boot 3: boot unit disabled: the distro's services alone brought it back
-#   boot 4: negative control: /etc/ipvsadm.rules removed before the reboot
+#   boot 4: negative control: /etc/ipvsadm.rules and the eth0 drop-in removed before the
+#           reboot: no service, no VIP (eth0 keeps its own address)
 SPEC=/etc/lvs-converge/director.yaml
 VIP=203.0.113.100
 DISTRO_FILES="/etc/modules-load.d/lvs-converge.conf /etc/ipvsadm.rules
@@ -93,13 +94,17 @@ boot_3() {
     expect_eth0_kept_and_vip
     fixtures
     expect_traffic $VIP rs1
-    step "negative control: remove /etc/ipvsadm.rules before the reboot"
-    run_cmd rm -v /etc/ipvsadm.rules
+    step "negative control: remove /etc/ipvsadm.rules and the eth0 drop-in before the reboot"
+    run_cmd rm -v /etc/ipvsadm.rules /etc/systemd/network/10-eth0.network.d/90-lvs-converge.conf
     reboot_now
 }
 
 boot_4() {
-    step "boot 4 (negative control): no rules file, no IPVS service, no traffic"
+    step "boot 4 (negative control): no rules file, no IPVS service; no drop-in, no VIP; no traffic"
+    run_out eth0_addrs ip -4 -o addr show dev eth0
+    expect_contains "$eth0_addrs" "203.0.113.10/24" "eth0 keeps its own address (its own .network file)"
+    expect_not_contains "$eth0_addrs" "$VIP" "without the drop-in nothing puts the VIP on eth0"
+    expect_eq "$(ipvsadm -Sn)" "" "without the rules file the IPVS table is empty"
     expect_plan 2 $SPEC
     expect_contains "$plan_out" "/etc/ipvsadm.rules" "plan recreates the rules file"
     expect_contains "$plan_out" "$VIP:80" "plan adds the service"

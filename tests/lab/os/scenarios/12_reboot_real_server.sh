@@ -8,7 +8,8 @@
 #   boot 2: the boot unit alone brought the host back (and rewrote the files)
 #   boot 3: boot unit disabled: the distro's services alone brought it back
 #   boot 4: negative control: the unit enabled but its spec removed, and the
-#           modules-load.d file removed: nothing brings ipip/tunl0 back
+#           modules-load.d, sysctl.d and lo .network files removed: nothing brings
+#           ipip/tunl0, the ARP settings or the VIP on lo back
 SPEC=/etc/lvs-converge/rs1.yaml
 VIP=203.0.113.100
 DISTRO_FILES="/etc/sysctl.d/90-lvs-converge.conf /etc/modules-load.d/lvs-converge.conf
@@ -67,7 +68,8 @@ boot_3() {
     step "negative control: unit enabled without its spec; modules-load.d file removed"
     expect_ok systemctl enable lvs-converge.service
     run_cmd mv -v $SPEC /root/rs1.yaml
-    run_cmd rm -v /etc/modules-load.d/lvs-converge.conf
+    run_cmd rm -v /etc/modules-load.d/lvs-converge.conf /etc/sysctl.d/90-lvs-converge.conf \
+        /etc/systemd/network/90-lvs-converge-lo.network
     reboot_now
 }
 
@@ -76,6 +78,8 @@ boot_4() {
     unit_report
     expect_contains "$unit_log" "skipped because of an unmet condition check (ConditionPathExists=$SPEC)" "the unit was skipped: no spec"
     expect_eq "$(grep -c '^ipip ' /proc/modules || true)" 0 "ipip not loaded"
+    expect_eq "$(cat /proc/sys/net/ipv4/conf/lo/arp_ignore)" 0 "without the sysctl.d file lo answers ARP again (kernel default)"
+    expect_not_contains "$(ip -4 -o addr show dev lo)" "$VIP" "without the lo .network file no VIP on lo"
     run_cmd mv -v /root/rs1.yaml $SPEC
     expect_plan 2 $SPEC
     expect_contains "$plan_out" "ipip" "plan loads ipip again"
