@@ -204,6 +204,7 @@ pub async fn run<H: AgentHost>(
     let mut stop_after_run = false;
     let mut ready = false;
     let mut checking = false;
+    let mut busy_retry: Option<Duration> = None;
     let mut last_run_failed = false;
     let mut commands_open = true;
     let mut watchdog = told.notifier.watchdog_every().map(tokio::time::interval);
@@ -214,6 +215,12 @@ pub async fn run<H: AgentHost>(
                 running = None;
                 let report = finished.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
                 last_run_failed = matches!(report.outcome, RunOutcome::Failed(_) | RunOutcome::LockBusy { .. });
+                // A health or reload run skipped for a busy lock is tried again soon (1 s,
+                // doubling up to the interval), not a whole interval later.
+                let busy = matches!(report.outcome, RunOutcome::LockBusy { .. });
+                let wanted_soon = matches!(report.trigger, Trigger::Health | Trigger::Reload) || busy_retry.is_some();
+                busy_retry = (busy && wanted_soon)
+                    .then(|| busy_retry.map_or(Duration::from_secs(1), |last| last * 2).min(options.interval));
                 if !last_run_failed && !checking {
                     // Checks start after a run that made the check paths: before it (or
                     // after one that failed or was skipped), a check through the tunnel
@@ -233,7 +240,8 @@ pub async fn run<H: AgentHost>(
                 if stop_after_run || options.once {
                     break;
                 }
-                next_run = Instant::now() + jittered(options.interval, RandomState::new().hash_one(next_run));
+                next_run = Instant::now()
+                    + busy_retry.unwrap_or_else(|| jittered(options.interval, RandomState::new().hash_one(next_run)));
                 if let Some(trigger) = queued.take() {
                     records.write(&checks, options.interval, told);
                     running = Some(start_run(&host, &loaded, &checks, options.interval, trigger));

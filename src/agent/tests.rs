@@ -512,3 +512,20 @@ fn a_reload_gives_a_kept_probe_the_new_rise_and_fall() {
     checks.update(wanted(2), tokio::time::Instant::now(), 0);
     assert_eq!(checks.record(&key, &passed, 2).transitions.len(), 1, "rise 2 reached by the second pass");
 }
+
+#[test]
+fn a_reload_skipped_for_a_busy_lock_is_tried_again_within_seconds() {
+    let scene = Scene::new("busy-retry");
+    let watch = scene.watch();
+    let host = MemoryAgent::new();
+    let agent = Arc::clone(&host);
+    scene.run(Arc::clone(&host), scene.options(60_000, false), &Notifier::default(), |commands| async move {
+        let scene = watch;
+        scene.seen("Run(Start:repaired)", 1).await;
+        *agent.busy_runs.lock().unwrap() = 1;
+        commands.send(Command::Reload).unwrap();
+        scene.seen("Run(Reload:lock_busy)", 1).await;
+        scene.seen("Run(Interval:converged)", 1).await;
+        commands.send(Command::Stop("SIGTERM")).unwrap();
+    });
+}
