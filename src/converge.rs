@@ -10,6 +10,7 @@ use crate::apply::faults::FaultInjecting;
 use crate::apply::live::LiveHost;
 use crate::apply::{self, ApplyError, ApplyOptions, ApplyReport, Host};
 use crate::desired::{self, Spec};
+use crate::model::health::HealthRecords;
 use crate::model::persistence::HostNetworkd;
 use crate::model::HostState;
 use crate::observe::{self, Interest, ObserveError};
@@ -46,6 +47,9 @@ pub struct ConvergeOptions {
     /// Let SIGINT/SIGTERM stop apply at an operation boundary (`apply`). The agent handles
     /// those signals itself, between runs, and lets a run finish.
     pub stop_on_signals: bool,
+    /// Health verdicts in force instead of the records file's: the agent's own, from memory
+    /// (None: the file's, as `plan` and `apply` read them).
+    pub health: Option<HealthRecords>,
 }
 
 /// What one run did: apply's result (a failed change included), the change requests sent,
@@ -87,7 +91,10 @@ pub fn converge_live(
         interrupt::install().map_err(ConvergeError::Signals)?;
     }
     let observing = Instant::now();
-    let observed = observe_resolved(&spec, root)?;
+    let mut observed = observe_resolved(&spec, root)?;
+    if let Some(health) = &options.health {
+        observed.ipvs.health = Some(health.clone());
+    }
     let observe_took = observing.elapsed();
     let interest = Interest::for_desired(&spec.desired).with_files(&spec.ownership.files, root);
     let mut live = None;

@@ -179,6 +179,7 @@ impl Checks {
         for (key, wanted) in wanted {
             let scheduled = match old.remove(&key) {
                 Some(mut kept) => {
+                    kept.tracker.set_thresholds(wanted.rise, wanted.fall);
                     kept.wanted = wanted;
                     kept
                 }
@@ -197,6 +198,26 @@ impl Checks {
         }
         let after: BTreeSet<Checked> = self.checked().collect();
         before.difference(&after).copied().collect()
+    }
+
+    /// Takes up the verdicts of `previous` records (an agent that ran before this one): a
+    /// probe whose real servers have one resumes from it, the most recent if they differ.
+    pub fn resume(&mut self, previous: &HealthRecords) {
+        for scheduled in self.probes.values_mut() {
+            let judged = previous
+                .servers
+                .iter()
+                .filter(|record| record.status != HealthStatus::Starting)
+                .filter(|record| scheduled.wanted.checked.contains(&(record.service, record.destination)))
+                .max_by_key(|record| record.since);
+            let Some(record) = judged else { continue };
+            scheduled.tracker =
+                Tracker::resume(scheduled.wanted.rise, scheduled.wanted.fall, record.status, record.since);
+            if let (Some(at), Some(outcome)) = (record.last_check, &record.last_outcome) {
+                let latency = Duration::from_millis(record.latency_ms.unwrap_or(0).into());
+                scheduled.last = Some(Last { at, outcome: outcome.clone(), latency, weight: record.weight });
+            }
+        }
     }
 
     fn checked(&self) -> impl Iterator<Item = Checked> + '_ {

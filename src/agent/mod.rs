@@ -34,7 +34,7 @@ pub enum AgentEvent {
     /// A real server's health changed (its first verdict included).
     Health(health::Transition),
     /// The health records could not be written (plan/apply by hand then go by the last ones).
-    RecordsUnwritten { error: std::io::Error },
+    RecordsUnwritten { dir: PathBuf, error: std::io::Error },
 }
 
 /// What one converge run found and did.

@@ -42,8 +42,10 @@ pub struct Loaded {
 pub trait AgentHost: Send + Sync + 'static {
     /// Reads the spec at `path` and resolves it for this host, refusing what `apply` would.
     fn load(&self, path: &Path) -> Result<Loaded, ConvergeError>;
-    /// One converge run. Never waits for the apply lock: a busy lock skips the run.
-    fn converge(&self, loaded: &Loaded) -> RunOutcome;
+    /// One converge run, holding the health verdicts `health` (the agent's own, from
+    /// memory: the records file is for other readers and may be unwritable or lapsed).
+    /// Never waits for the apply lock: a busy lock skips the run.
+    fn converge(&self, loaded: &Loaded, health: HealthRecords) -> RunOutcome;
     /// The director's own address toward a real server, which checks through the tunnel
     /// bind to (None: let the kernel choose).
     fn source_toward(&self, address: IpAddr) -> Option<IpAddr> {
@@ -66,12 +68,13 @@ impl AgentHost for LiveAgentHost {
         Ok(Loaded { document, spec })
     }
 
-    fn converge(&self, loaded: &Loaded) -> RunOutcome {
+    fn converge(&self, loaded: &Loaded, health: HealthRecords) -> RunOutcome {
+        let options = ConvergeOptions { health: Some(health), ..run_options() };
         let converged = converge::converge_live(
             &loaded.document,
             self.node.as_deref(),
             self.root.as_deref(),
-            &run_options(),
+            &options,
             &mut |_| {},
         );
         outcome_of(converged)
@@ -87,6 +90,7 @@ pub fn run_options() -> ConvergeOptions {
         apply: ApplyOptions { rollback: true, wait: false, stop: never },
         lock_timeout: Duration::ZERO,
         stop_on_signals: false,
+        health: None,
     }
 }
 
@@ -183,17 +187,24 @@ pub async fn run<H: AgentHost>(
     let mut loaded = Arc::new(first);
     let mut checks = Checks::default();
     checks.update(wanted, Instant::now(), unix_now());
+    // A restarted agent goes on from the verdicts its predecessor left (still current):
+    // a dead real server stays held until a check says otherwise.
+    if let Some(previous) = previous_records(&options.records_dir) {
+        checks.resume(&previous);
+    }
     let mut records = RecordsFile::new(&options.records_dir);
     let checked = checks.checked_count();
     told.tell(&AgentEvent::Started { spec: options.spec.clone(), interval: options.interval, checks: checked });
     let mut probes: JoinSet<(ProbeKey, ProbeResult)> = JoinSet::new();
     records.write(&checks, options.interval, told);
-    let mut running = Some(start_run(&host, &loaded, Trigger::Start));
+    let mut running = Some(start_run(&host, &loaded, &checks, options.interval, Trigger::Start));
     // A run asked for while another is under way: started when that one ends.
     let mut queued: Option<Trigger> = None;
     let mut next_run = Instant::now();
     let mut stop_after_run = false;
     let mut ready = false;
+    let mut checking = false;
+    let mut busy_retry: Option<Duration> = None;
     let mut last_run_failed = false;
     let mut commands_open = true;
     let mut watchdog = told.notifier.watchdog_every().map(tokio::time::interval);
@@ -204,6 +215,19 @@ pub async fn run<H: AgentHost>(
                 running = None;
                 let report = finished.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
                 last_run_failed = matches!(report.outcome, RunOutcome::Failed(_) | RunOutcome::LockBusy { .. });
+                // A health or reload run skipped for a busy lock is tried again soon (1 s,
+                // doubling up to the interval), not a whole interval later.
+                let busy = matches!(report.outcome, RunOutcome::LockBusy { .. });
+                let wanted_soon = matches!(report.trigger, Trigger::Health | Trigger::Reload) || busy_retry.is_some();
+                busy_retry = (busy && wanted_soon)
+                    .then(|| busy_retry.map_or(Duration::from_secs(1), |last| last * 2).min(options.interval));
+                if !last_run_failed && !checking {
+                    // Checks start after a run that made the check paths: before it (or
+                    // after one that failed or was skipped), a check through the tunnel
+                    // could find no hidden service and pass or fail for the wrong reason.
+                    checking = true;
+                    checks.start_from(Instant::now());
+                }
                 let event = AgentEvent::Run(report);
                 if ready {
                     told.tell(&event);
@@ -212,25 +236,23 @@ pub async fn run<H: AgentHost>(
                     told.record(&event);
                     told.notifier.ready(&(told.status_of)(&event).unwrap_or_default());
                     ready = true;
-                    // Checks start now: before the first run, a check through the tunnel
-                    // finds no check-path service yet and would fail a healthy real server.
-                    checks.start_from(Instant::now());
                 }
                 if stop_after_run || options.once {
                     break;
                 }
-                next_run = Instant::now() + jittered(options.interval, RandomState::new().hash_one(next_run));
+                next_run = Instant::now()
+                    + busy_retry.unwrap_or_else(|| jittered(options.interval, RandomState::new().hash_one(next_run)));
                 if let Some(trigger) = queued.take() {
                     records.write(&checks, options.interval, told);
-                    running = Some(start_run(&host, &loaded, trigger));
+                    running = Some(start_run(&host, &loaded, &checks, options.interval, trigger));
                 }
             }
             () = tokio::time::sleep_until(next_run), if running.is_none() => {
                 // Rewritten before every run: a live agent's records never lapse.
                 records.write(&checks, options.interval, told);
-                running = Some(start_run(&host, &loaded, Trigger::Interval));
+                running = Some(start_run(&host, &loaded, &checks, options.interval, Trigger::Interval));
             }
-            () = tokio::time::sleep_until(next_check.unwrap_or(next_run)), if next_check.is_some() && ready && !stop_after_run => {
+            () = tokio::time::sleep_until(next_check.unwrap_or(next_run)), if next_check.is_some() && checking && !stop_after_run => {
                 for key in checks.take_due(Instant::now()) {
                     probes.spawn(run_probe(key));
                 }
@@ -248,7 +270,7 @@ pub async fn run<H: AgentHost>(
                     if holds_differ(&loaded.spec, &before, &checks.records(0, 0, 0)) {
                         match running {
                             Some(_) => queued = Some(queued.unwrap_or(Trigger::Health)),
-                            None => running = Some(start_run(&host, &loaded, Trigger::Health)),
+                            None => running = Some(start_run(&host, &loaded, &checks, options.interval, Trigger::Health)),
                         }
                     }
                 }
@@ -278,7 +300,7 @@ pub async fn run<H: AgentHost>(
                         records.write(&checks, options.interval, told);
                         match running {
                             Some(_) => queued = Some(Trigger::Reload),
-                            None => running = Some(start_run(&host, &loaded, Trigger::Reload)),
+                            None => running = Some(start_run(&host, &loaded, &checks, options.interval, Trigger::Reload)),
                         }
                     }
                     Err(error) => told.tell(&AgentEvent::ReloadRefused { error }),
@@ -287,7 +309,7 @@ pub async fn run<H: AgentHost>(
             () = tick(&mut watchdog) => told.notifier.watchdog(),
         }
     }
-    if options.once && !stop_after_run {
+    if options.once && !stop_after_run && checking {
         for key in checks.take_all() {
             probes.spawn(run_probe(key));
         }
@@ -296,7 +318,10 @@ pub async fn run<H: AgentHost>(
             let recorded = checks.record(&key, &result, unix_now());
             told.health(&recorded);
         }
-        records.write(&checks, options.interval, told);
+    }
+    if options.once {
+        // No agent renews them after `--once`: they lapse at once, holding nothing.
+        records.write_lapsed(&checks, told);
     }
     // Probes still running are abandoned with the runtime; their verdicts would change nothing.
     probes.abort_all();
@@ -329,12 +354,20 @@ impl RecordsFile {
     }
 
     fn write(&mut self, checks: &Checks, converge_interval: Duration, told: &mut Told<'_>) {
+        self.write_until(checks, |now| records::valid_until(now, checks.longest_interval(), converge_interval), told);
+    }
+
+    /// The records, valid until now only: for whoever reads them after the agent is gone.
+    fn write_lapsed(&mut self, checks: &Checks, told: &mut Told<'_>) {
+        self.write_until(checks, |now| now, told);
+    }
+
+    fn write_until(&mut self, checks: &Checks, valid_until: impl FnOnce(u64) -> u64, told: &mut Told<'_>) {
         if checks.is_empty() && !self.written {
             return;
         }
         let now = unix_now();
-        let valid_until = records::valid_until(now, checks.longest_interval(), converge_interval);
-        let health = checks.records(std::process::id(), now, valid_until);
+        let health = checks.records(std::process::id(), now, valid_until(now));
         let written = (|| {
             let run_dir = match &mut self.run_dir {
                 Some(run_dir) => run_dir,
@@ -344,7 +377,7 @@ impl RecordsFile {
         })();
         match written {
             Ok(()) => self.written = true,
-            Err(error) => told.tell(&AgentEvent::RecordsUnwritten { error }),
+            Err(error) => told.tell(&AgentEvent::RecordsUnwritten { dir: self.dir.clone(), error }),
         }
     }
 }
@@ -362,11 +395,27 @@ async fn load<H: AgentHost>(host: &Arc<H>, path: &Path) -> Result<(Loaded, BTree
     .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
 }
 
-fn start_run<H: AgentHost>(host: &Arc<H>, loaded: &Arc<Loaded>, trigger: Trigger) -> JoinHandle<RunReport> {
+/// The records a previous agent left in `dir`, if still current.
+fn previous_records(dir: &Path) -> Option<HealthRecords> {
+    let run_dir = RunDir::existing_at(dir).ok().flatten()?;
+    crate::observe::health::find_in(&run_dir, unix_now()).current()
+}
+
+/// Starts a converge run holding the agent's verdicts as they stand now.
+fn start_run<H: AgentHost>(
+    host: &Arc<H>,
+    loaded: &Arc<Loaded>,
+    checks: &Checks,
+    converge_interval: Duration,
+    trigger: Trigger,
+) -> JoinHandle<RunReport> {
     let (host, loaded) = (Arc::clone(host), Arc::clone(loaded));
+    let now = unix_now();
+    let valid_until = records::valid_until(now, checks.longest_interval(), converge_interval);
+    let health = checks.records(std::process::id(), now, valid_until);
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
-        let outcome = host.converge(&loaded);
+        let outcome = host.converge(&loaded, health);
         RunReport { trigger, outcome, took: started.elapsed() }
     })
 }

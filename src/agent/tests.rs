@@ -20,9 +20,9 @@ const SPEC: &str = "apiVersion: lvs-converge/v1\nkind: Host\nipvs:\n  services:\
 /// The agent's host, in memory; `gate`, when set, holds each run until a message comes.
 struct MemoryAgent {
     host: Mutex<MemoryHost>,
-    /// Where the agent writes its health records, read as `observe` reads them live.
-    records: Option<PathBuf>,
     busy_runs: Mutex<usize>,
+    /// The health records each run was given.
+    given: Mutex<Vec<crate::model::health::HealthRecords>>,
     gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
 
@@ -30,16 +30,10 @@ impl MemoryAgent {
     fn new() -> Arc<MemoryAgent> {
         Arc::new(MemoryAgent {
             host: Mutex::new(MemoryHost::default()),
-            records: None,
             busy_runs: Mutex::new(0),
+            given: Mutex::default(),
             gate: Mutex::new(None),
         })
-    }
-
-    fn with_records(dir: PathBuf) -> Arc<MemoryAgent> {
-        let mut agent = Arc::into_inner(MemoryAgent::new()).unwrap();
-        agent.records = Some(dir);
-        Arc::new(agent)
     }
 
     fn destinations(&self) -> usize {
@@ -54,7 +48,8 @@ impl AgentHost for MemoryAgent {
         Ok(Loaded { document, spec })
     }
 
-    fn converge(&self, loaded: &Loaded) -> RunOutcome {
+    fn converge(&self, loaded: &Loaded, health: crate::model::health::HealthRecords) -> RunOutcome {
+        self.given.lock().unwrap().push(health.clone());
         if let Some(gate) = self.gate.lock().unwrap().as_ref() {
             let _ = gate.recv_timeout(Duration::from_secs(10));
         }
@@ -68,9 +63,8 @@ impl AgentHost for MemoryAgent {
         let mut host = self.host.lock().unwrap();
         let result = (|| {
             let mut observed = host.observe()?;
-            if let Some(Ok(Some(run_dir))) = self.records.as_deref().map(crate::rundir::RunDir::existing_at) {
-                observed.ipvs.health = crate::observe::health::find_in(&run_dir, crate::rundir::unix_now()).current();
-            }
+            // As the live host's runs: the agent's own verdicts, whatever the file says.
+            observed.ipvs.health = Some(health);
             let spec =
                 crate::desired::resolve(&loaded.document, &NodeSelector { name: None, local_addresses: vec![] })?;
             converge::converge_on(&loaded.document, spec, observed, &run::run_options(), |_| &mut *host)
@@ -353,7 +347,7 @@ fn a_failing_check_drains_its_real_server_at_once_and_a_passing_one_restores_it(
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::fs::write(&scene.spec, checked_spec(port)).unwrap();
-    let host = MemoryAgent::with_records(scene.dir.join("run"));
+    let host = MemoryAgent::new();
     // The first run takes 300 ms: long enough for three rounds of checks, were they to start
     // before it.
     let (release, gate) = std::sync::mpsc::channel();
@@ -389,4 +383,149 @@ fn a_failing_check_drains_its_real_server_at_once_and_a_passing_one_restores_it(
     assert_eq!(records.servers.len(), 1, "{records:?}");
     assert_eq!(records.servers[0].status, crate::model::health::HealthStatus::Healthy);
     assert!(records.valid_until > records.updated_at, "{records:?}");
+}
+
+/// The records file a scene's agent writes (or finds at start).
+fn records_path(scene: &Scene) -> PathBuf {
+    scene.dir.join("run").join(crate::observe::health::file_name().unwrap())
+}
+
+fn read_records(scene: &Scene) -> crate::model::health::HealthRecords {
+    serde_json::from_str(&std::fs::read_to_string(records_path(scene)).unwrap()).unwrap()
+}
+
+#[test]
+fn a_restarted_agent_holds_the_verdicts_its_predecessor_left() {
+    let scene = Scene::new("restart");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::fs::write(&scene.spec, checked_spec(port)).unwrap();
+    // The agent before this one judged 127.0.0.1 unhealthy; its records are still current.
+    let run_dir = crate::rundir::RunDir::create_at(&scene.dir.join("run")).unwrap();
+    let now = crate::rundir::unix_now();
+    let left = serde_json::json!({
+        "agent_pid": 1, "updated_at": now, "valid_until": now + 60,
+        "servers": [{
+            "service": {"protocol": "tcp", "address": "203.0.113.100", "port": port},
+            "destination": {"address": "127.0.0.1", "port": port},
+            "status": "unhealthy", "since": now - 100, "last_check": null, "last_outcome": null,
+            "latency_ms": null, "weight": null
+        }]
+    });
+    super::records::write(&run_dir, &crate::observe::health::file_name().unwrap(), &left).unwrap();
+    let host = MemoryAgent::new();
+    scene.run(Arc::clone(&host), scene.options(60_000, true), &Notifier::default(), |_| async {});
+    assert_eq!(host.weight("127.0.0.1"), Some(0), "the first run held the verdict found: {:?}", scene.events());
+    let given = &host.given.lock().unwrap()[0];
+    assert_eq!(
+        (given.servers[0].status, given.servers[0].since),
+        (crate::model::health::HealthStatus::Unhealthy, now - 100)
+    );
+    assert!(scene.events().contains(&format!("Health(127.0.0.1:{port}:Healthy)")), "{:?}", scene.events());
+    drop(listener);
+}
+
+#[test]
+fn runs_hold_the_agents_own_verdicts_when_the_records_cannot_be_written() {
+    let scene = Scene::new("unwritable");
+    let watch = scene.watch();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::fs::write(&scene.spec, checked_spec(port)).unwrap();
+    let host = MemoryAgent::new();
+    let agent = Arc::clone(&host);
+    let mut options = scene.options(60_000, false);
+    // Below a plain file: no run directory can be made there.
+    std::fs::write(scene.dir.join("file"), "").unwrap();
+    options.records_dir = scene.dir.join("file").join("run");
+    let mut listener = Some(listener);
+    scene.run(Arc::clone(&host), options, &Notifier::default(), |commands| async move {
+        let scene = watch;
+        scene.seen(&format!("Health(127.0.0.1:{port}:Healthy)"), 1).await;
+        drop(listener.take());
+        scene.seen(&format!("Health(127.0.0.1:{port}:Unhealthy)"), 1).await;
+        scene.seen("Run(Health:repaired)", 1).await;
+        assert_eq!(agent.weight("127.0.0.1"), Some(0), "drained though no records file says so");
+        commands.send(Command::Stop("SIGTERM")).unwrap();
+    });
+    assert!(scene.events().iter().any(|e| e == "RecordsUnwritten"), "{:?}", scene.events());
+}
+
+#[test]
+fn checks_wait_for_a_run_that_converged_not_one_skipped_for_the_lock() {
+    let scene = Scene::new("checks-after-skip");
+    let watch = scene.watch();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::fs::write(&scene.spec, checked_spec(port)).unwrap();
+    let host = MemoryAgent::new();
+    *host.busy_runs.lock().unwrap() = 1;
+    scene.run(Arc::clone(&host), scene.options(60_000, false), &Notifier::default(), |commands| async move {
+        let scene = watch;
+        scene.seen("Run(Start:lock_busy)", 1).await;
+        // Five check intervals: a check started after the skipped run would have reported.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        commands.send(Command::Stop("SIGTERM")).unwrap();
+    });
+    assert!(!scene.events().iter().any(|e| e.starts_with("Health(")), "{:?}", scene.events());
+    drop(listener);
+}
+
+#[test]
+fn once_leaves_records_that_have_lapsed() {
+    let scene = Scene::new("once-lapsed");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::fs::write(&scene.spec, checked_spec(port)).unwrap();
+    scene.run(MemoryAgent::new(), scene.options(60_000, true), &Notifier::default(), |_| async {});
+    let records = read_records(&scene);
+    assert_eq!(records.servers[0].status, crate::model::health::HealthStatus::Healthy, "{records:?}");
+    assert!(records.valid_until <= records.updated_at, "nobody renews them: {records:?}");
+    drop(listener);
+}
+
+#[test]
+fn a_reload_gives_a_kept_probe_the_new_rise_and_fall() {
+    use super::health::{Checks, Wanted};
+    use super::probe::{Outcome, ProbeKey, ProbeKind, ProbeResult, ProbeTarget};
+    let key = ProbeKey {
+        kind: ProbeKind::Tcp,
+        target: ProbeTarget {
+            connect: "127.0.0.1:80".parse().unwrap(),
+            bind: None,
+            mark: None,
+            timeout: Duration::from_secs(1),
+        },
+    };
+    let wanted = |rise| {
+        let checked = [(
+            serde_json::from_str(r#"{"protocol":"tcp","address":"203.0.113.100","port":80}"#).unwrap(),
+            serde_json::from_str(r#"{"address":"127.0.0.1","port":80}"#).unwrap(),
+        )];
+        let wanted = Wanted { interval: Duration::from_secs(1), rise, fall: 3, checked: checked.into_iter().collect() };
+        [(key.clone(), wanted)].into_iter().collect()
+    };
+    let passed = ProbeResult { healthy: true, weight: None, latency: Duration::ZERO, outcome: Outcome::Passed };
+    let mut checks = Checks::default();
+    checks.update(wanted(3), tokio::time::Instant::now(), 0);
+    assert!(checks.record(&key, &passed, 1).transitions.is_empty());
+    checks.update(wanted(2), tokio::time::Instant::now(), 0);
+    assert_eq!(checks.record(&key, &passed, 2).transitions.len(), 1, "rise 2 reached by the second pass");
+}
+
+#[test]
+fn a_reload_skipped_for_a_busy_lock_is_tried_again_within_seconds() {
+    let scene = Scene::new("busy-retry");
+    let watch = scene.watch();
+    let host = MemoryAgent::new();
+    let agent = Arc::clone(&host);
+    scene.run(Arc::clone(&host), scene.options(60_000, false), &Notifier::default(), |commands| async move {
+        let scene = watch;
+        scene.seen("Run(Start:repaired)", 1).await;
+        *agent.busy_runs.lock().unwrap() = 1;
+        commands.send(Command::Reload).unwrap();
+        scene.seen("Run(Reload:lock_busy)", 1).await;
+        scene.seen("Run(Interval:converged)", 1).await;
+        commands.send(Command::Stop("SIGTERM")).unwrap();
+    });
 }

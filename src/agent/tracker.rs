@@ -37,6 +37,18 @@ impl<T: Copy> Tracker<T> {
         Tracker { rise: rise.max(1), fall: fall.max(1), health: Health::Starting, since: now, passes: 0, failures: 0 }
     }
 
+    /// A target whose health was judged before (by an agent that ran before this one):
+    /// it keeps that verdict and its time until `rise` passes or `fall` failures change it.
+    pub fn resume(rise: u32, fall: u32, health: Health, since: T) -> Self {
+        Tracker { health, since, ..Tracker::new(rise, fall, since) }
+    }
+
+    /// New rise/fall thresholds (a reloaded spec), counting on from the results so far.
+    pub fn set_thresholds(&mut self, rise: u32, fall: u32) {
+        self.rise = rise.max(1);
+        self.fall = fall.max(1);
+    }
+
     /// Counts one probe result, at `at`; the transition it completes, if any.
     pub fn record(&mut self, passed: bool, at: T) -> Option<Transition<T>> {
         let next = if passed {
@@ -134,6 +146,23 @@ mod tests {
         assert_eq!(feed.state(), (Healthy, 1));
         assert_eq!(feed.run("-----"), vec![(Healthy, Unhealthy, 5)]);
         assert_eq!(feed.state(), (Unhealthy, 5));
+    }
+
+    #[test]
+    fn a_resumed_target_keeps_its_verdict_until_results_change_it() {
+        let mut feed = Feed { tracker: Tracker::resume(2, 2, Unhealthy, 0), clock: 0 };
+        assert_eq!(feed.run("+"), vec![]);
+        assert_eq!(feed.state(), (Unhealthy, 0));
+        assert_eq!(feed.run("+"), vec![(Unhealthy, Healthy, 2)]);
+    }
+
+    #[test]
+    fn new_thresholds_count_from_the_results_so_far() {
+        let mut feed = Feed::new(3, 3);
+        assert_eq!(feed.run("+"), vec![]);
+        feed.tracker.set_thresholds(2, 1);
+        assert_eq!(feed.run("+"), vec![(Starting, Healthy, 2)]);
+        assert_eq!(feed.run("-"), vec![(Healthy, Unhealthy, 3)]);
     }
 
     #[test]

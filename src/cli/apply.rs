@@ -102,6 +102,7 @@ fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, 
         apply: args.options(),
         lock_timeout: Duration::from_secs(args.lock_timeout),
         stop_on_signals: true,
+        health: None,
     };
     let converged = converge_live(&document, arg.node.as_deref(), context.root, &options, &mut say_waiting)?;
     let node = converged.spec.node.as_deref();

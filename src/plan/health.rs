@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::desired::Spec;
-use crate::model::health::{HealthPolicy, HealthRecord, HealthRecords, HealthStatus, OnFailure};
+use crate::model::health::{CheckKind, HealthPolicy, HealthRecord, HealthRecords, HealthStatus, OnFailure};
 use crate::model::ipvs::{DestinationKey, Service, ServiceKey};
 use crate::model::keyed::Keyed;
 use crate::model::{HostState, IpvsState};
@@ -83,7 +83,11 @@ pub fn overlay(
             let effect = match status {
                 HealthStatus::Healthy => {
                     serving += 1;
-                    record.and_then(|r| r.weight).filter(|weight| *weight != spec_weight).map(HoldEffect::Weight)
+                    // Only an exec check with a dynamic weight sets a weight: any other
+                    // record's weight is not the check's to give.
+                    let dynamic = matches!(check.kind, CheckKind::Exec { dynamic_weight: true, .. });
+                    let weight = record.and_then(|r| r.weight).filter(|_| dynamic);
+                    weight.filter(|weight| *weight != spec_weight).map(HoldEffect::Weight)
                 }
                 HealthStatus::Unhealthy => Some(match check.on_failure {
                     OnFailure::Drain => HoldEffect::Drained,
@@ -133,7 +137,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::model::health::{CheckKind, CheckVia, HealthCheck, Quorum, ServiceHealth};
+    use crate::model::health::{CheckVia, HealthCheck, Quorum, ServiceHealth};
     use crate::model::ipvs::{Destination, Protocol, ServiceSettings, TunnelEncapsulation};
 
     fn web() -> ServiceKey {
@@ -245,9 +249,26 @@ mod tests {
             record(rs(21), HealthStatus::Healthy, Some(9)),
             record(rs(22), HealthStatus::Healthy, Some(5)),
         ]);
-        let (held, holds) = overlay(&desired(), &policy(OnFailure::Drain, false, None), Some(&found));
+        let mut dynamic = policy(OnFailure::Drain, false, None);
+        for check in dynamic.services.get_mut(&web()).unwrap().checks.values_mut() {
+            check.kind = CheckKind::Exec { command: vec!["/bin/check".into()], dynamic_weight: true };
+        }
+        let (held, holds) = overlay(&desired(), &dynamic, Some(&found));
         assert_eq!(weight_of(&held, rs(21)), Some(9));
         assert_eq!(holds, vec![hold(rs(21), HealthStatus::Healthy, HoldEffect::Weight(9))]);
+    }
+
+    #[test]
+    fn a_weight_in_the_record_of_a_check_without_dynamic_weight_holds_nothing() {
+        let found = records(vec![record(rs(21), HealthStatus::Healthy, Some(9))]);
+        let (held, holds) = overlay(&desired(), &policy(OnFailure::Drain, false, None), Some(&found));
+        assert_eq!((held, holds), (desired(), vec![]), "a tcp check gives no weight");
+        let mut fixed = policy(OnFailure::Drain, false, None);
+        for check in fixed.services.get_mut(&web()).unwrap().checks.values_mut() {
+            check.kind = CheckKind::Exec { command: vec!["/bin/check".into()], dynamic_weight: false };
+        }
+        let (held, holds) = overlay(&desired(), &fixed, Some(&found));
+        assert_eq!((held, holds), (desired(), vec![]), "nor an exec check without dynamicWeight");
     }
 
     #[test]

@@ -66,8 +66,10 @@ fn text(event: &AgentEvent) -> String {
         AgentEvent::Stopping { signal } => {
             format!("{signal}: stopping after the current step; the IPVS table and the health records stay as they are")
         }
-        AgentEvent::RecordsUnwritten { error } => format!(
-            "cannot write the health records: {error}; plan and apply by hand go by the last ones written (hint: check that /run is writable)"
+        AgentEvent::RecordsUnwritten { dir, error } => format!(
+            "cannot write the health records in {}: {error}; the agent's runs go by its verdicts, plan and apply by hand by the last records written (hint: check that {} is writable)",
+            dir.display(),
+            dir.display()
         ),
     }
 }
@@ -129,8 +131,8 @@ fn fields(event: &AgentEvent) -> Value {
         AgentEvent::Reloaded { spec, checks } => json!({ "event": "reloaded", "spec": spec, "checks": checks }),
         AgentEvent::ReloadRefused { error } => json!({ "event": "reload_refused", "error": error.to_string() }),
         AgentEvent::Stopping { signal } => json!({ "event": "stopping", "signal": signal }),
-        AgentEvent::RecordsUnwritten { error } => {
-            json!({ "event": "records_unwritten", "error": error.to_string() })
+        AgentEvent::RecordsUnwritten { dir, error } => {
+            json!({ "event": "records_unwritten", "dir": dir, "error": error.to_string() })
         }
     }
 }
@@ -224,5 +226,11 @@ mod tests {
         assert_eq!((busy["outcome"].as_str(), busy["lock_holder"].as_str()), (Some("lock_busy"), Some("4242")));
         assert_eq!(status(&events[2]).as_deref(), Some("converged: last run repaired 3 change(s)"));
         assert_eq!(status(&events[0]), None);
+        let unwritten =
+            AgentEvent::RecordsUnwritten { dir: "/run/lvs-converge".into(), error: std::io::Error::other("read-only") };
+        let text = log_line(&unwritten, Format::Text, 0);
+        assert!(text.contains("cannot write the health records in /run/lvs-converge: read-only"), "{text}");
+        let json: Value = serde_json::from_str(&log_line(&unwritten, Format::Json, 0)).unwrap();
+        assert_eq!(json["dir"], "/run/lvs-converge");
     }
 }

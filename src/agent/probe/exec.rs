@@ -41,7 +41,9 @@ pub(super) async fn probe(command: &Command<'_>, timeout: Duration) -> Verdict {
     let group = GroupKiller(child.id());
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) => {
-            group.disarm();
+            // What the command left running in its group (a `cmd &` in a script) goes
+            // with it: probes every few seconds must not pile up processes.
+            drop(group);
             verdict_of(status, command.dynamic_weight)
         }
         Ok(Err(error)) => failed(&error).into(),
@@ -70,15 +72,11 @@ fn failed(error: &io::Error) -> Outcome {
     Outcome::Failed(error.to_string())
 }
 
-/// Kills the command's process group when dropped armed: on a timeout, and when the probe
-/// itself is dropped (the agent stopping or reloading) while the command still runs.
+/// Kills the command's process group when dropped: after the command ended (what it left
+/// in the background), on a timeout, and when the probe itself is dropped (the agent
+/// stopping or reloading) while the command still runs. A group already gone (ESRCH) is
+/// what a well-behaved command leaves.
 struct GroupKiller(Option<u32>);
-
-impl GroupKiller {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
 
 impl Drop for GroupKiller {
     fn drop(&mut self) {

@@ -313,6 +313,21 @@ fn exec_out_of_time_is_killed_with_everything_it_started() {
 }
 
 #[test]
+fn exec_that_exits_leaves_nothing_running_in_the_background() {
+    let pid_file = std::env::temp_dir().join(format!("lvs-converge-probe-bg-{}", std::process::id()));
+    let script = format!("sleep 30 & echo $! > {}; exit 0", pid_file.display());
+    let result = run(&exec(&script, false), &exec_target(LONG));
+    assert_eq!((result.outcome, result.healthy), (Outcome::Passed, true));
+    let sleeper: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let _ = std::fs::remove_file(&pid_file);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while running(sleeper) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!running(sleeper), "the command's background child {sleeper} outlived it");
+}
+
+#[test]
 fn many_probes_share_one_current_thread_runtime() {
     let (listener, address) = listener();
     let _accepting = thread::spawn(move || for _ in listener.incoming() {});
