@@ -263,6 +263,9 @@ wait $agent || rc=$?
 expect_eq "$rc" 0 "agent exit code on SIGTERM"
 expect_eq "$(in_ns director ipvsadm -Sn)" "$before" "IPVS table after SIGTERM"
 tail -3 /tmp/agent.log
-wait_secs 20 eval 'lvs-converge --netns director status | grep -q "No agent is running"' ||
-    fail "status still reports an agent after it stopped"
+# The records outlive a stopped agent on purpose (a restart under systemd must not flap
+# weights): status must say the agent exited, not that it runs.
+run_out stopped_status lvs-converge --netns director status --format json || true
+expect_eq "$(jq -r '[.agent_running, .agent_exited] | @tsv' <<<"$stopped_status")" "$(printf 'false\ttrue')" "status after SIGTERM: agent not running, exited"
+expect_contains "$(lvs-converge --netns director status || true)" "The agent has exited" "status text after SIGTERM"
 run_cmd lvs-converge --netns director status
