@@ -128,6 +128,19 @@ impl RunDir {
         Ok(text)
     }
 
+    /// `name` parsed as JSON; `None` when it is absent, unreadable or not a `T`. The record
+    /// files here (drains, health) are advisory: one lvs-converge cannot read counts as none.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        self.read(name).ok().and_then(|text| serde_json::from_str(&text).ok())
+    }
+
+    /// Replaces `name` atomically with `value` as pretty JSON and a final newline.
+    pub fn replace_json(&self, name: &str, value: &impl serde::Serialize) -> std::io::Result<()> {
+        let mut text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+        text.push('\n');
+        self.replace(name, text.as_bytes())
+    }
+
     /// Replaces `name` atomically: written to a fresh 0600 temporary file (exclusive, never
     /// through a symlink), then renamed over it. Callers hold the apply lock, so a leftover
     /// temporary file is from a crashed run and is removed first.
@@ -267,6 +280,18 @@ pub(crate) mod tests {
         assert_eq!(std::fs::read_to_string(scratch.join("run/record.json")).unwrap(), "new");
         std::os::unix::fs::symlink(scratch.join("victim"), scratch.join("run/other.json")).unwrap();
         assert!(run.read("other.json").is_err(), "read followed a symlink");
+        std::fs::remove_dir_all(scratch).unwrap();
+    }
+
+    #[test]
+    fn the_file_is_replaced_whole() {
+        let scratch = crate::test_support::scratch_dir("rundir", "replace-json");
+        let run_dir = RunDir::create_at(&scratch.join("run")).unwrap();
+        run_dir.replace_json("health.json", &serde_json::json!({"servers": [1]})).unwrap();
+        run_dir.replace_json("health.json", &serde_json::json!({"servers": [2]})).unwrap();
+        let read: serde_json::Value = serde_json::from_str(&run_dir.read("health.json").unwrap()).unwrap();
+        assert_eq!(read, serde_json::json!({"servers": [2]}));
+        assert!(run_dir.read("health.json.tmp").is_err(), "no temporary file left");
         std::fs::remove_dir_all(scratch).unwrap();
     }
 }

@@ -338,8 +338,8 @@ impl Checks {
     }
 }
 
-/// Where in its interval a new probe first runs: a point that hashes from its key, so
-/// probes spread out and a given probe keeps its place.
+/// Where in its interval a new probe first runs: a random point (a fresh hasher's keys),
+/// so that probes added together do not all fire at once.
 fn spread(key: &ProbeKey, interval: Duration) -> Duration {
     let random = std::collections::hash_map::RandomState::new().hash_one(key);
     interval.mul_f64(random as f64 / u64::MAX as f64)

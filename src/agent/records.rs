@@ -8,10 +8,6 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::rundir::RunDir;
-
 /// The records file's name in the run directory, for this network namespace: the one its
 /// readers look for.
 pub use crate::observe::health::file_name;
@@ -31,13 +27,6 @@ pub fn valid_until(now: u64, longest_check: Duration, converge_interval: Duratio
         longest_wait.saturating_mul(2).saturating_add(RUN_ALLOWANCE).saturating_add(longest_check.saturating_mul(3));
     // Rounded up: records must never lapse before a live agent's next write.
     now.saturating_add(lasting.as_secs() + u64::from(lasting.subsec_nanos() > 0))
-}
-
-/// Replaces the records file with `records`, atomically.
-pub fn write(run_dir: &RunDir, name: &str, records: &impl Serialize) -> std::io::Result<()> {
-    let mut text = serde_json::to_string_pretty(records).map_err(std::io::Error::other)?;
-    text.push('\n');
-    run_dir.replace(name, text.as_bytes())
 }
 
 #[cfg(test)]
@@ -68,17 +57,5 @@ mod tests {
             let until = valid_until(now, Duration::from_secs(5), interval);
             assert!(until >= now + needed.as_secs(), "{interval:?}: lapses at {until}, next write at +{needed:?}");
         }
-    }
-
-    #[test]
-    fn the_file_is_replaced_whole() {
-        let scratch = crate::test_support::scratch_dir("records", "replace");
-        let run_dir = RunDir::create_at(&scratch.join("run")).unwrap();
-        write(&run_dir, "health.json", &serde_json::json!({"servers": [1]})).unwrap();
-        write(&run_dir, "health.json", &serde_json::json!({"servers": [2]})).unwrap();
-        let read: serde_json::Value = serde_json::from_str(&run_dir.read("health.json").unwrap()).unwrap();
-        assert_eq!(read, serde_json::json!({"servers": [2]}));
-        assert!(run_dir.read("health.json.tmp").is_err(), "no temporary file left");
-        std::fs::remove_dir_all(scratch).unwrap();
     }
 }

@@ -373,7 +373,7 @@ impl RecordsFile {
                 Some(run_dir) => run_dir,
                 slot => slot.insert(RunDir::create_at(&self.dir).map_err(std::io::Error::other)?),
             };
-            records::write(run_dir, &records::file_name()?, &health)
+            run_dir.replace_json(&records::file_name()?, &health)
         })();
         match written {
             Ok(()) => self.written = true,

@@ -412,7 +412,7 @@ fn a_restarted_agent_holds_the_verdicts_its_predecessor_left() {
             "latency_ms": null, "weight": null
         }]
     });
-    super::records::write(&run_dir, &crate::observe::health::file_name().unwrap(), &left).unwrap();
+    run_dir.replace_json(&crate::observe::health::file_name().unwrap(), &left).unwrap();
     let host = MemoryAgent::new();
     scene.run(Arc::clone(&host), scene.options(60_000, true), &Notifier::default(), |_| async {});
     assert_eq!(host.weight("127.0.0.1"), Some(0), "the first run held the verdict found: {:?}", scene.events());

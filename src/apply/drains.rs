@@ -29,9 +29,8 @@ fn remember_in(run_dir: &RunDir, draining: &[(ServiceKey, DestinationKey)]) -> R
         return Ok(());
     }
     let name = rundir::per_netns("drains", "json").map_err(|e| format!("naming the drain records: {e}"))?;
-    let text = serde_json::to_string_pretty(&records).expect("records serialize");
     run_dir
-        .replace(&name, text.as_bytes())
+        .replace_json(&name, &records)
         .map_err(|e| format!("writing drain records {}: {e}", run_dir.path().join(&name).display()))
 }
 

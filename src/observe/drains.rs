@@ -26,9 +26,5 @@ pub fn read() -> DrainRecords {
 }
 
 pub(crate) fn read_in(run_dir: &RunDir) -> DrainRecords {
-    rundir::per_netns("drains", "json")
-        .ok()
-        .and_then(|name| run_dir.read(&name).ok())
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default()
+    rundir::per_netns("drains", "json").ok().and_then(|name| run_dir.read_json(&name)).unwrap_or_default()
 }

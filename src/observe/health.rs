@@ -47,8 +47,7 @@ pub fn find(now: u64) -> FoundRecords {
 
 /// The records in `run_dir` as found at `now` (Unix seconds).
 pub fn find_in(run_dir: &RunDir, now: u64) -> FoundRecords {
-    let records: Option<HealthRecords> =
-        file_name().ok().and_then(|name| run_dir.read(&name).ok()).and_then(|text| serde_json::from_str(&text).ok());
+    let records: Option<HealthRecords> = file_name().ok().and_then(|name| run_dir.read_json(&name));
     match records {
         None => FoundRecords::Absent,
         Some(records) if now > records.valid_until => FoundRecords::Expired(records),

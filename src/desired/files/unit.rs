@@ -20,55 +20,53 @@ pub fn render(unit: &BootUnit) -> String {
         arguments.extend(["--node".to_string(), node.clone()]);
     }
     let command = arguments.iter().map(|argument| command_argument(argument)).collect::<Vec<_>>().join(" ");
+    let (description, service) = if unit.agent {
+        (
+            "Keep this host converged to its LVS spec and health-check real servers (lvs-converge agent)",
+            agent_service(&command),
+        )
+    } else {
+        ("Converge this host to its LVS spec (lvs-converge apply)", oneshot_service(&command))
+    };
+    let spec = path_value(&unit.spec_path);
     // After the distro's IPVS restore too: Debian's init script (sysv-generated
     // ipvsadm.service, ordered only after network-online.target, like this unit) and RHEL's
     // ipvsadm.service flush the table before loading their rules file. Unordered, a restore
     // that ran second wiped what this unit had converged and verified (the real-OS lab,
     // tests/lab/os, saw it run second). Ordering against a unit that does not exist is a no-op.
-    let spec = path_value(&unit.spec_path);
-    if unit.agent {
-        return agent_unit(&spec, &command);
-    }
     format!(
         "[Unit]\n\
-         Description=Converge this host to its LVS spec (lvs-converge apply)\n\
+         Description={description}\n\
          Wants=network-online.target\n\
          After=network-online.target systemd-modules-load.service systemd-sysctl.service ipvsadm.service\n\
          ConditionPathExists={spec}\n\
          \n\
          [Service]\n\
-         Type=oneshot\n\
-         RemainAfterExit=yes\n\
-         ExecStart={command}\n\
+         {service}\
          \n\
          [Install]\n\
          WantedBy=multi-user.target\n"
     )
 }
 
-/// The agent's unit: started like the oneshot (its first run converges the host, and only
-/// then does it tell systemd it is ready), kept alive by the watchdog, reloaded by SIGHUP.
+/// `apply` once per boot, kept "active" afterwards so that `systemctl status` shows it ran.
+fn oneshot_service(command: &str) -> String {
+    format!("Type=oneshot\nRemainAfterExit=yes\nExecStart={command}\n")
+}
+
+/// The agent: started like the oneshot (its first run converges the host, and only then
+/// does it tell systemd it is ready), kept alive by the watchdog, reloaded by SIGHUP.
 /// examples/systemd/lvs-converge-agent.service is the same unit with comments.
-fn agent_unit(spec: &str, command: &str) -> String {
+fn agent_service(command: &str) -> String {
     format!(
-        "[Unit]\n\
-         Description=Keep this host converged to its LVS spec and health-check real servers (lvs-converge agent)\n\
-         Wants=network-online.target\n\
-         After=network-online.target systemd-modules-load.service systemd-sysctl.service ipvsadm.service\n\
-         ConditionPathExists={spec}\n\
-         \n\
-         [Service]\n\
-         Type=notify\n\
+        "Type=notify\n\
          NotifyAccess=main\n\
          ExecStart={command}\n\
          ExecReload=/bin/kill -HUP $MAINPID\n\
          TimeoutStartSec=5min\n\
          WatchdogSec=30s\n\
          Restart=on-failure\n\
-         RestartSec=5s\n\
-         \n\
-         [Install]\n\
-         WantedBy=multi-user.target\n"
+         RestartSec=5s\n"
     )
 }
 
