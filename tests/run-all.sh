@@ -1,27 +1,49 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: unit, golden and CLI tests with cargo, then every
-# real-kernel scenario in the qemu lab (which installs what it needs from Debian's
-# packages), then the real-OS scenarios (tests/lab/os: a Debian image with systemd, booted
-# and rebooted). Run as root. Ends with "N passed, N failed" over both labs' scenarios.
+# The whole test suite, as CI runs it: unit, golden and CLI tests with cargo, the Ansible
+# module's host-side tests, the .deb, then every real-kernel scenario in the qemu lab (which
+# installs what it needs from Debian's packages), then the real-OS scenarios (tests/lab/os:
+# a Debian image with systemd, booted and rebooted; one installs the .deb and runs the
+# Ansible collection). Run as root. Ends with "N passed, N failed" over both labs' scenarios;
+# each phase says how long it took (target/run-all-times.log keeps the list).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 started=$(date +%s)
-echo "== host packages (cargo tests import keepalived's own sample configs)"
+mkdir -p target
+: >target/run-all-times.log
+phase_name= phase_t0=$started
+# phase "NAME": ends the previous phase (its time printed and logged), starts NAME.
+phase() {
+    local now
+    now=$(date +%s)
+    [[ -z $phase_name ]] || printf '%5ss  %s\n' "$((now - phase_t0))" "$phase_name" | tee -a target/run-all-times.log
+    phase_name=$1 phase_t0=$now
+    [[ -z $phase_name ]] || echo "== $phase_name"
+}
+
+phase "host packages (cargo tests import keepalived's own sample configs)"
 LAB_PACKAGES_ONLY=1 tests/lab/lab.sh
 
-echo "== cargo test"
+phase "cargo test"
 LVS_CONVERGE_REQUIRE_SAMPLES=1 cargo test --locked 2>&1
 
-echo "== live netlink tests, built for the lab VM"
+phase "the Ansible module on the host (unit tests, ansible-doc, sanity)"
+tests/ansible/run.sh
+
+# Before the lab's build: both are the musl release build of this crate, the package's
+# without features, the lab's with fault-injection, at the same path; the .deb takes its
+# binary from target/package/, and the lab's build, made after, is the one the labs boot.
+phase "the .deb (static musl build without features, man pages, completions)"
+deb=$(tests/lab/build-deb.sh)
+
+phase "live netlink tests, built for the lab VM"
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
-mkdir -p target
 live_tests=$(cargo test --locked --release --target x86_64-unknown-linux-musl --lib --no-run --message-format=json 2>target/live-tests-build.log |
     grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | head -n1)
 [[ -x $live_tests ]] || { tail -n 40 target/live-tests-build.log >&2; echo "could not build the live test binary" >&2; exit 1; }
 export LAB_EXTRA_FILES="${LAB_EXTRA_FILES:-} $live_tests:/usr/bin/lvs-converge-tests"
 
-echo "== real-kernel lab"
+phase "real-kernel lab"
 status=0
 tests/lab/lab.sh "$@" | tee target/lab-summary.log || status=$?
 # Scenarios print "SKIPPED", the live tests "… checks skipped": in the lab's kernel nothing
@@ -32,12 +54,12 @@ if grep -qi "skipped" target/lab-logs/*.log 2>/dev/null; then
     status=1
 fi
 
-echo "== real-OS lab (Debian with systemd, networkd, cloud-init; real reboots)"
+phase "real-OS lab (Debian with systemd, networkd, cloud-init, the .deb and Ansible; real reboots)"
 # After the lab: lab.sh wipes target/lab-logs (the OS lab's logs are in target/lab-logs/os).
 # Only scenarios named on the command line: the OS lab runs when none is named.
 if (($# == 0)); then
     os_status=0
-    LAB_NO_BUILD=1 tests/lab/os/os-lab.sh | tee target/lab-os-summary.log || os_status=$?
+    LAB_OS_DEB=$deb LAB_NO_BUILD=1 tests/lab/os/os-lab.sh | tee target/lab-os-summary.log || os_status=$?
     # died before its count (no image, no binary): one failure, so the count cannot pass
     tail -n1 target/lab-os-summary.log | grep -qE '^[0-9]+ passed, [0-9]+ failed$' ||
         echo "0 passed, 1 failed" >>target/lab-os-summary.log
@@ -45,6 +67,7 @@ if (($# == 0)); then
 else
     : >target/lab-os-summary.log
 fi
+phase ""
 echo "== cargo tests and labs took $(($(date +%s) - started))s"
 # One count over both labs: each ends with "N passed, N failed".
 tail -q -n1 target/lab-summary.log target/lab-os-summary.log |

@@ -14,9 +14,11 @@ CACHE=${LAB_OS_CACHE:-/var/cache/lvs-converge-lab}
 say() { printf '[lab-os] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 2; }
 
-# Everything the image is made of: minbase plus these, no Recommends (dbus: networkctl).
+# Everything the image is made of: minbase plus these, no Recommends (dbus: networkctl;
+# ansible-core, man-db, bash-completion: 30_ansible_package installs the .deb and runs the
+# Ansible collection as a user would, with Debian's own packages).
 PACKAGES=(systemd systemd-sysv udev dbus iproute2 ipvsadm kmod linux-image-cloud-amd64
-    initramfs-tools cloud-init busybox-static jq)
+    initramfs-tools cloud-init busybox-static jq ansible-core man-db bash-completion)
 
 . /etc/os-release
 SUITE=${LAB_OS_SUITE:-$VERSION_CODENAME}
@@ -47,13 +49,15 @@ rm -rf "$IMG_DIR"
 mkdir -p "$IMG_DIR"
 ROOT=$IMG_DIR/root
 # guest/ holds the image's own files, copied over the root as they are (units, networkd
-# and cloud-init settings); the customize hook then enables what must start at boot.
+# and cloud-init settings); the customize hook then enables what must start at boot and
+# masks what would only steal the one emulated CPU (man-db.timer: its first, "persistent"
+# run would rebuild the man index during a scenario).
 mmdebstrap --variant=minbase --mode=root --format=directory \
     --aptopt='APT::Install-Recommends "false"' \
     --include="$(IFS=,; echo "${PACKAGES[*]}")" \
     --customize-hook="tar -C '$OS_DIR/guest' --owner=0 --group=0 -cf - . | tar -C \"\$1\" -xf -" \
     --customize-hook='chroot "$1" systemctl enable systemd-networkd.service lab-install.service lab-stage.service' \
-    --customize-hook='chroot "$1" systemctl mask serial-getty@ttyS0.service getty@tty1.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer' \
+    --customize-hook='chroot "$1" systemctl mask serial-getty@ttyS0.service getty@tty1.service apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer man-db.timer' \
     --customize-hook='echo lab >"$1/etc/hostname"; passwd --root "$1" -d root >/dev/null' \
     "$SUITE" "$ROOT" "$SOURCES" >&2 || die "mmdebstrap failed"
 kernel=$(ls "$ROOT"/boot/vmlinuz-* | sort -V | tail -1)

@@ -7,7 +7,10 @@
 # across its reboots), a read-only lab disk (/lab in the VM: tests/lab, examples/ at
 # /lab/examples, the static lvs-converge at /lab/bin), and for a scenario whose header says
 # `# lab-os-seed: DIR`, a NoCloud seed (vfat labelled CIDATA holding DIR's user-data and
-# meta-data). In the VM, lab-stage.service runs boot_<N> of the scenario after boot N; it
+# meta-data). The lab disk also holds the .deb (/lab/deb/, with the commit it must name in
+# /lab/deb/commit) and the Ansible collection (/lab/ansible_collections/lvs_converge/lvs, a
+# copy of ansible/); a scenario whose header says `# lab-os-needs: deb ansible` is not
+# booted without them. In the VM, lab-stage.service runs boot_<N> of the scenario after boot N; it
 # prints "LAB-OS-REBOOT <name> <N>" and reboots (qemu's -no-reboot ends it, and this script
 # boots the same disks again) or "LAB-VERDICT <name> PASS|FAIL" and powers off.
 #
@@ -22,6 +25,8 @@
 #   LAB_MEM=MiB               memory per VM (default 1024)
 #   LAB_JOBS=N                scenarios (VMs) at the same time (default: nproc)
 #   LAB_BINARY=PATH           this static lvs-converge instead of building it (lab.sh)
+#   LAB_OS_DEB=PATH           the .deb to test (default: the newest target/debian/*.deb, as
+#                             tests/lab/build-deb.sh leaves it)
 #   LAB_NO_BUILD=1            do not run cargo; use the existing musl binary
 #   LAB_TAIL=N                console lines shown for a failed scenario (default 80)
 #   LAB_APPEND="..."          more kernel command line (e.g. systemd.show_status=1)
@@ -39,7 +44,11 @@ LAB_JOBS=${LAB_JOBS:-$(nproc)}
 LAB_TAIL=${LAB_TAIL:-80}
 
 say() { printf '[lab-os] %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 2; }
+die() { # die WHAT [HINT]
+    say "error: $1"
+    [[ -z ${2:-} ]] || say "hint: $2"
+    exit 2
+}
 
 ensure_tools() {
     local -A want=([qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils [mkfs.ext4]=e2fsprogs
@@ -63,6 +72,16 @@ build_lab_disk() {
     tar -C "$LAB_DIR" --exclude=./.cache -cf - . | tar -C "$dir" -xf -
     cp -a "$REPO/examples/." "$dir/examples/"
     install -m 0755 "$BIN" "$dir/bin/lvs-converge"
+    if [[ -n $DEB ]]; then
+        mkdir -p "$dir/deb"
+        cp "$DEB" "$dir/deb/"
+        # The commit the packaged binary must name: this tree's (a stale .deb fails).
+        git -C "$REPO" rev-parse --short=12 HEAD >"$dir/deb/commit" 2>/dev/null || echo unknown >"$dir/deb/commit"
+    fi
+    if [[ -d $REPO/ansible ]]; then
+        mkdir -p "$dir/ansible_collections/lvs_converge"
+        cp -a "$REPO/ansible" "$dir/ansible_collections/lvs_converge/lvs"
+    fi
     local mib=$(($(du -sm "$dir" | cut -f1) + 32))
     rm -f "$WORK/lab.img"
     mkfs.ext4 -q -L lab -d "$dir" "$WORK/lab.img" "${mib}M" >/dev/null
@@ -75,6 +94,20 @@ seed_disk() {
     mkfs.vfat -C -n CIDATA "$img" 2048 >/dev/null
     for f in "$REPO/$2"/*; do mcopy -i "$img" "$f" "::$(basename "$f")"; done
     echo "$img"
+}
+
+# check_needs NAME: what the scenario's `# lab-os-needs:` header names is on the lab disk.
+check_needs() {
+    local need
+    for need in $(sed -n 's/^# lab-os-needs: *//p' "$OS_DIR/scenarios/$1.sh"); do
+        case $need in
+        deb) [[ -n $DEB ]] || die "$1 needs the .deb: none in $REPO/target/debian and LAB_OS_DEB is not set" \
+            "build it with tests/lab/build-deb.sh (or set LAB_OS_DEB=PATH to a .deb)" ;;
+        ansible) [[ -d $REPO/ansible ]] || die "$1 needs the Ansible collection: no $REPO/ansible" \
+            "the collection's root is ansible/ in the repository (galaxy.yml, plugins/, roles/)" ;;
+        *) die "$1: unknown '# lab-os-needs: $need' in its header" "known needs: deb, ansible" ;;
+        esac
+    done
 }
 
 # run_scenario NAME -> prints "NAME VERDICT SECS BOOTS"
@@ -131,6 +164,10 @@ main() {
     ensure_tools
     if [[ -z ${LAB_BINARY:-} ]]; then LAB_BUILD_ONLY=1 "$LAB_DIR/lab.sh"; fi
     [[ -x $BIN ]] || die "no static lvs-converge at $BIN"
+    DEB=${LAB_OS_DEB:-$(ls -t "$REPO"/target/debian/lvs-converge_*.deb 2>/dev/null | head -n1)}
+    [[ -z $DEB || -f $DEB ]] || die "LAB_OS_DEB=$DEB is not a file"
+    [[ -z $DEB ]] || say "package $DEB"
+    for s in "${scenarios[@]}"; do check_needs "$s"; done
     IMAGE=$("$OS_DIR/build-image.sh") || die "the image could not be built"
     say "image $IMAGE ($(($(date +%s) - t_all))s)"
     rm -rf "$LOG_DIR" "$WORK"
