@@ -164,7 +164,7 @@ main() {
     ensure_tools
     if [[ -z ${LAB_BINARY:-} ]]; then LAB_BUILD_ONLY=1 "$LAB_DIR/lab.sh"; fi
     [[ -x $BIN ]] || die "no static lvs-converge at $BIN"
-    DEB=${LAB_OS_DEB:-$(ls -t "$REPO"/target/debian/lvs-converge_*.deb 2>/dev/null | head -n1)}
+    DEB=${LAB_OS_DEB:-$(ls -t "$REPO"/target/debian/lvs-converge_*.deb 2>/dev/null | head -n1 || true)}
     [[ -z $DEB || -f $DEB ]] || die "LAB_OS_DEB=$DEB is not a file"
     [[ -z $DEB ]] || say "package $DEB"
     for s in "${scenarios[@]}"; do check_needs "$s"; done
