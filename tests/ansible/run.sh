@@ -1,0 +1,80 @@
+#!/bin/sh
+# Host-side tests of the Ansible collection (ansible/), about a minute, no VM:
+#   1. the module's tests (tests/ansible/test_module.py): the module driven through `ansible`
+#      and `ansible-playbook examples/ansible/site.yml` against a fake binary that replays JSON
+#      recorded from the real one (tests/ansible/fixtures/, see record.sh there);
+#   2. `ansible-doc` shows the module's documentation and the role's argument spec;
+#   3. ansible-core's own sanity tests that run offline: `ansible-test sanity` with
+#      validate-modules (DOCUMENTATION/EXAMPLES/RETURN against the argument spec), compile,
+#      yamllint-free checks of the module's imports and shebang, on a copy laid out as
+#      ansible_collections/lvs_converge/lvs. Tests that need the network (pip-installed
+#      linters in ansible-test's own virtualenvs: pylint, yamllint, mypy, ansible-doc's
+#      --venv mode) are not run: this host and CI have no PyPI access, and ansible-test
+#      installs those itself, pinned, from PyPI.
+# Installs Debian's ansible-core when it is missing. Exits non-zero when any part fails.
+#
+#   tests/ansible/run.sh            (from anywhere; needs root only to install ansible-core)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+say() { printf '\n== %s\n' "$*"; }
+run() { printf '+ %s\n' "$*"; "$@"; }
+
+# ansible-core from Debian: what the lab's VM runs. `apt-get update` only when the install
+# fails, since the package lists are usually there and updating takes a while.
+if ! command -v ansible-doc >/dev/null || ! command -v ansible-test >/dev/null; then
+    say "installing Debian's ansible-core"
+    install="apt-get install -y --no-install-recommends ansible-core python3-voluptuous"
+    run $install || { run apt-get update && run $install; }
+fi
+# ansible-test's validate-modules imports voluptuous; Debian ships it apart from ansible-core.
+if ! /usr/bin/python3 -c 'import voluptuous' 2>/dev/null; then
+    run apt-get install -y --no-install-recommends python3-voluptuous ||
+        { run apt-get update && run apt-get install -y --no-install-recommends python3-voluptuous; }
+fi
+run ansible --version | head -1
+
+# The collection as Ansible finds it without galaxy: DIR/ansible_collections/NAMESPACE/NAME.
+# A copy, not a symlink: ansible-test refuses a collection reached through a symlink and
+# writes its output into the tree.
+work=$(mktemp -d /tmp/lvs-ansible.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+collection=$work/ansible_collections/lvs_converge/lvs
+mkdir -p "$(dirname "$collection")"
+cp -r "$repo/ansible" "$collection"
+export LVS_ANSIBLE_COLLECTIONS="$work"
+export ANSIBLE_COLLECTIONS_PATH="$work"
+# No user config or retry files from the machine running the tests.
+: >"$work/ansible.cfg"
+export ANSIBLE_CONFIG="$work/ansible.cfg" ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_NOCOLOR=1
+
+say "1. module tests through ansible, against the fake binary"
+run /usr/bin/python3 "$here/test_module.py" -v
+
+say "2. ansible-doc shows the module and the role"
+doc=$(run ansible-doc lvs_converge.lvs.lvs_converge)
+for option in spec spec_content node netns root state plan_file allow_delete binary rolled_back partial deletions; do
+    printf '%s\n' "$doc" | grep -q "$option" || { echo "ansible-doc lvs_converge.lvs.lvs_converge does not show $option" >&2; exit 1; }
+done
+printf '%s\n' "$doc" | grep -q 'check_mode' || printf '%s\n' "$doc" | grep -qi 'check mode' ||
+    { echo "ansible-doc does not mention check mode" >&2; exit 1; }
+echo "ansible-doc: every option and return value shown"
+role=$(run ansible-doc -t role lvs_converge.lvs.converge)
+for option in lvs_converge_spec lvs_converge_allow_delete lvs_converge_binary lvs_converge_environment; do
+    printf '%s\n' "$role" | grep -q "$option" || { echo "ansible-doc -t role does not show $option" >&2; exit 1; }
+done
+echo "ansible-doc -t role: the role's variables shown"
+
+say "3. ansible-test sanity (offline tests only)"
+# ansible-test wants the collection to be the current directory, and the tree to be a git
+# repository or to have no untracked-file question to answer; a fresh copy is neither, so
+# it is told so.
+cd "$collection"
+run ansible-test sanity --python "$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+    --test validate-modules --test compile --test shebang --test import --test empty-init \
+    --test line-endings --test no-assert --test no-smart-quotes --test symlinks --test runtime-metadata \
+    --test action-plugin-docs --test ansible-doc \
+    plugins/modules/lvs_converge.py meta/runtime.yml
+
+say "all Ansible tests passed"
