@@ -16,7 +16,7 @@
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TARGET=x86_64-unknown-linux-musl
-CARGO_DEB_VERSION=${CARGO_DEB_VERSION:-3.6.2}
+CARGO_DEB_VERSION=${CARGO_DEB_VERSION:-3.8.0}
 PKG=$REPO/target/package
 say() { printf '[build-deb] %s\n' "$*" >&2; }
 die() {
@@ -27,7 +27,7 @@ die() {
 
 cd "$REPO"
 t0=$(date +%s)
-if [[ $(cargo deb --version 2>/dev/null) != *" $CARGO_DEB_VERSION"* ]]; then
+if ! cargo install --list | grep -qx "cargo-deb v$CARGO_DEB_VERSION:"; then
     say "cargo install --locked cargo-deb --version $CARGO_DEB_VERSION (once per machine)"
     cargo install --locked --quiet cargo-deb --version "$CARGO_DEB_VERSION" >&2 ||
         die "could not install cargo-deb $CARGO_DEB_VERSION" \

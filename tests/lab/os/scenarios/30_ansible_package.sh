@@ -124,6 +124,7 @@ boot_1() {
     expect_contains "$table" "-A -t $VIP:80 -s rr" "the service"
     expect_contains "$table" "-a -t $VIP:80 -r 203.0.113.11:80 -i" "the real server, tunnelled"
     expect_traffic $VIP rs1
+    expect_plan 0 /etc/lvs-converge/director.yaml
 
     step "second run: changed=0"
     playbook 0
