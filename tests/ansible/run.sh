@@ -4,13 +4,17 @@
 #      and `ansible-playbook examples/ansible/site.yml` against a fake binary that replays JSON
 #      recorded from the real one (tests/ansible/fixtures/, see record.sh there);
 #   2. `ansible-doc` shows the module's documentation and the role's argument spec;
-#   3. ansible-core's own sanity tests that run offline: `ansible-test sanity` with
-#      validate-modules (DOCUMENTATION/EXAMPLES/RETURN against the argument spec), compile,
-#      yamllint-free checks of the module's imports and shebang, on a copy laid out as
-#      ansible_collections/lvs_converge/lvs. Tests that need the network (pip-installed
-#      linters in ansible-test's own virtualenvs: pylint, yamllint, mypy, ansible-doc's
-#      --venv mode) are not run: this host and CI have no PyPI access, and ansible-test
-#      installs those itself, pinned, from PyPI.
+#   3. ansible-core's own sanity tests, where they run offline, on a copy laid out as
+#      ansible_collections/lvs_converge/lvs:
+#      - validate-modules (DOCUMENTATION/EXAMPLES/RETURN against the argument spec): the
+#        script ansible-test ships, run by validate_modules.py with Debian's Python, because
+#        `ansible-test sanity --test validate-modules` builds a virtualenv of its own and
+#        pip-installs its requirements from PyPI, which this host and CI cannot reach;
+#      - `ansible-test sanity` with compile and the code-smell tests, which need no
+#        requirements and so no PyPI.
+#      Not run, for the same reason (each needs its own pip-installed virtualenv): import,
+#      ansible-doc (its sanity form; part 2 runs ansible-doc itself), runtime-metadata,
+#      yamllint, pylint, pep8 (pycodestyle), mypy; shellcheck needs the shellcheck binary.
 # Installs Debian's ansible-core when it is missing. Exits non-zero when any part fails.
 #
 #   tests/ansible/run.sh            (from anywhere; needs root only to install ansible-core)
@@ -66,15 +70,21 @@ for option in lvs_converge_spec lvs_converge_allow_delete lvs_converge_binary lv
 done
 echo "ansible-doc -t role: the role's variables shown"
 
-say "3. ansible-test sanity (offline tests only)"
-# ansible-test wants the collection to be the current directory, and the tree to be a git
-# repository or to have no untracked-file question to answer; a fresh copy is neither, so
-# it is told so.
+say "3. ansible-core's sanity tests that run offline"
+version=$(sed -n 's/^version: *//p' "$repo/ansible/galaxy.yml")
+crate=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -1)
+[ "$version" = "$crate" ] || { echo "ansible/galaxy.yml version $version is not the crate's $crate (Cargo.toml)" >&2; exit 1; }
+run /usr/bin/python3 "$here/validate_modules.py" "$collection" "$version"
+# ansible-test wants the collection to be the current directory.
 cd "$collection"
-run ansible-test sanity --python "$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
-    --test validate-modules --test compile --test shebang --test import --test empty-init \
-    --test line-endings --test no-assert --test no-smart-quotes --test symlinks --test runtime-metadata \
-    --test action-plugin-docs --test ansible-doc \
-    plugins/modules/lvs_converge.py meta/runtime.yml
+python_version=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+set -- compile shebang no-assert metaclass-boilerplate future-import-boilerplate use-argspec-type-path \
+    no-get-exception replace-urlopen use-compat-six no-basestring no-illegal-filenames no-main-display \
+    empty-init line-endings no-smart-quotes symlinks action-plugin-docs no-unicode-literals \
+    no-dict-iteritems no-dict-iterkeys no-dict-itervalues
+tests=""
+for t in "$@"; do tests="$tests --test $t"; done
+# shellcheck disable=SC2086 # one word per --test
+run ansible-test sanity --python "$python_version" $tests
 
 say "all Ansible tests passed"

@@ -26,7 +26,7 @@ description:
   - A failed apply reports C(rolled_back=true) (exit code 3 of C(apply), the host is as it was) or
     C(partial=true) with the changes that stay (exit code 4).
 author:
-  - lvs-converge contributors
+  - lvs-converge contributors (!UNKNOWN)
 requirements:
   - the C(lvs-converge) binary on the managed host (the C(.deb), the static binary, or I(binary))
   - root on the managed host for I(state=present) (IPVS and netlink changes); planning reads the host
@@ -59,7 +59,7 @@ options:
     type: str
   root:
     description:
-      - Read and write persistence files below this directory instead of C(/) (C(--root)):
+      - Read and write persistence files below this directory instead of C(/) (C(--root)), for
         image building and tests.
     type: path
   state:
@@ -88,7 +88,7 @@ options:
     default: false
   binary:
     description:
-      - The C(lvs-converge) executable: a name looked up on the managed host's C(PATH), or a path.
+      - The C(lvs-converge) executable, a name looked up on the managed host's C(PATH) or a path.
     type: str
     default: lvs-converge
 notes:
@@ -238,8 +238,11 @@ except ImportError:  # ansible-core depends on PyYAML; this is for odd installs 
     HAS_YAML = False
 
 # Exit codes of the binary (README, "Exit codes").
-PLAN_CONVERGED, PLAN_CHANGES = 0, 2
-APPLY_OK, APPLY_ROLLED_BACK, APPLY_PARTIAL = 0, 3, 4
+PLAN_CONVERGED = 0
+PLAN_CHANGES = 2
+APPLY_OK = 0
+APPLY_ROLLED_BACK = 3
+APPLY_PARTIAL = 4
 
 
 class Run(object):
