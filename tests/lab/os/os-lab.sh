@@ -10,7 +10,8 @@
 # meta-data). The lab disk also holds the .deb (/lab/deb/, with the commit it must name in
 # /lab/deb/commit) and the Ansible collection (/lab/ansible_collections/lvs_converge/lvs, a
 # copy of ansible/); a scenario whose header says `# lab-os-needs: deb ansible` is not
-# booted without them. In the VM, lab-stage.service runs boot_<N> of the scenario after boot N; it
+# booted without them; `# lab-os-boot-timeout: SECS` gives a scenario whose boots do much
+# (under TCG) more than LAB_OS_BOOT_TIMEOUT per boot. In the VM, lab-stage.service runs boot_<N> of the scenario after boot N; it
 # prints "LAB-OS-REBOOT <name> <N>" and reboots (qemu's -no-reboot ends it, and this script
 # boots the same disks again) or "LAB-VERDICT <name> PASS|FAIL" and powers off.
 #
@@ -19,7 +20,8 @@
 # "N passed, N failed"; the exit status is non-zero if any scenario did not pass.
 #
 # Environment knobs:
-#   LAB_OS_BOOT_TIMEOUT=SECS  hard timeout per boot (default 300)
+#   LAB_OS_BOOT_TIMEOUT=SECS  hard timeout per boot (default 300; a scenario's
+#                             `# lab-os-boot-timeout:` header may give it more)
 #   LAB_OS_MAX_BOOTS=N        a scenario asking for more reboots fails (default 6)
 #   LAB_OS_CACHE=DIR          where the image is cached (default /var/cache/lvs-converge-lab)
 #   LAB_MEM=MiB               memory per VM (default 1024)
@@ -118,6 +120,9 @@ run_scenario() {
     local -a disks=(-drive "file=$overlay,if=virtio,format=qcow2"
         -drive "file=$WORK/lab.img,if=virtio,format=raw,readonly=on")
     seed=$(sed -n 's/^# lab-os-seed: *//p' "$OS_DIR/scenarios/$name.sh")
+    local timeout_s
+    timeout_s=$(sed -n 's/^# lab-os-boot-timeout: *\([0-9]*\).*/\1/p' "$OS_DIR/scenarios/$name.sh")
+    ((${timeout_s:-0} > BOOT_TIMEOUT)) || timeout_s=$BOOT_TIMEOUT
     [[ -z $seed ]] || disks+=(-drive "file=$(seed_disk "$name" "$seed"),if=virtio,format=raw,readonly=on")
     while [[ -z $verdict ]]; do
         boot=$((boot + 1))
@@ -126,7 +131,7 @@ run_scenario() {
         rc=0
         # Two NICs on one qemu hub (no host or outside network): eth0 is the host's own,
         # eth1 carries the scenario's namespaces onto the same segment.
-        timeout --kill-after=10 "$BOOT_TIMEOUT" \
+        timeout --kill-after=10 "$timeout_s" \
             qemu-system-x86_64 -accel tcg,thread=multi -cpu max -m "$LAB_MEM" -smp 1 \
                 -nodefaults -display none -serial stdio -monitor none -no-reboot \
                 -kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initrd.img" \
