@@ -37,7 +37,7 @@ if ! /usr/bin/python3 -c 'import voluptuous' 2>/dev/null; then
     run apt-get install -y --no-install-recommends python3-voluptuous ||
         { run apt-get update && run apt-get install -y --no-install-recommends python3-voluptuous; }
 fi
-run ansible --version | head -1
+run ansible --version | sed -n 1p  # sed reads it all: no broken pipe
 
 # The collection as Ansible finds it without galaxy: DIR/ansible_collections/NAMESPACE/NAME.
 # A copy, not a symlink: ansible-test refuses a collection reached through a symlink and

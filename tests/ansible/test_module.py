@@ -95,13 +95,18 @@ def recap(output):
     return dict((key, int(value)) for key, value in re.findall(r'(\w+)=(\d+)', match.group(1)))
 
 
-class ModuleTest(unittest.TestCase):
+class FakeBinaryTest(unittest.TestCase):
+    """A temporary directory and a fake lvs-converge in it, for each test."""
+
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix='lvs-ansible-test.')
         self.fake = Scenario(self.tmp)
 
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class ModuleTest(FakeBinaryTest):
 
     def path(self, name):
         return os.path.join(self.tmp, name)
@@ -336,15 +341,8 @@ class ModuleTest(unittest.TestCase):
         self.assertEqual(self.fake.calls(), [])
 
 
-class PlaybookTest(unittest.TestCase):
+class PlaybookTest(FakeBinaryTest):
     """examples/ansible/site.yml as the OS lab runs it, with the fake binary through extra vars."""
-
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='lvs-ansible-playbook.')
-        self.fake = Scenario(self.tmp)
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def playbook(self, *extra):
         spec = os.path.join(self.tmp, 'etc', 'director.yaml')
