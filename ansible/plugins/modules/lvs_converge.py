@@ -324,6 +324,8 @@ def write_atomic(module, path, data):
             f.write(data)
         os.chmod(tmp, 0o644)
         module.atomic_move(tmp, path)
+        # atomic_move gives the new file the old one's mode; the spec is not secret (0644).
+        os.chmod(path, 0o644)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
