@@ -2,7 +2,9 @@
 # Host-side tests of the Ansible collection (ansible/), about a minute, no VM:
 #   1. the module's tests (tests/ansible/test_module.py): the module driven through `ansible`
 #      and `ansible-playbook examples/ansible/site.yml` against a fake binary that replays JSON
-#      recorded from the real one (tests/ansible/fixtures/, see record.sh there);
+#      recorded from the real one (tests/ansible/fixtures/, see record.sh there), and against
+#      the real binary's `plan` offline (LVS_CONVERGE_BIN, default target/debug/lvs-converge:
+#      build it first);
 #   2. `ansible-doc` shows the module's documentation and the role's argument spec;
 #   3. ansible-core's own sanity tests, where they run offline, on a copy laid out as
 #      ansible_collections/lvs_converge/lvs:
@@ -37,7 +39,7 @@ if ! /usr/bin/python3 -c 'import voluptuous' 2>/dev/null; then
     run apt-get install -y --no-install-recommends python3-voluptuous ||
         { run apt-get update && run apt-get install -y --no-install-recommends python3-voluptuous; }
 fi
-run ansible --version | head -1
+run ansible --version
 
 # The collection as Ansible finds it without galaxy: DIR/ansible_collections/NAMESPACE/NAME.
 # A copy, not a symlink: ansible-test refuses a collection reached through a symlink and
@@ -53,7 +55,15 @@ export ANSIBLE_COLLECTIONS_PATH="$work"
 : >"$work/ansible.cfg"
 export ANSIBLE_CONFIG="$work/ansible.cfg" ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_NOCOLOR=1
 
-say "1. module tests through ansible, against the fake binary"
+# The real binary's plan (offline, against snapshots) checks the flags the module passes.
+export LVS_CONVERGE_BIN="${LVS_CONVERGE_BIN:-$repo/target/debug/lvs-converge}"
+[ -x "$LVS_CONVERGE_BIN" ] || {
+    echo "error: no lvs-converge binary at $LVS_CONVERGE_BIN for the module's tests" >&2
+    echo "  hint: run \`cargo build --locked\` first, or set LVS_CONVERGE_BIN to a built binary" >&2
+    exit 1
+}
+
+say "1. module tests through ansible, against the fake binary and the real one's plan"
 run /usr/bin/python3 "$here/test_module.py" -v
 
 say "2. ansible-doc shows the module and the role"

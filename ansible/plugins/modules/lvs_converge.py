@@ -243,6 +243,19 @@ PLAN_CHANGES = 2
 APPLY_OK = 0
 APPLY_ROLLED_BACK = 3
 APPLY_PARTIAL = 4
+# A change failed: the result's flag and the message of each outcome.
+FAILED_APPLY = {
+    APPLY_ROLLED_BACK: (
+        'rolled_back',
+        "lvs-converge apply failed and rolled back (exit 3): %s\n"
+        "hint: the host is as it was; see report.failed for the change the kernel refused",
+    ),
+    APPLY_PARTIAL: (
+        'partial',
+        "lvs-converge apply failed and what took effect stays (exit 4): %s\n"
+        "hint: see stays and report.unknown, fix the cause, then run again to converge",
+    ),
+}
 
 
 class Run(object):
@@ -311,6 +324,8 @@ def write_atomic(module, path, data):
             f.write(data)
         os.chmod(tmp, 0o644)
         module.atomic_move(tmp, path)
+        # atomic_move gives the new file the old one's mode; the spec is not secret (0644).
+        os.chmod(path, 0o644)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -632,26 +647,14 @@ def apply_plan(module, run, plan_path):
         run.result['msg'] = 'applied %d change(s) and verified the host' % count if applied else 'nothing to apply'
         module.exit_json(**run.result)
     message = (report or {}).get('message') or first_line(err)
-    if rc == APPLY_ROLLED_BACK:
-        run.result['rolled_back'] = True
+    if rc in FAILED_APPLY:
+        flag, text = FAILED_APPLY[rc]
+        run.result[flag] = True
         run.result['stays'] = (report or {}).get('stays', [])
-        run.fail(
-            "lvs-converge apply failed and rolled back (exit 3): %s\n"
-            "hint: the host is as it was; see report.failed for the change the kernel refused" % message,
-            out,
-            err,
-        )
-    if rc == APPLY_PARTIAL:
-        run.rewritten = None  # the host changed in part: the spec on disk says where it is going
-        run.result['partial'] = True
-        run.result['changed'] = True
-        run.result['stays'] = (report or {}).get('stays', [])
-        run.fail(
-            "lvs-converge apply failed and what took effect stays (exit 4): %s\n"
-            "hint: see stays and report.unknown, fix the cause, then run again to converge" % message,
-            out,
-            err,
-        )
+        if rc == APPLY_PARTIAL:
+            run.rewritten = None  # the host changed in part: the spec on disk says where it is going
+            run.result['changed'] = True
+        run.fail(text % message, out, err)
     run.fail("lvs-converge apply failed (exit %d), nothing was changed: %s" % (rc, message), out, err)
 
 
