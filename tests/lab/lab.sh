@@ -388,26 +388,30 @@ main() {
     [[ -n ${LAB_KEEP_LOGS:-} ]] || rm -rf "$LOG_DIR"
     mkdir -p "$LOG_DIR"
 
-    local t_vms name pass=0 fail=0 i=0
+    local t_vms name pass=0 fail=0 done_pid
     t_vms=$(now)
-    local -a pids=()
+    # A VM slot is refilled as soon as any VM ends (wait -n), not when the oldest does:
+    # waiting for the oldest left a core idle behind every long scenario (measured: the
+    # 28 scenarios took 786 s that way, 624 s computed for wait -n, 614 s the bound).
+    local -A vm_of=()
+    reap_one() {
+        done_pid=
+        wait -n -p done_pid "${!vm_of[@]}" || true
+        if [[ -z $done_pid ]]; then # not a child any more (cannot happen): the oldest, waited for
+            for done_pid in "${!vm_of[@]}"; do break; done
+            wait "$done_pid" || true
+        fi
+        report_vm "${vm_of[$done_pid]}" && pass=$((pass + 1)) || fail=$((fail + 1))
+        unset "vm_of[$done_pid]"
+    }
     for name in "${scenarios[@]}"; do
         rm -f "$LOG_DIR/$name.result"
+        while ((${#vm_of[@]} >= LAB_JOBS)); do reap_one; done
         say "booting VM for $name"
         run_vm "$name" &
-        pids+=($!)
-        if ((${#pids[@]} >= LAB_JOBS)); then
-            wait "${pids[0]}" || true
-            pids=("${pids[@]:1}")
-            report_vm "${scenarios[i]}" && pass=$((pass + 1)) || fail=$((fail + 1))
-            i=$((i + 1))
-        fi
+        vm_of[$!]=$name
     done
-    for pid in "${pids[@]}"; do
-        wait "$pid" || true
-        report_vm "${scenarios[i]}" && pass=$((pass + 1)) || fail=$((fail + 1))
-        i=$((i + 1))
-    done
+    while ((${#vm_of[@]})); do reap_one; done
     say "VMs: $(elapsed "$t_vms")s; suite total: $(elapsed "$t_all")s; logs in $LOG_DIR"
     echo "$pass passed, $fail failed"
     ((fail == 0))

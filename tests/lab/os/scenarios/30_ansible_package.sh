@@ -186,7 +186,7 @@ failures() {
     # task N FILTER: jq's FILTER on the Nth (from 0) failed task's result (only failed tasks
     # print "fatal:", so both lines being there says both failed)
     task() { sed -n 's/^fatal: \[localhost\]: FAILED! => //p' <<<"$result" | jq -sc ".[$1] | $2"; }
-    expect_eq "$(task 0 '.msg | test("allow_delete")')" true "task 1 failed on the deletion"
+    expect_eq "$(task 0 '.msg | test("allow_delete")')" true "the first task failed on the deletion"
     expect_eq "$(task 0 .changed)" false "without allow_delete: changed"
     expect_eq "$(task 0 .deletions)" "[\"tcp $VIP:80\"]" "the services it would delete"
     expect_eq "$(task 1 .rolled_back)" true "refused apply: rolled_back"
