@@ -13,7 +13,9 @@
 mod agent;
 mod apply;
 mod check;
+mod completions;
 mod import;
+mod man;
 mod plan;
 mod show;
 mod status;
@@ -46,13 +48,13 @@ pub const EXIT_PARTIAL: u8 = 4;
 #[derive(Debug, Parser)]
 #[command(
     name = "lvs-converge",
-    version,
+    version = crate::build_info::VERSION_LINE,
     about = "Converge a Linux host into an LVS-TUN director or real server from a declarative spec.",
     long_about = "Converge a Linux host into an LVS-TUN director or real server from a declarative spec.\n\n\
         `plan` shows what would change, `apply` makes exactly those changes and verifies them, \
         `show` prints the host's current state, `validate` checks a spec offline, `check` finds LVS-TUN \
         mistakes (why and fix), `import` captures an existing host, ipvsadm-save file or keepalived.conf as a \
-        spec, `schema` prints the spec's JSON Schema.\n\n\
+        spec, `schema` prints the spec's JSON Schema, `completions` a shell's completion script.\n\n\
         Exit codes: 0 success (plan: nothing to change), 1 error (nothing changed; a usage error too), 2 plan: changes pending \
         (check: errors found), 3 apply failed or was stopped (SIGINT/SIGTERM) and was rolled back, 4 apply failed or \
         was stopped and what took effect stays (listed; JSON: `stays`).",
@@ -62,9 +64,20 @@ pub struct Cli {
     /// Act inside this network namespace (a name from `ip netns list`, or a path).
     #[arg(long, global = true, value_name = "NAME")]
     pub netns: Option<String>,
-    /// Colour the text output.
+    /// Colour the text report on stdout.
+    ///
+    /// auto: only when stdout is a terminal and NO_COLOR is unset or empty; always: even
+    /// into a pipe or file, whatever NO_COLOR says. Nothing on stderr is ever coloured.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// No report on stdout: the exit code says the outcome (for scripts).
+    ///
+    /// plan, apply, check, validate and status print no text report; `--format json` is
+    /// still printed (it is what was asked for). Errors and import's notes still go to
+    /// stderr; notices (where a plan was saved, waiting for a lock) do not. Refused where the
+    /// output is the product: show, schema, import without -o, completions, agent (its log).
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
     /// Read and write persistence files under this directory instead of `/` (tests, image
     /// building, one /etc per network namespace).
     #[arg(long, global = true, value_name = "DIR")]
@@ -114,6 +127,30 @@ pub enum Command {
     /// run while someone else applies) and health-check real servers in between, until
     /// SIGTERM. Logs one line per event; systemd Type=notify with watchdog.
     Agent(agent::AgentArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell) on stdout.
+    ///
+    /// Where to put it (the .deb installs the bash, zsh and fish ones):
+    ///
+    /// bash: /usr/share/bash-completion/completions/lvs-converge, or for one user
+    /// ~/.local/share/bash-completion/completions/lvs-converge (bash-completion loads it
+    /// on first use);
+    ///
+    /// zsh: a file named `_lvs-converge` in a directory of $fpath
+    /// (/usr/share/zsh/vendor-completions/, or ~/.zfunc with `fpath+=~/.zfunc` before
+    /// `compinit` in ~/.zshrc);
+    ///
+    /// fish: /usr/share/fish/vendor_completions.d/lvs-converge.fish, or
+    /// ~/.config/fish/completions/lvs-converge.fish;
+    ///
+    /// elvish: `eval (lvs-converge completions elvish | slurp)` in ~/.config/elvish/rc.elv;
+    ///
+    /// powershell: `lvs-converge completions powershell | Out-String | Invoke-Expression`
+    /// in $PROFILE.
+    Completions(completions::CompletionsArgs),
+    /// Write the man pages into DIR (for packaging): lvs-converge.1, and
+    /// lvs-converge-COMMAND.1 for each command.
+    #[command(hide = true)]
+    Man(man::ManArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -181,6 +218,13 @@ pub enum CliError {
     /// be ignored: refused rather than ignored silently.
     #[error("--root and --observed cannot be used together: --root DIR reads and writes the persistence files below DIR on this host, while --observed FILE takes the whole host, its persistence files included, from the snapshot FILE written by `show`\n  hint: leave out --root to plan or check against the snapshot, or leave out --observed to read this host with its persistence files below DIR")]
     RootWithObserved,
+    /// `--quiet` given to a command whose output is what it exists for: refused rather than
+    /// printing nothing, which a script would take for an empty answer.
+    #[error("--quiet cannot be used with `{0}`: its output is what it is run for\n  hint: leave out --quiet (send the output to /dev/null to discard it)")]
+    QuietRefused(&'static str),
+    /// `man DIR` could not write a page.
+    #[error("cannot write the man page {}: {source}\n  hint: check that DIR can be created and written, or choose another DIR", .path.display())]
+    ManWrite { path: PathBuf, source: std::io::Error },
     /// `--root` given to a command that reads and writes no persistence file: refused rather
     /// than ignored silently.
     #[error("--root does nothing for `{0}`: only plan, apply and check --host read (and apply writes) the persistence files below it\n  hint: leave out --root (for check: or add --host to check this host with its files below DIR)")]
@@ -247,6 +291,24 @@ struct Context<'a> {
     netns: Option<&'a str>,
     root: Option<&'a Path>,
     style: Style,
+    /// `--quiet`: no text report on stdout, no notices on stderr.
+    quiet: bool,
+}
+
+impl Context<'_> {
+    /// Whether a report in `format` goes to stdout: `--quiet` drops text reports, never
+    /// JSON (asking for JSON asks for the output; a script that wants neither passes no
+    /// `--format json`).
+    fn shows_report(&self, format: FormatArg) -> bool {
+        !(self.quiet && format == FormatArg::Text)
+    }
+
+    /// A notice for people on stderr (where a plan went, an apply waiting), unless `--quiet`.
+    fn notice(&self, line: &str) {
+        if !self.quiet {
+            say(line);
+        }
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -278,7 +340,12 @@ fn usage_exit(answer: &clap::Error) -> u8 {
 
 /// Runs the command `cli` names and returns its exit code.
 pub fn run(cli: &Cli) -> Result<u8, CliError> {
-    let context = Context { netns: cli.netns.as_deref(), root: cli.root.as_deref(), style: style(cli.color) };
+    let context = Context {
+        netns: cli.netns.as_deref(),
+        root: cli.root.as_deref(),
+        style: style(cli.color, std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR")),
+        quiet: cli.quiet,
+    };
     let unused_root = match &cli.command {
         Command::Show(_) => Some("show"),
         Command::Import(_) => Some("import"),
@@ -286,10 +353,24 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Schema => Some("schema"),
         Command::Status(_) => Some("status"),
         Command::Check(args) if !args.judges_the_host() => Some("check without --host"),
+        Command::Completions(_) => Some("completions"),
+        Command::Man(_) => Some("man"),
         _ => None,
     };
     if let (Some(command), Some(_)) = (unused_root, context.root) {
         return Err(CliError::RootUnused(command));
+    }
+    // Where the output is the product, a quiet run would be an empty answer.
+    let output_is_the_product = match &cli.command {
+        Command::Show(_) => Some("show"),
+        Command::Schema => Some("schema"),
+        Command::Import(args) if args.prints() => Some("import without -o"),
+        Command::Completions(_) => Some("completions"),
+        Command::Agent(_) => Some("agent"),
+        _ => None,
+    };
+    if let (Some(command), true) = (output_is_the_product, context.quiet) {
+        return Err(CliError::QuietRefused(command));
     }
     match &cli.command {
         Command::Plan(args) => plan::run(args, &context),
@@ -297,18 +378,23 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         Command::Show(args) => show::run(args, &context),
         Command::Check(args) => check::run(args, &context),
         Command::Import(args) => import::run(args, &context),
-        Command::Validate(args) => validate::run(args),
+        Command::Validate(args) => validate::run(args, &context),
         Command::Status(args) => status::run(args, &context),
         Command::Schema => validate::schema(),
         Command::Agent(args) => agent::run(args, &context),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     }
 }
 
-fn style(choice: ColorChoice) -> Style {
+/// The style of the report on stdout. `--color auto` colours a terminal unless NO_COLOR
+/// holds a value: no-color.org says an empty NO_COLOR does not count. `always` wins over
+/// NO_COLOR (the user asked on this very command line). stderr gets no style at all.
+fn style(choice: ColorChoice, stdout_is_terminal: bool, no_color: Option<std::ffi::OsString>) -> Style {
     let color = match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => stdout_is_terminal && no_color.is_none_or(|value| value.is_empty()),
     };
     Style { color }
 }
@@ -405,6 +491,19 @@ mod tests {
             assert_eq!(CliError::Apply(interrupted).exit_code(), code);
             assert_eq!(CliError::Apply(failed).exit_code(), code);
         }
+    }
+
+    #[test]
+    fn auto_colours_only_a_terminal_without_a_non_empty_no_color() {
+        use std::ffi::OsString;
+        let colors =
+            |choice, terminal, no_color: Option<&str>| style(choice, terminal, no_color.map(OsString::from)).color;
+        assert!(colors(ColorChoice::Auto, true, None));
+        assert!(colors(ColorChoice::Auto, true, Some("")), "an empty NO_COLOR does not count (no-color.org)");
+        assert!(!colors(ColorChoice::Auto, true, Some("1")));
+        assert!(!colors(ColorChoice::Auto, false, None), "a pipe or file gets no colour");
+        assert!(colors(ColorChoice::Always, false, Some("1")), "--color always wins over NO_COLOR");
+        assert!(!colors(ColorChoice::Never, true, None));
     }
 
     #[test]

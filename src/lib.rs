@@ -8,6 +8,8 @@
 
 pub mod agent;
 pub mod apply;
+pub mod build_info;
+pub mod civil_date;
 pub mod cli;
 pub mod converge;
 pub mod desired;

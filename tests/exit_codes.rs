@@ -207,6 +207,7 @@ fn cases_for(row: &Row, f: &Fixtures) -> Option<Vec<Case>> {
                 .in_private_netns()
                 .saying("failed: change 1 of 1 failed"),
             case(&["agent", "-f", &drift("spec.yaml"), "--interval", "0s"]).saying("at least 1s"),
+            case(&["agent", "-q", "-f", &drift("spec.yaml"), "--once"]).saying("--quiet cannot be used with `agent`"),
         ],
         ("check", 0) => vec![case(&["check", "-f", &repo("examples/seed/cluster.yaml")])],
         ("check", 2) => vec![
@@ -228,6 +229,7 @@ fn cases_for(row: &Row, f: &Fixtures) -> Option<Vec<Case>> {
             case(&["--netns", "/etc/passwd", "show"]).saying("`/etc/passwd` is not a network namespace"),
             case(&["--netns", "no-such-namespace", "show"]).saying("not found"),
             case(&["--root", "/", "show"]).saying("--root does nothing for `show`"),
+            case(&["--quiet", "show"]).saying("--quiet cannot be used with `show`"),
         ],
         ("import", 0) => vec![case(&["import", "--ipvsadm-save", &repo("tests/import/rich.ipvsadm-save")])],
         ("import", 1) => vec![
@@ -236,6 +238,8 @@ fn cases_for(row: &Row, f: &Fixtures) -> Option<Vec<Case>> {
                 .saying("already exists"),
             case(&["--root", "/", "import", "--ipvsadm-save", &repo("tests/import/rich.ipvsadm-save")])
                 .saying("--root does nothing for `import`"),
+            case(&["-q", "import", "--ipvsadm-save", &repo("tests/import/rich.ipvsadm-save")])
+                .saying("--quiet cannot be used with `import without -o`"),
         ],
         ("status", 0) => vec![
             case(&["status", "--observed", &repo("tests/health/recovered.observed.yaml")]),
@@ -247,6 +251,17 @@ fn cases_for(row: &Row, f: &Fixtures) -> Option<Vec<Case>> {
             case(&["--root", "/", "status"]).saying("--root does nothing for `status`"),
         ],
         ("schema", 0) => vec![case(&["schema"])],
+        ("schema", 1) => vec![
+            case(&["--root", "/", "schema"]).saying("--root does nothing for `schema`"),
+            case(&["schema", "--quiet"]).saying("--quiet cannot be used with `schema`"),
+        ],
+        ("completions", 0) => ["bash", "zsh", "fish", "elvish", "powershell"].map(|s| case(&["completions", s])).into(),
+        ("completions", 1) => vec![
+            case(&["--root", "/", "completions", "bash"]).saying("--root does nothing for `completions`"),
+            case(&["-q", "completions", "bash"]).saying("--quiet cannot be used with `completions`"),
+        ],
+        ("man", 0) => vec![case(&["man", &f.path("man1")])],
+        ("man", 1) => vec![case(&["man", &f.path("exists.yaml")]).saying("cannot write the man page")],
         _ => return None,
     };
     Some(cases)
@@ -368,7 +383,8 @@ fn every_row_of_the_readme_exit_code_table_is_what_the_binary_does() {
 fn every_case_has_its_row() {
     let fixtures = Fixtures::new("cases");
     let rows = readme_rows();
-    let commands = ["any", "validate", "plan", "apply", "check", "show", "import", "schema", "agent"];
+    let commands =
+        ["any", "validate", "plan", "apply", "check", "show", "import", "schema", "agent", "completions", "man"];
     for command in commands {
         for exit in 0..=4 {
             let row = Row { command: command.to_string(), exit };

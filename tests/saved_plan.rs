@@ -2,32 +2,15 @@
 //! FILE` writes a plan whose observed digest follows configuration, not traffic; `apply FILE`
 //! refuses files that are not, or no longer, plans it can apply, before touching anything.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod scratch;
+use scratch::Scratch;
+
 const CASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/drift_repair");
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("lvs-converge-saved-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch directory");
-        Scratch(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn lvs_converge(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lvs-converge")).args(args).output().expect("run lvs-converge")
@@ -60,17 +43,31 @@ fn saved_plan(scratch: &Scratch, name: &str, observed: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&out).expect("plan --out wrote the file")).expect("JSON")
 }
 
+/// What saved plans must name: the version with this build's commit as semver build
+/// metadata (`0.1.0+0123456789ab`), the commit taken from `--version` (never hard-coded);
+/// the bare version for a build whose commit is unknown.
+fn tool_version() -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_lvs-converge")).arg("--version").output().expect("--version");
+    let line = String::from_utf8(output.stdout).expect("UTF-8");
+    let commit =
+        line.split("(commit ").nth(1).and_then(|rest| rest.split(',').next()).expect("--version names a commit");
+    match commit {
+        "unknown" => env!("CARGO_PKG_VERSION").to_string(),
+        commit => format!("{}+{commit}", env!("CARGO_PKG_VERSION")),
+    }
+}
+
 fn observed() -> String {
     std::fs::read_to_string(format!("{CASE}/observed.yaml")).expect("observed.yaml")
 }
 
 #[test]
 fn a_saved_plan_holds_the_plan_and_where_it_came_from() {
-    let scratch = Scratch::new("holds");
+    let scratch = Scratch::new("saved", "holds");
     let saved = saved_plan(&scratch, "a", &observed());
     assert_eq!(saved["format"], "lvs-converge/saved-plan");
     assert_eq!(saved["format_version"], 4);
-    assert_eq!(saved["tool_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(saved["tool_version"], tool_version());
     assert_eq!(saved["observed_from"]["kind"], "snapshot");
     assert_eq!(saved["spec"]["path"], format!("{CASE}/spec.yaml"));
     // sha256 of the spec file's bytes, checked against the system's sha256sum when present.
@@ -87,7 +84,7 @@ fn a_saved_plan_holds_the_plan_and_where_it_came_from() {
 
 #[test]
 fn the_digest_follows_configuration_not_traffic() {
-    let scratch = Scratch::new("digest");
+    let scratch = Scratch::new("saved", "digest");
     let digest = |name: &str, observed: &str| saved_plan(&scratch, name, observed)["observed_digest"].clone();
     let original = digest("original", &observed());
     assert_eq!(digest("same", &observed()), original, "an unchanged host");
@@ -107,7 +104,7 @@ fn the_digest_follows_configuration_not_traffic() {
 
 #[test]
 fn apply_refuses_what_it_cannot_apply_naming_the_file() {
-    let scratch = Scratch::new("refuses");
+    let scratch = Scratch::new("saved", "refuses");
     let saved = saved_plan(&scratch, "good", &observed());
     let write = |name: &str, content: &str| {
         let path = scratch.path(name);
@@ -153,7 +150,7 @@ fn apply_takes_either_a_spec_or_a_plan_file() {
 fn a_snapshot_that_cannot_see_the_persistence_files_cannot_make_a_saved_plan() {
     // `show` reads no persistence files; a plan saved from its snapshot would be stale on
     // every host that has them, so it is refused up front.
-    let scratch = Scratch::new("narrow");
+    let scratch = Scratch::new("saved", "narrow");
     let case = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/persist_create");
     let observed = std::fs::read_to_string(format!("{case}/observed.yaml")).unwrap().replace("@CASE@", case);
     let snapshot = scratch.path("observed.yaml");
@@ -186,7 +183,7 @@ fn apply_edited(scratch: &Scratch, name: &str, saved: &Value) -> (Option<i32>, S
 #[test]
 fn changes_appended_to_a_saved_plan_are_refused_before_anything_changes() {
     // Finding 5 of issue 11: two changes appended to a saved plan were applied, exit 0.
-    let scratch = Scratch::new("appended");
+    let scratch = Scratch::new("saved", "appended");
     let saved = saved_plan(&scratch, "good", &observed());
     let escaped = scratch.path("escaped");
     let outside = format!("/../../..{}", escaped.display());
@@ -218,7 +215,7 @@ fn changes_appended_to_a_saved_plan_are_refused_before_anything_changes() {
 
 #[test]
 fn a_saved_plan_whose_desired_state_or_spec_was_edited_is_refused() {
-    let scratch = Scratch::new("desired");
+    let scratch = Scratch::new("saved", "desired");
     let saved = saved_plan(&scratch, "good", &observed());
     // The desired state and the plan edited together, consistently: the spec text still
     // says weight 2, and it is what counts.
@@ -264,7 +261,7 @@ fn a_saved_plan_whose_desired_state_or_spec_was_edited_is_refused() {
 #[test]
 fn plan_files_are_written_for_their_owner_only() {
     use std::os::unix::fs::PermissionsExt;
-    let scratch = Scratch::new("mode");
+    let scratch = Scratch::new("saved", "mode");
     // An existing, world-readable file is replaced, not rewritten in place with its mode.
     let out = scratch.path("a.plan.json");
     std::fs::write(&out, "old").unwrap();
@@ -272,7 +269,7 @@ fn plan_files_are_written_for_their_owner_only() {
     saved_plan(&scratch, "a", &observed());
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "plan file mode {mode:o}");
-    let leftovers: Vec<_> = std::fs::read_dir(&scratch.0)
+    let leftovers: Vec<_> = std::fs::read_dir(scratch.dir())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|name| name.ends_with(".tmp"))
@@ -284,7 +281,7 @@ fn plan_files_are_written_for_their_owner_only() {
 fn a_cluster_plan_whose_node_was_found_by_address_reads_back_as_consistent() {
     // The spec text is resolved again for the node the plan names, which must give what
     // resolving by the host's address gave.
-    let scratch = Scratch::new("cluster");
+    let scratch = Scratch::new("saved", "cluster");
     let out = scratch.path("rs1.plan.json");
     let output = lvs_converge(&[
         "plan",
@@ -306,7 +303,7 @@ fn a_cluster_plan_whose_node_was_found_by_address_reads_back_as_consistent() {
 fn a_plan_saved_to_a_link_to_a_pipe_goes_through_it() {
     // `--out /dev/stdout` as root replaced the system's /dev/stdout link with a file; a link
     // to a pipe in a scratch directory stands in for it here.
-    let scratch = Scratch::new("pipe");
+    let scratch = Scratch::new("saved", "pipe");
     let pipe = scratch.path("pipe");
     nix::unistd::mkfifo(&pipe, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
     let link = scratch.path("stdout");

@@ -24,6 +24,8 @@ use common::Token;
 /// layering: change it with the design, not to make a new edge pass.
 const STAGES: &[(&str, &[&str], &str)] = &[
     ("model", &[], "plain data and the rules about it (identity, ownership, roles, API version); no I/O, no stage"),
+    ("build_info", &[], "which build this is: version, commit and build day, as build.rs found them"),
+    ("civil_date", &[], "calendar dates from Unix time (import's header; build.rs includes it for the build day)"),
     ("spec", &["model"], "YAML → validated model pieces; every error of a spec is found here"),
     (
         "desired",
@@ -40,8 +42,8 @@ const STAGES: &[(&str, &[&str], &str)] = &[
     ("observe", &["model", "netlink", "target_root", "rundir"], "read-only readers: host → observed model"),
     (
         "plan",
-        &["model", "spec", "desired"],
-        "pure diff into ordered typed changes; saved plans re-validate their spec text (spec, desired)",
+        &["model", "spec", "desired", "build_info"],
+        "pure diff into ordered typed changes; saved plans re-validate their spec text (spec, desired) and name the build that made them (build_info)",
     ),
     ("lint", &["model", "spec", "desired"], "check's rules over the resolved spec and facts; they never write"),
     (
@@ -70,7 +72,7 @@ const STAGES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "import",
-        &["model", "spec", "desired", "plan"],
+        &["model", "spec", "desired", "plan", "civil_date"],
         "a live host's state, ipvsadm-save or keepalived.conf → spec YAML (reading the host and printing are cli's)",
     ),
     (
@@ -89,6 +91,7 @@ const STAGES: &[(&str, &[&str], &str)] = &[
             "netns",
             "rundir",
             "interrupt",
+            "build_info",
             "converge",
             "agent",
         ],

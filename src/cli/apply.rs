@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{enter_netns, say, write_report, CliError, Context, FormatArg, SpecArg, EXIT_OK};
+use super::{enter_netns, write_report, CliError, Context, FormatArg, SpecArg, EXIT_OK};
 use crate::apply::faults::FaultInjecting;
 use crate::apply::live::LiveHost;
 use crate::apply::{self, ApplyError, ApplyOptions, Host as _};
@@ -83,14 +83,15 @@ fn apply_saved_plan(path: &Path, args: &ApplyArgs, context: &Context) -> Result<
     }
     apply::files::check_take_over(&saved.plan, args.take_over).map_err(CliError::TakeOver)?;
     let lock_timeout = Duration::from_secs(args.lock_timeout);
+    let mut say_waiting = say_waiting(context);
     let mut apply_lock = lock::acquire(lock_timeout, &mut say_waiting)?;
     let writes_files = lock::writes_persistence(&saved.desired, &saved.ownership, Some(&saved.plan));
-    ready_to_change(&mut apply_lock, writes_files, lock_timeout)?;
+    ready_to_change(&mut apply_lock, writes_files, lock_timeout, &mut say_waiting)?;
     let interest = Interest::for_desired(&saved.desired).with_files(&saved.ownership.files, root.as_deref());
     let mut host = FaultInjecting::from_env(LiveHost::new(interest).take_over(args.take_over));
     let node = saved.made.node.clone();
     let result = apply::apply_saved(saved, path, crate::rundir::unix_now(), args.options(), &mut host);
-    report_apply(result, node.as_deref(), host.netlink_writes(), args.format.into(), context.style)
+    report_apply(result, node.as_deref(), host.netlink_writes(), args.format, context)
 }
 
 /// `apply -f SPEC`: plan against the live host, then make those changes.
@@ -104,9 +105,9 @@ fn apply_spec(arg: &SpecArg, args: &ApplyArgs, context: &Context) -> Result<u8, 
         stop_on_signals: true,
         health: None,
     };
-    let converged = converge_live(&document, arg.node.as_deref(), context.root, &options, &mut say_waiting)?;
+    let converged = converge_live(&document, arg.node.as_deref(), context.root, &options, &mut say_waiting(context))?;
     let node = converged.spec.node.as_deref();
-    report_apply(converged.result, node, converged.netlink_writes, args.format.into(), context.style)
+    report_apply(converged.result, node, converged.netlink_writes, args.format, context)
 }
 
 /// The last step before apply reads the host to change it: the host-wide lock when it may
@@ -117,30 +118,36 @@ fn ready_to_change(
     apply_lock: &mut lock::ApplyLock,
     writes_files: bool,
     lock_timeout: std::time::Duration,
+    say_waiting: &mut dyn FnMut(&lock::Waiting),
 ) -> Result<(), CliError> {
     if writes_files {
-        apply_lock.cover_persistence_files(lock_timeout, &mut say_waiting)?;
+        apply_lock.cover_persistence_files(lock_timeout, say_waiting)?;
     }
     interrupt::install().map_err(CliError::Signals)
 }
 
-fn say_waiting(waiting: &lock::Waiting) {
-    say(&render::notice::lock_waiting(waiting));
+/// Says (unless `--quiet`) that apply waits for another's lock.
+fn say_waiting<'a>(context: &'a Context) -> impl FnMut(&lock::Waiting) + 'a {
+    |waiting| context.notice(&render::notice::lock_waiting(waiting))
 }
 
 /// An apply's report on stdout and its exit code: the JSON failure document for a failed
-/// one (the error itself goes to stderr), the report of a successful one.
+/// one (the error itself goes to stderr), the report of a successful one (none in text
+/// with `--quiet`: the exit code says it).
 /// `node`: the Cluster node applied (None: a Host spec); `netlink_writes`: the change
 /// requests the host was sent, rollback included.
 fn report_apply(
     result: Result<apply::ApplyReport, ApplyError>,
     node: Option<&str>,
     netlink_writes: usize,
-    format: Format,
-    style: Style,
+    format: FormatArg,
+    context: &Context,
 ) -> Result<u8, CliError> {
-    let report = result.map_err(|error| report_apply_failure(error, netlink_writes, format))?;
-    let text = render_apply(&report, node, format, style);
+    let report = result.map_err(|error| report_apply_failure(error, netlink_writes, format.into()))?;
+    if !context.shows_report(format) {
+        return Ok(EXIT_OK);
+    }
+    let text = render_apply(&report, node, format.into(), context.style);
     Ok(report_applied(&mut std::io::stdout().lock(), &mut std::io::stderr(), &text))
 }
 
@@ -229,7 +236,7 @@ mod tests {
             lock_timeout: 0,
             format: FormatArg::Text,
         };
-        let context = Context { netns: None, root: None, style: Style { color: false } };
+        let context = Context { netns: None, root: None, style: Style { color: false }, quiet: false };
         assert!(matches!(run(&args, &context), Err(CliError::NothingToApply)));
     }
 }

@@ -69,22 +69,27 @@ pub(super) fn run(args: &CheckArgs, context: &Context) -> Result<u8, CliError> {
     } else {
         (lint::check_document(&document, arg.node.as_deref())?, arg.node.clone())
     };
-    report_findings(&findings, node.as_deref(), args.strict, args.format.into(), context.style)
+    let format = if context.shows_report(args.format) { Some(args.format.into()) } else { None };
+    report_findings(&findings, node.as_deref(), args.strict, format, context.style)
 }
 
-/// Prints `check`'s findings; the exit code says whether any is bad enough to act on.
+/// Prints `check`'s findings in `format` (None: `--quiet`, nothing); the exit code says
+/// whether any is bad enough to act on.
 fn report_findings(
     findings: &[lint::Finding],
     node: Option<&str>,
     strict: bool,
-    format: Format,
+    format: Option<Format>,
     style: Style,
 ) -> Result<u8, CliError> {
     let text = match format {
-        Format::Text => render::findings::check_text(findings, node, style),
-        Format::Json => render::findings::check_json(findings, node),
+        Some(Format::Text) => Some(render::findings::check_text(findings, node, style)),
+        Some(Format::Json) => Some(render::findings::check_json(findings, node)),
+        None => None,
     };
-    print_report(&text, "the findings")?;
+    if let Some(text) = text {
+        print_report(&text, "the findings")?;
+    }
     let counts = lint::counts(findings);
     Ok(if counts.errors > 0 || (strict && counts.warnings > 0) { EXIT_CHANGES_PENDING } else { EXIT_OK })
 }

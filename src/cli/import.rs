@@ -39,6 +39,14 @@ enum RoleArg {
     RealServer,
 }
 
+impl ImportArgs {
+    /// Whether the spec goes to stdout (no `-o FILE`): then the output is the product and
+    /// `--quiet` is refused.
+    pub(super) fn prints(&self) -> bool {
+        self.output.is_none()
+    }
+}
+
 impl From<RoleArg> for live::RoleChoice {
     fn from(role: RoleArg) -> Self {
         match role {

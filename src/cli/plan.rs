@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{
-    enter_netns, observe_for, print_stdout, refuse_root_with_observed, resolve, say, CliError, Context, FormatArg,
-    SpecArg, EXIT_CHANGES_PENDING, EXIT_OK,
+    enter_netns, observe_for, print_stdout, refuse_root_with_observed, resolve, CliError, Context, FormatArg, SpecArg,
+    EXIT_CHANGES_PENDING, EXIT_OK,
 };
 use crate::desired::Spec;
 use crate::model::HostState;
@@ -64,9 +64,15 @@ pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
         };
         write_saved_plan(out, spec, document.text(), &plan, observed, observed_from, context)?;
     }
-    print_stdout(&text).map_err(|source| CliError::Output { what: "the plan", saved_to: args.out.clone(), source })?;
+    if context.shows_report(args.format) {
+        print_stdout(&text).map_err(|source| CliError::Output {
+            what: "the plan",
+            saved_to: args.out.clone(),
+            source,
+        })?;
+    }
     if let Some(out) = &args.out {
-        say(&render::notice::plan_saved(out));
+        context.notice(&render::notice::plan_saved(out));
     }
     Ok(if plan.converged() { EXIT_OK } else { EXIT_CHANGES_PENDING })
 }

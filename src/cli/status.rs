@@ -72,7 +72,9 @@ pub(super) fn run(args: &StatusArgs, context: &Context) -> Result<u8, CliError> 
     // A snapshot's agent is another host's process: only a live look can tell it exited.
     let agent_exited = args.observed.is_none() && current.is_some_and(|records| !process_exists(records.agent_pid));
     let input = StatusInput { found: &found, holds: &holds, unjudged: &unjudged, now, agent_exited };
-    print_report(&status::status(&input, args.format.into(), context.style), "the status")?;
+    if context.shows_report(args.format) {
+        print_report(&status::status(&input, args.format.into(), context.style), "the status")?;
+    }
     Ok(match current {
         Some(records) if status::unhealthy_count(records) > 0 => EXIT_CHANGES_PENDING,
         _ => EXIT_OK,

@@ -1,6 +1,6 @@
 //! `validate` and `schema`: the spec alone, never the host.
 
-use super::{print_report, validated_nodes, CliError, SpecArg, EXIT_OK};
+use super::{print_report, validated_nodes, CliError, Context, FormatArg, SpecArg, EXIT_OK};
 use crate::render;
 use crate::spec;
 
@@ -13,12 +13,15 @@ pub struct ValidateArgs {
 }
 
 /// Resolves the spec (every node of a Cluster spec, not just this host's) and says what it holds.
-pub(super) fn run(args: &ValidateArgs) -> Result<u8, CliError> {
+pub(super) fn run(args: &ValidateArgs, context: &Context) -> Result<u8, CliError> {
     let arg = &args.spec;
     let document = spec::read(&arg.path)?;
     let described: String =
         validated_nodes(&document, arg.node.as_deref())?.iter().map(render::spec_summary::validated).collect();
-    print_report(&described, "the result")?;
+    // validate speaks only text.
+    if context.shows_report(FormatArg::Text) {
+        print_report(&described, "the result")?;
+    }
     Ok(EXIT_OK)
 }
 

@@ -32,8 +32,9 @@ pub const FORMAT: &str = "lvs-converge/saved-plan";
 /// Raised whenever a reader of an older version could misread a newer file.
 pub const FORMAT_VERSION: u32 = 4;
 /// Saved plans are applied only by the build that wrote them: the digest is computed over
-/// this build's serialisation of the state, which another version may spell differently.
-pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// this build's serialisation of the state, which another version (or another commit of the
+/// same version) may spell differently. `0.1.0+<commit>`: see [`crate::build_info`].
+pub const TOOL_VERSION: &str = crate::build_info::TOOL_VERSION;
 
 /// A plan with everything needed to apply it later, exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
