@@ -54,6 +54,7 @@ say "cargo deb --no-build"
 rm -rf target/debian
 deb=$(cargo deb --no-build --output target/debian/ | tail -n1) ||
     die "cargo deb failed" "the assets are listed in Cargo.toml's [package.metadata.deb]; each must exist under target/package/"
+deb=$(realpath "$deb" 2>/dev/null || echo "$deb")
 [[ -f $deb ]] || die "cargo deb printed '$deb', which is not a file" "look for the .deb under target/debian/"
 say "built $deb in $(($(date +%s) - t0))s"
 echo "$deb"

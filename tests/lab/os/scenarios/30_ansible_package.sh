@@ -136,34 +136,26 @@ boot_1() {
     failures
 }
 
+# derive_spec FILE PYTHON: the spec the example playbook keeps on the host, changed by PYTHON
+# (on `s`, the spec, and `svc`, its service), written to FILE and shown.
+derive_spec() {
+    python3 - "$@" <<-'PY'
+	import sys, yaml
+	s = yaml.safe_load(open('/etc/lvs-converge/director.yaml'))
+	svc = s['ipvs']['services'][0]
+	exec(sys.argv[2])
+	yaml.safe_dump(s, open(sys.argv[1], 'w'), sort_keys=False)
+	PY
+    run_cmd cat "$1"
+}
+
 # The two failures of the Done-when, one playbook (one ansible start under TCG): each task
 # ignores its error so the next runs; ansible prints each failed result as one line of
 # JSON after "fatal: [localhost]: FAILED! => ", which jq reads.
 failures() {
-    step "a spec that deletes the service (prune) without allow_delete, and a rolled-back apply"
-    cat >/tmp/delete.yaml <<-YAML
-	apiVersion: lvs-converge/v1
-	kind: Host
-	role: director
-	vipInterface: eth0
-	ipvs:
-	  scope: { addresses: [$VIP], prune: true }
-	  services:
-	    - { protocol: tcp, address: $VIP, port: 8080, scheduler: rr, realServers: [{ address: 203.0.113.11 }] }
-	YAML
-    cat >/tmp/grow.yaml <<-YAML
-	apiVersion: lvs-converge/v1
-	kind: Host
-	role: director
-	vipInterface: eth0
-	ipvs:
-	  services:
-	    - protocol: tcp
-	      address: $VIP
-	      port: 80
-	      scheduler: rr
-	      realServers: [{ address: 203.0.113.11 }, { address: 203.0.113.12 }, { address: 203.0.113.13 }]
-	YAML
+    step "the example's spec with the service moved to :8080 (prune: :80 deleted) without allow_delete, and with two more real servers, the second refused: rolled back"
+    derive_spec /tmp/delete.yaml "svc['port'] = 8080; s['ipvs']['scope'] = {'addresses': [svc['address']], 'prune': True}"
+    derive_spec /tmp/grow.yaml "svc['realServers'] += [{'address': '203.0.113.12'}, {'address': '203.0.113.13'}]"
     cat >/tmp/failures.yml <<-'YAML'
 	- hosts: localhost
 	  connection: local
