@@ -24,23 +24,44 @@ phase() {
 phase "host packages (cargo tests import keepalived's own sample configs)"
 LAB_PACKAGES_ONLY=1 tests/lab/lab.sh
 
-phase "cargo test"
+# The static musl builds the labs need: the live netlink tests (run in the lab's VM) and
+# the labs' lvs-converge with --features fault-injection, copied to target/lab-bin (the
+# .deb's own build, without features, writes the same path under target/).
+musl_builds() {
+    local target=x86_64-unknown-linux-musl exe
+    rustup target list --installed | grep -qx $target || rustup target add $target
+    exe=$(cargo test --locked --release --target $target --lib --no-run --message-format=json 2>target/live-tests-build.log |
+        grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | head -n1) || true
+    [[ -x $exe ]] || { tail -n 40 target/live-tests-build.log; echo "could not build the live test binary"; return 1; }
+    echo "$exe" >target/live-tests.path
+    LAB_BUILD_ONLY=1 tests/lab/lab.sh
+    install -D -m 0755 target/$target/release/lvs-converge target/lab-bin/lvs-converge
+}
+
+# They compile beside cargo test: cargo locks each build directory on its own (target/debug
+# for the tests; target/release and target/x86_64-unknown-linux-musl/release for the musl
+# builds), so both go ahead at once and fill each other's single-threaded stretches (one
+# crate's front end, linking, the test runs).
+phase "cargo test, and beside it the labs' musl builds (their log: target/musl-builds.log)"
+rm -f target/live-tests.path
+musl_builds >target/musl-builds.log 2>&1 &
+musl_pid=$!
+# A failure below ends the script: the builds' cargo or lab.sh (by parent pid) goes with it.
+trap '[[ -z ${musl_pid:-} ]] || pkill -P "$musl_pid" 2>/dev/null || true' EXIT
 LVS_CONVERGE_REQUIRE_SAMPLES=1 cargo test --locked 2>&1
 
 phase "the Ansible module on the host (unit tests, ansible-doc, sanity)"
 tests/ansible/run.sh
 
-phase "live netlink tests, built for the lab VM"
-rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
-live_tests=$(cargo test --locked --release --target x86_64-unknown-linux-musl --lib --no-run --message-format=json 2>target/live-tests-build.log |
-    grep -o '"executable":"[^"]*"' | cut -d'"' -f4 | head -n1)
-[[ -x $live_tests ]] || { tail -n 40 target/live-tests-build.log >&2; echo "could not build the live test binary" >&2; exit 1; }
-export LAB_EXTRA_FILES="${LAB_EXTRA_FILES:-} $live_tests:/usr/bin/lvs-converge-tests"
-
-phase "the labs' static binary (--features fault-injection)"
-LAB_BUILD_ONLY=1 tests/lab/lab.sh
-# A copy the labs boot: the .deb's build (no features) writes the same path under target/.
-install -D -m 0755 target/x86_64-unknown-linux-musl/release/lvs-converge target/lab-bin/lvs-converge
+phase "the labs' musl builds (what is left of them)"
+if ! wait "$musl_pid"; then
+    tail -n 40 target/musl-builds.log >&2
+    echo "the labs' musl builds failed (log: target/musl-builds.log)" >&2
+    exit 1
+fi
+musl_pid=
+tail -n 3 target/musl-builds.log
+export LAB_EXTRA_FILES="${LAB_EXTRA_FILES:-} $(cat target/live-tests.path):/usr/bin/lvs-converge-tests"
 export LAB_BINARY=$PWD/target/lab-bin/lvs-converge
 
 # The .deb (tests/lab/build-deb.sh: its own musl build without features, man pages,
