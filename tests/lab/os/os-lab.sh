@@ -170,7 +170,8 @@ main() {
     if [[ -z ${LAB_BINARY:-} ]]; then LAB_BUILD_ONLY=1 "$LAB_DIR/lab.sh"; fi
     [[ -x $BIN ]] || die "no static lvs-converge at $BIN"
     DEB=${LAB_OS_DEB:-$(ls -t "$REPO"/target/debian/lvs-converge_*.deb 2>/dev/null | head -n1 || true)}
-    [[ -z $DEB || -f $DEB ]] || die "LAB_OS_DEB=$DEB is not a file"
+    [[ -z $DEB || -f $DEB ]] || die "LAB_OS_DEB=$DEB is not a file" \
+        "set it to the path tests/lab/build-deb.sh prints, or unset it for the newest target/debian/*.deb"
     [[ -z $DEB ]] || say "package $DEB"
     for s in "${scenarios[@]}"; do check_needs "$s"; done
     IMAGE=$("$OS_DIR/build-image.sh") || die "the image could not be built"
