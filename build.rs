@@ -57,12 +57,18 @@ fn git_commit(manifest_dir: &Path) -> Option<String> {
         return None;
     }
     // `--git-path` answers for worktrees too (HEAD in the worktree's own directory, the
-    // branch and packed-refs in the common one).
-    let mut watched = vec!["HEAD".to_string(), "packed-refs".to_string()];
-    watched.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    // branch and packed-refs in the common one). The branch is watched through its
+    // directory (cargo scans a directory's files), which also sees its file come back after
+    // `git gc` packed it. Only paths that exist are watched: cargo re-runs the script on
+    // every build for a missing one (packed-refs often is).
+    let branch_directory = git(&["symbolic-ref", "-q", "HEAD"])
+        .and_then(|branch| Some(Path::new(&branch).parent()?.to_string_lossy().into_owned()));
+    let watched = ["HEAD".to_string(), "packed-refs".to_string()].into_iter().chain(branch_directory);
     for name in watched {
-        if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
-            println!("cargo:rerun-if-changed={}", manifest_dir.join(path).display());
+        let Some(path) = git(&["rev-parse", "--git-path", &name]) else { continue };
+        let path = manifest_dir.join(path);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
         }
     }
     git(&["rev-parse", "--short=12", "HEAD"])
