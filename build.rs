@@ -4,7 +4,8 @@
 //! Sets two compile-time variables for the crate:
 //! - `LVS_CONVERGE_COMMIT`: `git rev-parse --short=12 HEAD` of this source tree; an
 //!   `LVS_CONVERGE_COMMIT` given to the build wins (a tarball has no .git); `unknown` when
-//!   there is neither.
+//!   there is neither. Uncommitted changes are not marked (see `TOOL_VERSION` in
+//!   src/build_info.rs for why, and what that lets through).
 //! - `LVS_CONVERGE_BUILD_DATE`: the UTC date (YYYY-MM-DD) of `SOURCE_DATE_EPOCH` when set
 //!   (reproducible builds, as Debian's tooling sets it), else of this build.
 //!

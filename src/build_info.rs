@@ -14,7 +14,15 @@ pub const BUILD_DATE: &str = env!("LVS_CONVERGE_BUILD_DATE");
 const COMMIT_UNKNOWN: &str = "unknown";
 
 /// The version with the commit as semver build metadata (`0.1.0+0123456789ab`); just the
-/// version when the commit is unknown: a `+unknown` would claim two unknown builds are one.
+/// version when the commit is unknown, which is what plans saved before issue 17 carry, so
+/// such a build still reads them. Two builds of unknown commit take each other for one build
+/// (a `+unknown` would do the same).
+///
+/// Limit: the commit is HEAD's, with no mark for uncommitted changes, so two builds of one
+/// commit whose work trees differ (say, in how the state is serialised) accept each other's
+/// plans. A `-dirty` mark would not tell two dirty trees apart either, and would make the
+/// lab's check that the packaged binary names HEAD fail on every dirty tree; released builds
+/// come from clean commits (or name theirs through `LVS_CONVERGE_COMMIT`).
 pub const TOOL_VERSION: &str = if same(COMMIT, COMMIT_UNKNOWN) {
     VERSION
 } else {

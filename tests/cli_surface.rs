@@ -81,8 +81,10 @@ fn each_shell_gets_a_completion_script_for_lvs_converge() {
         assert_eq!(output.status.code(), Some(0), "{shell}: {}", text(&output.stderr));
         let script = text(&output.stdout);
         assert!(script.contains(marker), "{shell} script lacks {marker:?}");
-        // Every command is offered (clap_complete offers the hidden `man` as well).
+        // Every command is offered; the hidden `man` and `plan --spec-path` (packaging,
+        // tools) are not, though clap_complete would offer them.
         assert!(script.contains("apply") && script.contains("completions"), "{shell}");
+        assert!(!script.contains("Write the man pages") && !script.contains("spec-path"), "{shell} offers hidden ones");
     }
     let unknown = run(&["completions", "tcsh"]);
     assert_eq!(unknown.status.code(), Some(1));
@@ -121,6 +123,11 @@ fn bash_completes_commands_and_their_options() {
     let options = bash_completes(&["lvs-converge", "plan", "--ob"]);
     assert_eq!(options, "--observed");
     assert_eq!(bash_completes(&["lvs-converge", "completions", "fi"]), "fish");
+    // Hidden ones complete to nothing.
+    assert_eq!(bash_completes(&["lvs-converge", "ma"]), "");
+    assert_eq!(bash_completes(&["lvs-converge", "help", "ma"]), "");
+    assert_eq!(bash_completes(&["lvs-converge", "plan", "--spec-"]), "");
+    assert_eq!(bash_completes(&["lvs-converge", "plan", "--spe"]), "--spec");
 }
 
 const COMMANDS: [&str; 10] =

@@ -334,3 +334,65 @@ fn a_plan_saved_to_a_link_to_a_pipe_goes_through_it() {
     assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
     assert!(through.contains("\"spec_text\""), "the plan went through the pipe: {through:.200}");
 }
+
+/// `plan --spec-path PATH` plans a copy of a spec as the spec at PATH: the Ansible module
+/// plans a private copy in check mode, and the boot unit and the saved plan must name the
+/// spec it manages, not the copy it deletes afterwards.
+#[test]
+fn a_copy_planned_with_spec_path_names_that_path() {
+    let scratch = Scratch::new("saved", "spec-path");
+    let managed = "/etc/lvs-converge/managed.yaml";
+    // The boot unit's spec path defaults to the spec's own path.
+    let case = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/persist_create");
+    let spec = std::fs::read_to_string(format!("{case}/spec.yaml"))
+        .unwrap()
+        .replace("bootUnit: { specPath: /etc/lvs-converge/rs1.yaml }", "bootUnit: true");
+    assert!(spec.contains("bootUnit: true"), "the case still has a boot unit to rewrite");
+    let copy = scratch.path("copy.yaml");
+    std::fs::write(&copy, spec).unwrap();
+    let snapshot = scratch.path("observed.yaml");
+    let persist_observed = std::fs::read_to_string(format!("{case}/observed.yaml")).unwrap().replace("@CASE@", case);
+    std::fs::write(&snapshot, persist_observed).unwrap();
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["plan", "--color", "never", "-f", copy.to_str().unwrap(), "--observed"];
+        args.push(snapshot.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let output = lvs_converge(&args);
+        assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let unit_for = |path: &str| format!("ExecStart=/usr/bin/lvs-converge apply -f {path}\n");
+    // Without the option, the unit names the copy: what the option is there to prevent.
+    assert!(plan(&[]).contains(&unit_for(&text(&copy))), "the copy's own path");
+    let as_managed = plan(&["--spec-path", managed]);
+    assert!(as_managed.contains(&unit_for(managed)), "{as_managed}");
+    assert!(as_managed.contains(&format!("ConditionPathExists={managed}\n")), "{as_managed}");
+    assert!(!as_managed.contains(&text(&copy)), "the copy is named nowhere: {as_managed}");
+
+    // A saved plan records PATH as the spec it was made from.
+    let copy = scratch.path("drift.yaml");
+    std::fs::copy(format!("{CASE}/spec.yaml"), &copy).unwrap();
+    std::fs::write(&snapshot, observed()).unwrap();
+    let out = scratch.path("drift.plan.json");
+    let output = lvs_converge(&[
+        "plan",
+        "-f",
+        &text(&copy),
+        "--spec-path",
+        managed,
+        "--observed",
+        &text(&snapshot),
+        "--out",
+        &text(&out),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(saved["spec"]["path"], managed);
+
+    // PATH is where the spec will be on the host: a relative one is refused, saying so.
+    let output =
+        lvs_converge(&["plan", "-f", &text(&copy), "--spec-path", "managed.yaml", "--observed", &text(&snapshot)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("`managed.yaml` is not an absolute path"), "{stderr}");
+}

@@ -29,6 +29,22 @@ pub struct PlanArgs {
     /// the drift summary, the findings).
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     format: FormatArg,
+    /// Plan the spec read from -f FILE as if it were at PATH (absolute): the boot unit's
+    /// default `specPath`, the saved plan's spec path and the spec's messages name PATH.
+    /// For tools that plan a private copy of a spec they will install at PATH (the Ansible
+    /// module in check mode): the plan must be the one the real spec makes.
+    #[arg(long, value_name = "PATH", hide = true, value_parser = absolute_spec_path)]
+    spec_path: Option<PathBuf>,
+}
+
+/// `--spec-path` names where the spec will be, wherever lvs-converge runs from.
+fn absolute_spec_path(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err(format!("`{value}` is not an absolute path: --spec-path names where the spec will be on the host, which must not depend on the directory lvs-converge runs from"))
+    }
 }
 
 pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
@@ -37,7 +53,12 @@ pub(super) fn run(args: &PlanArgs, context: &Context) -> Result<u8, CliError> {
     if args.observed.is_none() {
         enter_netns(context.netns)?;
     }
-    let document = spec::read(&arg.path)?;
+    let mut document = spec::read(&arg.path)?;
+    if let Some(spec_path) = &args.spec_path {
+        // Everything derived from the spec's own path (the boot unit, the saved plan's
+        // provenance) follows `source`.
+        document.source = spec_path.clone();
+    }
     let (mut spec, observed) = match &args.observed {
         Some(path) => {
             let observed = snapshot::read(path)?;

@@ -570,6 +570,20 @@ mod tests {
         );
         let other = text.replace(&format!("\"tool_version\": \"{TOOL_VERSION}\""), "\"tool_version\": \"0.0.1\"");
         assert!(error(&other).starts_with("saved plan /tmp/p.json was made by lvs-converge 0.0.1"));
+        // Another build of this very version (another commit) is refused as well: its
+        // serialisation may differ although the version does not.
+        let commit = if TOOL_VERSION.ends_with("+000000000000") { "111111111111" } else { "000000000000" };
+        let sibling = format!("{}+{commit}", env!("CARGO_PKG_VERSION"));
+        assert_ne!(sibling, TOOL_VERSION);
+        let other_build =
+            text.replace(&format!("\"tool_version\": \"{TOOL_VERSION}\""), &format!("\"tool_version\": \"{sibling}\""));
+        assert_ne!(other_build, text);
+        assert!(
+            error(&other_build)
+                .starts_with(&format!("saved plan /tmp/p.json was made by lvs-converge {sibling}; this is")),
+            "{}",
+            error(&other_build)
+        );
         let edited = text.replace("\"weight\": 1", "\"weight\": 7");
         assert_ne!(edited, text);
         assert!(error(&edited).contains("does not match its digest"), "{}", error(&edited));
