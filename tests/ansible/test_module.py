@@ -647,6 +647,16 @@ class RealBinaryTest(AnsibleRunTest):
         self.assertEqual(result['deletions'], ['tcp 203.0.113.100:8080'])
         self.assertEqual([argv[1] for argv in result['cmd']], ['plan'])
 
+    def test_check_mode_plans_the_boot_unit_for_the_kept_spec_not_the_private_copy(self):
+        with open(os.path.join(FIXTURES, 'director.yaml')) as f:
+            content = f.read() + 'persist:\n  bootUnit: true\n'
+        spec = self.path('etc/director.yaml')  # absent: check mode plans a private copy
+        result = self.run_module(check=True, diff=True, spec=spec, spec_content=content, binary=self.real('host-fresh.yaml'))
+        self.assertEqual(result['_status'], 'ok', result)
+        after = result['diff'][-1]['after']
+        self.assertIn('apply -f %s' % spec, after)
+        self.assertNotIn('lvs_converge.', after, 'the boot unit must not name the private copy')
+
     def test_an_invalid_spec_fails_with_the_real_error_and_hint(self):
         result = self.run_module(check=True, spec_content='apiVersion: lvs-converge/v1\nkind: Host\nipvss: {}\n', binary=self.real('host-fresh.yaml'))
         self.assertEqual(result['_status'], 'failed', result)
