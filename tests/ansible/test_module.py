@@ -442,13 +442,32 @@ class ModuleTest(AnsibleRunTest):
         self.assertEqual(result['_status'], 'ok', result)
         self.assertIn('tcp 203.0.113.100:8080', result['deletions'])
 
-    def test_plan_file_with_spec_is_refused_for_present(self):
+    def test_plan_file_with_spec_content_is_refused_for_present(self):
         plan = self.path('reviewed.plan.json')
         shutil.copyfile(os.path.join(FIXTURES, 'saved-plan-create.json'), plan)
-        result = self.run_module(plan_file=plan, spec=self.spec_file())
+        result = self.run_module(plan_file=plan, spec=self.spec_file(), spec_content='kind: Host\n')
         self.assertEqual(result['_status'], 'failed', result)
         self.assertIn('cannot be given too', result['msg'])
         self.assertEqual(self.fake.calls(), [])
+
+    def test_plan_file_with_spec_keeps_the_applied_spec_after_exit_0(self):
+        self.fake.command('apply', 'apply-ok.json', rc=0)
+        plan = self.path('reviewed.plan.json')
+        shutil.copyfile(os.path.join(FIXTURES, 'saved-plan-create.json'), plan)
+        spec = self.spec_file('kind: Host\n# old\n')
+        result = self.run_module(plan_file=plan, spec=spec)
+        self.assertEqual(result['_status'], 'ok', result)
+        self.assertTrue(result['spec_changed'])
+        self.assertEqual(self.read(spec), json.loads(fixture('saved-plan-create.json'))['spec_text'])
+
+    def test_plan_file_with_spec_leaves_the_spec_when_apply_changed_nothing(self):
+        self.fake.command('apply', rc=1, stderr='error: saved plan is stale\n')
+        plan = self.path('reviewed.plan.json')
+        shutil.copyfile(os.path.join(FIXTURES, 'saved-plan-create.json'), plan)
+        spec = self.spec_file('kind: Host\n# old\n')
+        result = self.run_module(plan_file=plan, spec=spec)
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertEqual(self.read(spec), 'kind: Host\n# old\n')
 
     def saved_plan_deleting(self, services):
         saved = json.loads(fixture('saved-plan-delete.json'))

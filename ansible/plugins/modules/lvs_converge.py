@@ -77,7 +77,9 @@ options:
       - With I(state=planned), where to save the plan (C(plan --out)), for a later
         C(lvs-converge apply PLAN_FILE) or I(state=present). Check mode never writes it.
       - With I(state=present), a saved plan to apply exactly as it is (no spec needed); it is
-        refused by the binary if the host changed since it was made. I(allow_delete) is still
+        refused by the binary if the host changed since it was made. With I(spec) as well, the
+        spec the plan was made from is written to I(spec) once apply changed the host (exit 0 or
+        4), so the kept spec follows what was applied (I(spec_content) is refused). I(allow_delete) is still
         checked against its changes. In check mode its changes are reported, not re-checked
         against the host.
     type: path
@@ -197,7 +199,10 @@ deletions:
   elements: str
   sample: ["tcp 203.0.113.100:8080"]
 spec_changed:
-  description: Whether the file at I(spec) differed from I(spec_content) (and was, outside check mode, rewritten).
+  description:
+    - Whether the file at I(spec) differed from I(spec_content) (and was, with I(state=present)
+      outside check mode, rewritten); with I(plan_file) and I(state=present), whether the saved
+      plan's spec was written to I(spec).
   returned: always
   type: bool
   sample: false
@@ -280,6 +285,8 @@ class Run(object):
         # (path, previous bytes or None) of a spec file this run rewrote: put back if the run
         # ends before the host was changed, so the file never asks for what was refused.
         self.rewritten = None
+        # (path, bytes): the saved plan's spec, written to spec once its apply changed the host.
+        self.applied_spec = None
         # Exit code of the last command run, reported as `rc` when the run fails because of it.
         self.last_rc = None
 
@@ -460,10 +467,11 @@ def main():
     run.binary = resolve_binary(module, run, p['binary'])
 
     if p['state'] == 'present' and p['plan_file']:
-        if p['spec'] is not None or p['spec_content'] is not None:
+        if p['spec_content'] is not None:
             module.fail_json(
-                msg="plan_file with state=present applies that saved plan, so spec and spec_content cannot be given too\n"
-                "hint: to save a plan from a spec, use state=planned with plan_file; then apply it with plan_file alone",
+                msg="plan_file with state=present applies that saved plan, so spec_content cannot be given too\n"
+                "hint: to save a plan from a spec, use state=planned with plan_file; then apply it with plan_file "
+                "(and spec, where the applied spec is kept)",
                 **run.result
             )
         apply_saved_plan(module, run)
@@ -661,6 +669,8 @@ def apply_saved_plan(module, run):
     deletions = saved_plan_deletions(saved)
     run.result['deletions'] = deletions
     changes = saved_plan_changes(saved)
+    if module.params['spec'] is not None and isinstance(saved.get('spec_text'), str):
+        run.applied_spec = (module.params['spec'], to_bytes(saved['spec_text']))
     if module.check_mode:
         refuse_deletions(run, deletions)  # check mode fails as the real run would
         run.result['changed'] = bool(changes)
@@ -673,6 +683,25 @@ def apply_saved_plan(module, run):
     apply_plan(module, run, path)
 
 
+def keep_applied_spec(run):
+    """After a saved plan changed the host: the file at spec becomes the spec that plan was made
+    from, so the spec kept on the host (and the boot unit's specPath) follows what was applied."""
+    if run.applied_spec is None:
+        return
+    path, content = run.applied_spec
+    previous = None
+    if os.path.exists(path):
+        with open(path, 'rb') as f:
+            previous = f.read()
+    if previous == content:
+        return
+    if not os.path.isdir(os.path.dirname(path) or '.'):
+        run.module.warn('the directory of spec %s does not exist: the applied spec was not kept there' % path)
+        return
+    write_atomic(run.module, path, content)
+    run.result['spec_changed'] = True
+
+
 def apply_plan(module, run, plan_path):
     args = ['apply', plan_path, '--format', 'json']
     if module.params['take_over']:
@@ -682,6 +711,7 @@ def apply_plan(module, run, plan_path):
         # The host changed: the spec on disk says where it is going, keep it whatever is printed.
         run.rewritten = None
         run.result['changed'] = True
+        keep_applied_spec(run)
     report = None
     if out.strip():
         report = run.parse_json('lvs-converge apply', out, err)
