@@ -81,7 +81,8 @@ expected
 ' "$1" "$3" "$2" >&2; exit 1; }
     echo "ansible-doc: $1: $3"
 }
-module_json=$(run ansible-doc --json lvs_converge.lvs.lvs_converge)
+echo "+ ansible-doc --json lvs_converge.lvs.lvs_converge"
+module_json=$(ansible-doc --json lvs_converge.lvs.lvs_converge)
 expect_names "module options" \
     "allow_delete binary netns node plan_file root spec spec_content state take_over" \
     "$(printf '%s' "$module_json" | doc_names 'd["doc"]["options"]')"
@@ -90,7 +91,8 @@ expect_names "module return values" \
     "$(printf '%s' "$module_json" | doc_names 'd["return"]')"
 printf '%s' "$module_json" | /usr/bin/python3 -c 'import json, sys; d = list(json.load(sys.stdin).values())[0]; sys.exit(0 if "check mode" in " ".join(d["doc"]["notes"]).lower() else 1)' ||
     { echo "ansible-doc: the module's notes do not mention check mode" >&2; exit 1; }
-role_json=$(run ansible-doc -t role --json lvs_converge.lvs.converge)
+echo "+ ansible-doc -t role --json lvs_converge.lvs.converge"
+role_json=$(ansible-doc -t role --json lvs_converge.lvs.converge)
 expect_names "role options" \
     "lvs_converge_allow_delete lvs_converge_binary lvs_converge_environment lvs_converge_netns lvs_converge_node lvs_converge_plan_file lvs_converge_root lvs_converge_spec lvs_converge_spec_file lvs_converge_spec_path lvs_converge_state lvs_converge_take_over" \
     "$(printf '%s' "$role_json" | doc_names 'd["entry_points"]["main"]["options"]')"
