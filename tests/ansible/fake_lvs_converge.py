@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A stand-in for the lvs-converge binary that replays JSON recorded from the real one.
+"""A stand-in for the lvs-converge binary that replays JSON fixtures (plan-*.json recorded
+from the real binary, apply-*.json synthesized: see fixtures/record.sh).
 
     fake_lvs_converge.py SCENARIO_DIR lvs-converge-ARGS...
 

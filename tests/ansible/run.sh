@@ -2,7 +2,8 @@
 # Host-side tests of the Ansible collection (ansible/), about a minute, no VM:
 #   1. the module's tests (tests/ansible/test_module.py): the module driven through `ansible`
 #      and `ansible-playbook examples/ansible/site.yml` against a fake binary that replays JSON
-#      recorded from the real one (tests/ansible/fixtures/, see record.sh there), and against
+#      from tests/ansible/fixtures/ (plan-*.json recorded from the real binary, apply-*.json
+#      synthesized from plan-create.json; see record.sh there), and against
 #      the real binary's `plan` offline (LVS_CONVERGE_BIN, default target/debug/lvs-converge:
 #      build it first);
 #   2. `ansible-doc` shows the module's documentation and the role's argument spec;
@@ -67,18 +68,34 @@ say "1. module tests through ansible, against the fake binary and the real one's
 run /usr/bin/python3 "$here/test_module.py" -v
 
 say "2. ansible-doc shows the module and the role"
-doc=$(run ansible-doc lvs_converge.lvs.lvs_converge)
-for option in spec spec_content node netns root state plan_file allow_delete binary rolled_back partial deletions; do
-    printf '%s\n' "$doc" | grep -q "$option" || { echo "ansible-doc lvs_converge.lvs.lvs_converge does not show $option" >&2; exit 1; }
-done
-printf '%s\n' "$doc" | grep -q 'check_mode' || printf '%s\n' "$doc" | grep -qi 'check mode' ||
-    { echo "ansible-doc does not mention check mode" >&2; exit 1; }
-echo "ansible-doc: every option and return value shown"
-role=$(run ansible-doc -t role lvs_converge.lvs.converge)
-for option in lvs_converge_spec lvs_converge_allow_delete lvs_converge_binary lvs_converge_environment; do
-    printf '%s\n' "$role" | grep -q "$option" || { echo "ansible-doc -t role does not show $option" >&2; exit 1; }
-done
-echo "ansible-doc -t role: the role's variables shown"
+# The exact sets of names from ansible-doc's JSON: a grep over the page would find each word
+# in the prose too, so a dropped option would still pass.
+doc_names() { # ansible-doc ARGS... | doc_names PYTHON-EXPRESSION-OF-d
+    /usr/bin/python3 -c 'import json, sys; d = list(json.load(sys.stdin).values())[0]; print(" ".join(sorted('"$1"')))'
+}
+expect_names() { # WHAT EXPECTED ACTUAL
+    [ "$2" = "$3" ] || { printf 'ansible-doc: %s are
+  %s
+expected
+  %s
+' "$1" "$3" "$2" >&2; exit 1; }
+    echo "ansible-doc: $1: $3"
+}
+echo "+ ansible-doc --json lvs_converge.lvs.lvs_converge"
+module_json=$(ansible-doc --json lvs_converge.lvs.lvs_converge)
+expect_names "module options" \
+    "allow_delete binary netns node plan_file root spec spec_content state take_over" \
+    "$(printf '%s' "$module_json" | doc_names 'd["doc"]["options"]')"
+expect_names "module return values" \
+    "apply_rc cmd deletions msg partial plan plan_rc rc report rolled_back spec_changed stays stderr stdout" \
+    "$(printf '%s' "$module_json" | doc_names 'd["return"]')"
+printf '%s' "$module_json" | /usr/bin/python3 -c 'import json, sys; d = list(json.load(sys.stdin).values())[0]; sys.exit(0 if "check mode" in " ".join(d["doc"]["notes"]).lower() else 1)' ||
+    { echo "ansible-doc: the module's notes do not mention check mode" >&2; exit 1; }
+echo "+ ansible-doc -t role --json lvs_converge.lvs.converge"
+role_json=$(ansible-doc -t role --json lvs_converge.lvs.converge)
+expect_names "role options" \
+    "lvs_converge_allow_delete lvs_converge_binary lvs_converge_environment lvs_converge_netns lvs_converge_node lvs_converge_plan_file lvs_converge_root lvs_converge_spec lvs_converge_spec_file lvs_converge_spec_path lvs_converge_state lvs_converge_take_over" \
+    "$(printf '%s' "$role_json" | doc_names 'd["entry_points"]["main"]["options"]')"
 
 say "3. ansible-core's sanity tests that run offline"
 version=$(sed -n 's/^version: *//p' "$repo/ansible/galaxy.yml")

@@ -1,6 +1,7 @@
 """Tests of the lvs_converge module, driven through ansible itself (ad-hoc `ansible` and
 `ansible-playbook` on examples/ansible/site.yml) against a fake binary that replays JSON
-recorded from the real one (fixtures/, see fixtures/README.md) and logs every call.
+from fixtures/ (plan-*.json recorded from the real binary, apply-*.json synthesized from
+plan-create.json: see the header of fixtures/record.sh) and logs every call.
 
 Run by tests/ansible/run.sh, which sets LVS_ANSIBLE_COLLECTIONS (a directory holding
 ansible_collections/lvs_converge/lvs -> the repo's ansible/).
@@ -135,6 +136,14 @@ class ModuleTest(AnsibleRunTest):
             f.write(text)
         return path
 
+    def write_fake(self, name, text):
+        with open(os.path.join(self.fake.dir, name), 'w') as f:
+            f.write(text)
+
+    def read(self, path):
+        with open(path) as f:
+            return f.read()
+
     # --- check mode and state=planned -------------------------------------------------
 
     def test_check_mode_plans_reports_changed_and_never_applies(self):
@@ -225,10 +234,24 @@ class ModuleTest(AnsibleRunTest):
         self.assertEqual(result['_status'], 'failed', result)
         self.assertTrue(result['rolled_back'])
         self.assertFalse(result['partial'])
-        self.assertFalse(result['changed'])
+        # The fixture's rollback could not unload ip_vs and ip_vs_rr: they stay, so changed.
+        self.assertTrue(result['changed'])
+        self.assertIn('ip_vs_rr', result['msg'])
         self.assertEqual(result['report']['outcome'], 'rolled_back')
         self.assertEqual((result['rc'], result['apply_rc']), (3, 3))
         self.assertIn('rolled back', result['msg'])
+
+    def test_exit_3_with_nothing_staying_is_not_changed(self):
+        self.fake.command('plan', 'plan-create.json', rc=2)
+        report = json.loads(fixture('apply-rolled-back.json'))
+        report['stays'] = []
+        self.write_fake('apply.json', json.dumps(report))
+        self.fake.command('apply', rc=3)
+        result = self.run_module(spec=self.spec_file())
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertTrue(result['rolled_back'])
+        self.assertFalse(result['changed'])
+        self.assertNotIn('stays:', result['msg'])
 
     def test_exit_4_is_a_partial_failure_whose_changes_stay(self):
         self.fake.command('plan', 'plan-create.json', rc=2)
@@ -340,6 +363,221 @@ class ModuleTest(AnsibleRunTest):
         self.assertEqual(self.fake.calls(), [])
 
 
+    # --- review of #17: planning never writes, deletions, spec restore -------------
+
+    def test_planned_with_spec_content_leaves_the_spec_file_and_names_it_in_the_plan(self):
+        self.fake.command('plan', 'plan-create.json', rc=2)
+        spec = self.spec_file('kind: Host\n# reviewed\n')
+        out = self.path('reviewed.plan.json')
+        result = self.run_module(diff=True, spec=spec, spec_content='kind: Host\n# new\n', state='planned', plan_file=out)
+        self.assertEqual(result['_status'], 'ok', result)
+        self.assertTrue(result['changed'])
+        self.assertTrue(result['spec_changed'])
+        self.assertEqual(self.read(spec), 'kind: Host\n# reviewed\n', 'state=planned must not write spec')
+        (call,) = self.fake.calls()
+        self.assertEqual(call['spec'], 'kind: Host\n# new\n')
+        self.assertNotEqual(call['argv'][2], spec)
+        self.assertEqual(call['argv'][call['argv'].index('--spec-path') + 1], spec)
+        self.assertEqual(call['argv'][-2:], ['--out', out])
+
+    def test_planned_on_a_fresh_host_needs_no_spec_directory(self):
+        self.fake.command('plan', 'plan-create.json', rc=2)
+        spec = self.path('absent-dir/director.yaml')
+        result = self.run_module(spec=spec, spec_content='kind: Host\n', state='planned')
+        self.assertEqual(result['_status'], 'ok', result)
+        self.assertFalse(os.path.exists(self.path('absent-dir')))
+
+    def test_check_mode_plans_the_private_copy_under_the_spec_path(self):
+        self.fake.command('plan', 'plan-create.json', rc=2)
+        spec = self.spec_file('kind: Host\n# old\n')
+        self.run_module(check=True, spec=spec, spec_content='kind: Host\n# new\n')
+        (call,) = self.fake.calls()
+        self.assertEqual(call['argv'][call['argv'].index('--spec-path') + 1], spec)
+
+    def test_an_unchanged_spec_is_planned_in_place_without_spec_path(self):
+        self.fake.command('plan', 'plan-create.json', rc=2)
+        spec = self.spec_file('kind: Host\n')
+        self.run_module(check=True, spec=spec, spec_content='kind: Host\n')
+        (call,) = self.fake.calls()
+        self.assertEqual(call['argv'][2], spec)
+        self.assertNotIn('--spec-path', call['argv'])
+
+    def test_check_mode_with_planned_and_plan_file_writes_no_plan(self):
+        self.fake.command('plan', 'plan-create.json', rc=2)
+        self.fake.saved_plan('saved-plan-create.json')
+        out = self.path('reviewed.plan.json')
+        result = self.run_module(check=True, spec=self.spec_file(), state='planned', plan_file=out)
+        self.assertEqual(result['_status'], 'ok', result)
+        self.assertTrue(result['changed'])
+        self.assertNotIn('--out', self.fake.calls()[0]['argv'])
+        self.assertFalse(os.path.exists(out), 'check mode must not write plan_file')
+        self.assertIn('would be saved to %s' % out, result['msg'])
+
+    def test_check_mode_with_a_saved_plan_reports_its_changes_without_apply(self):
+        plan = self.path('reviewed.plan.json')
+        shutil.copyfile(os.path.join(FIXTURES, 'saved-plan-create.json'), plan)
+        result = self.run_module(check=True, plan_file=plan)
+        self.assertEqual(result['_status'], 'ok', result)
+        self.assertTrue(result['changed'])
+        self.assertEqual(self.fake.calls(), [])
+
+    def test_check_mode_refuses_a_deleting_plan_as_the_real_run_does(self):
+        self.fake.command('plan', 'plan-delete.json', rc=2)
+        result = self.run_module(check=True, spec=self.spec_file())
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertIn('tcp 203.0.113.100:8080', result['msg'])
+        self.assertNotIn('rc', result, 'a refusal by the module is no failed command')
+        self.assertEqual(self.fake.subcommands(), ['plan'])
+
+    def test_check_mode_refuses_a_deleting_saved_plan(self):
+        plan = self.path('reviewed.plan.json')
+        shutil.copyfile(os.path.join(FIXTURES, 'saved-plan-delete.json'), plan)
+        result = self.run_module(check=True, plan_file=plan)
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertIn('8080', result['msg'])
+
+    def test_check_mode_planned_does_not_refuse_deletions(self):
+        self.fake.command('plan', 'plan-delete.json', rc=2)
+        result = self.run_module(check=True, spec=self.spec_file(), state='planned')
+        self.assertEqual(result['_status'], 'ok', result)
+        self.assertIn('tcp 203.0.113.100:8080', result['deletions'])
+
+    def test_plan_file_with_spec_content_is_refused_for_present(self):
+        plan = self.path('reviewed.plan.json')
+        shutil.copyfile(os.path.join(FIXTURES, 'saved-plan-create.json'), plan)
+        result = self.run_module(plan_file=plan, spec=self.spec_file(), spec_content='kind: Host\n')
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertIn('cannot be given too', result['msg'])
+        self.assertEqual(self.fake.calls(), [])
+
+    def test_plan_file_with_spec_keeps_the_applied_spec_after_exit_0(self):
+        self.fake.command('apply', 'apply-ok.json', rc=0)
+        plan = self.path('reviewed.plan.json')
+        shutil.copyfile(os.path.join(FIXTURES, 'saved-plan-create.json'), plan)
+        spec = self.spec_file('kind: Host\n# old\n')
+        result = self.run_module(plan_file=plan, spec=spec)
+        self.assertEqual(result['_status'], 'ok', result)
+        self.assertTrue(result['spec_changed'])
+        self.assertEqual(self.read(spec), json.loads(fixture('saved-plan-create.json'))['spec_text'])
+
+    def test_plan_file_with_spec_leaves_the_spec_when_apply_changed_nothing(self):
+        self.fake.command('apply', rc=1, stderr='error: saved plan is stale\n')
+        plan = self.path('reviewed.plan.json')
+        shutil.copyfile(os.path.join(FIXTURES, 'saved-plan-create.json'), plan)
+        spec = self.spec_file('kind: Host\n# old\n')
+        result = self.run_module(plan_file=plan, spec=spec)
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertEqual(self.read(spec), 'kind: Host\n# old\n')
+
+    def saved_plan_deleting(self, services):
+        saved = json.loads(fixture('saved-plan-delete.json'))
+        saved['plan']['changes'] = [dict(subsystem='ipvs', change='deleteService', service=s, before={}) for s in services]
+        path = self.path('deleting.plan.json')
+        with open(path, 'w') as f:
+            json.dump(saved, f)
+        return path
+
+    def test_saved_plan_deletions_name_fwmark_and_ipv6_services_and_skip_health_services(self):
+        self.fake.command('apply', 'apply-ok.json', rc=0)
+        plan = self.saved_plan_deleting([
+            {'fwmark': 7, 'family': 'ipv4'},
+            {'protocol': 'udp', 'address': '2001:db8::1', 'port': 53},
+            {'fwmark': 0x4C560001, 'family': 'ipv4'},
+        ])
+        result = self.run_module(plan_file=plan)
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertEqual(result['deletions'], ['fwmark 7 (ipv4)', 'udp [2001:db8::1]:53'])
+        self.assertNotIn(str(0x4C560001), result['msg'])
+        self.assertEqual(self.fake.calls(), [])
+
+    def test_a_saved_plan_deleting_only_a_health_service_is_applied(self):
+        self.fake.command('apply', 'apply-ok.json', rc=0)
+        plan = self.saved_plan_deleting([{'fwmark': 0x4C560000, 'family': 'ipv6'}, {'fwmark': 0x4C56FFFF, 'family': 'ipv4'}])
+        result = self.run_module(plan_file=plan)
+        self.assertEqual(result['_status'], 'ok', result)
+        self.assertEqual(result['deletions'], [])
+        self.assertEqual(self.fake.subcommands(), ['apply'])
+
+    def test_plan_deletions_skip_health_check_path_services(self):
+        plan = json.loads(fixture('plan-delete.json'))
+        for c in plan['resource_changes']:
+            if c.get('kind') == 'ipvs service' and c.get('action') == 'delete':
+                c['kind'] = 'ipvs health-check path service'
+        self.write_fake('plan.json', json.dumps(plan))
+        self.fake.command('plan', rc=2)
+        self.fake.command('apply', 'apply-ok.json', rc=0)
+        result = self.run_module(spec=self.spec_file())
+        self.assertEqual(result['_status'], 'ok', result)
+        self.assertEqual(result['deletions'], [])
+
+    def test_take_over_is_passed_to_apply(self):
+        self.fake.command('plan', 'plan-create.json', rc=2)
+        self.fake.command('apply', 'apply-ok.json', rc=0)
+        self.run_module(spec=self.spec_file(), take_over=True)
+        self.assertEqual(self.fake.calls()[1]['argv'][-1], '--take-over')
+        self.fake_reset()
+        self.run_module(spec=self.spec_file())
+        self.assertNotIn('--take-over', self.fake.calls()[1]['argv'])
+
+    def fake_reset(self):
+        os.unlink(os.path.join(self.fake.dir, 'calls.jsonl'))
+
+    def run_with_new_spec(self, apply_rc, apply_json=None, spec_exists=True):
+        self.fake.command('plan', 'plan-create.json', rc=2)
+        self.fake.command('apply', apply_json, rc=apply_rc)
+        spec = self.spec_file('kind: Host\n# before\n') if spec_exists else self.path('new-spec.yaml')
+        result = self.run_module(spec=spec, spec_content='kind: Host\n# after\n')
+        return spec, result
+
+    def test_the_spec_is_put_back_after_apply_exit_3(self):
+        spec, result = self.run_with_new_spec(3, 'apply-rolled-back.json')
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertEqual(self.read(spec), 'kind: Host\n# before\n')
+        self.assertFalse(result['spec_changed'])
+
+    def test_the_spec_is_put_back_after_apply_exit_1(self):
+        spec, result = self.run_with_new_spec(1)
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertEqual(self.read(spec), 'kind: Host\n# before\n')
+
+    def test_a_spec_that_did_not_exist_is_removed_on_failure(self):
+        spec, result = self.run_with_new_spec(1, spec_exists=False)
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertEqual(self.fake.calls()[0]['spec'], 'kind: Host\n# after\n')
+        self.assertFalse(os.path.exists(spec))
+
+    def test_the_spec_is_kept_after_apply_exit_4(self):
+        spec, result = self.run_with_new_spec(4, 'apply-partial.json')
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertTrue(result['changed'])
+        self.assertEqual(self.read(spec), 'kind: Host\n# after\n')
+
+    def test_the_spec_is_kept_after_apply_exit_0(self):
+        spec, result = self.run_with_new_spec(0, 'apply-ok.json')
+        self.assertEqual(result['_status'], 'ok', result)
+        self.assertEqual(self.read(spec), 'kind: Host\n# after\n')
+
+    def test_the_spec_is_kept_when_a_successful_apply_prints_no_json(self):
+        self.write_fake('apply.json', 'not json\n')
+        spec, result = self.run_with_new_spec(0)
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertTrue(result['changed'])
+        self.assertEqual(self.read(spec), 'kind: Host\n# after\n')
+
+    def test_present_removes_its_workdir_and_saved_plan(self):
+        self.fake.command('plan', 'plan-create.json', rc=2)
+        self.fake.command('apply', 'apply-ok.json', rc=0)
+        self.run_module(spec=self.spec_file())
+        saved = self.fake.calls()[1]['argv'][1]
+        self.assertFalse(os.path.exists(saved))
+        self.assertFalse(os.path.exists(os.path.dirname(saved)))
+
+    def test_a_missing_binary_still_returns_the_always_keys(self):
+        result = self.run_module(spec=self.spec_file(), binary='/nonexistent/lvs-converge')
+        self.assertEqual(result['_status'], 'failed', result)
+        for key in ('cmd', 'spec_changed', 'rolled_back', 'partial'):
+            self.assertIn(key, result)
+
 class PlaybookTest(AnsibleRunTest):
     """examples/ansible/site.yml as the OS lab runs it, with the fake binary through extra vars."""
 
@@ -427,6 +665,16 @@ class RealBinaryTest(AnsibleRunTest):
         self.assertEqual(result['_status'], 'failed', result)
         self.assertEqual(result['deletions'], ['tcp 203.0.113.100:8080'])
         self.assertEqual([argv[1] for argv in result['cmd']], ['plan'])
+
+    def test_check_mode_plans_the_boot_unit_for_the_kept_spec_not_the_private_copy(self):
+        with open(os.path.join(FIXTURES, 'director.yaml')) as f:
+            content = f.read() + 'persist:\n  bootUnit: true\n'
+        spec = self.path('etc/director.yaml')  # absent: check mode plans a private copy
+        result = self.run_module(check=True, diff=True, spec=spec, spec_content=content, binary=self.real('host-fresh.yaml'))
+        self.assertEqual(result['_status'], 'ok', result)
+        after = result['diff'][-1]['after']
+        self.assertIn('apply -f %s' % spec, after)
+        self.assertNotIn('lvs_converge.', after, 'the boot unit must not name the private copy')
 
     def test_an_invalid_spec_fails_with_the_real_error_and_hint(self):
         result = self.run_module(check=True, spec_content='apiVersion: lvs-converge/v1\nkind: Host\nipvss: {}\n', binary=self.real('host-fresh.yaml'))

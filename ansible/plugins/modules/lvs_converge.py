@@ -23,7 +23,8 @@ description:
     and so is the spec file's when I(spec) and I(spec_content) are both given.
   - A plan that deletes an IPVS service is refused unless I(allow_delete=true), like
     Terraform's check for destroys; nothing is changed then.
-  - A failed apply reports C(rolled_back=true) (exit code 3 of C(apply), the host is as it was) or
+  - A failed apply reports C(rolled_back=true) (exit code 3 of C(apply), the host is as it was
+    except what C(stays) names, such as a loaded kernel module) or
     C(partial=true) with the changes that stay (exit code 4).
 author:
   - lvs-converge contributors (!UNKNOWN)
@@ -35,9 +36,10 @@ options:
   spec:
     description:
       - Path of the spec file on the managed host.
-      - With I(spec_content) as well, the module keeps the file at this path equal to
-        I(spec_content) (an atomic write, mode C(0644), only when it differs, never in check mode)
-        and plans from it; the file's change is part of the diff and of C(changed). If the plan
+      - With I(spec_content) as well and I(state=present), the module keeps the file at this path
+        equal to I(spec_content) (an atomic write, mode C(0644), only when it differs, never in
+        check mode) and plans from it; in check mode and with I(state=planned) the file is left
+        as it is and a private copy is planned as if it were at this path; the file's change is part of the diff and of C(changed). If the plan
         is refused or fails, the previous file is put back.
       - One of I(spec), I(spec_content) or (with I(state=present)) I(plan_file) is required.
     type: path
@@ -72,10 +74,12 @@ options:
     default: present
   plan_file:
     description:
-      - With I(state=planned) (or in check mode with a spec), where to save the plan
-        (C(plan --out)), for a later C(lvs-converge apply PLAN_FILE) or I(state=present).
+      - With I(state=planned), where to save the plan (C(plan --out)), for a later
+        C(lvs-converge apply PLAN_FILE) or I(state=present). Check mode never writes it.
       - With I(state=present), a saved plan to apply exactly as it is (no spec needed); it is
-        refused by the binary if the host changed since it was made. I(allow_delete) is still
+        refused by the binary if the host changed since it was made. With I(spec) as well, the
+        spec the plan was made from is written to I(spec) once apply changed the host (exit 0 or
+        4), so the kept spec follows what was applied (I(spec_content) is refused). I(allow_delete) is still
         checked against its changes. In check mode its changes are reported, not re-checked
         against the host.
     type: path
@@ -84,6 +88,13 @@ options:
       - Allow a plan that deletes IPVS services. Off by default, so a spec that lost a service
         by mistake fails with the services named instead of dropping live traffic.
       - Real servers leaving a service are drained gracefully and are not affected by this option.
+    type: bool
+    default: false
+  take_over:
+    description:
+      - Let C(apply) overwrite persistence files that lvs-converge did not write (C(apply --take-over)),
+        for a host coming from a hand-made setup with its own C(/etc/sysctl.d) or
+        C(/etc/modules-load.d) files. Without it such an apply fails (exit 1) and changes nothing.
     type: bool
     default: false
   binary:
@@ -145,7 +156,8 @@ rc:
   description:
     - Exit code of the C(lvs-converge) command that failed. Only on failure, because Ansible takes
       a result with a non-zero C(rc) for a failure and C(plan) exits 2 when changes are pending.
-  returned: on failure, when the binary ran
+    - Not set when the module itself refused (a deletion without I(allow_delete)); see C(plan_rc).
+  returned: on failure, when a command of the binary failed
   type: int
   sample: 3
 plan_rc:
@@ -163,7 +175,7 @@ cmd:
   returned: always
   type: list
   elements: list
-  sample: [["lvs-converge", "plan", "-f", "/etc/lvs-converge/director.yaml", "--format", "json", "--out", "/tmp/x/plan.json"]]
+  sample: [["/usr/bin/lvs-converge", "plan", "-f", "/etc/lvs-converge/director.yaml", "--format", "json", "--out", "/tmp/x/plan.json"]]
 plan:
   description:
     - The plan as C(lvs-converge plan --format json) prints it (C(format_version), C(changes),
@@ -187,7 +199,10 @@ deletions:
   elements: str
   sample: ["tcp 203.0.113.100:8080"]
 spec_changed:
-  description: Whether the file at I(spec) differed from I(spec_content) (and was, outside check mode, rewritten).
+  description:
+    - Whether the file at I(spec) differed from I(spec_content) (and was, with I(state=present)
+      outside check mode, rewritten); with I(plan_file) and I(state=present), whether the saved
+      plan's spec was written to I(spec).
   returned: always
   type: bool
   sample: false
@@ -248,7 +263,8 @@ FAILED_APPLY = {
     APPLY_ROLLED_BACK: (
         'rolled_back',
         "lvs-converge apply failed and rolled back (exit 3): %s\n"
-        "hint: the host is as it was; see report.failed for the change the kernel refused",
+        "hint: the host is as it was except what stays names (a loaded kernel module cannot be unloaded); "
+        "see report.failed for the change the kernel refused",
     ),
     APPLY_PARTIAL: (
         'partial',
@@ -269,6 +285,10 @@ class Run(object):
         # (path, previous bytes or None) of a spec file this run rewrote: put back if the run
         # ends before the host was changed, so the file never asks for what was refused.
         self.rewritten = None
+        # (path, bytes): the saved plan's spec, written to spec once its apply changed the host.
+        self.applied_spec = None
+        # Exit code of the last command run, reported as `rc` when the run fails because of it.
+        self.last_rc = None
 
     def call(self, args):
         argv = [self.binary] + args
@@ -280,10 +300,10 @@ class Run(object):
         self.last_rc = rc
         return rc, out, err
 
-    def fail(self, msg, out=None, err=None, restore=True):
+    def fail(self, msg, out=None, err=None, restore=True, command_failed=True):
         if restore:
             self.restore_spec()
-        if getattr(self, 'last_rc', None) is not None:
+        if command_failed and self.last_rc is not None:
             self.result['rc'] = self.last_rc
         if out is not None:
             self.result['stdout'] = out
@@ -374,8 +394,18 @@ def saved_plan_deletions(saved):
     return [
         service_name(c.get('service'))
         for c in saved_plan_changes(saved)
-        if c.get('subsystem') == 'ipvs' and c.get('change') == 'deleteService'
+        if c.get('subsystem') == 'ipvs' and c.get('change') == 'deleteService' and not is_health_service(c.get('service'))
     ]
+
+
+# Marks of the hidden health-check path services (src/model/health.rs): `plan` does not count
+# them as IPVS services (they go with their health check), so neither does a saved plan.
+HEALTH_MARKS = (0x4C560000, 0x4C56FFFF)
+
+
+def is_health_service(key):
+    mark = key.get('fwmark') if isinstance(key, dict) else None
+    return isinstance(mark, int) and HEALTH_MARKS[0] <= mark <= HEALTH_MARKS[1]
 
 
 def service_name(key):
@@ -428,18 +458,20 @@ def main():
             plan_file=dict(type='path'),
             allow_delete=dict(type='bool', default=False),
             binary=dict(type='str', default='lvs-converge'),
+            take_over=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    binary = resolve_binary(module, p['binary'])
-    run = Run(module, binary)
+    run = Run(module, None)
+    run.binary = resolve_binary(module, run, p['binary'])
 
     if p['state'] == 'present' and p['plan_file']:
-        if p['spec'] is not None or p['spec_content'] is not None:
+        if p['spec_content'] is not None:
             module.fail_json(
-                msg="plan_file with state=present applies that saved plan, so spec and spec_content cannot be given too\n"
-                "hint: to save a plan from a spec, use state=planned with plan_file; then apply it with plan_file alone",
+                msg="plan_file with state=present applies that saved plan, so spec_content cannot be given too\n"
+                "hint: to save a plan from a spec, use state=planned with plan_file; then apply it with plan_file "
+                "(and spec, where the applied spec is kept)",
                 **run.result
             )
         apply_saved_plan(module, run)
@@ -459,12 +491,13 @@ def main():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def resolve_binary(module, binary):
+def resolve_binary(module, run, binary):
     if '/' in binary:
         if not os.access(binary, os.X_OK):
             module.fail_json(
                 msg="binary %s is not an executable file on this host\n"
-                "hint: install lvs-converge (the .deb or the static binary) or point binary at it" % binary
+                "hint: install lvs-converge (the .deb or the static binary) or point binary at it" % binary,
+                **run.result
             )
         return binary
     found = module.get_bin_path(binary)
@@ -472,7 +505,8 @@ def resolve_binary(module, binary):
         module.fail_json(
             msg="%s was not found on the PATH of this host (%s)\n"
             "hint: install lvs-converge (the .deb puts it in /usr/bin), or set binary to its path"
-            % (binary, os.environ.get('PATH', ''))
+            % (binary, os.environ.get('PATH', '')),
+            **run.result
         )
     return found
 
@@ -516,7 +550,10 @@ def prepare_spec(module, run, workdir):
             after=to_native(content),
         )
     )
-    if module.check_mode:
+    if module.check_mode or p['state'] == 'planned':
+        # Planning only: the host, the spec file included, is never changed. A private copy is
+        # planned as if it were at spec (plan --spec-path), so the boot unit and a saved plan
+        # name spec, not the private copy.
         return write_private(workdir, content), diffs
     if not os.path.isdir(os.path.dirname(p['spec']) or '.'):
         run.fail(
@@ -555,8 +592,15 @@ def context_args(p):
 def converge(module, run, workdir, spec_path, diffs):
     p = module.params
     only_plan = module.check_mode or p['state'] == 'planned'
-    out_file = p['plan_file'] if only_plan else os.path.join(workdir, 'plan.json')
+    if module.check_mode:
+        out_file = None  # check mode writes nothing on the host, plan_file neither
+    elif only_plan:
+        out_file = p['plan_file']
+    else:
+        out_file = os.path.join(workdir, 'plan.json')
     args = ['plan', '-f', spec_path, '--format', 'json'] + context_args(p)
+    if p['spec'] is not None and spec_path != p['spec']:
+        args += ['--spec-path', os.path.abspath(p['spec'])]
     if out_file:
         args += ['--out', out_file]
     rc, out, err = run.call(args)
@@ -570,8 +614,10 @@ def converge(module, run, workdir, spec_path, diffs):
     run.result['diff'] = diffs
 
     if only_plan:
+        if p['state'] == 'present':
+            refuse_deletions(run, deletions)  # check mode fails as the real run would
         run.result['changed'] = rc == PLAN_CHANGES or run.result['spec_changed']
-        run.result['msg'] = planned_msg(plan, rc, p['plan_file'])
+        run.result['msg'] = planned_msg(plan, rc, p['plan_file'], module.check_mode)
         module.exit_json(**run.result)
     if rc == PLAN_CONVERGED:
         run.result['changed'] = run.result['spec_changed']
@@ -586,7 +632,7 @@ def first_line(err):
     return lines[0] if lines else 'no error text (see stdout)'
 
 
-def planned_msg(plan, rc, plan_file):
+def planned_msg(plan, rc, plan_file, check_mode):
     summary = plan.get('summary', {})
     msg = 'converged: nothing to change' if rc == PLAN_CONVERGED else 'changes pending: %d create, %d update, %d delete' % (
         summary.get('create', 0),
@@ -594,7 +640,7 @@ def planned_msg(plan, rc, plan_file):
         summary.get('delete', 0),
     )
     if plan_file:
-        msg += '; plan saved to %s' % plan_file
+        msg += ('; plan would be saved to %s (not in check mode)' if check_mode else '; plan saved to %s') % plan_file
     return msg
 
 
@@ -603,7 +649,8 @@ def refuse_deletions(run, deletions):
         run.fail(
             "the plan deletes IPVS service(s) %s; refused because allow_delete is false, nothing was changed\n"
             "hint: if removing them is intended, set allow_delete: true; otherwise put them back in the spec"
-            % ', '.join(deletions)
+            % ', '.join(deletions),
+            command_failed=False,
         )
 
 
@@ -622,7 +669,10 @@ def apply_saved_plan(module, run):
     deletions = saved_plan_deletions(saved)
     run.result['deletions'] = deletions
     changes = saved_plan_changes(saved)
+    if module.params['spec'] is not None and isinstance(saved.get('spec_text'), str):
+        run.applied_spec = (module.params['spec'], to_bytes(saved['spec_text']))
     if module.check_mode:
+        refuse_deletions(run, deletions)  # check mode fails as the real run would
         run.result['changed'] = bool(changes)
         run.result['msg'] = (
             'saved plan %s holds %d change(s); check mode does not check it against the host '
@@ -633,14 +683,40 @@ def apply_saved_plan(module, run):
     apply_plan(module, run, path)
 
 
+def keep_applied_spec(run):
+    """After a saved plan changed the host: the file at spec becomes the spec that plan was made
+    from, so the spec kept on the host (and the boot unit's specPath) follows what was applied."""
+    if run.applied_spec is None:
+        return
+    path, content = run.applied_spec
+    previous = None
+    if os.path.exists(path):
+        with open(path, 'rb') as f:
+            previous = f.read()
+    if previous == content:
+        return
+    if not os.path.isdir(os.path.dirname(path) or '.'):
+        run.module.warn('the directory of spec %s does not exist: the applied spec was not kept there' % path)
+        return
+    write_atomic(run.module, path, content)
+    run.result['spec_changed'] = True
+
+
 def apply_plan(module, run, plan_path):
-    rc, out, err = run.call(['apply', plan_path, '--format', 'json'])
+    args = ['apply', plan_path, '--format', 'json']
+    if module.params['take_over']:
+        args.append('--take-over')
+    rc, out, err = run.call(args)
+    if rc in (APPLY_OK, APPLY_PARTIAL):
+        # The host changed: the spec on disk says where it is going, keep it whatever is printed.
+        run.rewritten = None
+        run.result['changed'] = True
+        keep_applied_spec(run)
     report = None
     if out.strip():
         report = run.parse_json('lvs-converge apply', out, err)
         run.result['report'] = report
     if rc == APPLY_OK:
-        run.rewritten = None  # the host now follows the new spec: keep it
         applied = (report or {}).get('applied', True)
         run.result['changed'] = bool(applied) or run.result['spec_changed']
         count = len((report or {}).get('resource_changes', []))
@@ -651,9 +727,14 @@ def apply_plan(module, run, plan_path):
         flag, text = FAILED_APPLY[rc]
         run.result[flag] = True
         run.result['stays'] = (report or {}).get('stays', [])
-        if rc == APPLY_PARTIAL:
-            run.rewritten = None  # the host changed in part: the spec on disk says where it is going
-            run.result['changed'] = True
+        stays = run.result['stays']
+        if rc == APPLY_ROLLED_BACK:
+            # Rolled back: only what cannot be undone (a loaded kernel module) stays.
+            run.result['changed'] = bool(stays)
+            if stays:
+                message += '; what could not be undone stays: %s' % ', '.join(
+                    str(c.get('id', c)) if isinstance(c, dict) else str(c) for c in stays
+                )
         run.fail(text % message, out, err)
     run.fail("lvs-converge apply failed (exit %d), nothing was changed: %s" % (rc, message), out, err)
 
