@@ -6,8 +6,8 @@
 #     zsh/fish files, both units (shipped, not enabled), the docs; --version names the commit
 #   the collection (/lab/ansible_collections/lvs_converge/lvs, a copy of ansible/) with
 #   Debian's ansible-core, `connection: local`, examples/ansible/site.yml as it is:
-#     --check --diff on the fresh host: changed, a diff, nothing changed (ipvsadm -Sn, the
-#       addresses and /etc identical; no traffic)
+#     --check --diff on the fresh host: changed=2, the plan's own diff, nothing changed
+#       (ipvsadm -Sn, the addresses and /etc identical; no traffic)
 #     for real: converged, traffic client → VIP → rs1; again: changed=0
 #     a spec that would delete the service: failed without allow_delete, nothing changed
 #     an apply the kernel refuses halfway (the lab's fault-injection build as `binary:`,
@@ -105,7 +105,7 @@ boot_1() {
     os_real_server_ns rs1 $VIP
     expect_no_traffic $VIP
 
-    step "check mode with --diff on the fresh host: changed, a diff, nothing changed"
+    step "check mode with --diff on the fresh host: changed=2, the plan's diff, nothing changed"
     local before marker=/tmp/before-check
     before=$(host_state)
     touch $marker
