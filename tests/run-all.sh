@@ -42,12 +42,43 @@ musl_builds() {
 # for the tests; target/release and target/x86_64-unknown-linux-musl/release for the musl
 # builds), so both go ahead at once and fill each other's single-threaded stretches (one
 # crate's front end, linking, the test runs).
+# The background jobs (these builds, the .deb's below) each run in a process group of their
+# own (set -m around the &: the group's id is the job's pid), so that when the script ends
+# early (a failure, Ctrl-C) stop_background ends all they started: the cargo inside the
+# $( ... ) and lab.sh's cargo build are grandchildren, which pkill -P did not reach, and
+# they kept compiling and holding the musl build directory's lock for the next run.
+musl_pid= deb_pid=
+# background VAR COMMAND...: runs COMMAND in the background in its own process group; its
+# pid (= the group's id) in VAR.
+background() {
+    local -n pid_var=$1
+    shift
+    set -m
+    "$@" </dev/null &
+    pid_var=$!
+    set +m
+}
+stop_background() {
+    local pg i
+    for pg in $musl_pid $deb_pid; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+    for pg in $musl_pid $deb_pid; do
+        # The whole group, not only its leader: cargo and rustc take a moment to go.
+        for ((i = 0; i < 100; i++)); do
+            kill -0 -- "-$pg" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL -- "-$pg" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap stop_background EXIT
+# Ctrl-C or a TERM: exit, so that the EXIT trap above runs.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 phase "cargo test, and beside it the labs' musl builds (their log: target/musl-builds.log)"
 rm -f target/live-tests.path
-musl_builds >target/musl-builds.log 2>&1 &
-musl_pid=$!
-# A failure below ends the script: the builds' cargo or lab.sh (by parent pid) goes with it.
-trap '[[ -z ${musl_pid:-} ]] || pkill -P "$musl_pid" 2>/dev/null || true' EXIT
+background musl_pid eval 'musl_builds >target/musl-builds.log 2>&1'
 LVS_CONVERGE_REQUIRE_SAMPLES=1 cargo test --locked 2>&1
 
 phase "the Ansible module on the host (unit tests, ansible-doc, sanity)"
@@ -68,11 +99,9 @@ export LAB_BINARY=$PWD/target/lab-bin/lvs-converge
 # completions) is built beside the real-kernel lab, at the lowest priority: it takes the
 # cores the lab's VMs leave idle (guests waiting on timers) and is ready for the OS lab,
 # which alone needs it. Only the OS lab's run needs it (none when scenarios are named).
-deb_pid=
 if (($# == 0)); then
     rm -f target/build-deb.path
-    (nice -n 19 tests/lab/build-deb.sh >target/build-deb.path 2>target/build-deb.log) &
-    deb_pid=$!
+    background deb_pid eval 'nice -n 19 tests/lab/build-deb.sh >target/build-deb.path 2>target/build-deb.log'
 fi
 
 phase "real-kernel lab"
@@ -95,6 +124,7 @@ if (($# == 0)); then
         echo "tests/lab/build-deb.sh failed (log: target/build-deb.log): the OS lab's package scenario cannot run" >&2
         status=1
     fi
+    deb_pid=
     tail -n1 target/build-deb.log
     phase "real-OS lab (Debian with systemd, networkd, cloud-init, the .deb and Ansible; real reboots)"
     os_status=0

@@ -27,6 +27,9 @@ die() {
 
 cd "$REPO"
 t0=$(date +%s)
+# Gone before anything can fail: a failed build must leave no older .deb for os-lab.sh to
+# take as this tree's (it takes the newest target/debian/*.deb when LAB_OS_DEB is unset).
+rm -rf target/debian
 if ! cargo install --list | grep -qx "cargo-deb v$CARGO_DEB_VERSION:"; then
     say "cargo install --locked cargo-deb --version $CARGO_DEB_VERSION (once per machine)"
     cargo install --locked --quiet cargo-deb --version "$CARGO_DEB_VERSION" >&2 ||
@@ -51,7 +54,6 @@ install -m 0755 "target/$TARGET/release/lvs-converge" "$PKG/lvs-converge"
 ls "$PKG"/man/*.1 >/dev/null 2>&1 || die "no man page written to $PKG/man" "run: $PKG/lvs-converge man $PKG/man"
 
 say "cargo deb --no-build"
-rm -rf target/debian
 deb=$(cargo deb --no-build --output target/debian/ | tail -n1) ||
     die "cargo deb failed" "the assets are listed in Cargo.toml's [package.metadata.deb]; each must exist under target/package/"
 deb=$(realpath "$deb" 2>/dev/null || echo "$deb")

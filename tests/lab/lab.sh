@@ -60,6 +60,12 @@ LAB_MODULES="ipip ip_gre gre fou fou6 ip6_tunnel ip6_gre sit tunnel4 tunnel6
 
 say() { printf '[lab] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 2; }
+# reap_one (the VM loop) needs `wait -n -p`, new in bash 5.1: older bash rejects the option.
+if ((BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1))); then
+    say "error: bash $BASH_VERSION is too old: the lab needs bash >= 5.1 (wait -n -p)"
+    say "hint: run it where bash is 5.1 or newer (Debian 12, Ubuntu 22.04 and later)"
+    exit 2
+fi
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
@@ -397,7 +403,8 @@ main() {
     reap_one() {
         done_pid=
         wait -n -p done_pid "${!vm_of[@]}" || true
-        if [[ -z $done_pid ]]; then # not a child any more (cannot happen): the oldest, waited for
+        if [[ -z $done_pid ]]; then # not a child any more (not expected): any one, waited for
+            # (the array's own order, not the oldest: an associative array's is a hash order)
             for done_pid in "${!vm_of[@]}"; do break; done
             wait "$done_pid" || true
         fi

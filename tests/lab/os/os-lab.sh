@@ -10,8 +10,9 @@
 # meta-data). The lab disk also holds the .deb (/lab/deb/, with the commit it must name in
 # /lab/deb/commit) and the Ansible collection (/lab/ansible_collections/lvs_converge/lvs, a
 # copy of ansible/); a scenario whose header says `# lab-os-needs: deb ansible` is not
-# booted without them; `# lab-os-boot-timeout: SECS` gives a scenario whose boots do much
-# (under TCG) more than LAB_OS_BOOT_TIMEOUT per boot. In the VM, lab-stage.service runs boot_<N> of the scenario after boot N; it
+# booted without them (it fails, naming what is missing; the other scenarios run);
+# `# lab-os-boot-timeout: SECS` gives a scenario whose boots do much (under TCG) more than
+# LAB_OS_BOOT_TIMEOUT per boot. In the VM, lab-stage.service runs boot_<N> of the scenario after boot N; it
 # prints "LAB-OS-REBOOT <name> <N>" and reboots (qemu's -no-reboot ends it, and this script
 # boots the same disks again) or "LAB-VERDICT <name> PASS|FAIL" and powers off.
 #
@@ -27,8 +28,9 @@
 #   LAB_MEM=MiB               memory per VM (default 1024)
 #   LAB_JOBS=N                scenarios (VMs) at the same time (default: nproc)
 #   LAB_BINARY=PATH           this static lvs-converge instead of building it (lab.sh)
-#   LAB_OS_DEB=PATH           the .deb to test (default: the newest target/debian/*.deb, as
-#                             tests/lab/build-deb.sh leaves it)
+#   LAB_OS_DEB=PATH           the .deb to test (unset: the newest target/debian/*.deb, as
+#                             tests/lab/build-deb.sh leaves it; set but empty: no .deb, as
+#                             run-all passes it when build-deb.sh failed)
 #   LAB_NO_BUILD=1            do not run cargo; use the existing musl binary
 #   LAB_TAIL=N                console lines shown for a failed scenario (default 80)
 #   LAB_APPEND="..."          more kernel command line (e.g. systemd.show_status=1)
@@ -98,15 +100,29 @@ seed_disk() {
     echo "$img"
 }
 
-# check_needs NAME: what the scenario's `# lab-os-needs:` header names is on the lab disk.
+# check_needs NAME: what the scenario's `# lab-os-needs:` header names is on the lab disk;
+# if not, prints why (and a hint) on stdout and returns 1: that scenario fails unbooted, the
+# others run. An unknown need is a mistake in the scenario's header: the lab stops.
 check_needs() {
     local need
     for need in $(sed -n 's/^# lab-os-needs: *//p' "$OS_DIR/scenarios/$1.sh"); do
         case $need in
-        deb) [[ -n $DEB ]] || die "$1 needs the .deb: none in $REPO/target/debian and LAB_OS_DEB is not set" \
-            "build it with tests/lab/build-deb.sh (or set LAB_OS_DEB=PATH to a .deb)" ;;
-        ansible) [[ -d $REPO/ansible ]] || die "$1 needs the Ansible collection: no $REPO/ansible" \
-            "the collection's root is ansible/ in the repository (galaxy.yml, plugins/, roles/)" ;;
+        deb)
+            [[ -n $DEB ]] && continue
+            if [[ -n ${LAB_OS_DEB+set} ]]; then
+                echo "$1 needs the .deb: LAB_OS_DEB is empty (did tests/lab/build-deb.sh fail? run-all keeps its log in target/build-deb.log)"
+            else
+                echo "$1 needs the .deb: none in $REPO/target/debian and LAB_OS_DEB is not set"
+            fi
+            echo "hint: build it with tests/lab/build-deb.sh (or set LAB_OS_DEB=PATH to a .deb)"
+            return 1
+            ;;
+        ansible)
+            [[ -d $REPO/ansible ]] && continue
+            echo "$1 needs the Ansible collection: no $REPO/ansible"
+            echo "hint: the collection's root is ansible/ in the repository (galaxy.yml, plugins/, roles/)"
+            return 1
+            ;;
         *) die "$1: unknown '# lab-os-needs: $need' in its header" "known needs: deb, ansible" ;;
         esac
     done
@@ -169,11 +185,21 @@ main() {
     ensure_tools
     if [[ -z ${LAB_BINARY:-} ]]; then LAB_BUILD_ONLY=1 "$LAB_DIR/lab.sh"; fi
     [[ -x $BIN ]] || die "no static lvs-converge at $BIN"
-    DEB=${LAB_OS_DEB:-$(ls -t "$REPO"/target/debian/lvs-converge_*.deb 2>/dev/null | head -n1 || true)}
+    # No colon: an empty LAB_OS_DEB means "no .deb" (its build failed), never an older one.
+    DEB=${LAB_OS_DEB-$(ls -t "$REPO"/target/debian/lvs-converge_*.deb 2>/dev/null | head -n1 || true)}
     [[ -z $DEB || -f $DEB ]] || die "LAB_OS_DEB=$DEB is not a file" \
         "set it to the path tests/lab/build-deb.sh prints, or unset it for the newest target/debian/*.deb"
     [[ -z $DEB ]] || say "package $DEB"
-    for s in "${scenarios[@]}"; do check_needs "$s"; done
+    local -A unmet=()
+    local why rc
+    for s in "${scenarios[@]}"; do
+        rc=0
+        why=$(check_needs "$s") || rc=$?
+        ((rc != 2)) || exit 2 # die in check_needs' subshell: it said why on stderr
+        ((rc == 0)) && continue
+        unmet[$s]=$why
+        say "not booting $s: $(head -n1 <<<"$why")"
+    done
     IMAGE=$("$OS_DIR/build-image.sh") || die "the image could not be built"
     say "image $IMAGE ($(($(date +%s) - t_all))s)"
     rm -rf "$LOG_DIR" "$WORK"
@@ -182,6 +208,10 @@ main() {
     # One VM per core, as lab.sh: each scenario's boots are serial, scenarios are not.
     local -a pids=()
     for s in "${scenarios[@]}"; do
+        if [[ -n ${unmet[$s]:-} ]]; then
+            echo "$s UNMET-NEEDS 0 0" >"$WORK/$s.result"
+            continue
+        fi
         while (($(jobs -rp | wc -l) >= LAB_JOBS)); do wait -n || true; done
         say "booting $s"
         run_scenario "$s" >"$WORK/$s.result" &
@@ -196,6 +226,11 @@ main() {
             pass=$((pass + 1))
         else
             fail=$((fail + 1))
+            if [[ -n ${unmet[$s]:-} ]]; then
+                echo "----- $s was not booted -----"
+                echo "${unmet[$s]}"
+                continue
+            fi
             echo "----- last $LAB_TAIL lines of $LOG_DIR/$s.boot${boots:-1}.log -----"
             tr -d '\r' <"$LOG_DIR/$s.boot${boots:-1}.log" 2>/dev/null | tail -n "$LAB_TAIL"
             echo "----- end of $s -----"

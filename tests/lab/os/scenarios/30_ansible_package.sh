@@ -6,8 +6,8 @@
 #     zsh/fish files, both units (shipped, not enabled), the docs; --version names the commit
 #   the collection (/lab/ansible_collections/lvs_converge/lvs, a copy of ansible/) with
 #   Debian's ansible-core, `connection: local`, examples/ansible/site.yml as it is:
-#     --check --diff on the fresh host: changed, a diff, nothing changed (ipvsadm -Sn, the
-#       addresses and /etc identical; no traffic)
+#     --check --diff on the fresh host: changed=2, the plan's own diff, nothing changed
+#       (ipvsadm -Sn, the addresses and /etc identical; no traffic)
 #     for real: converged, traffic client → VIP → rs1; again: changed=0
 #     a spec that would delete the service: failed without allow_delete, nothing changed
 #     an apply the kernel refuses halfway (the lab's fault-injection build as `binary:`,
@@ -105,15 +105,19 @@ boot_1() {
     os_real_server_ns rs1 $VIP
     expect_no_traffic $VIP
 
-    step "check mode with --diff on the fresh host: changed, a diff, nothing changed"
+    step "check mode with --diff on the fresh host: changed=2, the plan's diff, nothing changed"
     local before marker=/tmp/before-check
     before=$(host_state)
     touch $marker
     playbook 0 --check --diff
-    expect_num "$(recap_sum changed "$play_out")" -ge 1 "check mode: changed tasks"
+    # Exactly the role's two tasks that change something (the spec's directory, the converge
+    # task): the directory alone would pass ">= 1", whatever the module reported.
+    expect_eq "$(recap_sum changed "$play_out")" 2 "check mode: changed tasks"
     expect_eq "$(recap_sum failed "$play_out")" 0 "check mode: failed tasks"
-    expect_contains "$play_out" "+++ after" "check mode prints a diff"
-    expect_contains "$play_out" "$VIP" "the diff names the VIP"
+    # The plan's own diff (plan_diff: after_header "spec", keys "ACTION KIND ID"), not the
+    # spec file's diff (headed by its path), which names the VIP on a fresh host anyway.
+    expect_contains "$play_out" "+++ after: spec" "check mode prints the plan's diff"
+    expect_contains "$play_out" "create ipvs service tcp $VIP:80" "the plan's diff creates the service"
     expect_eq "$(host_state)" "$before" "ipvsadm -Sn and the addresses after check mode"
     run_out written find /etc -newer $marker -type f
     expect_eq "$written" "" "files written under /etc by check mode"
