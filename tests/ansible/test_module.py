@@ -460,6 +460,28 @@ class ModuleTest(AnsibleRunTest):
         self.assertTrue(result['spec_changed'])
         self.assertEqual(self.read(spec), json.loads(fixture('saved-plan-create.json'))['spec_text'])
 
+    def test_plan_file_made_from_another_spec_path_is_refused_before_apply(self):
+        saved = json.loads(fixture('saved-plan-create.json'))
+        saved['spec']['path'] = '/etc/lvs-converge/elsewhere.yaml'
+        plan = self.path('reviewed.plan.json')
+        with open(plan, 'w') as f:
+            json.dump(saved, f)
+        spec = self.spec_file('kind: Host\n# old\n')
+        result = self.run_module(plan_file=plan, spec=spec)
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertIn('was made from the spec at /etc/lvs-converge/elsewhere.yaml', result['msg'])
+        self.assertEqual(self.fake.calls(), [], 'nothing may run when the paths differ')
+        self.assertEqual(self.read(spec), 'kind: Host\n# old\n')
+
+    def test_plan_file_that_is_not_an_object_is_refused(self):
+        plan = self.path('list.plan.json')
+        with open(plan, 'w') as f:
+            f.write('[]')
+        result = self.run_module(plan_file=plan)
+        self.assertEqual(result['_status'], 'failed', result)
+        self.assertIn('not a plan', result['msg'])
+        self.assertEqual(self.fake.calls(), [])
+
     def test_plan_file_with_spec_leaves_the_spec_when_apply_changed_nothing(self):
         self.fake.command('apply', rc=1, stderr='error: saved plan is stale\n')
         plan = self.path('reviewed.plan.json')

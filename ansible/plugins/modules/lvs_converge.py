@@ -665,7 +665,15 @@ def apply_saved_plan(module, run):
             "hint: make it with state=planned and plan_file (or lvs-converge plan -f SPEC --out FILE)"
             % (path, to_native(e))
         )
+    if not isinstance(saved, dict):
+        run.fail(
+            "saved plan %s is JSON but not a plan (not an object)\n"
+            "hint: plan_file takes a file written by state=planned with plan_file (lvs-converge plan --out FILE)"
+            % path,
+            command_failed=False,
+        )
     run.result['plan'] = saved
+    refuse_spec_elsewhere(run, path, saved)
     deletions = saved_plan_deletions(saved)
     run.result['deletions'] = deletions
     changes = saved_plan_changes(saved)
@@ -681,6 +689,23 @@ def apply_saved_plan(module, run):
         module.exit_json(**run.result)
     refuse_deletions(run, deletions)
     apply_plan(module, run, path)
+
+
+def refuse_spec_elsewhere(run, path, saved):
+    """A saved plan's persisted files (the boot unit's specPath) name the path its spec was planned
+    at; keeping the applied spec at another `spec` would leave that file stale and this one unread."""
+    spec = run.module.params['spec']
+    planned_at = saved.get('spec', {}).get('path') if isinstance(saved.get('spec'), dict) else None
+    if spec is None or not isinstance(planned_at, str) or not os.path.isabs(planned_at):
+        return
+    if os.path.abspath(spec) != planned_at:
+        run.fail(
+            "saved plan %s was made from the spec at %s, but spec is %s: the host's persisted files "
+            "(a boot unit's specPath) would name %s while the applied spec is kept at %s; nothing was changed\n"
+            "hint: set spec to %s, or plan again with spec=%s"
+            % (path, planned_at, spec, planned_at, spec, planned_at, spec),
+            command_failed=False,
+        )
 
 
 def keep_applied_spec(run):
