@@ -342,6 +342,10 @@ expect_direct_return_stats() {
     local service=$1 stats d
     shift
     step "IPVS saw the requests (InPkts) but no replies (OutPkts = 0: direct return)"
+    # The kernel's estimator folds the per-CPU counters into what ipvsadm reads every 2 s
+    # (spread over ticks), so right after the traffic a real server may still read 0:
+    # wait (bounded) until every one shows its connections, then check them all.
+    wait_secs 10 stats_show_connections "$service" "$@" || echo "(no connections on some real server after 10 s)"
     run_out stats in_ns director ipvsadm -Ln --stats --exact -t "$service"
     for d in "$@"; do
         local fields
@@ -353,6 +357,16 @@ expect_direct_return_stats() {
     done
     for rs in rs1 rs2; do
         expect_num "$(ns_stat $rs tunl0 rx_packets)" -gt 0 "$rs tunl0 rx_packets (ipip decapsulated)"
+    done
+}
+
+# stats_show_connections VIP:PORT DEST...: ipvsadm's stats name connections on every DEST.
+stats_show_connections() {
+    local service=$1 stats d
+    shift
+    stats=$(in_ns director ipvsadm -Ln --stats --exact -t "$service") || return 1
+    for d in "$@"; do
+        awk -v d="$d" '$1 == "->" && $2 == d && $3 > 0 { found = 1 } END { exit !found }' <<<"$stats" || return 1
     done
 }
 
